@@ -1,0 +1,1 @@
+"""What client and server share: generated messages (`dcli.v1`), the error hierarchy, name rules."""

@@ -1,0 +1,263 @@
+"""Every error of dcli, declared once.
+
+Each class carries the wire code it travels as (`ErrorCode` in coord.proto), the gRPC status a
+stream-level failure uses, the CLI exit code (DESIGN.md: 1 error, 2 usage, 3 not found,
+4 conflict, 5 unavailable, 6 permission), the message in zkCli's words, and whether a client may
+retry it. The server raises these from domain code; the client rebuilds them with `from_proto`.
+
+    >>> err = NoNodeError("/missing")
+    >>> str(err), err.exit_code
+    ('Node does not exist: /missing', 3)
+"""
+from __future__ import annotations
+
+from enum import IntEnum
+from typing import ClassVar
+
+from dcli.v1 import coord_pb2 as pb
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    ERROR = 1
+    USAGE = 2
+    NOT_FOUND = 3
+    CONFLICT = 4
+    UNAVAILABLE = 5
+    PERMISSION = 6
+    INTERRUPTED = 130
+
+
+class DcliError(Exception):
+    """Base of every error a user can see; `str()` is the one line the CLI prints."""
+
+    code: ClassVar[int] = pb.SYSTEM_ERROR
+    grpc_status: ClassVar[str] = "INTERNAL"      # a grpc.StatusCode name; wire imports no grpc
+    exit_code: ClassVar[int] = ExitCode.ERROR
+    retriable: ClassVar[bool] = False
+    template: ClassVar[str] = "KeeperErrorCode = SystemError for {path}"
+
+    def __init__(self, path: str = "", message: str | None = None):
+        self.path = path
+        self.message = message if message is not None else self._format(path)
+        super().__init__(self.message)
+
+    def _format(self, path: str) -> str:
+        text = self.template.format(path=path)
+        # zkCli's "KeeperErrorCode = X for /p" has no " for ..." part when there is no path
+        return text[: -len(" for ")] if text.endswith(" for ") else text
+
+    def to_proto(self) -> pb.Error:
+        return pb.Error(code=self.code, path=self.path, message=self.message)
+
+
+_BY_CODE: dict[int, type[DcliError]] = {}
+
+
+def _register(cls: type[DcliError]) -> type[DcliError]:
+    _BY_CODE.setdefault(cls.code, cls)
+    return cls
+
+
+def from_proto(err: pb.Error) -> DcliError:
+    """The exception for an `Error` that came over the wire."""
+    cls = _BY_CODE.get(err.code, DcliError)
+    return cls(err.path, err.message or None)
+
+
+def for_code(code: int) -> type[DcliError]:
+    return _BY_CODE.get(code, DcliError)
+
+
+@_register
+class SystemError_(DcliError):
+    pass
+
+
+@_register
+class RuntimeInconsistencyError(DcliError):
+    code = pb.RUNTIME_INCONSISTENCY
+    template = "KeeperErrorCode = RuntimeInconsistency for {path}"
+
+
+@_register
+class ConnectionLossError(DcliError):
+    code = pb.CONNECTION_LOSS
+    grpc_status = "UNAVAILABLE"
+    exit_code = ExitCode.UNAVAILABLE
+    retriable = True
+    template = "KeeperErrorCode = ConnectionLoss for {path}"
+
+
+@_register
+class MarshallingError(DcliError):
+    code = pb.MARSHALLING_ERROR
+    grpc_status = "INVALID_ARGUMENT"
+    template = "KeeperErrorCode = MarshallingError for {path}"
+
+
+@_register
+class UnimplementedError(DcliError):
+    code = pb.UNIMPLEMENTED
+    grpc_status = "UNIMPLEMENTED"
+    template = "KeeperErrorCode = Unimplemented for {path}"
+
+
+@_register
+class OperationTimeoutError(DcliError):
+    code = pb.OPERATION_TIMEOUT
+    grpc_status = "DEADLINE_EXCEEDED"
+    exit_code = ExitCode.UNAVAILABLE
+    retriable = True
+    template = "KeeperErrorCode = OperationTimeout for {path}"
+
+
+@_register
+class BadArgumentsError(DcliError):
+    code = pb.BAD_ARGUMENTS
+    grpc_status = "INVALID_ARGUMENT"
+    exit_code = ExitCode.USAGE
+    template = "Arguments are not valid : {path}"
+
+
+@_register
+class NoNodeError(DcliError):
+    code = pb.NO_NODE
+    grpc_status = "NOT_FOUND"
+    exit_code = ExitCode.NOT_FOUND
+    template = "Node does not exist: {path}"
+
+
+@_register
+class NoAuthError(DcliError):
+    code = pb.NO_AUTH
+    grpc_status = "PERMISSION_DENIED"
+    exit_code = ExitCode.PERMISSION
+    template = "Insufficient permission : {path}"
+
+
+@_register
+class BadVersionError(DcliError):
+    code = pb.BAD_VERSION
+    grpc_status = "FAILED_PRECONDITION"
+    exit_code = ExitCode.CONFLICT
+    template = "version No is not valid : {path}"
+
+
+@_register
+class NoChildrenForEphemeralsError(DcliError):
+    code = pb.NO_CHILDREN_FOR_EPHEMERALS
+    grpc_status = "FAILED_PRECONDITION"
+    exit_code = ExitCode.CONFLICT
+    template = "Ephemerals cannot have children: {path}"
+
+
+@_register
+class NodeExistsError(DcliError):
+    code = pb.NODE_EXISTS
+    grpc_status = "ALREADY_EXISTS"
+    exit_code = ExitCode.CONFLICT
+    template = "Node already exists: {path}"
+
+
+@_register
+class NotEmptyError(DcliError):
+    code = pb.NOT_EMPTY
+    grpc_status = "FAILED_PRECONDITION"
+    exit_code = ExitCode.CONFLICT
+    template = "Node not empty: {path}"
+
+
+@_register
+class SessionExpiredError(DcliError):
+    code = pb.SESSION_EXPIRED
+    grpc_status = "UNAUTHENTICATED"
+    exit_code = ExitCode.UNAVAILABLE
+    template = "KeeperErrorCode = Session expired for {path}"
+
+
+@_register
+class InvalidACLError(DcliError):
+    code = pb.INVALID_ACL
+    grpc_status = "INVALID_ARGUMENT"
+    exit_code = ExitCode.USAGE
+    template = "KeeperErrorCode = InvalidACL for {path}"
+
+
+@_register
+class SessionMovedError(DcliError):
+    code = pb.SESSION_MOVED
+    grpc_status = "FAILED_PRECONDITION"
+    exit_code = ExitCode.UNAVAILABLE
+    retriable = True
+    template = "KeeperErrorCode = Session moved for {path}"
+
+
+@_register
+class NoWatcherError(DcliError):
+    code = pb.NO_WATCHER
+    grpc_status = "NOT_FOUND"
+    exit_code = ExitCode.NOT_FOUND
+    template = "KeeperErrorCode = No such watcher for {path}"
+
+
+@_register
+class InvalidPathError(DcliError):
+    """A path breaking ZooKeeper's rules; the message names the rule (see `dcli.wire.paths`)."""
+
+    code = pb.INVALID_PATH
+    grpc_status = "INVALID_ARGUMENT"
+    exit_code = ExitCode.USAGE
+    template = "Invalid path string \"{path}\""
+
+
+@_register
+class DataTooLargeError(DcliError):
+    code = pb.DATA_TOO_LARGE
+    grpc_status = "INVALID_ARGUMENT"
+    exit_code = ExitCode.USAGE
+    template = "Data too large for {path}"
+
+
+@_register
+class RequestTooLargeError(DcliError):
+    code = pb.REQUEST_TOO_LARGE
+    grpc_status = "RESOURCE_EXHAUSTED"
+    exit_code = ExitCode.USAGE
+    template = "Request too large for {path}"
+
+
+@_register
+class TooFarBehindError(DcliError):
+    """The server has not yet seen a zxid the client has: it would show the tree going back."""
+
+    code = pb.TOO_FAR_BEHIND
+    grpc_status = "FAILED_PRECONDITION"
+    exit_code = ExitCode.UNAVAILABLE
+    retriable = True
+    template = "Server is behind the client's last seen zxid"
+
+
+class UnavailableError(DcliError):
+    """No server could be reached (client side only; never on the wire)."""
+
+    code = pb.CONNECTION_LOSS
+    grpc_status = "UNAVAILABLE"
+    exit_code = ExitCode.UNAVAILABLE
+    retriable = True
+    template = "Cannot connect to {path}"
+
+
+class UsageError(DcliError):
+    """A command line that cannot be run as typed (client side only)."""
+
+    exit_code = ExitCode.USAGE
+    template = "{path}"
+
+
+class NotConnectedError(DcliError):
+    """A request on a closed client (zkCli's `Not connected`)."""
+
+    code = pb.CONNECTION_LOSS
+    exit_code = ExitCode.UNAVAILABLE
+    template = "Not connected"
