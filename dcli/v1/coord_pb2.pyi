@@ -140,12 +140,14 @@ class Connected(_message.Message):
     def __init__(self, session_id: _Optional[int] = ..., password: _Optional[bytes] = ..., timeout_ms: _Optional[int] = ..., zxid: _Optional[int] = ..., server: _Optional[str] = ...) -> None: ...
 
 class ServerFrame(_message.Message):
-    __slots__ = ("connected", "items")
+    __slots__ = ("connected", "items", "error")
     CONNECTED_FIELD_NUMBER: _ClassVar[int]
     ITEMS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
     connected: Connected
     items: _containers.RepeatedCompositeFieldContainer[ServerItem]
-    def __init__(self, connected: _Optional[_Union[Connected, _Mapping]] = ..., items: _Optional[_Iterable[_Union[ServerItem, _Mapping]]] = ...) -> None: ...
+    error: Error
+    def __init__(self, connected: _Optional[_Union[Connected, _Mapping]] = ..., items: _Optional[_Iterable[_Union[ServerItem, _Mapping]]] = ..., error: _Optional[_Union[Error, _Mapping]] = ...) -> None: ...
 
 class ServerItem(_message.Message):
     __slots__ = ("response", "event")

@@ -1,0 +1,56 @@
+"""What every command group shares: where the server is, how to print, how to connect."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import typer
+
+from dcli.wire import errors
+
+DEFAULT_SERVER = "127.0.0.1:7181"
+WRITE_OUT_CHOICES = ("simple", "json", "table")
+
+
+@dataclass
+class Settings:
+    server: str | None = None
+    write_out: str | None = None
+    dial_timeout: float = 5.0
+
+    def resolved_server(self) -> str:
+        return self.server or os.environ.get("DCLI_SERVER") or DEFAULT_SERVER
+
+    def resolved_write_out(self) -> str:
+        choice = self.write_out or os.environ.get("DCLI_WRITE_OUT") or "simple"
+        if choice not in WRITE_OUT_CHOICES:
+            raise errors.UsageError(f"invalid output format '{choice}': choose simple, json or table")
+        return choice
+
+
+def settings(ctx: typer.Context) -> Settings:
+    root = ctx.find_root()
+    if root.obj is None:
+        root.obj = Settings()
+    return root.obj
+
+
+def apply_options(ctx: typer.Context, server: str | None, write_out: str | None,
+                  dial_timeout: float | None) -> None:
+    s = settings(ctx)
+    if server:
+        s.server = server
+    if write_out:
+        s.write_out = write_out
+    if dial_timeout is not None:
+        if dial_timeout <= 0:
+            raise errors.UsageError("--dial-timeout must be positive")
+        s.dial_timeout = dial_timeout
+
+
+ServerOption = typer.Option(None, "--server", "-server", metavar="HOST:PORT[,...]",
+                            help="Server address(es); env DCLI_SERVER; default 127.0.0.1:7181.")
+WriteOutOption = typer.Option(None, "--write-out", "-w", metavar="simple|json|table",
+                              help="Output format; env DCLI_WRITE_OUT.")
+DialTimeoutOption = typer.Option(None, "--dial-timeout", metavar="SECONDS",
+                                 help="Give up connecting after this long (default 5).")

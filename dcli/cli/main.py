@@ -1,0 +1,78 @@
+"""The `dcli` entry point: joins the command groups and turns every failure into one line.
+
+Errors go to stderr as one line in the reference tool's words, with DESIGN.md's exit codes;
+no traceback reaches the user.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from typing import Optional
+
+import typer
+from typer._click import exceptions as click_exc
+
+from dcli.cli import server, zk
+from dcli.cli.common import DialTimeoutOption, ServerOption, WriteOutOption, apply_options
+from dcli.wire.errors import DcliError, ExitCode
+
+app = typer.Typer(name="dcli", help="ZooKeeper-, Kafka- and Dynamo-style services on one gRPC server.",
+                  no_args_is_help=True, context_settings={"help_option_names": ["-h", "--help"]},
+                  add_completion=False, rich_markup_mode=None, pretty_exceptions_enable=False)
+app.add_typer(zk.app, name="zk", rich_help_panel="Coordination")
+app.add_typer(server.app, name="server", rich_help_panel="Cluster")
+
+
+@app.callback()
+def root(ctx: typer.Context, server_: Optional[str] = ServerOption,
+         write_out: Optional[str] = WriteOutOption,
+         dial_timeout: Optional[float] = DialTimeoutOption) -> None:
+    apply_options(ctx, server_, write_out, dial_timeout)
+
+
+def run(typer_app: typer.Typer, argv: list[str] | None, prog: str) -> int:
+    command = typer.main.get_command(typer_app)
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        command.main(args, prog_name=prog, standalone_mode=False)
+        return 0
+    except DcliError as e:
+        return fail(str(e), e.exit_code)
+    except click_exc.NoSuchOption as e:
+        return fail(f"Unrecognized option: {e.option_name}", ExitCode.USAGE)
+    except click_exc.MissingParameter as e:
+        name = e.ctx.command.name if e.ctx else ""
+        return fail(zk.USAGE.get(name) or e.format_message(), ExitCode.USAGE)
+    except click_exc.UsageError as e:
+        msg = e.format_message()
+        if msg.startswith("No such command"):
+            cmd = msg.split("'")[1] if "'" in msg else msg
+            msg = f"Command not found: {cmd}"
+        return fail(msg, ExitCode.USAGE)
+    except click_exc.NoArgsIsHelpError as e:
+        sys.stdout.write(e.ctx.get_help() + "\n")
+        return ExitCode.USAGE
+    except click_exc.ClickException as e:
+        return fail(e.format_message(), ExitCode.USAGE)
+    except (typer.Abort, KeyboardInterrupt):
+        return fail("Interrupted", ExitCode.INTERRUPTED)
+    except typer.Exit as e:
+        return e.exit_code
+    except BrokenPipeError:
+        return ExitCode.ERROR
+    except Exception as e:      # a bug: still one line for the user; DCLI_DEBUG=1 shows where
+        if os.environ.get("DCLI_DEBUG"):
+            raise
+        return fail(f"dcli: internal error: {type(e).__name__}: {e} (set DCLI_DEBUG=1 for details)",
+                    ExitCode.ERROR)
+
+
+def fail(message: str, code: int) -> int:
+    sys.stdout.flush()
+    sys.stderr.write(message + "\n")
+    return int(code)
+
+
+def main(argv: list[str] | None = None) -> None:
+    os.environ.setdefault("GRPC_VERBOSITY", "NONE")    # gRPC's C core would print its own log lines
+    sys.exit(run(app, argv, "dcli"))

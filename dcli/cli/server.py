@@ -1,0 +1,63 @@
+"""`dcli server start`: run one node in the foreground."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from dcli.wire import errors
+
+app = typer.Typer(name="server", help="Run a dcli server (one node).", no_args_is_help=True,
+                  context_settings={"help_option_names": ["-h", "--help"]}, add_completion=False,
+                  rich_markup_mode=None)
+
+
+@app.command("start")
+def start(listen: str = typer.Option("127.0.0.1:7181", "--listen", metavar="HOST:PORT",
+                                     help="Address to serve on (port 0 picks a free one)."),
+          data_dir: Optional[Path] = typer.Option(None, "--data-dir", metavar="DIR",
+                                                  help="Where this node keeps its data."),
+          fsync: str = typer.Option("always", "--fsync", metavar="always|batch|off",
+                                    help="always: fsync before every acknowledgement (concurrent writes share one); "
+                                         "batch: every 100 ms; off: leave it to the OS."),
+          max_data_bytes: int = typer.Option(1024 * 1024, "--max-data-bytes", metavar="N",
+                                             help="Largest znode data accepted."),
+          container_check_interval_ms: int = typer.Option(60000, "--container-check-interval-ms", metavar="MS",
+                                                          help="How often empty containers and expired TTL nodes are removed."),
+          snapshot_every: int = typer.Option(50000, "--snapshot-every", metavar="N",
+                                             help="Write a snapshot after this many transactions."),
+          log_level: str = typer.Option("warning", "--log-level", metavar="LEVEL")) -> None:
+    """Serve the coordination service until SIGINT or SIGTERM."""
+    from dcli_server.coord import Limits
+    from dcli_server.main import default_data_dir, serve
+    from dcli_server.node import NodeConfig
+    from dcli_server.storage import CorruptLogError, DataDirLockedError, FsyncMode
+
+    try:
+        mode = FsyncMode(fsync)
+    except ValueError:
+        raise errors.UsageError(f"invalid --fsync '{fsync}': choose always, batch or off") from None
+    host, sep, port = listen.rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise errors.UsageError(f"invalid --listen '{listen}': expected host:port")
+    if max_data_bytes <= 0 or container_check_interval_ms <= 0 or snapshot_every <= 0:
+        raise errors.UsageError("--max-data-bytes, --container-check-interval-ms and --snapshot-every must be positive")
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    directory = (data_dir or default_data_dir()).expanduser().resolve()
+    limits = Limits(max_data_bytes=max_data_bytes, container_check_interval_ms=container_check_interval_ms)
+    config = NodeConfig(data_dir=directory, fsync=mode, limits=limits, snapshot_every=snapshot_every)
+
+    def ready(address: str) -> None:
+        print(f"dcli server listening on {address}, data in {directory} (fsync {mode.value})", flush=True)
+
+    try:
+        asyncio.run(serve(config, listen, ready=ready))
+    except (DataDirLockedError, CorruptLogError) as e:
+        raise errors.DcliError("", str(e)) from None
+    except OSError as e:
+        raise errors.UnavailableError(listen, f"cannot serve on {listen}: {e}") from None
+    sys.stdout.flush()

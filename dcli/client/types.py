@@ -1,0 +1,93 @@
+"""Values the client hands to applications: Stat, WatchedEvent, connection states."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from dcli.v1 import coord_pb2 as pb
+
+
+class ConnState(str, Enum):
+    """Connection states reported to listeners (kazoo's names)."""
+
+    CONNECTED = "CONNECTED"
+    SUSPENDED = "SUSPENDED"      # the stream broke; the session may still be alive
+    LOST = "LOST"                # the session expired or was closed: ephemerals and watches are gone
+
+
+class EventType(str, Enum):
+    NONE = "None"
+    NODE_CREATED = "NodeCreated"
+    NODE_DELETED = "NodeDeleted"
+    NODE_DATA_CHANGED = "NodeDataChanged"
+    NODE_CHILDREN_CHANGED = "NodeChildrenChanged"
+    DATA_WATCH_REMOVED = "DataWatchRemoved"
+    CHILD_WATCH_REMOVED = "ChildWatchRemoved"
+    PERSISTENT_WATCH_REMOVED = "PersistentWatchRemoved"
+
+
+EVENT_TYPES = {
+    pb.NONE: EventType.NONE,
+    pb.NODE_CREATED: EventType.NODE_CREATED,
+    pb.NODE_DELETED: EventType.NODE_DELETED,
+    pb.NODE_DATA_CHANGED: EventType.NODE_DATA_CHANGED,
+    pb.NODE_CHILDREN_CHANGED: EventType.NODE_CHILDREN_CHANGED,
+    pb.DATA_WATCH_REMOVED: EventType.DATA_WATCH_REMOVED,
+    pb.CHILD_WATCH_REMOVED: EventType.CHILD_WATCH_REMOVED,
+    pb.PERSISTENT_WATCH_REMOVED: EventType.PERSISTENT_WATCH_REMOVED,
+}
+
+
+class KeeperState(str, Enum):
+    """The `state:` of a WatchedEvent, as zkCli prints it."""
+
+    SYNC_CONNECTED = "SyncConnected"
+    DISCONNECTED = "Disconnected"
+    EXPIRED = "Expired"
+    CLOSED = "Closed"
+
+
+@dataclass(frozen=True, slots=True)
+class WatchedEvent:
+    type: EventType
+    state: KeeperState
+    path: str | None
+    zxid: int = -1
+
+    def __str__(self) -> str:   # zkCli's line
+        return f"WatchedEvent state:{self.state.value} type:{self.type.value} path:{self.path}"
+
+
+@dataclass(frozen=True, slots=True)
+class Stat:
+    """A znode's metadata with ZooKeeper's field names."""
+
+    czxid: int
+    mzxid: int
+    ctime: int
+    mtime: int
+    version: int
+    cversion: int
+    aversion: int
+    ephemeralOwner: int
+    dataLength: int
+    numChildren: int
+    pzxid: int
+
+    @classmethod
+    def from_proto(cls, s: pb.Stat) -> Stat:
+        return cls(s.czxid, s.mzxid, s.ctime, s.mtime, s.version, s.cversion, s.aversion,
+                   s.ephemeral_owner, s.data_length, s.num_children, s.pzxid)
+
+    # kazoo's aliases
+    @property
+    def data_length(self) -> int:
+        return self.dataLength
+
+    @property
+    def children_count(self) -> int:
+        return self.numChildren
+
+    @property
+    def owner_session_id(self) -> int | None:
+        return self.ephemeralOwner or None

@@ -1,0 +1,83 @@
+"""The Coordination service: one bidirectional stream per session, over the node's outboxes."""
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import grpc
+
+from dcli.v1 import coord_pb2 as pb
+from dcli.v1 import coord_pb2_grpc as pb_grpc
+from dcli.wire.errors import BadArgumentsError, DcliError
+from dcli_server.node import Conn, CoordNode
+
+log = logging.getLogger("dcli.server")
+
+_MALFORMED = "malformed frame: not a dcli.v1.ClientFrame"
+
+
+class CoordinationService(pb_grpc.CoordinationServicer):
+    def __init__(self, node: CoordNode):
+        self._node = node
+
+    async def Session(self, request_iterator, context: grpc.aio.ServicerContext):
+        node = self._node
+        try:
+            first = await context.read()
+        except Exception:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, _MALFORMED)
+        if first is grpc.aio.EOF:
+            return
+        if not first.HasField("connect"):
+            yield pb.ServerFrame(error=BadArgumentsError("", "the first frame must carry connect").to_proto())
+            return
+        try:
+            conn, connected = node.connect(first.connect)
+        except DcliError as e:
+            yield pb.ServerFrame(error=e.to_proto())
+            return
+        # the answer leaves when the session's creation is durable
+        conn.outbox.appendleft((node.gate(), connected))
+        node.submit(conn, first.requests)
+        failure: list[str] = []
+        reader = asyncio.get_running_loop().create_task(self._read(context, conn, failure))
+        try:
+            while True:
+                await conn.wake.wait()
+                ready = node.take_ready(conn)
+                if ready:
+                    frame = pb.ServerFrame()
+                    for item in ready:
+                        if isinstance(item, pb.Connected):
+                            frame.connected.CopyFrom(item)
+                        else:
+                            frame.items.append(item)
+                    yield frame
+                if failure:
+                    await context.abort(grpc.StatusCode.INVALID_ARGUMENT, failure[0])
+                if conn.closed or (conn.close_after_flush and not conn.outbox):
+                    return
+        finally:
+            reader.cancel()
+            node.disconnect(conn)
+
+    async def _read(self, context, conn: Conn, failure: list[str]) -> None:
+        node = self._node
+        try:
+            while not conn.closed:
+                frame = await context.read()
+                if frame is grpc.aio.EOF:
+                    # the client is done sending: answer what it asked, then end the stream
+                    conn.close_after_flush = True
+                    conn.wake.set()
+                    return
+                node.submit(conn, frame.requests)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # a frame that does not parse, or the stream broke
+            log.debug("stream of session 0x%x ended: %s", conn.session_id, e)
+            if not context.done():
+                failure.append(_MALFORMED)
+                conn.wake.set()
+            else:
+                node.disconnect(conn)

@@ -1,0 +1,59 @@
+"""Run one node: the gRPC server on its port, the node's data directory, clean shutdown on signals."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+import grpc
+
+from dcli.v1 import coord_pb2_grpc as pb_grpc
+from dcli_server.api.coord_service import CoordinationService
+from dcli_server.node import CoordNode, NodeConfig
+
+log = logging.getLogger("dcli.server")
+
+MAX_REQUEST_BYTES = 8 * 1024 * 1024     # one frame; a znode's data is capped lower (Limits)
+
+
+def default_data_dir(node_id: int = 1) -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or (Path.home() / ".local" / "share")
+    if sys.platform == "darwin":
+        base = Path.home() / "Library" / "Application Support"
+    return Path(base) / "dcli" / f"node-{node_id}"
+
+
+async def serve(config: NodeConfig, listen: str, *, max_request_bytes: int = MAX_REQUEST_BYTES,
+                ready=None) -> None:
+    """Serve until SIGINT/SIGTERM. `ready(address)` is called once the port is bound."""
+    node = CoordNode(config)
+    await node.start()
+    server = grpc.aio.server(options=[
+        ("grpc.max_receive_message_length", max_request_bytes),
+        ("grpc.max_send_message_length", 64 * 1024 * 1024),
+        ("grpc.so_reuseport", 0),
+    ])
+    pb_grpc.add_CoordinationServicer_to_server(CoordinationService(node), server)
+    host, _, port = listen.rpartition(":")
+    try:
+        bound = server.add_insecure_port(listen)
+    except RuntimeError:        # grpc's way of saying the port is taken or the host is wrong
+        bound = 0
+    if bound == 0:
+        await node.stop()
+        raise OSError(f"address {listen} is in use or not available")
+    address = f"{host}:{bound}"
+    node.config.name = address
+    await server.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    if ready:
+        ready(address)
+    await stop.wait()
+    await server.stop(grace=1.0)
+    await node.stop()

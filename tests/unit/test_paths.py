@@ -1,0 +1,41 @@
+"""ZooKeeper's path rules, with zkCli's messages (reference §3.6)."""
+import pytest
+
+from dcli.wire.errors import InvalidPathError
+from dcli.wire.paths import join, name_of, parent_of, path_problem, validate_path
+
+
+@pytest.mark.parametrize("path,message", [
+    ("noslash", "Path must start with / character"),
+    ("", "Path length must be > 0"),
+    ("/trailing/", "Path must not end with / character"),
+    ("//double", 'Invalid path string "//double" caused by empty node name specified @1'),
+    ("/parent//x", 'Invalid path string "/parent//x" caused by empty node name specified @8'),
+    ("/parent/./x", 'Invalid path string "/parent/./x" caused by relative paths not allowed @8'),
+    ("/parent/../x", 'Invalid path string "/parent/../x" caused by relative paths not allowed @9'),
+    ("/.", 'Invalid path string "/." caused by relative paths not allowed @1'),
+    ("/..", 'Invalid path string "/.." caused by relative paths not allowed @2'),
+    ("/a\x00b", 'Invalid path string "/a\x00b" caused by null character not allowed @2'),
+    ("/a\x07", 'Invalid path string "/a\x07" caused by invalid character @2'),
+])
+def test_invalid_paths_have_zkclis_message(path, message):
+    assert path_problem(path) == message
+    with pytest.raises(InvalidPathError) as e:
+        validate_path(path)
+    assert str(e.value) == message
+
+
+@pytest.mark.parametrize("path", ["/", "/a", "/with space", "/héllo", "/a.b", "/...", "/a/.b", "/0000000001"])
+def test_valid_paths(path):
+    assert path_problem(path) is None
+
+
+def test_sequential_create_may_end_with_a_slash():
+    assert path_problem("/parent/", sequential=True) is None
+    assert path_problem("/parent/") == "Path must not end with / character"
+
+
+def test_helpers():
+    assert parent_of("/a/b") == "/a" and parent_of("/a") == "/"
+    assert name_of("/a/b") == "b"
+    assert join("/", "a") == "/a" and join("/a", "b") == "/a/b"
