@@ -10,7 +10,7 @@ import sys
 from typing import Optional
 
 import typer
-from typer._click import exceptions as click_exc
+from click import exceptions as click_exc
 
 from dcli.cli import server, zk
 from dcli.cli.common import DialTimeoutOption, ServerOption, WriteOutOption, apply_options

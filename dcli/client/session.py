@@ -239,11 +239,6 @@ class SessionIO:
         server = self.servers[self._server_index]
         channel = self._channel(server)
         wait = (dial_deadline - time.monotonic()) if dial_deadline else max(self.timeout_ms / 3000, 1.0)
-        try:
-            grpc.channel_ready_future(channel).result(timeout=max(wait, 0.05))
-        except grpc.FutureTimeoutError:
-            raise _DialFailed(errors.UnavailableError(
-                server, f"Cannot connect to {server}: connection refused or timed out")) from None
         with self._cv:
             self._gen += 1
             gen = self._gen
@@ -267,7 +262,8 @@ class SessionIO:
                     self._dispatch(frame.items)
         except grpc.RpcError as e:
             if self._connected_gen != gen:
-                raise _DialFailed(errors.UnavailableError(server, f"Cannot connect to {server}: {e.code().name}")) from None
+                reason = "connection refused" if e.code() == grpc.StatusCode.UNAVAILABLE else "timed out"
+                raise _DialFailed(errors.UnavailableError(server, f"Cannot connect to {server}: {reason}")) from None
         finally:
             watchdog.cancel()
             with self._cv:

@@ -1,0 +1,595 @@
+"""Coordination-service benchmark: dcli's CoordClient against ZooKeeper through kazoo.
+
+The workload is the reference's (shared/reference/zk/kazoo_bench.py, figures in §7.3 of
+shared/reference/zookeeper.md). Per run, on a fresh subtree, after 300 uncounted create+get pairs:
+
+    sync-create / sync-get / sync-set / sync-exists   one client, one call at a time, n paths
+    async-create / async-get                          m *_async calls issued, then each awaited
+    threads-get-shared(T)                             T threads, sync get, one shared client
+    sync-delete                                       last, over the same n paths
+
+Latency is perf_counter_ns around one synchronous call; p50/p99 by nearest rank.
+
+    .venv/bin/python benchmarks/coord.py                      # starts dcli (and ZooKeeper if installed)
+    .venv/bin/python benchmarks/coord.py --repeat 3 --n 5000 --m 20000
+    .venv/bin/python benchmarks/coord.py --server 127.0.0.1:7181 --no-zookeeper
+
+Servers it starts listen on 127.0.0.1 only, keep their data in a temporary directory, and are
+stopped by their pid at the end (SIGTERM, then SIGKILL). Every phase is bounded by --max-seconds.
+ZooKeeper is used when Debian's `zookeeper` package and kazoo are installed; otherwise the
+recorded reference figures are printed, labelled as such. Neither is a runtime dependency.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import selectors
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+START_TIMEOUT_S = 60.0
+WARMUP_PAIRS = 300
+
+# Median over 3 runs, shared/reference/zookeeper.md §7.3 (ZooKeeper 3.8.0, kazoo 2.11.0, same box).
+REFERENCE = {
+    "sync-create": dict(ops_per_s=1033.8, p50_ms=0.935, p99_ms=1.480),
+    "sync-get": dict(ops_per_s=2411.3, p50_ms=0.393, p99_ms=0.622),
+    "sync-set": dict(ops_per_s=1275.4, p50_ms=0.764, p99_ms=1.074),
+    "sync-exists": dict(ops_per_s=2669.5, p50_ms=0.354, p99_ms=0.552),
+    "async-create": dict(ops_per_s=1723.5),
+    "async-get": dict(ops_per_s=4016.9),
+    "threads-get-shared": dict(ops_per_s=3265.0, p50_ms=2.478, p99_ms=3.295),
+    "sync-delete": dict(ops_per_s=1257.4, p50_ms=0.761, p99_ms=1.427),
+}
+PIPELINED_TARGET = 2.0     # issue: pipelined throughput at least 2x ZooKeeper's
+SYNC_P50_TARGET = 1.5      # issue: synchronous latency (p50) within 1.5x ZooKeeper's
+PIPELINED = ("async-create", "async-get")
+
+
+class PhaseTimeout(Exception):
+    pass
+
+
+class BenchError(Exception):
+    pass
+
+
+# ---- figures ----
+
+def pct(sorted_ns, p):
+    k = max(0, math.ceil(p / 100.0 * len(sorted_ns)) - 1)
+    return sorted_ns[k] / 1e6
+
+
+def summarize(name, n, elapsed, lats=None):
+    r = {"phase": name, "ops": n, "seconds": round(elapsed, 3), "ops_per_s": round(n / elapsed, 1)}
+    if lats:
+        s = sorted(lats)
+        r.update(p50_ms=round(pct(s, 50), 3), p99_ms=round(pct(s, 99), 3),
+                 mean_ms=round(statistics.fmean(s) / 1e6, 3), max_ms=round(s[-1] / 1e6, 3))
+    return r
+
+
+def proc_cpu_s(pid):
+    """utime+stime of a process (all its threads), from procfs; None where unknown."""
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+class CpuMeter:
+    """CPU used by this process (client) and by the server during one phase."""
+
+    def __init__(self, server_pid):
+        self.server_pid = server_pid
+
+    def __enter__(self):
+        self.c0, self.s0 = time.process_time(), proc_cpu_s(self.server_pid)
+        return self
+
+    def __exit__(self, *exc):
+        self.client = time.process_time() - self.c0
+        s1 = proc_cpu_s(self.server_pid)
+        self.server = None if s1 is None or self.s0 is None else s1 - self.s0
+
+    def tag(self, r):
+        r["client_cpu_s"] = round(self.client, 2)
+        if self.server is not None:
+            r["server_cpu_s"] = round(self.server, 2)
+        return r
+
+
+# ---- the two clients behind one face ----
+
+class Driver:
+    """How to open a client of one system and wait on its async results."""
+
+    def __init__(self, system, address, server_pid):
+        self.system, self.address, self.server_pid = system, address, server_pid
+
+    def connect(self):
+        if self.system == "dcli":
+            from dcli.client import CoordClient
+            return CoordClient(self.address, timeout=10.0).start()
+        from kazoo.client import KazooClient
+        zk = KazooClient(hosts=self.address, timeout=10.0)
+        zk.start(timeout=15)
+        return zk
+
+    def wait(self, fut, timeout):
+        return fut.result(timeout=timeout) if self.system == "dcli" else fut.get(timeout=timeout)
+
+    def close(self, client):
+        if self.system == "dcli":
+            client.close()
+        else:
+            client.stop()
+            client.close()
+
+
+def _wait_all(driver, futures, end, phase):
+    for f in futures:
+        try:
+            driver.wait(f, max(end - time.perf_counter(), 0.001))
+        except Exception as e:
+            if time.perf_counter() >= end:
+                raise PhaseTimeout(phase) from e
+            raise
+
+
+def sync_phase(name, fn, paths, max_s, meter):
+    lats = []
+    end_ns = time.perf_counter_ns() + int(max_s * 1e9)
+    with meter:
+        t0 = time.perf_counter()
+        for p in paths:
+            a = time.perf_counter_ns()
+            fn(p)
+            b = time.perf_counter_ns()
+            lats.append(b - a)
+            if b > end_ns:
+                raise PhaseTimeout(name)
+        elapsed = time.perf_counter() - t0
+    return meter.tag(summarize(name, len(paths), elapsed, lats))
+
+
+def async_phase(name, driver, issue, paths, max_s, meter):
+    with meter:
+        t0 = time.perf_counter()
+        end = t0 + max_s
+        futures = []
+        for i, p in enumerate(paths):
+            futures.append(issue(p))
+            if i % 1000 == 999 and time.perf_counter() > end:
+                raise PhaseTimeout(name)
+        _wait_all(driver, futures, end, name)
+        elapsed = time.perf_counter() - t0
+    return meter.tag(summarize(name, len(paths), elapsed))
+
+
+def threads_phase(name, client, paths, threads, max_s, meter):
+    per = len(paths) // threads
+    lat_lists = [[] for _ in range(threads)]
+    failures = []
+    end_ns = time.perf_counter_ns() + int(max_s * 1e9)
+
+    def worker(idx):
+        out = lat_lists[idx]
+        try:
+            for p in paths[idx * per:(idx + 1) * per]:
+                a = time.perf_counter_ns()
+                client.get(p)
+                b = time.perf_counter_ns()
+                out.append(b - a)
+                if b > end_ns:
+                    raise PhaseTimeout(name)
+        except Exception as e:
+            failures.append(e)
+
+    ths = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(threads)]
+    with meter:
+        t0 = time.perf_counter()
+        for t in ths:
+            t.start()
+        for t in ths:
+            t.join(max((end_ns - time.perf_counter_ns()) / 1e9, 0) + 1.0)
+        elapsed = time.perf_counter() - t0
+    if any(t.is_alive() for t in ths):
+        raise PhaseTimeout(name)
+    if failures:
+        raise failures[0]
+    return meter.tag(summarize("%s(%d)" % (name, threads), per * threads, elapsed,
+                               [x for lst in lat_lists for x in lst]))
+
+
+def delete_subtree(driver, zk, path, max_s):
+    """Untimed cleanup: the leaves of `path` pipelined (kazoo's recursive delete goes one by one)."""
+    end = time.perf_counter() + max_s
+    for parent in sorted({path} | {path + "/" + k for k in zk.get_children(path)}, key=len, reverse=True):
+        kids = zk.get_children(parent)
+        _wait_all(driver, [zk.delete_async(parent + "/" + k) for k in kids], end, "cleanup")
+    zk.delete(path)
+
+
+def one_run(driver, args, run_no):
+    zk = driver.connect()
+    meter = CpuMeter(driver.server_pid)
+    try:
+        base = "%s/run-%d-%d" % (args.root, os.getpid(), run_no)
+        zk.ensure_path(base)
+        data, data2 = b"x" * args.size, b"y" * args.size
+        zk.ensure_path(base + "/warm")
+        end = time.perf_counter() + args.max_seconds
+        for i in range(WARMUP_PAIRS):
+            zk.create("%s/warm/w%d" % (base, i), data)
+            zk.get("%s/warm/w%d" % (base, i))
+            if time.perf_counter() > end:
+                raise PhaseTimeout("warm-up")
+        delete_subtree(driver, zk, base + "/warm", args.max_seconds)
+        out = []
+        zk.ensure_path(base + "/s")
+        paths = ["%s/s/n%06d" % (base, i) for i in range(args.n)]
+        out.append(sync_phase("sync-create", lambda p: zk.create(p, data), paths, args.max_seconds, meter))
+        out.append(sync_phase("sync-get", lambda p: zk.get(p), paths, args.max_seconds, meter))
+        out.append(sync_phase("sync-set", lambda p: zk.set(p, data2), paths, args.max_seconds, meter))
+        out.append(sync_phase("sync-exists", lambda p: zk.exists(p), paths, args.max_seconds, meter))
+        zk.ensure_path(base + "/a")
+        apaths = ["%s/a/n%06d" % (base, i) for i in range(args.m)]
+        out.append(async_phase("async-create", driver, lambda p: zk.create_async(p, data), apaths,
+                               args.max_seconds, meter))
+        out.append(async_phase("async-get", driver, lambda p: zk.get_async(p), apaths,
+                               args.max_seconds, meter))
+        out.append(threads_phase("threads-get-shared", zk, paths, args.threads, args.max_seconds, meter))
+        out.append(sync_phase("sync-delete", lambda p: zk.delete(p), paths, args.max_seconds, meter))
+        delete_subtree(driver, zk, base, args.max_seconds)
+        return out
+    finally:
+        driver.close(zk)
+
+
+# ---- servers this script starts ----
+
+class Server:
+    """A server process of ours: started here, stopped by its pid (SIGTERM, then SIGKILL)."""
+
+    def __init__(self, name, argv, log_path, cwd, stdout=None):
+        self.name, self.log_path = name, log_path
+        self._log = open(log_path, "ab")
+        self.proc = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL,
+                                     stdout=stdout or self._log, stderr=self._log)
+        self.pid = self.proc.pid
+        self.address = ""
+
+    def tail(self):
+        try:
+            return Path(self.log_path).read_text(errors="replace")[-3000:]
+        except OSError:
+            return ""
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.send_signal(signal.SIGKILL)
+                self.proc.wait(timeout=15)
+        if self.proc.stdout:
+            self.proc.stdout.close()
+        self._log.close()
+
+
+def start_dcli(workdir):
+    data = workdir / "dcli-data"
+    server = Server("dcli", [sys.executable, "-m", "dcli_server", "--listen", "127.0.0.1:0",
+                             "--data-dir", str(data)],
+                    workdir / "dcli.log", ROOT, stdout=subprocess.PIPE)
+    sel = selectors.DefaultSelector()
+    sel.register(server.proc.stdout, selectors.EVENT_READ)
+    line = ""
+    if sel.select(START_TIMEOUT_S):
+        line = server.proc.stdout.readline().decode(errors="replace").strip()
+    sel.close()
+    if not line.startswith("dcli server listening on "):
+        server.stop()
+        raise BenchError("dcli server did not start: %r\n%s" % (line, server.tail()))
+    server.address = line.split()[4].rstrip(",")
+    return server
+
+
+def find_zookeeper():
+    """(java, conf dir, zookeeper.jar) of Debian's package, or None."""
+    java = shutil.which("java")
+    if java is None or not (Path("/usr/share/zookeeper").is_dir() or _dpkg_files("zookeeper")):
+        return None
+    jars = [Path("/usr/share/java/zookeeper.jar")]
+    jars += [Path(f) for pkg in ("libzookeeper-java", "zookeeper") for f in _dpkg_files(pkg)
+             if f.endswith("/zookeeper.jar")]
+    jar = next((j for j in jars if j.is_file()), None)
+    conf = next((c for c in (Path("/etc/zookeeper/conf"), Path("/usr/share/zookeeper/conf")) if c.is_dir()), None)
+    return (java, conf, jar) if jar and conf else None
+
+
+def _dpkg_files(pkg):
+    try:
+        r = subprocess.run(["dpkg", "-L", pkg], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    return r.stdout.split() if r.returncode == 0 else []
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def four_letter(port, word, timeout=1.0):
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(word)
+        s.shutdown(socket.SHUT_WR)
+        chunks = []
+        while True:
+            b = s.recv(4096)
+            if not b:
+                return b"".join(chunks)
+            chunks.append(b)
+
+
+def start_zookeeper(found, workdir):
+    java, conf, jar = found
+    zdir = workdir / "zookeeper"
+    (zdir / "data").mkdir(parents=True)
+    port = free_port()
+    (zdir / "zoo.cfg").write_text(
+        "tickTime=2000\ninitLimit=10\nsyncLimit=5\ndataDir=%s\nclientPort=%d\n"
+        "clientPortAddress=127.0.0.1\nadmin.enableServer=false\n4lw.commands.whitelist=*\n"
+        "maxSessionTimeout=40000\n" % (zdir / "data", port))
+    server = Server("zookeeper", [java, "-cp", "%s:%s" % (conf, jar),
+                                  "org.apache.zookeeper.server.quorum.QuorumPeerMain", "zoo.cfg"],
+                    workdir / "zookeeper.log", zdir)
+    end = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < end:
+        try:
+            # `imok` comes as soon as the port is open; `srvr` names a Mode once it serves requests
+            if four_letter(port, b"ruok") == b"imok" and b"Mode:" in four_letter(port, b"srvr"):
+                server.address = "127.0.0.1:%d" % port
+                return server
+        except OSError:
+            pass
+        try:            # doubles as the pause between polls, and notices a JVM that died
+            server.proc.wait(timeout=0.05)
+            break
+        except subprocess.TimeoutExpired:
+            pass
+    server.stop()
+    raise BenchError("ZooKeeper did not answer ruok within %.0f s\n%s" % (START_TIMEOUT_S, server.tail()))
+
+
+def zookeeper_version(port):
+    try:
+        for line in four_letter(port, b"srvr").decode(errors="replace").splitlines():
+            if line.startswith("Zookeeper version:"):
+                return line.split(":", 1)[1].split(",")[0].strip().split("-")[0]
+    except OSError:
+        pass
+    return "?"
+
+
+# ---- printing ----
+
+def print_run(label, run_no, res):
+    print("%s run %d" % (label, run_no))
+    for x in res:
+        lat = ("p50 %.3f ms  p99 %.3f ms  mean %.3f ms  max %.3f ms" % (
+            x["p50_ms"], x["p99_ms"], x["mean_ms"], x["max_ms"])) if "p50_ms" in x else ""
+        cpu = "cpu client %.2f s" % x["client_cpu_s"]
+        if "server_cpu_s" in x:
+            cpu += ", server %.2f s" % x["server_cpu_s"]
+        print("  %-24s %7d ops %8.3f s %10.1f ops/s  %-52s [%s]" % (
+            x["phase"], x["ops"], x["seconds"], x["ops_per_s"], lat, cpu))
+
+
+def medians(allruns):
+    out = []
+    for i, x in enumerate(allruns[0]):
+        col = [run[i] for run in allruns]
+        m = {"phase": x["phase"], "ops_per_s": statistics.median(c["ops_per_s"] for c in col)}
+        for k in ("p50_ms", "p99_ms", "client_cpu_s", "server_cpu_s"):
+            if k in x:
+                m[k] = statistics.median(c[k] for c in col)
+        out.append(m)
+    return out
+
+
+def print_medians(label, meds, runs):
+    print("%s median over %d runs" % (label, runs))
+    for m in meds:
+        line = "  %-24s %10.1f ops/s" % (m["phase"], m["ops_per_s"])
+        if "p50_ms" in m:
+            line += "  p50 %.3f ms  p99 %.3f ms" % (m["p50_ms"], m["p99_ms"])
+        print(line)
+
+
+def _base(phase):
+    return phase.split("(")[0]
+
+
+def print_comparison(dcli_meds, zk_meds, zk_label):
+    """dcli / ZooKeeper per line, and the issue's targets; returns [(line, ratio, target, met)]."""
+    zk = {_base(m["phase"]): m for m in zk_meds}
+    print()
+    print("dcli vs %s" % zk_label)
+    print("  %-24s %11s %11s %7s  %9s %9s %7s   %s" % (
+        "phase", "dcli ops/s", "ZK ops/s", "ratio", "dcli p50", "ZK p50", "ratio", "target (issue)"))
+    verdicts = []
+    for m in dcli_meds:
+        name = _base(m["phase"])
+        z = zk.get(name)
+        if z is None:
+            continue
+        ratio = m["ops_per_s"] / z["ops_per_s"]
+        lat = "  %9s %9s %7s" % ("", "", "")
+        p50_ratio = None
+        if "p50_ms" in m and "p50_ms" in z:
+            p50_ratio = m["p50_ms"] / z["p50_ms"]
+            lat = "  %6.3f ms %6.3f ms %6.2fx" % (m["p50_ms"], z["p50_ms"], p50_ratio)
+        if name in PIPELINED:
+            met = ratio >= PIPELINED_TARGET
+            target = "ops/s >= %.1fx ZK: %s" % (PIPELINED_TARGET, "met" if met else "NOT MET")
+            verdicts.append((m["phase"], ratio, "ops/s >= %.1fx" % PIPELINED_TARGET, met))
+        elif name.startswith("sync-") and p50_ratio is not None:
+            met = p50_ratio <= SYNC_P50_TARGET
+            target = "p50 <= %.1fx ZK: %s" % (SYNC_P50_TARGET, "met" if met else "NOT MET")
+            verdicts.append((m["phase"], p50_ratio, "p50 <= %.1fx" % SYNC_P50_TARGET, met))
+        else:
+            target = "(no target)"
+        print("  %-24s %11.1f %11.1f %6.2fx%s   %s" % (m["phase"], m["ops_per_s"], z["ops_per_s"], ratio, lat, target))
+    met_n = sum(1 for v in verdicts if v[3])
+    print("targets: %d of %d lines met (pipelined throughput >= %.1fx ZooKeeper; sync p50 <= %.1fx ZooKeeper)"
+          % (met_n, len(verdicts), PIPELINED_TARGET, SYNC_P50_TARGET))
+    for phase, value, rule, met in verdicts:
+        print("  %-24s %6.2fx  %-14s %s" % (phase, value, rule, "met" if met else "NOT MET"))
+    return verdicts
+
+
+# ---- main ----
+
+def machine_busy_s():
+    """CPU seconds the whole machine has spent busy (all cores), from /proc/stat; None elsewhere."""
+    try:
+        f = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return None
+    return (sum(f[:8]) - f[3] - f[4]) / os.sysconf("SC_CLK_TCK")     # all but idle and iowait
+
+
+def run_once(label, driver, args, run_no):
+    """One run, printed; with the CPU it cost, and what everything else on the machine used meanwhile."""
+    t0, c0, s0, m0 = time.perf_counter(), time.process_time(), proc_cpu_s(driver.server_pid), machine_busy_s()
+    res = one_run(driver, args, run_no)
+    wall, client = time.perf_counter() - t0, time.process_time() - c0
+    s1, m1 = proc_cpu_s(driver.server_pid), machine_busy_s()
+    print_run(label, run_no, res)
+    line = "  (whole run %.1f s wall; cpu client %.1f s" % (wall, client)
+    if s0 is not None and s1 is not None:
+        line += ", server %.1f s" % (s1 - s0)
+        if m0 is not None and m1 is not None:
+            line += ", everything else on the machine %.1f s" % max(m1 - m0 - client - (s1 - s0), 0.0)
+    print(line + ")")
+    sys.stdout.flush()
+    return res
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--n", type=int, default=5000, help="znodes in the sync and threads phases")
+    ap.add_argument("--m", type=int, default=20000, help="requests in each async phase")
+    ap.add_argument("--size", type=int, default=16, help="bytes of data per znode")
+    ap.add_argument("--threads", type=int, default=8, help="threads sharing one client")
+    ap.add_argument("--repeat", type=int, default=3, help="runs per system; medians are over these")
+    ap.add_argument("--server", metavar="HOST:PORT", help="use this dcli server instead of starting one")
+    ap.add_argument("--no-zookeeper", action="store_true", help="do not start ZooKeeper; compare with the recorded figures")
+    ap.add_argument("--max-seconds", type=float, default=120.0, help="bound on each phase (and each start-up)")
+    ap.add_argument("--root", default="/bench", help="parent znode of each run's subtree")
+    ap.add_argument("--json", metavar="FILE", help="write every run's figures here")
+    a = ap.parse_args(argv)
+    if min(a.n, a.m, a.threads, a.repeat) < 1 or a.size < 0 or a.max_seconds <= 0:
+        ap.error("--n, --m, --threads, --repeat must be positive; --size >= 0; --max-seconds > 0")
+    if a.n < a.threads:
+        ap.error("--n must be at least --threads")
+    return a
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _raise_interrupt)      # so the servers below are stopped
+    workdir = Path(tempfile.mkdtemp(prefix="dcli-coord-bench-"))
+    servers = []
+    report = {"args": vars(args)}
+    try:
+        print("workload: n=%d m=%d size=%d threads=%d repeat=%d; %d CPUs; python %s" % (
+            args.n, args.m, args.size, args.threads, args.repeat, os.cpu_count() or 0,
+            sys.version.split()[0]))
+        if args.server:
+            dcli = Driver("dcli", args.server, None)
+            print("dcli: server at %s (not started here)" % args.server)
+        else:
+            s = start_dcli(workdir)
+            servers.append(s)
+            dcli = Driver("dcli", s.address, s.pid)
+            print("dcli: started server pid %d on %s, data in %s (fsync always)" % (s.pid, s.address, workdir))
+        zk_driver, found, kazoo_ok = None, None, False
+        if not args.no_zookeeper:
+            found = find_zookeeper()
+            try:
+                import kazoo
+                kazoo_ok = True
+            except ImportError:
+                pass
+            if found and kazoo_ok:
+                z = start_zookeeper(found, workdir)
+                servers.append(z)
+                zk_driver = Driver("zookeeper", z.address, z.pid)
+                zk_label = "ZooKeeper %s through kazoo %s (measured now, same machine)" % (
+                    zookeeper_version(int(z.address.rsplit(":", 1)[1])), kazoo.__version__)
+                print("zookeeper: started pid %d on %s (%s)" % (z.pid, z.address, " ".join(map(str, found))))
+            else:
+                why = "ZooKeeper (Debian package `zookeeper`)" if not found else "kazoo"
+                print("zookeeper: not measured: %s is not installed" % why)
+        sys.stdout.flush()
+        # runs alternate between the systems, so drift on the machine hits both alike
+        dcli_runs, zk_runs = [], [] if zk_driver else None
+        for r in range(args.repeat):
+            dcli_runs.append(run_once("dcli", dcli, args, r))
+            if zk_driver:
+                zk_runs.append(run_once("zookeeper", zk_driver, args, r))
+        report["dcli"], report["zookeeper"] = dcli_runs, zk_runs
+        print()
+        dcli_meds = medians(dcli_runs)
+        print_medians("dcli", dcli_meds, args.repeat)
+        if zk_runs:
+            zk_meds = medians(zk_runs)
+            print_medians("zookeeper", zk_meds, args.repeat)
+        else:
+            zk_meds = [dict(phase=k, **v) for k, v in REFERENCE.items()]
+            zk_label = ("RECORDED reference figures (shared/reference/zookeeper.md §7.3: ZooKeeper 3.8.0, "
+                        "kazoo 2.11.0, median of 3 runs on the 2-core build machine), NOT measured now")
+        report["verdicts"] = print_comparison(dcli_meds, zk_meds, zk_label)
+        if args.json:
+            Path(args.json).write_text(json.dumps(report, indent=1))
+        return 0
+    except (BenchError, PhaseTimeout) as e:
+        kind = "phase exceeded --max-seconds: " if isinstance(e, PhaseTimeout) else ""
+        print("benchmark failed: %s%s" % (kind, e), file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    finally:
+        for s in reversed(servers):
+            s.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
