@@ -34,8 +34,9 @@ def run(typer_app: typer.Typer, argv: list[str] | None, prog: str) -> int:
     command = typer.main.get_command(typer_app)
     args = sys.argv[1:] if argv is None else argv
     try:
-        command.main(args, prog_name=prog, standalone_mode=False)
-        return 0
+        # typer turns Ctrl-C into exit code 130 and, outside standalone mode, returns it
+        rc = command.main(args, prog_name=prog, standalone_mode=False)
+        return rc if isinstance(rc, int) else 0
     except DcliError as e:
         return fail(str(e), e.exit_code)
     except click_exc.NoSuchOption as e:

@@ -329,6 +329,9 @@ def stream_events(ctx, path, mode, command, count, timeout, timeout_ok=False) ->
     events: queue.SimpleQueue = queue.SimpleQueue()
     with session(ctx, default_watcher=events.put) as zk:
         zk.add_watch(path, events.put, mode)
+        kind = "recursive watch" if mode == "persistent_recursive" else "watch"
+        sys.stderr.write(f"Watching {path} ({kind}); Ctrl-C stops\n")
+        sys.stderr.flush()
         deadline = None if timeout is None else time.monotonic() + timeout
         seen = 0
         while count is None or seen < count:
