@@ -176,3 +176,14 @@ def test_zkcli_entry_point_takes_pasted_command_lines(server, root_path):
     result = run_cli("-server", server.address, "create", root_path, "parent znode", entry="zkCli")
     assert ok(result) == f"Created {root_path}\n"
     assert ok(run_cli("-server", server.address, "get", root_path, entry="zkCli")) == "parent znode\n"
+
+
+def test_limits_from_the_cli(server, root_path, tmp_path):
+    big = tmp_path / "big"
+    big.write_bytes(b"x" * (1024 * 1024 + 1))
+    message = err(zk(server, "create", root_path, "--data-file", str(big)), 2)
+    assert message.startswith(f"Data too large for {root_path}: 1048577 bytes")
+    assert err(zk(server, "deleteall", "/"), 2) == "Arguments are not valid : /\n"
+    assert err(zk(server, "create", root_path, "x", "--data-file", str(big)), 2).startswith(
+        "give the data as an argument or with --data-file")
+    assert ok(zk(server, "stat", "/")).startswith("cZxid = 0x0")     # still serving

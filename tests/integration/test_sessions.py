@@ -89,3 +89,54 @@ def test_resuming_an_unknown_session_is_refused(server):
     io.password = b"x" * 16
     with pytest.raises(errors.SessionExpiredError):
         io.start()
+
+
+@pytest.mark.slow
+def test_heartbeats_keep_an_idle_session_alive(server, root_path):
+    with CoordClient(server.address, timeout=4.0) as zk, CoordClient(server.address) as watcher:
+        zk.create(root_path, b"", ephemeral=True)
+        events: queue.SimpleQueue = queue.SimpleQueue()
+        watcher.exists(root_path, watch=events.put)
+        # twice the session timeout with no request from zk: only its pings keep it alive
+        with pytest.raises(queue.Empty):
+            events.get(timeout=8.0)
+        assert zk.exists(root_path).ephemeralOwner == zk.session_id
+
+
+@pytest.mark.slow
+def test_a_frozen_client_loses_its_session_and_learns_it_on_waking(server, root_path):
+    script = textwrap.dedent(f"""
+        import threading
+        from dcli.client import CoordClient
+        done = threading.Event()
+        def state(s):
+            print(s.value, flush=True)
+            if s.value == "LOST":
+                done.set()
+        zk = CoordClient({server.address!r}, timeout=4.0)
+        zk.add_listener(state)
+        zk.start()
+        zk.create({root_path!r}, b"", ephemeral=True)
+        print("ready", flush=True)
+        done.wait(120)
+        try:
+            zk.get("/")
+        except Exception as e:
+            print(type(e).__name__, flush=True)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, cwd=ROOT)
+    try:
+        assert _readline(proc, WAIT_S) == "CONNECTED"
+        assert _readline(proc, WAIT_S) == "ready"
+        with CoordClient(server.address) as watcher:
+            events: queue.SimpleQueue = queue.SimpleQueue()
+            assert watcher.exists(root_path, watch=events.put) is not None
+            proc.send_signal(signal.SIGSTOP)        # no pings: the server expires the session
+            ev = events.get(timeout=WAIT_S)
+            assert (ev.type, ev.path) == (EventType.NODE_DELETED, root_path)
+        proc.send_signal(signal.SIGCONT)
+        lines = [_readline(proc, WAIT_S) for _ in range(3)]
+        assert lines == ["SUSPENDED", "LOST", "SessionExpiredError"]
+    finally:
+        proc.send_signal(signal.SIGCONT)
+        proc.kill()

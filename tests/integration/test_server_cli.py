@@ -1,0 +1,74 @@
+"""`dcli server start` as a user runs it: its one line, clean shutdown on signals, bad flags."""
+from __future__ import annotations
+
+import queue
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from dcli.client import CoordClient, EventType
+from tests.conftest import ROOT, ServerProcess, _readline, run_cli
+
+WAIT_S = 60
+
+
+def start(*args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "dcli_server", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, cwd=ROOT)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_prints_one_line_and_stops_cleanly_on_signals(tmp_path, sig):
+    proc = start("--listen", "127.0.0.1:0", "--data-dir", str(tmp_path / "d"))
+    try:
+        line = _readline(proc, WAIT_S)
+        assert line.startswith("dcli server listening on 127.0.0.1:")
+        assert line.endswith(f"data in {tmp_path / 'd'} (fsync always)")
+        address = line.split()[4].rstrip(",")
+        with CoordClient(address) as zk:
+            zk.create("/x", b"kept")
+        proc.send_signal(sig)
+        assert proc.wait(WAIT_S) == 0
+        assert proc.stderr.read() == b""
+        again = ServerProcess(tmp_path / "d").start()      # the lock was released, the data kept
+        with CoordClient(again.address) as zk:
+            assert zk.get("/x")[0] == b"kept"
+        again.kill()
+    finally:
+        proc.kill()
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--fsync", "sometimes"], "invalid --fsync 'sometimes': choose always, batch or off"),
+    (["--listen", "nonsense"], "invalid --listen 'nonsense': expected host:port"),
+    (["--max-data-bytes", "0"], "must be positive"),
+])
+def test_bad_flags_are_refused_with_one_line(tmp_path, args, message):
+    result = run_cli("server", "start", "--data-dir", str(tmp_path / "d"), *args)
+    assert result.returncode == 2
+    assert message in result.stderr.decode() and b"Traceback" not in result.stderr
+
+
+def test_port_in_use_is_refused_with_one_line(server, tmp_path):
+    result = run_cli("server", "start", "--listen", server.address, "--data-dir", str(tmp_path / "d"))
+    assert result.returncode == 5
+    err = result.stderr.decode()
+    assert err.count("\n") == 1 and f"cannot serve on {server.address}" in err
+
+
+def test_container_and_ttl_nodes_are_swept(server, root_path):
+    with CoordClient(server.address) as zk:
+        zk.create(root_path, b"")
+        zk.create(root_path + "/cont", b"", container=True)
+        zk.create(root_path + "/cont/kid", b"")
+        zk.create(root_path + "/ttl", b"", ttl=1)
+        gone: queue.SimpleQueue = queue.SimpleQueue()
+        zk.exists(root_path + "/cont", watch=gone.put)
+        zk.exists(root_path + "/ttl", watch=gone.put)
+        zk.delete(root_path + "/cont/kid")        # the container's last child: it goes next sweep
+        events = {(e.type, e.path) for e in (gone.get(timeout=WAIT_S) for _ in range(2))}
+        assert events == {(EventType.NODE_DELETED, root_path + "/cont"),
+                          (EventType.NODE_DELETED, root_path + "/ttl")}
+        assert zk.get_children(root_path) == []
