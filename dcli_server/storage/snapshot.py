@@ -32,6 +32,8 @@ import threading
 import zlib
 from pathlib import Path
 
+from dcli_server.storage.files import fsync_dir, numbered_files
+
 log = logging.getLogger(__name__)
 
 MAGIC = b"DSN1"
@@ -39,14 +41,6 @@ _HEADER = struct.Struct(">4sIQQ")  # magic, crc, zxid, length
 _CRC_FROM = 8
 _NAME = re.compile(r"snapshot\.(\d{20})")
 _TMP_NAME = re.compile(r"snapshot\.\d{20}\.tmp")
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class SnapshotStore:
@@ -61,14 +55,7 @@ class SnapshotStore:
 
     def _snapshots(self) -> list[tuple[int, Path]]:
         """(zxid, path) of every snapshot file, oldest first."""
-        if not self.directory.is_dir():
-            return []
-        found = []
-        for entry in self.directory.iterdir():
-            m = _NAME.fullmatch(entry.name)
-            if m:
-                found.append((int(m.group(1)), entry))
-        return sorted(found)
+        return numbered_files(self.directory, _NAME)
 
     def save(self, zxid: int, payload: bytes) -> Path:
         """Write the snapshot for zxid durably and atomically, then prune to `keep` files."""
@@ -91,7 +78,7 @@ class SnapshotStore:
                 raise
             os.close(fd)
             os.replace(tmp, final)
-            _fsync_dir(self.directory)
+            fsync_dir(self.directory)
             # Pruning needs no fsync: a deletion lost in a crash only leaves an extra snapshot.
             for _, old in self._snapshots()[: -self.keep]:
                 old.unlink(missing_ok=True)

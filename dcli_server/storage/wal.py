@@ -42,6 +42,8 @@ import threading
 import time
 import zlib
 from pathlib import Path
+
+from dcli_server.storage.files import fsync_dir, numbered_files
 from typing import Iterator
 
 log = logging.getLogger(__name__)
@@ -109,14 +111,6 @@ def _find_valid_record(buf: bytes, start: int) -> int | None:
     return None
 
 
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 # fdatasync skips the inode timestamps; the file size it does flush, which is all we need.
 _datasync = getattr(os, "fdatasync", os.fsync)
 
@@ -171,14 +165,7 @@ class WriteAheadLog:
                 pass
 
     def _list_segments(self) -> list[tuple[int, Path]]:
-        if not self.directory.is_dir():
-            return []
-        found = []
-        for entry in self.directory.iterdir():
-            m = _SEGMENT_NAME.fullmatch(entry.name)
-            if m:
-                found.append((int(m.group(1)), entry))
-        return sorted(found)
+        return numbered_files(self.directory, _SEGMENT_NAME)
 
     def _scan(self, after_zxid: int) -> Iterator[tuple[int, bytes]]:
         segments = self._list_segments()
@@ -224,7 +211,7 @@ class WriteAheadLog:
             log.warning("removing write-ahead log segment %s: it holds no records", path)
             path.unlink()
         if empty:
-            _fsync_dir(self.directory)
+            fsync_dir(self.directory)
         self._segments = [(first, path) for first, path, _ in kept]
         self._active_size = kept[-1][2] if kept else 0
         self._last_zxid = prev_zxid
@@ -261,7 +248,7 @@ class WriteAheadLog:
             log.warning("removing write-ahead log segment %s: no valid record in it", other)
             other.unlink()
         if later:
-            _fsync_dir(self.directory)
+            fsync_dir(self.directory)
 
     # -- writing ----------------------------------------------------------------------------
 
@@ -356,7 +343,7 @@ class WriteAheadLog:
             if active is not None:
                 _datasync(active)
             if dir_dirty:
-                _fsync_dir(self.directory)
+                fsync_dir(self.directory)
         except OSError as exc:
             # After a failed fsync the kernel may have dropped the dirty pages; retrying would
             # report success for lost data. Refuse all further writes instead.
