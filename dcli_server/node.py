@@ -15,13 +15,15 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from dcli.v1 import coord_pb2 as pb
 from dcli.v1 import coordlog_pb2 as logpb
-from dcli.wire.errors import DcliError, MarshallingError, SystemError_, TooFarBehindError
+from dcli.wire.errors import (DcliError, MarshallingError, SessionExpiredError, SystemError_,
+                              TooFarBehindError)
 from dcli_server.coord import Coordinator, Limits
 from dcli_server.storage import DataDirLock, FsyncMode, SnapshotStore, WriteAheadLog
 
@@ -29,6 +31,7 @@ log = logging.getLogger("dcli.server")
 
 TICK_S = 0.1                   # how often session deadlines are checked
 INLINE_FSYNC_S = 0.001         # an fsync faster than this runs on the loop: a thread hop costs more
+FRAME_BUDGET = 4 * 1024 * 1024 # bytes of items per server frame (one larger item still goes alone)
 
 
 @dataclass
@@ -69,7 +72,9 @@ class CoordNode:
         self._since_snapshot = 0
         self._tasks: list[asyncio.Task] = []
         self._snapshotting = False
-        self._fsync_cost_s = 0.0     # moving average of one fsync
+        self._snapshot_task: asyncio.Task | None = None
+        self._fsync_cost_s = INLINE_FSYNC_S   # moving average of one fsync; start on a thread
+        self._durable_waiters: list[tuple[int, asyncio.Future]] = []
 
     # ---- life cycle ----
 
@@ -82,6 +87,20 @@ class CoordNode:
         self._written_zxid = self._durable_zxid = self.coordinator.last_zxid
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._committer()), loop.create_task(self._ticker())]
+        for t in self._tasks:
+            t.add_done_callback(self._fail_stop)
+
+    @staticmethod
+    def _fail_stop(task: asyncio.Task) -> None:
+        """The committer or the ticker died (an fsync failed, say): stop rather than serve on.
+
+        Retrying a failed fsync can report success for lost data, and a server whose log no
+        longer advances would hold every answer forever. A restart replays the log."""
+        if task.cancelled() or task.exception() is None:
+            return
+        log.critical("the server cannot go on: %r; stopping", task.exception(),
+                     exc_info=task.exception())
+        os._exit(70)
 
     async def stop(self) -> None:
         for conn in list(self._conns.values()):
@@ -124,8 +143,9 @@ class CoordNode:
                 await asyncio.sleep(self._wal.batch_interval_s)
                 await loop.run_in_executor(None, self._wal.sync)
             self._flush_all()
+            self._wake_durable_waiters()
             if self._since_snapshot >= self.config.snapshot_every and not self._snapshotting:
-                loop.create_task(self._take_snapshot())
+                self._snapshot_task = loop.create_task(self._take_snapshot())
 
     def _timed_sync(self) -> float:
         start = time.perf_counter()
@@ -151,6 +171,25 @@ class CoordNode:
     def durable_zxid(self) -> int:
         return self._durable_zxid
 
+    async def wait_durable(self, zxid: int) -> None:
+        if zxid <= self._durable_zxid:
+            return
+        fut = asyncio.get_running_loop().create_future()
+        self._durable_waiters.append((zxid, fut))
+        await fut
+
+    def _wake_durable_waiters(self) -> None:
+        if not self._durable_waiters:
+            return
+        waiting = []
+        for zxid, fut in self._durable_waiters:
+            if zxid <= self._durable_zxid:
+                if not fut.done():
+                    fut.set_result(None)
+            else:
+                waiting.append((zxid, fut))
+        self._durable_waiters = waiting
+
     # ---- sessions and their streams ----
 
     def connect(self, msg: pb.Connect) -> tuple[Conn, pb.Connected]:
@@ -159,7 +198,11 @@ class CoordNode:
         if msg.last_zxid_seen > c.last_zxid:
             raise TooFarBehindError()
         if msg.session_id:
-            timeout = c.resume_session(msg.session_id, msg.password, msg.timeout_ms)
+            try:
+                timeout = c.resume_session(msg.session_id, msg.password, msg.timeout_ms)
+            except SessionExpiredError:
+                c.expire_sessions()     # past its deadline but not yet closed: close it now
+                raise
             sid, password = msg.session_id, msg.password
             old = self._conns.get(sid)
             if old is not None:        # the client moved to a new stream: the old one is dead to it
@@ -183,6 +226,8 @@ class CoordNode:
     def submit(self, conn: Conn, requests) -> None:
         c = self.coordinator
         sid = conn.session_id
+        if self._conns.get(sid) is not conn:
+            return          # a stream the session has left: the client counts its requests as lost
         c.touch(sid)
         for req in requests:
             if req.WhichOneof("op") is None:
@@ -221,8 +266,13 @@ class CoordNode:
         ready = []
         durable = self._durable_zxid
         box = conn.outbox
-        while box and box[0][0] <= durable:
-            ready.append(box.popleft()[1])
+        budget = FRAME_BUDGET
+        while box and box[0][0] <= durable and (not ready or budget > 0):
+            item = box.popleft()[1]
+            budget -= item.ByteSize()
+            ready.append(item)
+        if box and box[0][0] <= durable:
+            return ready    # more is ready: the stream comes straight back for it
         # what is left waits for the log: _flush() wakes the stream when it becomes durable
         conn.wake.clear()
         return ready
@@ -246,9 +296,10 @@ class CoordNode:
             for sid in self.coordinator.expire_sessions():
                 conn = self._conns.get(sid)
                 if conn is not None:
+                    # tell the client, once the close is durable, and end its stream
+                    conn.outbox.append((self.coordinator.last_zxid, SessionExpiredError().to_proto()))
                     conn.close_after_flush = True
                     self._flush(conn)
-                    conn.wake.set()
             if time.monotonic() - last_sweep >= interval_s:
                 last_sweep = time.monotonic()
                 self.coordinator.sweep()

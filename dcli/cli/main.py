@@ -76,4 +76,15 @@ def fail(message: str, code: int) -> int:
 
 def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("GRPC_VERBOSITY", "NONE")    # gRPC's C core would print its own log lines
-    sys.exit(run(app, argv, "dcli"))
+    exit_now(run(app, argv, "dcli"))
+
+
+def exit_now(code: int) -> None:
+    """Exit without the interpreter's teardown: the session is closed by now, and gRPC's objects
+    finalized at shutdown can deadlock against its own threads (and cost time)."""
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:
+        code = code or ExitCode.ERROR
+    os._exit(code)

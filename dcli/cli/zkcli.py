@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 import sys
 
-from dcli.cli.main import run
+from dcli.cli.main import exit_now, run
 from dcli.cli.zk import app
 
 
 def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("GRPC_VERBOSITY", "NONE")
-    sys.exit(run(app, argv, "zkCli"))
+    exit_now(run(app, argv, "zkCli"))

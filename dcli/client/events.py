@@ -20,8 +20,9 @@ class EventThread:
 
     def __init__(self, name: str = "dcli-event"):
         self._q: queue.SimpleQueue = queue.SimpleQueue()
-        self._submitted = 0       # written by submitters (the IO thread, or close())
+        self._submitted = 0       # under _lock: the IO thread and close() both submit
         self._done = 0            # written by the event thread only
+        self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
@@ -29,8 +30,12 @@ class EventThread:
     def backlog(self) -> bool:
         return self._submitted != self._done
 
+    def is_current(self) -> bool:
+        return threading.current_thread() is self._thread
+
     def submit(self, fn, *args) -> None:
-        self._submitted += 1
+        with self._lock:
+            self._submitted += 1
         self._q.put((fn, args))
 
     def stop(self, wait: bool = True) -> None:

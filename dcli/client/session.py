@@ -30,10 +30,15 @@ log = logging.getLogger("dcli.client")
 PING_XID = -2
 MAX_BATCH = 1000                 # requests per frame
 MAX_BATCH_BYTES = 1024 * 1024    # data bytes per frame (a single larger request still goes alone)
+MAX_REQUEST_BYTES = 8 * 1024 * 1024 - 4096   # the server's frame limit, less the frame's own bytes
 CHANNEL_OPTIONS = [
     ("grpc.max_receive_message_length", 64 * 1024 * 1024),
     ("grpc.max_send_message_length", 64 * 1024 * 1024),
     ("grpc.enable_retries", 0),
+    # HTTP/2 pings notice a dead peer or a black-holed link even while nothing is sent
+    ("grpc.keepalive_time_ms", 10_000),
+    ("grpc.keepalive_timeout_ms", 5_000),
+    ("grpc.keepalive_permit_without_calls", 0),
 ]
 
 
@@ -50,13 +55,15 @@ def parse_servers(servers: str | list[str]) -> list[str]:
 
 
 class _Pending:
-    __slots__ = ("future", "on_reply", "idempotent", "request")
+    __slots__ = ("future", "on_reply", "idempotent", "request", "from_event_thread")
 
-    def __init__(self, future, on_reply, idempotent, request):
+    def __init__(self, future, on_reply, idempotent, request, from_event_thread):
         self.future = future
         self.on_reply = on_reply          # (response) -> result; runs on the IO thread
         self.idempotent = idempotent      # safe to send again after a connection loss
         self.request = request
+        # a watch callback that waits for its own request must not wait behind itself
+        self.from_event_thread = from_event_thread
 
 
 class SessionIO:
@@ -91,7 +98,10 @@ class SessionIO:
         self._thread: threading.Thread | None = None
         self._server_index = 0
         self._connected_gen = -1
-
+        self._close_requested = False
+        self._sender_finished = threading.Event()
+        self._sender_finished.set()
+        self._last_recv = 0.0
     # ---- life cycle ----
 
     def start(self) -> None:
@@ -116,6 +126,7 @@ class SessionIO:
         """End the session: the server deletes its ephemerals at once."""
         if self._closing:
             return
+        self._close_requested = True
         if self.state is ConnState.CONNECTED:
             fut = self.submit(pb.Request(close_session=pb.CloseSessionRequest()), lambda r: None)
             try:
@@ -125,8 +136,8 @@ class SessionIO:
         self._shutdown(closed_by_us=True)
 
     def _shutdown(self, closed_by_us: bool = False) -> None:
-        self._closing = True
         with self._cv:
+            self._closing = True
             self._gen += 1
             self._cv.notify_all()
         call = self._call
@@ -134,6 +145,8 @@ class SessionIO:
             call.cancel()
         if self._thread is not None and threading.current_thread() is not self._thread:
             self._thread.join(timeout=5)
+        # gRPC runs the request iterator on a thread of its own: let it finish before we go
+        self._sender_finished.wait(1.0)
         self._fail_all(errors.NotConnectedError())
         for ch in self._channels.values():
             ch.close()
@@ -148,31 +161,48 @@ class SessionIO:
 
     def submit(self, request: pb.Request, on_reply, idempotent: bool = False) -> Future:
         fut: Future = Future()
-        if self._closing:
-            fut.set_exception(errors.NotConnectedError())
+        if request.ByteSize() > MAX_REQUEST_BYTES:
+            fut.set_exception(errors.RequestTooLargeError(
+                "", f"Request too large: {request.ByteSize()} bytes, limit {MAX_REQUEST_BYTES}"))
             return fut
-        if self.state is ConnState.LOST:
-            fut.set_exception(errors.SessionExpiredError())
-            return fut
-        with self._cv:
+        from_events = self.events.is_current()
+        with self._cv:      # checked under the lock that _shutdown and _set_lost take
+            if self._closing:
+                fut.set_exception(errors.NotConnectedError())
+                return fut
+            if self.state is ConnState.LOST:
+                fut.set_exception(errors.SessionExpiredError())
+                return fut
             self._xid += 1
             request.xid = self._xid
-            self._queue.append(_Pending(fut, on_reply, idempotent, request))
+            self._queue.append(_Pending(fut, on_reply, idempotent, request, from_events))
             self._cv.notify()
         return fut
 
-    def _sender(self, gen: int, first: pb.ClientFrame):
+    def _sender(self, gen: int, first: pb.ClientFrame, finished: threading.Event):
         """The request iterator of one stream: batches whatever is queued; pings when idle."""
-        yield first
-        ping_every = max(self.timeout_ms / 3000.0, 0.2)
+        try:
+            yield first
+            yield from self._frames(gen)
+        finally:
+            finished.set()
+
+    def _frames(self, gen: int):
         while True:
             with self._cv:
                 if gen != self._gen:
                     return
+                timeout_s = (self.timeout_ms or self.requested_timeout_ms) / 1000
                 if not self._queue:
-                    self._cv.wait(ping_every)
+                    self._cv.wait(max(timeout_s / 3, 0.2))
                     if gen != self._gen:
                         return
+                if self._connected_gen == gen and time.monotonic() - self._last_recv > timeout_s * 2 / 3:
+                    # ZooKeeper's read timeout: the server has not answered a ping for too long
+                    call = self._call
+                    if call is not None:
+                        call.cancel()
+                    return
                 frame = pb.ClientFrame()
                 if not self._queue:
                     frame.requests.append(pb.Request(xid=PING_XID, ping=pb.PingRequest()))
@@ -208,7 +238,7 @@ class SessionIO:
                     self._start_error = e.error
                     self._connected.set()
                     return
-            if self._closing:
+            if self._closing or self._close_requested:
                 return
             if self.state is ConnState.CONNECTED:
                 self._set_state(ConnState.SUSPENDED)
@@ -242,7 +272,9 @@ class SessionIO:
         with self._cv:
             self._gen += 1
             gen = self._gen
-        call = pb_grpc.CoordinationStub(channel).Session(self._sender(gen, self._connect_frame()))
+        self._sender_finished = threading.Event()
+        call = pb_grpc.CoordinationStub(channel).Session(
+            self._sender(gen, self._connect_frame(), self._sender_finished))
         self._call = call
         # a server that accepts the connection but never answers must not hang the dial
         watchdog = threading.Timer(max(wait, 1.0) + 1.0,
@@ -251,15 +283,16 @@ class SessionIO:
         watchdog.start()
         try:
             for frame in call:
-                if frame.HasField("error"):
-                    err = errors.from_proto(frame.error)
-                    if isinstance(err, errors.SessionExpiredError):
-                        raise _SessionGone(err)
-                    raise _DialFailed(err)
+                self._last_recv = time.monotonic()
                 if frame.HasField("connected"):
                     self._on_connected(frame.connected, server, gen)
                 if frame.items:
                     self._dispatch(frame.items)
+                if frame.HasField("error"):       # the server ends the stream after it
+                    err = errors.from_proto(frame.error)
+                    if isinstance(err, errors.SessionExpiredError):
+                        raise _SessionGone(err)
+                    raise _DialFailed(err)
         except grpc.RpcError as e:
             if self._connected_gen != gen:
                 reason = "connection refused" if e.code() == grpc.StatusCode.UNAVAILABLE else "timed out"
@@ -282,6 +315,7 @@ class SessionIO:
         self.session_id, self.password, self.timeout_ms = c.session_id, c.password, c.timeout_ms
         self.last_zxid = max(self.last_zxid, c.zxid)
         self.server = server
+        self._last_recv = time.monotonic()
         self._connected_gen = gen
         self._set_state(ConnState.CONNECTED)
         self._deliver_state_event(KeeperState.SYNC_CONNECTED)
@@ -302,12 +336,12 @@ class SessionIO:
                 try:
                     result = p.on_reply(r)
                 except errors.DcliError as e:
-                    self._complete(p.future, None, e)
+                    self._complete(p, None, e)
                 except Exception as e:   # a bug in a reply handler must not kill the IO thread
                     log.exception("reply handler failed")
-                    self._complete(p.future, None, e)
+                    self._complete(p, None, e)
                 else:
-                    self._complete(p.future, result, None)
+                    self._complete(p, result, None)
             else:
                 ev = item.event
                 if ev.zxid > self.last_zxid:
@@ -317,11 +351,11 @@ class SessionIO:
                 for w in self.watches.materialize(etype, ev.path):
                     self.events.submit(w, event)
 
-    def _complete(self, fut: Future, result, exc) -> None:
-        if self.events.backlog:       # keep results behind the watch events that preceded them
-            self.events.submit(_settle, fut, result, exc)
+    def _complete(self, p: _Pending, result, exc) -> None:
+        if self.events.backlog and not p.from_event_thread:
+            self.events.submit(_settle, p.future, result, exc)   # behind the events before it
         else:
-            _settle(fut, result, exc)
+            _settle(p.future, result, exc)
 
     def _on_stream_lost(self) -> None:
         """Requests sent on the dead stream: reads go again on the next one, writes fail."""
@@ -332,14 +366,14 @@ class SessionIO:
             self._queue.extendleft(reversed(retry))
         for p in inflight:
             if not p.idempotent or self._closing:
-                _settle(p.future, None, errors.ConnectionLossError())
+                self._complete(p, None, errors.ConnectionLossError())
 
     def _fail_queued(self, err: Exception) -> None:
         with self._cv:
             queued = list(self._queue)
             self._queue.clear()
         for p in queued:
-            _settle(p.future, None, err)
+            self._complete(p, None, err)
 
     def _fail_all(self, err: Exception) -> None:
         with self._cv:
@@ -347,14 +381,15 @@ class SessionIO:
             self._inflight.clear()
             self._queue.clear()
         for p in everything:
-            _settle(p.future, None, err)
+            self._complete(p, None, err)
 
     # ---- states ----
 
     def _set_state(self, state: ConnState) -> None:
-        if state is self.state:
-            return
-        self.state = state
+        with self._cv:      # submit() reads the state under this lock
+            if state is self.state:
+                return
+            self.state = state
         for fn in list(self._listeners):
             self.events.submit(fn, state)
 

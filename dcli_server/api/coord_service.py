@@ -34,6 +34,7 @@ class CoordinationService(pb_grpc.CoordinationServicer):
         try:
             conn, connected = node.connect(first.connect)
         except DcliError as e:
+            await node.wait_durable(node.gate())   # e.g. the close of an expired session
             yield pb.ServerFrame(error=e.to_proto())
             return
         # the answer leaves when the session's creation is durable
@@ -48,10 +49,14 @@ class CoordinationService(pb_grpc.CoordinationServicer):
                 if ready:
                     frame = pb.ServerFrame()
                     for item in ready:
-                        if isinstance(item, pb.Connected):
-                            frame.connected.CopyFrom(item)
-                        else:
+                        if isinstance(item, pb.ServerItem):
                             frame.items.append(item)
+                        elif isinstance(item, pb.Connected):
+                            frame.connected.CopyFrom(item)
+                        else:                      # an Error that ends the stream
+                            frame.error.CopyFrom(item)
+                            conn.closed = True
+                            break
                     yield frame
                 if failure:
                     await context.abort(grpc.StatusCode.INVALID_ARGUMENT, failure[0])
@@ -66,6 +71,8 @@ class CoordinationService(pb_grpc.CoordinationServicer):
         try:
             while not conn.closed:
                 frame = await context.read()
+                if conn.closed:
+                    return
                 if frame is grpc.aio.EOF:
                     # the client is done sending: answer what it asked, then end the stream
                     conn.close_after_flush = True

@@ -175,3 +175,41 @@ def test_bad_input_from_the_client_library(zk, root_path):
     with pytest.raises(errors.DataTooLargeError):
         zk.create(root_path, b"x" * (1024 * 1024 + 1))
     assert zk.create(root_path, b"x" * (1024 * 1024)) == root_path
+
+
+def test_a_watch_callback_may_call_the_client(zk, zk2, root_path):
+    """The usual re-read-and-re-arm pattern: a blocking call from inside a watch callback."""
+    zk2.create(root_path, b"0")
+    seen: queue.SimpleQueue = queue.SimpleQueue()
+
+    def watcher(event):
+        data, _ = zk.get(root_path, watch=watcher)    # re-arm from the event thread
+        seen.put(data)
+    zk.get(root_path, watch=watcher)
+    for value in (b"1", b"2", b"3"):
+        zk2.set(root_path, value)
+        assert seen.get(timeout=WAIT_S) == value
+    assert zk.exists(root_path) is not None         # and the rest of the client still answers
+
+
+def test_a_listener_may_call_the_client(server):
+    answers: queue.SimpleQueue = queue.SimpleQueue()
+    client = CoordClient(server.address)
+    client.add_listener(lambda state: answers.put(client.exists("/") is not None))
+    client.start()
+    try:
+        assert answers.get(timeout=WAIT_S) is True
+    finally:
+        client.close()
+
+
+def test_many_large_replies_are_split_across_frames(zk, root_path):
+    zk.create(root_path, b"x" * (1000 * 1024))
+    futures = [zk.get_async(root_path) for _ in range(100)]      # ~100 MB of answers
+    assert all(len(f.result(WAIT_S)[0]) == 1000 * 1024 for f in futures)
+
+
+def test_a_request_over_the_servers_limit_fails_at_once(zk):
+    with pytest.raises(errors.RequestTooLargeError):
+        zk.exists("/" + "p" * (9 * 1024 * 1024))
+    assert zk.exists("/") is not None
