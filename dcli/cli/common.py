@@ -17,6 +17,8 @@ class Settings:
     server: str | None = None
     write_out: str | None = None
     dial_timeout: float = 5.0
+    # a session that outlives one command (the shell's); None: each command opens its own
+    client: object | None = None
 
     def resolved_server(self) -> str:
         return self.server or os.environ.get("DCLI_SERVER") or DEFAULT_SERVER

@@ -30,12 +30,15 @@ def root(ctx: typer.Context, server_: Optional[str] = ServerOption,
     apply_options(ctx, server_, write_out, dial_timeout)
 
 
-def run(typer_app: typer.Typer, argv: list[str] | None, prog: str) -> int:
+def run(typer_app: typer.Typer, argv: list[str] | None, prog: str, obj=None) -> int:
+    """Run one command line; returns its exit code, having printed any error as one line.
+
+    `obj` is the Settings to run with (the shell passes its own, holding its session)."""
     command = typer.main.get_command(typer_app)
     args = sys.argv[1:] if argv is None else argv
     try:
         # typer turns Ctrl-C into exit code 130 and, outside standalone mode, returns it
-        rc = command.main(args, prog_name=prog, standalone_mode=False)
+        rc = command.main(args, prog_name=prog, standalone_mode=False, obj=obj)
         return rc if isinstance(rc, int) else 0
     except DcliError as e:
         return fail(str(e), e.exit_code)

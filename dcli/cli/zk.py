@@ -53,9 +53,14 @@ def zk_options(ctx: typer.Context, server: Optional[str] = ServerOption,
 
 @contextlib.contextmanager
 def session(ctx: typer.Context, default_watcher=None):
+    """The session a command runs in: the shell's when there is one, else its own, closed at the
+    end (so a one-shot `create -e` leaves nothing behind)."""
+    s = settings(ctx)
+    if s.client is not None:
+        yield s.client
+        return
     from dcli.client import CoordClient
 
-    s = settings(ctx)
     client = CoordClient(s.resolved_server(), dial_timeout=s.dial_timeout, default_watcher=default_watcher)
     client.start()
     try:
@@ -97,6 +102,17 @@ class WatchWaiter:
         if not self._done.wait(timeout):
             raise errors.OperationTimeoutError("", "Timed out waiting for the watch to fire")
         return self.event
+
+
+def watch_for(ctx: typer.Context, watch: bool):
+    """(what to pass as watch=, a waiter or None). In the shell a watch goes to the shell's
+    default watcher, which prints it when it fires; a one-shot command waits for it."""
+    if not watch:
+        return None, None
+    if settings(ctx).client is not None:
+        return True, None
+    waiter = WatchWaiter()
+    return waiter, waiter
 
 
 TimeoutOption = typer.Option(None, "--timeout", metavar="SECONDS",
@@ -141,9 +157,9 @@ def get(ctx: typer.Context, path: str,
     """Print a znode's data: get [-s] [-w] path"""
     validate_path(path)
     p = printer(ctx)
-    waiter = WatchWaiter() if watch else None
+    watcher, waiter = watch_for(ctx, watch)
     with session(ctx) as zk:
-        data, st = zk.get(path, watch=waiter)
+        data, st = zk.get(path, watch=watcher)
         p.data(path, data, st if stat else None)
         if waiter:
             p.event(waiter.wait(timeout))
@@ -211,15 +227,15 @@ def ls(ctx: typer.Context, path: str,
     """List a znode's children: ls [-s] [-w] [-R] path"""
     validate_path(path)
     p = printer(ctx)
-    waiter = WatchWaiter() if watch else None
+    watcher, waiter = watch_for(ctx, watch)
     with session(ctx) as zk:
         if recursive:
             paths = list_tree(zk, path)
             p.tree(path, paths)
-            if waiter:
-                zk.get_children(path, watch=waiter)
+            if watcher:
+                zk.get_children(path, watch=watcher)
         else:
-            kids, st = zk.get_children(path, watch=waiter, include_data=True)
+            kids, st = zk.get_children(path, watch=watcher, include_data=True)
             p.children(path, sorted(kids), st if stat else None)
         if waiter:
             p.event(waiter.wait(timeout))
@@ -252,9 +268,9 @@ def stat(ctx: typer.Context, path: str,
     """Print a znode's stat: stat [-w] path"""
     validate_path(path)
     p = printer(ctx)
-    waiter = WatchWaiter() if watch else None
+    watcher, waiter = watch_for(ctx, watch)
     with session(ctx) as zk:
-        st = zk.exists(path, watch=waiter)
+        st = zk.exists(path, watch=watcher)
         if st is None:
             if not waiter:
                 raise errors.NoNodeError(path)
@@ -304,6 +320,11 @@ def add_watch(ctx: typer.Context, path: str,
     modes = {"PERSISTENT": "persistent", "PERSISTENT_RECURSIVE": "persistent_recursive"}
     if mode.upper() not in modes:
         raise errors.UsageError(f"{mode} is not a valid mode: PERSISTENT or PERSISTENT_RECURSIVE")
+    if settings(ctx).client is not None:     # in the shell, as in zkCli: the shell prints its events
+        validate_path(path)
+        with session(ctx) as zk:
+            zk.add_watch(path, True, modes[mode.upper()])
+        return
     stream_events(ctx, path, modes[mode.upper()], [], count, timeout)
 
 
