@@ -1,8 +1,6 @@
 """`dcli server start`: run one node in the foreground."""
 from __future__ import annotations
 
-import asyncio
-import logging
 import sys
 from pathlib import Path
 from typing import Optional
@@ -32,6 +30,9 @@ def start(listen: str = typer.Option("127.0.0.1:7181", "--listen", metavar="HOST
                                              help="Write a snapshot after this many transactions."),
           log_level: str = typer.Option("warning", "--log-level", metavar="LEVEL")) -> None:
     """Serve the coordination service until SIGINT or SIGTERM."""
+    import asyncio
+    import logging
+
     from dcli_server.coord import Limits
     from dcli_server.main import default_data_dir, serve
     from dcli_server.node import NodeConfig

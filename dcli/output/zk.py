@@ -3,8 +3,6 @@ or rich tables (table). One method per kind of result; commands never format tex
 """
 from __future__ import annotations
 
-import base64
-import json
 import sys
 import time
 
@@ -43,6 +41,8 @@ def data_text(data: bytes | None) -> str:
 
 
 def data_json(data: bytes | None) -> dict:
+    import base64
+
     if data is None:
         return {"data": None}
     try:
@@ -116,6 +116,8 @@ class JsonPrinter:
 
     @staticmethod
     def _emit(obj: dict) -> None:
+        import json
+
         sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
         sys.stdout.flush()
 

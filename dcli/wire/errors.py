@@ -14,7 +14,34 @@ from __future__ import annotations
 from enum import IntEnum
 from typing import ClassVar
 
-from dcli.v1 import coord_pb2 as pb
+
+class Code(IntEnum):
+    """The wire's ErrorCode (coord.proto), kept here so that importing the errors does not load
+    protobuf (start-up time of every command); a test checks both agree."""
+
+    OK = 0
+    SYSTEM_ERROR = 1
+    RUNTIME_INCONSISTENCY = 2
+    CONNECTION_LOSS = 3
+    MARSHALLING_ERROR = 4
+    UNIMPLEMENTED = 5
+    OPERATION_TIMEOUT = 6
+    BAD_ARGUMENTS = 7
+    NO_NODE = 8
+    NO_AUTH = 9
+    BAD_VERSION = 10
+    NO_CHILDREN_FOR_EPHEMERALS = 11
+    NODE_EXISTS = 12
+    NOT_EMPTY = 13
+    SESSION_EXPIRED = 14
+    INVALID_ACL = 15
+    SESSION_MOVED = 16
+    NO_WATCHER = 17
+    INVALID_PATH = 18
+    DATA_TOO_LARGE = 19
+    REQUEST_TOO_LARGE = 20
+    NOT_READ_ONLY = 21
+    TOO_FAR_BEHIND = 22
 
 
 class ExitCode(IntEnum):
@@ -31,7 +58,7 @@ class ExitCode(IntEnum):
 class DcliError(Exception):
     """Base of every error a user can see; `str()` is the one line the CLI prints."""
 
-    code: ClassVar[int] = pb.SYSTEM_ERROR
+    code: ClassVar[int] = Code.SYSTEM_ERROR
     grpc_status: ClassVar[str] = "INTERNAL"      # a grpc.StatusCode name; wire imports no grpc
     exit_code: ClassVar[int] = ExitCode.ERROR
     retriable: ClassVar[bool] = False
@@ -47,7 +74,9 @@ class DcliError(Exception):
         # zkCli's "KeeperErrorCode = X for /p" has no " for ..." part when there is no path
         return text[: -len(" for ")] if text.endswith(" for ") else text
 
-    def to_proto(self) -> pb.Error:
+    def to_proto(self):
+        from dcli.v1 import coord_pb2 as pb
+
         return pb.Error(code=self.code, path=self.path, message=self.message)
 
 
@@ -59,7 +88,7 @@ def _register(cls: type[DcliError]) -> type[DcliError]:
     return cls
 
 
-def from_proto(err: pb.Error) -> DcliError:
+def from_proto(err) -> DcliError:
     """The exception for an `Error` that came over the wire."""
     cls = _BY_CODE.get(err.code, DcliError)
     return cls(err.path, err.message or None)
@@ -76,13 +105,13 @@ class SystemError_(DcliError):
 
 @_register
 class RuntimeInconsistencyError(DcliError):
-    code = pb.RUNTIME_INCONSISTENCY
+    code = Code.RUNTIME_INCONSISTENCY
     template = "KeeperErrorCode = RuntimeInconsistency for {path}"
 
 
 @_register
 class ConnectionLossError(DcliError):
-    code = pb.CONNECTION_LOSS
+    code = Code.CONNECTION_LOSS
     grpc_status = "UNAVAILABLE"
     exit_code = ExitCode.UNAVAILABLE
     retriable = True
@@ -91,21 +120,21 @@ class ConnectionLossError(DcliError):
 
 @_register
 class MarshallingError(DcliError):
-    code = pb.MARSHALLING_ERROR
+    code = Code.MARSHALLING_ERROR
     grpc_status = "INVALID_ARGUMENT"
     template = "KeeperErrorCode = MarshallingError for {path}"
 
 
 @_register
 class UnimplementedError(DcliError):
-    code = pb.UNIMPLEMENTED
+    code = Code.UNIMPLEMENTED
     grpc_status = "UNIMPLEMENTED"
     template = "KeeperErrorCode = Unimplemented for {path}"
 
 
 @_register
 class OperationTimeoutError(DcliError):
-    code = pb.OPERATION_TIMEOUT
+    code = Code.OPERATION_TIMEOUT
     grpc_status = "DEADLINE_EXCEEDED"
     exit_code = ExitCode.UNAVAILABLE
     retriable = True
@@ -114,7 +143,7 @@ class OperationTimeoutError(DcliError):
 
 @_register
 class BadArgumentsError(DcliError):
-    code = pb.BAD_ARGUMENTS
+    code = Code.BAD_ARGUMENTS
     grpc_status = "INVALID_ARGUMENT"
     exit_code = ExitCode.USAGE
     template = "Arguments are not valid : {path}"
@@ -122,7 +151,7 @@ class BadArgumentsError(DcliError):
 
 @_register
 class NoNodeError(DcliError):
-    code = pb.NO_NODE
+    code = Code.NO_NODE
     grpc_status = "NOT_FOUND"
     exit_code = ExitCode.NOT_FOUND
     template = "Node does not exist: {path}"
@@ -130,7 +159,7 @@ class NoNodeError(DcliError):
 
 @_register
 class NoAuthError(DcliError):
-    code = pb.NO_AUTH
+    code = Code.NO_AUTH
     grpc_status = "PERMISSION_DENIED"
     exit_code = ExitCode.PERMISSION
     template = "Insufficient permission : {path}"
@@ -138,7 +167,7 @@ class NoAuthError(DcliError):
 
 @_register
 class BadVersionError(DcliError):
-    code = pb.BAD_VERSION
+    code = Code.BAD_VERSION
     grpc_status = "FAILED_PRECONDITION"
     exit_code = ExitCode.CONFLICT
     template = "version No is not valid : {path}"
@@ -146,7 +175,7 @@ class BadVersionError(DcliError):
 
 @_register
 class NoChildrenForEphemeralsError(DcliError):
-    code = pb.NO_CHILDREN_FOR_EPHEMERALS
+    code = Code.NO_CHILDREN_FOR_EPHEMERALS
     grpc_status = "FAILED_PRECONDITION"
     exit_code = ExitCode.CONFLICT
     template = "Ephemerals cannot have children: {path}"
@@ -154,7 +183,7 @@ class NoChildrenForEphemeralsError(DcliError):
 
 @_register
 class NodeExistsError(DcliError):
-    code = pb.NODE_EXISTS
+    code = Code.NODE_EXISTS
     grpc_status = "ALREADY_EXISTS"
     exit_code = ExitCode.CONFLICT
     template = "Node already exists: {path}"
@@ -162,7 +191,7 @@ class NodeExistsError(DcliError):
 
 @_register
 class NotEmptyError(DcliError):
-    code = pb.NOT_EMPTY
+    code = Code.NOT_EMPTY
     grpc_status = "FAILED_PRECONDITION"
     exit_code = ExitCode.CONFLICT
     template = "Node not empty: {path}"
@@ -170,7 +199,7 @@ class NotEmptyError(DcliError):
 
 @_register
 class SessionExpiredError(DcliError):
-    code = pb.SESSION_EXPIRED
+    code = Code.SESSION_EXPIRED
     grpc_status = "UNAUTHENTICATED"
     exit_code = ExitCode.UNAVAILABLE
     template = "KeeperErrorCode = Session expired for {path}"
@@ -178,7 +207,7 @@ class SessionExpiredError(DcliError):
 
 @_register
 class InvalidACLError(DcliError):
-    code = pb.INVALID_ACL
+    code = Code.INVALID_ACL
     grpc_status = "INVALID_ARGUMENT"
     exit_code = ExitCode.USAGE
     template = "KeeperErrorCode = InvalidACL for {path}"
@@ -186,7 +215,7 @@ class InvalidACLError(DcliError):
 
 @_register
 class SessionMovedError(DcliError):
-    code = pb.SESSION_MOVED
+    code = Code.SESSION_MOVED
     grpc_status = "FAILED_PRECONDITION"
     exit_code = ExitCode.UNAVAILABLE
     retriable = True
@@ -195,7 +224,7 @@ class SessionMovedError(DcliError):
 
 @_register
 class NoWatcherError(DcliError):
-    code = pb.NO_WATCHER
+    code = Code.NO_WATCHER
     grpc_status = "NOT_FOUND"
     exit_code = ExitCode.NOT_FOUND
     template = "KeeperErrorCode = No such watcher for {path}"
@@ -205,7 +234,7 @@ class NoWatcherError(DcliError):
 class InvalidPathError(DcliError):
     """A path breaking ZooKeeper's rules; the message names the rule (see `dcli.wire.paths`)."""
 
-    code = pb.INVALID_PATH
+    code = Code.INVALID_PATH
     grpc_status = "INVALID_ARGUMENT"
     exit_code = ExitCode.USAGE
     template = "Invalid path string \"{path}\""
@@ -213,7 +242,7 @@ class InvalidPathError(DcliError):
 
 @_register
 class DataTooLargeError(DcliError):
-    code = pb.DATA_TOO_LARGE
+    code = Code.DATA_TOO_LARGE
     grpc_status = "INVALID_ARGUMENT"
     exit_code = ExitCode.USAGE
     template = "Data too large for {path}"
@@ -221,7 +250,7 @@ class DataTooLargeError(DcliError):
 
 @_register
 class RequestTooLargeError(DcliError):
-    code = pb.REQUEST_TOO_LARGE
+    code = Code.REQUEST_TOO_LARGE
     grpc_status = "RESOURCE_EXHAUSTED"
     exit_code = ExitCode.USAGE
     template = "Request too large for {path}"
@@ -231,7 +260,7 @@ class RequestTooLargeError(DcliError):
 class TooFarBehindError(DcliError):
     """The server has not yet seen a zxid the client has: it would show the tree going back."""
 
-    code = pb.TOO_FAR_BEHIND
+    code = Code.TOO_FAR_BEHIND
     grpc_status = "FAILED_PRECONDITION"
     exit_code = ExitCode.UNAVAILABLE
     retriable = True
@@ -241,7 +270,7 @@ class TooFarBehindError(DcliError):
 class UnavailableError(DcliError):
     """No server could be reached (client side only; never on the wire)."""
 
-    code = pb.CONNECTION_LOSS
+    code = Code.CONNECTION_LOSS
     grpc_status = "UNAVAILABLE"
     exit_code = ExitCode.UNAVAILABLE
     retriable = True
@@ -258,6 +287,6 @@ class UsageError(DcliError):
 class NotConnectedError(DcliError):
     """A request on a closed client (zkCli's `Not connected`)."""
 
-    code = pb.CONNECTION_LOSS
+    code = Code.CONNECTION_LOSS
     exit_code = ExitCode.UNAVAILABLE
     template = "Not connected"

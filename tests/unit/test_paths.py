@@ -39,3 +39,10 @@ def test_helpers():
     assert parent_of("/a/b") == "/a" and parent_of("/a") == "/"
     assert name_of("/a/b") == "b"
     assert join("/", "a") == "/a" and join("/a", "b") == "/a/b"
+
+
+def test_error_codes_match_the_wire_contract():
+    from dcli.v1 import coord_pb2 as pb
+    from dcli.wire.errors import Code
+
+    assert {c.name: c.value for c in Code} == dict(pb.ErrorCode.items())
