@@ -194,7 +194,10 @@ class SessionIO:
                     return
                 timeout_s = (self.timeout_ms or self.requested_timeout_ms) / 1000
                 if not self._queue:
-                    self._cv.wait(max(timeout_s / 3, 0.2))
+                    wait = timeout_s / 3
+                    if self._connected_gen == gen:   # wake in time to notice a silent server
+                        wait = min(wait, self._last_recv + timeout_s * 2 / 3 - time.monotonic())
+                    self._cv.wait(max(wait, 0.05))
                     if gen != self._gen:
                         return
                 if self._connected_gen == gen and time.monotonic() - self._last_recv > timeout_s * 2 / 3:
