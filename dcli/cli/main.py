@@ -79,7 +79,20 @@ def fail(message: str, code: int) -> int:
 
 def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("GRPC_VERBOSITY", "NONE")    # gRPC's C core would print its own log lines
+    complete_if_asked(app, "dcli")
     exit_now(run(app, argv, "dcli"))
+
+
+def complete_if_asked(typer_app: typer.Typer, prog: str) -> None:
+    """Answer the shell's completion request (`_DCLI_COMPLETE=bash_complete` and the like, set by
+    the scripts in completions/) with click's own completion engine."""
+    var = f"_{prog.upper()}_COMPLETE"
+    instruction = os.environ.get(var)
+    if not instruction:
+        return
+    from click.shell_completion import shell_complete
+
+    exit_now(shell_complete(typer.main.get_command(typer_app), {}, prog, var, instruction))
 
 
 def exit_now(code: int) -> None:

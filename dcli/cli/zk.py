@@ -115,13 +115,21 @@ def watch_for(ctx: typer.Context, watch: bool):
     return waiter, waiter
 
 
+def _complete_path(ctx: typer.Context, incomplete: str) -> list[str]:
+    from dcli.cli.complete import znode_paths
+
+    return znode_paths(ctx, None, incomplete)
+
+
+PathArg = typer.Argument(..., metavar="PATH", autocompletion=_complete_path)
+
 TimeoutOption = typer.Option(None, "--timeout", metavar="SECONDS",
                              help="With -w: stop waiting for the event after this long (exit 5).")
 DataFileOption = typer.Option(None, "--data-file", metavar="FILE", help="Read the data from FILE ('-' = stdin).")
 
 
 @app.command("create")
-def create(ctx: typer.Context, path: str,
+def create(ctx: typer.Context, path: str = PathArg,
            data: Optional[str] = typer.Argument(None),
            sequential: bool = typer.Option(False, "-s", help="Sequential: append a 10-digit counter."),
            ephemeral: bool = typer.Option(False, "-e", help="Ephemeral: deleted when the session ends."),
@@ -150,7 +158,7 @@ def create(ctx: typer.Context, path: str,
 
 
 @app.command("get")
-def get(ctx: typer.Context, path: str,
+def get(ctx: typer.Context, path: str = PathArg,
         stat: bool = typer.Option(False, "-s", help="Print the stat too."),
         watch: bool = typer.Option(False, "-w", help="Wait for the data watch to fire, print it."),
         timeout: Optional[float] = TimeoutOption) -> None:
@@ -166,7 +174,7 @@ def get(ctx: typer.Context, path: str,
 
 
 @app.command("set")
-def set_(ctx: typer.Context, path: str, data: Optional[str] = typer.Argument(None),
+def set_(ctx: typer.Context, path: str = PathArg, data: Optional[str] = typer.Argument(None),
          stat: bool = typer.Option(False, "-s", help="Print the new stat."),
          version: Optional[str] = typer.Option(None, "-v", metavar="VERSION", help="Only if the data version is this."),
          data_file: Optional[Path] = DataFileOption) -> None:
@@ -194,7 +202,7 @@ def parse_version(version: Optional[str]) -> int:
 
 
 @app.command("delete")
-def delete(ctx: typer.Context, path: str,
+def delete(ctx: typer.Context, path: str = PathArg,
            version: Optional[str] = typer.Option(None, "-v", metavar="VERSION",
                                                  help="Only if the data version is this.")) -> None:
     """Delete a znode without children: delete [-v version] path"""
@@ -206,7 +214,7 @@ def delete(ctx: typer.Context, path: str,
 
 
 @app.command("deleteall")
-def deleteall(ctx: typer.Context, path: str,
+def deleteall(ctx: typer.Context, path: str = PathArg,
               batch: Optional[int] = typer.Option(None, "-b", metavar="N",
                                                   help="Accepted for zkCli compatibility; deletes are pipelined.")) -> None:
     """Delete a znode and everything under it: deleteall path"""
@@ -219,7 +227,7 @@ def deleteall(ctx: typer.Context, path: str,
 
 
 @app.command("ls")
-def ls(ctx: typer.Context, path: str,
+def ls(ctx: typer.Context, path: str = PathArg,
        stat: bool = typer.Option(False, "-s", help="Print the stat too."),
        watch: bool = typer.Option(False, "-w", help="Wait for the child watch to fire, print it."),
        recursive: bool = typer.Option(False, "-R", help="Every path below, breadth first."),
@@ -262,7 +270,7 @@ def list_tree(zk, path: str) -> list[str]:
 
 
 @app.command("stat")
-def stat(ctx: typer.Context, path: str,
+def stat(ctx: typer.Context, path: str = PathArg,
          watch: bool = typer.Option(False, "-w", help="Wait for the exists watch to fire, print it."),
          timeout: Optional[float] = TimeoutOption) -> None:
     """Print a znode's stat: stat [-w] path"""
@@ -283,7 +291,7 @@ def stat(ctx: typer.Context, path: str,
 
 
 @app.command("sync")
-def sync(ctx: typer.Context, path: str) -> None:
+def sync(ctx: typer.Context, path: str = PathArg) -> None:
     """Bring the connected server up to date with the leader: sync path"""
     validate_path(path)
     with session(ctx) as zk:
@@ -302,7 +310,7 @@ def get_ephemerals(ctx: typer.Context, path: Optional[str] = typer.Argument(None
 
 
 @app.command("getAllChildrenNumber")
-def get_all_children_number(ctx: typer.Context, path: str) -> None:
+def get_all_children_number(ctx: typer.Context, path: str = PathArg) -> None:
     """The number of znodes below path: getAllChildrenNumber path"""
     validate_path(path)
     with session(ctx) as zk:
@@ -311,7 +319,7 @@ def get_all_children_number(ctx: typer.Context, path: str) -> None:
 
 
 @app.command("addWatch")
-def add_watch(ctx: typer.Context, path: str,
+def add_watch(ctx: typer.Context, path: str = PathArg,
               mode: str = typer.Option("PERSISTENT_RECURSIVE", "-m", metavar="MODE",
                                        help="PERSISTENT or PERSISTENT_RECURSIVE."),
               count: Optional[int] = typer.Option(None, "--count", help="Stop after this many events."),
@@ -329,7 +337,7 @@ def add_watch(ctx: typer.Context, path: str,
 
 
 @app.command("watch")
-def watch(ctx: typer.Context, path: str,
+def watch(ctx: typer.Context, path: str = PathArg,
           recursive: bool = typer.Option(False, "--recursive", "-R", help="The whole subtree."),
           command: Optional[list[str]] = typer.Argument(None, metavar="[-- CMD ...]"),
           count: Optional[int] = typer.Option(None, "--count", help="Stop after this many events."),
@@ -376,7 +384,7 @@ def stream_events(ctx, path, mode, command, count, timeout, timeout_ok=False) ->
 
 
 @app.command("removewatches")
-def remove_watches(ctx: typer.Context, path: str,
+def remove_watches(ctx: typer.Context, path: str = PathArg,
                    children: bool = typer.Option(False, "-c", help="Child watches."),
                    data: bool = typer.Option(False, "-d", help="Data watches."),
                    any_: bool = typer.Option(False, "-a", help="Any watch (the default)."),

@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import sys
 
-from dcli.cli.main import exit_now, run
+from dcli.cli.main import complete_if_asked, exit_now, run
 from dcli.cli.zk import app
 
 
 def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("GRPC_VERBOSITY", "NONE")
+    complete_if_asked(app, "zkCli")
     exit_now(run(app, argv, "zkCli"))

@@ -10,3 +10,9 @@ def test_generated_code_is_fresh():
     result = subprocess.run([sys.executable, str(ROOT / "scripts" / "gen_proto.py"), "--check"],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
+
+
+def test_completion_scripts_are_fresh():
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "gen_completions.py"), "--check"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
