@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(VENV)/bin/dcli server start
+	$(VENV)/bin/dcli shell --embedded
 
 test: $(STAMP)
 	$(PY) -m pytest -q

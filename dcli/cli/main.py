@@ -12,7 +12,7 @@ from typing import Optional
 import typer
 from click import exceptions as click_exc
 
-from dcli.cli import server, zk
+from dcli.cli import server, shell_cmd, zk
 from dcli.cli.common import DialTimeoutOption, ServerOption, WriteOutOption, apply_options
 from dcli.wire.errors import DcliError, ExitCode
 
@@ -21,6 +21,7 @@ app = typer.Typer(name="dcli", help="ZooKeeper-, Kafka- and Dynamo-style service
                   add_completion=False, rich_markup_mode=None, pretty_exceptions_enable=False)
 app.add_typer(zk.app, name="zk", rich_help_panel="Coordination")
 app.add_typer(server.app, name="server", rich_help_panel="Cluster")
+app.add_typer(shell_cmd.app, name="shell", rich_help_panel="Utility")
 
 
 @app.callback()

@@ -55,7 +55,8 @@ class WatchedEvent:
     zxid: int = -1
 
     def __str__(self) -> str:   # zkCli's line
-        return f"WatchedEvent state:{self.state.value} type:{self.type.value} path:{self.path}"
+        path = "null" if self.path is None else self.path     # Java's null, as zkCli prints it
+        return f"WatchedEvent state:{self.state.value} type:{self.type.value} path:{path}"
 
 
 @dataclass(frozen=True, slots=True)
