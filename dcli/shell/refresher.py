@@ -44,6 +44,19 @@ class ChildrenCache:
                 self._queue.put(path)
         return None if entry is None else entry[1]
 
+    def children_soon(self, path: str, wait_s: float = 0.3) -> list[str] | None:
+        """`children()`, waiting a moment for a first fetch. For the completion thread only:
+        prompt_toolkit runs it beside the input, so the wait never blocks typing."""
+        kids = self.children(path)
+        deadline = time.monotonic() + wait_s
+        while kids is None and (left := deadline - time.monotonic()) > 0:
+            self.fetched.clear()
+            kids = self.children(path)
+            if kids is None:
+                self.fetched.wait(left)
+                kids = self.children(path)
+        return kids
+
     def invalidate(self) -> None:
         """Forget everything (after a command that may have changed the tree)."""
         with self._lock:

@@ -50,7 +50,7 @@ def run_repl(shell) -> int:
     spec = shell_spec(shell.commands.zk, shell.commands.root)
     session = PromptSession(
         history=_history(), auto_suggest=AutoSuggestFromHistory(), enable_history_search=False,
-        completer=ThreadedCompleter(ShellCompleter(spec, cache.children)), complete_while_typing=False,
+        completer=ThreadedCompleter(ShellCompleter(spec, cache.children_soon)), complete_while_typing=False,
         bottom_toolbar=lambda: toolbar_text(shell), refresh_interval=None)
 
     def redraw() -> None:
