@@ -104,7 +104,7 @@ class CoordNode:
 
     async def stop(self) -> None:
         for conn in list(self._conns.values()):
-            self._close_conn(conn)
+            self.disconnect(conn)
         for t in self._tasks:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -206,7 +206,7 @@ class CoordNode:
             sid, password = msg.session_id, msg.password
             old = self._conns.get(sid)
             if old is not None:        # the client moved to a new stream: the old one is dead to it
-                self._close_conn(old)
+                self.disconnect(old)
         else:
             sid, password, timeout = c.open_session(msg.timeout_ms)
         conn = Conn(sid)
@@ -284,9 +284,6 @@ class CoordNode:
             self.coordinator.detach(conn.session_id)
         conn.closed = True
         conn.wake.set()
-
-    def _close_conn(self, conn: Conn) -> None:
-        self.disconnect(conn)
 
     async def _ticker(self) -> None:
         interval_s = self.config.limits.container_check_interval_ms / 1000
