@@ -35,21 +35,6 @@ HISTORY_SHOWN = 11
 EVENT_WAIT_S = 2.0
 
 
-class _ShownEvent:
-    """A WatchedEvent as zkCli prints it: a connection event's path is `null`."""
-
-    def __init__(self, event):
-        self._event = event
-
-    def __getattr__(self, name):
-        return getattr(self._event, name)
-
-    def __str__(self) -> str:
-        e = self._event
-        path = "null" if e.path is None else e.path
-        return f"WatchedEvent state:{e.state.value} type:{e.type.value} path:{path}"
-
-
 class Commands:
     """The command tree the shell dispatches to, read from the Typer apps (built once)."""
 
@@ -159,7 +144,7 @@ class Shell:
                 except Exception:
                     p = printer_for("simple")
                 with self._print_lock:
-                    p.event(_ShownEvent(event))
+                    p.event(event)
                     sys.stdout.flush()
         finally:
             if event.path is None:

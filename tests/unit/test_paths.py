@@ -46,3 +46,12 @@ def test_error_codes_match_the_wire_contract():
     from dcli.wire.errors import Code
 
     assert {c.name: c.value for c in Code} == dict(pb.ErrorCode.items())
+
+
+def test_watched_event_prints_as_zkcli():
+    from dcli.client import EventType, KeeperState, WatchedEvent
+
+    assert str(WatchedEvent(EventType.NONE, KeeperState.SYNC_CONNECTED, None)) == \
+        "WatchedEvent state:SyncConnected type:None path:null"
+    assert str(WatchedEvent(EventType.NODE_DATA_CHANGED, KeeperState.SYNC_CONNECTED, "/p")) == \
+        "WatchedEvent state:SyncConnected type:NodeDataChanged path:/p"
