@@ -351,7 +351,6 @@ def watch(ctx: typer.Context, path: str = PathArg,
 
 def stream_events(ctx, path, mode, command, count, timeout, timeout_ok=False) -> None:
     import queue
-    import time
 
     validate_path(path)
     p = printer(ctx)
@@ -361,26 +360,38 @@ def stream_events(ctx, path, mode, command, count, timeout, timeout_ok=False) ->
         kind = "recursive watch" if mode == "persistent_recursive" else "watch"
         sys.stderr.write(f"Watching {path} ({kind}); Ctrl-C stops\n")
         sys.stderr.flush()
-        deadline = None if timeout is None else time.monotonic() + timeout
-        seen = 0
-        while count is None or seen < count:
-            try:
-                left = None if deadline is None else max(deadline - time.monotonic(), 0)
-                ev = events.get(timeout=left)
-            except queue.Empty:
-                if timeout_ok:
-                    return
-                raise errors.OperationTimeoutError("", "Timed out waiting for events") from None
-            if ev.path is None:          # a connection state change
-                if ev.state.value == "Expired":
-                    raise errors.SessionExpiredError(path)
-                continue
-            seen += 1
-            p.event(ev)
-            if command:
-                env = dict(os.environ, DCLI_WATCH_TYPE=ev.type.value, DCLI_WATCH_PATH=ev.path,
-                           DCLI_WATCH_STATE=ev.state.value, DCLI_WATCH_ZXID=hex(ev.zxid))
-                subprocess.run(command, env=env, check=False)
+        try:
+            print_events(p, events, path, command, count, timeout, timeout_ok)
+        finally:
+            if settings(ctx).client is not None and zk.connected:   # the shell's session lives on
+                zk.remove_watch(path, events.put, mode)
+
+
+def print_events(p, events, path, command, count, timeout, timeout_ok) -> None:
+    """Print (and run `command` for) each event until `count` of them, or `timeout` seconds."""
+    import queue
+    import time
+
+    deadline = None if timeout is None else time.monotonic() + timeout
+    seen = 0
+    while count is None or seen < count:
+        try:
+            left = None if deadline is None else max(deadline - time.monotonic(), 0)
+            ev = events.get(timeout=left)
+        except queue.Empty:
+            if timeout_ok:
+                return
+            raise errors.OperationTimeoutError("", "Timed out waiting for events") from None
+        if ev.path is None:          # a connection state change
+            if ev.state.value == "Expired":
+                raise errors.SessionExpiredError(path)
+            continue
+        seen += 1
+        p.event(ev)
+        if command:
+            env = dict(os.environ, DCLI_WATCH_TYPE=ev.type.value, DCLI_WATCH_PATH=ev.path,
+                       DCLI_WATCH_STATE=ev.state.value, DCLI_WATCH_ZXID=hex(ev.zxid))
+            subprocess.run(command, env=env, check=False)
 
 
 @app.command("removewatches")

@@ -290,6 +290,17 @@ class CoordClient:
     def add_watch(self, path: str, watch, mode: str = "persistent_recursive") -> None:
         return self.add_watch_async(path, watch, mode).result()
 
+    def remove_watch(self, path: str, watch, mode: str = "persistent_recursive") -> None:
+        """Stop one callable's persistent watch (from add_watch); the server forgets the watch
+        when no other callable of this client still uses it."""
+        io = self._io
+        table = io.watches.persistent if mode == "persistent" else io.watches.recursive
+        if io.watches.discard(table, path, watch):
+            try:
+                self.remove_watches(path, mode)
+            except errors.NoWatcherError:
+                pass
+
     def remove_watches_async(self, path: str, watcher_type: str = "any") -> Future:
         validate_path(path)
         if watcher_type not in WATCHER_KINDS:

@@ -71,6 +71,15 @@ class WatchRegistry:
                 out.append((w, events[kind]))
         return out
 
+    def discard(self, table: dict, path: str, watcher) -> bool:
+        """Drop one watcher; True when none is left on path in that table."""
+        ws = table.get(path)
+        if ws and watcher in ws:
+            ws.remove(watcher)
+        if ws is not None and not ws:
+            del table[path]
+        return path not in table
+
     def clear(self) -> list:
         everyone: list = []
         for k in ("data", "exist", "child", "persistent", "recursive"):

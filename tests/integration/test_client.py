@@ -213,3 +213,18 @@ def test_a_request_over_the_servers_limit_fails_at_once(zk):
     with pytest.raises(errors.RequestTooLargeError):
         zk.exists("/" + "p" * (9 * 1024 * 1024))
     assert zk.exists("/") is not None
+
+
+def test_remove_watch_drops_one_callable_and_the_server_watch_with_the_last(zk, zk2, root_path):
+    zk2.create(root_path, b"")
+    first: queue.SimpleQueue = queue.SimpleQueue()
+    second: queue.SimpleQueue = queue.SimpleQueue()
+    zk.add_watch(root_path, first.put, "persistent")
+    zk.add_watch(root_path, second.put, "persistent")
+    zk.remove_watch(root_path, first.put, "persistent")
+    zk2.set(root_path, b"1")
+    assert next_event(second).type == EventType.NODE_DATA_CHANGED
+    zk.remove_watch(root_path, second.put, "persistent")
+    with pytest.raises(errors.NoWatcherError):      # the server holds no watch for us any more
+        zk.remove_watches(root_path, "persistent")
+    assert first.empty()
