@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 
 from dcli.cli.main import complete_if_asked, exit_now, run
 from dcli.cli.zk import app

@@ -6,47 +6,14 @@ import pytest
 
 from dcli.v1 import coord_pb2 as pb, coordlog_pb2 as logpb
 from dcli.wire.errors import SessionExpiredError
-from dcli_server.coord import Coordinator, Limits
+from dcli_server.coord import Limits
 from dcli_server.coord.sessions import SessionTable, initial_session_id
+from tests.unit.coord_harness import T0, Clock
+from tests.unit.coord_harness import Harness as BaseHarness
 
-T0 = 1_764_030_612_000
-
-
-class Clock:
-    def __init__(self, t: int = T0):
-        self.t = t
-
-    def __call__(self) -> int:
-        return self.t
-
-
-class Harness:
-    def __init__(self, limits: Limits | None = None, clock: Clock | None = None, node_id: int = 1):
-        self.clock = clock or Clock()
-        self.log: list[logpb.Txn] = []
-        self.events: list[tuple[int, int, str, int]] = []
-        self.coord = Coordinator(limits=limits or Limits(), log=self._log, deliver=self._deliver,
-                                 now_ms=self.clock, node_id=node_id)
-
-    def _log(self, txn: logpb.Txn) -> None:
-        self.log.append(logpb.Txn.FromString(txn.SerializeToString()))
-
-    def _deliver(self, session_id: int, event: pb.WatchEvent) -> None:
-        self.events.append((session_id, event.type, event.path, event.zxid))
-
-    def call(self, sid: int, **op) -> pb.Response:
-        return self.coord.handle(sid, pb.Request(xid=1, **op))
-
-    def ok(self, sid: int, **op) -> pb.Response:
-        r = self.call(sid, **op)
-        assert not r.HasField("error"), r.error
-        return r
-
+class Harness(BaseHarness):
     def create(self, sid: int, path: str, **flags) -> pb.Response:
         return self.ok(sid, create=pb.CreateRequest(path=path, data=b"x", **flags))
-
-    def exists(self, sid: int, path: str) -> bool:
-        return self.ok(sid, exists=pb.ExistsRequest(path=path)).HasField("stat")
 
     def raw_log(self) -> list[bytes]:
         return [t.SerializeToString() for t in self.log]

@@ -4,52 +4,20 @@ from __future__ import annotations
 
 import pytest
 
-from dcli.v1 import coord_pb2 as pb, coordlog_pb2 as logpb
-from dcli_server.coord import Coordinator, Limits
+from dcli.v1 import coord_pb2 as pb
+from tests.unit.coord_harness import Harness as BaseHarness
 
-T0 = 1_764_030_612_000
 CREATED, DELETED, CHANGED, CHILDREN = (pb.NODE_CREATED, pb.NODE_DELETED, pb.NODE_DATA_CHANGED,
                                        pb.NODE_CHILDREN_CHANGED)
 
 
-class Clock:
-    def __init__(self, t: int = T0):
-        self.t = t
-
-    def __call__(self) -> int:
-        return self.t
-
-
-class Harness:
-    def __init__(self) -> None:
-        self.clock = Clock()
-        self.log: list[logpb.Txn] = []
-        self.events: list[tuple[int, int, str, int]] = []
-        self.coord = Coordinator(limits=Limits(), log=self.log.append,
-                                 deliver=self._deliver, now_ms=self.clock)
-
-    def _deliver(self, session_id: int, event: pb.WatchEvent) -> None:
-        self.events.append((session_id, event.type, event.path, event.zxid))
-
+class Harness(BaseHarness):
     def take(self, session_id: int | None = None) -> list[tuple]:
         """Events so far (of one session, without it and the zxid), then forget them."""
         events, self.events = self.events, []
         if session_id is None:
             return events
         return [(t, p) for sid, t, p, _ in events if sid == session_id]
-
-    def session(self) -> int:
-        return self.coord.open_session(30_000)[0]
-
-    def ok(self, sid: int, **op) -> pb.Response:
-        r = self.coord.handle(sid, pb.Request(**op))
-        assert not r.HasField("error"), r.error
-        return r
-
-    def err(self, sid: int, **op) -> pb.Error:
-        r = self.coord.handle(sid, pb.Request(**op))
-        assert r.HasField("error"), r
-        return r.error
 
     # writes
     def create(self, sid, path, **flags):
