@@ -9,19 +9,59 @@ import os
 import sys
 from typing import Optional
 
+import importlib
+
+import click
 import typer
 from click import exceptions as click_exc
+from typer.core import TyperGroup
 
-from dcli.cli import server, shell_cmd, zk
 from dcli.cli.common import DialTimeoutOption, ServerOption, WriteOutOption, apply_options
 from dcli.wire.errors import DcliError, ExitCode
 
+# The command groups, imported only when used: `dcli zk get` loads neither the server nor the
+# shell, and `dcli --help` loads none of them (click's "lazily loading subcommands" pattern).
+# name -> (module whose `app` is the group, the one-line help `dcli --help` shows)
+GROUPS: dict[str, tuple[str, str]] = {
+    "zk": ("dcli.cli.zk", "Coordination: the znode tree, as zkCli."),
+    "server": ("dcli.cli.server", "Run a dcli server (one node)."),
+    "shell": ("dcli.cli.shell_cmd", "An interactive zkCli-style shell (or a script of its commands)."),
+}
+
+
+class LazyGroup(TyperGroup):
+    """The root group: lists GROUPS from the table and builds one only when it is invoked."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [*super().list_commands(ctx), *(n for n in GROUPS if n not in self.commands)]
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in self.commands and name in GROUPS:
+            module = importlib.import_module(GROUPS[name][0])
+            holder = typer.Typer()      # as a sub-app, a one-command app stays a group
+            holder.add_typer(module.app, name=name)
+            self.add_command(typer.main.get_command(holder).commands[name], name)
+        return super().get_command(ctx, name)
+
+    def load_all(self) -> dict[str, click.Command]:
+        """Every group, built (the shell's completer and the completion scripts walk them all)."""
+        for name in GROUPS:
+            self.get_command(None, name)     # type: ignore[arg-type]  (click ignores ctx here)
+        return self.commands
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, GROUPS[name][1] if name in GROUPS and name not in self.commands
+                 else self.commands[name].get_short_help_str(formatter.width))
+                for name in self.list_commands(ctx)]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
 app = typer.Typer(name="dcli", help="ZooKeeper-, Kafka- and Dynamo-style services on one gRPC server.",
-                  no_args_is_help=True, context_settings={"help_option_names": ["-h", "--help"]},
+                  cls=LazyGroup, no_args_is_help=True,
+                  context_settings={"help_option_names": ["-h", "--help"]},
                   add_completion=False, rich_markup_mode=None, pretty_exceptions_enable=False)
-app.add_typer(zk.app, name="zk", rich_help_panel="Coordination")
-app.add_typer(server.app, name="server", rich_help_panel="Cluster")
-app.add_typer(shell_cmd.app, name="shell", rich_help_panel="Utility")
 
 
 @app.callback()
@@ -47,7 +87,8 @@ def run(typer_app: typer.Typer, argv: list[str] | None, prog: str, obj=None) -> 
         return fail(f"Unrecognized option: {e.option_name}", ExitCode.USAGE)
     except click_exc.MissingParameter as e:
         name = e.ctx.command.name if e.ctx else ""
-        return fail(zk.USAGE.get(name) or e.format_message(), ExitCode.USAGE)
+        from dcli.cli.zk import USAGE
+        return fail(USAGE.get(name) or e.format_message(), ExitCode.USAGE)
     except click_exc.UsageError as e:
         msg = e.format_message()
         if msg.startswith("No such command"):

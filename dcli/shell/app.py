@@ -46,6 +46,7 @@ class Commands:
         self.zk_app, self.root_app = zk.app, main.app
         self.zk = typer.main.get_command(zk.app)
         self.root = typer.main.get_command(main.app)
+        self.root.load_all()
         # `help` is the shell's own; `shell` inside the shell would nest a second session
         self.zk_names = sorted(n for n in self.zk.commands if n != "help")
         self.group_names = sorted(n for n in self.root.commands if n != "shell")

@@ -12,11 +12,7 @@ import pytest
 
 from tests.conftest import ROOT
 
-# the shell's entry: registers `shell` on the root app if main.py does not (yet)
-ENTRY = ("from dcli.cli import main, shell_cmd\n"
-         "if not any(g.name == 'shell' for g in main.app.registered_groups):\n"
-         "    main.app.add_typer(shell_cmd.app, name='shell')\n"
-         "main.main()\n")
+ENTRY = "from dcli.cli import main\nmain.main()\n"     # `dcli` from this checkout
 ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]|\x1b[=>]|\r")
 
 

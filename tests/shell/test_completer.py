@@ -15,9 +15,17 @@ TREE = {
 }
 
 
+def root_command(typer_app=None):
+    """The root click group with every (lazily loaded) group built, as the shell builds it."""
+    command = typer.main.get_command(typer_app or main.app)
+    if hasattr(command, "load_all"):
+        command.load_all()
+    return command
+
+
 @pytest.fixture(scope="module")
 def spec():
-    return shell_spec(typer.main.get_command(zk.app), typer.main.get_command(main.app))
+    return shell_spec(typer.main.get_command(zk.app), root_command())
 
 
 def texts(before, spec, tree=TREE):
@@ -149,7 +157,7 @@ def test_a_command_added_later_completes_without_changes():
     def get(key: str, prefix: bool = typer.Option(False, "--prefix")) -> None: ...
     root.add_typer(kv, name="kv")
     zk_cmd = typer.main.get_command(zk.app)
-    spec = shell_spec(zk_cmd, typer.main.get_command(root))
+    spec = shell_spec(zk_cmd, root_command(root))
     assert texts("k", spec) == ["kv"]
     assert texts("kv ", spec) == ["get", "put"]
     assert texts("kv put --l", spec) == ["--lease"]

@@ -39,10 +39,21 @@ def test_without_embedded_an_absent_server_fails(tmp_path):
     assert "Not connected" in r.stderr.decode()
 
 
-def test_help_does_not_import_the_shell():
+def test_help_imports_no_group_and_no_grpc():
     code = ("import sys\n" + ENTRY.replace("main.main()\n", "") +
             "try:\n    main.run(main.app, ['--help'], 'dcli')\nexcept SystemExit:\n    pass\n"
-            "bad = [m for m in sys.modules if m.startswith(('prompt_toolkit', 'dcli.shell', 'dcli_server'))]\n"
+            "bad = [m for m in sys.modules if m.startswith(('prompt_toolkit', 'dcli.shell', 'dcli_server', 'grpc', 'dcli.cli.zk', 'dcli.client'))]\n"
             "print(bad)\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, cwd=ROOT, timeout=60)
     assert r.stdout.decode().strip().endswith("[]"), r.stdout.decode()[-500:]
+
+
+def test_lazy_groups_show_their_own_help():
+    """`dcli --help` reads each group's line from main.GROUPS without importing it: the line must
+    be the group's own help, and every group must load."""
+    import importlib
+
+    from dcli.cli import main
+    for name, (module, line) in main.GROUPS.items():
+        assert importlib.import_module(module).app.info.help == line, name
+    assert sorted(main.LazyGroup(name="dcli").load_all()) == sorted(main.GROUPS)
