@@ -21,12 +21,17 @@ from dcli.wire.errors import DcliError, ExitCode
 
 # The command groups, imported only when used: `dcli zk get` loads neither the server nor the
 # shell, and `dcli --help` loads none of them (click's "lazily loading subcommands" pattern).
-# name -> (module whose `app` is the group, the one-line help `dcli --help` shows)
+# name -> (module whose `app` is the group, the one-line help `dcli --help` shows); a name in
+# COMMANDS is one command (the module's app has exactly one), not a group.
 GROUPS: dict[str, tuple[str, str]] = {
     "zk": ("dcli.cli.zk", "Coordination: the znode tree, as zkCli."),
+    "elect": ("dcli.cli.elect", "Campaign in a leader election (the seed's recipe), or observe one."),
+    "lock": ("dcli.cli.lock", "Run a command while holding a distributed lock."),
+    "registry": ("dcli.cli.registry", "Service registry: register instances, list and watch them."),
     "server": ("dcli.cli.server", "Run a dcli server (one node)."),
     "shell": ("dcli.cli.shell_cmd", "An interactive zkCli-style shell (or a script of its commands)."),
 }
+COMMANDS = {"elect", "lock"}
 
 
 class LazyGroup(TyperGroup):
@@ -38,9 +43,13 @@ class LazyGroup(TyperGroup):
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name not in self.commands and name in GROUPS:
             module = importlib.import_module(GROUPS[name][0])
-            holder = typer.Typer()      # as a sub-app, a one-command app stays a group
-            holder.add_typer(module.app, name=name)
-            self.add_command(typer.main.get_command(holder).commands[name], name)
+            if name in COMMANDS:
+                command = typer.main.get_command(module.app)
+            else:
+                holder = typer.Typer(rich_markup_mode=None)    # as a sub-app, a one-command app stays a group
+                holder.add_typer(module.app, name=name)
+                command = typer.main.get_command(holder).commands[name]
+            self.add_command(command, name)
         return super().get_command(ctx, name)
 
     def load_all(self) -> dict[str, click.Command]:

@@ -41,19 +41,22 @@ class LeaderElection:
 
     `on_elected()` when this candidate becomes the leader; `on_revoked(reason)` when it stops
     being leader; `on_follow(predecessor)` each time it starts watching a (new) predecessor;
-    `on_notified(event)` for each watch notification received (the demo counts them). They run
+    `on_notified(event)` for each watch notification received (the demo counts them);
+    `on_ended(reason)` when the candidate is out of the election without having left it (its
+    znode was deleted, or the session was lost: join again with a new session). They run
     on the thread that looked at the tree: the event thread, or the caller's during `join()`."""
 
     def __init__(self, client: CoordClient, path: str = "/election", identifier: str = "",
                  *, on_elected: Callable[[], None] | None = None,
                  on_revoked: Callable[[str], None] | None = None,
                  on_follow: Callable[[str], None] | None = None,
-                 on_notified: Callable[[WatchedEvent], None] | None = None):
+                 on_notified: Callable[[WatchedEvent], None] | None = None,
+                 on_ended: Callable[[str], None] | None = None):
         self.client = client
         self.path = path.rstrip("/") or "/"
         self.identifier = identifier
         self.on_elected, self.on_revoked = on_elected, on_revoked
-        self.on_follow, self.on_notified = on_follow, on_notified
+        self.on_follow, self.on_notified, self.on_ended = on_follow, on_notified, on_ended
         self.znode: str | None = None            # full path of this candidate's znode
         self.predecessor: str | None = None      # the name it watches; None when leading
         self.is_leader = False
@@ -112,6 +115,8 @@ class LeaderElection:
                 with self._lock:
                     self.znode = self.predecessor = None
                 self._set_leader(False, "znode deleted")
+                if self.on_ended:
+                    self.on_ended("znode deleted")
                 return
             i = children.index(me)
             if i == 0:
@@ -153,6 +158,8 @@ class LeaderElection:
                 self.znode = self.predecessor = None
                 self._changed.notify_all()
             self._set_leader(False, "session lost")
+            if self.on_ended:
+                self.on_ended("session lost")
 
     def _set_leader(self, leader: bool, reason: str = "") -> None:
         with self._lock:

@@ -70,10 +70,10 @@ class ServiceRegistry:
         self.root = root.rstrip("/") or "/"
 
     def service_path(self, service: str) -> str:
+        if "/" in service or service in ("", ".", ".."):
+            raise errors.BadArgumentsError(service, f"Invalid service name: {service!r}")
         path = f"{self.root}/{service}" if self.root != "/" else f"/{service}"
         validate_path(path)
-        if "/" in service or not service:
-            raise errors.BadArgumentsError(f"Invalid service name: {service!r}")
         return path
 
     def register(self, service: str, address: str, meta: dict | None = None) -> Registration:
