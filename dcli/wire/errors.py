@@ -290,3 +290,85 @@ class NotConnectedError(DcliError):
     code = Code.CONNECTION_LOSS
     exit_code = ExitCode.UNAVAILABLE
     template = "Not connected"
+
+
+# -- the message broker ----------------------------------------------------------------------
+# The wire's ErrorCode has no broker codes yet, so these travel as BAD_ARGUMENTS and are not
+# registered for `from_proto` (that would shadow BadArgumentsError). Each carries Kafka's own
+# error code in `kafka_code` (clients `protocol/Errors.java`), which a broker wire contract can
+# use; the default message is Kafka's default for that code, and raisers pass Kafka's specific
+# wording as `message`.
+
+
+class BrokerError(DcliError):
+    """Base of the broker's errors; `kafka_code` is the error code Kafka gives it."""
+
+    code = Code.BAD_ARGUMENTS
+    grpc_status = "INVALID_ARGUMENT"
+    kafka_code: ClassVar[int] = -1  # UNKNOWN_SERVER_ERROR
+    template = "The server experienced an unexpected error when processing the request."
+
+
+class OffsetOutOfRangeError(BrokerError):
+    grpc_status = "OUT_OF_RANGE"
+    kafka_code = 1
+    template = "The requested offset is not within the range of offsets maintained by the server."
+
+
+class CorruptRecordError(BrokerError):
+    """A record batch whose bytes do not hold together (CRC, lengths, varints)."""
+
+    kafka_code = 2
+    retriable = True  # Kafka's CorruptRecordException is retriable: the bytes may be fine next time
+    template = (
+        "This message has failed its CRC checksum, exceeds the valid size, has a null key for a "
+        "compacted topic, or is otherwise corrupt."
+    )
+
+
+class RecordTooLargeError(BrokerError):
+    exit_code = ExitCode.USAGE
+    kafka_code = 10
+    template = "The request included a message larger than the max message size the server will accept."
+
+
+class InvalidTopicError(BrokerError):
+    exit_code = ExitCode.USAGE
+    kafka_code = 17
+    template = "The request attempted to perform an operation on an invalid topic."
+
+
+class RecordBatchTooLargeError(BrokerError):
+    exit_code = ExitCode.USAGE
+    kafka_code = 18
+    template = "The request included message batch larger than the configured segment size on the server."
+
+
+class InvalidConfigurationError(BrokerError):
+    exit_code = ExitCode.USAGE
+    kafka_code = 40
+    template = "Configuration is invalid."
+
+
+class OutOfOrderSequenceError(BrokerError):
+    grpc_status = "FAILED_PRECONDITION"
+    kafka_code = 45
+    template = "The broker received an out of order sequence number."
+
+
+class InvalidProducerEpochError(BrokerError):
+    grpc_status = "FAILED_PRECONDITION"
+    exit_code = ExitCode.CONFLICT
+    kafka_code = 47
+    template = "Producer attempted to produce with an old epoch."
+
+
+class UnsupportedCompressionTypeError(BrokerError):
+    kafka_code = 76
+    template = "The requesting client does not support the compression type of given partition."
+
+
+class InvalidRecordError(BrokerError):
+    exit_code = ExitCode.USAGE
+    kafka_code = 87
+    template = "This record has failed the validation on broker and hence will be rejected."

@@ -1,0 +1,470 @@
+"""Kafka's record batch v2 (magic 2), byte for byte as DefaultRecordBatch and DefaultRecord.
+
+Producer, broker and consumer share this codec: the producer builds batches, the broker checks
+and stores them without looking at the records (header and CRC only, see `validate_batch`),
+the consumer decodes them. Layout (big-endian; kafka.md section 5.6)::
+
+    offset  size  field
+    0       8     baseOffset              rewritten by the broker; not covered by the CRC
+    8       4     batchLength             bytes after this field
+    12      4     partitionLeaderEpoch    rewritten by the broker; not covered by the CRC
+    16      1     magic (2)
+    17      4     crc                     CRC-32C of bytes 21..end
+    21      2     attributes              bits 0-2 compression, 3 timestamp type,
+                                          4 transactional, 5 control, 6 delete horizon
+    23      4     lastOffsetDelta
+    27      8     baseTimestamp
+    35      8     maxTimestamp
+    43      8     producerId
+    51      2     producerEpoch
+    53      4     baseSequence
+    57      4     records count
+    61      ...   records (or their gzip stream)
+
+Each record: length varint, attributes int8, timestampDelta varlong, offsetDelta varint, key
+(varint length, -1 = null), value (varint length, -1 = null), header count varint, headers
+(key: varint length + UTF-8, value: varint length + bytes, -1 = null). Varints are zig-zag.
+
+    >>> batch = build_batch([Record(key=b"k", value=b"v", timestamp=1000)], base_offset=5)
+    >>> header = validate_batch(batch)
+    >>> header.base_offset, header.next_offset, decode_records(batch)[0].value
+    (5, 6, b'v')
+
+Compression: none and gzip (standard library); snappy, lz4 and zstd are refused with
+UnsupportedCompressionTypeError.
+"""
+from __future__ import annotations
+
+import enum
+import gzip
+import struct
+import time
+from typing import Iterator, NamedTuple, Sequence
+
+from crc32c import crc32c
+
+from dcli.wire.errors import CorruptRecordError, UnsupportedCompressionTypeError
+
+MAGIC = 2
+_HEADER = struct.Struct(">qiibIhiqqqhii")
+RECORD_BATCH_OVERHEAD = _HEADER.size  # 61, Kafka's DefaultRecordBatch.RECORD_BATCH_OVERHEAD
+LOG_OVERHEAD = 12  # baseOffset + batchLength: what precedes the length-counted part
+CRC_START = 21
+_MIN_RECORD_BYTES = 7  # length, attributes, timestampDelta, offsetDelta, key, value, headers
+INT32_MAX = 2**31 - 1
+NO_PRODUCER_ID = -1
+NO_PRODUCER_EPOCH = -1
+NO_SEQUENCE = -1
+NO_PARTITION_LEADER_EPOCH = -1
+NO_TIMESTAMP = -1
+
+_COMPRESSION_MASK = 0x07
+_TIMESTAMP_TYPE_BIT = 0x08
+_TRANSACTIONAL_BIT = 0x10
+_CONTROL_BIT = 0x20
+_DELETE_HORIZON_BIT = 0x40
+
+
+class Compression(enum.IntEnum):
+    NONE = 0
+    GZIP = 1
+    SNAPPY = 2
+    LZ4 = 3
+    ZSTD = 4
+
+
+class TimestampType(enum.IntEnum):
+    CREATE_TIME = 0
+    LOG_APPEND_TIME = 1
+
+
+class Record(NamedTuple):
+    """One record. When building a batch, `offset` None means "next in the batch" and
+    `timestamp` None means now; decoded records always carry both. (A NamedTuple rather than a
+    dataclass: decoding builds one per record, and a frozen dataclass costs six times more.)"""
+
+    key: bytes | None = None
+    value: bytes | None = None
+    headers: tuple[tuple[str, bytes | None], ...] = ()
+    timestamp: int | None = None
+    offset: int | None = None
+
+
+class BatchHeader(NamedTuple):
+    """The 61-byte batch header, parsed without touching the records."""
+
+    base_offset: int
+    batch_length: int
+    partition_leader_epoch: int
+    magic: int
+    crc: int
+    attributes: int
+    last_offset_delta: int
+    base_timestamp: int
+    max_timestamp: int
+    producer_id: int
+    producer_epoch: int
+    base_sequence: int
+    records_count: int
+
+    @property
+    def size(self) -> int:
+        """Bytes the whole batch takes."""
+        return self.batch_length + LOG_OVERHEAD
+
+    @property
+    def last_offset(self) -> int:
+        return self.base_offset + self.last_offset_delta
+
+    @property
+    def next_offset(self) -> int:
+        return self.base_offset + self.last_offset_delta + 1
+
+    @property
+    def compression(self) -> int:
+        return self.attributes & _COMPRESSION_MASK
+
+    @property
+    def timestamp_type(self) -> TimestampType:
+        return TimestampType(bool(self.attributes & _TIMESTAMP_TYPE_BIT))
+
+    @property
+    def is_transactional(self) -> bool:
+        return bool(self.attributes & _TRANSACTIONAL_BIT)
+
+    @property
+    def is_control(self) -> bool:
+        return bool(self.attributes & _CONTROL_BIT)
+
+    @property
+    def has_delete_horizon(self) -> bool:
+        return bool(self.attributes & _DELETE_HORIZON_BIT)
+
+    @property
+    def last_sequence(self) -> int:
+        """Sequence of the last record; wraps past Int32.MAX to 0 as Kafka's does."""
+        return increment_sequence(self.base_sequence, self.last_offset_delta)
+
+
+def increment_sequence(sequence: int, increment: int) -> int:
+    """Kafka's DefaultRecordBatch.incrementSequence: sequences wrap at Int32.MAX to 0."""
+    if sequence == NO_SEQUENCE:
+        return NO_SEQUENCE
+    if sequence > INT32_MAX - increment:
+        return increment - (INT32_MAX - sequence) - 1
+    return sequence + increment
+
+
+def parse_header(buf, pos: int = 0) -> BatchHeader:
+    """The header at `pos`; the caller has checked that 61 bytes are there."""
+    return BatchHeader._make(_HEADER.unpack_from(buf, pos))
+
+
+def _corrupt(message: str) -> CorruptRecordError:
+    return CorruptRecordError(message=message)
+
+
+def _check_structure(h: BatchHeader) -> None:
+    """What can be told wrong from the header alone: magic and the length field."""
+    if h.magic != MAGIC:
+        raise _corrupt(f"Record batch has magic {h.magic}; only magic {MAGIC} (record batch v2) "
+                       "is supported")
+    if h.size < RECORD_BATCH_OVERHEAD:
+        raise _corrupt(f"Record batch is corrupt (the size {h.size} is smaller than the minimum "
+                       f"allowed overhead {RECORD_BATCH_OVERHEAD})")
+
+
+def validate_batch(data) -> BatchHeader:
+    """Check one whole batch (bytes or memoryview) without decoding its records: magic,
+    length, CRC-32C, and a record count that fits the offsets and the bytes. Returns its header;
+    raises CorruptRecordError with what is wrong."""
+    if len(data) < RECORD_BATCH_OVERHEAD:
+        raise _corrupt(f"Record batch is corrupt (the size {len(data)} is smaller than the minimum "
+                       f"allowed overhead {RECORD_BATCH_OVERHEAD})")
+    h = parse_header(data)
+    _check_structure(h)
+    if h.size != len(data):
+        raise _corrupt(f"Record batch length field says {h.size} bytes, but {len(data)} were given")
+    computed = crc32c(memoryview(data)[CRC_START:])
+    if computed != h.crc:
+        raise _corrupt(f"Record is corrupt (stored crc = {h.crc}, computed crc = {computed})")
+    count = h.records_count
+    if count < 0 or h.last_offset_delta < 0 or (count > 0 and count > h.last_offset_delta + 1):
+        raise _corrupt(f"Record batch has {count} records for the offset range "
+                       f"[{h.base_offset}, {h.last_offset}]")
+    if h.compression == Compression.NONE and count * _MIN_RECORD_BYTES > h.size - RECORD_BATCH_OVERHEAD:
+        raise _corrupt(f"Record batch of {h.size} bytes cannot hold {count} records")
+    return h
+
+
+def iter_batches(buffer) -> Iterator[tuple[BatchHeader, object]]:
+    """(header, batch) for each whole batch in `buffer`, back to back; batches are slices of
+    the buffer's own type (pass a memoryview to avoid copies). Stops quietly at a truncated
+    last batch, as a fetch response may end with one; raises CorruptRecordError on a header
+    that cannot be a batch. Checks no CRC: see `validate_batch`."""
+    pos, end = 0, len(buffer)
+    while end - pos >= RECORD_BATCH_OVERHEAD:
+        h = parse_header(buffer, pos)
+        _check_structure(h)
+        if pos + h.size > end:
+            return
+        yield h, buffer[pos : pos + h.size]
+        pos += h.size
+
+
+def _patch(data, fmt: str, at: int, value: int) -> bytes:
+    out = bytearray(data)
+    struct.pack_into(fmt, out, at, value)
+    return bytes(out)
+
+
+def with_base_offset(data, base_offset: int) -> bytes:
+    """The batch with its base offset rewritten; the CRC stays valid (it starts at byte 21)."""
+    return _patch(data, ">q", 0, base_offset)
+
+
+def with_leader_epoch(data, epoch: int) -> bytes:
+    """The batch with its partition leader epoch rewritten; the CRC stays valid."""
+    return _patch(data, ">i", 12, epoch)
+
+
+# -- varints ------------------------------------------------------------------------------------
+
+
+def _zigzag_bytes(value: int) -> bytes:
+    z = (value << 1) ^ (value >> 63)
+    out = bytearray()
+    while z >= 0x80:
+        out.append((z & 0x7F) | 0x80)
+        z >>= 7
+    out.append(z)
+    return bytes(out)
+
+
+_SMALL = {v: _zigzag_bytes(v) for v in range(-64, 64)}  # one byte each: the common case
+
+
+def encode_varint(value: int) -> bytes:
+    """Zig-zag varint (varlong for 64-bit values), as protobuf's sint32/sint64."""
+    small = _SMALL.get(value)
+    if small is not None:
+        return small
+    if not -(2**63) <= value < 2**63:
+        raise ValueError(f"{value} does not fit in a varlong")
+    return _zigzag_bytes(value)
+
+
+def decode_varint(buf, pos: int, max_bytes: int = 10) -> tuple[int, int]:
+    """(value, position after it). max_bytes is 5 for a varint, 10 for a varlong."""
+    shift = result = 0
+    for i in range(pos, min(pos + max_bytes, len(buf))):
+        b = buf[i]
+        result |= (b & 0x7F) << shift
+        if b < 0x80:
+            return (result >> 1) ^ -(result & 1), i + 1
+        shift += 7
+    if pos + max_bytes <= len(buf):
+        raise _corrupt(f"Varint is too long, more than {max_bytes} bytes at position {pos}")
+    raise _corrupt(f"Record ends inside a varint at position {pos}")
+
+
+# -- building -----------------------------------------------------------------------------------
+
+_NULL = encode_varint(-1)
+_ZERO = encode_varint(0)
+
+
+def _sized(data: bytes | None) -> bytes:
+    if data is None:
+        return _NULL
+    return (_SMALL.get(len(data)) or encode_varint(len(data))) + data
+
+
+def _encode_record(out: bytearray, r: Record, offset_delta: int, timestamp_delta: int) -> None:
+    small = _SMALL.get
+    body = b"".join((
+        b"\x00",  # record attributes: unused
+        small(timestamp_delta) or encode_varint(timestamp_delta),
+        small(offset_delta) or encode_varint(offset_delta),
+        _sized(r.key),
+        _sized(r.value),
+        _encode_headers(r.headers) if r.headers else _ZERO,
+    ))
+    out += small(len(body)) or encode_varint(len(body))
+    out += body
+
+
+def _encode_headers(headers) -> bytes:
+    parts = [encode_varint(len(headers))]
+    for name, value in headers:
+        parts.append(_sized(name.encode()))
+        parts.append(_sized(value))
+    return b"".join(parts)
+
+
+def build_batch(
+    records: Sequence[Record],
+    *,
+    base_offset: int = 0,
+    producer_id: int = NO_PRODUCER_ID,
+    producer_epoch: int = NO_PRODUCER_EPOCH,
+    base_sequence: int = NO_SEQUENCE,
+    partition_leader_epoch: int = NO_PARTITION_LEADER_EPOCH,
+    timestamp_type: TimestampType = TimestampType.CREATE_TIME,
+    compression: Compression = Compression.NONE,
+    is_transactional: bool = False,
+    last_offset_delta: int | None = None,
+) -> bytes:
+    """One batch of `records`. Records without an offset are numbered from `base_offset` by
+    position; with offsets (a compacted batch) gaps are kept, and `last_offset_delta` keeps the
+    original batch's last offset even when its last record is gone, as Kafka's cleaner does."""
+    if not records:
+        raise ValueError("a record batch needs at least one record")
+    if compression not in (Compression.NONE, Compression.GZIP):
+        raise UnsupportedCompressionTypeError(message=f"Compression {Compression(compression).name} "
+                                              "is not supported; use none or gzip")
+    now = None
+    stamps = []
+    for r in records:
+        if r.timestamp is None:
+            now = now if now is not None else int(time.time() * 1000)
+            stamps.append(now)
+        else:
+            stamps.append(r.timestamp)
+    base_timestamp = stamps[0]
+    body = bytearray()
+    delta = -1
+    for i, r in enumerate(records):
+        delta = i if r.offset is None else r.offset - base_offset
+        _encode_record(body, r, delta, stamps[i] - base_timestamp)
+    if last_offset_delta is None:
+        last_offset_delta = delta
+    if compression == Compression.GZIP:
+        body = bytearray(gzip.compress(bytes(body), mtime=0))
+    attributes = int(compression)
+    if timestamp_type == TimestampType.LOG_APPEND_TIME:
+        attributes |= _TIMESTAMP_TYPE_BIT
+    if is_transactional:
+        attributes |= _TRANSACTIONAL_BIT
+    header = bytearray(RECORD_BATCH_OVERHEAD)
+    _HEADER.pack_into(
+        header, 0, base_offset, RECORD_BATCH_OVERHEAD - LOG_OVERHEAD + len(body),
+        partition_leader_epoch, MAGIC, 0, attributes, last_offset_delta, base_timestamp,
+        max(stamps), producer_id, producer_epoch, base_sequence, len(records),
+    )
+    header += body
+    struct.pack_into(">I", header, 17, crc32c(memoryview(header)[CRC_START:]))
+    return bytes(header)
+
+
+# -- decoding -----------------------------------------------------------------------------------
+
+
+def _records_bytes(data, h: BatchHeader):
+    compression = h.compression
+    if compression == Compression.NONE:
+        return memoryview(data)[RECORD_BATCH_OVERHEAD : h.size]
+    if compression == Compression.GZIP:
+        try:
+            return gzip.decompress(bytes(memoryview(data)[RECORD_BATCH_OVERHEAD : h.size]))
+        except (OSError, EOFError) as exc:
+            raise _corrupt(f"Record batch's gzip stream is corrupt: {exc}") from None
+    name = Compression(compression).name if compression in Compression._value2member_map_ else compression
+    raise UnsupportedCompressionTypeError(
+        message=f"The requesting client does not support the compression type of given "
+                f"partition. (batch compressed with {name}; only none and gzip are supported)")
+
+
+def _varint_at(buf: bytes, pos: int, max_bytes: int = 5) -> tuple[int, int]:
+    try:
+        b = buf[pos]
+        if b < 0x80:  # one byte: most deltas, counts and short lengths
+            return (b >> 1) ^ -(b & 1), pos + 1
+        c = buf[pos + 1]
+        if c < 0x80:  # two bytes: lengths up to 8 KiB
+            z = (b & 0x7F) | (c << 7)
+            return (z >> 1) ^ -(z & 1), pos + 2
+    except IndexError:
+        pass  # decode_varint says where the bytes ran out
+    return decode_varint(buf, pos, max_bytes)
+
+
+def _read_sized(buf: bytes, pos: int, end: int) -> tuple[bytes | None, int]:
+    n, pos = _varint_at(buf, pos)
+    if n < 0:
+        if n != -1:
+            raise _corrupt(f"Invalid negative length {n} at position {pos}")
+        return None, pos
+    if pos + n > end:
+        raise _corrupt(f"Length {n} at position {pos} runs past the end of its record")
+    return buf[pos : pos + n], pos + n
+
+
+def decode_records(data) -> list[Record]:
+    """Every record of one batch, with absolute offsets and timestamps. Does not check the CRC
+    (see `validate_batch`); raises CorruptRecordError when the records do not parse exactly."""
+    if len(data) < RECORD_BATCH_OVERHEAD:
+        raise _corrupt(f"Record batch is corrupt (the size {len(data)} is smaller than the minimum "
+                       f"allowed overhead {RECORD_BATCH_OVERHEAD})")
+    h = parse_header(data)
+    _check_structure(h)
+    if h.size > len(data):
+        raise _corrupt(f"Record batch length field says {h.size} bytes, but {len(data)} were given")
+    buf = bytes(_records_bytes(data, h))
+    base_offset, base_timestamp = h.base_offset, h.base_timestamp
+    fixed_timestamp = h.max_timestamp if h.attributes & _TIMESTAMP_TYPE_BIT else None
+    out = []
+    pos, end = 0, len(buf)
+    for _ in range(h.records_count):
+        length, pos = _varint_at(buf, pos)
+        stop = pos + length
+        if length < _MIN_RECORD_BYTES - 1 or stop > end:
+            raise _corrupt(f"Invalid record size {length} at position {pos} of the records")
+        ts_delta, pos = _varint_at(buf, pos + 1, 10)  # + 1: the unused attributes byte
+        offset_delta, pos = _varint_at(buf, pos)
+        key, pos = _read_sized(buf, pos, stop)
+        value, pos = _read_sized(buf, pos, stop)
+        count, pos = _varint_at(buf, pos)
+        headers = ()
+        if count:
+            headers, pos = _read_headers(buf, pos, stop, count)
+        if pos != stop:
+            raise _corrupt(f"Invalid record size: expected to read {length} bytes in record "
+                           f"payload, but instead read {length - (stop - pos)}")
+        timestamp = fixed_timestamp if fixed_timestamp is not None else base_timestamp + ts_delta
+        out.append(Record(key, value, headers, timestamp, base_offset + offset_delta))
+    if pos != end:
+        raise _corrupt(f"Found {end - pos} bytes after the last of {h.records_count} records "
+                       "in the record batch")
+    return out
+
+
+def _read_headers(buf: bytes, pos: int, stop: int, count: int):
+    if count < 0:
+        raise _corrupt(f"Invalid negative header count {count}")
+    headers = []
+    for _ in range(count):
+        name, pos = _read_sized(buf, pos, stop)
+        if name is None:
+            raise _corrupt("Invalid negative header key size")
+        value, pos = _read_sized(buf, pos, stop)
+        headers.append((name.decode("utf-8", "replace"), value))
+    return tuple(headers), pos
+
+
+def has_null_key(data) -> bool:
+    """True when a record of the batch has no key; walks the records without building them
+    (the check a compacted topic needs on every append)."""
+    h = parse_header(data)
+    buf = _records_bytes(data, h)
+    pos = 0
+    for _ in range(h.records_count):
+        length, pos = decode_varint(buf, pos, 5)
+        stop = pos + length
+        _, pos = decode_varint(buf, pos + 1, 10)
+        _, pos = decode_varint(buf, pos, 5)
+        key_length, pos = decode_varint(buf, pos, 5)
+        if key_length < 0:
+            return True
+        pos = stop
+    return False
