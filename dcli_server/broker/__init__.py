@@ -1,0 +1,1 @@
+"""The message broker's domain: topics, partitions, idempotent producers. No gRPC here."""
