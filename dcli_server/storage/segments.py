@@ -46,12 +46,11 @@ import threading
 import time
 from array import array
 from bisect import bisect_right
-from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Callable, Iterator, Mapping, NamedTuple
+from typing import Callable, Iterator, NamedTuple
 
 from dcli.wire.errors import (
-    CorruptRecordError, InvalidConfigurationError, InvalidRecordError, OffsetOutOfRangeError,
+    CorruptRecordError, InvalidRecordError, OffsetOutOfRangeError,
     RecordBatchTooLargeError, RecordTooLargeError, UnsupportedCompressionTypeError,
 )
 from dcli.wire.records import (
@@ -59,6 +58,7 @@ from dcli.wire.records import (
     build_batch, decode_records, has_null_key, parse_header, validate_batch,
 )
 from dcli_server.storage.files import fsync_dir, numbered_files
+from dcli_server.storage.log_config import LogConfig
 from dcli_server.storage.wal import CorruptLogError
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,6 @@ _TIME_ENTRY = struct.Struct(">qi")
 _PREFIX = struct.Struct(">qii")  # baseOffset, batchLength, partitionLeaderEpoch: bytes 0..16
 _SCAN_CHUNK = 1 << 20  # recovery and compaction read this much at a time
 _LOCATE_CHUNK = 8192  # finding a batch from an index entry: a few headers, 4 KiB apart
-_DAY_MS = 24 * 60 * 60 * 1000
 _datasync = getattr(os, "fdatasync", os.fsync)
 
 
@@ -85,89 +84,6 @@ class CorruptSegmentError(CorruptLogError):
     def __str__(self) -> str:
         return (f"corrupt partition log segment {self.path} at byte position {self.offset}: "
                 f"{self.problem}; refusing to open the partition rather than drop the data after it")
-
-
-# -- configuration ------------------------------------------------------------------------------
-
-# Kafka's topic config name -> (field, type, smallest allowed value), as LogConfig.java has them.
-_PROPERTIES = {
-    "segment.bytes": ("segment_bytes", "INT", 14),
-    "segment.ms": ("segment_ms", "LONG", 1),
-    "retention.ms": ("retention_ms", "LONG", -1),
-    "retention.bytes": ("retention_bytes", "LONG", None),
-    "index.interval.bytes": ("index_interval_bytes", "INT", 0),
-    "cleanup.policy": ("cleanup_policy", "LIST", None),
-    "delete.retention.ms": ("delete_retention_ms", "LONG", 0),
-    "max.message.bytes": ("max_message_bytes", "INT", 0),
-}
-_RANGES = {"INT": (-(2**31), 2**31 - 1), "LONG": (-(2**63), 2**63 - 1)}
-_POLICIES = ("compact", "delete")
-
-
-def _invalid(name: str, value: object, why: str) -> InvalidConfigurationError:
-    return InvalidConfigurationError(message=f"Invalid value {value} for configuration {name}: {why}")
-
-
-def _parse(name: str, value: object) -> object:
-    _, kind, least = _PROPERTIES[name]
-    if kind == "LIST":
-        items = [p.strip() for p in str(value).split(",")] if isinstance(value, str) else list(value)
-        if not items or any(p not in _POLICIES for p in items):
-            raise _invalid(name, value, "String must be one of: " + ", ".join(_POLICIES))
-        return ",".join(sorted(set(items)))
-    try:
-        if isinstance(value, bool):
-            raise ValueError
-        number = int(value.strip()) if isinstance(value, str) else int(value)
-        if number != value and not isinstance(value, str):
-            raise ValueError  # 1.5 is not an INT
-    except (TypeError, ValueError):
-        raise _invalid(name, value, f"Not a number of type {kind}") from None
-    low, high = _RANGES[kind]
-    if not low <= number <= high:
-        raise _invalid(name, value, f"Not a number of type {kind}")
-    if least is not None and number < least:
-        raise _invalid(name, value, f"Value must be at least {least}")
-    return number
-
-
-@dataclass(frozen=True)
-class LogConfig:
-    """A topic's log settings, with Kafka's defaults. `from_properties` takes Kafka's names."""
-
-    segment_bytes: int = 1 << 30
-    segment_ms: int = 7 * _DAY_MS
-    retention_ms: int = 7 * _DAY_MS  # -1: keep forever
-    retention_bytes: int = -1  # -1: no size limit
-    index_interval_bytes: int = 4096
-    cleanup_policy: str = "delete"  # "delete", "compact" or "compact,delete"
-    delete_retention_ms: int = _DAY_MS
-    max_message_bytes: int = 1048588
-
-    def __post_init__(self) -> None:
-        by_field = {f: name for name, (f, _, _) in _PROPERTIES.items()}
-        for f in fields(self):
-            parsed = _parse(by_field[f.name], getattr(self, f.name))
-            object.__setattr__(self, f.name, parsed)
-
-    @classmethod
-    def from_properties(cls, props: Mapping[str, object], base: LogConfig | None = None) -> LogConfig:
-        """`base` (default: Kafka's defaults) with Kafka-named overrides such as
-        {"segment.bytes": "1048576", "cleanup.policy": "compact"}."""
-        values = {f.name: getattr(base or cls(), f.name) for f in fields(cls)}
-        for name, value in props.items():
-            if name not in _PROPERTIES:
-                raise InvalidConfigurationError(message=f"Unknown topic config name: {name}")
-            values[_PROPERTIES[name][0]] = _parse(name, value)
-        return cls(**values)
-
-    @property
-    def compacts(self) -> bool:
-        return "compact" in self.cleanup_policy.split(",")
-
-    @property
-    def deletes(self) -> bool:
-        return "delete" in self.cleanup_policy.split(",")
 
 
 class AppendInfo(NamedTuple):
