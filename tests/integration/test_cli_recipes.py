@@ -213,3 +213,44 @@ def test_registry_bad_input(server):
     assert r.returncode == 2 and r.stderr.decode().startswith("Invalid service name")
     r = run_cli("elect", "bad//path", server=server)
     assert r.returncode == 2 and "Invalid path" in r.stderr.decode()
+
+
+@pytest.mark.slow
+def test_a_frozen_lock_holder_learns_it_lost_the_lock_and_stops_its_command(server, procs, root_path, tmp_path):
+    path = f"{root_path}/l"
+    marker = tmp_path / "child-ended"
+    child = ("import signal, sys, time\n"
+             f"signal.signal(signal.SIGTERM, lambda *a: (open({str(marker)!r}, 'w').close(), sys.exit(0)))\n"
+             "print('child running', flush=True)\n"
+             "signal.pause()\n")
+    holder = Cli(server, "lock", path, "--session-timeout", "4", "--", sys.executable, "-c", child)
+    procs.append(holder)
+    assert holder.line().startswith(f"acquired {path}")
+    assert holder.line() == "child running"
+    holder.signal(signal.SIGSTOP)                   # no heartbeats: the session expires
+    waiter = Cli(server, "lock", path, "--", "true")
+    procs.append(waiter)
+    assert waiter.line().startswith(f"acquired {path}")     # the lock passed on
+    holder.signal(signal.SIGCONT)
+    assert holder.proc.wait(timeout=WAIT_S) == 5
+    assert "Lost the lock" in holder.proc.stderr.read().decode()
+    assert marker.exists()                          # its command was stopped
+
+
+@pytest.mark.slow
+def test_a_registration_whose_session_was_lost_registers_again(server, procs, root_path):
+    root = f"{root_path}/reg"
+    reg = Cli(server, "registry", "register", "svc", "127.0.0.1:9", "--root", root, "--session-timeout", "4")
+    procs.append(reg)
+    first = reg.line()
+    assert first.startswith(f"registered 127.0.0.1:9 as {root}/svc/n_")
+    watch = Cli(server, "registry", "watch", "svc", "--root", root)
+    procs.append(watch)
+    assert watch.line() == "svc: 127.0.0.1:9"
+    reg.signal(signal.SIGSTOP)
+    assert watch.line() == "svc: (none)"            # the session expired: the entry went
+    reg.signal(signal.SIGCONT)
+    assert reg.line() == "session lost: registering again"
+    again = reg.line()
+    assert again.startswith(f"registered 127.0.0.1:9 as {root}/svc/n_") and again != first
+    assert watch.line() == "svc: 127.0.0.1:9"
