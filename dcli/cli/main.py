@@ -28,6 +28,7 @@ GROUPS: dict[str, tuple[str, str]] = {
     "elect": ("dcli.cli.elect", "Campaign in a leader election (the seed's recipe), or observe one."),
     "lock": ("dcli.cli.lock", "Run a command while holding a distributed lock."),
     "registry": ("dcli.cli.registry", "Service registry: register instances, list and watch them."),
+    "lb": ("dcli.cli.lb", "A load balancer whose backends follow the service registry."),
     "demo": ("dcli.cli.demo", "Live demos of the seed's pictures: election, registry."),
     "server": ("dcli.cli.server", "Run a dcli server (one node)."),
     "shell": ("dcli.cli.shell_cmd", "An interactive zkCli-style shell (or a script of its commands)."),
