@@ -23,6 +23,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
+from dcli.recipes.registry import weight_of
 from dcli.wire import errors
 
 STRATEGIES = ("round-robin", "weighted-round-robin", "ip-hash", "least-connections",
@@ -58,11 +59,7 @@ class Backend:
 
     @property
     def weight(self) -> int:
-        """meta["weight"] as a positive int (1 when absent or not a number)."""
-        try:
-            return max(1, int(self.meta.get("weight", 1)))
-        except (TypeError, ValueError):
-            return 1
+        return weight_of(self.meta)
 
     @property
     def pool(self) -> str:

@@ -40,11 +40,15 @@ class Instance:
 
     @property
     def weight(self) -> int:
-        """`meta["weight"]` as a positive int (1 when absent or not a number)."""
-        try:
-            return max(1, int(self.meta.get("weight", 1)))
-        except (TypeError, ValueError):
-            return 1
+        return weight_of(self.meta)
+
+
+def weight_of(meta: dict) -> int:
+    """`meta["weight"]` as a positive int (1 when absent or not a number)."""
+    try:
+        return max(1, int(meta.get("weight", 1)))
+    except (TypeError, ValueError):
+        return 1
 
 
 def encode(address: str, meta: dict | None) -> bytes:
