@@ -10,8 +10,8 @@ from typing import Optional
 import typer
 
 from dcli.cli.common import settings
-from dcli.cli.recipe_support import (SessionTimeoutOption, new_client, recipe_path, sigterm_as_interrupt,
-                                     start_child, stop_child)
+from dcli.cli.recipe_support import (SessionTimeoutOption, exit_status, new_client, recipe_path,
+                                     sigterm_as_interrupt, start_child, stop_child)
 from dcli.output.recipes import EventLines
 from dcli.wire import errors
 
@@ -39,7 +39,7 @@ def elect(ctx: typer.Context,
             raise errors.UsageError("--observe runs no command")
         return run_observer(ctx, path, out, session_timeout)
     ident = ident or f"{os.uname().nodename}:{os.getpid()}"
-    raise typer.Exit(Campaign(ctx, path, ident, command or [], out, session_timeout).run())
+    raise typer.Exit(exit_status(Campaign(ctx, path, ident, command or [], out, session_timeout).run()))
 
 
 def run_observer(ctx, path: str, out: EventLines, session_timeout: float) -> None:
@@ -48,9 +48,12 @@ def run_observer(ctx, path: str, out: EventLines, session_timeout: float) -> Non
     leaders: queue.SimpleQueue = queue.SimpleQueue()
     client = new_client(ctx, session_timeout)
     try:
-        LeaderObserver(client, path, leaders.put).start()
+        lost = object()
+        LeaderObserver(client, path, leaders.put, on_lost=lambda: leaders.put(lost)).start()
         while True:
             leader = leaders.get()
+            if leader is lost:
+                raise errors.SessionExpiredError(path)
             if leader is None:
                 out("no-leader", f"{path}: no leader", path=path)
             else:

@@ -9,8 +9,8 @@ from typing import Optional
 import typer
 
 from dcli.cli.common import settings
-from dcli.cli.recipe_support import (SessionTimeoutOption, new_client, recipe_path, sigterm_as_interrupt,
-                                     start_child, stop_child)
+from dcli.cli.recipe_support import (SessionTimeoutOption, exit_status, new_client, recipe_path,
+                                     sigterm_as_interrupt, start_child, stop_child)
 from dcli.output.recipes import EventLines
 from dcli.wire import errors
 
@@ -60,7 +60,7 @@ def lock(ctx: typer.Context,
             raise errors.ConnectionLossError(path, f"Lost the lock {path} ({arg}): the command was stopped")
         child = None
         held.release()
-        raise typer.Exit(arg)
+        raise typer.Exit(exit_status(arg))
     finally:
         if child is not None:
             stop_child(child)

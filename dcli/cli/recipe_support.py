@@ -60,3 +60,8 @@ def stop_child(proc: subprocess.Popen) -> int:
         except subprocess.TimeoutExpired:
             proc.kill()
     return proc.wait()
+
+
+def exit_status(code: int) -> int:
+    """A child's exit code as a shell reports it: killed by signal N is 128 + N."""
+    return 128 - code if code < 0 else code

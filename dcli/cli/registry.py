@@ -76,8 +76,13 @@ def register(ctx: typer.Context, service: str = typer.Argument(..., metavar="SER
                     lost.get(timeout=agent_interval if agent else None)
                     break
                 except queue.Empty:
-                    entry.update({**fixed, **machine_load()})
-            out("lost", "session lost: registering again", service=service, address=address)
+                    try:
+                        entry.update({**fixed, **machine_load()})
+                    except (errors.ConnectionLossError, errors.NotConnectedError):
+                        pass            # a brief disconnection: the next round tries again
+                    except errors.NoNodeError:
+                        break           # deleted by someone: register again
+            out("lost", "registration lost: registering again", service=service, address=address)
         finally:
             client.close()
 
@@ -108,11 +113,14 @@ def watch(ctx: typer.Context, service: str = typer.Argument(..., metavar="SERVIC
     changes: queue.SimpleQueue = queue.SimpleQueue()
     sigterm_as_interrupt()
     with session(ctx) as client:
-        discovery = ServiceRegistry(client, root).watch(service, changes.put)
+        lost = object()
+        discovery = ServiceRegistry(client, root).watch(service, changes.put, lambda: changes.put(lost))
         try:
             seen = 0
             while count is None or seen < count:
                 instances = changes.get()
+                if instances is lost:
+                    raise errors.SessionExpiredError(service)
                 seen += 1
                 text = " ".join(i.address for i in instances) or "(none)"
                 out("instances", f"{service}: {text}", service=service,

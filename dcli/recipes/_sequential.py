@@ -38,9 +38,12 @@ def create_own(client: CoordClient, parent: str, prefix: str, data: bytes) -> st
     Retries on connection loss, finding the znode of an attempt whose reply was lost rather than
     creating a second one."""
     client.ensure_path(parent)
+    # this session's znodes that are not this participant's (another recipe object on the same
+    # client): a retry must not take one of them for the one whose reply was lost
+    others = set(ordered(client.get_children(parent), (prefix,)))
     for attempt in range(CREATE_ATTEMPTS):
         if attempt:
-            found = find_own(client, parent, prefix)
+            found = find_own(client, parent, prefix, others)
             if found:
                 return found
         try:
@@ -52,8 +55,10 @@ def create_own(client: CoordClient, parent: str, prefix: str, data: bytes) -> st
     raise errors.ConnectionLossError()
 
 
-def find_own(client: CoordClient, parent: str, prefix: str) -> str | None:
+def find_own(client: CoordClient, parent: str, prefix: str, others: set[str]) -> str | None:
     for name in ordered(client.get_children(parent), (prefix,)):
+        if name in others:
+            continue
         stat = client.exists(f"{parent}/{name}")
         if stat is not None and stat.ephemeral_owner == client.session_id:
             return f"{parent}/{name}"

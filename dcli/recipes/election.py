@@ -109,11 +109,14 @@ class LeaderElection:
                 return
             try:
                 children = ordered(self.client.get_children(self.path), (PREFIX,))
+            except errors.NoNodeError:           # the whole election path was deleted
+                children = []
             except (errors.ConnectionLossError, errors.NotConnectedError, errors.SessionExpiredError):
                 return      # the reconnection looks again
             if me not in children:       # deleted by someone else: out of the election
                 with self._lock:
                     self.znode = self.predecessor = None
+                self.client.remove_listener(self._on_state)
                 self._set_leader(False, "znode deleted")
                 if self.on_ended:
                     self.on_ended("znode deleted")
@@ -122,6 +125,11 @@ class LeaderElection:
             if i == 0:
                 with self._lock:
                     self.predecessor = None
+                try:        # a leader watches its own znode: deleting it ends the leadership
+                    if self.client.exists(f"{self.path}/{me}", watch=self._on_predecessor) is None:
+                        continue
+                except (errors.ConnectionLossError, errors.NotConnectedError, errors.SessionExpiredError):
+                    return
                 self._set_leader(True)
                 return
             predecessor = children[i - 1]
@@ -155,15 +163,18 @@ class LeaderElection:
         elif state is ConnState.LOST:
             with self._lock:
                 self.lost = True
+                was_in = self.znode is not None
                 self.znode = self.predecessor = None
                 self._changed.notify_all()
             self._set_leader(False, "session lost")
-            if self.on_ended:
+            if was_in and self.on_ended:
                 self.on_ended("session lost")
 
     def _set_leader(self, leader: bool, reason: str = "") -> None:
         with self._lock:
             if leader == self.is_leader:
+                return
+            if leader and (self.znode is None or self.lost):    # left (or lost) meanwhile
                 return
             self.is_leader = leader
             self._changed.notify_all()
@@ -189,8 +200,9 @@ class LeaderObserver:
     """Follows an election from outside: `on_leader(candidate or None)` each time the leader
     changes (one children watch on the election path; an observer takes no part)."""
 
-    def __init__(self, client: CoordClient, path: str, on_leader: Callable[[Candidate | None], None]):
-        self.client, self.path, self.on_leader = client, path, on_leader
+    def __init__(self, client: CoordClient, path: str, on_leader: Callable[[Candidate | None], None],
+                 on_lost: Callable[[], None] | None = None):
+        self.client, self.path, self.on_leader, self.on_lost = client, path, on_leader, on_lost
         self.leader: Candidate | None = None
         self._reported = False
         self._stopped = False
@@ -198,11 +210,19 @@ class LeaderObserver:
 
     def start(self) -> LeaderObserver:
         self.client.ensure_path(self.path)
+        self.client.add_listener(self._on_state)
         self._look()
         return self
 
     def stop(self) -> None:
         self._stopped = True
+        self.client.remove_listener(self._on_state)
+
+    def _on_state(self, state: ConnState) -> None:
+        if state is ConnState.CONNECTED:
+            self._look()                # the watch may not have been set: look again
+        elif state is ConnState.LOST and self.on_lost:
+            self.on_lost()
 
     def _look_once(self) -> None:
         if self._stopped:

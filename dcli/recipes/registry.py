@@ -113,9 +113,10 @@ class ServiceRegistry:
             out.append(decode(service, name, data))
         return out
 
-    def watch(self, service: str, on_change: Callable[[list[Instance]], None] | None = None) -> Discovery:
+    def watch(self, service: str, on_change: Callable[[list[Instance]], None] | None = None,
+              on_lost: Callable[[], None] | None = None) -> Discovery:
         """A live, cached view of `service`'s instances (see Discovery)."""
-        return Discovery(self, service, on_change).start()
+        return Discovery(self, service, on_change, on_lost).start()
 
 
 class Registration:
@@ -140,12 +141,13 @@ class Registration:
 class Discovery:
     """The instances of one service, kept current: a persistent recursive watch on the service's
     znode tells of every instance that comes, goes or changes its metadata, and the list is read
-    again. `on_change(instances)` runs on the client's event thread after each change; `lost` is
-    set (and `on_change` is not called again) when the session ends."""
+    again. `on_change(instances)` runs on the client's event thread after each change; when the
+    session ends `lost` is set, `on_lost()` is called and `on_change` is not called again."""
 
     def __init__(self, registry: ServiceRegistry, service: str,
-                 on_change: Callable[[list[Instance]], None] | None = None):
-        self.registry, self.service, self.on_change = registry, service, on_change
+                 on_change: Callable[[list[Instance]], None] | None = None,
+                 on_lost: Callable[[], None] | None = None):
+        self.registry, self.service, self.on_change, self.on_lost = registry, service, on_change, on_lost
         self.instances: list[Instance] = []
         self.lost = False
         self._lock = threading.Lock()        # guards the fields; never held over a request
@@ -186,6 +188,8 @@ class Discovery:
             with self._lock:
                 self.lost = True
                 self._changed.notify_all()
+            if self.on_lost:
+                self.on_lost()
 
     def _refresh_once(self) -> None:
         try:

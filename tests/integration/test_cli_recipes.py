@@ -250,7 +250,26 @@ def test_a_registration_whose_session_was_lost_registers_again(server, procs, ro
     reg.signal(signal.SIGSTOP)
     assert watch.line() == "svc: (none)"            # the session expired: the entry went
     reg.signal(signal.SIGCONT)
-    assert reg.line() == "session lost: registering again"
+    assert reg.line() == "registration lost: registering again"
     again = reg.line()
     assert again.startswith(f"registered 127.0.0.1:9 as {root}/svc/n_") and again != first
     assert watch.line() == "svc: 127.0.0.1:9"
+
+
+def test_deleting_the_election_ends_the_leadership_and_the_candidate_joins_again(server, procs, root_path):
+    name = f"{root_path}/e"
+    a = elect(server, procs, name, "a")
+    assert a.until("elected")
+    assert run_cli("zk", "deleteall", name, server=server).returncode == 0
+    lines = a.until("elected")
+    assert lines[-4:-2] == ["revoked: znode deleted", "out of the election: znode deleted; joining again"], lines
+    assert lines[-2].startswith(f"joined {name} as c_")
+    assert lines[-1].startswith(f"elected: leader of {name} as c_")
+    [child] = run_cli("zk", "ls", name, server=server).stdout.decode().strip("[]\n").split(", ")
+    assert lines[-1].endswith(child)               # one candidate, once: no loop of rejoins
+
+
+def test_a_command_killed_by_a_signal_exits_128_plus_n(server, root_path):
+    r = run_cli("lock", f"{root_path}/l", "--", sys.executable, "-c",
+                "import os, signal; os.kill(os.getpid(), signal.SIGTERM)", server=server)
+    assert r.returncode == 128 + signal.SIGTERM
