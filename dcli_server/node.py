@@ -32,6 +32,7 @@ log = logging.getLogger("dcli.server")
 TICK_S = 0.1                   # how often session deadlines are checked
 INLINE_FSYNC_S = 0.001         # an fsync faster than this runs on the loop: a thread hop costs more
 FRAME_BUDGET = 4 * 1024 * 1024 # bytes of items per server frame (one larger item still goes alone)
+_WRITES = frozenset({"create", "delete", "set_data", "multi"})
 
 
 @dataclass
@@ -42,6 +43,10 @@ class NodeConfig:
     snapshot_every: int = 50_000          # txns between snapshots: bounds restart time
     name: str = "127.0.0.1:7181"
     node_id: int = 1
+    # fault injection for the delivery-semantics tests: this many successful writes are applied
+    # and logged, but their reply is dropped and the stream is cut (env DCLI_FAULT_DROP_WRITE_REPLIES)
+    fault_drop_write_replies: int = field(
+        default_factory=lambda: int(os.environ.get("DCLI_FAULT_DROP_WRITE_REPLIES", "0") or 0))
 
 
 class Conn:
@@ -75,6 +80,7 @@ class CoordNode:
         self._snapshot_task: asyncio.Task | None = None
         self._fsync_cost_s = INLINE_FSYNC_S   # moving average of one fsync; start on a thread
         self._durable_waiters: list[tuple[int, asyncio.Future]] = []
+        self._replies_to_drop = config.fault_drop_write_replies
 
     # ---- life cycle ----
 
@@ -226,7 +232,7 @@ class CoordNode:
     def submit(self, conn: Conn, requests) -> None:
         c = self.coordinator
         sid = conn.session_id
-        if self._conns.get(sid) is not conn:
+        if self._conns.get(sid) is not conn or conn.close_after_flush:
             return          # a stream the session has left: the client counts its requests as lost
         c.touch(sid)
         for req in requests:
@@ -242,6 +248,13 @@ class CoordNode:
                     log.exception("request failed: %s", req)
                     resp = pb.Response(xid=req.xid, zxid=c.last_zxid,
                                        error=SystemError_("", "internal server error").to_proto())
+            if (self._replies_to_drop and req.WhichOneof("op") in _WRITES
+                    and not resp.HasField("error")):
+                self._replies_to_drop -= 1
+                log.warning("fault injection: dropping the reply to xid %d and cutting the stream", req.xid)
+                conn.close_after_flush = True       # what is already queued goes; then the cut
+                conn.wake.set()
+                break
             conn.outbox.append((c.last_zxid, pb.ServerItem(response=resp)))
             if req.WhichOneof("op") == "close_session" and not resp.HasField("error"):
                 conn.close_after_flush = True

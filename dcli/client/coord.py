@@ -48,8 +48,12 @@ def _bytes(value) -> bytes | None:
 
 class CoordClient:
     def __init__(self, servers: str | list[str] = "127.0.0.1:7181", timeout: float = 10.0,
-                 dial_timeout: float = 5.0, default_watcher=None):
-        self._io = SessionIO(servers, timeout, dial_timeout, default_watcher)
+                 dial_timeout: float = 5.0, default_watcher=None, delivery: str = "at-most-once"):
+        """`delivery`: what happens to a write whose connection broke before its answer came
+        (see SessionIO._on_stream_lost): "at-most-once" (ZooKeeper's: ConnectionLossError),
+        "at-least-once" (sent again; may apply twice) or "exactly-once" (sent again as a retry
+        the server recognizes by the session's sequence number: applied once)."""
+        self._io = SessionIO(servers, timeout, dial_timeout, default_watcher, delivery)
 
     # ---- session ----
 

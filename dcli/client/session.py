@@ -66,11 +66,19 @@ class _Pending:
         self.from_event_thread = from_event_thread
 
 
+AT_MOST_ONCE, AT_LEAST_ONCE, EXACTLY_ONCE = "at-most-once", "at-least-once", "exactly-once"
+DELIVERIES = (AT_MOST_ONCE, AT_LEAST_ONCE, EXACTLY_ONCE)
+WRITES = frozenset({"create", "delete", "set_data", "multi"})
+
+
 class SessionIO:
     """Owns the stream of one session; CoordClient builds requests on top of it."""
 
     def __init__(self, servers: str | list[str], timeout_s: float, dial_timeout_s: float,
-                 default_watcher=None):
+                 default_watcher=None, delivery: str = AT_MOST_ONCE):
+        if delivery not in DELIVERIES:
+            raise errors.UsageError(f"delivery must be one of {', '.join(DELIVERIES)}, not {delivery!r}")
+        self.delivery = delivery
         self.servers = parse_servers(servers)
         self.requested_timeout_ms = int(timeout_s * 1000)
         self.dial_timeout_s = dial_timeout_s
@@ -88,6 +96,8 @@ class SessionIO:
         self._queue: collections.deque[_Pending] = collections.deque()
         self._inflight: dict[int, _Pending] = {}
         self._xid = 0
+        self._seq = 0                         # the last delivery sequence number given to a write
+        self._open_seqs: dict[int, None] = {} # writes with a seq still waiting for their answer
         self._gen = 0                         # the stream generation the sender belongs to
         self._call = None
         self._channels: dict[str, grpc.Channel] = {}
@@ -175,6 +185,11 @@ class SessionIO:
                 return fut
             self._xid += 1
             request.xid = self._xid
+            if self.delivery == EXACTLY_ONCE and not request.seq and request.WhichOneof("op") in WRITES:
+                self._seq += 1
+                request.seq = self._seq
+                request.acked_seq = next(iter(self._open_seqs), self._seq) - 1
+                self._open_seqs[self._seq] = None
             self._queue.append(_Pending(fut, on_reply, idempotent, request, from_events))
             self._cv.notify()
         return fut
@@ -334,6 +349,8 @@ class SessionIO:
                     continue
                 with self._cv:
                     p = self._inflight.pop(r.xid, None)
+                    if p is not None and p.request.seq:
+                        self._open_seqs.pop(p.request.seq, None)
                 if p is None:
                     continue
                 try:
@@ -361,20 +378,38 @@ class SessionIO:
             _settle(p.future, result, exc)
 
     def _on_stream_lost(self) -> None:
-        """Requests sent on the dead stream: reads go again on the next one, writes fail."""
+        """Requests sent on the dead stream: reads go again on the next one. Writes, whose
+        outcome is unknown, follow the delivery policy: at-most-once fails them
+        (ConnectionLossError); at-least-once sends them again as they were (applied twice if the
+        first one was applied); exactly-once sends them again marked as retries, and the server
+        answers one it applied already with the stored result."""
         with self._cv:
             inflight = sorted(self._inflight.values(), key=lambda p: p.request.xid)
             self._inflight.clear()
-            retry = [p for p in inflight if p.idempotent and not self._closing]
-            self._queue.extendleft(reversed(retry))
-        for p in inflight:
-            if not p.idempotent or self._closing:
-                self._complete(p, None, errors.ConnectionLossError())
+            again = [p for p in inflight if self._sends_again(p) and not self._closing]
+            for p in again:
+                if p.request.seq:
+                    p.request.retry = True
+            self._queue.extendleft(reversed(again))
+            failed = [p for p in inflight if not self._sends_again(p) or self._closing]
+            for p in failed:
+                self._open_seqs.pop(p.request.seq, None)
+        for p in failed:
+            self._complete(p, None, errors.ConnectionLossError())
+
+    def _sends_again(self, p: _Pending) -> bool:
+        if p.idempotent:
+            return True
+        if p.request.WhichOneof("op") not in WRITES:
+            return False
+        return self.delivery != AT_MOST_ONCE
 
     def _fail_queued(self, err: Exception) -> None:
         with self._cv:
             queued = list(self._queue)
             self._queue.clear()
+            for p in queued:
+                self._open_seqs.pop(p.request.seq, None)
         for p in queued:
             self._complete(p, None, err)
 
@@ -383,6 +418,7 @@ class SessionIO:
             everything = list(self._inflight.values()) + list(self._queue)
             self._inflight.clear()
             self._queue.clear()
+            self._open_seqs.clear()
         for p in everything:
             self._complete(p, None, err)
 

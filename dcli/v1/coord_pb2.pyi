@@ -158,8 +158,11 @@ class ServerItem(_message.Message):
     def __init__(self, response: _Optional[_Union[Response, _Mapping]] = ..., event: _Optional[_Union[WatchEvent, _Mapping]] = ...) -> None: ...
 
 class Request(_message.Message):
-    __slots__ = ("xid", "create", "delete", "set_data", "get_data", "exists", "get_children", "sync", "multi", "get_ephemerals", "get_all_children_number", "add_watch", "remove_watches", "ping", "close_session", "check")
+    __slots__ = ("xid", "seq", "retry", "acked_seq", "create", "delete", "set_data", "get_data", "exists", "get_children", "sync", "multi", "get_ephemerals", "get_all_children_number", "add_watch", "remove_watches", "ping", "close_session", "check")
     XID_FIELD_NUMBER: _ClassVar[int]
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    RETRY_FIELD_NUMBER: _ClassVar[int]
+    ACKED_SEQ_FIELD_NUMBER: _ClassVar[int]
     CREATE_FIELD_NUMBER: _ClassVar[int]
     DELETE_FIELD_NUMBER: _ClassVar[int]
     SET_DATA_FIELD_NUMBER: _ClassVar[int]
@@ -176,6 +179,9 @@ class Request(_message.Message):
     CLOSE_SESSION_FIELD_NUMBER: _ClassVar[int]
     CHECK_FIELD_NUMBER: _ClassVar[int]
     xid: int
+    seq: int
+    retry: bool
+    acked_seq: int
     create: CreateRequest
     delete: DeleteRequest
     set_data: SetDataRequest
@@ -191,7 +197,7 @@ class Request(_message.Message):
     ping: PingRequest
     close_session: CloseSessionRequest
     check: CheckVersionRequest
-    def __init__(self, xid: _Optional[int] = ..., create: _Optional[_Union[CreateRequest, _Mapping]] = ..., delete: _Optional[_Union[DeleteRequest, _Mapping]] = ..., set_data: _Optional[_Union[SetDataRequest, _Mapping]] = ..., get_data: _Optional[_Union[GetDataRequest, _Mapping]] = ..., exists: _Optional[_Union[ExistsRequest, _Mapping]] = ..., get_children: _Optional[_Union[GetChildrenRequest, _Mapping]] = ..., sync: _Optional[_Union[SyncRequest, _Mapping]] = ..., multi: _Optional[_Union[MultiRequest, _Mapping]] = ..., get_ephemerals: _Optional[_Union[GetEphemeralsRequest, _Mapping]] = ..., get_all_children_number: _Optional[_Union[GetAllChildrenNumberRequest, _Mapping]] = ..., add_watch: _Optional[_Union[AddWatchRequest, _Mapping]] = ..., remove_watches: _Optional[_Union[RemoveWatchesRequest, _Mapping]] = ..., ping: _Optional[_Union[PingRequest, _Mapping]] = ..., close_session: _Optional[_Union[CloseSessionRequest, _Mapping]] = ..., check: _Optional[_Union[CheckVersionRequest, _Mapping]] = ...) -> None: ...
+    def __init__(self, xid: _Optional[int] = ..., seq: _Optional[int] = ..., retry: _Optional[bool] = ..., acked_seq: _Optional[int] = ..., create: _Optional[_Union[CreateRequest, _Mapping]] = ..., delete: _Optional[_Union[DeleteRequest, _Mapping]] = ..., set_data: _Optional[_Union[SetDataRequest, _Mapping]] = ..., get_data: _Optional[_Union[GetDataRequest, _Mapping]] = ..., exists: _Optional[_Union[ExistsRequest, _Mapping]] = ..., get_children: _Optional[_Union[GetChildrenRequest, _Mapping]] = ..., sync: _Optional[_Union[SyncRequest, _Mapping]] = ..., multi: _Optional[_Union[MultiRequest, _Mapping]] = ..., get_ephemerals: _Optional[_Union[GetEphemeralsRequest, _Mapping]] = ..., get_all_children_number: _Optional[_Union[GetAllChildrenNumberRequest, _Mapping]] = ..., add_watch: _Optional[_Union[AddWatchRequest, _Mapping]] = ..., remove_watches: _Optional[_Union[RemoveWatchesRequest, _Mapping]] = ..., ping: _Optional[_Union[PingRequest, _Mapping]] = ..., close_session: _Optional[_Union[CloseSessionRequest, _Mapping]] = ..., check: _Optional[_Union[CheckVersionRequest, _Mapping]] = ...) -> None: ...
 
 class CreateRequest(_message.Message):
     __slots__ = ("path", "data", "ephemeral", "sequential", "container", "ttl_ms")

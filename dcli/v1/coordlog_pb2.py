@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x64\x63li/v1/coordlog.proto\x12\x07\x64\x63li.v1\"\xe3\x02\n\x03Txn\x12\x0c\n\x04zxid\x18\x01 \x01(\x03\x12\x0f\n\x07time_ms\x18\x02 \x01(\x03\x12\x12\n\nsession_id\x18\x03 \x01(\x03\x12\x33\n\x0e\x63reate_session\x18\n \x01(\x0b\x32\x19.dcli.v1.CreateSessionTxnH\x00\x12\x31\n\rclose_session\x18\x0b \x01(\x0b\x32\x18.dcli.v1.CloseSessionTxnH\x00\x12$\n\x06\x63reate\x18\x0c \x01(\x0b\x32\x12.dcli.v1.CreateTxnH\x00\x12$\n\x06\x64\x65lete\x18\r \x01(\x0b\x32\x12.dcli.v1.DeleteTxnH\x00\x12\'\n\x08set_data\x18\x0e \x01(\x0b\x32\x13.dcli.v1.SetDataTxnH\x00\x12\"\n\x05multi\x18\x0f \x01(\x0b\x32\x11.dcli.v1.MultiTxnH\x00\x12\"\n\x05\x63heck\x18\x10 \x01(\x0b\x32\x11.dcli.v1.CheckTxnH\x00\x42\x04\n\x02op\"L\n\x10\x43reateSessionTxn\x12\x12\n\nsession_id\x18\x01 \x01(\x03\x12\x12\n\ntimeout_ms\x18\x02 \x01(\x05\x12\x10\n\x08password\x18\x03 \x01(\x0c\"%\n\x0f\x43loseSessionTxn\x12\x12\n\nsession_id\x18\x01 \x01(\x03\"\x85\x01\n\tCreateTxn\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x11\n\x04\x64\x61ta\x18\x02 \x01(\x0cH\x00\x88\x01\x01\x12\x17\n\x0f\x65phemeral_owner\x18\x03 \x01(\x03\x12\x11\n\tcontainer\x18\x04 \x01(\x08\x12\x0e\n\x06ttl_ms\x18\x05 \x01(\x03\x12\x12\n\nsequential\x18\x06 \x01(\x08\x42\x07\n\x05_data\"\x19\n\tDeleteTxn\x12\x0c\n\x04path\x18\x01 \x01(\t\"6\n\nSetDataTxn\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x11\n\x04\x64\x61ta\x18\x02 \x01(\x0cH\x00\x88\x01\x01\x42\x07\n\x05_data\"\x18\n\x08\x43heckTxn\x12\x0c\n\x04path\x18\x01 \x01(\t\"%\n\x08MultiTxn\x12\x19\n\x03ops\x18\x01 \x03(\x0b\x32\x0c.dcli.v1.Txn\"\x8b\x02\n\x0cSnapshotNode\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x11\n\x04\x64\x61ta\x18\x02 \x01(\x0cH\x00\x88\x01\x01\x12\r\n\x05\x63zxid\x18\x03 \x01(\x03\x12\r\n\x05mzxid\x18\x04 \x01(\x03\x12\r\n\x05\x63time\x18\x05 \x01(\x03\x12\r\n\x05mtime\x18\x06 \x01(\x03\x12\x0f\n\x07version\x18\x07 \x01(\x05\x12\x10\n\x08\x63version\x18\x08 \x01(\x05\x12\x10\n\x08\x61version\x18\t \x01(\x05\x12\x17\n\x0f\x65phemeral_owner\x18\n \x01(\x03\x12\r\n\x05pzxid\x18\x0b \x01(\x03\x12\x11\n\tcontainer\x18\x0c \x01(\x08\x12\x0e\n\x06ttl_ms\x18\r \x01(\x03\x12\x15\n\rchild_creates\x18\x0e \x01(\x03\x42\x07\n\x05_data\"K\n\x0fSnapshotSession\x12\x12\n\nsession_id\x18\x01 \x01(\x03\x12\x12\n\ntimeout_ms\x18\x02 \x01(\x05\x12\x10\n\x08password\x18\x03 \x01(\x0c\"j\n\x08Snapshot\x12\x0c\n\x04zxid\x18\x01 \x01(\x03\x12$\n\x05nodes\x18\x02 \x03(\x0b\x32\x15.dcli.v1.SnapshotNode\x12*\n\x08sessions\x18\x03 \x03(\x0b\x32\x18.dcli.v1.SnapshotSessionb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x64\x63li/v1/coordlog.proto\x12\x07\x64\x63li.v1\"\xf0\x02\n\x03Txn\x12\x0c\n\x04zxid\x18\x01 \x01(\x03\x12\x0f\n\x07time_ms\x18\x02 \x01(\x03\x12\x12\n\nsession_id\x18\x03 \x01(\x03\x12\x0b\n\x03seq\x18\x04 \x01(\x03\x12\x33\n\x0e\x63reate_session\x18\n \x01(\x0b\x32\x19.dcli.v1.CreateSessionTxnH\x00\x12\x31\n\rclose_session\x18\x0b \x01(\x0b\x32\x18.dcli.v1.CloseSessionTxnH\x00\x12$\n\x06\x63reate\x18\x0c \x01(\x0b\x32\x12.dcli.v1.CreateTxnH\x00\x12$\n\x06\x64\x65lete\x18\r \x01(\x0b\x32\x12.dcli.v1.DeleteTxnH\x00\x12\'\n\x08set_data\x18\x0e \x01(\x0b\x32\x13.dcli.v1.SetDataTxnH\x00\x12\"\n\x05multi\x18\x0f \x01(\x0b\x32\x11.dcli.v1.MultiTxnH\x00\x12\"\n\x05\x63heck\x18\x10 \x01(\x0b\x32\x11.dcli.v1.CheckTxnH\x00\x42\x04\n\x02op\"L\n\x10\x43reateSessionTxn\x12\x12\n\nsession_id\x18\x01 \x01(\x03\x12\x12\n\ntimeout_ms\x18\x02 \x01(\x05\x12\x10\n\x08password\x18\x03 \x01(\x0c\"%\n\x0f\x43loseSessionTxn\x12\x12\n\nsession_id\x18\x01 \x01(\x03\"\x85\x01\n\tCreateTxn\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x11\n\x04\x64\x61ta\x18\x02 \x01(\x0cH\x00\x88\x01\x01\x12\x17\n\x0f\x65phemeral_owner\x18\x03 \x01(\x03\x12\x11\n\tcontainer\x18\x04 \x01(\x08\x12\x0e\n\x06ttl_ms\x18\x05 \x01(\x03\x12\x12\n\nsequential\x18\x06 \x01(\x08\x42\x07\n\x05_data\"\x19\n\tDeleteTxn\x12\x0c\n\x04path\x18\x01 \x01(\t\"6\n\nSetDataTxn\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x11\n\x04\x64\x61ta\x18\x02 \x01(\x0cH\x00\x88\x01\x01\x42\x07\n\x05_data\"\x18\n\x08\x43heckTxn\x12\x0c\n\x04path\x18\x01 \x01(\t\"%\n\x08MultiTxn\x12\x19\n\x03ops\x18\x01 \x03(\x0b\x32\x0c.dcli.v1.Txn\"\x8b\x02\n\x0cSnapshotNode\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x11\n\x04\x64\x61ta\x18\x02 \x01(\x0cH\x00\x88\x01\x01\x12\r\n\x05\x63zxid\x18\x03 \x01(\x03\x12\r\n\x05mzxid\x18\x04 \x01(\x03\x12\r\n\x05\x63time\x18\x05 \x01(\x03\x12\r\n\x05mtime\x18\x06 \x01(\x03\x12\x0f\n\x07version\x18\x07 \x01(\x05\x12\x10\n\x08\x63version\x18\x08 \x01(\x05\x12\x10\n\x08\x61version\x18\t \x01(\x05\x12\x17\n\x0f\x65phemeral_owner\x18\n \x01(\x03\x12\r\n\x05pzxid\x18\x0b \x01(\x03\x12\x11\n\tcontainer\x18\x0c \x01(\x08\x12\x0e\n\x06ttl_ms\x18\r \x01(\x03\x12\x15\n\rchild_creates\x18\x0e \x01(\x03\x42\x07\n\x05_data\"s\n\x0fSnapshotSession\x12\x12\n\nsession_id\x18\x01 \x01(\x03\x12\x12\n\ntimeout_ms\x18\x02 \x01(\x05\x12\x10\n\x08password\x18\x03 \x01(\x0c\x12&\n\x07\x61pplied\x18\x04 \x03(\x0b\x32\x15.dcli.v1.AppliedWrite\"-\n\x0c\x41ppliedWrite\x12\x0b\n\x03seq\x18\x01 \x01(\x03\x12\x10\n\x08response\x18\x02 \x01(\x0c\"j\n\x08Snapshot\x12\x0c\n\x04zxid\x18\x01 \x01(\x03\x12$\n\x05nodes\x18\x02 \x03(\x0b\x32\x15.dcli.v1.SnapshotNode\x12*\n\x08sessions\x18\x03 \x03(\x0b\x32\x18.dcli.v1.SnapshotSessionb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,25 +32,27 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'dcli.v1.coordlog_pb2', _glo
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_TXN']._serialized_start=36
-  _globals['_TXN']._serialized_end=391
-  _globals['_CREATESESSIONTXN']._serialized_start=393
-  _globals['_CREATESESSIONTXN']._serialized_end=469
-  _globals['_CLOSESESSIONTXN']._serialized_start=471
-  _globals['_CLOSESESSIONTXN']._serialized_end=508
-  _globals['_CREATETXN']._serialized_start=511
-  _globals['_CREATETXN']._serialized_end=644
-  _globals['_DELETETXN']._serialized_start=646
-  _globals['_DELETETXN']._serialized_end=671
-  _globals['_SETDATATXN']._serialized_start=673
-  _globals['_SETDATATXN']._serialized_end=727
-  _globals['_CHECKTXN']._serialized_start=729
-  _globals['_CHECKTXN']._serialized_end=753
-  _globals['_MULTITXN']._serialized_start=755
-  _globals['_MULTITXN']._serialized_end=792
-  _globals['_SNAPSHOTNODE']._serialized_start=795
-  _globals['_SNAPSHOTNODE']._serialized_end=1062
-  _globals['_SNAPSHOTSESSION']._serialized_start=1064
-  _globals['_SNAPSHOTSESSION']._serialized_end=1139
-  _globals['_SNAPSHOT']._serialized_start=1141
-  _globals['_SNAPSHOT']._serialized_end=1247
+  _globals['_TXN']._serialized_end=404
+  _globals['_CREATESESSIONTXN']._serialized_start=406
+  _globals['_CREATESESSIONTXN']._serialized_end=482
+  _globals['_CLOSESESSIONTXN']._serialized_start=484
+  _globals['_CLOSESESSIONTXN']._serialized_end=521
+  _globals['_CREATETXN']._serialized_start=524
+  _globals['_CREATETXN']._serialized_end=657
+  _globals['_DELETETXN']._serialized_start=659
+  _globals['_DELETETXN']._serialized_end=684
+  _globals['_SETDATATXN']._serialized_start=686
+  _globals['_SETDATATXN']._serialized_end=740
+  _globals['_CHECKTXN']._serialized_start=742
+  _globals['_CHECKTXN']._serialized_end=766
+  _globals['_MULTITXN']._serialized_start=768
+  _globals['_MULTITXN']._serialized_end=805
+  _globals['_SNAPSHOTNODE']._serialized_start=808
+  _globals['_SNAPSHOTNODE']._serialized_end=1075
+  _globals['_SNAPSHOTSESSION']._serialized_start=1077
+  _globals['_SNAPSHOTSESSION']._serialized_end=1192
+  _globals['_APPLIEDWRITE']._serialized_start=1194
+  _globals['_APPLIEDWRITE']._serialized_end=1239
+  _globals['_SNAPSHOT']._serialized_start=1241
+  _globals['_SNAPSHOT']._serialized_end=1347
 # @@protoc_insertion_point(module_scope)

@@ -7,10 +7,11 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Txn(_message.Message):
-    __slots__ = ("zxid", "time_ms", "session_id", "create_session", "close_session", "create", "delete", "set_data", "multi", "check")
+    __slots__ = ("zxid", "time_ms", "session_id", "seq", "create_session", "close_session", "create", "delete", "set_data", "multi", "check")
     ZXID_FIELD_NUMBER: _ClassVar[int]
     TIME_MS_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    SEQ_FIELD_NUMBER: _ClassVar[int]
     CREATE_SESSION_FIELD_NUMBER: _ClassVar[int]
     CLOSE_SESSION_FIELD_NUMBER: _ClassVar[int]
     CREATE_FIELD_NUMBER: _ClassVar[int]
@@ -21,6 +22,7 @@ class Txn(_message.Message):
     zxid: int
     time_ms: int
     session_id: int
+    seq: int
     create_session: CreateSessionTxn
     close_session: CloseSessionTxn
     create: CreateTxn
@@ -28,7 +30,7 @@ class Txn(_message.Message):
     set_data: SetDataTxn
     multi: MultiTxn
     check: CheckTxn
-    def __init__(self, zxid: _Optional[int] = ..., time_ms: _Optional[int] = ..., session_id: _Optional[int] = ..., create_session: _Optional[_Union[CreateSessionTxn, _Mapping]] = ..., close_session: _Optional[_Union[CloseSessionTxn, _Mapping]] = ..., create: _Optional[_Union[CreateTxn, _Mapping]] = ..., delete: _Optional[_Union[DeleteTxn, _Mapping]] = ..., set_data: _Optional[_Union[SetDataTxn, _Mapping]] = ..., multi: _Optional[_Union[MultiTxn, _Mapping]] = ..., check: _Optional[_Union[CheckTxn, _Mapping]] = ...) -> None: ...
+    def __init__(self, zxid: _Optional[int] = ..., time_ms: _Optional[int] = ..., session_id: _Optional[int] = ..., seq: _Optional[int] = ..., create_session: _Optional[_Union[CreateSessionTxn, _Mapping]] = ..., close_session: _Optional[_Union[CloseSessionTxn, _Mapping]] = ..., create: _Optional[_Union[CreateTxn, _Mapping]] = ..., delete: _Optional[_Union[DeleteTxn, _Mapping]] = ..., set_data: _Optional[_Union[SetDataTxn, _Mapping]] = ..., multi: _Optional[_Union[MultiTxn, _Mapping]] = ..., check: _Optional[_Union[CheckTxn, _Mapping]] = ...) -> None: ...
 
 class CreateSessionTxn(_message.Message):
     __slots__ = ("session_id", "timeout_ms", "password")
@@ -121,14 +123,24 @@ class SnapshotNode(_message.Message):
     def __init__(self, path: _Optional[str] = ..., data: _Optional[bytes] = ..., czxid: _Optional[int] = ..., mzxid: _Optional[int] = ..., ctime: _Optional[int] = ..., mtime: _Optional[int] = ..., version: _Optional[int] = ..., cversion: _Optional[int] = ..., aversion: _Optional[int] = ..., ephemeral_owner: _Optional[int] = ..., pzxid: _Optional[int] = ..., container: _Optional[bool] = ..., ttl_ms: _Optional[int] = ..., child_creates: _Optional[int] = ...) -> None: ...
 
 class SnapshotSession(_message.Message):
-    __slots__ = ("session_id", "timeout_ms", "password")
+    __slots__ = ("session_id", "timeout_ms", "password", "applied")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
     PASSWORD_FIELD_NUMBER: _ClassVar[int]
+    APPLIED_FIELD_NUMBER: _ClassVar[int]
     session_id: int
     timeout_ms: int
     password: bytes
-    def __init__(self, session_id: _Optional[int] = ..., timeout_ms: _Optional[int] = ..., password: _Optional[bytes] = ...) -> None: ...
+    applied: _containers.RepeatedCompositeFieldContainer[AppliedWrite]
+    def __init__(self, session_id: _Optional[int] = ..., timeout_ms: _Optional[int] = ..., password: _Optional[bytes] = ..., applied: _Optional[_Iterable[_Union[AppliedWrite, _Mapping]]] = ...) -> None: ...
+
+class AppliedWrite(_message.Message):
+    __slots__ = ("seq", "response")
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    RESPONSE_FIELD_NUMBER: _ClassVar[int]
+    seq: int
+    response: bytes
+    def __init__(self, seq: _Optional[int] = ..., response: _Optional[bytes] = ...) -> None: ...
 
 class Snapshot(_message.Message):
     __slots__ = ("zxid", "nodes", "sessions")

@@ -95,11 +95,12 @@ class Coordinator:
 
     # ---- the state machine ----
 
-    def _commit(self, session_id: int, body: logpb.Txn) -> list[pb.Stat | None]:
+    def _commit(self, session_id: int, body: logpb.Txn, seq: int = 0) -> list[pb.Stat | None]:
         """Stamp `body` with the next zxid and the time, log it, then apply it."""
         body.zxid = self._last_zxid + 1
         body.time_ms = self._now()
         body.session_id = session_id
+        body.seq = seq
         self._log(body)
         return self._apply(body)
 
@@ -127,6 +128,8 @@ class Coordinator:
         else:
             stats.append(self._tree.apply_op(txn, txn.zxid, txn.time_ms, changes))
         self._last_zxid = txn.zxid
+        if txn.seq:         # a tracked write: keep its result for a retry (replay rebuilds it)
+            self._sessions.remember(txn.session_id, txn.seq, _result(txn, stats, txn.zxid))
         for session_id, event in self._watches.events(changes, txn.zxid):
             self._deliver(session_id, event)
         return stats
@@ -250,6 +253,14 @@ class Coordinator:
         response = pb.Response(xid=request.xid)
         try:
             self._require_live(session_id)
+            if request.acked_seq:
+                self._sessions.forget_acked(session_id, request.acked_seq)
+            if request.retry and request.seq:
+                done = self._sessions.applied(session_id, request.seq)
+                if done is not None:        # applied before; its answer was lost on the way
+                    response.CopyFrom(done)
+                    response.xid = request.xid
+                    return response
             kind = request.WhichOneof("op")
             handler = self._handlers.get(kind) if kind else None
             if handler is None:
@@ -262,7 +273,7 @@ class Coordinator:
 
     def _write_one(self, session_id: int, request: pb.Request, response: pb.Response) -> None:
         body = prepare(PendingView(self._tree), self._limits, session_id, request)
-        stat = self._commit(session_id, body)[0]
+        stat = self._commit(session_id, body, request.seq)[0]
         _fill_result(response, body, stat)
 
     def _check_alone(self, session_id: int, request: pb.Request, response: pb.Response) -> None:
@@ -290,7 +301,7 @@ class Coordinator:
         response.multi.SetInParent()
         if not bodies:
             return      # an empty multi changes nothing and is not logged
-        stats = self._commit(session_id, logpb.Txn(multi=logpb.MultiTxn(ops=bodies)))
+        stats = self._commit(session_id, logpb.Txn(multi=logpb.MultiTxn(ops=bodies)), request.seq)
         for body, stat in zip(bodies, stats):
             _fill_result(response.multi.results.add(), body, stat)
 
@@ -369,6 +380,18 @@ class Coordinator:
     def _close_session(self, session_id: int, request: pb.Request, response: pb.Response) -> None:
         self._close(session_id)
         response.empty.SetInParent()
+
+
+def _result(txn: logpb.Txn, stats: list[pb.Stat | None], zxid: int) -> pb.Response:
+    """The answer a tracked write got (xid 0), as kept for a retry."""
+    response = pb.Response(zxid=zxid)
+    if txn.WhichOneof("op") == "multi":
+        response.multi.SetInParent()
+        for body, stat in zip(txn.multi.ops, stats):
+            _fill_result(response.multi.results.add(), body, stat)
+    else:
+        _fill_result(response, txn, stats[0])
+    return response
 
 
 def _fill_result(response: pb.Response, body: logpb.Txn, stat: pb.Stat | None) -> None:

@@ -1,8 +1,8 @@
 """The session table: who is allowed to send requests, and until when.
 
 Two kinds of state live here. The replicated part — id, timeout and password, set by
-CreateSessionTxn and removed by CloseSessionTxn — goes into snapshots and must be identical on
-every node. The local part — each session's deadline and the timeout its current connection
+CreateSessionTxn and removed by CloseSessionTxn, and the results of the session's tracked writes
+(delivery semantics: rebuilt from the txns' `seq` on replay) — goes into snapshots. The local part — each session's deadline and the timeout its current connection
 negotiated — is this node's business and is never logged: after recovery every session simply
 gets a fresh deadline, as a restarted ZooKeeper does.
 
@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import heapq
 import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable
 
+from dcli.v1 import coord_pb2 as pb
 from dcli.v1 import coordlog_pb2 as logpb
 
 _MASK64 = (1 << 64) - 1
+MAX_APPLIED = 10_000        # results kept per session for retries; the oldest go first
 
 
 def initial_session_id(now_ms: int, node_id: int) -> int:
@@ -43,6 +45,8 @@ class Session:
     password: bytes             # replicated
     deadline_ms: int            # local: expires when now >= deadline
     live_timeout_ms: int        # local: the timeout the current connection negotiated
+    # seq -> the Response of that applied write, in seq order (delivery semantics)
+    applied: dict[int, pb.Response] = field(default_factory=dict)
 
 
 class SessionTable:
@@ -82,6 +86,29 @@ class SessionTable:
 
     def remove(self, session_id: int) -> None:
         self._sessions.pop(session_id, None)
+
+    # ---- results of tracked writes (delivery semantics) ----
+
+    def remember(self, session_id: int, seq: int, response: pb.Response) -> None:
+        session = self._sessions.get(session_id)
+        if session is None:
+            return
+        session.applied[seq] = response
+        while len(session.applied) > MAX_APPLIED:
+            del session.applied[next(iter(session.applied))]
+
+    def applied(self, session_id: int, seq: int) -> pb.Response | None:
+        session = self._sessions.get(session_id)
+        return session.applied.get(seq) if session is not None else None
+
+    def forget_acked(self, session_id: int, acked_seq: int) -> None:
+        """The client has every answer up to `acked_seq`: it will not ask again."""
+        session = self._sessions.get(session_id)
+        if session is None:
+            return
+        applied = session.applied
+        while applied and next(iter(applied)) <= acked_seq:
+            del applied[next(iter(applied))]
 
     # ---- local deadlines ----
 
@@ -124,8 +151,10 @@ class SessionTable:
     # ---- snapshots ----
 
     def snapshot_sessions(self) -> list[logpb.SnapshotSession]:
-        return [logpb.SnapshotSession(session_id=s.session_id, timeout_ms=s.timeout_ms,
-                                      password=s.password)
+        return [logpb.SnapshotSession(
+                    session_id=s.session_id, timeout_ms=s.timeout_ms, password=s.password,
+                    applied=[logpb.AppliedWrite(seq=seq, response=r.SerializeToString(deterministic=True))
+                             for seq, r in s.applied.items()])
                 for s in sorted(self._sessions.values(), key=lambda s: s.session_id)]
 
     @classmethod
@@ -134,4 +163,6 @@ class SessionTable:
         table = cls()
         for s in sessions:
             table.add(s.session_id, s.timeout_ms, s.password, now_ms)
+            for a in s.applied:
+                table.remember(s.session_id, a.seq, pb.Response.FromString(a.response))
         return table
