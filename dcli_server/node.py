@@ -248,7 +248,7 @@ class CoordNode:
                     log.exception("request failed: %s", req)
                     resp = pb.Response(xid=req.xid, zxid=c.last_zxid,
                                        error=SystemError_("", "internal server error").to_proto())
-            if (self._replies_to_drop and req.WhichOneof("op") in _WRITES
+            if (self._replies_to_drop and req.WhichOneof("op") in _WRITES and not req.retry
                     and not resp.HasField("error")):
                 self._replies_to_drop -= 1
                 log.warning("fault injection: dropping the reply to xid %d and cutting the stream", req.xid)

@@ -84,3 +84,18 @@ def test_stored_results_survive_a_restart(tmp_path):
         assert children(srv, "/") == ["job-0000000000", "job-0000000001", "zookeeper"]
     finally:
         srv.kill()
+
+
+def test_each_policy_against_the_same_faults(tmp_path, monkeypatch):
+    """Two dropped replies: exactly-once leaves one znode, at-least-once two more."""
+    monkeypatch.setenv("DCLI_FAULT_DROP_WRITE_REPLIES", "2")
+    srv = ServerProcess(tmp_path / "data").start()
+    monkeypatch.delenv("DCLI_FAULT_DROP_WRITE_REPLIES")
+    try:
+        with CoordClient(srv.address, delivery="exactly-once") as zk:
+            assert zk.create("/job-", b"x", sequence=True) == "/job-0000000000"
+        with CoordClient(srv.address, delivery="at-least-once") as zk:
+            assert zk.create("/job-", b"x", sequence=True) == "/job-0000000002"
+        assert children(srv, "/") == ["job-0000000000", "job-0000000001", "job-0000000002", "zookeeper"]
+    finally:
+        srv.kill()
