@@ -103,7 +103,11 @@ class Campaign:
                                   on_follow=lambda pred: put(("follow", pred)),
                                   on_notified=lambda event: put(("notified", event)),
                                   on_ended=lambda reason: put(("ended", reason)))
-        znode = election.join()
+        try:
+            znode = election.join()
+        except BaseException:
+            client.close()
+            raise
         self.out("joined", f"joined {self.path} as {znode.rsplit('/', 1)[1]} (id {self.ident})",
                  path=self.path, znode=znode.rsplit("/", 1)[1], id=self.ident)
         return client, election

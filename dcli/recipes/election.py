@@ -71,7 +71,11 @@ class LeaderElection:
         """Volunteer: create this candidate's znode and take the role it gives. Returns the znode."""
         if self.znode is None:
             self.client.add_listener(self._on_state)
-            znode = create_own(self.client, self.path, PREFIX, self.identifier.encode())
+            try:
+                znode = create_own(self.client, self.path, PREFIX, self.identifier.encode())
+            except BaseException:
+                self.client.remove_listener(self._on_state)
+                raise
             with self._lock:
                 self.znode = znode
         self._check()

@@ -47,31 +47,40 @@ class Lock:
         self._wake = threading.Event()       # set when the znode waited for changes
 
     def acquire(self, blocking: bool = True, timeout: float | None = None) -> bool:
-        """Wait until this contender holds the lock; False if `timeout` passed (or not
-        `blocking` and the lock is taken), in which case its znode is removed again."""
+        """Wait until this contender holds the lock; False if `timeout` passed, if `cancel()`
+        was called, or (not `blocking`) if the lock is taken; its znode is then removed again.
+        A broken connection is waited out (the session, and the place in the queue, survive
+        it); a lost session raises SessionExpiredError."""
         if self.is_acquired:
             return True
         deadline = None if timeout is None else time.monotonic() + timeout
-        self._cancelled.clear()
+        self.client.remove_listener(self._on_state)
         self.client.add_listener(self._on_state)
-        self.znode = create_own(self.client, self.path, self.prefix, self.identifier.encode())
         try:
-            while True:
-                blocker = self._blocker()
-                if blocker is None:
-                    self.is_acquired = True
-                    return True
+            if self.znode is None or self.client.exists(self.znode) is None:
+                self.znode = create_own(self.client, self.path, self.prefix, self.identifier.encode())
+            while not self._cancelled.is_set():
                 wake = self._wake = threading.Event()
-                if self.client.exists(f"{self.path}/{blocker}", watch=lambda _e: wake.set()) is None:
-                    continue
+                try:
+                    blocker = self._blocker()
+                    if blocker is None:
+                        self.is_acquired = True
+                        return True
+                    if self.client.exists(f"{self.path}/{blocker}", watch=lambda _e: wake.set()) is None:
+                        continue
+                except (errors.ConnectionLossError, errors.NotConnectedError):
+                    if self.client.state is ConnState.LOST:
+                        raise errors.SessionExpiredError(self.path) from None
+                    # wait for the reconnection (the listener sets `wake`), then look again
                 wait = None if deadline is None else deadline - time.monotonic()
                 if not blocking or (wait is not None and wait <= 0):
                     break
-                if not wake.wait(wait) or self._cancelled.is_set():
-                    break       # the deadline passed, or cancel()
+                if not wake.wait(wait):
+                    break       # the deadline passed
         except BaseException:
             self._withdraw()
             raise
+        self._cancelled.clear()
         self._withdraw()
         return False
 
@@ -80,7 +89,7 @@ class Lock:
         self._withdraw()
 
     def cancel(self) -> None:
-        """Make a blocked `acquire()` in another thread give up (it returns False)."""
+        """Make a blocked (or the next) `acquire()` give up: it returns False."""
         self._cancelled.set()
         self._wake.set()
 
@@ -106,8 +115,8 @@ class Lock:
         """The nearest lower znode this contender waits for; None if it holds the lock."""
         me = self.znode.rsplit("/", 1)[1]
         children = ordered(self.client.get_children(self.path), (WRITE, READ))
-        if me not in children:
-            raise errors.ConnectionLossError()      # our znode is gone: the session ended
+        if me not in children:      # our znode is gone: the session ended, or someone deleted it
+            raise errors.SessionExpiredError(self.znode)
         before = [c for c in children[:children.index(me)] if c.startswith(self.blocked_by)]
         return before[-1] if before else None
 
@@ -118,8 +127,8 @@ class Lock:
             delete_quietly(self.client, znode)
 
     def _on_state(self, state: ConnState) -> None:
-        if state is ConnState.LOST:
-            self._wake.set()           # a waiting acquire() finds its znode gone
+        if state in (ConnState.LOST, ConnState.CONNECTED):
+            self._wake.set()           # a waiting acquire() looks again
         if state in (ConnState.SUSPENDED, ConnState.LOST) and self.is_acquired:
             self.is_acquired = False
             if self.on_lost:

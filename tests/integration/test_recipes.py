@@ -203,3 +203,34 @@ def test_party_members_come_and_go_with_sessions(clients, root_path):
     assert a.members() == ["a"]
     a.leave()
     assert a.members() == [] and not a.participating
+
+
+def test_cancel_makes_a_blocked_acquire_give_up(clients, root_path):
+    path = f"{root_path}/lock"
+    holder, waiter = Lock(clients(), path, "holder"), Lock(clients(), path, "waiter")
+    assert holder.acquire()
+    result = queue.SimpleQueue()
+    queued = threading.Event()
+    holder.client.get_children(path, watch=lambda e: queued.set())     # the waiter's znode comes
+    t = threading.Thread(target=lambda: result.put(waiter.acquire()))
+    t.start()
+    assert queued.wait(WAIT_S) and holder.contenders() == ["holder", "waiter"]
+    waiter.cancel()
+    assert result.get(timeout=WAIT_S) is False
+    assert holder.contenders() == ["holder"]
+
+
+def test_a_lock_suspended_by_a_restart_is_reported_and_taken_again(fresh_server, root_path):
+    client = CoordClient(fresh_server.address, timeout=30).start()
+    try:
+        lost: queue.SimpleQueue = queue.SimpleQueue()
+        lock = Lock(client, "/l", "me", on_lost=lost.put)
+        assert lock.acquire()
+        znode = lock.znode
+        fresh_server.restart()
+        assert lost.get(timeout=WAIT_S) == "connection suspended" and not lock.is_acquired
+        assert lock.acquire(timeout=WAIT_S)             # the same place in the queue
+        assert lock.znode == znode and lock.contenders() == ["me"]
+    finally:
+        client.close()
+
