@@ -1,0 +1,157 @@
+"""The Broker service (broker.proto): metadata, topics, configs, producer ids, produce, fetch and
+offsets, translated to and from the domain Broker. The consumer-group RPCs are not served here
+yet; the generated base class answers them UNIMPLEMENTED.
+
+A failure of one topic or partition travels as its `error_code` (Kafka's number) and
+`error_message` (Kafka's words); a request that makes no sense as a whole (acks=5, a negative
+wait) is refused with INVALID_ARGUMENT and one line saying why.
+"""
+from __future__ import annotations
+
+import functools
+import logging
+
+import grpc
+
+from dcli.v1 import broker_pb2 as pb
+from dcli.v1 import broker_pb2_grpc as pb_grpc
+from dcli.wire.errors import BrokerError
+from dcli_server.broker.broker import Broker, FetchItem, NewTopic
+
+log = logging.getLogger("dcli.server")
+
+
+def _error(e: BrokerError | None) -> dict:
+    return {"error_code": e.kafka_code, "error_message": e.message} if e is not None else {}
+
+
+def _guarded(method):
+    """Bad requests must never take the server down: a bug answers INTERNAL, with the log."""
+    @functools.wraps(method)
+    async def wrapper(self, request, context):
+        try:
+            return await method(self, request, context)
+        except _Refused as r:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(r))
+        except (grpc.aio.AbortError, AssertionError):
+            raise
+        except Exception as e:  # noqa: BLE001 - the answer names it; the log keeps the trace
+            log.exception("broker: %s failed", method.__name__)
+            await context.abort(grpc.StatusCode.INTERNAL, f"{method.__name__} failed: {e}")
+    return wrapper
+
+
+class _Refused(Exception):
+    """A request-wide problem: INVALID_ARGUMENT."""
+
+
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise _Refused(message)
+
+
+class BrokerService(pb_grpc.BrokerServicer):
+    def __init__(self, broker: Broker):
+        self._broker = broker
+
+    # -- metadata and topics ----------------------------------------------------------------
+
+    @_guarded
+    async def Metadata(self, request: pb.MetadataRequest, context) -> pb.MetadataResponse:
+        b = self._broker
+        names = None if (request.all_topics and not request.topics) else list(request.topics)
+        described = await b.metadata(names, allow_auto_topic_creation=request.allow_auto_topic_creation)
+        topics = []
+        for t in described:
+            parts = [pb.PartitionState(partition=p.partition, leader=p.leader, leader_epoch=p.leader_epoch,
+                                       replicas=p.replicas, isr=p.isr, offline_replicas=p.offline_replicas)
+                     for p in t.partitions]
+            topics.append(pb.TopicMetadata(name=t.name, topic_id=t.topic_id, is_internal=t.is_internal,
+                                           partitions=parts, configs=t.configs, **_error(t.error)))
+        return pb.MetadataResponse(
+            brokers=[pb.BrokerInfo(node_id=b.broker_id, host=b.host, port=b.port)],
+            controller_id=b.broker_id, cluster_id=b.cluster_id, topics=topics)
+
+    @_guarded
+    async def CreateTopics(self, request: pb.CreateTopicsRequest, context) -> pb.CreateTopicsResponse:
+        wanted = [NewTopic(t.name, t.num_partitions, t.replication_factor, dict(t.configs),
+                           {p: list(r.broker_ids) for p, r in t.assignments.items()})
+                  for t in request.topics]
+        results = await self._broker.create_topics(wanted, validate_only=request.validate_only)
+        return pb.CreateTopicsResponse(topics=[
+            pb.TopicResult(name=r.name, topic_id=r.topic_id, **_error(r.error)) for r in results])
+
+    @_guarded
+    async def DeleteTopics(self, request: pb.DeleteTopicsRequest, context) -> pb.DeleteTopicsResponse:
+        results = await self._broker.delete_topics(list(request.names))
+        return pb.DeleteTopicsResponse(topics=[
+            pb.TopicResult(name=r.name, topic_id=r.topic_id, **_error(r.error)) for r in results])
+
+    @_guarded
+    async def CreatePartitions(self, request: pb.CreatePartitionsRequest, context) -> pb.CreatePartitionsResponse:
+        r = await self._broker.create_partitions(request.topic, request.count,
+                                                 validate_only=request.validate_only)
+        return pb.CreatePartitionsResponse(
+            result=pb.TopicResult(name=r.name, topic_id=r.topic_id, **_error(r.error)))
+
+    @_guarded
+    async def DescribeConfigs(self, request: pb.DescribeConfigsRequest, context) -> pb.DescribeConfigsResponse:
+        try:
+            entries = self._broker.describe_configs(request.topic)
+        except BrokerError as e:
+            return pb.DescribeConfigsResponse(**_error(e))
+        return pb.DescribeConfigsResponse(entries=[
+            pb.ConfigEntry(name=c.name, value=c.value, is_default=c.is_default, read_only=c.read_only)
+            for c in entries])
+
+    # -- producing and consuming ------------------------------------------------------------
+
+    @_guarded
+    async def InitProducerId(self, request: pb.InitProducerIdRequest, context) -> pb.InitProducerIdResponse:
+        # proto3 cannot tell an unset producer_id from 0; -1 asks for a new one (Kafka's way)
+        try:
+            pid, epoch = await self._broker.init_producer_id(request.producer_id, request.producer_epoch)
+        except BrokerError as e:
+            return pb.InitProducerIdResponse(producer_id=-1, producer_epoch=-1, **_error(e))
+        return pb.InitProducerIdResponse(producer_id=pid, producer_epoch=epoch)
+
+    @_guarded
+    async def Produce(self, request: pb.ProduceRequest, context) -> pb.ProduceResponse:
+        _require(request.acks in (-1, 0, 1), f"acks must be 0, 1 or -1 (all), not {request.acks}")
+        _require(request.timeout_ms >= 0, f"timeout_ms must not be negative, not {request.timeout_ms}")
+        items = [(p.topic, p.partition, p.records) for p in request.partitions]
+        results = await self._broker.produce(request.acks, request.timeout_ms, items)
+        if request.acks == 0:
+            return pb.ProduceResponse()
+        return pb.ProduceResponse(partitions=[
+            pb.PartitionProduceResult(topic=r.topic, partition=r.partition, base_offset=r.base_offset,
+                                      log_append_time_ms=-1, log_start_offset=r.log_start_offset,
+                                      **_error(r.error))
+            for r in results])
+
+    @_guarded
+    async def Fetch(self, request: pb.FetchRequest, context) -> pb.FetchResponse:
+        for name in ("max_wait_ms", "min_bytes", "max_bytes"):
+            value = getattr(request, name)
+            _require(value >= 0, f"{name} must not be negative, not {value}")
+        for p in request.partitions:
+            _require(p.partition_max_bytes >= 0,
+                     f"partition_max_bytes must not be negative, not {p.partition_max_bytes}")
+        items = [FetchItem(p.topic, p.partition, p.fetch_offset, p.partition_max_bytes,
+                           p.current_leader_epoch) for p in request.partitions]
+        results = await self._broker.fetch(items, max_wait_ms=request.max_wait_ms,
+                                           min_bytes=request.min_bytes, max_bytes=request.max_bytes,
+                                           replica_id=request.replica_id)
+        return pb.FetchResponse(partitions=[
+            pb.FetchedPartition(topic=r.topic, partition=r.partition, high_watermark=r.high_watermark,
+                                log_start_offset=r.log_start_offset, log_end_offset=r.log_end_offset,
+                                records=r.records, **_error(r.error))
+            for r in results])
+
+    @_guarded
+    async def ListOffsets(self, request: pb.ListOffsetsRequest, context) -> pb.ListOffsetsResponse:
+        results = self._broker.list_offsets([(p.topic, p.partition, p.timestamp) for p in request.partitions])
+        return pb.ListOffsetsResponse(partitions=[
+            pb.ListedOffset(topic=r.topic, partition=r.partition, offset=r.offset,
+                            timestamp=r.timestamp, **_error(r.error))
+            for r in results])
