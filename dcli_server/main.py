@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import signal
@@ -10,8 +11,12 @@ from pathlib import Path
 
 import grpc
 
+from dcli.v1 import broker_pb2_grpc
 from dcli.v1 import coord_pb2_grpc as pb_grpc
+from dcli_server.api.broker_service import BrokerService
 from dcli_server.api.coord_service import CoordinationService
+from dcli_server.broker.broker import Broker
+from dcli_server.broker.config import BrokerConfig
 from dcli_server.node import CoordNode, NodeConfig
 
 log = logging.getLogger("dcli.server")
@@ -27,26 +32,38 @@ def default_data_dir(node_id: int = 1) -> Path:
 
 
 async def serve(config: NodeConfig, listen: str, *, max_request_bytes: int = MAX_REQUEST_BYTES,
-                ready=None) -> None:
+                ready=None, broker_config: BrokerConfig | None = None) -> None:
     """Serve until SIGINT/SIGTERM. `ready(address)` is called once the port is bound."""
     node = CoordNode(config)
     await node.start()
+    broker_config = broker_config or BrokerConfig()
+    if broker_config.broker_id < 0:
+        broker_config = dataclasses.replace(broker_config, broker_id=config.node_id)
+    broker = Broker(config.data_dir / "broker", broker_config, fsync=config.fsync.value)
+    try:
+        await broker.start()
+    except BaseException:
+        await node.stop()
+        raise
     server = grpc.aio.server(options=[
         ("grpc.max_receive_message_length", max_request_bytes),
         ("grpc.max_send_message_length", 64 * 1024 * 1024),
         ("grpc.so_reuseport", 0),
     ])
     pb_grpc.add_CoordinationServicer_to_server(CoordinationService(node), server)
+    broker_pb2_grpc.add_BrokerServicer_to_server(BrokerService(broker), server)
     host, _, port = listen.rpartition(":")
     try:
         bound = server.add_insecure_port(listen)
     except RuntimeError:        # grpc's way of saying the port is taken or the host is wrong
         bound = 0
     if bound == 0:
+        await broker.close()
         await node.stop()
         raise OSError(f"address {listen} is in use or not available")
     address = f"{host}:{bound}"
     node.config.name = address
+    broker.host, broker.port = host, bound
     await server.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -56,4 +73,5 @@ async def serve(config: NodeConfig, listen: str, *, max_request_bytes: int = MAX
         ready(address)
     await stop.wait()
     await server.stop(grace=1.0)
+    await broker.close()
     await node.stop()

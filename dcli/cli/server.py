@@ -28,8 +28,14 @@ def start(listen: str = typer.Option("127.0.0.1:7181", "--listen", metavar="HOST
                                                           help="How often empty containers and expired TTL nodes are removed."),
           snapshot_every: int = typer.Option(50000, "--snapshot-every", metavar="N",
                                              help="Write a snapshot after this many transactions."),
+          broker_config_file: Optional[Path] = typer.Option(None, "--broker-config", metavar="FILE",
+                                                            help="Broker settings in Kafka's server.properties form."),
+          num_partitions: Optional[int] = typer.Option(None, "--num-partitions", metavar="N",
+                                                       help="Partitions of a topic created without a count (num.partitions, default 1)."),
+          auto_create_topics: Optional[bool] = typer.Option(None, "--auto-create-topics/--no-auto-create-topics",
+                                                            help="Create a topic on first use (auto.create.topics.enable, default on)."),
           log_level: str = typer.Option("warning", "--log-level", metavar="LEVEL")) -> None:
-    """Serve the coordination service until SIGINT or SIGTERM."""
+    """Serve the coordination service and the broker until SIGINT or SIGTERM."""
     import asyncio
     import logging
 
@@ -47,6 +53,7 @@ def start(listen: str = typer.Option("127.0.0.1:7181", "--listen", metavar="HOST
         raise errors.UsageError(f"invalid --listen '{listen}': expected host:port")
     if max_data_bytes <= 0 or container_check_interval_ms <= 0 or snapshot_every <= 0:
         raise errors.UsageError("--max-data-bytes, --container-check-interval-ms and --snapshot-every must be positive")
+    broker_config = _broker_config(broker_config_file, num_partitions, auto_create_topics)
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     directory = (data_dir or default_data_dir()).expanduser().resolve()
     limits = Limits(max_data_bytes=max_data_bytes, container_check_interval_ms=container_check_interval_ms)
@@ -56,9 +63,32 @@ def start(listen: str = typer.Option("127.0.0.1:7181", "--listen", metavar="HOST
         print(f"dcli server listening on {address}, data in {directory} (fsync {mode.value})", flush=True)
 
     try:
-        asyncio.run(serve(config, listen, ready=ready))
+        asyncio.run(serve(config, listen, ready=ready, broker_config=broker_config))
     except (DataDirLockedError, CorruptLogError) as e:
         raise errors.DcliError("", str(e)) from None
     except OSError as e:
         raise errors.UnavailableError(listen, f"cannot serve on {listen}: {e}") from None
     sys.stdout.flush()
+
+
+def _broker_config(path: Optional[Path], num_partitions: Optional[int], auto_create: Optional[bool]):
+    """The broker's settings: a server.properties file, then the flags over it."""
+    from dcli_server.broker.config import BrokerConfig, parse_properties
+
+    props: dict[str, object] = {}
+    if path is not None:
+        try:
+            props = dict(parse_properties(path.read_text()))
+        except (OSError, UnicodeDecodeError) as e:
+            raise errors.UsageError(f"cannot read --broker-config {path}: {e}") from None
+    if num_partitions is not None:
+        props["num.partitions"] = num_partitions
+    if auto_create is not None:
+        props["auto.create.topics.enable"] = auto_create
+    try:
+        config, unknown = BrokerConfig.from_properties(props)
+    except errors.BrokerError as e:
+        raise errors.UsageError(str(e)) from None
+    for name in unknown:
+        print(f"WARNING: The configuration '{name}' was supplied but isn't a known config.", file=sys.stderr)
+    return config
