@@ -56,7 +56,8 @@ servicer stays thin::
 
 Every call first runs the group's timers that are due at `now_ms` (so a late tick changes
 nothing), then handles the request, then runs timers again (a zero delay fires at once).
-Calls with `now_ms` earlier than a previous call's are not supported.
+`now_ms` is wall-clock epoch milliseconds: commits store it as their commit timestamp, which
+offset expiry compares across restarts. A clock stepping back only makes timers fire later.
 
 Member ids: a first JoinGroup (empty member id) gets `{client_id}-{uuid4}` and is admitted in
 the same call (JoinGroup v0-v3 behaviour). With `require_known_member_id` (JoinGroup v4+) it
