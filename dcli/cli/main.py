@@ -25,6 +25,7 @@ from dcli.wire.errors import DcliError, ExitCode
 # COMMANDS is one command (the module's app has exactly one), not a group.
 GROUPS: dict[str, tuple[str, str]] = {
     "zk": ("dcli.cli.zk", "Coordination: the znode tree, as zkCli."),
+    "kafka": ("dcli.cli.kafka", "The broker, as Kafka's command-line tools."),
     "elect": ("dcli.cli.elect", "Campaign in a leader election (the seed's recipe), or observe one."),
     "lock": ("dcli.cli.lock", "Run a command while holding a distributed lock."),
     "registry": ("dcli.cli.registry", "Service registry: register instances, list and watch them."),

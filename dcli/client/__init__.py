@@ -1,5 +1,20 @@
-"""The Python client: a coordination session (CoordClient) with watches and listeners."""
+"""The Python client: a coordination session (CoordClient) with watches and listeners, and the
+broker's Producer and Admin (imported on first use: a coordination-only program never loads them)."""
 from dcli.client.coord import CoordClient, Transaction
 from dcli.client.types import ConnState, EventType, KeeperState, Stat, WatchedEvent
 
-__all__ = ["CoordClient", "Transaction", "ConnState", "EventType", "KeeperState", "Stat", "WatchedEvent"]
+__all__ = ["CoordClient", "Transaction", "ConnState", "EventType", "KeeperState", "Stat", "WatchedEvent",
+           "Producer", "RecordMetadata", "Admin", "Consumer", "ConsumerRecord"]
+
+
+def __getattr__(name: str):
+    if name in ("Producer", "RecordMetadata"):
+        from dcli.client import producer
+        return getattr(producer, name)
+    if name in ("Consumer", "ConsumerRecord"):
+        from dcli.client import consumer
+        return getattr(consumer, name)
+    if name == "Admin":
+        from dcli.client.admin import Admin
+        return Admin
+    raise AttributeError(f"module 'dcli.client' has no attribute {name!r}")

@@ -1,0 +1,475 @@
+"""`dcli kafka ...` and the console scripts named as Kafka's tools (`kafka-topics`,
+`kafka-console-producer`): their options, their output and their error lines, character for
+character where kafka.md records them.
+
+Kafka's tools print an execution error as `Error while executing topic command : <message>` on
+stdout; dcli does the same and exits with the error's exit code (DESIGN.md's table).
+"""
+from __future__ import annotations
+
+import os
+import re
+import sys
+from typing import Optional
+
+import typer
+
+from dcli.cli.common import settings
+from dcli.wire import errors
+
+app = typer.Typer(name="kafka", help="The broker, as Kafka's command-line tools.", no_args_is_help=True,
+                  add_completion=False, rich_markup_mode=None,
+                  context_settings={"help_option_names": ["-h", "--help"]})
+
+BootstrapOption = typer.Option(None, "--bootstrap-server", metavar="HOST:PORT",
+                               help="The server to connect to (default: --server / DCLI_SERVER).")
+ACTIONS = "--list, --describe, --create, --alter or --delete"
+
+
+def bootstrap(ctx: typer.Context, given: Optional[str]) -> str:
+    return given or settings(ctx).resolved_server()
+
+
+def parse_configs(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise errors.UsageError('requirement failed: Invalid topic config: all configs to be '
+                                    'added must be in the format "key=val".')
+        out[key.strip()] = value.strip()
+    return out
+
+
+class TopicCommandError(Exception):
+    """An execution error, printed in kafka-topics' words."""
+
+    def __init__(self, message: str, exit_code: int = 1):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+@app.command("topics")
+def topics(ctx: typer.Context, bootstrap_server: Optional[str] = BootstrapOption,
+           create: bool = typer.Option(False, "--create", help="Create a new topic."),
+           list_: bool = typer.Option(False, "--list", help="List all available topics."),
+           describe: bool = typer.Option(False, "--describe", help="List details for the given topics."),
+           delete: bool = typer.Option(False, "--delete", help="Delete a topic."),
+           alter: bool = typer.Option(False, "--alter", help="Alter the number of partitions."),
+           topic: Optional[str] = typer.Option(None, "--topic", metavar="topic",
+                                               help="The topic (a regular expression except with --create)."),
+           partitions: Optional[int] = typer.Option(None, "--partitions", metavar="# of partitions"),
+           replication_factor: Optional[int] = typer.Option(None, "--replication-factor",
+                                                            metavar="replication factor"),
+           config: Optional[list[str]] = typer.Option(None, "--config", metavar="name=value",
+                                                      help="A topic configuration override (repeatable)."),
+           if_not_exists: bool = typer.Option(False, "--if-not-exists"),
+           if_exists: bool = typer.Option(False, "--if-exists"),
+           exclude_internal: bool = typer.Option(False, "--exclude-internal"),
+           under_replicated: bool = typer.Option(False, "--under-replicated-partitions"),
+           unavailable: bool = typer.Option(False, "--unavailable-partitions"),
+           with_overrides: bool = typer.Option(False, "--topics-with-overrides")) -> None:
+    """Create, delete, describe, list or alter topics: kafka-topics."""
+    if sum((create, list_, describe, delete, alter)) != 1:
+        raise errors.UsageError(f"Command must include exactly one action: {ACTIONS}")
+    if (create or delete or alter) and not topic:
+        raise errors.UsageError("Missing required argument \"[topic]\"")
+    if partitions is not None and partitions < 1:
+        raise errors.UsageError("The partitions must be greater than 0")
+    if replication_factor is not None and not 1 <= replication_factor <= 32767:
+        raise errors.UsageError("The replication factor must be between 1 and 32767 inclusive")
+    configs = parse_configs(config or [])
+    from dcli.client.admin import Admin
+
+    out = []
+    try:
+        with Admin(bootstrap(ctx, bootstrap_server)) as admin:
+            if create:
+                out = create_topic(admin, topic, partitions, replication_factor, configs, if_not_exists)
+            elif list_:
+                out = ["\n".join(n for n in admin.list_topics() if not (exclude_internal and n.startswith("__")))]
+            elif describe:
+                out = describe_topics(admin, topic, if_exists, exclude_internal, under_replicated,
+                                      unavailable, with_overrides)
+            elif delete:
+                for name in matching(admin, topic, if_exists):
+                    admin.delete_topic(name)
+            elif alter:
+                if partitions is None:
+                    raise TopicCommandError("requirement failed: --partitions is required with --alter")
+                for name in matching(admin, topic, if_exists):
+                    admin.create_partitions(name, partitions)
+    except (errors.BrokerError, TopicCommandError) as e:
+        sys.stdout.write("".join(line + "\n" for line in out))
+        sys.stdout.write(f"Error while executing topic command : {e}\n")
+        raise typer.Exit(getattr(e, "exit_code", 1) or 1) from None
+    sys.stdout.write("".join(line + "\n" for line in out))
+
+
+def create_topic(admin, name: str, partitions, replication_factor, configs, if_not_exists) -> list[str]:
+    from dcli.wire.topics import COLLISION_WARNING, has_collision_chars
+
+    lines = [COLLISION_WARNING] if has_collision_chars(name) else []
+    try:
+        admin.create_topic(name, partitions if partitions is not None else -1,
+                           replication_factor if replication_factor is not None else -1, configs)
+    except errors.BrokerError as e:
+        if if_not_exists and getattr(e, "kafka_code", 0) == 36:     # TOPIC_ALREADY_EXISTS
+            return lines
+        sys.stdout.write("".join(line + "\n" for line in lines))
+        raise
+    return lines + [f"Created topic {name}."]
+
+
+def matching(admin, pattern: str, if_exists: bool) -> list[str]:
+    """The topics `pattern` (a Java regex, matched whole) names; none is an error unless if_exists."""
+    try:
+        rx = re.compile(pattern)
+    except re.error as e:
+        raise TopicCommandError(f"Invalid regular expression {pattern!r}: {e}") from None
+    found = [n for n in admin.list_topics() if rx.fullmatch(n)]
+    if not found and not if_exists:
+        raise TopicCommandError(f"Topic '{pattern}' does not exist as expected")
+    return found
+
+
+def describe_topics(admin, pattern, if_exists, exclude_internal, under_replicated, unavailable,
+                    with_overrides) -> list[str]:
+    names = matching(admin, pattern, if_exists) if pattern else admin.list_topics()
+    if exclude_internal:
+        names = [n for n in names if not n.startswith("__")]
+    lines = []
+    partition_filter = under_replicated or unavailable
+    for t in admin.describe_topics(names) if names else []:
+        if with_overrides and not t.configs:
+            continue
+        parts = sorted(t.partitions, key=lambda p: p.partition)
+        if not partition_filter:
+            rf = len(parts[0].replicas) if parts else 0
+            configs = ",".join(f"{k}={v}" for k, v in sorted(t.configs.items()))
+            lines.append(f"Topic: {t.name}\tTopicId: {t.topic_id}\tPartitionCount: {len(parts)}\t"
+                         f"ReplicationFactor: {rf}\tConfigs: {configs}")
+        if with_overrides:
+            continue
+        for p in parts:
+            if under_replicated and not len(p.isr) < len(p.replicas):
+                continue
+            if unavailable and p.leader >= 0:
+                continue
+            leader = str(p.leader) if p.leader >= 0 else "none"
+            lines.append(f"\tTopic: {t.name}\tPartition: {p.partition}\tLeader: {leader}\t"
+                         f"Replicas: {','.join(map(str, p.replicas))}\tIsr: {','.join(map(str, p.isr))}")
+    return lines
+
+
+# ---- console scripts with the Kafka tools' names ----
+
+def _script(command: str):
+    def main(argv: list[str] | None = None) -> None:
+        from dcli.cli.main import exit_now, run
+
+        os.environ.setdefault("GRPC_VERBOSITY", "NONE")
+        args = sys.argv[1:] if argv is None else argv
+        exit_now(run(app, [command, *args], f"kafka-{command}"))
+    return main
+
+
+topics_main = _script("topics")
+
+
+# ---- kafka-console-producer ----
+
+DELIVERY = {   # the seed's delivery semantics, as producer settings
+    "at-most-once": {"acks": 0, "retries": 0, "enable_idempotence": False},
+    "at-least-once": {"acks": "all", "retries": 2147483647, "enable_idempotence": False},
+    "exactly-once": {"acks": "all", "retries": 2147483647, "enable_idempotence": True},
+}
+READER_DEFAULTS = {"parse.key": "false", "key.separator": "\t", "parse.headers": "false",
+                   "headers.delimiter": "\t", "headers.separator": ",", "headers.key.separator": ":",
+                   "ignore.error": "false", "null.marker": None}
+
+
+class LineReader:
+    """Kafka's LineMessageReader: one record per line, with the key and headers split off as
+    the reader properties say."""
+
+    def __init__(self, props: dict):
+        unknown = set(props) - set(READER_DEFAULTS)
+        if unknown:
+            raise errors.UsageError(f"Unknown reader property: {sorted(unknown)[0]}")
+        p = {**READER_DEFAULTS, **props}
+        self.parse_key = p["parse.key"].lower() == "true"
+        self.parse_headers = p["parse.headers"].lower() == "true"
+        self.ignore_error = p["ignore.error"].lower() == "true"
+        self.key_sep, self.headers_delim = p["key.separator"], p["headers.delimiter"]
+        self.headers_sep, self.header_key_sep = p["headers.separator"], p["headers.key.separator"]
+        self.null_marker = p["null.marker"]
+
+    def parse(self, line: str, number: int):
+        """(key, value, headers) of one line, bytes or None."""
+        headers = []
+        rest = line
+        if self.parse_headers:
+            head, rest = self._split(rest, self.headers_delim, "headers delimiter", line, number)
+            if head is not None:
+                for item in head.split(self.headers_sep) if head else []:
+                    k, sep, v = item.partition(self.header_key_sep)
+                    headers.append((k, None if not sep or v == self.null_marker else v.encode()))
+        key = None
+        if self.parse_key:
+            k, rest = self._split(rest, self.key_sep, "key separator", line, number)
+            key = None if k is None or k == self.null_marker else k.encode()
+        value = None if rest == self.null_marker else rest.encode()
+        return key, value, headers
+
+    def _split(self, text: str, sep: str, name: str, line: str, number: int):
+        head, found, tail = text.partition(sep)
+        if not found:
+            if self.ignore_error:
+                return None, text
+            raise errors.UsageError(f"No {name} found on line number {number}: '{line}'")
+        return head, tail
+
+
+@app.command("console-producer")
+def console_producer(ctx: typer.Context, bootstrap_server: Optional[str] = BootstrapOption,
+                     topic: str = typer.Option(..., "--topic", metavar="topic"),
+                     acks: str = typer.Option("-1", "--request-required-acks", metavar="acks",
+                                              help="-1/all, 1 or 0 (default -1)."),
+                     sync: bool = typer.Option(False, "--sync", help="Wait for each record's acknowledgement."),
+                     batch_size: int = typer.Option(16384, "--batch-size", metavar="size"),
+                     linger_ms: int = typer.Option(1000, "--timeout", metavar="ms", help="linger.ms (default 1000)."),
+                     retries: int = typer.Option(3, "--message-send-max-retries", metavar="n"),
+                     retry_backoff_ms: int = typer.Option(100, "--retry-backoff-ms", metavar="ms"),
+                     request_timeout_ms: int = typer.Option(1500, "--request-timeout-ms", metavar="ms"),
+                     partitioner: str = typer.Option("round-robin", "--partitioner", metavar="round-robin|sticky",
+                                                     help="For records without a key."),
+                     delivery: Optional[str] = typer.Option(None, "--delivery",
+                                                            metavar="at-most-once|at-least-once|exactly-once",
+                                                            help="Sets acks, retries and idempotence together."),
+                     prop: Optional[list[str]] = typer.Option(None, "--property", metavar="prop=value",
+                                                              help="Reader property: parse.key, key.separator, ..."),
+                     producer_prop: Optional[list[str]] = typer.Option(None, "--producer-property",
+                                                                       metavar="prop=value")) -> None:
+    """Read lines from stdin and send each as a record: kafka-console-producer."""
+    from dcli.client.producer import Producer
+
+    reader = LineReader(dict(item.partition("=")[::2] for item in (prop or [])))
+    settings_ = {"acks": acks if acks != "-1" else "all", "retries": retries,
+                 "enable_idempotence": acks in ("-1", "all") and retries > 0}
+    if delivery is not None:
+        if delivery not in DELIVERY:
+            raise errors.UsageError(f"--delivery must be one of {', '.join(DELIVERY)}")
+        settings_ = dict(DELIVERY[delivery])
+    extra = parse_producer_properties(producer_prop or [])
+    settings_.update(extra)
+    producer = Producer(bootstrap(ctx, bootstrap_server), linger_ms=linger_ms, batch_size=batch_size,
+                        retry_backoff_ms=retry_backoff_ms, request_timeout_ms=request_timeout_ms,
+                        partitioner=partitioner, client_id="console-producer", **settings_)
+    failures = []
+    interactive = sys.stdin.isatty()
+    try:
+        number = 0
+        while True:
+            if interactive:
+                sys.stdout.write(">")
+                sys.stdout.flush()
+            line = sys.stdin.readline()
+            if not line:
+                break
+            number += 1
+            key, value, headers = reader.parse(line.rstrip("\n"), number)
+            fut = producer.send(topic, value, key=key, headers=headers)
+            fut.add_done_callback(lambda f, k=key, v=value: f.exception() and failures.append(
+                error_line(topic, k, v, f.exception())))
+            if sync:
+                try:
+                    fut.result()
+                except errors.DcliError:
+                    pass
+        producer.flush()
+    finally:
+        producer.close()
+        for line in failures:
+            sys.stderr.write(line + "\n")
+    if failures:
+        raise typer.Exit(1)
+
+
+def parse_producer_properties(items: list[str]) -> dict:
+    names = {"acks": "acks", "retries": "retries", "enable.idempotence": "enable_idempotence",
+             "linger.ms": "linger_ms", "batch.size": "batch_size"}
+    out: dict = {}
+    for item in items:
+        k, sep, v = item.partition("=")
+        if not sep or k not in names:
+            raise errors.UsageError(f"Unsupported producer property: {item}")
+        if k == "enable.idempotence":
+            out[names[k]] = v.lower() == "true"
+        elif k == "acks":
+            out[names[k]] = v
+        else:
+            try:
+                out[names[k]] = int(v)
+            except ValueError:
+                raise errors.UsageError(f"Invalid value {v} for configuration {k}: Not a number of type INT") from None
+    return out
+
+
+def error_line(topic: str, key, value, err) -> str:
+    """Kafka's ErrorLoggingCallback line for a record that could not be sent."""
+    def show(b):
+        return "null" if b is None else f"{len(b)} bytes"
+    return f"Error when sending message to topic {topic} with key: {show(key)}, value: {show(value)} with error: {err}"
+
+
+console_producer_main = _script("console-producer")
+
+
+# ---- kafka-console-consumer ----
+
+FORMATTER_DEFAULTS = {"print.timestamp": "false", "print.key": "false", "print.value": "true",
+                      "print.partition": "false", "print.offset": "false", "print.headers": "false",
+                      "print.epoch": "false", "key.separator": "\t", "line.separator": "\n",
+                      "headers.separator": ",", "null.literal": "null"}
+
+
+class MessageFormatter:
+    """Kafka's DefaultMessageFormatter: the enabled fields in Kafka's order."""
+
+    def __init__(self, props: dict):
+        unknown = set(props) - set(FORMATTER_DEFAULTS)
+        if unknown:
+            raise errors.UsageError(f"Unknown formatter property: {sorted(unknown)[0]}")
+        p = {**FORMATTER_DEFAULTS, **props}
+        self.flags = {k: p[k].lower() == "true" for k in FORMATTER_DEFAULTS if k.startswith("print.")}
+        self.sep, self.line_sep = p["key.separator"], p["line.separator"]
+        self.headers_sep, self.null = p["headers.separator"], p["null.literal"]
+
+    def _text(self, b: bytes | None) -> str:
+        return self.null if b is None else b.decode("utf-8", errors="replace")
+
+    def format(self, r) -> str:
+        fields = []
+        f = self.flags
+        if f["print.timestamp"]:
+            kind = "LogAppendTime" if r.timestamp_type == 1 else "CreateTime"
+            fields.append(f"{kind}:{r.timestamp}" if r.timestamp >= 0 else "NO_TIMESTAMP")
+        if f["print.partition"]:
+            fields.append(f"Partition:{r.partition}")
+        if f["print.offset"]:
+            fields.append(f"Offset:{r.offset}")
+        if f["print.epoch"]:
+            fields.append(f"Epoch:{r.leader_epoch}" if r.leader_epoch >= 0 else "Epoch:NOT_PRESENT")
+        if f["print.headers"]:
+            fields.append(self.headers_sep.join(f"{k}:{self._text(v)}" for k, v in r.headers) or "NO_HEADERS")
+        if f["print.key"]:
+            fields.append(self._text(r.key))
+        if f["print.value"]:
+            return self.sep.join(fields + [self._text(r.value)]) + self.line_sep
+        return self.sep.join(fields)         # Kafka's quirk: no line separator without the value
+
+
+@app.command("console-consumer")
+def console_consumer(ctx: typer.Context, bootstrap_server: Optional[str] = BootstrapOption,
+                     topic: Optional[str] = typer.Option(None, "--topic", metavar="topic"),
+                     group: Optional[str] = typer.Option(None, "--group", metavar="consumer group id"),
+                     from_beginning: bool = typer.Option(False, "--from-beginning"),
+                     partition: Optional[int] = typer.Option(None, "--partition", metavar="partition"),
+                     offset: Optional[str] = typer.Option(None, "--offset", metavar="consume offset"),
+                     max_messages: Optional[int] = typer.Option(None, "--max-messages", metavar="num_messages"),
+                     timeout_ms: Optional[int] = typer.Option(None, "--timeout-ms", metavar="timeout_ms"),
+                     prop: Optional[list[str]] = typer.Option(None, "--property", metavar="prop",
+                                                              help="Formatter property: print.key=true, ..."),
+                     consumer_prop: Optional[list[str]] = typer.Option(None, "--consumer-property",
+                                                                       metavar="consumer_prop")) -> None:
+    """Print records as they arrive: kafka-console-consumer."""
+    if not topic:
+        raise errors.UsageError("Exactly one of --include/--topic is required. ")
+    if offset is not None and partition is None:
+        raise errors.UsageError("The partition is required when offset is specified.")
+    if group is not None and partition is not None:
+        raise errors.UsageError("Options group and partition cannot be specified together.")
+    if from_beginning and offset is not None:
+        raise errors.UsageError("Options from-beginning and offset cannot be specified together.")
+    start = None
+    if offset is not None:
+        if offset in ("earliest", "latest"):
+            start = offset
+        elif offset.isdigit():
+            start = int(offset)
+        else:
+            raise errors.UsageError(f"The provided offset value '{offset}' is incorrect. Valid values are "
+                                    "'earliest', 'latest', or a non-negative long.")
+    formatter = MessageFormatter(dict(item.partition("=")[::2] for item in (prop or [])))
+    extra = dict(item.partition("=")[::2] for item in (consumer_prop or []))
+    reset = extra.pop("auto.offset.reset", None)
+    if from_beginning and reset not in (None, "earliest"):
+        raise errors.UsageError(f"Can't simultaneously specify --from-beginning and 'auto.offset.reset={reset}', "
+                                "please remove one option")
+    if extra:
+        raise errors.UsageError(f"Unsupported consumer property: {sorted(extra)[0]}")
+    from dcli.client.consumer import Consumer, random_group
+
+    consumer = Consumer(bootstrap(ctx, bootstrap_server), group_id=group or (None if partition is not None else random_group()),
+                        client_id="console-consumer", enable_auto_commit=group is not None,
+                        auto_offset_reset="earliest" if from_beginning else (reset or "latest"))
+    json_out = settings(ctx).resolved_write_out() == "json"
+    count = 0
+    try:
+        if partition is not None:
+            tp = (topic, partition)
+            consumer.assign([tp])
+            if start == "earliest":
+                consumer.seek_to_beginning([tp])
+            elif isinstance(start, int):
+                consumer.seek(tp, start)
+            else:
+                consumer.seek_to_end([tp])
+        else:
+            consumer.subscribe([topic])
+        idle_deadline = None if timeout_ms is None else time_now() + timeout_ms / 1000
+        while max_messages is None or count < max_messages:
+            wait = 1000 if idle_deadline is None else max(0, int((idle_deadline - time_now()) * 1000))
+            records = consumer.poll(wait, max_records=None if max_messages is None else max_messages - count)
+            if not records:
+                if idle_deadline is not None and time_now() >= idle_deadline:
+                    sys.stderr.write("ERROR Error processing message, terminating consumer process: "
+                                     "org.apache.kafka.common.errors.TimeoutException\n")
+                    break
+                continue
+            for r in records:
+                sys.stdout.write(record_json(r) + "\n" if json_out else formatter.format(r))
+                count += 1
+            sys.stdout.flush()
+            if timeout_ms is not None:
+                idle_deadline = time_now() + timeout_ms / 1000
+    except KeyboardInterrupt:
+        pass
+    finally:
+        consumer.close()
+        sys.stderr.write(f"Processed a total of {count} messages\n")
+
+
+def time_now() -> float:
+    import time
+    return time.monotonic()
+
+
+def record_json(r) -> str:
+    import base64
+    import json
+
+    def text(b):
+        if b is None:
+            return None
+        try:
+            return b.decode("utf-8")
+        except UnicodeDecodeError:
+            return {"base64": base64.b64encode(b).decode()}
+    return json.dumps({"topic": r.topic, "partition": r.partition, "offset": r.offset,
+                       "timestamp": r.timestamp, "key": text(r.key), "value": text(r.value),
+                       "headers": {k: text(v) for k, v in r.headers}}, ensure_ascii=False)
+
+
+console_consumer_main = _script("console-consumer")

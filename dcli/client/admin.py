@@ -1,0 +1,82 @@
+"""Admin: topics and configs on the broker (Kafka's Admin client, the calls kafka-topics makes).
+
+    from dcli.client import Admin
+
+    with Admin("127.0.0.1:7181") as admin:
+        admin.create_topic("chat", partitions=3)
+        for t in admin.describe_topics(["chat"]):
+            print(t.name, t.topic_id, [p.leader for p in t.partitions])
+"""
+from __future__ import annotations
+
+import grpc
+
+from dcli.client.broker_common import BrokerChannel, raise_for, rpc_error
+from dcli.v1 import broker_pb2 as bpb
+
+
+class Admin:
+    def __init__(self, bootstrap_servers: str = "127.0.0.1:7181", timeout: float = 30.0):
+        self._broker = BrokerChannel(bootstrap_servers)
+        self.timeout = timeout
+
+    def _call(self, method: str, request):
+        try:
+            return getattr(self._broker.stub, method)(request, timeout=self.timeout)
+        except grpc.RpcError as e:
+            raise rpc_error(e, self._broker.servers[0]) from None
+
+    def create_topic(self, name: str, partitions: int = -1, replication_factor: int = -1,
+                     configs: dict[str, str] | None = None, validate_only: bool = False) -> str:
+        """Create one topic; returns its topic id. Raises the broker's error for it."""
+        reply = self._call("CreateTopics", bpb.CreateTopicsRequest(
+            topics=[bpb.CreatableTopic(name=name, num_partitions=partitions,
+                                       replication_factor=replication_factor, configs=configs or {})],
+            validate_only=validate_only))
+        [result] = reply.topics
+        if result.error_code:
+            raise raise_for(result.error_code, result.error_message)
+        return result.topic_id
+
+    def delete_topic(self, name: str) -> None:
+        [result] = self._call("DeleteTopics", bpb.DeleteTopicsRequest(names=[name])).topics
+        if result.error_code:
+            raise raise_for(result.error_code, result.error_message)
+        self._broker.forget(name)
+
+    def create_partitions(self, topic: str, total: int, validate_only: bool = False) -> None:
+        result = self._call("CreatePartitions", bpb.CreatePartitionsRequest(
+            topic=topic, count=total, validate_only=validate_only)).result
+        if result.error_code:
+            raise raise_for(result.error_code, result.error_message)
+        self._broker.forget(topic)
+
+    def list_topics(self) -> list[str]:
+        return sorted(t.name for t in self.metadata().topics if not t.error_code)
+
+    def describe_topics(self, names: list[str] | None = None) -> list[bpb.TopicMetadata]:
+        """Each topic's metadata (partitions with leader, replicas, isr), sorted by name; a
+        missing topic raises the broker's error for it."""
+        md = self.metadata(names)
+        for t in md.topics:
+            if t.error_code:
+                raise raise_for(t.error_code, t.error_message)
+        return sorted(md.topics, key=lambda t: t.name)
+
+    def metadata(self, names: list[str] | None = None) -> bpb.MetadataResponse:
+        return self._broker.metadata(names, auto_create=False, timeout=self.timeout)
+
+    def describe_configs(self, topic: str = "") -> list[bpb.ConfigEntry]:
+        reply = self._call("DescribeConfigs", bpb.DescribeConfigsRequest(topic=topic))
+        if reply.error_code:
+            raise raise_for(reply.error_code, reply.error_message)
+        return list(reply.entries)
+
+    def close(self) -> None:
+        self._broker.close()
+
+    def __enter__(self) -> Admin:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,355 @@
+"""Producer: Kafka's producer model over dcli's Broker service.
+
+    from dcli.client import Producer
+
+    with Producer("127.0.0.1:7181", acks="all") as p:
+        fut = p.send("chat", b"hello", key=b"alice")     # a Future of RecordMetadata
+        p.flush()
+        print(fut.result().partition, fut.result().offset)
+
+Records accumulate per partition and leave as one Kafka record batch v2 when `batch_size` bytes
+are waiting or `linger_ms` has passed since the first (or at `flush()`); one request carries the
+ready batches of every partition. Keyed records go to `murmur2(key) % partitions` as in Kafka;
+records without a key go round robin (the seed's description; `partitioner="sticky"` keeps a
+partition until its batch leaves, as Kafka >= 2.4).
+
+Delivery semantics: `acks=0` is fire and forget (at most once: no answer, no retry); `acks=1`
+waits for the leader's append and `acks="all"` for durability. With `retries > 0` a batch whose
+request failed is sent again (at least once). `enable_idempotence=True` (the default, as Kafka
+>= 3.0) numbers every batch per partition under a producer id and epoch, so a batch sent again
+after a lost answer is recognized by the broker and not appended twice (exactly once per
+partition); it needs `acks="all"` and allows up to 5 batches in flight per partition.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass
+
+import grpc
+
+from dcli.client.broker_common import BrokerChannel, raise_for
+from dcli.v1 import broker_pb2 as bpb
+from dcli.wire import errors
+from dcli.wire.murmur2 import partition_for_key
+from dcli.wire.records import Record, build_batch, increment_sequence
+
+ACKS = {"all": -1, "-1": -1, -1: -1, "1": 1, 1: 1, "0": 0, 0: 0}
+PARTITIONERS = ("round-robin", "sticky")
+# Kafka error codes a batch may be sent again after (the request may not have been applied)
+RETRIABLE = {-1, 2, 5, 6, 7, 13, 14, 19, 20}
+OUT_OF_ORDER = 45
+
+
+@dataclass(frozen=True)
+class RecordMetadata:
+    topic: str
+    partition: int
+    offset: int              # -1 with acks=0
+    timestamp: int
+
+
+class _Pending:
+    """One record waiting for its batch, and the future its sender holds."""
+
+    __slots__ = ("record", "future", "size")
+
+    def __init__(self, record: Record, future: Future, size: int):
+        self.record, self.future, self.size = record, future, size
+
+
+class _Batch:
+    __slots__ = ("topic", "partition", "records", "bytes", "base_sequence", "attempts", "created",
+                 "not_before")
+
+    def __init__(self, topic: str, partition: int, records: list[_Pending]):
+        self.topic, self.partition, self.records = topic, partition, records
+        self.bytes = b""
+        self.base_sequence = -1
+        self.attempts = 0
+        self.created = time.monotonic()
+        self.not_before = 0.0          # a retry waits retry.backoff.ms
+
+
+class Producer:
+    def __init__(self, bootstrap_servers: str = "127.0.0.1:7181", *, acks="all", linger_ms: int = 5,
+                 batch_size: int = 16384, retries: int = 2147483647, retry_backoff_ms: int = 100,
+                 request_timeout_ms: int = 30000, delivery_timeout_ms: int = 120000,
+                 enable_idempotence: bool | None = None, partitioner: str = "round-robin",
+                 max_in_flight: int = 5, client_id: str = "dcli-producer"):
+        if acks not in ACKS:
+            raise errors.UsageError(f"Invalid value {acks} for configuration acks: String must be one of: all, -1, 0, 1")
+        if partitioner not in PARTITIONERS:
+            raise errors.UsageError(f"partitioner must be one of {', '.join(PARTITIONERS)}")
+        for name, value in (("batch.size", batch_size), ("linger.ms", linger_ms),
+                            ("retries", retries), ("request.timeout.ms", request_timeout_ms)):
+            if value < 0:
+                raise errors.UsageError(f"Invalid value {value} for configuration {name}: Value must be at least 0")
+        self.acks = ACKS[acks]
+        if enable_idempotence is None:          # Kafka's default: on, unless acks/retries forbid it
+            enable_idempotence = self.acks == -1 and retries > 0
+        if enable_idempotence and (self.acks != -1 or retries == 0):
+            raise errors.UsageError("Must set acks to all and retries above 0 in order to use the idempotent producer.")
+        self.idempotent = enable_idempotence
+        self.linger_s = linger_ms / 1000
+        self.batch_size = batch_size
+        self.retries = retries
+        self.retry_backoff_s = retry_backoff_ms / 1000
+        self.request_timeout_s = request_timeout_ms / 1000
+        self.delivery_timeout_s = delivery_timeout_ms / 1000
+        self.partitioner = partitioner
+        self.max_in_flight = max(1, min(max_in_flight, 5 if enable_idempotence else max_in_flight))
+        self.client_id = client_id
+        self._broker = BrokerChannel(bootstrap_servers)
+        self._cv = threading.Condition()
+        self._open: dict[tuple[str, int], list[_Pending]] = {}     # records not yet in a batch
+        self._open_bytes: dict[tuple[str, int], int] = {}
+        self._ready: dict[tuple[str, int], list[_Batch]] = {}      # batches waiting to be sent, in order
+        self._in_flight: dict[tuple[str, int], int] = {}
+        self._linger_start: dict[tuple[str, int], float] = {}     # when the open list got its first record
+        self._unfinished = 0                  # records sent to send() whose future is not settled
+        self._round_robin: dict[str, int] = {}
+        self._sticky: dict[str, int] = {}
+        self._sequences: dict[tuple[str, int], int] = {}
+        self._producer_id, self._epoch = -1, -1
+        self._flushing = 0
+        self._closed = False
+        self._error: Exception | None = None
+        self._sender = threading.Thread(target=self._run, name="dcli-producer", daemon=True)
+        self._sender.start()
+
+    # ---- the application's side ----
+
+    def send(self, topic: str, value: bytes | None = None, key: bytes | None = None,
+             partition: int | None = None, headers=(), timestamp_ms: int | None = None) -> Future:
+        """Queue one record; the future gives its RecordMetadata once the broker has it."""
+        if self._closed:
+            raise errors.UsageError("Cannot send after the producer is closed.")
+        n = self._broker.partition_count(topic)
+        if partition is None:
+            partition = self._choose(topic, key, n)
+        elif not 0 <= partition < n:
+            raise errors.UsageError(f"Invalid partition given with record: {partition} is not in the "
+                                    f"range [0...{n}].")
+        ts = int(time.time() * 1000) if timestamp_ms is None else timestamp_ms
+        record = Record(key=key, value=value, headers=tuple(headers), timestamp=ts)
+        fut: Future = Future()
+        size = len(key or b"") + len(value or b"") + 16 + sum(len(k) + len(v or b"") for k, v in headers)
+        tp = (topic, partition)
+        with self._cv:
+            pending = self._open.setdefault(tp, [])
+            if not pending:
+                self._linger_start[tp] = time.monotonic()
+            pending.append(_Pending(record, fut, size))
+            self._open_bytes[tp] = self._open_bytes.get(tp, 0) + size
+            self._unfinished += 1
+            if len(pending) == 1 or self._open_bytes[tp] >= self.batch_size:
+                self._cv.notify()          # a new linger clock, or a full batch
+        return fut
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Send everything queued now and wait until each record is answered (or failed)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cv:
+            self._flushing += 1
+            self._cv.notify_all()
+            try:
+                while self._unfinished:
+                    left = None if deadline is None else deadline - time.monotonic()
+                    if left is not None and left <= 0:
+                        raise errors.OperationTimeoutError("", f"Failed to flush accumulated records within {timeout} s")
+                    self._cv.wait(left)
+            finally:
+                self._flushing -= 1
+
+    def close(self, timeout: float | None = None) -> None:
+        if self._closed:
+            return
+        try:
+            self.flush(timeout)
+        finally:
+            self._closed = True
+            with self._cv:
+                self._cv.notify_all()
+            self._sender.join(timeout=5)
+            self._broker.close()
+
+    def partitions_for(self, topic: str) -> list[int]:
+        return list(range(self._broker.partition_count(topic)))
+
+    def __enter__(self) -> Producer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ---- partitioning ----
+
+    def _choose(self, topic: str, key: bytes | None, n: int) -> int:
+        if key is not None:
+            return partition_for_key(key, n)
+        if self.partitioner == "sticky":
+            with self._cv:
+                if topic not in self._sticky:
+                    self._sticky[topic] = self._round_robin.get(topic, 0) % n
+                    self._round_robin[topic] = self._round_robin.get(topic, 0) + 1
+                return self._sticky[topic] % n
+        with self._cv:
+            i = self._round_robin.get(topic, 0)
+            self._round_robin[topic] = i + 1
+        return i % n
+
+    # ---- the sender thread ----
+
+    def _run(self) -> None:
+        while True:
+            with self._cv:
+                while not self._closed or self._unfinished:
+                    self._drain_ready_locked()
+                    sendable = self._sendable_locked()
+                    if sendable:
+                        break
+                    self._cv.wait(self._next_wake_locked())
+                else:
+                    return
+            self._send(sendable)
+
+    def _drain_ready_locked(self) -> None:
+        """Close the open record lists that are full, lingered long enough, or being flushed."""
+        now = time.monotonic()
+        for tp in [tp for tp, pending in self._open.items() if pending]:
+            if (self._open_bytes.get(tp, 0) >= self.batch_size or self._flushing or self._closed
+                    or now - self._linger_start.get(tp, now) >= self.linger_s):
+                self._cut_locked(tp)
+
+    def _cut_locked(self, tp) -> None:
+        pending = self._open.pop(tp)
+        self._open_bytes.pop(tp, None)
+        self._linger_start.pop(tp, None)
+        while pending:        # batches of at most batch_size bytes (one record at least)
+            take, size = 0, 0
+            while take < len(pending) and (take == 0 or size + pending[take].size <= self.batch_size):
+                size += pending[take].size
+                take += 1
+            self._ready.setdefault(tp, []).append(_Batch(tp[0], tp[1], pending[:take]))
+            pending = pending[take:]
+        if self.partitioner == "sticky":
+            self._sticky.pop(tp[0], None)       # the batch left: stick to another partition
+
+    def _sendable_locked(self) -> list[_Batch]:
+        out = []
+        now = time.monotonic()
+        for tp, queue in self._ready.items():
+            while queue and self._in_flight.get(tp, 0) < self.max_in_flight:
+                if queue[0].not_before > now:
+                    break       # backing off
+                if queue[0].attempts and self._in_flight.get(tp, 0):
+                    break       # a retry goes alone, after the batches before it have answered
+                out.append(queue.pop(0))
+                self._in_flight[tp] = self._in_flight.get(tp, 0) + 1
+        return out
+
+    def _next_wake_locked(self) -> float | None:
+        now = time.monotonic()
+        waits = [self.linger_s - (now - self._linger_start.get(tp, now))
+                 for tp, pending in self._open.items() if pending]
+        waits += [q[0].not_before - now for q in self._ready.values() if q and q[0].not_before > now]
+        return max(0.0, min(waits)) if waits else None
+
+    def _send(self, batches: list[_Batch]) -> None:
+        """One Produce request for `batches`; its answer is handled on gRPC's thread."""
+        try:
+            if self.idempotent and self._producer_id < 0:
+                self._init_producer_id()
+            for b in batches:
+                if not b.bytes:
+                    b.bytes = self._build(b)
+        except (grpc.RpcError, errors.DcliError) as e:
+            self._retry_or_fail(batches, e if isinstance(e, errors.DcliError) else
+                                errors.UnavailableError("", f"InitProducerId failed: {e.code().name}"))
+            return
+        req = bpb.ProduceRequest(acks=self.acks, timeout_ms=int(self.request_timeout_s * 1000),
+                                 partitions=[bpb.PartitionRecords(topic=b.topic, partition=b.partition,
+                                                                  records=b.bytes) for b in batches])
+        call = self._broker.stub.Produce.future(req, timeout=self.request_timeout_s + 5)
+        call.add_done_callback(lambda c: self._answered(batches, c))
+
+    def _answered(self, batches: list[_Batch], call) -> None:
+        try:
+            reply = call.result()
+        except grpc.RpcError as e:
+            self._retry_or_fail(batches, errors.UnavailableError("", f"Produce failed: {e.details() or e.code().name}"))
+            return
+        if self.acks == 0:
+            for b in batches:
+                self._settle(b, -1, None)
+            return
+        results = {(r.topic, r.partition): r for r in reply.partitions}
+        for b in batches:
+            r = results.get((b.topic, b.partition))
+            if r is None:
+                self._retry_or_fail([b], errors.UnavailableError("", "the broker did not answer for this partition"))
+            elif r.error_code == 0:
+                self._settle(b, r.base_offset, None, r.log_append_time_ms)
+            elif r.error_code in RETRIABLE or (r.error_code == OUT_OF_ORDER and self._retry_pending(b)):
+                self._retry_or_fail([b], raise_for(r.error_code, r.error_message))
+            else:
+                self._settle(b, -1, raise_for(r.error_code, r.error_message))
+
+    def _init_producer_id(self) -> None:
+        r = self._broker.stub.InitProducerId(bpb.InitProducerIdRequest(producer_id=-1, producer_epoch=-1),
+                                             timeout=self.request_timeout_s)
+        if r.error_code:
+            raise raise_for(r.error_code, r.error_message)
+        self._producer_id, self._epoch = r.producer_id, r.producer_epoch
+
+    def _build(self, b: _Batch) -> bytes:
+        records = [p.record for p in b.records]
+        if self.idempotent:
+            tp = (b.topic, b.partition)
+            b.base_sequence = self._sequences.get(tp, 0)
+            self._sequences[tp] = increment_sequence(b.base_sequence, len(records))
+            return build_batch(records, producer_id=self._producer_id, producer_epoch=self._epoch,
+                               base_sequence=b.base_sequence)
+        return build_batch(records)
+
+    def _retry_pending(self, b: _Batch) -> bool:
+        """An earlier batch of this partition is being sent again: this one's gap closes then."""
+        with self._cv:
+            return any(o.attempts and o.base_sequence < b.base_sequence
+                       for o in self._ready.get((b.topic, b.partition), []))
+
+    def _retry_or_fail(self, batches: list[_Batch], err: Exception) -> None:
+        now = time.monotonic()
+        retry = [b for b in batches if b.attempts < self.retries and self.acks != 0
+                 and now - b.created < self.delivery_timeout_s and not self._closed]
+        for b in batches:
+            if b not in retry:
+                self._settle(b, -1, err)
+        if not retry:
+            return
+        with self._cv:       # back in line at once (later batches wait behind it), sent after a pause
+            for b in retry:
+                tp = (b.topic, b.partition)
+                b.attempts += 1
+                b.not_before = now + self.retry_backoff_s
+                self._in_flight[tp] -= 1
+                queue = self._ready.setdefault(tp, [])
+                queue.append(b)
+                queue.sort(key=lambda x: (x.base_sequence, x.created))   # same bytes, same order
+            self._cv.notify_all()
+
+    def _settle(self, b: _Batch, base_offset: int, err: Exception | None, log_append_time: int = -1) -> None:
+        for i, p in enumerate(b.records):
+            if err is not None:
+                p.future.set_exception(err)
+            else:
+                ts = log_append_time if log_append_time >= 0 else p.record.timestamp
+                p.future.set_result(RecordMetadata(b.topic, b.partition,
+                                                   base_offset + i if base_offset >= 0 else -1, ts))
+        with self._cv:
+            tp = (b.topic, b.partition)
+            self._in_flight[tp] = self._in_flight.get(tp, 1) - 1
+            self._unfinished -= len(b.records)
+            self._cv.notify_all()

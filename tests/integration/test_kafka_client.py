@@ -1,0 +1,101 @@
+"""The Producer, Consumer (assigned partitions) and Admin clients against a real server."""
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from dcli.client import Admin, Consumer, Producer
+from dcli.wire import errors
+from dcli.wire.murmur2 import partition_for_key
+
+
+def topic() -> str:
+    return f"c{uuid.uuid4().hex[:8]}"
+
+
+def read_all(server, name: str, partitions: int):
+    with Consumer(server.address, auto_offset_reset="earliest") as c:
+        c.assign([(name, p) for p in range(partitions)])
+        out = []
+        while True:
+            got = c.poll(300)
+            if not got:
+                return out
+            out.extend(got)
+
+
+@pytest.mark.parametrize("acks", ["all", 1])
+def test_produce_and_read_back_in_order(server, acks):
+    name = topic()
+    with Admin(server.address) as admin:
+        admin.create_topic(name, partitions=3)
+    with Producer(server.address, acks=acks, linger_ms=2) as p:
+        futures = [p.send(name, b"v%d" % i, key=b"k%d" % (i % 7)) for i in range(300)]
+        p.flush()
+        metas = [f.result(timeout=30) for f in futures]
+    for i, m in enumerate(metas):
+        assert m.partition == partition_for_key(b"k%d" % (i % 7), 3)
+    records = read_all(server, name, 3)
+    assert len(records) == 300
+    for part in range(3):
+        mine = [r for r in records if r.partition == part]
+        assert [r.offset for r in mine] == list(range(len(mine)))               # contiguous
+        assert [r.value for r in mine] == [b"v%d" % i for i, m in enumerate(metas) if m.partition == part]
+    assert {(m.partition, m.offset) for m in metas} == {(r.partition, r.offset) for r in records}
+
+
+def test_unkeyed_records_go_round_robin_and_sticky_keeps_a_partition(server):
+    name = topic()
+    with Admin(server.address) as admin:
+        admin.create_topic(name, partitions=3)
+    with Producer(server.address, linger_ms=0) as p:
+        parts = [p.send(name, b"x").result(timeout=30).partition for _ in range(6)]
+    assert parts == [0, 1, 2, 0, 1, 2]
+    with Producer(server.address, partitioner="sticky", linger_ms=1000, batch_size=1 << 20) as p:
+        futures = [p.send(name, b"y") for _ in range(20)]
+        p.flush()
+        assert len({f.result(timeout=30).partition for f in futures}) == 1
+
+
+def test_acks_zero_gets_no_offsets_but_the_records_arrive(server):
+    name = topic()
+    with Producer(server.address, acks=0, retries=0) as p:
+        futures = [p.send(name, b"z%d" % i) for i in range(10)]
+        p.flush()
+        assert {f.result(timeout=30).offset for f in futures} == {-1}
+    assert [r.value for r in read_all(server, name, 1)] == [b"z%d" % i for i in range(10)]
+
+
+def test_producer_and_admin_errors(server):
+    with pytest.raises(errors.UsageError):
+        Producer(server.address, acks="2")
+    with pytest.raises(errors.UsageError):
+        Producer(server.address, acks=1, enable_idempotence=True)
+    with Producer(server.address) as p:
+        with pytest.raises(errors.InvalidTopicError):
+            p.send("bad topic!", b"x")
+    name = topic()
+    with Admin(server.address) as admin:
+        admin.create_topic(name, partitions=1)
+        with pytest.raises(errors.BrokerError) as e:
+            admin.create_topic(name)
+        assert str(e.value) == f"Topic '{name}' already exists."
+    with Producer(server.address) as p:
+        with pytest.raises(errors.UsageError):
+            p.send(name, b"x", partition=5)
+
+
+def test_consumer_seek_and_out_of_range(server):
+    name = topic()
+    with Producer(server.address, linger_ms=0) as p:
+        for i in range(5):
+            p.send(name, b"%d" % i).result(timeout=30)
+    with Consumer(server.address, auto_offset_reset="latest") as c:
+        tp = (name, 0)
+        c.assign([tp])
+        assert c.position(tp) == 5
+        c.seek(tp, 3)
+        assert [r.value for r in c.poll(1000)] == [b"3", b"4"]
+        c.seek(tp, 99)                                  # past the end: reset by the policy
+        assert c.poll(200) == [] and c.position(tp) == 5
