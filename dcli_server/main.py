@@ -13,10 +13,12 @@ import grpc
 
 from dcli.v1 import broker_pb2_grpc
 from dcli.v1 import coord_pb2_grpc as pb_grpc
+from dcli_server.api.broker_groups import Groups
 from dcli_server.api.broker_service import BrokerService
 from dcli_server.api.coord_service import CoordinationService
 from dcli_server.broker.broker import Broker
 from dcli_server.broker.config import BrokerConfig
+from dcli_server.broker.groups import GroupConfig
 from dcli_server.node import CoordNode, NodeConfig
 
 log = logging.getLogger("dcli.server")
@@ -32,7 +34,8 @@ def default_data_dir(node_id: int = 1) -> Path:
 
 
 async def serve(config: NodeConfig, listen: str, *, max_request_bytes: int = MAX_REQUEST_BYTES,
-                ready=None, broker_config: BrokerConfig | None = None) -> None:
+                ready=None, broker_config: BrokerConfig | None = None,
+                group_config: GroupConfig | None = None) -> None:
     """Serve until SIGINT/SIGTERM. `ready(address)` is called once the port is bound."""
     node = CoordNode(config)
     await node.start()
@@ -40,9 +43,12 @@ async def serve(config: NodeConfig, listen: str, *, max_request_bytes: int = MAX
     if broker_config.broker_id < 0:
         broker_config = dataclasses.replace(broker_config, broker_id=config.node_id)
     broker = Broker(config.data_dir / "broker", broker_config, fsync=config.fsync.value)
+    groups = Groups(config.data_dir / "groups", group_config)
     try:
         await broker.start()
+        await groups.start()
     except BaseException:
+        await broker.close()
         await node.stop()
         raise
     server = grpc.aio.server(options=[
@@ -51,13 +57,14 @@ async def serve(config: NodeConfig, listen: str, *, max_request_bytes: int = MAX
         ("grpc.so_reuseport", 0),
     ])
     pb_grpc.add_CoordinationServicer_to_server(CoordinationService(node), server)
-    broker_pb2_grpc.add_BrokerServicer_to_server(BrokerService(broker), server)
+    broker_pb2_grpc.add_BrokerServicer_to_server(BrokerService(broker, groups), server)
     host, _, port = listen.rpartition(":")
     try:
         bound = server.add_insecure_port(listen)
     except RuntimeError:        # grpc's way of saying the port is taken or the host is wrong
         bound = 0
     if bound == 0:
+        await groups.close()
         await broker.close()
         await node.stop()
         raise OSError(f"address {listen} is in use or not available")
@@ -73,5 +80,6 @@ async def serve(config: NodeConfig, listen: str, *, max_request_bytes: int = MAX
         ready(address)
     await stop.wait()
     await server.stop(grace=1.0)
+    await groups.close()
     await broker.close()
     await node.stop()

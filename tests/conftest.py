@@ -81,14 +81,16 @@ def _readline(proc: subprocess.Popen, timeout: float) -> str:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, request):
-    srv = ServerProcess(tmp_path_factory.mktemp("srv") / "data", "--container-check-interval-ms", "200").start()
+    srv = ServerProcess(tmp_path_factory.mktemp("srv") / "data", "--container-check-interval-ms", "200",
+                        "--group-initial-rebalance-delay-ms", "0").start()
     yield srv
     srv.kill()
 
 
 @pytest.fixture
 def fresh_server(tmp_path):
-    srv = ServerProcess(tmp_path / "data", "--container-check-interval-ms", "200").start()
+    srv = ServerProcess(tmp_path / "data", "--container-check-interval-ms", "200",
+                        "--group-initial-rebalance-delay-ms", "0").start()
     yield srv
     srv.kill()
 

@@ -473,3 +473,210 @@ def record_json(r) -> str:
 
 
 console_consumer_main = _script("console-consumer")
+
+
+# ---- kafka-consumer-groups ----
+
+GROUP_ACTIONS = "--list, --describe, --delete, --reset-offsets, --delete-offsets"
+RESET_WARNING = ("WARN: No action will be performed as the --execute option is missing.In a future major "
+                 "release, the default behavior of this command will be to prompt the user before executing "
+                 "the reset rather than doing a dry run. You should add the --dry-run option explicitly if you "
+                 "are scripting this command and want to keep the current default behavior without prompting.")
+
+
+@app.command("consumer-groups")
+def consumer_groups(ctx: typer.Context, bootstrap_server: Optional[str] = BootstrapOption,
+                    list_: bool = typer.Option(False, "--list", help="List all consumer groups."),
+                    describe: bool = typer.Option(False, "--describe", help="Describe groups: offsets and lag."),
+                    delete: bool = typer.Option(False, "--delete", help="Delete inactive groups."),
+                    reset_offsets: bool = typer.Option(False, "--reset-offsets", help="Reset a group's offsets."),
+                    group: Optional[list[str]] = typer.Option(None, "--group", metavar="consumer group"),
+                    all_groups: bool = typer.Option(False, "--all-groups"),
+                    topic: Optional[str] = typer.Option(None, "--topic", metavar="topic[:p,p]"),
+                    all_topics: bool = typer.Option(False, "--all-topics"),
+                    members: bool = typer.Option(False, "--members"),
+                    state: bool = typer.Option(False, "--state"),
+                    offsets_view: bool = typer.Option(False, "--offsets"),
+                    verbose: bool = typer.Option(False, "--verbose"),
+                    to_earliest: bool = typer.Option(False, "--to-earliest"),
+                    to_latest: bool = typer.Option(False, "--to-latest"),
+                    to_current: bool = typer.Option(False, "--to-current"),
+                    to_offset: Optional[int] = typer.Option(None, "--to-offset", metavar="offset"),
+                    shift_by: Optional[int] = typer.Option(None, "--shift-by", metavar="n"),
+                    dry_run: bool = typer.Option(False, "--dry-run"),
+                    execute: bool = typer.Option(False, "--execute")) -> None:
+    """List, describe, delete consumer groups and reset their offsets: kafka-consumer-groups."""
+    if sum((list_, describe, delete, reset_offsets)) != 1:
+        raise errors.UsageError(f"Command must include exactly one action: {GROUP_ACTIONS}")
+    from dcli.client.admin import Admin
+
+    with Admin(bootstrap(ctx, bootstrap_server)) as admin:
+        if list_:
+            listed = admin.list_groups()
+            if state:
+                width = max([15] + [len(g.group_id) for g in listed]) + 10
+                lines = [f"{'GROUP':<{width}}{'STATE':<20}"] + [f"{g.group_id:<{width}}{g.state:<20}" for g in listed]
+                sys.stdout.write("".join(line.rstrip() + "\n" for line in lines))
+            else:
+                sys.stdout.write("".join(g.group_id + "\n" for g in listed))
+            return
+        groups = [g.group_id for g in admin.list_groups()] if all_groups else list(group or [])
+        if not groups:
+            raise errors.UsageError("Option [describe|delete|reset-offsets] takes one of these options: --all-groups, --group")
+        if describe:
+            view = "members" if members else "state" if state else "offsets"
+            raise typer.Exit(describe_groups(admin, groups, view, verbose))
+        if delete:
+            raise typer.Exit(delete_groups(admin, groups))
+        scenarios = sum((to_earliest, to_latest, to_current, to_offset is not None, shift_by is not None))
+        if scenarios != 1:
+            raise errors.UsageError("Option [reset-offsets] takes exactly one of these options: --to-datetime, "
+                                    "--by-duration, --to-earliest, --to-latest, --shift-by, --from-file, "
+                                    "--to-current, --to-offset")
+        if not topic and not all_topics:
+            raise errors.UsageError("Option [reset-offsets] takes one of these options: --all-topics, --topic")
+        if dry_run and execute:
+            raise errors.UsageError("Option [reset-offsets] takes only one of these options: --dry-run, --execute")
+        if not execute and not dry_run:
+            sys.stderr.write(RESET_WARNING + "\n")
+        target = ("earliest" if to_earliest else "latest" if to_latest else "current" if to_current
+                  else ("offset", to_offset) if to_offset is not None else ("shift", shift_by))
+        raise typer.Exit(reset_group_offsets(admin, groups, topic, all_topics, target, execute))
+
+
+def _row(fmt_widths: list[int], cells: list[str]) -> str:
+    return " ".join(f"{c:<{w}}" for c, w in zip(cells[:-1], fmt_widths)) + " " + cells[-1]
+
+
+def describe_groups(admin, groups: list[str], view: str, verbose: bool) -> int:
+    from dcli.wire.consumer_protocol import decode_assignment
+
+    code = 0
+    for d in admin.describe_groups(groups):
+        committed = admin.committed_offsets(d.group_id)
+        if d.state == "Dead" and not committed:
+            sys.stdout.write(f"\nError: Consumer group '{d.group_id}' does not exist.\n")
+            code = 3
+            continue
+        if d.state == "Empty":
+            sys.stderr.write(f"\nConsumer group '{d.group_id}' has no active members.\n")
+        elif d.state in ("PreparingRebalance", "CompletingRebalance"):
+            sys.stderr.write(f"\nWarning: Consumer group '{d.group_id}' is rebalancing.\n")
+        owned = []      # (member, [(topic, partition)])
+        for m in d.members:
+            parts = decode_assignment(m.assignment).partitions if m.assignment else {}
+            owned.append((m, sorted((t, p) for t, ps in parts.items() for p in ps)))
+        if view == "state":
+            coordinator = f"{admin._broker.servers[0]}  (1)"
+            width = max(25, len(d.group_id))
+            sys.stdout.write(f"\n{'GROUP':<{width}} {'COORDINATOR (ID)':<25} {'ASSIGNMENT-STRATEGY':<20} "
+                             f"{'STATE':<15} #MEMBERS\n")
+            sys.stdout.write(f"{d.group_id:<{width}} {coordinator:<25} {d.protocol:<20} {d.state:<15} "
+                             f"{len(d.members)}\n\n")
+            continue
+        if view == "members":
+            c = max([15] + [len(m.member_id) for m in d.members])
+            h = max([15] + [len(m.client_host) for m in d.members])
+            cl = max([15] + [len(m.client_id) for m in d.members])
+            g = max(15, len(d.group_id))
+            header = f"\n{'GROUP':<{g}} {'CONSUMER-ID':<{c}} {'HOST':<{h}} {'CLIENT-ID':<{cl}} {'#PARTITIONS':<15} "
+            sys.stdout.write(header + ("ASSIGNMENT" if verbose else "") + "\n")
+            for m, parts in owned:
+                line = f"{d.group_id:<{g}} {m.member_id:<{c}} {m.client_host:<{h}} {m.client_id:<{cl}} {len(parts):<15} "
+                if verbose:
+                    by_topic: dict[str, list[int]] = {}
+                    for t, p in parts:
+                        by_topic.setdefault(t, []).append(p)
+                    line += ", ".join(f"{t}({','.join(map(str, ps))})" for t, ps in by_topic.items()) or "-"
+                sys.stdout.write(line + "\n")
+            sys.stdout.write("\n")
+            continue
+        rows = []     # (topic, partition, member or None)
+        owned.sort(key=lambda mp: -len(mp[1]))
+        seen = set()
+        for m, parts in owned:
+            for tp in sorted(parts, key=lambda tp: tp[1]):
+                rows.append((tp, m))
+                seen.add(tp)
+        for tp in sorted(committed):
+            if tp not in seen:
+                rows.append((tp, None))
+        ends = admin.list_offsets([tp for tp, _ in rows], -1) if rows else {}
+        gw = max(15, len(d.group_id))
+        tw = max([15] + [len(tp[0]) for tp, _ in rows])
+        cw = max([15] + [len(m.member_id) for _, m in rows if m])
+        hw = max([15] + [len(m.client_host) for _, m in rows if m])
+        widths = [gw, tw, 10, 15, 15, 15, cw, hw]
+        out = ["\n" + _row(widths, ["GROUP", "TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG",
+                                    "CONSUMER-ID", "HOST", "CLIENT-ID"])]
+        for tp, m in rows:
+            cur = committed.get(tp)
+            end = ends.get(tp)
+            lag = str(end - cur) if cur is not None and end is not None else "-"
+            out.append("\n" + _row(widths, [d.group_id, tp[0], str(tp[1]), "-" if cur is None else str(cur),
+                                            "-" if end is None else str(end), lag,
+                                            m.member_id if m else "-", m.client_host if m else "-",
+                                            m.client_id if m else "-"]))
+        sys.stdout.write("".join(out) + "\n\n")
+    return code
+
+
+def delete_groups(admin, groups: list[str]) -> int:
+    results = admin.delete_groups(groups)
+    failed = [r for r in results if r.error_code]
+    if not failed:
+        names = ", ".join(f"'{g}'" for g in groups)
+        sys.stdout.write(f"Deletion of requested consumer groups ({names}) was successful.\n")
+        return 0
+    kinds = {68: "GroupNotEmptyException", 69: "GroupIdNotFoundException"}
+    lines = ["", "Error: Deletion of some consumer groups failed:"]
+    for r in failed:
+        kind = kinds.get(r.error_code, "KafkaException")
+        lines.append(f"* Group '{r.topic}' could not be deleted due to: java.util.concurrent.ExecutionException: "
+                     f"org.apache.kafka.common.errors.{kind}: {r.error_message}")
+    sys.stdout.write("\n".join(lines) + "\n")
+    return 1
+
+
+def reset_group_offsets(admin, groups: list[str], topic: Optional[str], all_topics: bool, target, execute: bool) -> int:
+    code = 0
+    for d in admin.describe_groups(groups):
+        if d.state not in ("Empty", "Dead"):
+            sys.stdout.write(f"\nError: Assignments can only be reset if the group '{d.group_id}' is inactive, "
+                             f"but the current state is {d.state}.\n")
+            code = 4
+            continue
+        committed = admin.committed_offsets(d.group_id)
+        if all_topics:
+            parts = sorted(committed)
+        else:
+            name, _, plist = topic.partition(":")
+            if plist:
+                parts = [(name, int(p)) for p in plist.split(",")]
+            else:
+                [t] = admin.describe_topics([name])
+                parts = [(name, p.partition) for p in sorted(t.partitions, key=lambda p: p.partition)]
+        earliest = admin.list_offsets(parts, -2) if parts else {}
+        latest = admin.list_offsets(parts, -1) if parts else {}
+        new = {}
+        for tp in parts:
+            if target == "earliest":
+                offset = earliest[tp]
+            elif target == "latest":
+                offset = latest[tp]
+            elif target == "current":
+                offset = committed.get(tp, latest[tp])
+            elif target[0] == "offset":
+                offset = target[1]
+            else:
+                offset = committed.get(tp, latest[tp]) + target[1]
+            new[tp] = min(max(offset, earliest[tp]), latest[tp])      # clamped, as Kafka does
+        if execute:
+            admin.commit_offsets(d.group_id, new)
+        out = ["\n" + f"{'GROUP':<30} {'TOPIC':<30} {'PARTITION':<10} {'NEW-OFFSET':<15}".rstrip()]
+        out += ["\n" + f"{d.group_id:<30} {t:<30} {p:<10} {o:<15}".rstrip() for (t, p), o in new.items()]
+        sys.stdout.write("".join(out) + "\n\n")
+    return code
+
+
+consumer_groups_main = _script("consumer-groups")

@@ -34,6 +34,9 @@ def start(listen: str = typer.Option("127.0.0.1:7181", "--listen", metavar="HOST
                                                        help="Partitions of a topic created without a count (num.partitions, default 1)."),
           auto_create_topics: Optional[bool] = typer.Option(None, "--auto-create-topics/--no-auto-create-topics",
                                                             help="Create a topic on first use (auto.create.topics.enable, default on)."),
+          group_initial_rebalance_delay_ms: int = typer.Option(
+              3000, "--group-initial-rebalance-delay-ms", metavar="MS",
+              help="How long a new consumer group waits for more members (group.initial.rebalance.delay.ms)."),
           log_level: str = typer.Option("warning", "--log-level", metavar="LEVEL")) -> None:
     """Serve the coordination service and the broker until SIGINT or SIGTERM."""
     import asyncio
@@ -54,6 +57,9 @@ def start(listen: str = typer.Option("127.0.0.1:7181", "--listen", metavar="HOST
     if max_data_bytes <= 0 or container_check_interval_ms <= 0 or snapshot_every <= 0:
         raise errors.UsageError("--max-data-bytes, --container-check-interval-ms and --snapshot-every must be positive")
     broker_config = _broker_config(broker_config_file, num_partitions, auto_create_topics)
+    if group_initial_rebalance_delay_ms < 0:
+        raise errors.UsageError("--group-initial-rebalance-delay-ms must not be negative")
+    from dcli_server.broker.groups import GroupConfig
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     directory = (data_dir or default_data_dir()).expanduser().resolve()
     limits = Limits(max_data_bytes=max_data_bytes, container_check_interval_ms=container_check_interval_ms)
@@ -63,7 +69,8 @@ def start(listen: str = typer.Option("127.0.0.1:7181", "--listen", metavar="HOST
         print(f"dcli server listening on {address}, data in {directory} (fsync {mode.value})", flush=True)
 
     try:
-        asyncio.run(serve(config, listen, ready=ready, broker_config=broker_config))
+        asyncio.run(serve(config, listen, ready=ready, broker_config=broker_config,
+                          group_config=GroupConfig(initial_rebalance_delay_ms=group_initial_rebalance_delay_ms)))
     except (DataDirLockedError, CorruptLogError) as e:
         raise errors.DcliError("", str(e)) from None
     except OSError as e:

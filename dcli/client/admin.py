@@ -72,6 +72,44 @@ class Admin:
             raise raise_for(reply.error_code, reply.error_message)
         return list(reply.entries)
 
+    # ---- consumer groups (what kafka-consumer-groups calls) ----
+
+    def list_groups(self) -> list[bpb.ListedGroup]:
+        return list(self._call("ListGroups", bpb.ListGroupsRequest()).groups)
+
+    def describe_groups(self, group_ids: list[str]) -> list[bpb.DescribedGroup]:
+        return list(self._call("DescribeGroups", bpb.DescribeGroupsRequest(group_ids=group_ids)).groups)
+
+    def delete_groups(self, group_ids: list[str]) -> list[bpb.PartitionError]:
+        """(group, error_code, error_message) per group, in `results` (topic = the group id)."""
+        return list(self._call("DeleteGroups", bpb.DeleteGroupsRequest(group_ids=group_ids)).results)
+
+    def committed_offsets(self, group_id: str) -> dict[tuple[str, int], int]:
+        reply = self._call("OffsetFetch", bpb.OffsetFetchRequest(group_id=group_id))
+        if reply.error_code:
+            raise raise_for(reply.error_code, reply.error_message)
+        return {(c.topic, c.partition): c.offset for c in reply.partitions if c.offset >= 0}
+
+    def commit_offsets(self, group_id: str, offsets: dict[tuple[str, int], int]) -> None:
+        """Commit from outside the group (generation -1): only into an inactive group."""
+        reply = self._call("OffsetCommit", bpb.OffsetCommitRequest(
+            group_id=group_id, generation_id=-1, member_id="", partitions=[
+                bpb.OffsetCommitPartition(topic=t, partition=p, offset=o) for (t, p), o in offsets.items()]))
+        for r in reply.partitions:
+            if r.error_code:
+                raise raise_for(r.error_code, r.error_message)
+
+    def list_offsets(self, partitions: list[tuple[str, int]], which: int) -> dict[tuple[str, int], int]:
+        """-2 earliest, -1 latest (the high watermark), else the first offset at that time."""
+        reply = self._call("ListOffsets", bpb.ListOffsetsRequest(partitions=[
+            bpb.ListOffsetsPartition(topic=t, partition=p, timestamp=which) for t, p in partitions]))
+        out = {}
+        for r in reply.partitions:
+            if r.error_code:
+                raise raise_for(r.error_code, r.error_message)
+            out[(r.topic, r.partition)] = r.offset
+        return out
+
     def close(self) -> None:
         self._broker.close()
 

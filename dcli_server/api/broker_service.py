@@ -1,6 +1,6 @@
 """The Broker service (broker.proto): metadata, topics, configs, producer ids, produce, fetch and
-offsets, translated to and from the domain Broker. The consumer-group RPCs are not served here
-yet; the generated base class answers them UNIMPLEMENTED.
+offsets, translated to and from the domain Broker; the consumer-group RPCs come from GroupRpcs
+(broker_groups.py).
 
 A failure of one topic or partition travels as its `error_code` (Kafka's number) and
 `error_message` (Kafka's words); a request that makes no sense as a whole (acks=5, a negative
@@ -16,6 +16,7 @@ import grpc
 from dcli.v1 import broker_pb2 as pb
 from dcli.v1 import broker_pb2_grpc as pb_grpc
 from dcli.wire.errors import BrokerError
+from dcli_server.api.broker_groups import GroupRpcs, Groups
 from dcli_server.broker.broker import Broker, FetchItem, NewTopic
 
 log = logging.getLogger("dcli.server")
@@ -50,9 +51,10 @@ def _require(ok: bool, message: str) -> None:
         raise _Refused(message)
 
 
-class BrokerService(pb_grpc.BrokerServicer):
-    def __init__(self, broker: Broker):
+class BrokerService(GroupRpcs, pb_grpc.BrokerServicer):
+    def __init__(self, broker: Broker, groups: Groups):
         self._broker = broker
+        self._groups = groups
 
     # -- metadata and topics ----------------------------------------------------------------
 

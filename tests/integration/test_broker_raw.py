@@ -128,10 +128,11 @@ def test_bad_names_are_refused_and_nothing_is_made_outside(server, stub, name):
     assert set((server.data_dir / "broker").iterdir()) == inside
 
 
-def test_group_rpcs_are_not_served_yet(stub):
-    with pytest.raises(grpc.RpcError) as e:
-        stub.ListGroups(pb.ListGroupsRequest(), timeout=WAIT_S)
-    assert e.value.code() == grpc.StatusCode.UNIMPLEMENTED
+def test_group_rpcs_are_served(stub):
+    [d] = stub.DescribeGroups(pb.DescribeGroupsRequest(group_ids=["nobody-here"]), timeout=WAIT_S).groups
+    assert d.state == "Dead" and d.error_code == 0          # Kafka describes an unknown group as Dead
+    r = stub.Heartbeat(pb.HeartbeatRequest(group_id="nobody-here", generation_id=1, member_id="m"), timeout=WAIT_S)
+    assert r.error_code == 25                              # UNKNOWN_MEMBER_ID
 
 
 # -- produce and fetch ---------------------------------------------------------------------------------

@@ -1,0 +1,182 @@
+"""The consumer-group RPCs of the Broker service: Kafka's classic protocol, served by the pure
+GroupCoordinator (dcli_server/broker/groups.py) with committed offsets in its OffsetStore.
+
+The coordinator never blocks: a JoinGroup or SyncGroup that must wait for the rest of the group
+hands it a future, answered when the coordinator says so (`drain()`); one timer task drives
+session expiry, rebalance timeouts and the initial rebalance delay. A commit is answered only
+after an fsync of the offset store that began after the commit was written (commits share one).
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from pathlib import Path
+
+from dcli.v1 import broker_pb2 as pb
+from dcli_server.broker.groups import GroupConfig, GroupCoordinator, JoinRequest
+from dcli_server.broker.offsets import OffsetCommit, OffsetStore
+
+log = logging.getLogger("dcli.server")
+COMPACT_EVERY_S = 600.0
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)     # wall clock: it is stored as the commit time
+
+
+class Groups:
+    """The group coordinator, its offset store and the task that keeps time for them."""
+
+    def __init__(self, directory: Path, config: GroupConfig | None = None):
+        self.directory = directory
+        self.config = config or GroupConfig()
+        self.offsets: OffsetStore | None = None
+        self.coordinator: GroupCoordinator | None = None
+        self._timer_changed: asyncio.Event | None = None
+        self._tasks: list[asyncio.Task] = []
+        self._flush_lock: asyncio.Lock | None = None
+        self._written = 0          # commits written to the store
+        self._flushed = 0          # commits covered by a finished fsync
+
+    async def start(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.offsets = await asyncio.to_thread(OffsetStore, self.directory / "__consumer_offsets-0")
+        self.coordinator = GroupCoordinator(self.config, self.offsets)
+        self._timer_changed = asyncio.Event()
+        self._flush_lock = asyncio.Lock()
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._run_timers()), loop.create_task(self._compactor())]
+
+    async def close(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.offsets is not None:
+            await asyncio.to_thread(self.offsets.flush)
+            await asyncio.to_thread(self.offsets.close)
+
+    def deliver(self) -> None:
+        for waiter, result in self.coordinator.drain():
+            if not waiter.done():
+                waiter.set_result(result)
+        self._timer_changed.set()
+
+    async def durable(self) -> None:
+        """Wait until every commit written so far is fsync'd (one fsync serves many)."""
+        self._written += 1
+        target = self._written
+        async with self._flush_lock:
+            if self._flushed >= target:
+                return
+            covered = self._written
+            await asyncio.to_thread(self.offsets.flush)
+            self._flushed = max(self._flushed, covered)
+
+    async def _run_timers(self) -> None:
+        while True:
+            deadline = self.coordinator.next_deadline_ms()
+            wait = None if deadline is None else max(0, deadline - now_ms()) / 1000
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._timer_changed.wait(), wait)
+            report = self.coordinator.tick(now_ms())
+            self.deliver()
+            self._timer_changed.clear()      # after deliver(): it sets the event itself
+            if report.expired_offsets:
+                await self.durable()
+
+    async def _compactor(self) -> None:
+        while True:
+            await asyncio.sleep(COMPACT_EVERY_S)
+            try:
+                await asyncio.to_thread(self.offsets.compact, now_ms())
+            except Exception:       # compaction saves space; a failure costs none of the data
+                log.exception("offset store compaction failed")
+
+
+class GroupRpcs:
+    """Mixed into BrokerService: `self._groups` is a started Groups."""
+
+    _groups: Groups
+
+    async def JoinGroup(self, request: pb.JoinGroupRequest, context) -> pb.JoinGroupResponse:
+        g = self._groups
+        waiter = asyncio.get_running_loop().create_future()
+        g.coordinator.join(now_ms(), JoinRequest(
+            group_id=request.group_id, member_id=request.member_id, client_id=request.client_id,
+            client_host=request.client_host, session_timeout_ms=request.session_timeout_ms,
+            rebalance_timeout_ms=request.rebalance_timeout_ms, protocol_type=request.protocol_type,
+            protocols=tuple((p.name, p.metadata) for p in request.protocols)), waiter)
+        g.deliver()
+        r = await waiter
+        return pb.JoinGroupResponse(
+            error_code=r.error_code, error_message=r.error_message, generation_id=r.generation_id,
+            protocol_name=r.protocol_name, leader=r.leader, member_id=r.member_id,
+            members=[pb.GroupMember(member_id=m.member_id, client_id=m.client_id,
+                                    client_host=m.client_host, metadata=m.metadata) for m in r.members])
+
+    async def SyncGroup(self, request: pb.SyncGroupRequest, context) -> pb.SyncGroupResponse:
+        g = self._groups
+        waiter = asyncio.get_running_loop().create_future()
+        g.coordinator.sync(now_ms(), request.group_id, request.generation_id, request.member_id,
+                           {a.member_id: a.assignment for a in request.assignments}, waiter)
+        g.deliver()
+        r = await waiter
+        return pb.SyncGroupResponse(error_code=r.error_code, error_message=r.error_message,
+                                    assignment=r.assignment)
+
+    async def Heartbeat(self, request: pb.HeartbeatRequest, context) -> pb.HeartbeatResponse:
+        r = self._groups.coordinator.heartbeat(now_ms(), request.group_id, request.generation_id,
+                                               request.member_id)
+        self._groups.deliver()
+        return pb.HeartbeatResponse(error_code=r.error_code, error_message=r.error_message)
+
+    async def LeaveGroup(self, request: pb.LeaveGroupRequest, context) -> pb.LeaveGroupResponse:
+        r = self._groups.coordinator.leave(now_ms(), request.group_id, list(request.member_ids))
+        self._groups.deliver()
+        return pb.LeaveGroupResponse(error_code=r.error_code, error_message=r.error_message)
+
+    async def OffsetCommit(self, request: pb.OffsetCommitRequest, context) -> pb.OffsetCommitResponse:
+        g = self._groups
+        results = g.coordinator.commit_offsets(
+            now_ms(), request.group_id, request.generation_id, request.member_id,
+            [OffsetCommit(p.topic, p.partition, p.offset, p.metadata) for p in request.partitions])
+        g.deliver()
+        if any(not r.error_code for r in results):
+            await g.durable()
+        return pb.OffsetCommitResponse(partitions=[
+            pb.PartitionError(topic=r.topic, partition=r.partition, error_code=r.error_code,
+                              error_message=r.error_message) for r in results])
+
+    async def OffsetFetch(self, request: pb.OffsetFetchRequest, context) -> pb.OffsetFetchResponse:
+        wanted = [(p.topic, p.partition) for p in request.partitions] or None
+        found = self._groups.coordinator.fetch_offsets(request.group_id, wanted)
+        return pb.OffsetFetchResponse(partitions=[
+            pb.CommittedOffset(topic=c.topic, partition=c.partition, offset=c.offset, metadata=c.metadata)
+            for c in found])
+
+    async def ListGroups(self, request: pb.ListGroupsRequest, context) -> pb.ListGroupsResponse:
+        return pb.ListGroupsResponse(groups=[
+            pb.ListedGroup(group_id=g.group_id, protocol_type=g.protocol_type, state=g.state)
+            for g in self._groups.coordinator.list_groups()])
+
+    async def DescribeGroups(self, request: pb.DescribeGroupsRequest, context) -> pb.DescribeGroupsResponse:
+        return pb.DescribeGroupsResponse(groups=[
+            pb.DescribedGroup(group_id=d.group_id, error_code=d.error_code, error_message=d.error_message,
+                              state=d.state, protocol_type=d.protocol_type, protocol=d.protocol,
+                              generation_id=d.generation_id, leader=d.leader, members=[
+                                  pb.GroupMember(member_id=m.member_id, client_id=m.client_id,
+                                                 client_host=m.client_host, metadata=m.metadata,
+                                                 assignment=m.assignment) for m in d.members])
+            for d in self._groups.coordinator.describe(list(request.group_ids))])
+
+    async def DeleteGroups(self, request: pb.DeleteGroupsRequest, context) -> pb.DeleteGroupsResponse:
+        g = self._groups
+        results = g.coordinator.delete_groups(now_ms(), list(request.group_ids))
+        g.deliver()
+        if any(not r.error_code for _, r in results):
+            await g.durable()
+        return pb.DeleteGroupsResponse(results=[
+            pb.PartitionError(topic=group, error_code=r.error_code, error_message=r.error_message)
+            for group, r in results])
