@@ -82,6 +82,9 @@ def topics(ctx: typer.Context, bootstrap_server: Optional[str] = BootstrapOption
     from dcli.client.admin import Admin
 
     out = []
+    if settings(ctx).resolved_write_out() == "json" and (list_ or describe):
+        with Admin(bootstrap(ctx, bootstrap_server)) as admin:
+            return topics_json(admin, topic, list_, exclude_internal, if_exists)
     try:
         with Admin(bootstrap(ctx, bootstrap_server)) as admin:
             if create:
@@ -104,6 +107,26 @@ def topics(ctx: typer.Context, bootstrap_server: Optional[str] = BootstrapOption
         sys.stdout.write(f"Error while executing topic command : {e}\n")
         raise typer.Exit(getattr(e, "exit_code", 1) or 1) from None
     sys.stdout.write("".join(line + "\n" for line in out))
+
+
+def topics_json(admin, pattern, list_only: bool, exclude_internal: bool, if_exists: bool) -> None:
+    """`-w json`: one object per topic (and its partitions with --describe)."""
+    import json
+
+    try:
+        names = matching(admin, pattern, if_exists) if pattern else admin.list_topics()
+    except TopicCommandError as e:
+        raise errors.NoNodeError("", str(e)) from None
+    names = [n for n in names if not (exclude_internal and n.startswith("__"))]
+    if list_only:
+        rows = [{"topic": n} for n in names]
+    else:
+        rows = [{"topic": t.name, "topic_id": t.topic_id, "configs": dict(t.configs), "partitions": [
+                    {"partition": p.partition, "leader": p.leader, "leader_epoch": p.leader_epoch,
+                     "replicas": list(p.replicas), "isr": list(p.isr)}
+                    for p in sorted(t.partitions, key=lambda p: p.partition)]}
+                for t in (admin.describe_topics(names) if names else [])]
+    sys.stdout.write("".join(json.dumps(r) + "\n" for r in rows))
 
 
 def create_topic(admin, name: str, partitions, replication_factor, configs, if_not_exists) -> list[str]:
@@ -267,6 +290,8 @@ def console_producer(ctx: typer.Context, bootstrap_server: Optional[str] = Boots
                         retry_backoff_ms=retry_backoff_ms, request_timeout_ms=request_timeout_ms,
                         partitioner=partitioner, client_id="console-producer", **settings_)
     failures = []
+    acked: list = []
+    json_out = settings(ctx).resolved_write_out() == "json"
     interactive = sys.stdin.isatty()
     try:
         number = 0
@@ -280,6 +305,8 @@ def console_producer(ctx: typer.Context, bootstrap_server: Optional[str] = Boots
             number += 1
             key, value, headers = reader.parse(line.rstrip("\n"), number)
             fut = producer.send(topic, value, key=key, headers=headers)
+            if json_out:
+                acked.append(fut)
             fut.add_done_callback(lambda f, k=key, v=value: f.exception() and failures.append(
                 error_line(topic, k, v, f.exception())))
             if sync:
@@ -288,6 +315,10 @@ def console_producer(ctx: typer.Context, bootstrap_server: Optional[str] = Boots
                 except errors.DcliError:
                     pass
         producer.flush()
+        for fut in acked:
+            if fut.exception() is None:
+                m = fut.result()
+                sys.stdout.write(f'{{"topic": "{m.topic}", "partition": {m.partition}, "offset": {m.offset}}}\n')
     finally:
         producer.close()
         for line in failures:
@@ -510,7 +541,14 @@ def consumer_groups(ctx: typer.Context, bootstrap_server: Optional[str] = Bootst
         raise errors.UsageError(f"Command must include exactly one action: {GROUP_ACTIONS}")
     from dcli.client.admin import Admin
 
+    json_out = settings(ctx).resolved_write_out() == "json"
     with Admin(bootstrap(ctx, bootstrap_server)) as admin:
+        if list_ and json_out:
+            import json
+            sys.stdout.write("".join(json.dumps({"group": g.group_id, "state": g.state,
+                                                 "protocol_type": g.protocol_type}) + "\n"
+                                     for g in admin.list_groups()))
+            return
         if list_:
             listed = admin.list_groups()
             if state:
@@ -525,7 +563,7 @@ def consumer_groups(ctx: typer.Context, bootstrap_server: Optional[str] = Bootst
             raise errors.UsageError("Option [describe|delete|reset-offsets] takes one of these options: --all-groups, --group")
         if describe:
             view = "members" if members else "state" if state else "offsets"
-            raise typer.Exit(describe_groups(admin, groups, view, verbose))
+            raise typer.Exit(describe_groups(admin, groups, view, verbose, json_out))
         if delete:
             raise typer.Exit(delete_groups(admin, groups))
         scenarios = sum((to_earliest, to_latest, to_current, to_offset is not None, shift_by is not None))
@@ -548,7 +586,9 @@ def _row(fmt_widths: list[int], cells: list[str]) -> str:
     return " ".join(f"{c:<{w}}" for c, w in zip(cells[:-1], fmt_widths)) + " " + cells[-1]
 
 
-def describe_groups(admin, groups: list[str], view: str, verbose: bool) -> int:
+def describe_groups(admin, groups: list[str], view: str, verbose: bool, json_out: bool = False) -> int:
+    import json
+
     from dcli.wire.consumer_protocol import decode_assignment
 
     code = 0
@@ -602,6 +642,16 @@ def describe_groups(admin, groups: list[str], view: str, verbose: bool) -> int:
             if tp not in seen:
                 rows.append((tp, None))
         ends = admin.list_offsets([tp for tp, _ in rows], -1) if rows else {}
+        if json_out:        # one object per partition row
+            for tp, m in rows:
+                cur, end = committed.get(tp), ends.get(tp)
+                sys.stdout.write(json.dumps({
+                    "group": d.group_id, "state": d.state, "topic": tp[0], "partition": tp[1],
+                    "current_offset": cur, "log_end_offset": end,
+                    "lag": end - cur if cur is not None and end is not None else None,
+                    "consumer_id": m.member_id if m else None, "host": m.client_host if m else None,
+                    "client_id": m.client_id if m else None}) + "\n")
+            continue
         gw = max(15, len(d.group_id))
         tw = max([15] + [len(tp[0]) for tp, _ in rows])
         cw = max([15] + [len(m.member_id) for _, m in rows if m])

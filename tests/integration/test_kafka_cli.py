@@ -160,3 +160,25 @@ def test_console_consumer_usage_errors(server):
             args = ("--topic", "x", *args)
         r = kafka(server, "console-consumer", *args)
         assert r.returncode == 2 and r.stderr.decode() == message + "\n", (args, r.stderr)
+
+
+def test_json_output(server):
+    import json
+    name = topic()
+    assert kafka(server, "topics", "--create", "--topic", name, "--partitions", "2").returncode == 0
+    r = run_cli("-w", "json", "kafka", "console-producer", "--topic", name, "--property", "parse.key=true",
+                server=server, input=b"alice\tx\n")
+    assert json.loads(r.stdout) == {"topic": name, "partition": partition_for_key(b"alice", 2), "offset": 0}
+    r = run_cli("-w", "json", "kafka", "topics", "--describe", "--topic", name, server=server)
+    [t] = [json.loads(line) for line in r.stdout.decode().splitlines()]
+    assert t["topic"] == name and len(t["topic_id"]) == 22 and [p["partition"] for p in t["partitions"]] == [0, 1]
+    assert t["partitions"][0] == {"partition": 0, "leader": 1, "leader_epoch": 0, "replicas": [1], "isr": [1]}
+    r = run_cli("-w", "json", "kafka", "topics", "--list", server=server)
+    assert {"topic": name} in [json.loads(line) for line in r.stdout.decode().splitlines()]
+    r = run_cli("-w", "json", "kafka", "console-consumer", "--topic", name, "--group", "jg", "--from-beginning",
+                "--max-messages", "1", server=server)
+    assert json.loads(r.stdout)["key"] == "alice"
+    r = run_cli("-w", "json", "kafka", "consumer-groups", "--describe", "--group", "jg", server=server)
+    rows = [json.loads(line) for line in r.stdout.decode().splitlines()]
+    mine = [row for row in rows if row["partition"] == partition_for_key(b"alice", 2)]
+    assert mine and mine[0]["current_offset"] == 1 and mine[0]["lag"] == 0
