@@ -74,6 +74,10 @@ def current_word(before: str) -> tuple[list[str], str, int]:
     return words, "".join(cur), len(before) - raw_start
 
 
+# flags whose values are names the server knows: the children source answers these keys too
+VALUE_SOURCES = {"--topic": "kafka:topics", "--group": "kafka:groups"}
+
+
 def complete(before: str, root: CommandSpec, children_of: ChildrenOf) -> list[Suggestion]:
     words, word, raw_len = current_word(before)
     start = -raw_len
@@ -91,7 +95,10 @@ def complete(before: str, root: CommandSpec, children_of: ChildrenOf) -> list[Su
         return [Suggestion(f, start) for f in sorted(spec.flags)
                 if f.startswith(word) and f not in used]
     if rest and spec.flags.get(rest[-1]):
-        return []                            # the value of a flag: free text
+        source = VALUE_SOURCES.get(rest[-1])
+        if source is None:
+            return []                        # the value of a flag: free text
+        return [Suggestion(n, start) for n in sorted(children_of(source) or []) if n.startswith(word)]
     if spec.values and not _positionals(rest, spec):
         return [Suggestion(v, start) for v in spec.values if v.startswith(word)]
     if spec.takes_path and (word.startswith("/") or (not word and not _positionals(rest, spec))):

@@ -72,7 +72,9 @@ class ChildrenCache:
             kids = None
             try:
                 client = self._client_fn()
-                if client is not None:
+                if client is not None and path.startswith("kafka:"):
+                    kids = broker_names(client.server, path)
+                elif client is not None:
                     kids = sorted(client.get_children_async(path).result(FETCH_TIMEOUT_S))
             except NoNodeError:
                 kids = []
@@ -83,3 +85,13 @@ class ChildrenCache:
                 if kids is not None:
                     self._cache[path] = (time.monotonic(), kids)
             self.fetched.set()
+
+
+def broker_names(server: str, source: str) -> list[str]:
+    """Topic or group names for completing `--topic` / `--group` (completer.VALUE_SOURCES)."""
+    from dcli.client.admin import Admin
+
+    with Admin(server, timeout=FETCH_TIMEOUT_S) as admin:
+        if source == "kafka:topics":
+            return admin.list_topics()
+        return sorted(g.group_id for g in admin.list_groups())

@@ -99,3 +99,13 @@ def test_consumer_seek_and_out_of_range(server):
         assert [r.value for r in c.poll(1000)] == [b"3", b"4"]
         c.seek(tp, 99)                                  # past the end: reset by the policy
         assert c.poll(200) == [] and c.position(tp) == 5
+
+
+def test_the_shells_name_source_lists_topics_and_groups(server):
+    from dcli.shell.refresher import broker_names
+    name = topic()
+    with Admin(server.address) as admin:
+        admin.create_topic(name, partitions=1)
+        admin.commit_offsets("shell-group", {(name, 0): 0})
+    assert name in broker_names(server.address, "kafka:topics")
+    assert "shell-group" in broker_names(server.address, "kafka:groups")

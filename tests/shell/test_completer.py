@@ -175,3 +175,10 @@ def test_spec_from_click_reads_value_flags():
     s = CommandSpec.from_click(typer.main.get_command(zk.app).commands["create"])
     assert s.takes_path
     assert s.flags["-t"] is True and s.flags["-e"] is False
+
+
+def test_topic_and_group_names_complete_from_the_server_source(spec):
+    tree = {**TREE, "kafka:topics": ["chat", "chores", "orders"], "kafka:groups": ["readers"]}
+    assert texts("kafka topics --describe --topic ch", spec, tree) == ["chat", "chores"]
+    assert texts("kafka console-consumer --group r", spec, tree) == ["readers"]
+    assert texts("kafka console-consumer --group r", spec, TREE) == []     # not fetched yet
