@@ -33,7 +33,7 @@ from dcli.client.broker_common import BrokerChannel, raise_for
 from dcli.v1 import broker_pb2 as bpb
 from dcli.wire import errors
 from dcli.wire.murmur2 import partition_for_key
-from dcli.wire.records import Record, build_batch, increment_sequence
+from dcli.wire.records import build_batch, increment_sequence
 
 ACKS = {"all": -1, "-1": -1, -1: -1, "1": 1, 1: 1, "0": 0, 0: 0}
 PARTITIONERS = ("round-robin", "sticky")
@@ -50,26 +50,59 @@ class RecordMetadata:
     timestamp: int
 
 
-class _Pending:
-    """One record waiting for its batch, and the future its sender holds."""
+class FutureRecordMetadata:
+    """What `send()` returns: the future of one record's RecordMetadata (Kafka's class of the
+    same name). It is a view of its batch's single Future, so a record costs no Future and no
+    lock of its own; `result()`, `exception()`, `done()` and `add_done_callback()` behave as
+    concurrent.futures.Future's (a callback gets this object)."""
 
-    __slots__ = ("record", "future", "size")
+    __slots__ = ("_batch", "_index")
 
-    def __init__(self, record: Record, future: Future, size: int):
-        self.record, self.future, self.size = record, future, size
+    def __init__(self, batch: _Batch, index: int):
+        self._batch, self._index = batch, index
+
+    def result(self, timeout: float | None = None) -> RecordMetadata:
+        b = self._batch
+        base_offset, log_append_time = b.future.result(timeout)
+        return RecordMetadata(b.topic, b.partition, base_offset + self._index if base_offset >= 0 else -1,
+                              log_append_time if log_append_time >= 0 else b.records[self._index][3])
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        return self._batch.future.exception(timeout)
+
+    def done(self) -> bool:
+        return self._batch.future.done()
+
+    def running(self) -> bool:
+        return False
+
+    def cancelled(self) -> bool:
+        return False
+
+    def cancel(self) -> bool:
+        return False
+
+    def add_done_callback(self, fn) -> None:
+        self._batch.future.add_done_callback(lambda _f: fn(self))
 
 
 class _Batch:
-    __slots__ = ("topic", "partition", "records", "bytes", "base_sequence", "attempts", "created",
-                 "not_before")
+    """Records of one partition that leave together, and the one Future they share: it
+    settles to (base offset, log append time) or to the error."""
 
-    def __init__(self, topic: str, partition: int, records: list[_Pending]):
-        self.topic, self.partition, self.records = topic, partition, records
+    __slots__ = ("topic", "partition", "records", "size", "bytes", "base_sequence", "attempts",
+                 "created", "not_before", "future")
+
+    def __init__(self, topic: str, partition: int, now: float):
+        self.topic, self.partition = topic, partition
+        self.records: list[tuple] = []    # (key, value, headers, timestamp, None): Record's fields
+        self.size = 0                     # estimated bytes, against batch_size
         self.bytes = b""
         self.base_sequence = -1
         self.attempts = 0
-        self.created = time.monotonic()
-        self.not_before = 0.0          # a retry waits retry.backoff.ms
+        self.created = now                # also the start of its linger
+        self.not_before = 0.0             # a retry waits retry.backoff.ms
+        self.future: Future = Future()
 
 
 class Producer:
@@ -103,11 +136,10 @@ class Producer:
         self.client_id = client_id
         self._broker = BrokerChannel(bootstrap_servers)
         self._cv = threading.Condition()
-        self._open: dict[tuple[str, int], list[_Pending]] = {}     # records not yet in a batch
-        self._open_bytes: dict[tuple[str, int], int] = {}
+        self._open: dict[tuple[str, int], _Batch] = {}            # the batch filling up, per partition
         self._ready: dict[tuple[str, int], list[_Batch]] = {}      # batches waiting to be sent, in order
         self._in_flight: dict[tuple[str, int], int] = {}
-        self._linger_start: dict[tuple[str, int], float] = {}     # when the open list got its first record
+        self._counts: dict[str, int] = {}     # partition counts, read without the channel's lock
         self._unfinished = 0                  # records sent to send() whose future is not settled
         self._round_robin: dict[str, int] = {}
         self._sticky: dict[str, int] = {}
@@ -122,31 +154,39 @@ class Producer:
     # ---- the application's side ----
 
     def send(self, topic: str, value: bytes | None = None, key: bytes | None = None,
-             partition: int | None = None, headers=(), timestamp_ms: int | None = None) -> Future:
+             partition: int | None = None, headers=(), timestamp_ms: int | None = None) -> FutureRecordMetadata:
         """Queue one record; the future gives its RecordMetadata once the broker has it."""
         if self._closed:
             raise errors.UsageError("Cannot send after the producer is closed.")
-        n = self._broker.partition_count(topic)
-        if partition is None:
-            partition = self._choose(topic, key, n)
-        elif not 0 <= partition < n:
+        n = self._counts.get(topic)
+        if n is None:
+            n = self._counts[topic] = self._broker.partition_count(topic)
+        if partition is not None and not 0 <= partition < n:
             raise errors.UsageError(f"Invalid partition given with record: {partition} is not in the "
                                     f"range [0...{n}].")
+        if key is not None and partition is None:
+            partition = partition_for_key(key, n)
         ts = int(time.time() * 1000) if timestamp_ms is None else timestamp_ms
-        record = Record(key=key, value=value, headers=tuple(headers), timestamp=ts)
-        fut: Future = Future()
-        size = len(key or b"") + len(value or b"") + 16 + sum(len(k) + len(v or b"") for k, v in headers)
-        tp = (topic, partition)
+        size = (len(key) if key else 0) + (len(value) if value else 0) + 16
+        if headers:
+            headers = tuple(headers)
+            size += sum(len(k) + len(v or b"") for k, v in headers)
         with self._cv:
-            pending = self._open.setdefault(tp, [])
-            if not pending:
-                self._linger_start[tp] = time.monotonic()
-            pending.append(_Pending(record, fut, size))
-            self._open_bytes[tp] = self._open_bytes.get(tp, 0) + size
+            if partition is None:
+                partition = self._choose_locked(topic, n)
+            tp = (topic, partition)
+            batch = self._open.get(tp)
+            if batch is not None and batch.size + size > self.batch_size:
+                self._cut_locked(tp)          # full: it leaves, a new one starts
+                batch = None
+            if batch is None:
+                batch = self._open[tp] = _Batch(topic, partition, time.monotonic())
+                self._cv.notify_all()         # a new linger clock
+            index = len(batch.records)
+            batch.records.append((key, value, headers, ts, None))
+            batch.size += size
             self._unfinished += 1
-            if len(pending) == 1 or self._open_bytes[tp] >= self.batch_size:
-                self._cv.notify()          # a new linger clock, or a full batch
-        return fut
+        return FutureRecordMetadata(batch, index)
 
     def flush(self, timeout: float | None = None) -> None:
         """Send everything queued now and wait until each record is answered (or failed)."""
@@ -186,18 +226,15 @@ class Producer:
 
     # ---- partitioning ----
 
-    def _choose(self, topic: str, key: bytes | None, n: int) -> int:
-        if key is not None:
-            return partition_for_key(key, n)
+    def _choose_locked(self, topic: str, n: int) -> int:
+        """The partition of a record without a key (the caller holds the lock)."""
         if self.partitioner == "sticky":
-            with self._cv:
-                if topic not in self._sticky:
-                    self._sticky[topic] = self._round_robin.get(topic, 0) % n
-                    self._round_robin[topic] = self._round_robin.get(topic, 0) + 1
-                return self._sticky[topic] % n
-        with self._cv:
-            i = self._round_robin.get(topic, 0)
-            self._round_robin[topic] = i + 1
+            if topic not in self._sticky:
+                self._sticky[topic] = self._round_robin.get(topic, 0) % n
+                self._round_robin[topic] = self._round_robin.get(topic, 0) + 1
+            return self._sticky[topic] % n
+        i = self._round_robin.get(topic, 0)
+        self._round_robin[topic] = i + 1
         return i % n
 
     # ---- the sender thread ----
@@ -216,24 +253,15 @@ class Producer:
             self._send(sendable)
 
     def _drain_ready_locked(self) -> None:
-        """Close the open record lists that are full, lingered long enough, or being flushed."""
+        """Close the open batches that lingered long enough or are being flushed."""
         now = time.monotonic()
-        for tp in [tp for tp, pending in self._open.items() if pending]:
-            if (self._open_bytes.get(tp, 0) >= self.batch_size or self._flushing or self._closed
-                    or now - self._linger_start.get(tp, now) >= self.linger_s):
-                self._cut_locked(tp)
+        for tp in [tp for tp, b in self._open.items()
+                   if self._flushing or self._closed or now - b.created >= self.linger_s]:
+            self._cut_locked(tp)
 
     def _cut_locked(self, tp) -> None:
-        pending = self._open.pop(tp)
-        self._open_bytes.pop(tp, None)
-        self._linger_start.pop(tp, None)
-        while pending:        # batches of at most batch_size bytes (one record at least)
-            take, size = 0, 0
-            while take < len(pending) and (take == 0 or size + pending[take].size <= self.batch_size):
-                size += pending[take].size
-                take += 1
-            self._ready.setdefault(tp, []).append(_Batch(tp[0], tp[1], pending[:take]))
-            pending = pending[take:]
+        self._ready.setdefault(tp, []).append(self._open.pop(tp))
+        self._cv.notify_all()
         if self.partitioner == "sticky":
             self._sticky.pop(tp[0], None)       # the batch left: stick to another partition
 
@@ -252,8 +280,7 @@ class Producer:
 
     def _next_wake_locked(self) -> float | None:
         now = time.monotonic()
-        waits = [self.linger_s - (now - self._linger_start.get(tp, now))
-                 for tp, pending in self._open.items() if pending]
+        waits = [self.linger_s - (now - b.created) for b in self._open.values()]
         waits += [q[0].not_before - now for q in self._ready.values() if q and q[0].not_before > now]
         return max(0.0, min(waits)) if waits else None
 
@@ -305,7 +332,7 @@ class Producer:
         self._producer_id, self._epoch = r.producer_id, r.producer_epoch
 
     def _build(self, b: _Batch) -> bytes:
-        records = [p.record for p in b.records]
+        records = b.records
         if self.idempotent:
             tp = (b.topic, b.partition)
             b.base_sequence = self._sequences.get(tp, 0)
@@ -341,13 +368,10 @@ class Producer:
             self._cv.notify_all()
 
     def _settle(self, b: _Batch, base_offset: int, err: Exception | None, log_append_time: int = -1) -> None:
-        for i, p in enumerate(b.records):
-            if err is not None:
-                p.future.set_exception(err)
-            else:
-                ts = log_append_time if log_append_time >= 0 else p.record.timestamp
-                p.future.set_result(RecordMetadata(b.topic, b.partition,
-                                                   base_offset + i if base_offset >= 0 else -1, ts))
+        if err is not None:
+            b.future.set_exception(err)
+        else:
+            b.future.set_result((base_offset, log_append_time))
         with self._cv:
             tp = (b.topic, b.partition)
             self._in_flight[tp] = self._in_flight.get(tp, 1) - 1
