@@ -61,6 +61,7 @@ class LeaderElection:
         self.predecessor: str | None = None      # the name it watches; None when leading
         self.is_leader = False
         self.lost = False                        # the session ended: this object is finished
+        self._suspended = False                  # the connection is down: no one may take the lead
         self._lock = threading.Lock()            # guards the fields above; never held over a request
         self._changed = threading.Condition(self._lock)
         self._check = Rerun(self._check_once)
@@ -161,8 +162,12 @@ class LeaderElection:
 
     def _on_state(self, state: ConnState) -> None:
         if state is ConnState.SUSPENDED:
+            with self._lock:
+                self._suspended = True
             self._set_leader(False, "connection suspended")
         elif state is ConnState.CONNECTED:
+            with self._lock:
+                self._suspended = False
             self._check()
         elif state is ConnState.LOST:
             with self._lock:
@@ -178,8 +183,8 @@ class LeaderElection:
         with self._lock:
             if leader == self.is_leader:
                 return
-            if leader and (self.znode is None or self.lost):    # left (or lost) meanwhile
-                return
+            if leader and (self.znode is None or self.lost or self._suspended):
+                return      # left, lost or cut off meanwhile: the reconnection looks again
             self.is_leader = leader
             self._changed.notify_all()
         if leader and self.on_elected:
