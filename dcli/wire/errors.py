@@ -372,3 +372,171 @@ class InvalidRecordError(BrokerError):
     exit_code = ExitCode.USAGE
     kafka_code = 87
     template = "This record has failed the validation on broker and hence will be rejected."
+
+
+# -- topics, produce and fetch (Kafka's codes and messages) --------------------------------------
+
+
+class UnknownTopicOrPartitionError(BrokerError):
+    grpc_status = "NOT_FOUND"
+    exit_code = ExitCode.NOT_FOUND
+    retriable = True
+    kafka_code = 3
+    template = "This server does not host this topic-partition."
+
+
+class RequestTimedOutError(BrokerError):
+    grpc_status = "DEADLINE_EXCEEDED"
+    exit_code = ExitCode.UNAVAILABLE
+    retriable = True
+    kafka_code = 7
+    template = "The request timed out."
+
+
+class NotEnoughReplicasError(BrokerError):
+    grpc_status = "UNAVAILABLE"
+    exit_code = ExitCode.UNAVAILABLE
+    retriable = True
+    kafka_code = 19
+    template = "Messages are rejected since there are fewer in-sync replicas than required."
+
+
+class TopicExistsError(BrokerError):
+    grpc_status = "ALREADY_EXISTS"
+    exit_code = ExitCode.CONFLICT
+    kafka_code = 36
+    template = "Topic with this name already exists."
+
+
+class InvalidPartitionsError(BrokerError):
+    exit_code = ExitCode.USAGE
+    kafka_code = 37
+    template = "Number of partitions is below 1."
+
+
+class InvalidReplicationFactorError(BrokerError):
+    exit_code = ExitCode.USAGE
+    kafka_code = 38
+    template = "Replication factor is below 1 or larger than the number of available brokers."
+
+
+class InvalidReplicaAssignmentError(BrokerError):
+    exit_code = ExitCode.USAGE
+    kafka_code = 39
+    template = "Replica assignment is invalid."
+
+
+class InvalidRequestError(BrokerError):
+    exit_code = ExitCode.USAGE
+    kafka_code = 42
+    template = ("This most likely occurs because of a request being malformed by the client "
+                "library or the message was sent to an incompatible broker. See the broker logs "
+                "for more details.")
+
+
+class InvalidProducerIdMappingError(BrokerError):
+    grpc_status = "FAILED_PRECONDITION"
+    kafka_code = 49
+    template = ("The producer attempted to use a producer id which is not currently assigned to "
+                "its transactional id.")
+
+
+class KafkaStorageError(BrokerError):
+    grpc_status = "UNAVAILABLE"
+    exit_code = ExitCode.UNAVAILABLE
+    retriable = True
+    kafka_code = 56
+    template = "Disk error when trying to access log file on the disk."
+
+
+class FencedLeaderEpochError(BrokerError):
+    grpc_status = "FAILED_PRECONDITION"
+    retriable = True
+    kafka_code = 74
+    template = "The leader epoch in the request is older than the epoch on the broker."
+
+
+class UnknownLeaderEpochError(BrokerError):
+    grpc_status = "FAILED_PRECONDITION"
+    retriable = True
+    kafka_code = 75
+    template = "The leader epoch in the request is newer than the epoch on the broker."
+
+
+# -- consumer groups (clients `protocol/Errors.java`) ---------------------------------------------
+
+
+class OffsetMetadataTooLargeError(BrokerError):
+    exit_code = ExitCode.USAGE
+    kafka_code = 12
+    template = "The metadata field of the offset request was too large."
+
+
+class CoordinatorNotAvailableError(BrokerError):
+    grpc_status = "UNAVAILABLE"
+    exit_code = ExitCode.UNAVAILABLE
+    retriable = True
+    kafka_code = 15
+    template = "The coordinator is not available."
+
+
+class IllegalGenerationError(BrokerError):
+    grpc_status = "FAILED_PRECONDITION"
+    kafka_code = 22
+    template = "Specified group generation id is not valid."
+
+
+class InconsistentGroupProtocolError(BrokerError):
+    grpc_status = "FAILED_PRECONDITION"
+    exit_code = ExitCode.CONFLICT
+    kafka_code = 23
+    template = ("The group member's supported protocols are incompatible with those of existing "
+                "members or first group member tried to join with empty protocol type or empty "
+                "protocol list.")
+
+
+class InvalidGroupIdError(BrokerError):
+    exit_code = ExitCode.USAGE
+    kafka_code = 24
+    template = "The configured groupId is invalid."
+
+
+class UnknownMemberIdError(BrokerError):
+    grpc_status = "FAILED_PRECONDITION"
+    kafka_code = 25
+    template = "The coordinator is not aware of this member."
+
+
+class InvalidSessionTimeoutError(BrokerError):
+    exit_code = ExitCode.USAGE
+    kafka_code = 26
+    template = ("The session timeout is not within the range allowed by the broker (as configured "
+                "by group.min.session.timeout.ms and group.max.session.timeout.ms).")
+
+
+class RebalanceInProgressError(BrokerError):
+    grpc_status = "FAILED_PRECONDITION"
+    retriable = True  # Kafka's RebalanceInProgressException is retriable: join again
+    kafka_code = 27
+    template = "The group is rebalancing, so a rejoin is needed."
+
+
+class NonEmptyGroupError(BrokerError):
+    grpc_status = "FAILED_PRECONDITION"
+    exit_code = ExitCode.CONFLICT
+    kafka_code = 68
+    template = "The group is not empty."
+
+
+class GroupIdNotFoundError(BrokerError):
+    grpc_status = "NOT_FOUND"
+    exit_code = ExitCode.NOT_FOUND
+    kafka_code = 69
+    template = "The group id does not exist."
+
+
+class MemberIdRequiredError(BrokerError):
+    grpc_status = "FAILED_PRECONDITION"
+    kafka_code = 79
+    template = ("The group member needs to have a valid member id before actually entering a "
+                "consumer group.")

@@ -29,15 +29,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from dcli.wire.errors import BrokerError
+from dcli.wire.errors import (
+    BrokerError, FencedLeaderEpochError, InvalidProducerIdMappingError, InvalidRequestError,
+    KafkaStorageError, NotEnoughReplicasError, RequestTimedOutError, UnknownLeaderEpochError,
+    UnknownTopicOrPartitionError,
+)
 from dcli.wire.topics import is_internal, validate_topic
 from dcli_server.broker.config import BrokerConfig, parse_properties
 from dcli_server.broker.partition import Partition, split_batches
 from dcli_server.broker.topics import (
-    BrokerStateError, FencedLeaderEpochError, InvalidProducerIdMappingError, InvalidRequestError,
-    KafkaStorageError, NotEnoughReplicasError, RequestTimedOutError, TopicInfo, TopicStore,
-    UnknownLeaderEpochError, UnknownTopicOrPartitionError, _write_atomically, new_topic_id,
-    plan_partitions, plan_topic,
+    BrokerStateError, TopicInfo, TopicStore, _write_atomically, new_topic_id, plan_partitions, plan_topic,
 )
 
 log = logging.getLogger(__name__)

@@ -75,91 +75,13 @@ from enum import Enum
 from typing import Any, Callable, Iterable, Mapping, NamedTuple, Sequence
 
 from dcli.wire.consumer_protocol import ConsumerProtocolError, decode_subscription
-from dcli.wire.errors import BrokerError, ExitCode
+from dcli.wire.errors import (
+    BrokerError, OffsetMetadataTooLargeError, CoordinatorNotAvailableError, IllegalGenerationError, InconsistentGroupProtocolError, InvalidGroupIdError, UnknownMemberIdError, InvalidSessionTimeoutError, RebalanceInProgressError, NonEmptyGroupError, GroupIdNotFoundError, MemberIdRequiredError)
 from dcli_server.broker.offsets import OffsetCommit, OffsetStore
 
 CONSUMER_PROTOCOL_TYPE = "consumer"
 NO_GENERATION = -1
 NO_OFFSET = -1
-
-
-# -- errors (Kafka's codes and default messages, clients `protocol/Errors.java`) --------------
-
-
-class OffsetMetadataTooLargeError(BrokerError):
-    exit_code = ExitCode.USAGE
-    kafka_code = 12
-    template = "The metadata field of the offset request was too large."
-
-
-class CoordinatorNotAvailableError(BrokerError):
-    grpc_status = "UNAVAILABLE"
-    exit_code = ExitCode.UNAVAILABLE
-    retriable = True
-    kafka_code = 15
-    template = "The coordinator is not available."
-
-
-class IllegalGenerationError(BrokerError):
-    grpc_status = "FAILED_PRECONDITION"
-    kafka_code = 22
-    template = "Specified group generation id is not valid."
-
-
-class InconsistentGroupProtocolError(BrokerError):
-    grpc_status = "FAILED_PRECONDITION"
-    exit_code = ExitCode.CONFLICT
-    kafka_code = 23
-    template = ("The group member's supported protocols are incompatible with those of existing "
-                "members or first group member tried to join with empty protocol type or empty "
-                "protocol list.")
-
-
-class InvalidGroupIdError(BrokerError):
-    exit_code = ExitCode.USAGE
-    kafka_code = 24
-    template = "The configured groupId is invalid."
-
-
-class UnknownMemberIdError(BrokerError):
-    grpc_status = "FAILED_PRECONDITION"
-    kafka_code = 25
-    template = "The coordinator is not aware of this member."
-
-
-class InvalidSessionTimeoutError(BrokerError):
-    exit_code = ExitCode.USAGE
-    kafka_code = 26
-    template = ("The session timeout is not within the range allowed by the broker (as configured "
-                "by group.min.session.timeout.ms and group.max.session.timeout.ms).")
-
-
-class RebalanceInProgressError(BrokerError):
-    grpc_status = "FAILED_PRECONDITION"
-    retriable = True  # Kafka's RebalanceInProgressException is retriable: join again
-    kafka_code = 27
-    template = "The group is rebalancing, so a rejoin is needed."
-
-
-class NonEmptyGroupError(BrokerError):
-    grpc_status = "FAILED_PRECONDITION"
-    exit_code = ExitCode.CONFLICT
-    kafka_code = 68
-    template = "The group is not empty."
-
-
-class GroupIdNotFoundError(BrokerError):
-    grpc_status = "NOT_FOUND"
-    exit_code = ExitCode.NOT_FOUND
-    kafka_code = 69
-    template = "The group id does not exist."
-
-
-class MemberIdRequiredError(BrokerError):
-    grpc_status = "FAILED_PRECONDITION"
-    kafka_code = 79
-    template = ("The group member needs to have a valid member id before actually entering a "
-                "consumer group.")
 
 
 GROUP_ERRORS: dict[int, type[BrokerError]] = {cls.kafka_code: cls for cls in (

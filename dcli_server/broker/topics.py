@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
-from dcli.wire.errors import BrokerError, ExitCode, InvalidTopicError
+from dcli.wire.errors import BrokerError, InvalidTopicError, UnknownTopicOrPartitionError, TopicExistsError, InvalidPartitionsError, InvalidReplicationFactorError, InvalidReplicaAssignmentError, InvalidRequestError
 from dcli.wire.topics import collides, parse_partition_dir, partition_dir_name, validate_topic
 from dcli_server.broker.config import BrokerConfig, validate_topic_configs
 from dcli_server.storage.files import fsync_dir
@@ -40,95 +40,6 @@ TOPICS_FILE = "topics.json"
 PARTITION_METADATA = "partition.metadata"
 DELETE_SUFFIX = "-delete"
 _FORMAT_VERSION = 1
-
-
-# -- Kafka errors that dcli/wire/errors.py does not declare (yet) --------------------------------
-
-
-class UnknownTopicOrPartitionError(BrokerError):
-    grpc_status = "NOT_FOUND"
-    exit_code = ExitCode.NOT_FOUND
-    retriable = True
-    kafka_code = 3
-    template = "This server does not host this topic-partition."
-
-
-class RequestTimedOutError(BrokerError):
-    grpc_status = "DEADLINE_EXCEEDED"
-    exit_code = ExitCode.UNAVAILABLE
-    retriable = True
-    kafka_code = 7
-    template = "The request timed out."
-
-
-class NotEnoughReplicasError(BrokerError):
-    grpc_status = "UNAVAILABLE"
-    exit_code = ExitCode.UNAVAILABLE
-    retriable = True
-    kafka_code = 19
-    template = "Messages are rejected since there are fewer in-sync replicas than required."
-
-
-class TopicExistsError(BrokerError):
-    grpc_status = "ALREADY_EXISTS"
-    exit_code = ExitCode.CONFLICT
-    kafka_code = 36
-    template = "Topic with this name already exists."
-
-
-class InvalidPartitionsError(BrokerError):
-    exit_code = ExitCode.USAGE
-    kafka_code = 37
-    template = "Number of partitions is below 1."
-
-
-class InvalidReplicationFactorError(BrokerError):
-    exit_code = ExitCode.USAGE
-    kafka_code = 38
-    template = "Replication factor is below 1 or larger than the number of available brokers."
-
-
-class InvalidReplicaAssignmentError(BrokerError):
-    exit_code = ExitCode.USAGE
-    kafka_code = 39
-    template = "Replica assignment is invalid."
-
-
-class InvalidRequestError(BrokerError):
-    exit_code = ExitCode.USAGE
-    kafka_code = 42
-    template = ("This most likely occurs because of a request being malformed by the client "
-                "library or the message was sent to an incompatible broker. See the broker logs "
-                "for more details.")
-
-
-class InvalidProducerIdMappingError(BrokerError):
-    grpc_status = "FAILED_PRECONDITION"
-    kafka_code = 49
-    template = ("The producer attempted to use a producer id which is not currently assigned to "
-                "its transactional id.")
-
-
-class KafkaStorageError(BrokerError):
-    grpc_status = "UNAVAILABLE"
-    exit_code = ExitCode.UNAVAILABLE
-    retriable = True
-    kafka_code = 56
-    template = "Disk error when trying to access log file on the disk."
-
-
-class FencedLeaderEpochError(BrokerError):
-    grpc_status = "FAILED_PRECONDITION"
-    retriable = True
-    kafka_code = 74
-    template = "The leader epoch in the request is older than the epoch on the broker."
-
-
-class UnknownLeaderEpochError(BrokerError):
-    grpc_status = "FAILED_PRECONDITION"
-    retriable = True
-    kafka_code = 75
-    template = "The leader epoch in the request is newer than the epoch on the broker."
 
 
 class BrokerStateError(CorruptLogError):

@@ -9,10 +9,12 @@ import pytest
 
 from dcli.wire.errors import InvalidConfigurationError, InvalidTopicError
 from dcli_server.broker.config import BrokerConfig, load_server_properties, parse_properties
+from dcli.wire.errors import (
+    InvalidPartitionsError, InvalidReplicaAssignmentError, InvalidReplicationFactorError,
+    InvalidRequestError, TopicExistsError, UnknownTopicOrPartitionError,
+)
 from dcli_server.broker.topics import (
-    BrokerStateError, InvalidPartitionsError, InvalidReplicaAssignmentError,
-    InvalidReplicationFactorError, InvalidRequestError, TopicExistsError, TopicStore,
-    UnknownTopicOrPartitionError, assign_replicas, new_topic_id, plan_partitions, plan_topic,
+    BrokerStateError, TopicStore, assign_replicas, new_topic_id, plan_partitions, plan_topic,
 )
 
 CONFIG = BrokerConfig(broker_id=1)
