@@ -22,6 +22,7 @@ partition); it needs `acks="all"` and allows up to 5 batches in flight per parti
 """
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from concurrent.futures import Future
@@ -40,6 +41,7 @@ PARTITIONERS = ("round-robin", "sticky")
 # Kafka error codes a batch may be sent again after (the request may not have been applied)
 RETRIABLE = {-1, 2, 5, 6, 7, 13, 14, 19, 20}
 OUT_OF_ORDER = 45
+LOGGER = logging.getLogger("dcli.client.producer")
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,8 @@ class FutureRecordMetadata:
                               log_append_time if log_append_time >= 0 else b.records[self._index][3])
 
     def exception(self, timeout: float | None = None) -> BaseException | None:
-        return self._batch.future.exception(timeout)
+        b = self._batch
+        return b.error if b.settled else b.future.exception(timeout)
 
     def done(self) -> bool:
         return self._batch.future.done()
@@ -83,7 +86,12 @@ class FutureRecordMetadata:
         return False
 
     def add_done_callback(self, fn) -> None:
-        self._batch.future.add_done_callback(lambda _f: fn(self))
+        b = self._batch
+        with b.lock:
+            if not b.settled:
+                b.callbacks.append((fn, self))      # run by _Batch.settle, on the thread that settles
+                return
+        fn(self)
 
 
 class _Batch:
@@ -91,7 +99,7 @@ class _Batch:
     settles to (base offset, log append time) or to the error."""
 
     __slots__ = ("topic", "partition", "records", "size", "bytes", "base_sequence", "attempts",
-                 "created", "not_before", "future")
+                 "created", "not_before", "future", "lock", "settled", "error", "callbacks")
 
     def __init__(self, topic: str, partition: int, now: float):
         self.topic, self.partition = topic, partition
@@ -103,6 +111,26 @@ class _Batch:
         self.created = now                # also the start of its linger
         self.not_before = 0.0             # a retry waits retry.backoff.ms
         self.future: Future = Future()
+        # The records' callbacks wait here rather than on the Future: one lock per batch, not a
+        # Future.add_done_callback (and its Condition) per record.
+        self.lock = threading.Lock()
+        self.settled = False
+        self.error: BaseException | None = None
+        self.callbacks: list = []
+
+    def settle(self, result, error: BaseException | None) -> None:
+        if error is not None:
+            self.future.set_exception(error)
+        else:
+            self.future.set_result(result)
+        with self.lock:
+            self.error, self.settled = error, True
+            callbacks, self.callbacks = self.callbacks, []
+        for fn, record_future in callbacks:
+            try:
+                fn(record_future)
+            except Exception:
+                LOGGER.exception("exception calling callback for %r", record_future)
 
 
 class Producer:
@@ -368,10 +396,7 @@ class Producer:
             self._cv.notify_all()
 
     def _settle(self, b: _Batch, base_offset: int, err: Exception | None, log_append_time: int = -1) -> None:
-        if err is not None:
-            b.future.set_exception(err)
-        else:
-            b.future.set_result((base_offset, log_append_time))
+        b.settle((base_offset, log_append_time), err)
         with self._cv:
             tp = (b.topic, b.partition)
             self._in_flight[tp] = self._in_flight.get(tp, 1) - 1
