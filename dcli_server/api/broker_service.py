@@ -46,6 +46,11 @@ class _Refused(Exception):
     """A request-wide problem: INVALID_ARGUMENT."""
 
 
+def _given(message, field: str, absent: int = -1) -> int:
+    """An optional number of the request: `absent` (Kafka's -1) when the client left it out."""
+    return getattr(message, field) if message.HasField(field) else absent
+
+
 def _require(ok: bool, message: str) -> None:
     if not ok:
         raise _Refused(message)
@@ -76,7 +81,7 @@ class BrokerService(GroupRpcs, pb_grpc.BrokerServicer):
 
     @_guarded
     async def CreateTopics(self, request: pb.CreateTopicsRequest, context) -> pb.CreateTopicsResponse:
-        wanted = [NewTopic(t.name, t.num_partitions, t.replication_factor, dict(t.configs),
+        wanted = [NewTopic(t.name, _given(t, "num_partitions"), _given(t, "replication_factor"), dict(t.configs),
                            {p: list(r.broker_ids) for p, r in t.assignments.items()})
                   for t in request.topics]
         results = await self._broker.create_topics(wanted, validate_only=request.validate_only)
@@ -110,9 +115,9 @@ class BrokerService(GroupRpcs, pb_grpc.BrokerServicer):
 
     @_guarded
     async def InitProducerId(self, request: pb.InitProducerIdRequest, context) -> pb.InitProducerIdResponse:
-        # proto3 cannot tell an unset producer_id from 0; -1 asks for a new one (Kafka's way)
-        try:
-            pid, epoch = await self._broker.init_producer_id(request.producer_id, request.producer_epoch)
+        try:        # no producer_id (or -1) asks for a new one, as Kafka's -1 does
+            pid, epoch = await self._broker.init_producer_id(_given(request, "producer_id"),
+                                                             request.producer_epoch)
         except BrokerError as e:
             return pb.InitProducerIdResponse(producer_id=-1, producer_epoch=-1, **_error(e))
         return pb.InitProducerIdResponse(producer_id=pid, producer_epoch=epoch)
@@ -140,10 +145,10 @@ class BrokerService(GroupRpcs, pb_grpc.BrokerServicer):
             _require(p.partition_max_bytes >= 0,
                      f"partition_max_bytes must not be negative, not {p.partition_max_bytes}")
         items = [FetchItem(p.topic, p.partition, p.fetch_offset, p.partition_max_bytes,
-                           p.current_leader_epoch) for p in request.partitions]
+                           _given(p, "current_leader_epoch")) for p in request.partitions]
         results = await self._broker.fetch(items, max_wait_ms=request.max_wait_ms,
                                            min_bytes=request.min_bytes, max_bytes=request.max_bytes,
-                                           replica_id=request.replica_id)
+                                           replica_id=_given(request, "replica_id"))
         return pb.FetchResponse(partitions=[
             pb.FetchedPartition(topic=r.topic, partition=r.partition, high_watermark=r.high_watermark,
                                 log_start_offset=r.log_start_offset, log_end_offset=r.log_end_offset,
