@@ -284,8 +284,15 @@ class Producer:
         """Close the open batches that lingered long enough or are being flushed."""
         now = time.monotonic()
         for tp in [tp for tp, b in self._open.items()
-                   if self._flushing or self._closed or now - b.created >= self.linger_s]:
+                   if (self._flushing or self._closed or now - b.created >= self.linger_s)
+                   and not self._blocked_locked(tp)]:
             self._cut_locked(tp)
+
+    def _blocked_locked(self, tp) -> bool:
+        """The partition cannot send now (batches queued, or max_in_flight out): its open batch
+        stays open and keeps filling, as Kafka's accumulator does, rather than leaving as many
+        small batches queue up behind the requests in flight."""
+        return bool(self._ready.get(tp)) or self._in_flight.get(tp, 0) >= self.max_in_flight
 
     def _cut_locked(self, tp) -> None:
         self._ready.setdefault(tp, []).append(self._open.pop(tp))
@@ -308,7 +315,7 @@ class Producer:
 
     def _next_wake_locked(self) -> float | None:
         now = time.monotonic()
-        waits = [self.linger_s - (now - b.created) for b in self._open.values()]
+        waits = [self.linger_s - (now - b.created) for tp, b in self._open.items() if not self._blocked_locked(tp)]
         waits += [q[0].not_before - now for q in self._ready.values() if q and q[0].not_before > now]
         return max(0.0, min(waits)) if waits else None
 

@@ -470,10 +470,14 @@ def decode_record_fields(data) -> list[tuple]:
     # longer goes through _varint_at, which checks its bounds.
     try:
         for _ in range(h.records_count):
-            length = buf[pos] if pos < end else 0x80
-            if length < 0x80:
-                length = (length >> 1) ^ -(length & 1)
+            b = buf[pos]
+            if b < 0x80:
+                length = (b >> 1) ^ -(b & 1)
                 pos += 1
+            elif buf[pos + 1] < 0x80:  # two bytes: records up to 8 KiB
+                z = (b & 0x7F) | (buf[pos + 1] << 7)
+                length = (z >> 1) ^ -(z & 1)
+                pos += 2
             else:
                 length, pos = _varint_at(buf, pos)
             stop = pos + length

@@ -1,0 +1,197 @@
+"""Broker benchmark through the client library: Producer and Consumer end to end, beside Kafka's
+published figures (kafka.md section 6.1).
+
+Workload: 100-byte records, one server node, a topic of 6 partitions, one Producer and one
+Consumer in this process. Four measurements:
+
+- produce, acks=1 (no idempotence): `send()` every record, then `flush()`; records/s over that.
+- produce, acks=all (idempotent, Kafka's default since 3.0), the same way, into another topic.
+- consume: a Consumer assigned all partitions of the acks=1 topic reads every record from the
+  beginning with `poll()`; records/s from the first poll to the last record.
+- end-to-end latency: a separate run at a modest rate (default 2,000 records/s for 10,000 records,
+  linger.ms=0); a consumer thread polls, and each record's latency is the time from just before
+  its `send()` (carried in its value) to its arrival in `poll()`. p50 and p99 by nearest rank.
+
+    .venv/bin/python benchmarks/broker.py                         # starts a server in a temp dir
+    .venv/bin/python benchmarks/broker.py --records 200000 --latency-records 2000
+    .venv/bin/python benchmarks/broker.py --server 127.0.0.1:7181
+
+The server it starts listens on 127.0.0.1 only, keeps its data in a temporary directory (fsync
+always), and is stopped by its pid at the end. Every phase is bounded by --max-seconds: a phase
+that runs over stops the benchmark with exit status 1.
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import struct
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from broker_server import start_server, stop_server  # noqa: E402  (this directory's module)
+
+from dcli.client.admin import Admin  # noqa: E402
+from dcli.client.consumer import Consumer  # noqa: E402
+from dcli.client.producer import Producer  # noqa: E402
+
+KAFKA_PRODUCE_ACKS1 = 821_557   # 1 producer thread, no replication (acks=1 on one broker)
+KAFKA_PRODUCE_ACKS_ALL = 421_823  # 1 producer thread, 3x synchronous replication (acks=all)
+KAFKA_CONSUME = 940_521         # single consumer
+KAFKA_E2E_P50_MS, KAFKA_E2E_P99_MS = 2.0, 3.0
+TARGET_PRODUCE, TARGET_CONSUME = 250_000, 500_000
+RECORD_BYTES = 100
+PARTITIONS = 6
+STAMP = struct.Struct(">q")
+
+
+class Overrun(Exception):
+    pass
+
+
+def produce(address: str, topic: str, records: int, acks, max_seconds: float) -> float:
+    """Seconds to send `records` records and have every one acknowledged."""
+    value = b"x" * RECORD_BYTES
+    with Producer(address, acks=acks, enable_idempotence=acks == "all", linger_ms=5,
+                  batch_size=16384) as p:
+        p.partitions_for(topic)                    # metadata before the clock starts
+        start = time.perf_counter()
+        send = p.send
+        for i in range(records):
+            send(topic, value)
+            if not i & 0xFFFF and time.perf_counter() - start > max_seconds:
+                raise Overrun(f"producing {records} records took over {max_seconds} s")
+        p.flush(timeout=max_seconds)
+        return time.perf_counter() - start
+
+
+def consume(address: str, topic: str, records: int, max_seconds: float) -> float:
+    """Seconds to read `records` records from the beginning of every partition."""
+    with Consumer(address, max_poll_records=records, fetch_max_wait_ms=100) as c:
+        tps = [(topic, p) for p in range(PARTITIONS)]
+        c.assign(tps)
+        c.seek_to_beginning(tps)
+        got = 0
+        start = time.perf_counter()
+        while got < records:
+            got += len(c.poll(timeout_ms=1000))
+            if time.perf_counter() - start > max_seconds:
+                raise Overrun(f"consuming {records} records took over {max_seconds} s (read {got})")
+        return time.perf_counter() - start
+
+
+def end_to_end(address: str, topic: str, records: int, rate: int, max_seconds: float) -> list[float]:
+    """Milliseconds from just before each send() to the record's arrival at the consumer."""
+    latencies: list[float] = []
+    ready = threading.Event()
+    failed: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            with Consumer(address, auto_offset_reset="latest", fetch_max_wait_ms=100) as c:
+                tps = [(topic, p) for p in range(PARTITIONS)]
+                c.assign(tps)
+                for tp in tps:
+                    c.position(tp)              # pinned at the end before the producer starts
+                ready.set()
+                deadline = time.perf_counter() + max_seconds
+                while len(latencies) < records and time.perf_counter() < deadline:
+                    for r in c.poll(timeout_ms=200):
+                        latencies.append((time.perf_counter_ns() - STAMP.unpack_from(r.value)[0]) / 1e6)
+        except BaseException as e:       # reported by the main thread
+            failed.append(e)
+            ready.set()
+
+    reader = threading.Thread(target=read, name="e2e-consumer", daemon=True)
+    reader.start()
+    ready.wait(max_seconds)
+    pad = b"x" * (RECORD_BYTES - STAMP.size)
+    with Producer(address, acks=1, enable_idempotence=False, linger_ms=0) as p:
+        p.partitions_for(topic)
+        start = time.perf_counter()
+        for i in range(records):
+            pause = start + i / rate - time.perf_counter()
+            if pause > 0:
+                time.sleep(pause)       # the modest rate
+            p.send(topic, STAMP.pack(time.perf_counter_ns()) + pad)
+        p.flush(timeout=max_seconds)
+    reader.join(max_seconds)
+    if failed:
+        raise failed[0]
+    if len(latencies) < records:
+        raise Overrun(f"end-to-end run: {len(latencies)} of {records} records arrived within {max_seconds} s")
+    return latencies
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, min(len(ordered) - 1, int(round(p * len(ordered) + 0.5)) - 1))]
+
+
+def line(name: str, seconds: float, records: int, reference: int, target: int | None) -> str:
+    rate = records / seconds
+    verdict = "" if target is None else f"  target {target:,}: {'met' if rate >= target else 'NOT MET'}"
+    return (f"{name:<24} {records:>9} records in {seconds:6.2f} s  {rate:>9,.0f} records/s "
+            f"({records * RECORD_BYTES / seconds / 2**20:5.1f} MB/s)   Kafka {reference:,} records/s, "
+            f"ratio {rate / reference:.2f}{verdict}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--records", type=int, default=500_000, help="records per throughput phase")
+    ap.add_argument("--latency-records", type=int, default=10_000)
+    ap.add_argument("--latency-rate", type=int, default=2_000, help="records/s in the latency run")
+    ap.add_argument("--max-seconds", type=float, default=120.0, help="limit for each phase")
+    ap.add_argument("--server", help="HOST:PORT of a running server (else one is started)")
+    ap.add_argument("--skip", nargs="*", default=[], choices=("acks-all", "latency"),
+                    help="phases to leave out")
+    args = ap.parse_args()
+    tmp = proc = None
+    address = args.server
+    if address is None:
+        tmp = Path(tempfile.mkdtemp(prefix="dcli-broker-client-bench-"))
+        proc, address = start_server(tmp / "data")
+    try:
+        run = uuid.uuid4().hex[:8]
+        names = {kind: f"bench-{kind}-{run}" for kind in ("acks1", "acksall", "e2e")}
+        with Admin(address) as admin:
+            for name in names.values():
+                admin.create_topic(name, PARTITIONS, 1)
+        print(f"dcli broker at {address}: {args.records} records of {RECORD_BYTES} bytes, "
+              f"{PARTITIONS} partitions, one Producer and one Consumer (dcli.client)")
+        n = args.records
+        print(line("produce, acks=1", produce(address, names["acks1"], n, 1, args.max_seconds), n,
+                   KAFKA_PRODUCE_ACKS1, TARGET_PRODUCE), flush=True)
+        if "acks-all" not in args.skip:
+            print(line("produce, acks=all", produce(address, names["acksall"], n, "all", args.max_seconds), n,
+                       KAFKA_PRODUCE_ACKS_ALL, None), flush=True)
+        print(line("consume", consume(address, names["acks1"], n, args.max_seconds), n,
+                   KAFKA_CONSUME, TARGET_CONSUME), flush=True)
+        if "latency" not in args.skip:
+            lat = end_to_end(address, names["e2e"], args.latency_records, args.latency_rate, args.max_seconds)
+            p50, p99 = percentile(lat, 0.50), percentile(lat, 0.99)
+            print(f"{'end-to-end latency':<24} {len(lat):>9} records at {args.latency_rate:,}/s: "
+                  f"p50 {p50:.2f} ms, p99 {p99:.2f} ms   Kafka p50 {KAFKA_E2E_P50_MS:.0f} ms, "
+                  f"p99 {KAFKA_E2E_P99_MS:.0f} ms, ratio p50 {p50 / KAFKA_E2E_P50_MS:.2f}, "
+                  f"p99 {p99 / KAFKA_E2E_P99_MS:.2f}")
+        print("Kafka's figures: 3 brokers on 2014 hardware and a Java client (acks=all there is 3x "
+              "synchronous replication); these: one Python server process and a Python client on this machine.")
+        return 0
+    except Overrun as e:
+        print(f"stopped: {e}", file=sys.stderr)
+        return 1
+    finally:
+        if proc is not None:
+            stop_server(proc)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
