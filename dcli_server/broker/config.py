@@ -14,11 +14,9 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Mapping
 
 from dcli.wire.errors import InvalidConfigurationError
-from dcli_server.storage.log_config import LogConfig
+from dcli_server.storage.log_config import LogConfig, invalid, parse_number
 
 _HOUR_MS = 60 * 60 * 1000
-_INT = (-(2**31), 2**31 - 1)
-_LONG = (-(2**63), 2**63 - 1)
 
 # Kafka name -> (field, kind, smallest allowed value)
 _SETTINGS: dict[str, tuple[str, str, int | None]] = {
@@ -55,10 +53,6 @@ TOPIC_DEFAULTS_FROM: dict[str, tuple[str, ...]] = {
 TOPIC_CONFIG_NAMES = frozenset(TOPIC_DEFAULTS_FROM)
 
 
-def _invalid(name: str, value: object, why: str) -> InvalidConfigurationError:
-    return InvalidConfigurationError(message=f"Invalid value {value} for configuration {name}: {why}")
-
-
 def parse_value(name: str, value: object) -> object:
     """`value` (a string from a file, or a Python value) as the type of setting `name`;
     raises InvalidConfigurationError in Kafka's ConfigException words."""
@@ -68,27 +62,16 @@ def parse_value(name: str, value: object) -> object:
     if kind == "LIST":
         items = [p.strip() for p in str(value).split(",") if p.strip()]
         if not items or any(p not in ("compact", "delete") for p in items):
-            raise _invalid(name, value, "String must be one of: compact, delete")
+            raise invalid(name, value, "String must be one of: compact, delete")
         return ",".join(items)
     if kind == "BOOLEAN":
         if isinstance(value, bool):
             return value
         text = str(value).strip().lower()
         if text not in ("true", "false"):
-            raise _invalid(name, value, "Expected value to be either true or false")
+            raise invalid(name, value, "Expected value to be either true or false")
         return text == "true"
-    try:
-        if isinstance(value, bool) or isinstance(value, float):
-            raise ValueError
-        number = int(value.strip()) if isinstance(value, str) else int(value)
-    except (TypeError, ValueError):
-        raise _invalid(name, value, f"Not a number of type {kind}") from None
-    low, high = _INT if kind == "INT" else _LONG
-    if not low <= number <= high:
-        raise _invalid(name, value, f"Not a number of type {kind}")
-    if least is not None and number < least:
-        raise _invalid(name, value, f"Value must be at least {least}")
-    return number
+    return parse_number(name, value, kind, least)
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,27 @@ _RANGES = {"INT": (-(2**31), 2**31 - 1), "LONG": (-(2**63), 2**63 - 1)}
 _POLICIES = ("compact", "delete")
 
 
-def _invalid(name: str, value: object, why: str) -> InvalidConfigurationError:
+def invalid(name: str, value: object, why: str) -> InvalidConfigurationError:
+    """Kafka's ConfigException words: `Invalid value V for configuration N: why`."""
     return InvalidConfigurationError(message=f"Invalid value {value} for configuration {name}: {why}")
+
+
+def parse_number(name: str, value: object, kind: str, least: int | None) -> int:
+    """A Kafka INT or LONG setting from a string or an int (not a bool or 1.5), range-checked."""
+    try:
+        if isinstance(value, (bool, float)):
+            raise ValueError
+        number = int(value.strip()) if isinstance(value, str) else int(value)
+        if number != value and not isinstance(value, str):
+            raise ValueError
+    except (TypeError, ValueError):
+        raise invalid(name, value, f"Not a number of type {kind}") from None
+    low, high = _RANGES[kind]
+    if not low <= number <= high:
+        raise invalid(name, value, f"Not a number of type {kind}")
+    if least is not None and number < least:
+        raise invalid(name, value, f"Value must be at least {least}")
+    return number
 
 
 def _parse(name: str, value: object) -> object:
@@ -33,22 +52,9 @@ def _parse(name: str, value: object) -> object:
     if kind == "LIST":
         items = [p.strip() for p in str(value).split(",")] if isinstance(value, str) else list(value)
         if not items or any(p not in _POLICIES for p in items):
-            raise _invalid(name, value, "String must be one of: " + ", ".join(_POLICIES))
+            raise invalid(name, value, "String must be one of: " + ", ".join(_POLICIES))
         return ",".join(sorted(set(items)))
-    try:
-        if isinstance(value, bool):
-            raise ValueError
-        number = int(value.strip()) if isinstance(value, str) else int(value)
-        if number != value and not isinstance(value, str):
-            raise ValueError  # 1.5 is not an INT
-    except (TypeError, ValueError):
-        raise _invalid(name, value, f"Not a number of type {kind}") from None
-    low, high = _RANGES[kind]
-    if not low <= number <= high:
-        raise _invalid(name, value, f"Not a number of type {kind}")
-    if least is not None and number < least:
-        raise _invalid(name, value, f"Value must be at least {least}")
-    return number
+    return parse_number(name, value, kind, least)
 
 
 @dataclass(frozen=True)
