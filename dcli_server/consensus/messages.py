@@ -1,0 +1,228 @@
+"""Raft's values: log entries, messages, hard and soft state, snapshots, and their byte encoding.
+
+Everything here is a plain value. `encode`/`decode` turn a `Message` into bytes and back; the
+transport carries those bytes (in a protobuf ``bytes`` field), so the format is in one place and
+easy to replace. The format is versioned and compact: a version byte, then unsigned varints::
+
+    version(=1) type from to term log_term index commit reject_hint flags
+    n_entries  { index_delta term type len data }*        (index_delta: first entry absolute)
+    [snapshot: index term n_voters voter* len data]        (only when flags has HAS_SNAPSHOT)
+
+A membership change travels as the data of a CONF_CHANGE entry, encoded by `ConfChange.encode`.
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+NONE = 0  # "no node": node ids are positive integers
+FORMAT_VERSION = 1
+
+
+class EntryType(enum.IntEnum):
+    NORMAL = 0
+    CONF_CHANGE = 1
+
+
+class MessageType(enum.IntEnum):
+    APP = 1              # AppendEntries (also the probe of a follower's log)
+    APP_RESP = 2
+    VOTE = 3
+    VOTE_RESP = 4
+    PRE_VOTE = 5
+    PRE_VOTE_RESP = 6
+    HEARTBEAT = 7
+    HEARTBEAT_RESP = 8
+    SNAP = 9             # InstallSnapshot
+    TIMEOUT_NOW = 10     # leader transfer: "campaign now, skip pre-vote and leases"
+
+
+class Role(enum.IntEnum):
+    FOLLOWER = 0
+    PRE_CANDIDATE = 1
+    CANDIDATE = 2
+    LEADER = 3
+
+
+class ConfChangeType(enum.IntEnum):
+    ADD_NODE = 1
+    REMOVE_NODE = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    term: int
+    index: int
+    type: EntryType = EntryType.NORMAL
+    data: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class ConfChange:
+    """One voter added or removed; the data of a CONF_CHANGE entry."""
+
+    type: ConfChangeType
+    node_id: int
+
+    def encode(self) -> bytes:
+        return bytes([FORMAT_VERSION, int(self.type)]) + _uvarint(self.node_id)
+
+    @staticmethod
+    def decode(data: bytes) -> ConfChange:
+        if len(data) < 3 or data[0] != FORMAT_VERSION:
+            raise ValueError(f"bad conf change encoding: {data!r}")
+        node_id, pos = _read_uvarint(data, 2)
+        if pos != len(data):
+            raise ValueError("trailing bytes after conf change")
+        return ConfChange(ConfChangeType(data[1]), node_id)
+
+
+@dataclass(frozen=True, slots=True)
+class ConfState:
+    voters: frozenset[int] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The state machine at `index` (whose entry had `term`), with the membership at that index."""
+
+    index: int = 0
+    term: int = 0
+    conf: ConfState = ConfState()
+    data: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class HardState:
+    """What must be on disk before any message of the same Ready leaves the node."""
+
+    term: int = 0
+    vote: int = NONE
+    commit: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SoftState:
+    """Volatile; reported so the caller can route requests to the leader."""
+
+    lead: int = NONE
+    role: Role = Role.FOLLOWER
+
+
+@dataclass(slots=True)
+class Message:
+    type: MessageType
+    from_: int = NONE
+    to: int = NONE
+    term: int = 0
+    log_term: int = 0          # APP: term of `index`; votes: term of the candidate's last entry
+    index: int = 0             # APP: entry preceding `entries`; APP_RESP: last matched or rejected
+    entries: list[Entry] = field(default_factory=list)
+    commit: int = 0
+    reject: bool = False
+    reject_hint: int = 0       # APP_RESP reject: where the leader should probe next (with log_term)
+    snapshot: Snapshot | None = None
+    force: bool = False        # VOTE after TIMEOUT_NOW: granted even inside a leader lease
+
+
+_REJECT, _FORCE, _HAS_SNAPSHOT = 1, 2, 4
+
+
+def encode(m: Message) -> bytes:
+    flags = (_REJECT if m.reject else 0) | (_FORCE if m.force else 0) | (
+        _HAS_SNAPSHOT if m.snapshot is not None else 0)
+    out = bytearray((FORMAT_VERSION, int(m.type)))
+    for value in (m.from_, m.to, m.term, m.log_term, m.index, m.commit, m.reject_hint, flags,
+                  len(m.entries)):
+        _put(out, value)
+    prev = 0
+    for e in m.entries:
+        _put(out, e.index - prev)
+        prev = e.index
+        _put(out, e.term)
+        _put(out, int(e.type))
+        _put(out, len(e.data))
+        out += e.data
+    if m.snapshot is not None:
+        s = m.snapshot
+        _put(out, s.index)
+        _put(out, s.term)
+        _put(out, len(s.conf.voters))
+        for v in sorted(s.conf.voters):
+            _put(out, v)
+        _put(out, len(s.data))
+        out += s.data
+    return bytes(out)
+
+
+def decode(data: bytes) -> Message:
+    if len(data) < 2 or data[0] != FORMAT_VERSION:
+        raise ValueError("not a raft message of a known format version")
+    mtype = MessageType(data[1])
+    pos = 2
+    fields = []
+    for _ in range(9):
+        value, pos = _read_uvarint(data, pos)
+        fields.append(value)
+    from_, to, term, log_term, index, commit, reject_hint, flags, n_entries = fields
+    entries = []
+    prev = 0
+    for _ in range(n_entries):
+        delta, pos = _read_uvarint(data, pos)
+        eterm, pos = _read_uvarint(data, pos)
+        etype, pos = _read_uvarint(data, pos)
+        size, pos = _read_uvarint(data, pos)
+        prev += delta
+        entries.append(Entry(eterm, prev, EntryType(etype), _take(data, pos, size)))
+        pos += size
+    snapshot = None
+    if flags & _HAS_SNAPSHOT:
+        sindex, pos = _read_uvarint(data, pos)
+        sterm, pos = _read_uvarint(data, pos)
+        n_voters, pos = _read_uvarint(data, pos)
+        voters = []
+        for _ in range(n_voters):
+            v, pos = _read_uvarint(data, pos)
+            voters.append(v)
+        size, pos = _read_uvarint(data, pos)
+        snapshot = Snapshot(sindex, sterm, ConfState(frozenset(voters)), _take(data, pos, size))
+        pos += size
+    if pos != len(data):
+        raise ValueError("trailing bytes after raft message")
+    return Message(mtype, from_, to, term, log_term, index, entries, commit,
+                   bool(flags & _REJECT), reject_hint, snapshot, bool(flags & _FORCE))
+
+
+def _put(out: bytearray, value: int) -> None:
+    if value < 0:
+        raise ValueError(f"negative field {value}")
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+
+
+def _uvarint(value: int) -> bytes:
+    out = bytearray()
+    _put(out, value)
+    return bytes(out)
+
+
+def _read_uvarint(data: bytes, pos: int) -> tuple[int, int]:
+    value = shift = 0
+    for _ in range(10):  # 64-bit values need at most 10 bytes
+        if pos >= len(data):
+            raise ValueError("truncated raft message")
+        b = data[pos]
+        pos += 1
+        value |= (b & 0x7F) << shift
+        if b < 0x80:
+            return value, pos
+        shift += 7
+    raise ValueError("varint too long")
+
+
+def _take(data: bytes, pos: int, size: int) -> bytes:
+    if pos + size > len(data):
+        raise ValueError("truncated raft message")
+    return bytes(data[pos:pos + size])
