@@ -122,3 +122,18 @@ def run_cli(*args: str, server: ServerProcess | None = None, input: bytes | None
     code = f"from {module} import main; main()"
     return subprocess.run([sys.executable, "-c", code, *args], input=input, capture_output=True,
                           timeout=timeout, env=e, cwd=ROOT)
+
+
+def read_records(address: str, topic: str, partitions: int) -> list:
+    """Every record of `topic` from offset 0, read with the real Consumer (assigned partitions)
+    until a poll comes back empty."""
+    from dcli.client import Consumer
+
+    with Consumer(address, auto_offset_reset="earliest") as c:
+        c.assign([(topic, p) for p in range(partitions)])
+        out = []
+        while True:
+            got = c.poll(300)
+            if not got:
+                return out
+            out.extend(got)

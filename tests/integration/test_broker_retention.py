@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from dcli.client import Admin, Consumer, Producer
-from tests.conftest import ServerProcess
+from tests.conftest import ServerProcess, read_records
 
 WAIT_S = 60
 
@@ -58,17 +58,8 @@ def test_compaction_keeps_the_latest_value_per_key(housekeeping_server):
         for i in range(60):
             p.send("state", b"v%d" % i, key=b"k%d" % (i % 3), partition=0).result(timeout=WAIT_S)
 
-    def survivors():
-        with Consumer(srv.address, auto_offset_reset="earliest") as c:
-            c.assign([("state", 0)])
-            out = []
-            while True:
-                got = c.poll(300)
-                if not got:
-                    return out
-                out.extend(got)
-    assert wait_until(lambda: len(survivors()) < 60)
-    records = survivors()
+    assert wait_until(lambda: len(read_records(srv.address, "state", 1)) < 60)
+    records = read_records(srv.address, "state", 1)
     latest = {}
     for r in records:
         latest[r.key] = (r.offset, r.value)

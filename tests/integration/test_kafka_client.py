@@ -8,6 +8,7 @@ import pytest
 from dcli.client import Admin, Consumer, Producer
 from dcli.wire import errors
 from dcli.wire.murmur2 import partition_for_key
+from tests.conftest import read_records
 
 
 def topic() -> str:
@@ -15,14 +16,7 @@ def topic() -> str:
 
 
 def read_all(server, name: str, partitions: int):
-    with Consumer(server.address, auto_offset_reset="earliest") as c:
-        c.assign([(name, p) for p in range(partitions)])
-        out = []
-        while True:
-            got = c.poll(300)
-            if not got:
-                return out
-            out.extend(got)
+    return read_records(server.address, name, partitions)
 
 
 @pytest.mark.parametrize("acks", ["all", 1])
