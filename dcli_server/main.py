@@ -11,10 +11,11 @@ from pathlib import Path
 
 import grpc
 
-from dcli.v1 import broker_pb2_grpc
+from dcli.v1 import broker_pb2_grpc, cluster_pb2_grpc
 from dcli.v1 import coord_pb2_grpc as pb_grpc
 from dcli_server.api.broker_groups import Groups
 from dcli_server.api.broker_service import BrokerService
+from dcli_server.api.cluster_service import ClusterService
 from dcli_server.api.coord_service import CoordinationService
 from dcli_server.broker.broker import Broker
 from dcli_server.broker.config import BrokerConfig
@@ -58,6 +59,7 @@ async def serve(config: NodeConfig, listen: str, *, max_request_bytes: int = MAX
     ])
     pb_grpc.add_CoordinationServicer_to_server(CoordinationService(node), server)
     broker_pb2_grpc.add_BrokerServicer_to_server(BrokerService(broker, groups), server)
+    cluster_pb2_grpc.add_ClusterServicer_to_server(ClusterService(node), server)
     host, _, port = listen.rpartition(":")
     try:
         bound = server.add_insecure_port(listen)

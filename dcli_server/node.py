@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dcli.v1 import cluster_pb2 as cpb
 from dcli.v1 import coord_pb2 as pb
 from dcli.v1 import coordlog_pb2 as logpb
 from dcli.wire.errors import (DcliError, MarshallingError, SessionExpiredError, SystemError_,
@@ -43,6 +44,7 @@ class NodeConfig:
     snapshot_every: int = 50_000          # txns between snapshots: bounds restart time
     name: str = "127.0.0.1:7181"
     node_id: int = 1
+    peers: dict[int, str] = field(default_factory=dict)   # every node's address; {} = this one alone
     # fault injection for the delivery-semantics tests: this many successful writes are applied
     # and logged, but their reply is dropped and the stream is cut (env DCLI_FAULT_DROP_WRITE_REPLIES)
     fault_drop_write_replies: int = field(
@@ -172,6 +174,17 @@ class CoordNode:
             log.exception("snapshot failed")
         finally:
             self._snapshotting = False
+
+    def status(self) -> cpb.NodeStatus:
+        """What `dcli cluster status` shows of this node."""
+        c = self.coordinator
+        address = self.config.peers.get(self.config.node_id, self.config.name)
+        return cpb.NodeStatus(
+            node_id=self.config.node_id, address=address, role="leader", term=1,
+            leader_id=self.config.node_id, commit_index=self._durable_zxid,
+            applied_index=c.last_zxid, last_zxid=c.last_zxid, sessions=len(c.sessions),
+            znodes=len(c.tree), members=[cpb.Member(node_id=self.config.node_id, address=address,
+                                                    reachable=True, match_index=c.last_zxid)])
 
     @property
     def durable_zxid(self) -> int:

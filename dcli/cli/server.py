@@ -15,8 +15,8 @@ app = typer.Typer(name="server", help="Run a dcli server (one node).", no_args_i
 
 
 @app.command("start")
-def start(listen: str = typer.Option("127.0.0.1:7181", "--listen", metavar="HOST:PORT",
-                                     help="Address to serve on (port 0 picks a free one)."),
+def start(listen: Optional[str] = typer.Option(None, "--listen", metavar="HOST:PORT",
+                                               help="Address to serve on (port 0 picks a free one; default 127.0.0.1:7181)."),
           data_dir: Optional[Path] = typer.Option(None, "--data-dir", metavar="DIR",
                                                   help="Where this node keeps its data."),
           fsync: str = typer.Option("always", "--fsync", metavar="always|batch|off",
@@ -37,6 +37,11 @@ def start(listen: str = typer.Option("127.0.0.1:7181", "--listen", metavar="HOST
           group_initial_rebalance_delay_ms: int = typer.Option(
               3000, "--group-initial-rebalance-delay-ms", metavar="MS",
               help="How long a new consumer group waits for more members (group.initial.rebalance.delay.ms)."),
+          node_id: str = typer.Option("1", "--node-id", metavar="N",
+                                      help="This node's id in --peers (1-255)."),
+          peers: Optional[str] = typer.Option(None, "--peers", metavar="ID=HOST:PORT,...",
+                                              help="Every node of the cluster, the same list on each node; "
+                                                   "--listen defaults to this node's address in it."),
           log_level: str = typer.Option("warning", "--log-level", metavar="LEVEL")) -> None:
     """Serve the coordination service and the broker until SIGINT or SIGTERM."""
     import asyncio
@@ -51,6 +56,16 @@ def start(listen: str = typer.Option("127.0.0.1:7181", "--listen", metavar="HOST
         mode = FsyncMode(fsync)
     except ValueError:
         raise errors.UsageError(f"invalid --fsync '{fsync}': choose always, batch or off") from None
+    from dcli.wire.peers import parse_node_id, parse_peers
+
+    node = parse_node_id(node_id, "--node-id")
+    members = parse_peers(peers) if peers is not None else {}
+    if members and node not in members:
+        raise errors.UsageError(f"--node-id {node} is not in --peers")
+    if len(members) % 2 == 0 and members:
+        print(f"WARNING: a cluster of {len(members)} nodes tolerates no more failures than one of "
+              f"{len(members) - 1}; use an odd number of nodes", file=sys.stderr)
+    listen = listen or members.get(node) or "127.0.0.1:7181"
     host, sep, port = listen.rpartition(":")
     if not sep or not host or not port.isdigit() or int(port) > 65535:
         raise errors.UsageError(f"invalid --listen '{listen}': expected host:port")
@@ -61,9 +76,10 @@ def start(listen: str = typer.Option("127.0.0.1:7181", "--listen", metavar="HOST
         raise errors.UsageError("--group-initial-rebalance-delay-ms must not be negative")
     from dcli_server.broker.groups import GroupConfig
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    directory = (data_dir or default_data_dir()).expanduser().resolve()
+    directory = (data_dir or default_data_dir(node)).expanduser().resolve()
     limits = Limits(max_data_bytes=max_data_bytes, container_check_interval_ms=container_check_interval_ms)
-    config = NodeConfig(data_dir=directory, fsync=mode, limits=limits, snapshot_every=snapshot_every)
+    config = NodeConfig(data_dir=directory, fsync=mode, limits=limits, snapshot_every=snapshot_every,
+                        node_id=node, peers=members)
 
     def ready(address: str) -> None:
         print(f"dcli server listening on {address}, data in {directory} (fsync {mode.value})", flush=True)

@@ -64,6 +64,11 @@ class Coordinator:
         return self._last_zxid
 
     @property
+    def sessions(self) -> SessionTable:
+        """Read-only access for the server's status pages; never mutate it."""
+        return self._sessions
+
+    @property
     def tree(self) -> DataTree:
         """Read-only access for the server's status pages and tests; never mutate it."""
         return self._tree
