@@ -72,6 +72,8 @@ async def serve(config: NodeConfig, listen: str, *, max_request_bytes: int = MAX
         raise OSError(f"address {listen} is in use or not available")
     address = f"{host}:{bound}"
     node.config.name = address
+    if not config.peers:
+        node.peers[config.node_id] = address
     broker.host, broker.port = host, bound
     await server.start()
     stop = asyncio.Event()

@@ -1,14 +1,21 @@
-"""One node's coordination service: the tree, its write-ahead log, and the sessions' outboxes.
+"""One node's coordination service: the tree, replicated by Raft, and the sessions' streams.
 
-The node is single-threaded on an asyncio loop. A request is executed at once against the
-in-memory tree (so the next request sees it), its txn is appended to the write-ahead log, and
-its answer waits in the session's outbox until the log is durable up to the zxid the answer
-reflects. The same gate holds reads and watch events: nobody is shown a change that a crash
-could take back. Concurrent writes share one fsync (group commit).
+Every node, alone or in a cluster, runs the same path. The leader executes a write at once
+against its in-memory tree (so its next request sees it), proposes the resulting Txn to Raft as
+the log entry whose index is the Txn's zxid, and holds the answer in the session's outbox until
+the entry is committed — durable on a majority — and applied. Followers apply committed entries
+in order, serve reads from their own tree, and forward writes, `sync` and session opens to the
+leader (cluster/forward.py). Nobody is ever shown a change that a crash could take back: every
+outbox, reads and watch events included, is gated by the applied index.
+
+A leader that loses its leadership may have executed writes that will never commit: it drops
+every client stream (the clients reconnect, as ZooKeeper's do) and rebuilds its tree from what
+was committed.
 
     node = CoordNode(NodeConfig(data_dir=Path("/tmp/n1")))
     await node.start()
-    conn = node.connect(pb.Connect(timeout_ms=10000))   # then node.submit(conn, requests)
+    conn, connected, gate = await node.connect(pb.Connect(timeout_ms=10000))
+    node.submit(conn, requests)        # answers appear in conn.outbox, released by take_ready()
 """
 from __future__ import annotations
 
@@ -23,17 +30,23 @@ from pathlib import Path
 from dcli.v1 import cluster_pb2 as cpb
 from dcli.v1 import coord_pb2 as pb
 from dcli.v1 import coordlog_pb2 as logpb
-from dcli.wire.errors import (DcliError, MarshallingError, SessionExpiredError, SystemError_,
-                              TooFarBehindError)
+from dcli.wire.errors import (ConnectionLossError, DcliError, MarshallingError,
+                              SessionExpiredError, SystemError_, TooFarBehindError)
+from dcli_server.cluster.forward import ForwardLink
+from dcli_server.cluster.replica import Replica, ReplicaConfig
+from dcli_server.consensus import (NONE, ConfChange, Entry, EntryType, ProposalDropped,
+                                   Role, Snapshot, SoftState)
 from dcli_server.coord import Coordinator, Limits
-from dcli_server.storage import DataDirLock, FsyncMode, SnapshotStore, WriteAheadLog
+from dcli_server.storage import DataDirLock, FsyncMode
 
 log = logging.getLogger("dcli.server")
 
-TICK_S = 0.1                   # how often session deadlines are checked
-INLINE_FSYNC_S = 0.001         # an fsync faster than this runs on the loop: a thread hop costs more
+TICK_S = 0.1                   # how often session deadlines are checked and liveness forwarded
 FRAME_BUDGET = 4 * 1024 * 1024 # bytes of items per server frame (one larger item still goes alone)
-_WRITES = frozenset({"create", "delete", "set_data", "multi"})
+_WRITES = frozenset({"create", "delete", "set_data", "multi", "close_session", "sync"})
+_TREE_WRITES = frozenset({"create", "delete", "set_data", "multi"})   # what the fault hook drops
+_ROLES = {Role.LEADER: "leader", Role.FOLLOWER: "follower", Role.CANDIDATE: "candidate",
+          Role.PRE_CANDIDATE: "pre-candidate"}
 
 
 @dataclass
@@ -41,10 +54,13 @@ class NodeConfig:
     data_dir: Path
     fsync: FsyncMode = FsyncMode.ALWAYS
     limits: Limits = field(default_factory=Limits)
-    snapshot_every: int = 50_000          # txns between snapshots: bounds restart time
+    snapshot_every: int = 50_000          # entries between snapshots: bounds restart time
     name: str = "127.0.0.1:7181"
     node_id: int = 1
     peers: dict[int, str] = field(default_factory=dict)   # every node's address; {} = this one alone
+    raft_tick_s: float = 0.05
+    election_tick: int = 10
+    join: bool = False                    # added to a running cluster: wait for its leader
     # fault injection for the delivery-semantics tests: this many successful writes are applied
     # and logged, but their reply is dropped and the stream is cut (env DCLI_FAULT_DROP_WRITE_REPLIES)
     fault_drop_write_replies: int = field(
@@ -52,9 +68,14 @@ class NodeConfig:
 
 
 class Conn:
-    """One client stream attached to a session: what is waiting to be sent, and when it may go."""
+    """One stream: a client's session, or a follower's forward stream on the leader (session 0).
 
-    __slots__ = ("session_id", "outbox", "wake", "closed", "close_after_flush")
+    `pending` holds requests not executed yet, in the order they came; `inflight` counts writes
+    forwarded to the leader and not answered; a read waits behind them, and until the node has
+    applied `wait_zxid` (the last forwarded answer), so a session always sees its own writes."""
+
+    __slots__ = ("session_id", "outbox", "wake", "closed", "close_after_flush", "pending",
+                 "inflight", "wait_zxid", "closing")
 
     def __init__(self, session_id: int):
         self.session_id = session_id
@@ -62,48 +83,67 @@ class Conn:
         self.wake = asyncio.Event()
         self.closed = False
         self.close_after_flush = False
+        self.pending: collections.deque = collections.deque()
+        self.inflight = 0
+        self.wait_zxid = 0
+        self.closing = False          # the client asked to close its session
 
 
 class CoordNode:
     def __init__(self, config: NodeConfig):
         self.config = config
         self._lock = DataDirLock(config.data_dir)
-        self._wal = WriteAheadLog(config.data_dir / "log", fsync=config.fsync)
-        self._snapshots = SnapshotStore(config.data_dir / "snapshot")
-        self.coordinator = Coordinator(limits=config.limits, log=self._log_txn, deliver=self._deliver,
-                                       now_ms=lambda: int(time.time() * 1000), node_id=config.node_id)
+        self.replica = Replica(
+            ReplicaConfig(node_id=config.node_id, peers=dict(config.peers) or {config.node_id: config.name},
+                          directory=config.data_dir / "raft", fsync=config.fsync,
+                          tick_s=config.raft_tick_s, election_tick=config.election_tick, join=config.join),
+            apply=self._on_committed, on_state=self._on_state)
+        self.peers = self.replica.peers          # every member's address, kept up to date by Raft
+        self.coordinator = self._new_coordinator()
         self._conns: dict[int, Conn] = {}
-        self._written_zxid = 0
-        self._durable_zxid = 0
-        self._dirty: asyncio.Event | None = None     # made on the loop, in start()
+        self._forwarders: set[Conn] = set()          # leader: the followers' forward streams
+        self._visible = 0                             # applied index: what replies may reflect
+        self._writable_from = 0                       # leader: writes once this index is applied
+        self._role = Role.FOLLOWER
+        self._link: ForwardLink | None = None         # follower: the stream to the leader
+        self._forwarded: dict[int, tuple[Conn | None, asyncio.Future | None]] = {}
+        self._next_forward_id = 1
+        self._alive: set[int] = set()
+        self._changed = asyncio.Event()
         self._since_snapshot = 0
-        self._tasks: list[asyncio.Task] = []
         self._snapshotting = False
-        self._snapshot_task: asyncio.Task | None = None
-        self._fsync_cost_s = INLINE_FSYNC_S   # moving average of one fsync; start on a thread
-        self._durable_waiters: list[tuple[int, asyncio.Future]] = []
+        self._tasks: list[asyncio.Task] = []
         self._replies_to_drop = config.fault_drop_write_replies
+
+    def _new_coordinator(self) -> Coordinator:
+        c = Coordinator(limits=self.config.limits, log=self._propose, deliver=self._deliver,
+                        now_ms=lambda: int(time.time() * 1000), node_id=self.config.node_id,
+                        next_zxid=lambda: self.replica.last_index + 1)
+        c.judges_expiry = False
+        return c
 
     # ---- life cycle ----
 
     async def start(self) -> None:
         self._lock.acquire()
-        self._dirty = asyncio.Event()
-        latest = self._snapshots.latest()
-        snap_zxid, snap_bytes = latest if latest else (0, None)
-        self.coordinator.recover(snap_bytes, (payload for _, payload in self._wal.replay(snap_zxid)))
-        self._written_zxid = self._durable_zxid = self.coordinator.last_zxid
+        self._changed = asyncio.Event()
+        snapshot, entries = self.replica.load()
+        self._rebuild(snapshot, entries)
+        self._visible = self.replica.applied
+        await self.replica.start()
         loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(self._committer()), loop.create_task(self._ticker())]
+        self._tasks = [loop.create_task(self._ticker()), *self.replica.tasks]
         for t in self._tasks:
             t.add_done_callback(self._fail_stop)
 
+    def _rebuild(self, snapshot: Snapshot, entries: list[Entry]) -> None:
+        self.coordinator = self._new_coordinator()
+        self.coordinator.recover(snapshot.data or None, _txns(entries))
+
     @staticmethod
     def _fail_stop(task: asyncio.Task) -> None:
-        """The committer or the ticker died (an fsync failed, say): stop rather than serve on.
-
-        Retrying a failed fsync can report success for lost data, and a server whose log no
-        longer advances would hold every answer forever. A restart replays the log."""
+        """A loop died (an fsync failed, say): stop rather than serve on. Retrying a failed
+        fsync can report success for lost data. A restart replays the log."""
         if task.cancelled() or task.exception() is None:
             return
         log.critical("the server cannot go on: %r; stopping", task.exception(),
@@ -111,167 +151,252 @@ class CoordNode:
         os._exit(70)
 
     async def stop(self) -> None:
-        for conn in list(self._conns.values()):
+        for conn in list(self._conns.values()) + list(self._forwarders):
             self.disconnect(conn)
-        for t in self._tasks:
+        if self._link is not None:
+            self._link.close()
+        ticker = self._tasks[:1]
+        for t in ticker:
             t.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        await asyncio.get_running_loop().run_in_executor(None, self._wal.sync)
-        self._wal.close()
+        await asyncio.gather(*ticker, return_exceptions=True)
+        await self.replica.stop()
         self._lock.release()
 
-    # ---- the write-ahead log and the durability gate ----
+    # ---- Raft's side ----
 
-    def _log_txn(self, txn: logpb.Txn) -> None:
-        self._wal.append(txn.zxid, txn.SerializeToString())
-        self._written_zxid = txn.zxid
+    def _propose(self, txn: logpb.Txn) -> None:
+        """The coordinator's log: only the leader executes writes, so only it gets here."""
+        index = self.replica.propose(txn.SerializeToString())
+        if index != txn.zxid:                   # the zxid was taken as the next index
+            raise AssertionError(f"txn {txn.zxid} landed at index {index}")
         self._since_snapshot += 1
-        if self.config.fsync is FsyncMode.ALWAYS:
-            self._dirty.set()
-        else:
-            # the record is in the OS's hands: it survives the process dying; only fsync waits
-            self._durable_zxid = txn.zxid
 
-    async def _committer(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            if self.config.fsync is FsyncMode.ALWAYS:
-                await self._dirty.wait()
-                self._dirty.clear()
-                target = self._written_zxid
-                # one fsync covers every record appended so far (group commit); on a fast disk it
-                # runs right here, on a slow one in a thread so reads keep flowing meanwhile
-                if self._fsync_cost_s < INLINE_FSYNC_S:
-                    cost = self._timed_sync()
-                else:
-                    cost = await loop.run_in_executor(None, self._timed_sync)
-                self._fsync_cost_s = 0.8 * self._fsync_cost_s + 0.2 * cost
-                self._durable_zxid = max(self._durable_zxid, target)
-            else:
-                await asyncio.sleep(self._wal.batch_interval_s)
-                await loop.run_in_executor(None, self._wal.sync)
-            self._flush_all()
-            self._wake_durable_waiters()
-            if self._since_snapshot >= self.config.snapshot_every and not self._snapshotting:
-                self._snapshot_task = loop.create_task(self._take_snapshot())
+    def _on_committed(self, snapshot: Snapshot | None, entries: list[Entry]) -> None:
+        c = self.coordinator
+        if snapshot is not None:                # a follower that fell too far behind
+            log.info("loading a snapshot at index %d from the leader", snapshot.index)
+            self._drop_all_streams()
+            self._rebuild(snapshot, [])
+            c = self.coordinator
+            self._visible = snapshot.index
+        for e in entries:
+            if e.type == EntryType.NORMAL and e.data:
+                txn = logpb.Txn.FromString(e.data)
+                if txn.zxid > c.last_zxid:     # a leader applied its own already
+                    c.apply_committed(txn)
+                    self._since_snapshot += 1
+                if txn.WhichOneof("op") == "close_session":
+                    self._session_closed(txn.close_session.session_id, e.index)
+            elif e.type == EntryType.CONF_CHANGE:
+                change = ConfChange.decode(e.data)
+                self.replica.member_changed(change)
+                log.info("membership change at index %d (%s node %d): voters now %s", e.index,
+                         change.type.name, change.node_id, sorted(self.replica.raft.voters))
+        if entries:
+            self._visible = entries[-1].index
+        self._flush_all()
+        self._pump_all()
+        self._maybe_snapshot()
 
-    def _timed_sync(self) -> float:
-        start = time.perf_counter()
-        self._wal.sync()
-        return time.perf_counter() - start
+    def _on_state(self, soft: SoftState) -> None:
+        was = self._role
+        self._role = soft.role
+        if soft.role == Role.LEADER and was != Role.LEADER:
+            log.info("node %d leads term %d", self.config.node_id, self.replica.raft.term)
+            self._writable_from = self.replica.last_index     # this term's first (empty) entry
+            self.coordinator.judge_expiry(True)
+            if self._link is not None:
+                self._link.close()
+        elif was == Role.LEADER and soft.role != Role.LEADER:
+            log.info("node %d is no longer the leader", self.config.node_id)
+            self.coordinator.judge_expiry(False)
+            self._drop_all_streams()
+            if self.coordinator.last_zxid > self.replica.applied:
+                # executed writes that may never commit: back to what was committed
+                raft_log = self.replica.raft.log
+                snap = self.replica.storage.snapshot
+                self._rebuild(snap, raft_log.slice(snap.index + 1, self.replica.applied + 1) or [])
+        if self._link is not None and self._link.leader_id != soft.lead:
+            self._link.close()
+        self._changed.set()
+        self._changed = asyncio.Event()
+        self._ensure_link()
 
-    async def _take_snapshot(self) -> None:
+    def writable(self) -> bool:
+        """The leader, with every entry of earlier terms applied: its tree is the whole log."""
+        raft = self.replica.raft
+        return (self._role == Role.LEADER and self._visible >= self._writable_from
+                and raft.lead_transferee == NONE and not self._snapshot_blocks_writes())
+
+    # ---- snapshots ----
+
+    def _maybe_snapshot(self) -> None:
+        if self._since_snapshot < self.config.snapshot_every or self._snapshotting:
+            return
+        if self.coordinator.last_zxid > self._visible:
+            return          # the leader's tree runs ahead of the log; wait (see writable())
         self._snapshotting = True
+        self._since_snapshot = 0
+        index, data = self._visible, self.coordinator.snapshot()
+        asyncio.get_running_loop().create_task(self._save_snapshot(index, data))
+
+    def _snapshot_blocks_writes(self) -> bool:
+        # a busy leader always has writes in flight: past twice the interval, pause new ones
+        # until the tree and the log meet, so that a snapshot can be cut
+        return self._since_snapshot >= 2 * self.config.snapshot_every and not self._snapshotting
+
+    async def _save_snapshot(self, index: int, data: bytes) -> None:
         try:
-            self._since_snapshot = 0
-            zxid, payload = self.coordinator.last_zxid, self.coordinator.snapshot()
-            loop = asyncio.get_running_loop()
-            await loop.run_in_executor(None, self._snapshots.save, zxid, payload)
-            oldest = self._snapshots.oldest_zxid()
-            if oldest is not None:
-                await loop.run_in_executor(None, self._wal.purge_before, oldest)
-        except Exception:  # a failed snapshot costs restart time, never data: the log is intact
+            await self.replica.save_snapshot(self.replica.snapshot_at(index, data))
+        except Exception:   # costs restart time, never data: the log is intact
             log.exception("snapshot failed")
         finally:
             self._snapshotting = False
-
-    def status(self) -> cpb.NodeStatus:
-        """What `dcli cluster status` shows of this node."""
-        c = self.coordinator
-        address = self.config.peers.get(self.config.node_id, self.config.name)
-        return cpb.NodeStatus(
-            node_id=self.config.node_id, address=address, role="leader", term=1,
-            leader_id=self.config.node_id, commit_index=self._durable_zxid,
-            applied_index=c.last_zxid, last_zxid=c.last_zxid, sessions=len(c.sessions),
-            znodes=len(c.tree), members=[cpb.Member(node_id=self.config.node_id, address=address,
-                                                    reachable=True, match_index=c.last_zxid)])
-
-    @property
-    def durable_zxid(self) -> int:
-        return self._durable_zxid
-
-    async def wait_durable(self, zxid: int) -> None:
-        if zxid <= self._durable_zxid:
-            return
-        fut = asyncio.get_running_loop().create_future()
-        self._durable_waiters.append((zxid, fut))
-        await fut
-
-    def _wake_durable_waiters(self) -> None:
-        if not self._durable_waiters:
-            return
-        waiting = []
-        for zxid, fut in self._durable_waiters:
-            if zxid <= self._durable_zxid:
-                if not fut.done():
-                    fut.set_result(None)
-            else:
-                waiting.append((zxid, fut))
-        self._durable_waiters = waiting
+            self._pump_all()
 
     # ---- sessions and their streams ----
 
-    def connect(self, msg: pb.Connect) -> tuple[Conn, pb.Connected]:
-        """Open or resume the session a stream asks for; raises DcliError when it cannot."""
-        c = self.coordinator
-        if msg.last_zxid_seen > c.last_zxid:
+    async def connect(self, msg: pb.Connect) -> tuple[Conn, pb.Connected, int]:
+        """Open or resume the session a stream asks for: (conn, the answer, the index the answer
+        may leave at). Raises DcliError when it cannot."""
+        if msg.last_zxid_seen > self._visible:
             raise TooFarBehindError()
+        c = self.coordinator
         if msg.session_id:
             try:
                 timeout = c.resume_session(msg.session_id, msg.password, msg.timeout_ms)
             except SessionExpiredError:
-                c.expire_sessions()     # past its deadline but not yet closed: close it now
+                if self.writable():
+                    c.expire_sessions()      # past its deadline but not yet closed: close it now
                 raise
-            sid, password = msg.session_id, msg.password
+            sid, password, gate = msg.session_id, msg.password, c.last_zxid
             old = self._conns.get(sid)
             if old is not None:        # the client moved to a new stream: the old one is dead to it
                 self.disconnect(old)
         else:
-            sid, password, timeout = c.open_session(msg.timeout_ms)
+            sid, password, timeout, gate = await self._open_session(msg.timeout_ms)
+            c = self.coordinator
         conn = Conn(sid)
+        conn.wait_zxid = gate           # opened by the leader: nothing runs here before it is applied
         self._conns[sid] = conn
         if msg.session_id:
             c.set_watches(sid, msg.last_zxid_seen, list(msg.data_watches), list(msg.exist_watches),
                           list(msg.child_watches), list(msg.persistent_watches),
                           list(msg.persistent_recursive_watches))
         connected = pb.Connected(session_id=sid, password=password, timeout_ms=timeout,
-                                 zxid=c.last_zxid, server=self.config.name)
-        return conn, connected
+                                 zxid=max(gate, c.last_zxid), server=self.config.name)
+        return conn, connected, gate
+
+    async def _open_session(self, timeout_ms: int) -> tuple[int, bytes, int, int]:
+        deadline = time.monotonic() + max(timeout_ms, 2000) / 1000
+        while True:
+            if self.writable():
+                sid, password, timeout = self.coordinator.open_session(timeout_ms)
+                return sid, password, timeout, self.coordinator.last_zxid
+            if self._link is not None and not self._link.closed:
+                fut = asyncio.get_running_loop().create_future()
+                rid = self._forward(None, fut, cpb.ForwardedRequest(open_session_timeout_ms=timeout_ms))
+                try:
+                    opened: pb.Connected = await asyncio.wait_for(fut, deadline - time.monotonic())
+                except asyncio.TimeoutError:
+                    self._forwarded.pop(rid, None)
+                    raise ConnectionLossError() from None
+                return opened.session_id, opened.password, opened.timeout_ms, opened.zxid
+            changed = self._changed
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise ConnectionLossError()
+            try:
+                await asyncio.wait_for(changed.wait(), min(remaining, 0.2))
+            except asyncio.TimeoutError:
+                pass
 
     def gate(self) -> int:
-        """The zxid a reply computed now reflects: it may leave once the log is durable up to it."""
+        """The index a reply computed now reflects: it may leave once that is applied."""
         return self.coordinator.last_zxid
 
+    async def wait_visible(self, index: int) -> None:
+        while self._visible < index:
+            changed = self._changed
+            try:
+                await asyncio.wait_for(changed.wait(), 0.05)
+            except asyncio.TimeoutError:
+                pass
+
     def submit(self, conn: Conn, requests) -> None:
-        c = self.coordinator
         sid = conn.session_id
         if self._conns.get(sid) is not conn or conn.close_after_flush:
             return          # a stream the session has left: the client counts its requests as lost
-        c.touch(sid)
-        for req in requests:
-            if req.WhichOneof("op") is None:
-                resp = pb.Response(xid=req.xid, zxid=c.last_zxid,
-                                   error=MarshallingError("", "request carries no operation").to_proto())
+        self.coordinator.touch(sid)
+        self._alive.add(sid)
+        conn.pending.extend(requests)
+        self._pump(conn)
+
+    def _pump(self, conn: Conn) -> None:
+        """Execute the session's requests in order, as far as the node can now."""
+        c = self.coordinator
+        while conn.pending and not conn.close_after_flush:
+            req = conn.pending[0]
+            op = req.WhichOneof("op")
+            if op in _WRITES:
+                if self.writable():
+                    conn.pending.popleft()
+                    if not self._execute(conn, req):
+                        break
+                elif self._role != Role.LEADER and self._link is not None and not self._link.closed:
+                    conn.pending.popleft()
+                    conn.inflight += 1
+                    if op == "close_session":
+                        conn.closing = True
+                    self._forward(conn, None, cpb.ForwardedRequest(session_id=conn.session_id, request=req))
+                else:
+                    break       # no leader to take it yet: it waits (the client's timeout bounds this)
             else:
-                try:
-                    resp = c.handle(sid, req)
-                except DcliError as e:
-                    resp = pb.Response(xid=req.xid, zxid=c.last_zxid, error=e.to_proto())
-                except Exception:
-                    log.exception("request failed: %s", req)
-                    resp = pb.Response(xid=req.xid, zxid=c.last_zxid,
-                                       error=SystemError_("", "internal server error").to_proto())
-            if (self._replies_to_drop and req.WhichOneof("op") in _WRITES and not req.retry
-                    and not resp.HasField("error")):
-                self._replies_to_drop -= 1
-                log.warning("fault injection: dropping the reply to xid %d and cutting the stream", req.xid)
-                conn.close_after_flush = True       # what is already queued goes; then the cut
-                conn.wake.set()
-                break
-            conn.outbox.append((c.last_zxid, pb.ServerItem(response=resp)))
-            if req.WhichOneof("op") == "close_session" and not resp.HasField("error"):
-                conn.close_after_flush = True
+                if conn.inflight or self._visible < conn.wait_zxid:
+                    break       # behind a write of its own session: it must see that write
+                conn.pending.popleft()
+                conn.outbox.append((c.last_zxid, pb.ServerItem(response=self._handle(conn, req))))
         self._flush(conn)
+
+    def _handle(self, conn: Conn, req: pb.Request) -> pb.Response:
+        c = self.coordinator
+        if req.WhichOneof("op") is None:
+            return pb.Response(xid=req.xid, zxid=c.last_zxid,
+                               error=MarshallingError("", "request carries no operation").to_proto())
+        if req.WhichOneof("op") == "sync":
+            return self._sync(conn.session_id, req)
+        try:
+            return c.handle(conn.session_id, req)
+        except DcliError as e:
+            return pb.Response(xid=req.xid, zxid=c.last_zxid, error=e.to_proto())
+        except Exception:
+            log.exception("request failed: %s", req)
+            return pb.Response(xid=req.xid, zxid=c.last_zxid,
+                               error=SystemError_("", "internal server error").to_proto())
+
+    def _sync(self, session_id: int, req: pb.Request) -> pb.Response:
+        """Answered once an entry proposed now commits: by then this leader has proved it still
+        leads, and every write acknowledged before the sync is applied."""
+        c = self.coordinator
+        response = c.handle(session_id, req)        # validates the path, touches the session
+        if not response.HasField("error"):
+            response.zxid = self.replica.propose(b"")
+        return response
+
+    def _execute(self, conn: Conn, req: pb.Request) -> bool:
+        """The leader executes one write of a session on this node; False: the stream is cut."""
+        resp = self._handle(conn, req)
+        if (self._replies_to_drop and req.WhichOneof("op") in _TREE_WRITES and not req.retry
+                and not resp.HasField("error")):
+            self._replies_to_drop -= 1
+            log.warning("fault injection: dropping the reply to xid %d and cutting the stream", req.xid)
+            conn.close_after_flush = True       # what is already queued goes; then the cut
+            conn.wake.set()
+            return False
+        conn.outbox.append((max(resp.zxid, self.coordinator.last_zxid), pb.ServerItem(response=resp)))
+        if req.WhichOneof("op") == "close_session" and not resp.HasField("error"):
+            conn.closing = conn.close_after_flush = True
+        return True
 
     def _deliver(self, session_id: int, event: pb.WatchEvent) -> None:
         conn = self._conns.get(session_id)
@@ -279,28 +404,45 @@ class CoordNode:
             conn.outbox.append((event.zxid, pb.ServerItem(event=event)))
             self._flush(conn)
 
+    def _session_closed(self, session_id: int, index: int) -> None:
+        """A CloseSessionTxn was applied: a client still attached here was expired."""
+        conn = self._conns.get(session_id)
+        if conn is not None and not conn.closing and not conn.close_after_flush:
+            conn.outbox.append((index, SessionExpiredError().to_proto()))
+            conn.close_after_flush = True
+            self._flush(conn)
+
     def _flush(self, conn: Conn) -> None:
-        if conn.outbox and conn.outbox[0][0] <= self._durable_zxid:
+        if conn.outbox and conn.outbox[0][0] <= self._visible:
             conn.wake.set()
 
     def _flush_all(self) -> None:
         for conn in self._conns.values():
             self._flush(conn)
+        for conn in self._forwarders:
+            self._flush(conn)
+
+    def _pump_all(self) -> None:
+        for conn in list(self._conns.values()):
+            if conn.pending:
+                self._pump(conn)
+        for conn in list(self._forwarders):
+            if conn.pending:
+                self._pump_forwarded(conn)
 
     def take_ready(self, conn: Conn) -> list:
-        """Pop the items of the outbox that are durable, in order."""
+        """Pop the items of the outbox that may leave, in order."""
         ready = []
-        durable = self._durable_zxid
+        visible = self._visible
         box = conn.outbox
         budget = FRAME_BUDGET
-        while box and box[0][0] <= durable and (not ready or budget > 0):
+        while box and box[0][0] <= visible and (not ready or budget > 0):
             item = box.popleft()[1]
             budget -= item.ByteSize()
             ready.append(item)
-        if box and box[0][0] <= durable:
+        if box and box[0][0] <= visible:
             return ready    # more is ready: the stream comes straight back for it
-        # what is left waits for the log: _flush() wakes the stream when it becomes durable
-        conn.wake.clear()
+        conn.wake.clear()   # what is left waits for the log: _flush() wakes the stream
         return ready
 
     def disconnect(self, conn: Conn) -> None:
@@ -308,21 +450,174 @@ class CoordNode:
         if self._conns.get(conn.session_id) is conn:
             del self._conns[conn.session_id]
             self.coordinator.detach(conn.session_id)
+        self._forwarders.discard(conn)
         conn.closed = True
         conn.wake.set()
+
+    def _drop_all_streams(self) -> None:
+        for conn in list(self._conns.values()) + list(self._forwarders):
+            self.disconnect(conn)
+
+    # ---- forwarding: the follower's side ----
+
+    def _ensure_link(self) -> None:
+        lead = self.replica.leader_id
+        if self._role == Role.LEADER or lead == NONE or lead not in self.peers:
+            return
+        if self._link is None or self._link.closed:
+            self._link = ForwardLink(self.config.node_id, lead, self.peers[lead],
+                                     on_reply=self._on_forward_reply, on_lost=self._on_link_lost)
+            self._link.start()
+            self._pump_all()
+
+    def _forward(self, conn: Conn | None, fut: asyncio.Future | None, request: cpb.ForwardedRequest) -> int:
+        rid = self._next_forward_id
+        self._next_forward_id += 1
+        request.id = rid
+        self._forwarded[rid] = (conn, fut)
+        self._link.send(request)
+        return rid
+
+    def _on_forward_reply(self, reply: cpb.ForwardReply) -> None:
+        conn, fut = self._forwarded.pop(reply.id, (None, None))
+        kind = reply.WhichOneof("kind")
+        if fut is not None:
+            if not fut.done():
+                if kind == "opened":
+                    fut.set_result(reply.opened)
+                else:
+                    fut.set_exception(ConnectionLossError())
+            return
+        if conn is None or conn.closed:
+            return
+        conn.inflight -= 1
+        if kind == "response":
+            resp = reply.response
+            conn.wait_zxid = max(conn.wait_zxid, resp.zxid)
+            conn.outbox.append((resp.zxid, pb.ServerItem(response=resp)))
+            if conn.closing and not resp.HasField("error") and conn.inflight == 0:
+                conn.close_after_flush = True
+        else:
+            self.disconnect(conn)       # the leader would not take it: the client retries
+            return
+        self._pump(conn)
+
+    def _on_link_lost(self, link: ForwardLink) -> None:
+        """Whatever was forwarded on `link` and not answered has an unknown outcome."""
+        for rid, (conn, fut) in list(self._forwarded.items()):
+            del self._forwarded[rid]
+            if fut is not None and not fut.done():
+                fut.set_exception(ConnectionLossError())
+            if conn is not None and not conn.closed:
+                self.disconnect(conn)
+        if self._link is link:
+            self._link = None
+
+    # ---- forwarding: the leader's side ----
+
+    def attach_forwarder(self) -> Conn:
+        conn = Conn(0)
+        self._forwarders.add(conn)
+        if self._role != Role.LEADER:
+            self.disconnect(conn)
+        return conn
+
+    def submit_forwarded(self, conn: Conn, frame: cpb.ForwardFrame) -> None:
+        if conn.closed:
+            return
+        c = self.coordinator
+        for sid in frame.alive_sessions:
+            c.touch(sid)
+        conn.pending.extend(frame.requests)
+        self._pump_forwarded(conn)
+
+    def _pump_forwarded(self, conn: Conn) -> None:
+        c = self.coordinator
+        while conn.pending and self.writable():
+            fr: cpb.ForwardedRequest = conn.pending.popleft()
+            if fr.WhichOneof("kind") == "open_session_timeout_ms":
+                sid, password, timeout = c.open_session(fr.open_session_timeout_ms)
+                opened = pb.Connected(session_id=sid, password=password, timeout_ms=timeout,
+                                      zxid=c.last_zxid, server=self.config.name)
+                conn.outbox.append((c.last_zxid, cpb.ForwardReply(id=fr.id, opened=opened)))
+            else:
+                session = Conn(fr.session_id)
+                resp = self._handle(session, fr.request)
+                conn.outbox.append((max(resp.zxid, c.last_zxid), cpb.ForwardReply(id=fr.id, response=resp)))
+        self._flush(conn)
+
+    # ---- operators: membership and leadership ----
+
+    async def change_members(self, change: ConfChange) -> None:
+        """Add or remove one voter (leader only); returns once the change is applied here."""
+        if self._role != Role.LEADER:
+            raise ProposalDropped("not the leader", self.replica.leader_id)
+        index = self.replica.propose_conf_change(change)
+        await self._until(lambda: self._visible >= index or self._role != Role.LEADER, 30.0)
+        if self._visible < index:
+            raise ProposalDropped("leadership changed before the change committed", self.replica.leader_id)
+
+    async def transfer_leadership(self, to: int) -> None:
+        if self._role != Role.LEADER:
+            raise ProposalDropped("not the leader", self.replica.leader_id)
+        self.replica.transfer_leadership(to)
+        await self._until(lambda: self.replica.leader_id == to, 10.0)
+        if self.replica.leader_id != to:
+            raise ProposalDropped(f"node {to} did not take over in time", self.replica.leader_id)
+
+    async def _until(self, predicate, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not predicate() and time.monotonic() < deadline:
+            changed = self._changed
+            try:
+                await asyncio.wait_for(changed.wait(), 0.05)
+            except asyncio.TimeoutError:
+                pass
+
+    # ---- housekeeping ----
 
     async def _ticker(self) -> None:
         interval_s = self.config.limits.container_check_interval_ms / 1000
         last_sweep = time.monotonic()
         while True:
             await asyncio.sleep(TICK_S)
+            if self._link is not None and not self._link.closed and self._alive:
+                self._link.send_alive(sorted(self._alive))
+            self._alive.clear()
+            self._ensure_link()
+            if not self.writable():
+                continue
             for sid in self.coordinator.expire_sessions():
                 conn = self._conns.get(sid)
                 if conn is not None:
-                    # tell the client, once the close is durable, and end its stream
+                    # tell the client, once the close is committed, and end its stream
                     conn.outbox.append((self.coordinator.last_zxid, SessionExpiredError().to_proto()))
                     conn.close_after_flush = True
                     self._flush(conn)
             if time.monotonic() - last_sweep >= interval_s:
                 last_sweep = time.monotonic()
                 self.coordinator.sweep()
+
+    def status(self) -> cpb.NodeStatus:
+        """What `dcli cluster status` shows of this node."""
+        c, raft = self.coordinator, self.replica.raft
+        members = []
+        for node_id in sorted(raft.voters | set(self.peers)):
+            pr = raft.progress.get(node_id) if raft.role == Role.LEADER else None
+            members.append(cpb.Member(
+                node_id=node_id, address=self.peers.get(node_id, ""),
+                reachable=node_id == self.config.node_id or self.replica.transport.reachable(node_id),
+                match_index=pr.match if pr is not None else 0))
+        return cpb.NodeStatus(
+            node_id=self.config.node_id, address=self.peers.get(self.config.node_id, self.config.name),
+            role=_ROLES[raft.role], term=raft.term, leader_id=raft.lead,
+            commit_index=raft.log.committed, applied_index=self._visible, last_zxid=c.last_zxid,
+            sessions=len(c.sessions), znodes=len(c.tree), members=members,
+            snapshot_index=raft.log.snapshot.index, log_first_index=raft.log.first_index(),
+            log_last_index=raft.log.last_index())
+
+
+def _txns(entries: list[Entry]):
+    for e in entries:
+        if e.type == EntryType.NORMAL and e.data:
+            yield logpb.Txn.FromString(e.data)

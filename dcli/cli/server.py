@@ -42,6 +42,9 @@ def start(listen: Optional[str] = typer.Option(None, "--listen", metavar="HOST:P
           peers: Optional[str] = typer.Option(None, "--peers", metavar="ID=HOST:PORT,...",
                                               help="Every node of the cluster, the same list on each node; "
                                                    "--listen defaults to this node's address in it."),
+          join: bool = typer.Option(False, "--join",
+                                    help="This node is being added to a running cluster (see `dcli cluster member add`): "
+                                         "start with an empty log and wait for the leader."),
           log_level: str = typer.Option("warning", "--log-level", metavar="LEVEL")) -> None:
     """Serve the coordination service and the broker until SIGINT or SIGTERM."""
     import asyncio
@@ -79,7 +82,7 @@ def start(listen: Optional[str] = typer.Option(None, "--listen", metavar="HOST:P
     directory = (data_dir or default_data_dir(node)).expanduser().resolve()
     limits = Limits(max_data_bytes=max_data_bytes, container_check_interval_ms=container_check_interval_ms)
     config = NodeConfig(data_dir=directory, fsync=mode, limits=limits, snapshot_every=snapshot_every,
-                        node_id=node, peers=members)
+                        node_id=node, peers=members, join=join)
 
     def ready(address: str) -> None:
         print(f"dcli server listening on {address}, data in {directory} (fsync {mode.value})", flush=True)

@@ -32,13 +32,13 @@ class CoordinationService(pb_grpc.CoordinationServicer):
             yield pb.ServerFrame(error=BadArgumentsError("", "the first frame must carry connect").to_proto())
             return
         try:
-            conn, connected = node.connect(first.connect)
+            conn, connected, gate = await node.connect(first.connect)
         except DcliError as e:
-            await node.wait_durable(node.gate())   # e.g. the close of an expired session
+            await node.wait_visible(node.gate())   # e.g. the close of an expired session
             yield pb.ServerFrame(error=e.to_proto())
             return
-        # the answer leaves when the session's creation is durable
-        conn.outbox.appendleft((node.gate(), connected))
+        # the answer leaves when the session's creation is committed and applied here
+        conn.outbox.appendleft((gate, connected))
         node.submit(conn, first.requests)
         failure: list[str] = []
         reader = asyncio.get_running_loop().create_task(self._read(context, conn, failure))

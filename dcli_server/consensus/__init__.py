@@ -1,11 +1,13 @@
 """Replication of the coordination tree across nodes: Raft.
 
-This package is the pure consensus core (no I/O), driven by the caller through `RaftNode`'s
-inputs and its `Ready` outputs; the transport and the durable log wrap it elsewhere.
+This package is the pure consensus core (no network, no clock), driven by the caller through
+`RaftNode`'s inputs and its `Ready` outputs, and the storage of what a Ready says to persist;
+dcli_server/cluster drives it on the event loop with a gRPC transport.
 
     messages.py  entries, messages, hard/soft state, snapshots, and their byte encoding
     log.py       RaftLog: the in-memory log after a snapshot, and which part is persisted
     raft.py      RaftNode: elections, replication, commit, snapshots, transfer, membership
+    storage.py   RaftStorage: entries, hard state and snapshots on disk
 """
 from dcli_server.consensus.messages import (
     NONE, ConfChange, ConfChangeType, ConfState, Entry, EntryType, HardState, Message,

@@ -59,22 +59,31 @@ class Entry:
 
 @dataclass(frozen=True, slots=True)
 class ConfChange:
-    """One voter added or removed; the data of a CONF_CHANGE entry."""
+    """One voter added or removed; the data of a CONF_CHANGE entry. `context` travels with it
+    untouched (the node puts the new member's address there)."""
 
     type: ConfChangeType
     node_id: int
+    context: bytes = b""
 
     def encode(self) -> bytes:
-        return bytes([FORMAT_VERSION, int(self.type)]) + _uvarint(self.node_id)
+        out = bytes([FORMAT_VERSION, int(self.type)]) + _uvarint(self.node_id)
+        if self.context:
+            out += _uvarint(len(self.context)) + self.context
+        return out
 
     @staticmethod
     def decode(data: bytes) -> ConfChange:
         if len(data) < 3 or data[0] != FORMAT_VERSION:
             raise ValueError(f"bad conf change encoding: {data!r}")
         node_id, pos = _read_uvarint(data, 2)
+        context = b""
         if pos != len(data):
-            raise ValueError("trailing bytes after conf change")
-        return ConfChange(ConfChangeType(data[1]), node_id)
+            size, pos = _read_uvarint(data, pos)
+            context = _take(data, pos, size)
+            if pos + size != len(data):
+                raise ValueError("trailing bytes after conf change")
+        return ConfChange(ConfChangeType(data[1]), node_id, context)
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,7 +38,7 @@ class Coordinator:
 
     def __init__(self, *, limits: Limits, log: Callable[[logpb.Txn], None],
                  deliver: Callable[[int, pb.WatchEvent], None], now_ms: Callable[[], int],
-                 node_id: int = 1):
+                 node_id: int = 1, next_zxid: Callable[[], int] | None = None):
         self._limits = limits
         self._log = log
         self._deliver = deliver
@@ -47,6 +47,11 @@ class Coordinator:
         self._sessions = SessionTable()
         self._watches = WatchManager()
         self._last_zxid = 0
+        # the zxid of the next Txn; a replicated node makes it the index of its next log entry
+        self._next_zxid = next_zxid or (lambda: self._last_zxid + 1)
+        # Only the node that decides expiry (the leader) keeps session deadlines; elsewhere a
+        # session lives until its CloseSessionTxn is applied.
+        self.judges_expiry = True
         self._next_session_id = initial_session_id(now_ms(), node_id)
         self._handlers: dict[str, Callable[[int, pb.Request, pb.Response], None]] = {
             "create": self._write_one, "delete": self._write_one, "set_data": self._write_one,
@@ -102,12 +107,28 @@ class Coordinator:
 
     def _commit(self, session_id: int, body: logpb.Txn, seq: int = 0) -> list[pb.Stat | None]:
         """Stamp `body` with the next zxid and the time, log it, then apply it."""
-        body.zxid = self._last_zxid + 1
+        body.zxid = self._next_zxid()
         body.time_ms = self._now()
         body.session_id = session_id
         body.seq = seq
         self._log(body)
         return self._apply(body)
+
+    def apply_committed(self, txn: logpb.Txn) -> None:
+        """Apply a Txn another node executed (a follower applying the replicated log)."""
+        self._apply(txn)
+
+    def judge_expiry(self, judges: bool) -> None:
+        """Start (a new leader: every session gets its full timeout from now) or stop deciding
+        session expiry."""
+        if judges and not self.judges_expiry:
+            self._sessions.reset_deadlines(self._now())
+        self.judges_expiry = judges
+
+    def _live(self, session_id: int, now_ms: int) -> bool:
+        if self.judges_expiry:
+            return self._sessions.live(session_id, now_ms) is not None
+        return session_id in self._sessions
 
     def _apply(self, txn: logpb.Txn) -> list[pb.Stat | None]:
         """Apply one Txn; returns, per node op, the stat its client sees. The state changes
@@ -156,7 +177,7 @@ class Coordinator:
     def resume_session(self, session_id: int, password: bytes, requested_timeout_ms: int) -> int:
         """Reattach a live session; returns the timeout negotiated for this connection."""
         now = self._now()
-        if (self._sessions.live(session_id, now) is None
+        if (not self._live(session_id, now)
                 or not self._sessions.password_matches(session_id, password)):
             raise SessionExpiredError()
         timeout = self._limits.negotiate_timeout(requested_timeout_ms)
@@ -169,7 +190,7 @@ class Coordinator:
         """A heartbeat or any request: deadline = now + timeout. An unknown or already expired
         session is left alone (handle() reports it as expired)."""
         now = self._now()
-        if self._sessions.live(session_id, now) is not None:
+        if self._live(session_id, now):
             self._sessions.touch(session_id, now)
 
     def detach(self, session_id: int) -> None:
@@ -178,6 +199,8 @@ class Coordinator:
 
     def expire_sessions(self) -> list[int]:
         """Close every session whose deadline has passed (one CloseSessionTxn each)."""
+        if not self.judges_expiry:
+            return []
         expired = self._sessions.due(self._now())
         for session_id in expired:
             self._close(session_id)
@@ -189,7 +212,7 @@ class Coordinator:
 
     def _require_live(self, session_id: int) -> None:
         now = self._now()
-        if self._sessions.live(session_id, now) is None:
+        if not self._live(session_id, now):
             raise SessionExpiredError()
         self._sessions.touch(session_id, now)
 

@@ -375,6 +375,41 @@ class WriteAheadLog:
         for path in victims:
             path.unlink(missing_ok=True)
 
+    def truncate_from(self, zxid: int) -> None:
+        """Remove every record with zxid >= `zxid`, durably (a consensus log replacing its
+        uncommitted tail). Must not run while a sync() is in progress in another thread."""
+        self._ensure_recovered()
+        with self._sync_lock, self._lock:
+            self._check_usable()
+            if zxid > self._last_zxid:
+                return
+            # close every descriptor first: the files change under them
+            for fd in self._retired + ([self._fd] if self._fd is not None else []):
+                os.close(fd)
+            self._retired, self._fd, self._dirty = [], None, False
+            while self._segments and self._segments[-1][0] >= zxid:
+                self._segments.pop()[1].unlink()
+            last, size = 0, 0
+            if self._segments:
+                path = self._segments[-1][1]
+                data = path.read_bytes()
+                pos = 0
+                while pos < len(data):
+                    parsed = _parse(data, pos)
+                    if isinstance(parsed, str) or parsed[0] >= zxid:
+                        break
+                    last, pos = parsed[0], parsed[1]
+                fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+                try:
+                    os.ftruncate(fd, pos)
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+                size = pos
+            if self.directory.is_dir():
+                fsync_dir(self.directory)
+            self._last_zxid, self._active_size = last, size
+
     def close(self) -> None:
         """Flush (unless fsync is OFF) and close. Further appends raise ValueError."""
         with self._sync_lock:

@@ -84,13 +84,13 @@ def test_restart_from_snapshot_and_log(tmp_path):
             assert len(zk.get_children("/s")) == 2000
             assert zk.get("/s/n7")[0] == b"changed"
             assert zk.get("/s/n7")[1].version == 1
-        assert list((tmp_path / "data" / "snapshot").glob("snapshot.*")), "no snapshot was written"
+        assert list((tmp_path / "data" / "raft" / "snapshot").glob("snapshot.*")), "no snapshot was written"
     finally:
         srv.kill()
 
 
 def last_segment(data_dir):
-    return sorted((data_dir / "log").glob("log.*"))[-1]
+    return sorted((data_dir / "raft" / "log").glob("log.*"))[-1]
 
 
 def test_torn_log_tail_is_dropped(tmp_path):

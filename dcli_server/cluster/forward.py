@@ -1,0 +1,97 @@
+"""ForwardLink: a follower's stream to the leader, for what only the leader may do.
+
+Writes, `sync` and session opens of the follower's clients go to the leader on one
+`Cluster.Forward` stream, with the sessions the follower heard from (the leader decides expiry).
+Replies come back in the order the leader executed the requests. When the stream breaks, every
+request still waiting is reported lost (`on_lost`): its outcome is unknown, as on any
+connection loss, and the follower's clients retry according to their delivery policy.
+
+    link = ForwardLink(node_id=2, address="127.0.0.1:7181", on_reply=..., on_lost=...)
+    link.start()
+    link.send(cpb.ForwardedRequest(id=7, session_id=sid, request=req))
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Callable
+
+import grpc
+
+from dcli.v1 import cluster_pb2 as cpb
+from dcli.v1 import cluster_pb2_grpc as cpb_grpc
+from dcli_server.cluster.transport import CHANNEL_OPTIONS
+
+log = logging.getLogger("dcli.server.forward")
+
+
+class ForwardLink:
+    def __init__(self, node_id: int, leader_id: int, address: str, *,
+                 on_reply: Callable[[cpb.ForwardReply], None], on_lost: Callable[["ForwardLink"], None]):
+        self.node_id = node_id
+        self.leader_id = leader_id
+        self.address = address
+        self._on_reply = on_reply
+        self._on_lost = on_lost
+        self._queue: asyncio.Queue[cpb.ForwardFrame | None] = asyncio.Queue()
+        self._task: asyncio.Task | None = None
+        self._channel: grpc.aio.Channel | None = None
+        self.closed = False
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    def send(self, request: cpb.ForwardedRequest) -> None:
+        self._queue.put_nowait(cpb.ForwardFrame(**{"from": self.node_id}, requests=[request]))
+
+    def send_alive(self, sessions: list[int]) -> None:
+        if sessions:
+            self._queue.put_nowait(cpb.ForwardFrame(**{"from": self.node_id}, alive_sessions=sessions))
+
+    def close(self) -> None:
+        """Stop; on_lost is called once for what was pending."""
+        if self.closed:
+            return
+        self.closed = True
+        if self._task is not None:
+            self._task.cancel()
+        self._on_lost(self)
+
+    async def _run(self) -> None:
+        self._channel = grpc.aio.insecure_channel(self.address, options=CHANNEL_OPTIONS)
+        call = cpb_grpc.ClusterStub(self._channel).Forward()
+        writer = asyncio.get_running_loop().create_task(self._write(call))
+        try:
+            while True:
+                reply = await call.read()
+                if reply is grpc.aio.EOF:
+                    break
+                self._on_reply(reply)
+        except asyncio.CancelledError:
+            pass
+        except grpc.aio.AioRpcError as e:
+            log.info("forward stream to node %d lost: %s", self.leader_id, e.code().name)
+        except Exception:
+            log.exception("forward stream to node %d failed", self.leader_id)
+        finally:
+            writer.cancel()
+            call.cancel()
+            await self._channel.close(grace=None)
+            if not self.closed:
+                self.closed = True
+                self._on_lost(self)
+
+    async def _write(self, call) -> None:
+        try:
+            while True:
+                frame = await self._queue.get()
+                # merge what else is queued into one frame
+                while not self._queue.empty() and len(frame.requests) < 1000:
+                    more = self._queue.get_nowait()
+                    frame.requests.extend(more.requests)
+                    frame.alive_sessions.extend(more.alive_sessions)
+                await call.write(frame)
+        except asyncio.CancelledError:
+            raise
+        except Exception:           # the stream broke: the reader sees it too
+            call.cancel()

@@ -1,0 +1,224 @@
+"""Replica: the Raft core (consensus/raft.py) driven on the event loop, with disk and network.
+
+The replica owns the RaftNode, its storage and its transport, ticks the clock, and runs the
+Ready loop in the order the core requires: persist (one fsync covers everything appended
+since the previous one: group commit), send, hand committed entries to the state machine,
+advance. Its owner (the coordination node) gives it two callbacks::
+
+    replica = Replica(ReplicaConfig(node_id=1, peers={1: "127.0.0.1:7181"}, directory=...),
+                      apply=on_committed, on_state=on_role_change)
+    await replica.start()
+    index = replica.propose(txn_bytes)     # leader only: raises ProposalDropped elsewhere
+
+``apply(snapshot, entries)`` gets a snapshot to load (from the leader, or None) and the newly
+committed entries, in order; ``on_state(soft_state)`` hears of role and leader changes.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from dcli_server.consensus import (NONE, Config, ConfChange, ConfChangeType, Entry, Message, RaftNode, Role,
+                                   Snapshot, SoftState, decode, encode)
+from dcli_server.consensus.storage import RaftStorage
+from dcli_server.cluster.transport import Transport
+from dcli_server.storage import FsyncMode
+
+log = logging.getLogger("dcli.server.raft")
+
+INLINE_FSYNC_S = 0.001      # an fsync faster than this runs on the loop: a thread hop costs more
+
+
+@dataclass
+class ReplicaConfig:
+    node_id: int
+    peers: dict[int, str]           # every voter's address, this node's included
+    directory: Path
+    fsync: FsyncMode = FsyncMode.ALWAYS
+    tick_s: float = 0.05
+    election_tick: int = 10         # elections after 0.5-1 s without a leader (at 50 ms ticks)
+    heartbeat_tick: int = 1
+    join: bool = False              # a node added to a running cluster: no bootstrap, wait for the leader
+
+
+class Replica:
+    def __init__(self, config: ReplicaConfig, *, apply: Callable[[Snapshot | None, list[Entry]], None],
+                 on_state: Callable[[SoftState], None]):
+        self.config = config
+        self._apply = apply
+        self._on_state = on_state
+        self.storage = RaftStorage(config.directory, config.fsync)
+        # the members' addresses: --peers, then every membership change applied since
+        self.peers = dict(config.peers)
+        self._members_file = config.directory / "members.json"
+        try:
+            self.peers.update({int(k): v for k, v in json.loads(self._members_file.read_text()).items()})
+        except FileNotFoundError:
+            pass
+        self.transport = Transport(config.node_id, self.peers)
+        self.raft: RaftNode | None = None
+        self.applied = 0
+        self._kick: asyncio.Event | None = None
+        self._tasks: list[asyncio.Task] = []
+        self._fsync_cost_s = INLINE_FSYNC_S
+        self.last_contact: dict[int, float] = {}     # peer -> monotonic time of its last message
+
+    # ---- life cycle ----
+
+    def load(self) -> tuple[Snapshot, list[Entry]]:
+        """Open the log; returns the snapshot and the committed entries after it, for the
+        state machine to rebuild from before `start()`."""
+        persisted = self.storage.load()
+        fresh = persisted.hard_state.term == 0 and persisted.snapshot.index == 0 and not persisted.entries
+        cfg = Config(node_id=self.config.node_id, election_tick=self.config.election_tick,
+                     heartbeat_tick=self.config.heartbeat_tick)
+        snap = persisted.snapshot
+        # the state machine replays up to the stored commit index before the loop starts
+        self.applied = max(persisted.hard_state.commit, snap.index)
+        self.raft = RaftNode(cfg, random.Random(), persisted=persisted,
+                             peers=sorted(self.config.peers) if fresh and not self.config.join else (),
+                             applied=None if fresh else self.applied)
+        entries = [] if fresh else (self.raft.log.slice(snap.index + 1, self.applied + 1) or [])
+        return snap, entries
+
+    async def start(self) -> None:
+        self._kick = asyncio.Event()
+        self.transport.start()
+        if self.raft.voters == {self.config.node_id}:
+            # alone: no one to wait for, so take the lead at once instead of after a timeout
+            for _ in range(3 * self.config.election_tick):
+                if self.raft.role == Role.LEADER:
+                    break
+                self.raft.tick()
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._ticker()), loop.create_task(self._ready_loop())]
+        self._kick.set()
+
+    @property
+    def tasks(self) -> list[asyncio.Task]:
+        return self._tasks
+
+    async def stop(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.transport.close()
+        await asyncio.get_running_loop().run_in_executor(None, self.storage.sync)
+        self.storage.close()
+
+    # ---- inputs ----
+
+    def step(self, data: bytes) -> None:
+        m: Message = decode(data)
+        if m.to != self.config.node_id:
+            return
+        self.last_contact[m.from_] = time.monotonic()
+        self.raft.step(m)
+        self._kick.set()
+
+    def propose(self, data: bytes) -> int:
+        index = self.raft.propose(data)
+        self._kick.set()
+        return index
+
+    def propose_conf_change(self, change: ConfChange) -> int:
+        index = self.raft.propose_conf_change(change)
+        self._kick.set()
+        return index
+
+    def transfer_leadership(self, to: int) -> None:
+        self.raft.transfer_leadership(to)
+        self._kick.set()
+
+    def member_changed(self, change: ConfChange) -> None:
+        """A committed membership change: remember the member's address (or forget it)."""
+        if change.type == ConfChangeType.ADD_NODE:
+            if change.context:
+                self.peers[change.node_id] = change.context.decode()
+            if change.node_id in self.peers:
+                self.transport.add_peer(change.node_id, self.peers[change.node_id])
+        elif change.node_id != self.config.node_id:
+            self.peers.pop(change.node_id, None)
+            self.transport.remove_peer(change.node_id)
+        tmp = self._members_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps({str(k): v for k, v in sorted(self.peers.items())}))
+        os.replace(tmp, self._members_file)
+
+    # ---- what the node asks ----
+
+    @property
+    def is_leader(self) -> bool:
+        return self.raft.role == Role.LEADER
+
+    @property
+    def leader_id(self) -> int:
+        return self.raft.lead
+
+    @property
+    def last_index(self) -> int:
+        return self.raft.log.last_index()
+
+    def snapshot_at(self, index: int, data: bytes) -> Snapshot:
+        return self.raft.snapshot_at(index, data)
+
+    async def save_snapshot(self, snapshot: Snapshot) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, self.storage.save_snapshot, snapshot)
+        if snapshot.index > self.raft.log.snapshot.index:
+            self.raft.compact(snapshot)
+
+    # ---- the loops ----
+
+    async def _ticker(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.tick_s)
+            self.raft.tick()
+            self._kick.set()
+
+    async def _ready_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        raft = self.raft
+        while True:
+            await self._kick.wait()
+            self._kick.clear()
+            while raft.has_ready():
+                rd = raft.ready()
+                # 1. persist, durably, before anyone hears of it
+                self.storage.write(rd.snapshot, rd.entries, rd.hard_state)
+                if self.config.fsync is FsyncMode.ALWAYS and (rd.entries or rd.snapshot or rd.hard_state):
+                    if self._fsync_cost_s < INLINE_FSYNC_S:
+                        cost = self._timed_sync()
+                    else:
+                        cost = await loop.run_in_executor(None, self._timed_sync)
+                    self._fsync_cost_s = 0.8 * self._fsync_cost_s + 0.2 * cost
+                elif rd.entries:
+                    self.storage.sync()         # batch mode fsyncs on its own schedule, off never
+                # 2. send
+                for m in rd.messages:
+                    self.transport.send(m.to, encode(m))
+                # 3. apply
+                if rd.soft_state is not None:
+                    self._on_state(rd.soft_state)
+                if rd.snapshot is not None or rd.committed_entries:
+                    self._apply(rd.snapshot, rd.committed_entries)
+                    if rd.committed_entries:
+                        self.applied = rd.committed_entries[-1].index
+                    elif rd.snapshot is not None:
+                        self.applied = max(self.applied, rd.snapshot.index)
+                # 4. done
+                raft.advance(rd)
+
+    def _timed_sync(self) -> float:
+        start = time.perf_counter()
+        self.storage.sync()
+        return time.perf_counter() - start
+
+    def leader_address(self) -> str | None:
+        lead = self.raft.lead
+        return self.peers.get(lead) if lead != NONE else None
