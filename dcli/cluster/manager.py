@@ -203,20 +203,32 @@ class LocalCluster:
                     self.directory.rmdir()
             raise
 
-    def down(self, purge: bool = False) -> list[int]:
-        """Stop every node (SIGTERM, then SIGKILL after the grace); returns the ids that were
+    def down(self, purge: bool = False, grace: float | None = None) -> list[int]:
+        """Stop every node (SIGTERM, then SIGKILL after grace seconds); returns the ids that were
         running. The data stays for the next up() unless purge, which also removes the node data
         dirs, logs and cluster.json (and nothing else of the directory)."""
         with self._lock():
             rec = self._read()
             procs = {n.id: p for n in rec.nodes if (p := self._find(n)) is not None}
-            self._terminate(list(procs.values()))
+            self._terminate(list(procs.values()), grace)
             for n in rec.nodes:
                 n.pid = None
             self._write(rec)
             if purge:
                 self._purge(rec)
         return sorted(procs)
+
+    def close(self) -> list[int]:
+        """SIGKILL every node process this LocalCluster object started that still runs, whatever
+        cluster.json now says, and reap it (test teardown); returns their pids."""
+        killed = []
+        for pid, child in list(self._children.items()):
+            if child.poll() is None:
+                child.kill()
+                killed.append(pid)
+            child.wait()
+            del self._children[pid]
+        return killed
 
     # ---- one node ----
 
