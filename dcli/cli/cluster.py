@@ -9,12 +9,19 @@ from typing import Optional
 
 import typer
 
-from dcli.cli.common import settings
+from dcli.cli.common import WriteOutOption, apply_options, settings
 from dcli.output.recipes import EventLines
 
 app = typer.Typer(name="cluster", help="A local cluster: start, inspect, kill and restart node processes.",
                   no_args_is_help=True, add_completion=False, rich_markup_mode=None,
                   context_settings={"help_option_names": ["-h", "--help"]})
+
+
+
+@app.callback()
+def group(ctx: typer.Context, write_out: Optional[str] = WriteOutOption) -> None:
+    apply_options(ctx, None, write_out, None)
+
 
 DirOption = typer.Option(None, "--dir", metavar="DIR", envvar="DCLI_CLUSTER_DIR", show_envvar=False,
                          help="The cluster's directory: state, data dirs, logs (env DCLI_CLUSTER_DIR; "
@@ -28,8 +35,10 @@ def manager(directory: Optional[Path]):
     return LocalCluster(directory)
 
 
-def events(ctx: typer.Context) -> EventLines:
-    return EventLines(settings(ctx).resolved_write_out())
+def write_out(ctx: typer.Context, given: Optional[str]) -> str:
+    """-w after the command (`dcli cluster status -w json`) as before it (`dcli -w json cluster ...`)."""
+    apply_options(ctx, None, given, None)
+    return settings(ctx).resolved_write_out()
 
 
 @app.command("up")
@@ -42,7 +51,8 @@ def up(ctx: typer.Context,
        server_arg: Optional[list[str]] = typer.Option(None, "--server-arg", metavar="ARG",
                                                       help="An extra option for every node's `dcli server "
                                                            "start` (repeat: --server-arg=--fsync --server-arg=batch)."),
-       directory: Optional[Path] = DirOption) -> None:
+       directory: Optional[Path] = DirOption,
+       output: Optional[str] = WriteOutOption) -> None:
     """Start N node processes in the background, each with its own data dir and log, and wait
     until every one serves. A cluster already made in DIR that is down starts again as it was,
     with its data.
@@ -50,9 +60,11 @@ def up(ctx: typer.Context,
     \b
     Example:
       $ dcli cluster up --nodes 3
-      NODE  ADDRESS          PID    DATA                                    LOG
-      1     127.0.0.1:7181   41230  /home/me/.local/share/dcli/cluster/node-1  ...
-      ...
+      NODE  ADDRESS          PID
+      1     127.0.0.1:7181  41230
+      2     127.0.0.1:7182  41231
+      3     127.0.0.1:7183  41232
+      cluster of 3 nodes up in /home/me/.local/share/dcli/cluster (node-N: data, node-N.log: log)
       export DCLI_SERVER=127.0.0.1:7181,127.0.0.1:7182,127.0.0.1:7183
       $ eval "$(dcli cluster env)"       # every dcli command now uses the cluster
     """
@@ -62,12 +74,13 @@ def up(ctx: typer.Context,
     warning = size_warning(DEFAULT_NODES if nodes is None else nodes)
     if warning:
         sys.stderr.write(warning + "\n")
+    fmt = write_out(ctx, output)
     cluster = manager(directory)
     started = cluster.up(nodes, base_port, server_arg)
-    write_out = settings(ctx).resolved_write_out()
-    printers.nodes(write_out, started, "up")
-    if write_out != "json":
-        sys.stdout.write(f"cluster of {len(started)} nodes up in {cluster.directory}\n"
+    printers.nodes(fmt, started, "up")
+    if fmt != "json":
+        sys.stdout.write(f"cluster of {len(started)} nodes up in {cluster.directory} "
+                         "(node-N: data, node-N.log: log)\n"
                          f"export DCLI_SERVER={cluster.servers}\n")
 
 
@@ -75,7 +88,8 @@ def up(ctx: typer.Context,
 def status(ctx: typer.Context,
            timeout: float = typer.Option(1.0, "--timeout", metavar="SECONDS",
                                          help="How long to wait for each node's answer."),
-           directory: Optional[Path] = DirOption) -> None:
+           directory: Optional[Path] = DirOption,
+           output: Optional[str] = WriteOutOption) -> None:
     """Each node's address, Raft role and term, leader, commit index, last zxid, sessions,
     znodes and state: up, down (no process), paused (SIGSTOP) or unreachable (runs, does not
     answer). Nodes are asked side by side, so a frozen node costs one --timeout, not a hang.
@@ -94,12 +108,13 @@ def status(ctx: typer.Context,
 
     if timeout <= 0:
         raise errors.UsageError("--timeout must be positive")
-    write_out = settings(ctx).resolved_write_out()
-    printers.status(write_out, manager(directory).status_all(timeout))
+    fmt = write_out(ctx, output)
+    printers.status(fmt, manager(directory).status_all(timeout))
 
 
 @app.command("kill")
-def kill(ctx: typer.Context, node: str = NodeArgument, directory: Optional[Path] = DirOption) -> None:
+def kill(ctx: typer.Context, node: str = NodeArgument, directory: Optional[Path] = DirOption,
+         output: Optional[str] = WriteOutOption) -> None:
     """SIGKILL one node: it dies at once, as in a crash (no shutdown code runs).
 
     \b
@@ -107,17 +122,19 @@ def kill(ctx: typer.Context, node: str = NodeArgument, directory: Optional[Path]
       $ dcli cluster kill 2
       node 2 killed (SIGKILL)
     """
+    out = EventLines(write_out(ctx, output))
     cluster = manager(directory)
     n = cluster.node(node)
     cluster.kill(n.id)
-    events(ctx)("killed", f"node {n.id} killed (SIGKILL)", node=n.id)
+    out("killed", f"node {n.id} killed (SIGKILL)", node=n.id)
 
 
 @app.command("stop")
 def stop(ctx: typer.Context, node: str = NodeArgument,
          grace: float = typer.Option(10.0, "--grace", metavar="SECONDS",
                                      help="SIGKILL it if it has not exited this long after SIGTERM."),
-         directory: Optional[Path] = DirOption) -> None:
+         directory: Optional[Path] = DirOption,
+         output: Optional[str] = WriteOutOption) -> None:
     """Stop one node cleanly: SIGTERM, then SIGKILL if it has not exited within --grace.
 
     \b
@@ -125,16 +142,18 @@ def stop(ctx: typer.Context, node: str = NodeArgument,
       $ dcli cluster stop 2
       node 2 stopped
     """
+    out = EventLines(write_out(ctx, output))
     cluster = manager(directory)
     n = cluster.node(node)
     if cluster.stop(n.id, grace):
-        events(ctx)("stopped", f"node {n.id} stopped", node=n.id)
+        out("stopped", f"node {n.id} stopped", node=n.id)
     else:
-        events(ctx)("not-running", f"node {n.id} was not running", node=n.id)
+        out("not-running", f"node {n.id} was not running", node=n.id)
 
 
 @app.command("start")
-def start(ctx: typer.Context, node: str = NodeArgument, directory: Optional[Path] = DirOption) -> None:
+def start(ctx: typer.Context, node: str = NodeArgument, directory: Optional[Path] = DirOption,
+          output: Optional[str] = WriteOutOption) -> None:
     """Start one node that is down, on its address and data dir, and wait until it serves.
 
     \b
@@ -142,15 +161,17 @@ def start(ctx: typer.Context, node: str = NodeArgument, directory: Optional[Path
       $ dcli cluster start 2
       node 2 started on 127.0.0.1:7182 (pid 41388)
     """
+    out = EventLines(write_out(ctx, output))
     n = manager(directory).start(node)
-    events(ctx)("started", f"node {n.id} started on {n.address} (pid {n.pid})", node=n.id,
+    out("started", f"node {n.id} started on {n.address} (pid {n.pid})", node=n.id,
                 address=n.address, pid=n.pid)
 
 
 @app.command("restart")
 def restart(ctx: typer.Context, node: str = NodeArgument,
             kill_: bool = typer.Option(False, "--kill", help="SIGKILL it instead of stopping it cleanly."),
-            directory: Optional[Path] = DirOption) -> None:
+            directory: Optional[Path] = DirOption,
+            output: Optional[str] = WriteOutOption) -> None:
     """Stop one node (SIGTERM; SIGKILL with --kill) if it runs, and start it again.
 
     \b
@@ -158,13 +179,15 @@ def restart(ctx: typer.Context, node: str = NodeArgument,
       $ dcli cluster restart 1 --kill
       node 1 restarted on 127.0.0.1:7181 (pid 41420)
     """
+    out = EventLines(write_out(ctx, output))
     n = manager(directory).restart(node, kill=kill_)
-    events(ctx)("restarted", f"node {n.id} restarted on {n.address} (pid {n.pid})", node=n.id,
+    out("restarted", f"node {n.id} restarted on {n.address} (pid {n.pid})", node=n.id,
                 address=n.address, pid=n.pid)
 
 
 @app.command("pause")
-def pause(ctx: typer.Context, node: str = NodeArgument, directory: Optional[Path] = DirOption) -> None:
+def pause(ctx: typer.Context, node: str = NodeArgument, directory: Optional[Path] = DirOption,
+          output: Optional[str] = WriteOutOption) -> None:
     """SIGSTOP one node: it freezes with its connections open, as a node stuck in a long GC
     pause or behind a dead link. Its peers and clients see it stop answering.
 
@@ -173,17 +196,19 @@ def pause(ctx: typer.Context, node: str = NodeArgument, directory: Optional[Path
       $ dcli cluster pause 1
       node 1 paused (SIGSTOP): `dcli cluster resume 1` continues it
     """
+    out = EventLines(write_out(ctx, output))
     cluster = manager(directory)
     n = cluster.node(node)
     if cluster.pause(n.id):
-        events(ctx)("paused", f"node {n.id} paused (SIGSTOP): `dcli cluster resume {n.id}` continues it",
+        out("paused", f"node {n.id} paused (SIGSTOP): `dcli cluster resume {n.id}` continues it",
                     node=n.id)
     else:
-        events(ctx)("paused", f"node {n.id} was already paused", node=n.id)
+        out("paused", f"node {n.id} was already paused", node=n.id)
 
 
 @app.command("resume")
-def resume(ctx: typer.Context, node: str = NodeArgument, directory: Optional[Path] = DirOption) -> None:
+def resume(ctx: typer.Context, node: str = NodeArgument, directory: Optional[Path] = DirOption,
+           output: Optional[str] = WriteOutOption) -> None:
     """SIGCONT a paused node: it carries on where it froze.
 
     \b
@@ -191,12 +216,13 @@ def resume(ctx: typer.Context, node: str = NodeArgument, directory: Optional[Pat
       $ dcli cluster resume 1
       node 1 resumed (SIGCONT)
     """
+    out = EventLines(write_out(ctx, output))
     cluster = manager(directory)
     n = cluster.node(node)
     if cluster.resume(n.id):
-        events(ctx)("resumed", f"node {n.id} resumed (SIGCONT)", node=n.id)
+        out("resumed", f"node {n.id} resumed (SIGCONT)", node=n.id)
     else:
-        events(ctx)("resumed", f"node {n.id} was not paused", node=n.id)
+        out("resumed", f"node {n.id} was not paused", node=n.id)
 
 
 @app.command("logs")
@@ -268,7 +294,8 @@ def env(directory: Optional[Path] = DirOption) -> None:
 @app.command("down")
 def down(ctx: typer.Context,
          purge: bool = typer.Option(False, "--purge", help="Also delete the nodes' data, logs and cluster.json."),
-         directory: Optional[Path] = DirOption) -> None:
+         directory: Optional[Path] = DirOption,
+         output: Optional[str] = WriteOutOption) -> None:
     """Stop every node (SIGTERM, SIGKILL after 10 s). The data stays: `dcli cluster up` brings the
     same cluster back with it, as `docker compose down` keeps volumes. --purge deletes it.
 
@@ -279,6 +306,7 @@ def down(ctx: typer.Context,
       $ dcli cluster down --purge
       removed the cluster in /home/me/.local/share/dcli/cluster
     """
+    out = EventLines(write_out(ctx, output))
     cluster = manager(directory)
     stopped = cluster.down(purge)
     what = f"stopped node {', '.join(map(str, stopped))}; " if stopped else "no node was running; "
@@ -286,4 +314,4 @@ def down(ctx: typer.Context,
         text = what + f"removed the cluster in {cluster.directory}"
     else:
         text = what + f"data kept in {cluster.directory}"
-    events(ctx)("down", text, nodes=stopped, purged=purge, dir=str(cluster.directory))
+    out("down", text, nodes=stopped, purged=purge, dir=str(cluster.directory))

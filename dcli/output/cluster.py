@@ -40,14 +40,14 @@ def status(write_out: str, states) -> None:
 
 
 def nodes(write_out: str, nodes, verb: str) -> None:
-    """`cluster up` / `start` / `restart`: the nodes now running, with pid, data dir and log."""
+    """`cluster up`: the nodes now running and their pids (json: with data dir and log)."""
     if write_out == "json":
         for n in nodes:
             sys.stdout.write(json.dumps({"node": n.id, "address": n.address, "pid": n.pid, "event": verb,
                                          "data_dir": str(n.data_dir), "log": str(n.log)}) + "\n")
         return
-    rows = [[str(n.id), n.address, str(n.pid), str(n.data_dir), str(n.log)] for n in nodes]
-    _table(["NODE", "ADDRESS", "PID", "DATA", "LOG"], rows, boxed=write_out == "table")
+    rows = [[str(n.id), n.address, str(n.pid)] for n in nodes]
+    _table(["NODE", "ADDRESS", "PID"], rows, boxed=write_out == "table")
 
 
 def _table(titles: list[str], rows: list[list[str]], boxed: bool) -> None:

@@ -47,7 +47,7 @@ def fails(directory, code: int, *args: str) -> str:
 
 
 def statuses(directory) -> dict[int, dict]:
-    lines = ok(directory, "-w", "json", "cluster", "status").splitlines()
+    lines = ok(directory, "cluster", "status", "-w", "json").splitlines()
     return {d["node"]: d for d in map(json.loads, lines)}
 
 
@@ -69,6 +69,7 @@ def test_up_status_kill_start_pause_restart_logs_down(cluster_dir):
     assert ok(cluster_dir, "cluster", "env") == f"export DCLI_SERVER={','.join(addresses)}\n"
 
     st = statuses(cluster_dir)
+    assert ok(cluster_dir, "-w", "json", "cluster", "status").splitlines()[0].startswith('{"node": 1, ')
     assert sorted(st) == [1, 2, 3]
     for i in (1, 2, 3):
         assert (st[i]["address"], st[i]["state"], st[i]["pid"]) == (addresses[i - 1], "up", nodes[i]["pid"])
