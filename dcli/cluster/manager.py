@@ -22,10 +22,8 @@ still the node it was (see `process.NodeProcess`). Nodes listen on 127.0.0.1 onl
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import fcntl
 import importlib.util
-import json
 import os
 import shutil
 import signal
@@ -33,12 +31,12 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Sequence
 
 from dcli.cluster import status as status_rpc
 from dcli.cluster.process import NodeProcess
+from dcli.cluster.state import ClusterRecord, Node, NodeState
 from dcli.wire import errors
 from dcli.wire.peers import MAX_NODE_ID, format_peers, parse_node_id
 
@@ -66,64 +64,6 @@ def size_warning(nodes: int) -> str | None:
         return (f"WARNING: a cluster of {nodes} nodes tolerates no more failures than one of "
                 f"{nodes - 1}; use an odd number of nodes")
     return None
-
-
-@dataclass
-class Node:
-    """One node as recorded in cluster.json; pid is that of its last start (None: stopped)."""
-
-    id: int
-    address: str
-    data_dir: Path
-    log: Path
-    pid: int | None = None
-
-    @property
-    def port(self) -> int:
-        return int(self.address.rpartition(":")[2])
-
-    def to_json(self) -> dict:
-        return {"id": self.id, "address": self.address, "pid": self.pid,
-                "data_dir": str(self.data_dir), "log": str(self.log)}
-
-    @classmethod
-    def from_json(cls, d: dict) -> Node:
-        return cls(int(d["id"]), d["address"], Path(d["data_dir"]), Path(d["log"]), d.get("pid"))
-
-
-@dataclass
-class NodeState:
-    """What `status` knows of one node. state: up (answers), paused (SIGSTOP), unreachable (the
-    process runs but does not answer in time), down (no process). The Raft fields are those of
-    the node's Cluster.Status answer, and empty unless the node is up."""
-
-    id: int
-    address: str
-    state: str
-    pid: int | None = None
-    role: str = ""
-    term: int | None = None
-    leader_id: int | None = None
-    commit_index: int | None = None
-    applied_index: int | None = None
-    last_zxid: int | None = None
-    sessions: int | None = None
-    znodes: int | None = None
-    controller_id: int | None = None
-    error: str = ""
-
-    @property
-    def up(self) -> bool:
-        return self.state == "up"
-
-    def to_json(self) -> dict:
-        return {"node": self.id, **{k: v for k, v in dataclasses.asdict(self).items() if k != "id"}}
-
-
-@dataclass
-class _Recorded:
-    nodes: list[Node]
-    extra_args: list[str] = field(default_factory=list)
 
 
 class LocalCluster:
@@ -185,7 +125,7 @@ class LocalCluster:
                     if extra_args is not None:
                         rec.extra_args = list(extra_args)
                 else:
-                    rec = _Recorded(self._new_nodes(DEFAULT_NODES if nodes is None else nodes,
+                    rec = ClusterRecord(self._new_nodes(DEFAULT_NODES if nodes is None else nodes,
                                                     DEFAULT_BASE_PORT if base_port is None else base_port),
                                     list(extra_args or ()))
                     fresh = [n.data_dir for n in rec.nodes if not n.data_dir.exists()]
@@ -328,7 +268,7 @@ class LocalCluster:
         return [Node(i, f"{HOST}:{port}", self.directory / f"node-{i}", self.directory / f"node-{i}.log")
                 for i, port in enumerate(ports, start=1)]
 
-    def _check_reusable(self, rec: _Recorded, nodes: int | None, base_port: int | None) -> None:
+    def _check_reusable(self, rec: ClusterRecord, nodes: int | None, base_port: int | None) -> None:
         running = [n.id for n in rec.nodes if self._is_running(n)]
         if running:
             raise errors.ClusterStateError(
@@ -349,7 +289,7 @@ class LocalCluster:
                 f"cannot start node {node.id}: port {node.port} is in use "
                 "(choose another --base-port, or --base-port 0 for free ports)")
 
-    def _spawn_all(self, rec: _Recorded, nodes: list[Node]) -> list[Node]:
+    def _spawn_all(self, rec: ClusterRecord, nodes: list[Node]) -> list[Node]:
         """Start the processes side by side, record their pids, then wait for each to serve; if
         one does not, the ones started here are killed again and the error raised."""
         peers = format_peers({n.id: n.address for n in rec.nodes})
@@ -478,20 +418,13 @@ class LocalCluster:
 
     # ---- the state file ----
 
-    def _read(self) -> _Recorded:
-        try:
-            data = json.loads(self.state_file.read_text())
-            return _Recorded([Node.from_json(d) for d in data["nodes"]], list(data.get("extra_args", [])))
-        except FileNotFoundError:
-            raise errors.NoClusterError(str(self.directory)) from None
-        except (ValueError, KeyError, TypeError) as e:
-            raise errors.DcliError(message=f"cannot read {self.state_file}: {e}") from None
+    def _read(self) -> ClusterRecord:
+        if not self.exists():
+            raise errors.NoClusterError(str(self.directory))
+        return ClusterRecord.read(self.state_file)
 
-    def _write(self, rec: _Recorded) -> None:
-        tmp = self.state_file.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps({"version": 1, "extra_args": rec.extra_args,
-                                   "nodes": [n.to_json() for n in rec.nodes]}, indent=2) + "\n")
-        os.replace(tmp, self.state_file)
+    def _write(self, rec: ClusterRecord) -> None:
+        rec.write(self.state_file)
 
     @contextlib.contextmanager
     def _lock(self, create: bool = False) -> Iterator[None]:
@@ -505,7 +438,7 @@ class LocalCluster:
             finally:
                 fcntl.flock(f, fcntl.LOCK_UN)
 
-    def _node(self, rec: _Recorded, node_id: int | str) -> Node:
+    def _node(self, rec: ClusterRecord, node_id: int | str) -> Node:
         wanted = parse_node_id(node_id, "node id")
         for n in rec.nodes:
             if n.id == wanted:
@@ -513,7 +446,7 @@ class LocalCluster:
         ids = ", ".join(str(n.id) for n in rec.nodes)
         raise errors.UnknownNodeError(message=f"no node {wanted} in the cluster in {self.directory} (nodes: {ids})")
 
-    def _purge(self, rec: _Recorded) -> None:
+    def _purge(self, rec: ClusterRecord) -> None:
         """Remove what this manager made, never anything else that sits in the directory."""
         for n in rec.nodes:
             shutil.rmtree(n.data_dir, ignore_errors=True)
