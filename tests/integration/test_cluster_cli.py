@@ -169,3 +169,45 @@ def test_even_sizes_warn_as_the_server_does(cluster_dir):
     r = cli(cluster_dir, "cluster", "up", "--nodes", "2", "--base-port", "0")
     assert r.returncode == 0, r.stderr
     assert "WARNING: a cluster of 2 nodes tolerates no more failures than one of 1" in r.stderr.decode()
+
+
+def test_logs_follow_prints_what_is_added_until_ctrl_c(cluster_dir):
+    import os
+    import selectors
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    ok(cluster_dir, "cluster", "up", "--nodes", "1", "--base-port", "0")
+    follow = subprocess.Popen([sys.executable, "-c", "from dcli.cli.main import main; main()",
+                               "cluster", "logs", "1", "-f"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              cwd=ROOT, env=dict(os.environ, DCLI_CLUSTER_DIR=str(cluster_dir)))
+    sel = selectors.DefaultSelector()
+    sel.register(follow.stdout, selectors.EVENT_READ)
+
+    pending = [b""]
+
+    def line() -> str:
+        """The next line, waiting at most 30 s for it (read from the fd: no buffer hides lines)."""
+        while b"\n" not in pending[0]:
+            assert sel.select(30), "no line from logs -f"
+            chunk = os.read(follow.stdout.fileno(), 4096)
+            assert chunk, "logs -f ended"
+            pending[0] += chunk
+        first, pending[0] = pending[0].split(b"\n", 1)
+        return first.decode()
+
+    try:
+        assert line().startswith("--- dcli cluster: starting node 1")
+        assert line().startswith("dcli server listening on ")
+        ok(cluster_dir, "cluster", "restart", "1")
+        assert line().startswith("--- dcli cluster: starting node 1")       # printed as it is written
+        assert line().startswith("dcli server listening on ")
+        follow.send_signal(signal.SIGINT)
+        assert follow.wait(30) == 130
+    finally:
+        if follow.poll() is None:
+            follow.kill()
+            follow.wait()
