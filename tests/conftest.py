@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["tests.cluster_fixture"]     # local_cluster: N node processes
+
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT_S = 30.0
 

@@ -32,6 +32,7 @@ GROUPS: dict[str, tuple[str, str]] = {
     "lb": ("dcli.cli.lb", "A load balancer whose backends follow the service registry."),
     "demo": ("dcli.cli.demo", "Live demos of the seed's pictures: election, registry."),
     "server": ("dcli.cli.server", "Run a dcli server (one node)."),
+    "cluster": ("dcli.cli.cluster", "A local cluster: start, inspect, kill and restart node processes."),
     "shell": ("dcli.cli.shell_cmd", "An interactive zkCli-style shell (or a script of its commands)."),
 }
 COMMANDS = {"elect", "lock"}

@@ -292,6 +292,36 @@ class NotConnectedError(DcliError):
     template = "Not connected"
 
 
+# -- the local cluster manager (`dcli cluster`; client side only, never on the wire) ---------------
+
+
+class NoClusterError(DcliError):
+    """No cluster has been made in the directory (no cluster.json)."""
+
+    exit_code = ExitCode.NOT_FOUND
+    template = "no cluster in {path}: start one with `dcli cluster up`"
+
+
+class UnknownNodeError(DcliError):
+    exit_code = ExitCode.NOT_FOUND
+    template = "{path}"
+
+
+class ClusterStateError(DcliError):
+    """The cluster or a node is not in a state the command can act on: already running, not
+    running, or made with another size."""
+
+    exit_code = ExitCode.CONFLICT
+    template = "{path}"
+
+
+class NodeStartError(DcliError):
+    """A node process could not be started: its port is taken, or it exited before serving."""
+
+    exit_code = ExitCode.UNAVAILABLE
+    template = "{path}"
+
+
 # -- the message broker ----------------------------------------------------------------------
 # The wire's ErrorCode has no broker codes yet, so these travel as BAD_ARGUMENTS and are not
 # registered for `from_proto` (that would shadow BadArgumentsError). Each carries Kafka's own

@@ -43,8 +43,8 @@ def test_empty_line_offers_every_command(spec):
 @pytest.mark.parametrize("before, expected", [
     ("g", ["get", "getAllChildrenNumber", "getEphemerals"]),
     ("getE", ["getEphemerals"]),
-    ("cl", ["close"]),
-    ("c", ["close", "connect", "create"]),
+    ("cl", ["close", "cluster"]),
+    ("c", ["close", "cluster", "connect", "create"]),
     ("pr", ["printwatches"]),
     ("zk", ["zk"]),
     ("nope", []),

@@ -1,0 +1,500 @@
+"""A local cluster: N dcli server processes on this machine, with their ports, data dirs and logs.
+
+`LocalCluster` owns one directory (default `~/.local/share/dcli/cluster`):
+
+    DIR/cluster.json     the nodes: id, address, pid, data dir, log (replaced atomically)
+    DIR/node-<i>/        node i's data dir
+    DIR/node-<i>.log     node i's stdout and stderr, appended to across restarts
+
+Node processes run detached, in their own session, and outlive the process that started them;
+any later LocalCluster on the same directory (the next `dcli cluster` command) finds them through
+cluster.json. Only pids recorded there are ever signalled, and only after checking that each is
+still the node it was (see `process.NodeProcess`). Nodes listen on 127.0.0.1 only.
+
+    cluster = LocalCluster(tmp_path / "c")
+    cluster.up(nodes=3, base_port=0)            # 0: free ports
+    os.environ["DCLI_SERVER"] = cluster.servers  # "127.0.0.1:41235,127.0.0.1:41236,..."
+    cluster.kill(1)                             # SIGKILL
+    cluster.status(1).state                     # "down"
+    cluster.start(1)
+    cluster.down()                              # SIGTERM all; data stays for the next up()
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import importlib.util
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from dcli.cluster import status as status_rpc
+from dcli.cluster.process import NodeProcess
+from dcli.cluster.state import ClusterRecord, Node, NodeState
+from dcli.wire import errors
+from dcli.wire.peers import MAX_NODE_ID, format_peers, parse_node_id
+
+HOST = "127.0.0.1"
+DEFAULT_NODES = 3
+DEFAULT_BASE_PORT = 7181
+STATE_FILE = "cluster.json"
+LOCK_FILE = ".cluster.lock"
+READY_LINE = "dcli server listening on "
+START_TIMEOUT_S = 30.0
+STOP_GRACE_S = 10.0
+
+
+def default_directory() -> Path:
+    """Beside the single node's data dir (dcli_server.main.default_data_dir: node-1)."""
+    base = os.environ.get("XDG_DATA_HOME") or (Path.home() / ".local" / "share")
+    if sys.platform == "darwin":
+        base = Path.home() / "Library" / "Application Support"
+    return Path(base) / "dcli" / "cluster"
+
+
+def size_warning(nodes: int) -> str | None:
+    """The server's own warning for an even cluster size (`dcli server start --peers`)."""
+    if nodes % 2 == 0:
+        return (f"WARNING: a cluster of {nodes} nodes tolerates no more failures than one of "
+                f"{nodes - 1}; use an odd number of nodes")
+    return None
+
+
+class LocalCluster:
+    """The node processes of one cluster directory; see the module's docstring."""
+
+    def __init__(self, directory: Path | str | None = None, *, start_timeout: float = START_TIMEOUT_S,
+                 stop_grace: float = STOP_GRACE_S):
+        self.directory = Path(directory or default_directory()).expanduser().absolute()
+        self.start_timeout = start_timeout
+        self.stop_grace = stop_grace
+        self._children: dict[int, subprocess.Popen] = {}     # pid -> the Popen, when started here
+
+    # ---- what is recorded ----
+
+    @property
+    def state_file(self) -> Path:
+        return self.directory / STATE_FILE
+
+    def exists(self) -> bool:
+        return self.state_file.is_file()
+
+    @property
+    def nodes(self) -> list[Node]:
+        return self._read().nodes
+
+    def node(self, node_id: int | str) -> Node:
+        return self._node(self._read(), node_id)
+
+    @property
+    def addresses(self) -> list[str]:
+        return [n.address for n in self.nodes]
+
+    @property
+    def servers(self) -> str:
+        """The address list for `--server` / DCLI_SERVER."""
+        return ",".join(self.addresses)
+
+    @property
+    def peers(self) -> str:
+        """The `--peers` list every node was started with."""
+        return format_peers({n.id: n.address for n in self.nodes})
+
+    # ---- the whole cluster ----
+
+    def up(self, nodes: int | None = None, base_port: int | None = None,
+           extra_args: Sequence[str] | None = None) -> list[Node]:
+        """Start every node and wait until each serves. A new cluster gets `nodes` (default 3)
+        on ports base_port, base_port+1, ... (default 7181; 0 picks free ports); a cluster already
+        made in the directory and now down is started again as recorded, keeping its data.
+        extra_args go to every node's `dcli server start`."""
+        made_dir = not self.directory.exists()
+        self.directory.mkdir(parents=True, exist_ok=True)
+        fresh: list[Path] = []       # data dirs this call makes: removed again if it fails
+        try:
+            with self._lock(create=True):
+                if self.exists():
+                    rec = self._read()
+                    self._check_reusable(rec, nodes, base_port)
+                    if extra_args is not None:
+                        rec.extra_args = list(extra_args)
+                else:
+                    rec = ClusterRecord(self._new_nodes(DEFAULT_NODES if nodes is None else nodes,
+                                                    DEFAULT_BASE_PORT if base_port is None else base_port),
+                                    list(extra_args or ()))
+                    fresh = [n.data_dir for n in rec.nodes if not n.data_dir.exists()]
+                for n in rec.nodes:
+                    self._check_port(n)
+                return self._spawn_all(rec, rec.nodes)
+        except BaseException:
+            if fresh:   # a cluster that never came up is not kept; the logs are, for the error to point at
+                self.state_file.unlink(missing_ok=True)
+                for d in fresh:
+                    shutil.rmtree(d, ignore_errors=True)
+            if made_dir and not self.exists():
+                (self.directory / LOCK_FILE).unlink(missing_ok=True)
+                with contextlib.suppress(OSError):
+                    self.directory.rmdir()
+            raise
+
+    def down(self, purge: bool = False, grace: float | None = None) -> list[int]:
+        """Stop every node (SIGTERM, then SIGKILL after grace seconds); returns the ids that were
+        running. The data stays for the next up() unless purge, which also removes the node data
+        dirs, logs and cluster.json (and nothing else of the directory)."""
+        with self._lock():
+            rec = self._read()
+            procs = {n.id: p for n in rec.nodes if (p := self._find(n)) is not None}
+            self._terminate(list(procs.values()), grace)
+            for n in rec.nodes:
+                n.pid = None
+            self._write(rec)
+            if purge:
+                self._purge(rec)
+        return sorted(procs)
+
+    def close(self) -> list[int]:
+        """SIGKILL every node process this LocalCluster object started that still runs, whatever
+        cluster.json now says, and reap it (test teardown); returns their pids."""
+        killed = []
+        for pid, child in list(self._children.items()):
+            if child.poll() is None:
+                child.kill()
+                killed.append(pid)
+            child.wait()
+            del self._children[pid]
+        return killed
+
+    # ---- one node ----
+
+    def start(self, node_id: int | str) -> Node:
+        """Start a node that is down; waits until it serves."""
+        with self._lock():
+            rec = self._read()
+            node = self._node(rec, node_id)
+            if self._is_running(node):
+                raise errors.ClusterStateError(f"node {node.id} is already running (pid {node.pid})")
+            self._check_port(node)
+            self._spawn_all(rec, [node])
+            return node
+
+    def stop(self, node_id: int | str, grace: float | None = None) -> bool:
+        """SIGTERM, and SIGKILL if it has not exited after grace seconds (a paused node is
+        resumed so that it can stop). False when it was not running."""
+        with self._lock():
+            rec = self._read()
+            node = self._node(rec, node_id)
+            proc = self._find(node)
+            if proc is not None:
+                self._terminate([proc], grace)
+            node.pid = None
+            self._write(rec)
+            return proc is not None
+
+    def kill(self, node_id: int | str) -> None:
+        """SIGKILL: no shutdown code runs, as in a crash."""
+        with self._lock():
+            rec = self._read()
+            node = self._node(rec, node_id)
+            with self._running(node) as proc:
+                proc.signal(signal.SIGKILL)
+                proc.wait(self.stop_grace)
+            node.pid = None
+            self._write(rec)
+
+    def restart(self, node_id: int | str, kill: bool = False) -> Node:
+        """stop() (or kill() with kill=True) if it runs, then start()."""
+        if kill and self.process_state(node_id) != "down":
+            self.kill(node_id)
+        else:
+            self.stop(node_id)
+        return self.start(node_id)
+
+    def pause(self, node_id: int | str) -> bool:
+        """SIGSTOP: the process freezes with its connections open. False if it already was."""
+        return self._stop_or_continue(node_id, signal.SIGSTOP, paused=True)
+
+    def resume(self, node_id: int | str) -> bool:
+        """SIGCONT. False if it was not paused."""
+        return self._stop_or_continue(node_id, signal.SIGCONT, paused=False)
+
+    def process_state(self, node_id: int | str) -> str:
+        """running, paused or down, from the process alone (no RPC)."""
+        node = self.node(node_id)
+        proc = self._find(node)
+        if proc is None:
+            return "down"
+        with proc:
+            return "paused" if proc.paused else "running"
+
+    def status(self, node_id: int | str, timeout: float = status_rpc.DEFAULT_TIMEOUT_S) -> NodeState:
+        """The node's state and, when up, its answer to Cluster.Status (within timeout)."""
+        node = self.node(node_id)
+        return self._states([node], timeout)[0]
+
+    def status_all(self, timeout: float = status_rpc.DEFAULT_TIMEOUT_S) -> list[NodeState]:
+        """status() of every node, asked side by side: one timeout at worst."""
+        return self._states(self.nodes, timeout)
+
+    def log_path(self, node_id: int | str) -> Path:
+        return self.node(node_id).log
+
+    def tail(self, node_id: int | str, lines: int | None = None) -> str:
+        """The node's log (its last `lines` lines), '' when it has none yet."""
+        try:
+            text = self.log_path(node_id).read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+        if lines is None:
+            return text
+        return "".join(text.splitlines(keepends=True)[-lines:]) if lines > 0 else ""
+
+    # ---- starting processes ----
+
+    def _new_nodes(self, count: int, base_port: int) -> list[Node]:
+        if not 1 <= count <= MAX_NODE_ID:
+            raise errors.UsageError(f"invalid --nodes {count}: expected 1 to {MAX_NODE_ID}")
+        if base_port == 0:
+            ports = free_ports(count)
+        elif 1 <= base_port and base_port + count - 1 <= 65535:
+            ports = list(range(base_port, base_port + count))
+        else:
+            raise errors.UsageError(f"invalid --base-port {base_port}: the {count} ports must be in 1-65535")
+        return [Node(i, f"{HOST}:{port}", self.directory / f"node-{i}", self.directory / f"node-{i}.log")
+                for i, port in enumerate(ports, start=1)]
+
+    def _check_reusable(self, rec: ClusterRecord, nodes: int | None, base_port: int | None) -> None:
+        running = [n.id for n in rec.nodes if self._is_running(n)]
+        if running:
+            raise errors.ClusterStateError(
+                f"a cluster is already running in {self.directory} (node {', '.join(map(str, running))} up): "
+                "`dcli cluster down` stops it, `dcli cluster start N` starts one node")
+        if nodes is not None and nodes != len(rec.nodes):
+            raise errors.ClusterStateError(
+                f"the cluster in {self.directory} has {len(rec.nodes)} nodes, not {nodes}: "
+                "`dcli cluster down --purge` removes it, or choose another --dir")
+        if base_port and base_port != rec.nodes[0].port:
+            raise errors.ClusterStateError(
+                f"the cluster in {self.directory} uses ports from {rec.nodes[0].port}, not {base_port}: "
+                "`dcli cluster down --purge` removes it, or choose another --dir")
+
+    def _check_port(self, node: Node) -> None:
+        if not port_free(node.port):
+            raise errors.NodeStartError(
+                f"cannot start node {node.id}: port {node.port} is in use "
+                "(choose another --base-port, or --base-port 0 for free ports)")
+
+    def _spawn_all(self, rec: ClusterRecord, nodes: list[Node]) -> list[Node]:
+        """Start the processes side by side, record their pids, then wait for each to serve; if
+        one does not, the ones started here are killed again and the error raised."""
+        peers = format_peers({n.id: n.address for n in rec.nodes})
+        started: list[tuple[Node, subprocess.Popen, int]] = []
+        try:
+            for node in nodes:
+                proc, offset = self._spawn(node, peers, rec.extra_args)
+                started.append((node, proc, offset))
+                node.pid = proc.pid
+            self._write(rec)
+            deadline = time.monotonic() + self.start_timeout
+            for node, proc, offset in started:
+                self._wait_ready(node, proc, offset, deadline)
+        except BaseException:
+            for node, proc, _ in started:
+                if proc.poll() is None:
+                    proc.kill()
+                proc.wait()
+                self._children.pop(proc.pid, None)
+                node.pid = None
+            self._write(rec)
+            raise
+        return [node for node, _, _ in started]
+
+    def _spawn(self, node: Node, peers: str, extra_args: Sequence[str]) -> tuple[subprocess.Popen, int]:
+        node.data_dir.mkdir(parents=True, exist_ok=True)
+        argv = [sys.executable, "-m", "dcli_server", "--node-id", str(node.id), "--peers", peers,
+                "--data-dir", str(node.data_dir), *extra_args]
+        with open(node.log, "ab") as log:
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+            log.write(f"--- dcli cluster: starting node {node.id} at {stamp}\n".encode())
+            log.flush()
+            offset = log.tell()
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                    cwd=self.directory, env=_child_env(), start_new_session=True)
+        self._children[proc.pid] = proc
+        return proc, offset
+
+    def _wait_ready(self, node: Node, proc: subprocess.Popen, offset: int, deadline: float) -> None:
+        """Until the node's ready line appears in its log after offset, it exits, or the deadline."""
+        while True:
+            text = _read_from(node.log, offset)
+            if any(line.startswith(READY_LINE) for line in text.splitlines()):
+                return
+            if proc.poll() is not None:
+                last = [line for line in text.splitlines() if line.strip()][-1:] or ["(no output)"]
+                raise errors.NodeStartError(
+                    f"node {node.id} exited (code {proc.returncode}) before serving: {last[0]} (log: {node.log})")
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise errors.NodeStartError(
+                    f"node {node.id} did not start serving within {self.start_timeout:g} s (log: {node.log})")
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(min(0.02, remaining))     # wakes at once if it dies; else look at the log again
+
+    # ---- signals ----
+
+    def _find(self, node: Node) -> NodeProcess | None:
+        child = self._children.get(node.pid) if node.pid else None
+        proc = NodeProcess.find(node.pid, node.data_dir, child)
+        if proc is None and child is not None:
+            child.poll()            # reap it
+            self._children.pop(node.pid, None)
+        return proc
+
+    def _is_running(self, node: Node) -> bool:
+        proc = self._find(node)
+        if proc is not None:
+            proc.close()
+        return proc is not None
+
+    @contextlib.contextmanager
+    def _running(self, node: Node) -> Iterator[NodeProcess]:
+        proc = self._find(node)
+        if proc is None:
+            raise errors.ClusterStateError(f"node {node.id} is not running")
+        with proc:
+            yield proc
+
+    def _terminate(self, procs: list[NodeProcess], grace: float | None = None) -> None:
+        """SIGTERM all (SIGCONT too, else a paused one never sees it), wait, SIGKILL stragglers."""
+        grace = self.stop_grace if grace is None else grace
+        try:
+            for p in procs:
+                p.signal(signal.SIGTERM)
+                p.signal(signal.SIGCONT)
+            deadline = time.monotonic() + grace
+            for p in procs:
+                if not p.wait(max(deadline - time.monotonic(), 0.0)):
+                    p.signal(signal.SIGKILL)
+                    p.wait(self.stop_grace)
+        finally:
+            for p in procs:
+                self._children.pop(p.pid, None)
+                p.close()
+
+    def _stop_or_continue(self, node_id: int | str, sig: int, paused: bool) -> bool:
+        with self._lock():
+            node = self._node(self._read(), node_id)
+            with self._running(node) as proc:
+                if proc.paused == paused:
+                    return False
+                proc.signal(sig)
+                proc.wait_paused(paused)
+                return True
+
+    def _states(self, nodes: list[Node], timeout: float) -> list[NodeState]:
+        states = {}
+        for n in nodes:
+            proc = self._find(n)
+            if proc is None:
+                states[n.id] = NodeState(n.id, n.address, "down")
+                continue
+            with proc:
+                states[n.id] = NodeState(n.id, n.address, "paused" if proc.paused else "up", proc.pid)
+        ask = {i: s.address for i, s in states.items() if s.state == "up"}
+        for i, answer in status_rpc.query(ask, timeout).items() if ask else ():
+            s = states[i]
+            if isinstance(answer, Exception):
+                s.state, s.error = "unreachable", status_rpc.describe_failure(answer)
+                continue
+            s.role, s.term, s.leader_id = answer.role, answer.term, answer.leader_id
+            s.commit_index, s.applied_index, s.last_zxid = answer.commit_index, answer.applied_index, answer.last_zxid
+            s.sessions, s.znodes, s.controller_id = answer.sessions, answer.znodes, answer.controller_id
+        return [states[n.id] for n in nodes]
+
+    # ---- the state file ----
+
+    def _read(self) -> ClusterRecord:
+        if not self.exists():
+            raise errors.NoClusterError(str(self.directory))
+        return ClusterRecord.read(self.state_file)
+
+    def _write(self, rec: ClusterRecord) -> None:
+        rec.write(self.state_file)
+
+    @contextlib.contextmanager
+    def _lock(self, create: bool = False) -> Iterator[None]:
+        """One manager command at a time per directory (`up` in one terminal, `kill` in another)."""
+        if not create and not self.exists():
+            raise errors.NoClusterError(str(self.directory))
+        with open(self.directory / LOCK_FILE, "a") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+    def _node(self, rec: ClusterRecord, node_id: int | str) -> Node:
+        wanted = parse_node_id(node_id, "node id")
+        for n in rec.nodes:
+            if n.id == wanted:
+                return n
+        ids = ", ".join(str(n.id) for n in rec.nodes)
+        raise errors.UnknownNodeError(message=f"no node {wanted} in the cluster in {self.directory} (nodes: {ids})")
+
+    def _purge(self, rec: ClusterRecord) -> None:
+        """Remove what this manager made, never anything else that sits in the directory."""
+        for n in rec.nodes:
+            shutil.rmtree(n.data_dir, ignore_errors=True)
+            n.log.unlink(missing_ok=True)
+        self.state_file.unlink(missing_ok=True)
+        (self.directory / LOCK_FILE).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            self.directory.rmdir()          # only if nothing else is left in it
+
+
+def port_free(port: int) -> bool:
+    """Nothing listens on 127.0.0.1:port (SO_REUSEADDR as gRPC's own listener sets it, so
+    connections of a stopped node in TIME_WAIT do not count)."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((HOST, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_ports(count: int) -> list[int]:
+    """count distinct ports that are free now (held together while choosing, so no repeats)."""
+    with contextlib.ExitStack() as stack:
+        ports = []
+        for _ in range(count):
+            s = stack.enter_context(socket.socket())
+            s.bind((HOST, 0))
+            ports.append(s.getsockname()[1])
+        return ports
+
+
+def _read_from(path: Path, offset: int) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            return f.read().decode(errors="replace")
+    except FileNotFoundError:
+        return ""
+
+
+def _child_env() -> dict[str, str]:
+    """The environment for a node: ours, with the directory dcli_server is imported from first
+    on the path (so a node runs the same code as the manager, from any working directory)."""
+    env = dict(os.environ)
+    spec = importlib.util.find_spec("dcli_server")
+    if spec and spec.origin:
+        root = str(Path(spec.origin).parent.parent)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    return env

@@ -1,0 +1,92 @@
+"""What the manager records of a cluster (cluster.json) and what it reports of a node (status).
+
+    {"version": 1, "extra_args": [],
+     "nodes": [{"id": 1, "address": "127.0.0.1:7181", "pid": 4242,
+                "data_dir": ".../cluster/node-1", "log": ".../cluster/node-1.log"}, ...]}
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dcli.wire import errors
+
+VERSION = 1
+
+
+@dataclass
+class Node:
+    """One node as recorded in cluster.json; pid is that of its last start (None: stopped)."""
+
+    id: int
+    address: str
+    data_dir: Path
+    log: Path
+    pid: int | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self.address.rpartition(":")[2])
+
+    def to_json(self) -> dict:
+        return {"id": self.id, "address": self.address, "pid": self.pid,
+                "data_dir": str(self.data_dir), "log": str(self.log)}
+
+    @classmethod
+    def from_json(cls, d: dict) -> Node:
+        return cls(int(d["id"]), d["address"], Path(d["data_dir"]), Path(d["log"]), d.get("pid"))
+
+
+@dataclass
+class NodeState:
+    """What `status` knows of one node. state: up (answers), paused (SIGSTOP), unreachable (the
+    process runs but does not answer in time), down (no process). The Raft fields are those of
+    the node's Cluster.Status answer, and empty unless the node is up."""
+
+    id: int
+    address: str
+    state: str
+    pid: int | None = None
+    role: str = ""
+    term: int | None = None
+    leader_id: int | None = None
+    commit_index: int | None = None
+    applied_index: int | None = None
+    last_zxid: int | None = None
+    sessions: int | None = None
+    znodes: int | None = None
+    controller_id: int | None = None
+    error: str = ""
+
+    @property
+    def up(self) -> bool:
+        return self.state == "up"
+
+    def to_json(self) -> dict:
+        return {"node": self.id, **{k: v for k, v in dataclasses.asdict(self).items() if k != "id"}}
+
+
+@dataclass
+class ClusterRecord:
+    """cluster.json: the nodes, and the extra `dcli server start` options every node gets."""
+
+    nodes: list[Node]
+    extra_args: list[str] = field(default_factory=list)
+
+    @classmethod
+    def read(cls, path: Path) -> ClusterRecord:
+        try:
+            data = json.loads(path.read_text())
+            return cls([Node.from_json(d) for d in data["nodes"]], list(data.get("extra_args", [])))
+        except (ValueError, KeyError, TypeError) as e:
+            raise errors.DcliError(message=f"cannot read {path}: {e}") from None
+
+    def write(self, path: Path) -> None:
+        """Replaced whole (a reader never sees half a file)."""
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps({"version": VERSION, "extra_args": self.extra_args,
+                                   "nodes": [n.to_json() for n in self.nodes]}, indent=2) + "\n")
+        os.replace(tmp, path)

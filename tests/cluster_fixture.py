@@ -1,0 +1,151 @@
+"""A pytest fixture for multi-node tests: real node processes on free 127.0.0.1 ports.
+
+    def test_a_node_goes_down(local_cluster):
+        c = local_cluster(3)                            # 3 nodes, started and serving
+        with CoordClient(c.servers) as zk:              # "127.0.0.1:p1,127.0.0.1:p2,127.0.0.1:p3"
+            ...
+        c.kill(2)                                       # SIGKILL; also stop, start, restart, pause, resume
+        c.wait_for(lambda: not c.status(2).up)
+        c.restart(1, kill=True)
+
+Built on dcli.cluster.LocalCluster, in the test's tmp_path. At teardown every process the fixture
+started is killed by its pid (a test that fails half-way leaves nothing behind), and when a test
+fails, each node's log is added to its report.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import pytest
+
+from dcli.cluster import LocalCluster, NodeState
+from dcli.wire import errors
+
+# As the single-server fixtures: sweeps and new groups without waiting, for short tests.
+DEFAULT_SERVER_ARGS = ("--container-check-interval-ms", "200", "--group-initial-rebalance-delay-ms", "0")
+LOG_TAIL_CHARS = 5000
+
+
+class Cluster:
+    """A running local cluster, by node id (1..n)."""
+
+    def __init__(self, manager: LocalCluster):
+        self.manager = manager
+
+    @property
+    def directory(self) -> Path:
+        return self.manager.directory
+
+    @property
+    def ids(self) -> list[int]:
+        return [n.id for n in self.manager.nodes]
+
+    @property
+    def addresses(self) -> list[str]:
+        return self.manager.addresses
+
+    @property
+    def servers(self) -> str:
+        """For --server / DCLI_SERVER / CoordClient: every node's address, comma-separated."""
+        return self.manager.servers
+
+    def address(self, node_id: int) -> str:
+        return self.manager.node(node_id).address
+
+    def pid(self, node_id: int) -> int | None:
+        return self.manager.node(node_id).pid
+
+    def kill(self, node_id: int) -> None:
+        self.manager.kill(node_id)
+
+    def stop(self, node_id: int) -> None:
+        self.manager.stop(node_id)
+
+    def start(self, node_id: int) -> None:
+        self.manager.start(node_id)
+
+    def restart(self, node_id: int, kill: bool = False) -> None:
+        self.manager.restart(node_id, kill=kill)
+
+    def pause(self, node_id: int) -> None:
+        self.manager.pause(node_id)
+
+    def resume(self, node_id: int) -> None:
+        self.manager.resume(node_id)
+
+    def status(self, node_id: int, timeout: float = 1.0) -> NodeState:
+        return self.manager.status(node_id, timeout)
+
+    def status_all(self, timeout: float = 1.0) -> list[NodeState]:
+        return self.manager.status_all(timeout)
+
+    def wait_for(self, predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.05,
+                 message: str = "") -> Any:
+        """predicate's first truthy value, checked every interval until timeout (then the test
+        fails, saying what was awaited)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = predicate()
+            if value:
+                return value
+            if time.monotonic() >= deadline:
+                what = message or getattr(predicate, "__name__", "predicate")
+                pytest.fail(f"not true within {timeout:g} s: {what} (last: {value!r})")
+            time.sleep(interval)
+
+    def logs(self) -> str:
+        out = []
+        for log in sorted(self.directory.glob("node-*.log")):
+            text = log.read_text(errors="replace")
+            out.append(f"--- {log}\n{text[-LOG_TAIL_CHARS:]}")
+        return "\n".join(out)
+
+    def close(self) -> None:
+        """Kill what is recorded as running, and every process this fixture started."""
+        try:
+            self.manager.down(grace=0)
+        except errors.NoClusterError:       # it never came up
+            pass
+        finally:
+            self.manager.close()
+
+
+class ClusterFactory:
+    """`local_cluster(nodes=3, server_args=...)`: a started Cluster in its own directory."""
+
+    def __init__(self, base: Path):
+        self.base = base
+        self.clusters: list[Cluster] = []
+
+    def __call__(self, nodes: int = 3, server_args: Sequence[str] = DEFAULT_SERVER_ARGS,
+                 start_timeout: float = 30.0) -> Cluster:
+        manager = LocalCluster(self.base / f"cluster-{len(self.clusters) + 1}", start_timeout=start_timeout,
+                               stop_grace=10.0)
+        cluster = Cluster(manager)
+        self.clusters.append(cluster)
+        manager.up(nodes=nodes, base_port=0, extra_args=list(server_args))
+        return cluster
+
+    def close(self) -> None:
+        for c in self.clusters:
+            c.close()
+
+
+@pytest.fixture
+def local_cluster(tmp_path):
+    factory = ClusterFactory(tmp_path)
+    yield factory
+    factory.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    if rep.when == "call" and rep.failed:
+        factory = getattr(item, "funcargs", {}).get("local_cluster")
+        if isinstance(factory, ClusterFactory):
+            for i, c in enumerate(factory.clusters, start=1):
+                rep.sections.append((f"local_cluster {i} node logs", c.logs()))
