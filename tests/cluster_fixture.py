@@ -24,7 +24,7 @@ from dcli.cluster import LocalCluster, NodeState
 from dcli.wire import errors
 
 # As the single-server fixtures: sweeps and new groups without waiting, for short tests.
-DEFAULT_SERVER_ARGS = ("--container-check-interval-ms", "200", "--group-initial-rebalance-delay-ms", "0")
+DEFAULT_SERVER_ARGS = ("--container-check-interval-ms", "200", "--group-initial-rebalance-delay-ms", "0", "--log-level", "info")
 LOG_TAIL_CHARS = 5000
 
 

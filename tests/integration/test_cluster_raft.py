@@ -1,0 +1,218 @@
+"""The coordination tree replicated by Raft: real node processes on loopback, 3 and 5 nodes.
+
+Faults are real: SIGKILL, SIGSTOP/SIGCONT, restarts. Every wait is on an event (a status, a
+read) with a generous deadline; nothing asserts on time.
+"""
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from dcli.client import CoordClient
+from dcli.wire import errors
+
+from tests.cluster_fixture import DEFAULT_SERVER_ARGS
+
+WAIT_S = 30.0
+
+
+def leader_of(c, among=None) -> int | None:
+    """The node every live node (of `among`) agrees leads, or None."""
+    states = [s for s in c.status_all() if s.up and (among is None or s.id in among)]
+    leaders = {s.leader_id for s in states}
+    if len(leaders) == 1 and (lead := leaders.pop()) and any(s.id == lead and s.role == "leader" for s in states):
+        return lead
+    return None
+
+
+def wait_leader(c, among=None) -> int:
+    return c.wait_for(lambda: leader_of(c, among), WAIT_S, message="a leader all live nodes agree on")
+
+
+def client_on(c, *node_ids, **kwargs) -> CoordClient:
+    """A client whose server list is these nodes, in this order."""
+    return CoordClient(",".join(c.address(i) for i in node_ids), **kwargs)
+
+
+def retry(fn, attempts: int = 400):
+    """Call fn until it stops failing with connection loss (the client's at-most-once policy
+    reports a write whose node died; this test then checks what it can)."""
+    for _ in range(attempts):
+        try:
+            return fn()
+        except (errors.ConnectionLossError, errors.SessionMovedError, errors.UnavailableError,
+                errors.OperationTimeoutError):
+            continue
+    raise AssertionError("never succeeded")
+
+
+def test_writes_through_any_node_are_seen_by_every_node_after_sync(local_cluster):
+    c = local_cluster(3)
+    wait_leader(c)
+    for i in c.ids:
+        with client_on(c, i) as zk:
+            zk.create(f"/via-{i}", str(i).encode())
+    for i in c.ids:
+        with client_on(c, i) as zk:
+            zk.sync("/")
+            assert sorted(n for n in zk.get_children("/") if n.startswith("via-")) == ["via-1", "via-2", "via-3"]
+            assert zk.get("/via-2")[0] == b"2"
+    roles = sorted(s.role for s in c.status_all())
+    assert roles == ["follower", "follower", "leader"]
+
+
+def test_a_session_sees_its_own_writes_in_order_on_a_follower(local_cluster):
+    c = local_cluster(3)
+    lead = wait_leader(c)
+    follower = next(i for i in c.ids if i != lead)
+    with client_on(c, follower) as zk:
+        futures = []
+        for i in range(50):
+            futures.append(zk.create_async(f"/n{i}", b"x"))
+            futures.append(zk.get_children_async("/"))
+        for i in range(50):
+            futures[2 * i].result(WAIT_S)
+            children = futures[2 * i + 1].result(WAIT_S)
+            assert f"n{i}" in children            # the read after a write sees that write
+
+
+def test_leader_sigkill_during_a_stream_of_writes_loses_no_acknowledged_write(local_cluster):
+    c = local_cluster(3)
+    lead = wait_leader(c)
+    acked: list[int] = []
+    with client_on(c, *c.ids, delivery="exactly-once") as zk:
+        zk.create("/w", b"")
+        stop = threading.Event()
+
+        def writer():
+            i = 0
+            while not stop.is_set() and i < 5000:
+                try:
+                    zk.create(f"/w/n{i:05d}", b"v")
+                    acked.append(i)
+                except errors.DcliError:
+                    pass
+                i += 1
+
+        t = threading.Thread(target=writer)
+        t.start()
+        c.wait_for(lambda: len(acked) >= 100, WAIT_S, message="100 writes before the kill")
+        c.kill(lead)
+        killed_at = len(acked)
+        c.wait_for(lambda: len(acked) >= killed_at + 100, WAIT_S, message="writes resume after the kill")
+        stop.set()
+        t.join(WAIT_S)
+        new_lead = wait_leader(c, among=[i for i in c.ids if i != lead])
+        assert new_lead != lead
+        zk.sync("/w")
+        children = set(zk.get_children("/w"))
+    assert {f"n{i:05d}" for i in acked} <= children
+    # the killed node comes back and catches up with every acknowledged write
+    c.start(lead)
+    with client_on(c, lead) as zk:
+        c.wait_for(lambda: retry(lambda: {f"n{i:05d}" for i in acked} <= set(zk.get_children("/w"))),
+                   WAIT_S, message="the restarted node has every acknowledged write")
+
+
+def test_a_paused_leader_steps_down_and_serves_nothing_stale(local_cluster):
+    c = local_cluster(3)
+    lead = wait_leader(c)
+    with client_on(c, lead) as zk:
+        zk.create("/k", b"old")
+    c.pause(lead)
+    try:
+        others = [i for i in c.ids if i != lead]
+        new_lead = wait_leader(c, among=others)
+        with client_on(c, *others) as zk:
+            retry(lambda: zk.set("/k", b"new"))
+    finally:
+        c.resume(lead)
+    c.wait_for(lambda: c.status(lead).up and c.status(lead).role == "follower"
+               and c.status(lead).leader_id == new_lead, WAIT_S, message="the old leader follows")
+    with client_on(c, lead) as zk:
+        retry(lambda: zk.sync("/k"))
+        assert zk.get("/k")[0] == b"new"
+
+
+def test_every_node_killed_and_restarted_keeps_every_acknowledged_write(local_cluster):
+    c = local_cluster(3)
+    wait_leader(c)
+    with client_on(c, *c.ids) as zk:
+        zk.create("/d", b"")
+        for i in range(200):
+            zk.create(f"/d/n{i}", b"%d" % i)
+        zk.set("/d/n7", b"seven")
+    for i in c.ids:
+        c.kill(i)
+    for i in c.ids:
+        c.start(i)
+    wait_leader(c)
+    for i in c.ids:
+        with client_on(c, i) as zk:
+            retry(lambda: zk.sync("/d"))
+            assert len(zk.get_children("/d")) == 200
+            assert zk.get("/d/n7") == (b"seven", zk.exists("/d/n7"))
+
+
+def test_a_follower_cut_off_catches_up_by_snapshot(local_cluster):
+    c = local_cluster(3, server_args=(*DEFAULT_SERVER_ARGS, "--snapshot-every", "50"))
+    lead = wait_leader(c)
+    follower = next(i for i in c.ids if i != lead)
+    c.pause(follower)
+    try:
+        with client_on(c, lead) as zk:
+            zk.create("/s", b"")
+            for i in range(300):
+                zk.create(f"/s/n{i}", b"x")
+            c.wait_for(lambda: c.status(lead).commit_index > 300 and c.status(lead).znodes > 300, WAIT_S)
+    finally:
+        c.resume(follower)
+    target = c.status(lead).commit_index
+    c.wait_for(lambda: (s := c.status(follower)).up and s.applied_index >= target, WAIT_S,
+               message="the follower applies everything it missed")
+    with client_on(c, follower) as zk:
+        assert len(zk.get_children("/s")) == 300
+
+
+def test_a_session_its_ephemeral_and_its_watch_survive_the_death_of_its_node(local_cluster):
+    c = local_cluster(3)
+    lead = wait_leader(c)
+    follower = next(i for i in c.ids if i != lead)
+    others = [i for i in c.ids if i != follower]
+    events = []
+    fired = threading.Event()
+    with client_on(c, follower, *others, timeout=10.0) as zk:
+        zk.create("/eph", b"mine", ephemeral=True)
+        zk.create("/watched", b"1")
+        zk.get("/watched", watch=lambda e: (events.append(e), fired.set()))
+        session = zk.session_id
+        c.kill(follower)
+        with client_on(c, *others) as other:
+            retry(lambda: other.set("/watched", b"2"))       # while our client is away
+        assert fired.wait(WAIT_S), "the watch fired after the client reconnected"
+        assert events[0].path == "/watched"
+        assert zk.session_id == session
+        assert retry(lambda: zk.get("/eph"))[0] == b"mine"
+    with client_on(c, *others) as other:
+        c.wait_for(lambda: other.exists("/eph") is None, WAIT_S, message="the closed session's ephemeral goes")
+
+
+@pytest.mark.slow
+def test_five_nodes_keep_serving_with_two_down_and_a_new_leader(local_cluster):
+    c = local_cluster(5)
+    lead = wait_leader(c)
+    down = [lead, next(i for i in c.ids if i != lead)]
+    for i in down:
+        c.kill(i)
+    alive = [i for i in c.ids if i not in down]
+    wait_leader(c, among=alive)
+    with client_on(c, *alive) as zk:
+        retry(lambda: zk.create("/five", b"ok"))
+        zk.sync("/five")
+        assert zk.get("/five")[0] == b"ok"
+    for i in down:
+        c.start(i)
+    for i in down:
+        with client_on(c, i) as zk:
+            c.wait_for(lambda: retry(lambda: zk.exists("/five")) is not None, WAIT_S)
