@@ -60,7 +60,7 @@ def default_directory() -> Path:
 
 def size_warning(nodes: int) -> str | None:
     """The server's own warning for an even cluster size (`dcli server start --peers`)."""
-    if nodes % 2 == 0:
+    if nodes >= 2 and nodes % 2 == 0:
         return (f"WARNING: a cluster of {nodes} nodes tolerates no more failures than one of "
                 f"{nodes - 1}; use an odd number of nodes")
     return None
