@@ -553,8 +553,10 @@ class CoordNode:
         if self._role != Role.LEADER:
             raise ProposalDropped("not the leader", self.replica.leader_id)
         index = self.replica.propose_conf_change(change)
-        await self._until(lambda: self._visible >= index or self._role != Role.LEADER, 30.0)
-        if self._visible < index:
+        committed = lambda: self.replica.raft.log.committed >= index    # noqa: E731
+        # a leader removing itself steps down as the change commits
+        await self._until(lambda: committed() or self._role != Role.LEADER, 30.0)
+        if not committed():
             raise ProposalDropped("leadership changed before the change committed", self.replica.leader_id)
 
     async def transfer_leadership(self, to: int) -> None:

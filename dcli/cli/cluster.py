@@ -1,5 +1,6 @@
-"""`dcli cluster up|status|kill|stop|start|restart|pause|resume|logs|env|down`: a cluster of node
-processes on this machine, for learning and testing (dcli.cluster.LocalCluster does the work)."""
+"""`dcli cluster up|status|kill|stop|start|restart|pause|resume|logs|member|transfer-leader|env|down`:
+a cluster of node processes on this machine, for learning and testing (dcli.cluster.LocalCluster
+does the work); `member` and `transfer-leader` also act on any cluster given by --server."""
 from __future__ import annotations
 
 import sys
@@ -277,6 +278,131 @@ def follow_file(path: Path, interval: float = 0.2) -> None:
             time.sleep(interval)
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
+
+
+member_app = typer.Typer(name="member", help="The cluster's members: list, add or remove one at a time.",
+                         no_args_is_help=True, add_completion=False, rich_markup_mode=None,
+                         context_settings={"help_option_names": ["-h", "--help"]})
+app.add_typer(member_app)
+
+ServerListOption = typer.Option(None, "--server", "-server", metavar="HOST:PORT[,...]",
+                                help="Act on the cluster at these addresses instead of the local one in --dir.")
+
+
+def _servers(server: Optional[str], directory: Optional[Path]) -> list[str]:
+    if server is not None:
+        from dcli.client.session import parse_servers
+
+        return parse_servers(server)
+    return manager(directory).addresses
+
+
+@member_app.command("list")
+def member_list(ctx: typer.Context, server: Optional[str] = ServerListOption,
+                directory: Optional[Path] = DirOption, output: Optional[str] = WriteOutOption) -> None:
+    """The voters, as the leader sees them: address, whether the leader reaches it, and how far
+    its log matches the leader's.
+
+    \b
+    Example:
+      $ dcli cluster member list
+      NODE  ADDRESS         REACHABLE  MATCH
+      1     127.0.0.1:7181  yes           42
+      2     127.0.0.1:7182  yes           42
+      3     127.0.0.1:7183  no            17
+    """
+    from dcli.cluster import admin, status as status_rpc
+    from dcli.output import cluster as printers
+
+    fmt = write_out(ctx, output)
+    leader = admin.find_leader(_servers(server, directory))
+    answer = status_rpc.query({0: leader})[0]
+    if isinstance(answer, Exception):
+        from dcli.wire import errors
+
+        raise errors.UnavailableError(leader, f"the leader at {leader} did not answer: {status_rpc.describe_failure(answer)}")
+    printers.members(fmt, answer.members)
+
+
+@member_app.command("add")
+def member_add(ctx: typer.Context,
+               node_id: Optional[str] = typer.Argument(None, metavar="[ID", help="With --server: the new node's id."),
+               address: Optional[str] = typer.Argument(None, metavar="HOST:PORT]",
+                                                       help="With --server: the new node's address."),
+               server: Optional[str] = ServerListOption,
+               directory: Optional[Path] = DirOption, output: Optional[str] = WriteOutOption) -> None:
+    """Add one node. On the local cluster: start node N+1 on the next port with --join and have
+    the leader add it; it catches up from the leader. With --server ID HOST:PORT: only ask the
+    leader to add it (start that node yourself with `dcli server start --node-id ID --peers ...
+    --join`, before or after).
+
+    \b
+    Example:
+      $ dcli cluster member add
+      node 4 added at 127.0.0.1:7184 (pid 12345)
+      $ dcli cluster member add --server 10.0.0.1:7181 4 10.0.0.4:7181
+    """
+    from dcli.output import cluster as printers
+    from dcli.wire import errors
+
+    fmt = write_out(ctx, output)
+    if server is None:
+        if node_id is not None or address is not None:
+            raise errors.UsageError("ID and HOST:PORT go with --server; the local cluster picks them itself")
+        n = manager(directory).add_node()
+        EventLines(fmt)("added", f"node {n.id} added at {n.address} (pid {n.pid})", node=n.id,
+                        address=n.address, pid=n.pid)
+        return
+    from dcli.cluster import admin
+    from dcli.wire.peers import parse_address, parse_node_id
+
+    if node_id is None or address is None:
+        raise errors.UsageError("with --server, give the new node's ID and HOST:PORT")
+    printers.members(fmt, admin.add_member(_servers(server, directory), parse_node_id(node_id),
+                                           parse_address(address, "member address")))
+
+
+@member_app.command("remove")
+def member_remove(ctx: typer.Context, node: str = NodeArgument, server: Optional[str] = ServerListOption,
+                  directory: Optional[Path] = DirOption, output: Optional[str] = WriteOutOption) -> None:
+    """Remove one node: the leader takes it out of the cluster (a leader removing itself steps
+    down). On the local cluster the node is then stopped and its data deleted.
+
+    \b
+    Example:
+      $ dcli cluster member remove 4
+      node 4 removed
+    """
+    from dcli.output import cluster as printers
+    from dcli.wire.peers import parse_node_id
+
+    fmt = write_out(ctx, output)
+    if server is None:
+        n = manager(directory).remove_node(node)
+        EventLines(fmt)("removed", f"node {n.id} removed", node=n.id)
+        return
+    from dcli.cluster import admin
+
+    printers.members(fmt, admin.remove_member(_servers(server, directory), parse_node_id(node)))
+
+
+@app.command("transfer-leader")
+def transfer_leader(ctx: typer.Context, node: str = NodeArgument, server: Optional[str] = ServerListOption,
+                    directory: Optional[Path] = DirOption, output: Optional[str] = WriteOutOption) -> None:
+    """Hand leadership to NODE (Raft's leader transfer: the leader brings it up to date, then
+    tells it to campaign at once). Writes pause for the moment it takes.
+
+    \b
+    Example:
+      $ dcli cluster transfer-leader 2
+      node 2 leads now
+    """
+    from dcli.cluster import admin
+    from dcli.wire.peers import parse_node_id
+
+    fmt = write_out(ctx, output)
+    leader = admin.transfer_leader(_servers(server, directory), parse_node_id(node, "node id"))
+    EventLines(fmt)("leader", f"node {leader} leads now", node=leader)
 
 
 @app.command("env")

@@ -34,6 +34,7 @@ import time
 from pathlib import Path
 from typing import Iterator, Sequence
 
+from dcli.cluster import admin
 from dcli.cluster import status as status_rpc
 from dcli.cluster.process import NodeProcess
 from dcli.cluster.state import ClusterRecord, Node, NodeState
@@ -254,6 +255,55 @@ class LocalCluster:
             return text
         return "".join(text.splitlines(keepends=True)[-lines:]) if lines > 0 else ""
 
+    # ---- membership ----
+
+    def add_node(self) -> Node:
+        """Start one more node (the next id, the next port) with --join, and have the leader add
+        it to the cluster; it then catches up from the leader's log or snapshot."""
+        with self._lock():
+            rec = self._read()
+            node_id = max(n.id for n in rec.nodes) + 1
+            if node_id > MAX_NODE_ID:
+                raise errors.ClusterStateError(f"a cluster has at most {MAX_NODE_ID} nodes")
+            port = max(n.port for n in rec.nodes) + 1
+            if port > 65535 or not port_free(port):
+                port = free_ports(1)[0]
+            node = Node(node_id, f"{HOST}:{port}", self.directory / f"node-{node_id}",
+                        self.directory / f"node-{node_id}.log", join=True)
+            shutil.rmtree(node.data_dir, ignore_errors=True)   # a new member starts empty
+            members = [n.address for n in rec.nodes]
+            rec.nodes.append(node)
+            try:
+                self._spawn_all(rec, [node])
+                admin.add_member(members, node.id, node.address)
+            except BaseException:
+                proc = self._find(node)
+                if proc is not None:
+                    self._terminate([proc], 0)
+                rec.nodes.remove(node)
+                self._write(rec)
+                raise
+            return node
+
+    def remove_node(self, node_id: int | str) -> Node:
+        """Have the leader remove the node from the cluster, then stop it and forget it (its data
+        dir goes too: a removed member can only come back empty, through add_node)."""
+        node = self.node(node_id)
+        if len(self.nodes) == 1:
+            raise errors.ClusterStateError("cannot remove the last node: `dcli cluster down` stops it")
+        admin.remove_member(self.addresses, node.id)
+        self.stop(node.id)
+        with self._lock():
+            rec = self._read()
+            rec.nodes = [n for n in rec.nodes if n.id != node.id]
+            self._write(rec)
+        shutil.rmtree(node.data_dir, ignore_errors=True)
+        return node
+
+    def transfer_leader(self, node_id: int | str) -> int:
+        """Hand leadership to the node; returns the new leader's id."""
+        return admin.transfer_leader(self.addresses, self.node(node_id).id)
+
     # ---- starting processes ----
 
     def _new_nodes(self, count: int, base_port: int) -> list[Node]:
@@ -317,7 +367,7 @@ class LocalCluster:
     def _spawn(self, node: Node, peers: str, extra_args: Sequence[str]) -> tuple[subprocess.Popen, int]:
         node.data_dir.mkdir(parents=True, exist_ok=True)
         argv = [sys.executable, "-m", "dcli_server", "--node-id", str(node.id), "--peers", peers,
-                "--data-dir", str(node.data_dir), *extra_args]
+                "--data-dir", str(node.data_dir), *(["--join"] if node.join else []), *extra_args]
         with open(node.log, "ab") as log:
             stamp = time.strftime("%Y-%m-%d %H:%M:%S")
             log.write(f"--- dcli cluster: starting node {node.id} at {stamp}\n".encode())

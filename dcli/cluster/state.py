@@ -26,18 +26,23 @@ class Node:
     data_dir: Path
     log: Path
     pid: int | None = None
+    join: bool = False      # added to the running cluster (`member add`): starts with --join
 
     @property
     def port(self) -> int:
         return int(self.address.rpartition(":")[2])
 
     def to_json(self) -> dict:
-        return {"id": self.id, "address": self.address, "pid": self.pid,
-                "data_dir": str(self.data_dir), "log": str(self.log)}
+        out = {"id": self.id, "address": self.address, "pid": self.pid,
+               "data_dir": str(self.data_dir), "log": str(self.log)}
+        if self.join:
+            out["join"] = True
+        return out
 
     @classmethod
     def from_json(cls, d: dict) -> Node:
-        return cls(int(d["id"]), d["address"], Path(d["data_dir"]), Path(d["log"]), d.get("pid"))
+        return cls(int(d["id"]), d["address"], Path(d["data_dir"]), Path(d["log"]), d.get("pid"),
+                   bool(d.get("join", False)))
 
 
 @dataclass

@@ -11,7 +11,7 @@ import sys
 COLUMNS = (("NODE", "id"), ("ADDRESS", "address"), ("ROLE", "role"), ("TERM", "term"),
            ("LEADER", "leader_id"), ("COMMIT", "commit_index"), ("LAST_ZXID", "last_zxid"),
            ("SESSIONS", "sessions"), ("ZNODES", "znodes"), ("STATE", "state"))
-NUMERIC = {"TERM", "LEADER", "COMMIT", "LAST_ZXID", "SESSIONS", "ZNODES", "PID"}
+NUMERIC = {"TERM", "LEADER", "COMMIT", "LAST_ZXID", "SESSIONS", "ZNODES", "PID", "MATCH"}
 
 
 def cell(key: str, value) -> str:
@@ -48,6 +48,17 @@ def nodes(write_out: str, nodes, verb: str) -> None:
         return
     rows = [[str(n.id), n.address, str(n.pid)] for n in nodes]
     _table(["NODE", "ADDRESS", "PID"], rows, boxed=write_out == "table")
+
+
+def members(write_out: str, members) -> None:
+    """`cluster member list|add|remove`: the voters as the leader sees them."""
+    if write_out == "json":
+        for m in members:
+            sys.stdout.write(json.dumps({"node": m.node_id, "address": m.address, "reachable": m.reachable,
+                                         "match_index": m.match_index}) + "\n")
+        return
+    rows = [[str(m.node_id), m.address, "yes" if m.reachable else "no", str(m.match_index)] for m in members]
+    _table(["NODE", "ADDRESS", "REACHABLE", "MATCH"], rows, boxed=write_out == "table")
 
 
 def _table(titles: list[str], rows: list[list[str]], boxed: bool) -> None:

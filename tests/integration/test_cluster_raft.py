@@ -5,6 +5,7 @@ read) with a generous deadline; nothing asserts on time.
 """
 from __future__ import annotations
 
+import json
 import threading
 
 import pytest
@@ -13,6 +14,7 @@ from dcli.client import CoordClient
 from dcli.wire import errors
 
 from tests.cluster_fixture import DEFAULT_SERVER_ARGS
+from tests.conftest import run_cli
 
 WAIT_S = 30.0
 
@@ -216,3 +218,46 @@ def test_five_nodes_keep_serving_with_two_down_and_a_new_leader(local_cluster):
     for i in down:
         with client_on(c, i) as zk:
             c.wait_for(lambda: retry(lambda: zk.exists("/five")) is not None, WAIT_S)
+
+
+def test_membership_changes_one_node_at_a_time_and_leadership_moves_on_request(local_cluster):
+    c = local_cluster(3)
+    wait_leader(c)
+    with client_on(c, *c.ids) as zk:
+        for i in range(50):
+            zk.create(f"/m{i}", b"x")
+    added = c.manager.add_node()                       # node 4, started with --join
+    assert added.id == 4
+    c.wait_for(lambda: (s := c.status(4)).up and s.role == "follower" and s.znodes >= 50, WAIT_S,
+               message="the new node follows and has caught up")
+    assert c.manager.transfer_leader(4) == 4
+    assert wait_leader(c) == 4
+    with client_on(c, 4) as zk:
+        zk.create("/written-under-4", b"")
+    c.manager.remove_node(4)                           # the leader removes itself and steps down
+    assert c.ids == [1, 2, 3]
+    new_lead = wait_leader(c)
+    assert new_lead != 4
+    with client_on(c, *c.ids) as zk:
+        retry(lambda: zk.sync("/"))
+        assert zk.exists("/written-under-4") is not None
+        retry(lambda: zk.create("/after-removal", b""))
+
+
+def test_member_commands_of_the_cli(local_cluster):
+    c = local_cluster(3)
+    lead = wait_leader(c)
+    listed = run_cli("cluster", "member", "list", "--dir", str(c.directory), "-w", "json")
+    assert listed.returncode == 0, listed.stderr
+    members = [json.loads(line) for line in listed.stdout.decode().splitlines()]
+    assert [(m["node"], m["address"]) for m in members] == [(i, c.address(i)) for i in c.ids]
+    other = next(i for i in c.ids if i != lead)
+    moved = run_cli("cluster", "transfer-leader", str(other), "--server", c.servers)
+    assert moved.returncode == 0, moved.stderr
+    assert moved.stdout.decode().strip() == f"node {other} leads now"
+    assert wait_leader(c) == other
+    again = run_cli("cluster", "member", "add", "--server", c.servers, str(lead), "127.0.0.1:1")
+    assert again.returncode == 4                      # already a member: a conflict, one line
+    assert again.stderr.decode().count("\n") == 1 and "already a voter" in again.stderr.decode()
+    bad = run_cli("cluster", "member", "add", "--server", c.servers, "9", "nowhere")
+    assert bad.returncode == 2 and "expected host:port" in bad.stderr.decode()

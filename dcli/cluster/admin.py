@@ -1,0 +1,57 @@
+"""Membership and leadership of a running cluster, through its leader's Cluster service.
+
+    admin.add_member(["127.0.0.1:7181", ...], 4, "127.0.0.1:7184")   # -> the members, as the leader sees them
+    admin.remove_member(servers, 4)
+    admin.transfer_leader(servers, 2)                                  # -> the new leader's id
+
+Each call first asks every given address for its status (side by side, short deadline) to find
+the leader, then asks the leader. Errors come back as one-line DcliErrors.
+"""
+from __future__ import annotations
+
+from dcli.cluster import status as status_rpc
+from dcli.wire import errors
+
+CALL_TIMEOUT_S = 30.0
+
+
+def find_leader(servers: list[str], timeout: float = status_rpc.DEFAULT_TIMEOUT_S) -> str:
+    """The address of the node that says it leads."""
+    answers = status_rpc.query(dict(enumerate(servers)), timeout)
+    for i, answer in answers.items():
+        if getattr(answer, "role", "") == "leader":
+            return answer.address or servers[i]
+    raise errors.UnavailableError(",".join(servers), "no node answers as the leader: is a majority of the cluster up?")
+
+
+def _call(servers: list[str], method: str, request):
+    import grpc
+
+    from dcli.v1 import cluster_pb2_grpc as cpb_grpc
+
+    leader = find_leader(servers)
+    with grpc.insecure_channel(leader, options=[("grpc.enable_retries", 0)]) as channel:
+        try:
+            return getattr(cpb_grpc.ClusterStub(channel), method)(request, timeout=CALL_TIMEOUT_S)
+        except grpc.RpcError as e:
+            if e.code() in (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.INVALID_ARGUMENT):
+                raise errors.ClusterStateError(e.details()) from None
+            raise errors.UnavailableError(leader, e.details() or e.code().name) from None
+
+
+def add_member(servers: list[str], node_id: int, address: str) -> list:
+    from dcli.v1 import cluster_pb2 as cpb
+
+    return list(_call(servers, "AddMember", cpb.MemberRequest(node_id=node_id, address=address)).members)
+
+
+def remove_member(servers: list[str], node_id: int) -> list:
+    from dcli.v1 import cluster_pb2 as cpb
+
+    return list(_call(servers, "RemoveMember", cpb.MemberRequest(node_id=node_id)).members)
+
+
+def transfer_leader(servers: list[str], to: int) -> int:
+    from dcli.v1 import cluster_pb2 as cpb
+
+    return _call(servers, "TransferLeader", cpb.TransferLeaderRequest(to=to)).leader_id
