@@ -42,6 +42,7 @@ from dcli_server.storage import DataDirLock, FsyncMode
 log = logging.getLogger("dcli.server")
 
 TICK_S = 0.1                   # how often session deadlines are checked and liveness forwarded
+LEADERLESS_S = 2.0             # without a leader this long, a node stops serving its clients
 FRAME_BUDGET = 4 * 1024 * 1024 # bytes of items per server frame (one larger item still goes alone)
 _WRITES = frozenset({"create", "delete", "set_data", "multi", "close_session", "sync"})
 _TREE_WRITES = frozenset({"create", "delete", "set_data", "multi"})   # what the fault hook drops
@@ -109,6 +110,7 @@ class CoordNode:
         self._forwarded: dict[int, tuple[Conn | None, asyncio.Future | None]] = {}
         self._next_forward_id = 1
         self._alive: set[int] = set()
+        self._leaderless_since: float | None = None   # monotonic time the leader was lost
         self._changed = asyncio.Event()
         self._since_snapshot = 0
         self._snapshotting = False
@@ -256,9 +258,18 @@ class CoordNode:
 
     # ---- sessions and their streams ----
 
+    def serving(self) -> bool:
+        """False once the node has been without a leader for LEADERLESS_S: it is cut off from a
+        majority, and its clients are better served elsewhere (as a ZooKeeper server that loses
+        its quorum closes its connections)."""
+        since = self._leaderless_since
+        return since is None or time.monotonic() - since < LEADERLESS_S
+
     async def connect(self, msg: pb.Connect) -> tuple[Conn, pb.Connected, int]:
         """Open or resume the session a stream asks for: (conn, the answer, the index the answer
         may leave at). Raises DcliError when it cannot."""
+        if not self.serving():
+            raise ConnectionLossError(message="this node has no leader: it cannot reach a majority of the cluster")
         if msg.last_zxid_seen > self._visible:
             raise TooFarBehindError()
         c = self.coordinator
@@ -587,6 +598,15 @@ class CoordNode:
                 self._link.send_alive(sorted(self._alive))
             self._alive.clear()
             self._ensure_link()
+            if self.replica.leader_id == NONE:
+                if self._leaderless_since is None:
+                    self._leaderless_since = time.monotonic()
+                elif not self.serving() and self._conns:
+                    log.warning("no leader for %.0f s: dropping %d client connections", LEADERLESS_S, len(self._conns))
+                    for conn in list(self._conns.values()):
+                        self.disconnect(conn)
+            else:
+                self._leaderless_since = None
             if not self.writable():
                 continue
             for sid in self.coordinator.expire_sessions():

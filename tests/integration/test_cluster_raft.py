@@ -261,3 +261,25 @@ def test_member_commands_of_the_cli(local_cluster):
     assert again.stderr.decode().count("\n") == 1 and "already a voter" in again.stderr.decode()
     bad = run_cli("cluster", "member", "add", "--server", c.servers, "9", "nowhere")
     assert bad.returncode == 2 and "expected host:port" in bad.stderr.decode()
+
+
+def test_a_node_cut_off_from_the_majority_stops_serving_until_it_is_back(local_cluster):
+    c = local_cluster(3)
+    lead = wait_leader(c)
+    survivor = next(i for i in c.ids if i != lead)
+    for i in c.ids:
+        if i != survivor:
+            c.kill(i)
+
+    def refused():
+        try:
+            with CoordClient(c.address(survivor), dial_timeout=1.0):
+                return None
+        except errors.DcliError as e:
+            return str(e) if "no leader" in str(e) else None    # until then it waits for one
+
+    assert "cannot reach a majority" in c.wait_for(refused, WAIT_S, message="the lone node refuses clients")
+    c.start(lead)
+    wait_leader(c, among=[survivor, lead])
+    with client_on(c, survivor) as zk:
+        retry(lambda: zk.create("/majority-again", b""))
