@@ -53,6 +53,18 @@ def test_safety_and_liveness_over_long_histories(n_nodes, preset, seeds):
     run_seeds(n_nodes, preset, seeds, fault_rounds=600)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("n_nodes, preset, seeds", [
+    (3, "HEAVY", range(10_000, 10_600)),
+    (3, "MILD", range(20_000, 20_300)),
+    (5, "HEAVY", range(30_000, 30_400)),
+    (5, "MILD", range(40_000, 40_200)),
+])
+def test_safety_and_liveness_over_many_seeds(n_nodes, preset, seeds):
+    """The soak: 1,500 more short histories (with the others, over 2,000 per full run)."""
+    run_seeds(n_nodes, preset, seeds, fault_rounds=150)
+
+
 def test_a_history_is_a_function_of_its_seed():
     a = raft_sim.run(7, 3, 100, LIVENESS_ROUNDS, HEAVY)
     b = raft_sim.run(7, 3, 100, LIVENESS_ROUNDS, HEAVY)
