@@ -56,7 +56,18 @@ class KVCluster:
     def start(self) -> KVCluster:
         for i in range(1, self.size + 1):
             self.nodes[i].start()
+        for i in range(1, self.size + 1):
+            self.wait_all_up(i)
         return self
+
+    def wait_all_up(self, seen_from: int, timeout: float = 60.0) -> None:
+        """Until node `seen_from` sees every running node up (its failure detector caught up)."""
+        running = {str(i) for i in self.running()}
+
+        def seen() -> bool:
+            with self.client(seen_from) as kv:
+                return running <= {n.id for n in kv.ring().nodes if n.up}
+        wait_for(seen, timeout, f"node {seen_from} to see nodes {sorted(running)} up")
 
     def stop(self) -> None:
         for node in self.nodes.values():

@@ -20,6 +20,10 @@ from dcli_server.kv.versions import decode_siblings
 _UNREACHABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED,
                 grpc.StatusCode.UNKNOWN}
 STREAM_TIMEOUT_S = 3600.0
+# a node that comes back must be noticed within about a heartbeat: gRPC's default reconnect
+# backoff grows to two minutes, during which every call fails at once with the old error
+PEER_CHANNEL_OPTIONS = [*CHANNEL_OPTIONS, ("grpc.initial_reconnect_backoff_ms", 100),
+                        ("grpc.min_reconnect_backoff_ms", 100), ("grpc.max_reconnect_backoff_ms", 500)]
 
 
 class GrpcTransport:
@@ -32,7 +36,7 @@ class GrpcTransport:
             raise PeerUnreachable("no address known")
         ch = self._channels.get(address)
         if ch is None:
-            ch = self._channels[address] = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+            ch = self._channels[address] = grpc.aio.insecure_channel(address, options=PEER_CHANNEL_OPTIONS)
         return pb_grpc.KVStub(ch)
 
     async def close(self) -> None:

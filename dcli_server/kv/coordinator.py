@@ -137,25 +137,26 @@ class Coordinator:
     async def _deliver(self, doc: RingDocument, keyspace: str, key: bytes, versions: tuple[Version, ...],
                        node: str, replicas: list[str], used: set[str]) -> ReplicaOutcome:
         address = self._address(doc, node)
-        reason = "down"
-        if self.peers.is_up(node):
-            try:
-                await self.transport.apply(address, keyspace, [(key, versions)], me=self.me, epoch=doc.epoch)
-                self.peers.mark_up(node)
-                return ReplicaOutcome(node, address, "stored")
-            except PeerUnreachable as e:
-                self.peers.mark_down(node, str(e))
-                reason = str(e)
-            except DcliError as e:
-                reason = str(e)
+        # tried even when believed down: a refused connection fails at once, and the failure
+        # detector may be a heartbeat behind a node that just came back
+        try:
+            await self.transport.apply(address, keyspace, [(key, versions)], me=self.me, epoch=doc.epoch)
+            self.peers.mark_up(node)
+            return ReplicaOutcome(node, address, "stored")
+        except PeerUnreachable as e:
+            self.peers.mark_down(node, str(e))
+            reason = str(e)
+        except DcliError as e:
+            reason = str(e)
         stand_in = await self._hint(doc, keyspace, key, versions, node, replicas, used)
         return ReplicaOutcome(node, address, "hinted", stand_in=stand_in, detail=reason)
 
     async def _hint(self, doc: RingDocument, keyspace: str, key: bytes, versions: tuple[Version, ...],
                     target: str, replicas: list[str], used: set[str]) -> str:
         """Hand the versions to the next healthy node past the key's replicas, or keep them."""
-        for node in doc.layout(keyspace).walk(key):
-            if node in replicas or node in used or node == self.me or not self.peers.is_up(node):
+        walk = doc.layout(keyspace).walk(key)
+        for node in sorted(walk, key=lambda x: not self.peers.is_up(x)):     # stable: ring order
+            if node in replicas or node in used or node == self.me:
                 continue
             used.add(node)
             try:
@@ -217,7 +218,8 @@ class Coordinator:
             info.replicas = [outcomes.get(x) or ReplicaOutcome(x, "", "?") for x in pref]
             raise QuorumNotReachedError(message=(
                 f"Quorum not reached: R={r} of N={n} needed, {len(answers)} replica(s) answered "
-                f"({', '.join(f'{x} ' + ('ok' if x in answers else outcomes[x].outcome) for x in pref)})"))
+                f"({', '.join(f'{x} ' + ('ok' if x in answers else outcomes[x].outcome) for x in pref)})"
+                + "".join(f"; {x}: {why}" for x, why in failed.items())))
         resolution = resolve(answers)
         repairs = {}
         for node, versions in answers.items():
