@@ -226,15 +226,17 @@ def rebalance_plan(progress, fmt: str) -> None:
                         "moves": [{"keyspace": m.keyspace, "range": m.range, "before": list(m.before),
                                    "after": list(m.after), "fraction": m.fraction} for m in progress.moves]}))
         return
-    by_pair: dict = {}
+    by_change: dict = {}
     for m in progress.moves:
-        pair = (m.keyspace, tuple(m.before), tuple(m.after))
-        count, fraction = by_pair.get(pair, (0, 0.0))
-        by_pair[pair] = (count + 1, fraction + m.fraction)
+        change = (m.keyspace, tuple(sorted(set(m.after) - set(m.before))), tuple(sorted(set(m.before) - set(m.after))))
+        count, fraction = by_change.get(change, (0, 0.0))
+        by_change[change] = (count + 1, fraction + m.fraction)
     out(f"Epoch {progress.epoch}: {len(progress.moves)} range(s) change replicas")
-    for (keyspace, before, after), (count, fraction) in sorted(by_pair.items()):
-        share = f" ({fraction:.1%} of the ring)" if fraction else ""
-        out(f"  {keyspace}: {count} range(s){share}: nodes {','.join(before)} -> {','.join(after)}")
+    for (keyspace, gained, lost), (count, fraction) in sorted(by_change.items()):
+        share = f", {fraction:.1%} of the ring" if fraction else ""
+        what = "; ".join(x for x in (f"to node {','.join(gained)}" if gained else "",
+                                     f"from node {','.join(lost)}" if lost else "") if x)
+        out(f"  {keyspace}: {count} range(s){share}: {what}")
 
 
 def progress_line(p, fmt: str) -> None:
@@ -242,6 +244,8 @@ def progress_line(p, fmt: str) -> None:
         out(json.dumps({"phase": p.phase, "epoch": p.epoch, "ranges_total": p.ranges_total,
                         "ranges_done": p.ranges_done, "keys_moved": p.keys_moved, "message": p.message,
                         "node": p.node}))
-    elif p.phase in ("announce", "done"):
-        out(f"{p.phase}: epoch {p.epoch}, {p.ranges_done}/{p.ranges_total} range(s), "
-            f"{p.keys_moved} key(s) moved: {p.message}")
+    elif p.phase == "announce":
+        out(f"announce: epoch {p.epoch}: {p.message}")
+    elif p.phase == "done":
+        out(f"done: epoch {p.epoch}: {p.message}; {p.ranges_done} range copies fetched from old replicas, "
+            f"{p.keys_moved} key(s) written to new owners")

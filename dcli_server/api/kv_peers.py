@@ -47,7 +47,14 @@ class GrpcTransport:
     @staticmethod
     def _failed(e: grpc.RpcError, address: str) -> Exception:
         if e.code() in _UNREACHABLE and not any(k == "dcli-error" for k, _ in (e.trailing_metadata() or ())):
-            return PeerUnreachable(f"{address}: {e.code().name} {e.details() or ''}".strip())
+            details = e.details() or ""
+            if "refused" in details.lower():
+                why = "connection refused"
+            elif e.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+                why = "no answer in time"
+            else:
+                why = e.code().name.lower().replace("_", " ")
+            return PeerUnreachable(f"{address} {why}")
         return error_from_rpc(e, address)
 
     async def _unary(self, address: str, method: str, request, timeout: float | None = None):
