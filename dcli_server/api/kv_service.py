@@ -169,10 +169,8 @@ class KVService(pb_grpc.KVServicer):
         store = self.node.store
         if request.hint_for:
             await asyncio.to_thread(store.add_hints, request.hint_for, keyspace, entries)
-        elif len(entries) == 1:
-            await asyncio.to_thread(store.apply, keyspace, entries[0][0], entries[0][1], self.node.now_ms())
         else:
-            await asyncio.to_thread(store.apply_many, keyspace, entries, self.node.now_ms())
+            await self.node.group_commit.apply(keyspace, entries)
         return pb.ReplicaApplyResponse(epoch=self.node.document.epoch)
 
     @_guarded

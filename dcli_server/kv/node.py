@@ -50,6 +50,41 @@ class KVConfig:
     tombstone_grace_ms: int = DEFAULT_TOMBSTONE_GRACE_MS
 
 
+class GroupCommit:
+    """Replica writes that arrive while a transaction commits wait and go together in the next
+    one: one fsync for many writes, each answered only once it is durable."""
+
+    def __init__(self, store: KVStore, now_ms):
+        self.store, self.now_ms = store, now_ms
+        self._pending: list = []
+        self._running = False
+
+    async def apply(self, keyspace: str, entries) -> None:
+        future = asyncio.get_running_loop().create_future()
+        self._pending.append((keyspace, entries, future))
+        if not self._running:
+            self._running = True
+            asyncio.get_running_loop().create_task(self._drain())
+        await future
+
+    async def _drain(self) -> None:
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                try:
+                    await asyncio.to_thread(self.store.apply_groups, [(ks, e) for ks, e, _ in batch], self.now_ms())
+                except Exception as e:  # noqa: BLE001 - each waiter gets the failure
+                    for _, _, f in batch:
+                        if not f.done():
+                            f.set_exception(e)
+                    continue
+                for _, _, f in batch:
+                    if not f.done():
+                        f.set_result(None)
+        finally:
+            self._running = False
+
+
 class KVNode:
     def __init__(self, data_dir: Path, config: KVConfig, transport: Transport):
         self.config = config
@@ -64,6 +99,7 @@ class KVNode:
         self.coordinator = Coordinator(self.me, self.store, lambda: self.document, self.peers, transport,
                                        self.now_ms)
         self.repairs = Repairs(self, config.merkle_depth)
+        self.group_commit = GroupCommit(self.store, self.now_ms)
         self._tasks: list[asyncio.Task] = []
 
     @staticmethod

@@ -325,20 +325,27 @@ class KVStore:
                    now_ms: int) -> int:
         """`apply` for many keys in one transaction (one fsync): streamed ranges, hints,
         anti-entropy. Returns how many keys changed."""
-        validate_keyspace(keyspace)
+        return self.apply_groups([(keyspace, entries)], now_ms)
+
+    def apply_groups(self, groups: Iterable[tuple[str, Iterable[tuple[bytes, Iterable[Version]]]]],
+                     now_ms: int) -> int:
+        """`apply_many` for several keyspaces' entries in one transaction: the replicas' group
+        commit, where concurrent replica writes share one fsync."""
         checked = []
-        for key, versions in entries:
-            versions = list(versions)
-            for v in versions:
-                if v.value is not None:
-                    validate_value(v.value)
-            checked.append((validate_key(key), versions))
+        for keyspace, entries in groups:
+            validate_keyspace(keyspace)
+            for key, versions in entries:
+                versions = list(versions)
+                for v in versions:
+                    if v.value is not None:
+                        validate_value(v.value)
+                checked.append((keyspace, validate_key(key), versions))
         changed = 0
         with self._lock:
             db = self._conn()
             db.execute("BEGIN IMMEDIATE")
             try:
-                for key, versions in checked:
+                for keyspace, key, versions in checked:
                     row = db.execute("SELECT siblings, dead_since_ms FROM kv WHERE keyspace=? AND key=?",
                                      (keyspace, key)).fetchone()
                     held = decode_siblings(row[0]) if row else ()
