@@ -237,7 +237,8 @@ class _Bar:
 
     def finish(self, p) -> None:
         if self.task is not None:
-            self.progress.update(self.task, completed=max(p.ranges_total, 1), keys=p.keys_moved, note="committed")
+            done = max(p.ranges_done, 1)
+            self.progress.update(self.task, total=done, completed=done, keys=p.keys_moved, note="committed")
 
     def close(self) -> None:
         if self.task is not None:
