@@ -11,15 +11,18 @@ from pathlib import Path
 
 import grpc
 
-from dcli.v1 import broker_pb2_grpc, cluster_pb2_grpc
+from dcli.v1 import broker_pb2_grpc, cluster_pb2_grpc, kv_pb2_grpc
 from dcli.v1 import coord_pb2_grpc as pb_grpc
 from dcli_server.api.broker_groups import Groups
 from dcli_server.api.broker_service import BrokerService
 from dcli_server.api.cluster_service import ClusterService
 from dcli_server.api.coord_service import CoordinationService
+from dcli_server.api.kv_peers import GrpcTransport
+from dcli_server.api.kv_service import KVService
 from dcli_server.broker.broker import Broker
 from dcli_server.broker.config import BrokerConfig
 from dcli_server.broker.groups import GroupConfig
+from dcli_server.kv.node import KVConfig, KVNode
 from dcli_server.node import CoordNode, NodeConfig
 
 log = logging.getLogger("dcli.server")
@@ -36,7 +39,7 @@ def default_data_dir(node_id: int = 1) -> Path:
 
 async def serve(config: NodeConfig, listen: str, *, max_request_bytes: int = MAX_REQUEST_BYTES,
                 ready=None, broker_config: BrokerConfig | None = None,
-                group_config: GroupConfig | None = None) -> None:
+                group_config: GroupConfig | None = None, kv_config: KVConfig | None = None) -> None:
     """Serve until SIGINT/SIGTERM. `ready(address)` is called once the port is bound."""
     node = CoordNode(config)
     await node.start()
@@ -45,6 +48,9 @@ async def serve(config: NodeConfig, listen: str, *, max_request_bytes: int = MAX
         broker_config = dataclasses.replace(broker_config, broker_id=config.node_id)
     broker = Broker(config.data_dir / "broker", broker_config, fsync=config.fsync.value)
     groups = Groups(config.data_dir / "groups", group_config)
+    kv_config = dataclasses.replace(kv_config or KVConfig(), node_id=config.node_id, peers=config.peers)
+    kv_transport = GrpcTransport(kv_config.request_timeout_ms)
+    kv = KVNode(config.data_dir, kv_config, kv_transport)
     try:
         await broker.start()
         await groups.start()
@@ -60,12 +66,14 @@ async def serve(config: NodeConfig, listen: str, *, max_request_bytes: int = MAX
     pb_grpc.add_CoordinationServicer_to_server(CoordinationService(node), server)
     broker_pb2_grpc.add_BrokerServicer_to_server(BrokerService(broker, groups), server)
     cluster_pb2_grpc.add_ClusterServicer_to_server(ClusterService(node), server)
+    kv_pb2_grpc.add_KVServicer_to_server(KVService(kv), server)
     host, _, port = listen.rpartition(":")
     try:
         bound = server.add_insecure_port(listen)
     except RuntimeError:        # grpc's way of saying the port is taken or the host is wrong
         bound = 0
     if bound == 0:
+        kv.store.close()
         await groups.close()
         await broker.close()
         await node.stop()
@@ -76,6 +84,7 @@ async def serve(config: NodeConfig, listen: str, *, max_request_bytes: int = MAX
         node.peers[config.node_id] = address
     broker.host, broker.port = host, bound
     await server.start()
+    await kv.start(address)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -84,6 +93,8 @@ async def serve(config: NodeConfig, listen: str, *, max_request_bytes: int = MAX
         ready(address)
     await stop.wait()
     await server.stop(grace=1.0)
+    await kv.stop()
+    await kv_transport.close()
     await groups.close()
     await broker.close()
     await node.stop()

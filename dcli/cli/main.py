@@ -26,6 +26,7 @@ from dcli.wire.errors import DcliError, ExitCode
 GROUPS: dict[str, tuple[str, str]] = {
     "zk": ("dcli.cli.zk", "Coordination: the znode tree, as zkCli."),
     "kafka": ("dcli.cli.kafka", "The broker, as Kafka's command-line tools."),
+    "kv": ("dcli.cli.kv", "Key-value store: quorum reads and writes on a consistent-hash ring."),
     "elect": ("dcli.cli.elect", "Campaign in a leader election (the seed's recipe), or observe one."),
     "lock": ("dcli.cli.lock", "Run a command while holding a distributed lock."),
     "registry": ("dcli.cli.registry", "Service registry: register instances, list and watch them."),

@@ -45,6 +45,16 @@ def start(listen: Optional[str] = typer.Option(None, "--listen", metavar="HOST:P
           join: bool = typer.Option(False, "--join",
                                     help="This node is being added to a running cluster (see `dcli cluster member add`): "
                                          "start with an empty log and wait for the leader."),
+          kv_weights: Optional[str] = typer.Option(None, "--kv-weights", metavar="ID=WEIGHT,...",
+                                                   help="Key-value store: each node's capacity (virtual nodes in proportion), "
+                                                        "the same list on every node; unlisted nodes weigh 1."),
+          kv_vnodes: int = typer.Option(128, "--kv-vnodes", metavar="N", help="Virtual nodes per unit of weight."),
+          kv_heartbeat_ms: int = typer.Option(1000, "--kv-heartbeat-ms", metavar="MS",
+                                              help="How often KV nodes ping each other (failure detection, hand-off)."),
+          kv_anti_entropy_ms: int = typer.Option(30000, "--kv-anti-entropy-ms", metavar="MS",
+                                                 help="How often a KV node compares Merkle trees with its replicas."),
+          kv_request_timeout_ms: int = typer.Option(2000, "--kv-request-timeout-ms", metavar="MS",
+                                                    help="Deadline of one call to another KV node."),
           log_level: str = typer.Option("warning", "--log-level", metavar="LEVEL")) -> None:
     """Serve the coordination service and the broker until SIGINT or SIGTERM."""
     import asyncio
@@ -78,6 +88,7 @@ def start(listen: Optional[str] = typer.Option(None, "--listen", metavar="HOST:P
     if group_initial_rebalance_delay_ms < 0:
         raise errors.UsageError("--group-initial-rebalance-delay-ms must not be negative")
     from dcli_server.broker.groups import GroupConfig
+    kv_config = _kv_config(kv_weights, kv_vnodes, kv_heartbeat_ms, kv_anti_entropy_ms, kv_request_timeout_ms)
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     directory = (data_dir or default_data_dir(node)).expanduser().resolve()
     limits = Limits(max_data_bytes=max_data_bytes, container_check_interval_ms=container_check_interval_ms)
@@ -89,12 +100,37 @@ def start(listen: Optional[str] = typer.Option(None, "--listen", metavar="HOST:P
 
     try:
         asyncio.run(serve(config, listen, ready=ready, broker_config=broker_config,
-                          group_config=GroupConfig(initial_rebalance_delay_ms=group_initial_rebalance_delay_ms)))
+                          group_config=GroupConfig(initial_rebalance_delay_ms=group_initial_rebalance_delay_ms),
+                          kv_config=kv_config))
     except (DataDirLockedError, CorruptLogError) as e:
         raise errors.DcliError("", str(e)) from None
     except OSError as e:
         raise errors.UnavailableError(listen, f"cannot serve on {listen}: {e}") from None
     sys.stdout.flush()
+
+
+def _kv_config(weights: Optional[str], vnodes: int, heartbeat_ms: int, anti_entropy_ms: int, timeout_ms: int):
+    from dcli.wire.peers import parse_node_id
+    from dcli_server.kv.node import KVConfig
+
+    parsed: dict[int, float] = {}
+    for item in (p.strip() for p in (weights or "").split(",")):
+        if not item:
+            continue
+        ident, sep, weight = item.partition("=")
+        try:
+            value = float(weight)
+        except ValueError:
+            value = 0.0
+        if not sep or not 0 < value <= 1000:
+            raise errors.UsageError(f"invalid --kv-weights item '{item}': expected ID=WEIGHT, weight above 0 up to 1000")
+        parsed[parse_node_id(ident.strip(), "node id in --kv-weights")] = value
+    if not 1 <= vnodes <= 4096:
+        raise errors.UsageError("--kv-vnodes must be 1 to 4096")
+    if min(heartbeat_ms, anti_entropy_ms, timeout_ms) <= 0:
+        raise errors.UsageError("--kv-heartbeat-ms, --kv-anti-entropy-ms and --kv-request-timeout-ms must be positive")
+    return KVConfig(weights=parsed, vnodes=vnodes, heartbeat_ms=heartbeat_ms, anti_entropy_ms=anti_entropy_ms,
+                    request_timeout_ms=timeout_ms)
 
 
 def _broker_config(path: Optional[Path], num_partitions: Optional[int], auto_create: Optional[bool]):

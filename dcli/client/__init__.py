@@ -1,10 +1,11 @@
 """The Python client: a coordination session (CoordClient) with watches and listeners, and the
-broker's Producer and Admin (imported on first use: a coordination-only program never loads them)."""
+broker's Producer and Admin, and the key-value store's KVClient (imported on first use: a
+coordination-only program never loads them)."""
 from dcli.client.coord import CoordClient, Transaction
 from dcli.client.types import ConnState, EventType, KeeperState, Stat, WatchedEvent
 
 __all__ = ["CoordClient", "Transaction", "ConnState", "EventType", "KeeperState", "Stat", "WatchedEvent",
-           "Producer", "RecordMetadata", "Admin", "Consumer", "ConsumerRecord"]
+           "Producer", "RecordMetadata", "Admin", "Consumer", "ConsumerRecord", "KVClient"]
 
 
 def __getattr__(name: str):
@@ -17,4 +18,7 @@ def __getattr__(name: str):
     if name == "Admin":
         from dcli.client.admin import Admin
         return Admin
+    if name == "KVClient":
+        from dcli.client.kv import KVClient
+        return KVClient
     raise AttributeError(f"module 'dcli.client' has no attribute {name!r}")

@@ -570,3 +570,94 @@ class MemberIdRequiredError(BrokerError):
     kafka_code = 79
     template = ("The group member needs to have a valid member id before actually entering a "
                 "consumer group.")
+
+
+# -- the key-value store ----------------------------------------------------------------------
+# Bad keys, values and keyspace names are BadArgumentsError / DataTooLargeError (dcli.wire.kv_keys).
+# The store's own errors travel as a gRPC status with trailing metadata `dcli-error: kv:<kv_code>`
+# (not registered for `from_proto`, like the broker's); `kv_error_for` maps the code back.
+
+
+class KVError(DcliError):
+    """Base of the key-value store's errors."""
+
+    code = Code.BAD_ARGUMENTS
+    grpc_status = "FAILED_PRECONDITION"
+    kv_code: ClassVar[int] = 0
+    template = "Key-value store error: {path}"
+
+
+class QuorumNotReachedError(KVError):
+    """Fewer than R (or W) replicas answered in time. A write may still have reached some."""
+
+    grpc_status = "UNAVAILABLE"
+    exit_code = ExitCode.UNAVAILABLE
+    retriable = True
+    kv_code = 1
+    template = "Quorum not reached for {path}"
+
+
+class InvalidQuorumError(KVError):
+    """R or W outside 1..N, or R + W <= N in a strict keyspace."""
+
+    grpc_status = "INVALID_ARGUMENT"
+    exit_code = ExitCode.USAGE
+    kv_code = 2
+    template = "Invalid quorum: {path}"
+
+
+class KeyspaceNotFoundError(KVError):
+    grpc_status = "NOT_FOUND"
+    exit_code = ExitCode.NOT_FOUND
+    kv_code = 3
+    template = "Keyspace does not exist: {path}"
+
+
+class KeyspaceExistsError(KVError):
+    grpc_status = "ALREADY_EXISTS"
+    exit_code = ExitCode.CONFLICT
+    kv_code = 4
+    template = "Keyspace already exists: {path}"
+
+
+class KeyNotFoundError(KVError):
+    """A get of a key no replica holds (or only as a tombstone)."""
+
+    grpc_status = "NOT_FOUND"
+    exit_code = ExitCode.NOT_FOUND
+    kv_code = 5
+    template = "Key not found: {path}"
+
+
+class MembershipError(KVError):
+    """A ring change that cannot be made: an unknown node, a clash, a move already under way."""
+
+    exit_code = ExitCode.CONFLICT
+    kv_code = 6
+    template = "Membership change refused: {path}"
+
+
+def kv_error_for(kv_code: int) -> type[KVError]:
+    stack: list[type[KVError]] = [KVError]
+    while stack:
+        cls = stack.pop()
+        if cls.kv_code == kv_code:
+            return cls
+        stack.extend(cls.__subclasses__())
+    return KVError
+
+
+def error_tag(e: DcliError) -> str:
+    """What the `dcli-error` trailing metadata says about `e` (see kv.proto)."""
+    return f"kv:{e.kv_code}" if isinstance(e, KVError) else f"code:{int(e.code)}"
+
+
+def from_tag(tag: str, message: str) -> DcliError:
+    """The error a `dcli-error` tag and a status' details stand for."""
+    kind, _, number = tag.partition(":")
+    try:
+        n = int(number)
+    except ValueError:
+        return SystemError_("", message)
+    cls = kv_error_for(n) if kind == "kv" else for_code(n)
+    return cls("", message)

@@ -37,8 +37,8 @@ from typing import Iterable, Iterator
 from dcli.wire.kv_keys import (InvalidKeyError, prefix_end, validate_key, validate_keyspace,
                                validate_value)
 from dcli_server.kv.ring import FULL_RING, KeyRange, TokenRange, token
-from dcli_server.kv.versions import (VectorClock, Version, decode_siblings, encode_siblings,
-                                     new_version, reconcile, version_hash)
+from dcli_server.kv.versions import (VectorClock, Version, context_of, decode_siblings,
+                                     encode_siblings, new_version, reconcile, version_hash)
 
 DEFAULT_TOMBSTONE_GRACE_MS = 10 * 24 * 3600 * 1000
 DEFAULT_SCAN_LIMIT = 1000
@@ -57,6 +57,14 @@ CREATE TABLE IF NOT EXISTS kv (
 );
 CREATE INDEX IF NOT EXISTS kv_by_token ON kv (keyspace, token, key);
 CREATE INDEX IF NOT EXISTS kv_dead ON kv (dead_since_ms) WHERE dead_since_ms IS NOT NULL;
+CREATE TABLE IF NOT EXISTS hints (
+    id       INTEGER PRIMARY KEY,
+    target   TEXT    NOT NULL,
+    keyspace TEXT    NOT NULL,
+    key      BLOB    NOT NULL,
+    siblings BLOB    NOT NULL
+);
+CREATE INDEX IF NOT EXISTS hints_by_target ON hints (target, id);
 CREATE TABLE IF NOT EXISTS dot_floor (
     node    TEXT PRIMARY KEY,
     counter INTEGER NOT NULL
@@ -162,6 +170,9 @@ class KVStore:
         """(key, version hash) of every key whose token is in `span`, tombstones included,
         in token order: the input of a Merkle tree (merkle.MerkleTree.build)."""
         validate_keyspace(keyspace)
+        yield from self._token_pages(keyspace, span, "vhash")
+
+    def _token_pages(self, keyspace: str, span: TokenRange, column: str):
         lo, hi = span.start - _SIGNED, span.end - _SIGNED
         if span.start < span.end:
             pieces = [(lo, hi)]
@@ -171,8 +182,24 @@ class KVStore:
             pieces = [(None, _SIGNED - 1)]
         for after, upto in pieces:
             yield from self._pages(
-                "SELECT token, key, vhash FROM kv WHERE keyspace=? AND token<=?{cond} "
+                "SELECT token, key, " + column + " FROM kv WHERE keyspace=? AND token<=?{cond} "
                 "ORDER BY token, key LIMIT ?", keyspace, upto, after)
+
+    def entries(self, keyspace: str, span: TokenRange = FULL_RING) -> Iterator[Entry]:
+        """(key, siblings) of every key whose token is in `span`, tombstones included: what a
+        range's new owner streams."""
+        validate_keyspace(keyspace)
+        for key, raw in self._token_pages(keyspace, span, "siblings"):
+            yield key, decode_siblings(raw)
+
+    def entries_in_keys(self, keyspace: str, keys: KeyRange) -> Iterator[Entry]:
+        start = bytes(keys.start)
+        while True:
+            page = self.scan(keyspace, start=start, end=keys.end, limit=_PAGE, include_tombstones=True)
+            yield from page
+            if len(page) < _PAGE:
+                return
+            start = page[-1][0] + b"\0"
 
     def hashes_in_keys(self, keyspace: str, keys: KeyRange) -> Iterator[tuple[bytes, bytes]]:
         """(key, version hash) of every key in a key range, tombstones included: the Merkle
@@ -227,12 +254,13 @@ class KVStore:
 
     # -- writes -------------------------------------------------------------------------------
 
-    def write(self, keyspace: str, key: bytes, value: bytes | None, context: VectorClock,
+    def write(self, keyspace: str, key: bytes, value: bytes | None, context: VectorClock | None,
               node: str, now_ms: int) -> tuple[Version, tuple[Version, ...]]:
         """A client's put (or delete, value None) coordinated by this node: a new version with
         a fresh dot of `node` after `context`, reconciled with what is here and durable on
         return. Returns the new version and the key's resulting siblings (what the coordinator
-        sends to the other replicas)."""
+        sends to the other replicas). Context None: after every version held here (read and
+        written in one transaction, so two such writes on this node never become siblings)."""
         validate_keyspace(keyspace)
         key = validate_key(key)
         if value is not None:
@@ -244,6 +272,8 @@ class KVStore:
                 row = db.execute("SELECT siblings, dead_since_ms FROM kv WHERE keyspace=? AND key=?",
                                  (keyspace, key)).fetchone()
                 held = decode_siblings(row[0]) if row else ()
+                if context is None:
+                    context = context_of(held)
                 floor = db.execute("SELECT counter FROM dot_floor WHERE node=?", (node,)).fetchone()
                 version = new_version(node, value, context, held, floor[0] if floor else 0)
                 db.execute("INSERT INTO dot_floor (node, counter) VALUES (?, ?) "
@@ -290,6 +320,111 @@ class KVStore:
                 db.execute("ROLLBACK")
                 raise
         return merged
+
+    def apply_many(self, keyspace: str, entries: Iterable[tuple[bytes, Iterable[Version]]],
+                   now_ms: int) -> int:
+        """`apply` for many keys in one transaction (one fsync): streamed ranges, hints,
+        anti-entropy. Returns how many keys changed."""
+        return self.apply_groups([(keyspace, entries)], now_ms)
+
+    def apply_groups(self, groups: Iterable[tuple[str, Iterable[tuple[bytes, Iterable[Version]]]]],
+                     now_ms: int) -> int:
+        """`apply_many` for several keyspaces' entries in one transaction: the replicas' group
+        commit, where concurrent replica writes share one fsync."""
+        checked = []
+        for keyspace, entries in groups:
+            validate_keyspace(keyspace)
+            for key, versions in entries:
+                versions = list(versions)
+                for v in versions:
+                    if v.value is not None:
+                        validate_value(v.value)
+                checked.append((keyspace, validate_key(key), versions))
+        changed = 0
+        with self._lock:
+            db = self._conn()
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                for keyspace, key, versions in checked:
+                    row = db.execute("SELECT siblings, dead_since_ms FROM kv WHERE keyspace=? AND key=?",
+                                     (keyspace, key)).fetchone()
+                    held = decode_siblings(row[0]) if row else ()
+                    if self._store(db, keyspace, key, row, held, versions, now_ms) != held:
+                        changed += 1
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        return changed
+
+    def mint(self, node: str, value: bytes | None, context: VectorClock | None) -> Version:
+        """A new version for a write this node coordinates without being a replica of the key
+        (nothing is stored here): the dot's counter is above every one `node` has used."""
+        if value is not None:
+            value = validate_value(value)
+        with self._lock:
+            db = self._conn()
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                floor = db.execute("SELECT counter FROM dot_floor WHERE node=?", (node,)).fetchone()
+                version = new_version(node, value, context or VectorClock(), (), floor[0] if floor else 0)
+                db.execute("INSERT INTO dot_floor (node, counter) VALUES (?, ?) "
+                           "ON CONFLICT (node) DO UPDATE SET counter=excluded.counter",
+                           (node, version.counter))
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        return version
+
+    # -- hints: writes kept for a replica that was down -------------------------------------
+
+    def add_hints(self, target: str, keyspace: str,
+                  entries: Iterable[tuple[bytes, Iterable[Version]]]) -> None:
+        """Keep versions for `target` until it comes back; durable on return."""
+        validate_keyspace(keyspace)
+        rows = [(target, keyspace, validate_key(k), encode_siblings(reconcile(v))) for k, v in entries]
+        with self._lock:
+            db = self._conn()
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.executemany("INSERT INTO hints (target, keyspace, key, siblings) VALUES (?, ?, ?, ?)", rows)
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
+    def hints_for(self, target: str, limit: int = _PAGE) -> list[tuple[int, str, bytes, tuple[Version, ...]]]:
+        """The oldest hints for `target`: (id, keyspace, key, versions)."""
+        with self._lock:
+            rows = self._conn().execute(
+                "SELECT id, keyspace, key, siblings FROM hints WHERE target=? ORDER BY id LIMIT ?",
+                (target, limit)).fetchall()
+        return [(i, ks, bytes(k), decode_siblings(s)) for i, ks, k, s in rows]
+
+    def drop_hints(self, ids: Iterable[int]) -> None:
+        ids = list(ids)
+        with self._lock:
+            db = self._conn()
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.executemany("DELETE FROM hints WHERE id=?", [(i,) for i in ids])
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
+    def hint_targets(self) -> dict[str, int]:
+        with self._lock:
+            rows = self._conn().execute("SELECT target, count(*) FROM hints GROUP BY target").fetchall()
+        return {t: n for t, n in rows}
+
+    def load_bytes(self) -> int:
+        with self._lock:
+            db = self._conn()
+            pages = db.execute("PRAGMA page_count").fetchone()[0]
+            size = db.execute("PRAGMA page_size").fetchone()[0]
+        return pages * size
 
     def _store(self, db, keyspace, key, row, held, incoming, now_ms) -> tuple[Version, ...]:
         merged = reconcile(held, incoming)

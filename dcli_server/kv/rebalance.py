@@ -1,0 +1,159 @@
+"""Membership changes: announce the new ring, stream the moved ranges, commit.
+
+The node that takes `dcli kv rebalance` drives the change in three steps (membership.py has the
+documents):
+
+1. *announce*: the moving document (epoch e: new nodes, old ones in `previous`) goes to every
+   member, old and new. From the moment a node holds it, the writes it coordinates go to the
+   replicas of both rings, and W is counted on the old one, which reads still use.
+2. *stream*: each node that gains ranges pulls them (`PullRanges`) from every reachable old
+   replica of each range and reconciles what it gets; asking all of them, not one, means a write
+   acknowledged by any W old replicas arrives even if the others missed it. Writes made during
+   the stream reach the new owner directly (step 1).
+3. *commit*: epoch e + 1, without `previous`, goes to every member: reads switch to the new ring.
+
+Only the ranges whose replica set changes move (`membership.layout_moves`). If a node that
+must take ranges cannot be reached the change stops after step 1, safely (reads on the old ring,
+writes to both); `dcli kv rebalance` with no change finishes it. Nodes that were down during
+the change learn the newest document from their peers' heartbeats.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from typing import TYPE_CHECKING, AsyncIterator
+
+from dcli.wire.errors import DcliError, MembershipError
+from dcli_server.kv.membership import RingDocument
+from dcli_server.kv.ring import RING_SIZE, KeyRange, TokenRange
+from dcli_server.kv.transport import PeerUnreachable, Progress
+
+if TYPE_CHECKING:
+    from dcli_server.kv.node import KVNode
+
+log = logging.getLogger("dcli.kv")
+
+
+def describe_span(span) -> str:
+    if isinstance(span, KeyRange):
+        end = "∞" if span.end is None else repr(span.end)[1:]
+        return f"[{repr(span.start)[1:]}, {end})"
+    return f"({span.start:#018x}, {span.end:#018x}]"
+
+
+def plan(doc: RingDocument) -> list[dict]:
+    out = []
+    for keyspace, moves in doc.moves().items():
+        for m in moves:
+            fraction = m.range.width / RING_SIZE if isinstance(m.range, TokenRange) else 0.0
+            out.append({"keyspace": keyspace, "range": describe_span(m.range), "before": list(m.before),
+                        "after": list(m.after), "fraction": fraction})
+    return out
+
+
+def gains(doc: RingDocument, node: str) -> dict[tuple[str, str], list]:
+    """The spans `node` gains in a move, grouped by (keyspace, source) with every old replica
+    but itself as a source."""
+    out: dict[tuple[str, str], list] = defaultdict(list)
+    for keyspace, moves in doc.moves().items():
+        for m in moves:
+            if node in m.gained:
+                for source in m.before:
+                    if source != node:
+                        out[(keyspace, source)].append(m.range)
+    return out
+
+
+async def pull(node: KVNode, epoch: int) -> AsyncIterator[Progress]:
+    """Run on a new owner: fetch every range it gains in the move of `epoch`."""
+    doc = node.document
+    if doc.epoch != epoch or not doc.moving:
+        raise MembershipError(message=f"Membership change refused: node {node.me} holds epoch "
+                                      f"{doc.epoch}, not the move of epoch {epoch}")
+    work = gains(doc, node.me)
+    spans_total = sum(len(v) for v in work.values())
+    done = keys = 0
+    reached: dict[str, int] = defaultdict(int)
+    yield Progress(epoch, "stream", spans_total, 0, 0, node=node.me)
+    for (keyspace, source), spans in sorted(work.items()):
+        address = doc.address(source)
+        try:
+            async for chunk in node.transport.stream_range(address, keyspace, spans):
+                keys += await asyncio.to_thread(node.store.apply_many, keyspace, chunk, node.now_ms())
+            reached[keyspace] += 1
+            node.peers.mark_up(source)
+        except PeerUnreachable as e:
+            node.peers.mark_down(source, str(e))
+            log.warning("move of epoch %d: node %s unreachable for %s: %s", epoch, source, keyspace, e)
+        done += len(spans)
+        yield Progress(epoch, "stream", spans_total, done, keys, node=node.me,
+                       message=f"{keyspace} from node {source}")
+    missing = [ks for (ks, _), _ in work.items() if reached[ks] == 0]
+    if missing:
+        raise MembershipError(message=f"Membership change refused: node {node.me} reached no old "
+                                      f"replica of its new ranges in {', '.join(sorted(set(missing)))}")
+
+
+async def rebalance(node: KVNode, add: dict, remove: list, weights: dict,
+                    dry_run: bool = False) -> AsyncIterator[Progress]:
+    current = node.document
+    if add or remove or weights:
+        moving = current.change(add=add, remove=remove, weights=weights)
+    elif current.moving:
+        moving = current
+    else:
+        yield Progress(current.epoch, "done", message="nothing to do: no change given and no move under way")
+        return
+    steps = plan(moving)
+    yield Progress(moving.epoch, "plan", len(steps), 0, 0, moves=steps,
+                   message=f"{len(steps)} range(s) change replicas")
+    if dry_run:
+        return
+    # 1. announce
+    missed = await node.publish(moving)
+    yield Progress(moving.epoch, "announce", len(steps), 0, 0,
+                   message="every member holds the new ring" if not missed
+                   else f"not reached (they will catch up): {', '.join(missed)}")
+    # 2. stream: every gaining node pulls, concurrently; progress merged as it comes
+    targets = sorted({n for s in steps for n in s["after"] if n not in s["before"]})
+    per_node: dict[str, Progress] = {}
+    queue: asyncio.Queue = asyncio.Queue()
+
+    async def drive(target: str) -> None:
+        try:
+            if target == node.me:
+                stream = pull(node, moving.epoch)
+            else:
+                stream = node.transport.pull_ranges(moving.address(target), moving.epoch)
+            async for p in stream:
+                await queue.put(p)
+            await queue.put(("ok", target))
+        except (PeerUnreachable, DcliError) as e:
+            await queue.put(("failed", target, str(e)))
+
+    tasks = [node.coordinator.spawn(drive(t)) for t in targets]
+    failures = []
+    finished = 0
+    while finished < len(tasks):
+        item = await queue.get()
+        if isinstance(item, tuple):
+            finished += 1
+            if item[0] == "failed":
+                failures.append(f"node {item[1]}: {item[2]}")
+            continue
+        per_node[item.node] = item
+        yield Progress(moving.epoch, "stream", sum(p.ranges_total for p in per_node.values()),
+                       sum(p.ranges_done for p in per_node.values()),
+                       sum(p.keys_moved for p in per_node.values()), message=item.message, node=item.node)
+    if failures:
+        raise MembershipError(message="Membership change stopped before its commit (reads stay on the old "
+                                      "ring, writes go to both; run `dcli kv rebalance` to finish): "
+                                      + "; ".join(failures))
+    # 3. commit
+    final = moving.committed()
+    missed = await node.publish(final)
+    total = sum(p.ranges_total for p in per_node.values())
+    yield Progress(final.epoch, "done", total, total, sum(p.keys_moved for p in per_node.values()),
+                   message="committed" + (f"; not reached (they will catch up): {', '.join(missed)}"
+                                          if missed else ""))

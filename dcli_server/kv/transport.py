@@ -1,0 +1,113 @@
+"""What a KV node needs from the network, and what its requests return.
+
+The domain code talks to other nodes only through `Transport` (implemented over gRPC in
+`dcli_server/api/kv_peers.py`), so it imports no gRPC and tests could drive it in-process. A call
+that cannot reach its node raises `PeerUnreachable` (the caller marks the node down and goes on);
+an error the remote node answered with (a quorum it could not reach, say) is the DcliError itself.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import AsyncIterator, Protocol, Sequence
+
+from dcli_server.kv.merkle import MerkleTree
+from dcli_server.kv.versions import VectorClock, Version
+
+Entry = tuple[bytes, tuple[Version, ...]]
+
+
+class PeerUnreachable(Exception):
+    """The node did not answer in time (down, partitioned, or too slow)."""
+
+
+@dataclass
+class ReplicaOutcome:
+    node: str
+    address: str
+    outcome: str            # see kv.proto's ReplicaOutcome
+    stand_in: str = ""
+    detail: str = ""
+
+
+@dataclass
+class QuorumInfo:
+    """The seed's arithmetic for one request: N, R, W and who answered."""
+
+    n: int
+    r: int
+    w: int
+    consistency: str
+    preference: list[str]
+    replicas: list[ReplicaOutcome] = field(default_factory=list)
+    coordinator: str = ""
+    epoch: int = 0
+    acks: int = 0
+
+
+@dataclass
+class WriteResult:
+    version: Version
+    context: VectorClock
+    siblings: int
+    quorum: QuorumInfo
+
+
+@dataclass
+class ReadResult:
+    versions: tuple[Version, ...]
+    context: VectorClock
+    quorum: QuorumInfo
+
+    @property
+    def found(self) -> bool:
+        return any(not v.is_tombstone for v in self.versions)
+
+
+@dataclass
+class ScanResult:
+    entries: list[Entry]
+    truncated: bool
+    asked: list[str]
+    missing: list[str]
+
+
+@dataclass
+class Progress:
+    """How far a membership change has got (one node's streaming, or the whole change)."""
+
+    epoch: int
+    phase: str
+    ranges_total: int = 0
+    ranges_done: int = 0
+    keys_moved: int = 0
+    message: str = ""
+    node: str = ""
+    moves: list = field(default_factory=list)
+
+
+class Transport(Protocol):
+    async def ping(self, address: str, me: str, epoch: int, digest: str) -> tuple[int, str]: ...
+
+    async def membership(self, address: str, document: str) -> str: ...
+
+    async def status(self, address: str) -> dict: ...
+
+    async def apply(self, address: str, keyspace: str, entries: Sequence[Entry], *, hint_for: str = "",
+                    me: str = "", epoch: int = 0) -> int: ...
+
+    async def read(self, address: str, keyspace: str, keys: Sequence[bytes],
+                   epoch: int = 0) -> list[tuple[Version, ...]]: ...
+
+    async def scan(self, address: str, keyspace: str, start: bytes, end: bytes | None,
+                   limit: int) -> tuple[list[Entry], bool]: ...
+
+    async def merkle_trees(self, address: str, keyspace: str, spans: Sequence, depth: int) -> list[MerkleTree]: ...
+
+    async def range_hashes(self, address: str, keyspace: str, spans: Sequence) -> list[tuple[bytes, bytes]]: ...
+
+    def stream_range(self, address: str, keyspace: str, spans: Sequence) -> AsyncIterator[list[Entry]]: ...
+
+    def pull_ranges(self, address: str, epoch: int) -> AsyncIterator[Progress]: ...
+
+    async def forward_write(self, address: str, keyspace: str, key: bytes, value: bytes | None,
+                            context: VectorClock | None, w: int | None) -> WriteResult: ...

@@ -1,0 +1,171 @@
+"""The key-value store on 3 real node processes: quorums with a node down, read repair, hinted
+handoff, anti-entropy, range sharding, eventual keyspaces."""
+from __future__ import annotations
+
+import uuid
+
+import grpc
+import pytest
+
+from dcli.v1 import kv_pb2 as pb
+from dcli.v1 import kv_pb2_grpc as pb_grpc
+from dcli.wire import errors
+from dcli_server.kv.versions import VectorClock, Version, decode_siblings, encode_siblings
+from tests.kv_cluster import FAST, KVCluster, wait_for
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    c = KVCluster(tmp_path_factory.mktemp("kv3"), 3).start()
+    yield c
+    c.stop()
+
+
+@pytest.fixture
+def prefix():
+    return f"t{uuid.uuid4().hex[:8]}/"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    c = item.funcargs.get("cluster") if hasattr(item, "funcargs") else None
+    if rep.when == "call" and rep.failed and isinstance(c, KVCluster):
+        rep.sections.append(("cluster logs", c.logs()))
+
+
+def local(cluster: KVCluster, node: int, keys: list[bytes], keyspace: str = "default"):
+    """What one node's own store holds for `keys` (the replica, not a quorum read)."""
+    with grpc.insecure_channel(cluster.address(node)) as ch:
+        reply = pb_grpc.KVStub(ch).ReplicaRead(pb.ReplicaReadRequest(keyspace=keyspace, keys=keys), timeout=10)
+    return [decode_siblings(e.siblings) for e in reply.entries]
+
+
+def values(versions) -> list[bytes]:
+    return sorted(v.value for v in versions if v.value is not None)
+
+
+def all_up(cluster: KVCluster) -> bool:
+    for i in cluster.running():
+        cluster.wait_all_up(i)
+    return True
+
+
+def test_reads_after_acknowledged_writes_survive_any_one_node_killed(cluster, prefix):
+    for victim in (1, 2, 3):
+        cluster.kill(victim)
+        alive = [i for i in (1, 2, 3) if i != victim]
+        with cluster.client(alive[0]) as writer, cluster.client(alive[1]) as reader:
+            for i in range(15):
+                key = f"{prefix}{i}"
+                acked = writer.put(key, f"{victim}-{i}", w=2)
+                assert acked.quorum.acks >= 2 and acked.quorum.w == 2 and acked.quorum.n == 3
+                got = reader.get(key, r=2)
+                assert got.value == f"{victim}-{i}".encode(), got
+                answered = [o.node for o in got.quorum.replicas if o.outcome in ("current", "stale", "repaired")]
+                assert str(victim) not in answered and len(answered) >= 2
+        cluster.restart(victim)
+        wait_for(lambda: all_up(cluster), what="every node up again")
+
+
+def test_strict_refuses_weak_quorums_and_eventual_keyspaces_take_them(cluster, prefix):
+    with cluster.client(1) as kv:
+        with pytest.raises(errors.InvalidQuorumError, match="R=2 \\+ W=1 = 3 is not more than N=3"):
+            kv.put(prefix + "k", "v", w=1)
+        name = "ev" + uuid.uuid4().hex[:6]
+        kv.create_keyspace(name, consistency="eventual")
+        written = kv.put(prefix + "k", "v", keyspace=name)
+        assert (written.quorum.w, written.quorum.n, written.quorum.consistency) == (1, 3, "eventual")
+        assert kv.get(prefix + "k", keyspace=name, r=1).quorum.r == 1
+        wait_for(lambda: all(values(local(cluster, i, [(prefix + "k").encode()], name)[0]) == [b"v"]
+                             for i in (1, 2, 3)), what="asynchronous replication to all three")
+
+
+def test_read_repair_brings_stale_replicas_to_the_newest_version(cluster, prefix):
+    key = (prefix + "rr").encode()
+    with cluster.client(2) as kv:
+        first = kv.put(key, "old", w=3)
+        assert first.quorum.acks == 3
+        # node 1 alone learns of a newer version (as if the others had missed a write)
+        newer = Version("9", 1, VectorClock.decode(kv.get(key, r=3).context), b"new")
+    with grpc.insecure_channel(cluster.address(1)) as ch:
+        pb_grpc.KVStub(ch).ReplicaApply(pb.ReplicaApplyRequest(
+            keyspace="default", entries=[pb.KVEntry(key=key, siblings=encode_siblings((newer,)))]), timeout=10)
+    assert [values(local(cluster, i, [key])[0]) for i in (1, 2, 3)] == [[b"new"], [b"old"], [b"old"]]
+    with cluster.client(2) as kv:
+        got = kv.get(key, r=3)
+    assert got.values == [b"new"]
+    outcomes = {o.node: o.outcome for o in got.quorum.replicas}
+    assert outcomes == {"1": "current", "2": "repaired", "3": "repaired"}
+    assert [values(local(cluster, i, [key])[0]) for i in (1, 2, 3)] == [[b"new"]] * 3
+
+
+def test_hinted_handoff_delivers_to_a_node_after_it_restarts(cluster, prefix):
+    keys = [f"{prefix}h{i}".encode() for i in range(20)]
+    cluster.kill(3)
+    with cluster.client(1) as kv:
+        for k in keys:
+            result = kv.put(k, b"while-3-was-down", w=2)
+            assert result.quorum.acks == 2
+            assert {o.node: o.outcome for o in result.quorum.replicas}["3"] in ("hinted", "pending")
+        # the coordinator keeps the hints (3 nodes, N=3: no node outside the key's replicas)
+        wait_for(lambda: sum(n.hints for n in kv.ring().nodes if n.up) >= len(keys), what="hints kept")
+    cluster.restart(3)
+    wait_for(lambda: all(values(v) == [b"while-3-was-down"] for v in local(cluster, 3, keys)),
+             what="node 3 to receive its hints")
+    with cluster.client(3) as kv:
+        wait_for(lambda: all(n.hints == 0 for n in kv.ring().nodes), what="hints to be dropped once delivered")
+
+
+def test_range_sharded_scans_ask_only_the_owning_shards(cluster, prefix):
+    name = "rg" + uuid.uuid4().hex[:6]
+    with cluster.client(1) as kv:
+        ring = kv.create_keyspace(name, n=1, sharding="range", splits=["h", "p"])
+        shards = next(k for k in ring.keyspaces if k.name == name).shards
+        owners = {s.start: list(s.replicas) for s in shards}
+        assert len({tuple(v) for v in owners.values()}) == 3
+        for word in ("apple", "banana", "kiwi", "mango", "zebra"):
+            kv.put(word, word.upper(), keyspace=name)
+        low = kv.scan(start="a", end="c", keyspace=name)
+        assert [k for k, _ in low.entries] == [b"apple", b"banana"] and low.asked == owners[b""]
+        mid = kv.scan(prefix="k", keyspace=name)
+        assert [k for k, _ in mid.entries] == [b"kiwi"] and mid.asked == owners[b"h"]
+        every = kv.scan(keyspace=name)
+        assert len(every.entries) == 5 and sorted(every.asked) == ["1", "2", "3"]
+
+
+def test_the_ring_shows_nodes_down_and_back(cluster):
+    with cluster.client(1) as kv:
+        ring = kv.ring()
+        assert [n.id for n in ring.nodes] == ["1", "2", "3"] and all(n.up for n in ring.nodes)
+        assert abs(sum(n.share for n in ring.nodes) - 1.0) < 1e-9
+        assert all(abs(n.effective - 1.0) < 1e-9 for n in ring.nodes)     # N=3 on 3 nodes: all hold all
+    cluster.kill(2)
+    try:
+        with cluster.client(1) as kv:
+            assert [n.up for n in kv.ring().nodes] == [True, False, True]
+    finally:
+        cluster.restart(2)
+    wait_for(lambda: all_up(cluster), what="node 2 up again")
+
+
+def test_anti_entropy_repairs_a_replica_that_missed_writes(tmp_path, prefix):
+    """Node 3 misses writes while down; the node keeping their hints goes down before it comes
+    back, so no hint and no read reaches it: only the Merkle exchange with node 2 can."""
+    extra = [*FAST[:2], "--kv-anti-entropy-ms", "300", *FAST[4:]]
+    c = KVCluster(tmp_path, 3, *extra).start()
+    try:
+        keys = [f"{prefix}ae{i}".encode() for i in range(40)]
+        c.kill(3)
+        with c.client(1) as kv:
+            for k in keys:
+                assert kv.put(k, b"missed", w=2).quorum.acks == 2
+            wait_for(lambda: [n.hints for n in kv.ring().nodes][0] == len(keys), what="node 1 to keep the hints")
+        c.kill(1)
+        assert all(values(v) == [b"missed"] for v in local(c, 2, keys))
+        c.restart(3)
+        wait_for(lambda: all(values(v) == [b"missed"] for v in local(c, 3, keys)), timeout=90,
+                 what="anti-entropy to copy the missed writes to node 3")
+    finally:
+        c.stop()

@@ -1,0 +1,110 @@
+"""A local cluster of real `dcli server` processes for the key-value store's tests.
+
+Each node is a ServerProcess (tests/conftest.py) on a free 127.0.0.1 port with its own data dir,
+started with the same `--peers` list. A node can be SIGKILLed and restarted on the same port and
+data (by its own pid only). `wait_for` polls a predicate until a generous deadline instead of
+sleeping for an event.
+
+    cluster = KVCluster(tmp_path, 3).start()
+    with cluster.client() as kv:
+        kv.put("k", "v", w=2)
+    cluster.kill(2)
+    ...
+    cluster.stop()
+"""
+from __future__ import annotations
+
+import socket
+import time
+from pathlib import Path
+
+from tests.conftest import ServerProcess
+
+FAST = ("--kv-heartbeat-ms", "200", "--kv-anti-entropy-ms", "600000", "--kv-request-timeout-ms", "1500")
+
+
+def free_ports(count: int) -> list[int]:
+    socks = []
+    try:
+        for _ in range(count):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+class KVCluster:
+    def __init__(self, base: Path, size: int, *extra: str, spare: int = 0):
+        """`spare` nodes get ports and ids past `size` but are neither started nor in --peers:
+        they join with `dcli kv rebalance --add`."""
+        ports = free_ports(size + spare)
+        self.base = base
+        self.extra = list(extra or FAST)
+        self.addresses = {i: f"127.0.0.1:{p}" for i, p in enumerate(ports, 1)}
+        members = {i: a for i, a in self.addresses.items() if i <= size}
+        self.peers = ",".join(f"{i}={a}" for i, a in members.items())
+        self.nodes: dict[int, ServerProcess] = {}
+        for i, address in self.addresses.items():
+            listed = self.peers if i <= size else f"{self.peers},{i}={address}"
+            self.nodes[i] = ServerProcess(base / f"node-{i}", "--node-id", str(i), "--peers", listed,
+                                          *self.extra, port=int(address.rsplit(":", 1)[1]))
+        self.size = size
+
+    def start(self) -> KVCluster:
+        for i in range(1, self.size + 1):
+            self.nodes[i].start()
+        for i in range(1, self.size + 1):
+            self.wait_all_up(i)
+        return self
+
+    def wait_all_up(self, seen_from: int, timeout: float = 60.0) -> None:
+        """Until node `seen_from` sees every running node up (its failure detector caught up)."""
+        running = {str(i) for i in self.running()}
+
+        def seen() -> bool:
+            with self.client(seen_from) as kv:
+                return running <= {n.id for n in kv.ring().nodes if n.up}
+        wait_for(seen, timeout, f"node {seen_from} to see nodes {sorted(running)} up")
+
+    def stop(self) -> None:
+        for node in self.nodes.values():
+            node.kill()
+
+    def kill(self, i: int) -> None:
+        self.nodes[i].kill()
+
+    def restart(self, i: int) -> None:
+        self.nodes[i].start()
+
+    def address(self, i: int) -> str:
+        return self.addresses[i]
+
+    def running(self) -> list[int]:
+        return [i for i, n in self.nodes.items() if n.proc is not None and n.proc.poll() is None]
+
+    def client(self, *prefer: int, keyspace: str = "default", timeout: float = 15.0):
+        from dcli.client.kv import KVClient
+
+        order = list(prefer) + [i for i in self.running() if i not in prefer]
+        return KVClient([self.addresses[i] for i in order], keyspace=keyspace, timeout=timeout)
+
+    def logs(self) -> str:
+        return "\n".join(f"--- node {i}\n{n.log()}" for i, n in self.nodes.items())
+
+
+def wait_for(predicate, timeout: float = 60.0, what: str = "the condition", interval: float = 0.05):
+    """Poll `predicate` until it returns a truthy value (returned) or `timeout` passes (fails)."""
+    deadline = time.monotonic() + timeout
+    last_error = None
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+            if value:
+                return value
+        except Exception as e:  # noqa: BLE001 - a node that is still starting may refuse
+            last_error = e
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what} (last error: {last_error!r})")

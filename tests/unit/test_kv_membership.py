@@ -1,0 +1,146 @@
+"""The ring document: quorum rules, epochs, membership changes, persistence, layouts."""
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from dcli.wire.errors import InvalidQuorumError, KeyspaceExistsError, KeyspaceNotFoundError, MembershipError
+from dcli_server.kv import membership
+from dcli_server.kv.membership import EVENTUAL, KeyspaceConfig, RingDocument, bootstrap, layout_moves
+from dcli_server.kv.ring import RING_SIZE, KeyRange
+from dcli_server.kv.versions import VectorClock
+from dcli_server.kv.store import KVStore
+
+
+def doc_of(n: int, **kw) -> RingDocument:
+    return bootstrap({i: f"127.0.0.1:{7180 + i}" for i in range(1, n + 1)}, vnodes=32, **kw)
+
+
+@given(n=st.integers(1, 7), r=st.integers(-1, 8), w=st.integers(-1, 8))
+@settings(max_examples=200, deadline=None)
+def test_strict_quorums_are_accepted_exactly_when_r_plus_w_exceeds_n(n, r, w):
+    config = KeyspaceConfig("default", n=n)
+    legal = 1 <= r <= n and 1 <= w <= n and r + w > n
+    if legal:
+        assert config.quorum(n, r, w) == (n, r, w)
+    else:
+        with pytest.raises(InvalidQuorumError):
+            config.quorum(n, r, w)
+
+
+def test_eventual_keyspaces_allow_weak_quorums_and_default_to_one():
+    config = KeyspaceConfig("carts", n=3, consistency=EVENTUAL)
+    assert config.quorum(3) == (3, 1, 1)
+    assert config.quorum(3, 1, 1) == (3, 1, 1)
+    with pytest.raises(InvalidQuorumError):
+        config.quorum(3, 4, 1)
+
+
+def test_default_keyspace_uses_majorities_of_min_3_and_the_node_count():
+    assert doc_of(1).keyspace("default").quorum(1) == (1, 1, 1)
+    assert doc_of(3).keyspace("default").quorum(3) == (3, 2, 2)
+    assert doc_of(5).keyspace("default").quorum(5) == (3, 2, 2)
+    message = str(pytest.raises(InvalidQuorumError, KeyspaceConfig("default").quorum, 3, 1, None).value)
+    assert "R=1 + W=2 = 3 is not more than N=3" in message
+
+
+def test_unknown_keyspaces_and_duplicates_are_refused():
+    doc = doc_of(3)
+    with pytest.raises(KeyspaceNotFoundError):
+        doc.keyspace("nope")
+    doc2 = doc.with_keyspace(KeyspaceConfig("carts", n=2))
+    assert doc2.epoch == 1 and doc2.keyspace("carts").n == 2
+    with pytest.raises(KeyspaceExistsError):
+        doc2.with_keyspace(KeyspaceConfig("carts"))
+    with pytest.raises(InvalidQuorumError):
+        doc.with_keyspace(KeyspaceConfig("big", n=4))
+
+
+def test_newest_epoch_wins_and_equal_epochs_settle_by_digest_but_bootstrap_never_spreads():
+    a, b = doc_of(3), doc_of(4)
+    assert not a.supersedes(b) and not b.supersedes(a)       # epoch 0 never replaces epoch 0
+    a1 = a.change(add={"9": ("127.0.0.1:9", 1)})
+    b1 = a.change(weights={"1": 2})
+    assert a1.supersedes(a) and not a.supersedes(a1)
+    assert a1.supersedes(b1) != b1.supersedes(a1)            # exactly one of them wins everywhere
+    assert not a1.supersedes(a1)
+
+
+def test_a_change_keeps_the_old_nodes_until_it_commits():
+    doc = doc_of(3)
+    moving = doc.change(add={"4": ("127.0.0.1:7184", 1.0)})
+    assert moving.moving and sorted(moving.previous) == ["1", "2", "3"]
+    assert moving.read_layout("default").nodes == ["1", "2", "3"]
+    assert moving.layout("default").nodes == ["1", "2", "3", "4"]
+    with pytest.raises(MembershipError):
+        moving.change(remove=["1"])
+    done = moving.committed()
+    assert done.epoch == moving.epoch + 1 and not done.moving
+    for bad in ({"add": {"1": ("x:1", 1)}}, {"remove": ["7"]}, {"weights": {"7": 2}},
+                {"weights": {"1": 0}}, {"remove": ["1", "2", "3"]}, {}):
+        with pytest.raises(MembershipError):
+            doc.change(**bad)
+
+
+def test_adding_a_node_moves_only_ranges_it_gains():
+    doc = doc_of(4)
+    moving = doc.change(add={"5": ("127.0.0.1:7185", 1.0)})
+    moves = moving.moves()["default"]
+    assert moves and all(m.gained == {"5"} for m in moves)
+    moved = sum(m.range.width for m in moves) / RING_SIZE
+    assert 0.3 < moved < 0.9           # node 5 becomes one of 3 replicas of ~3/5 of the ring
+
+
+def test_removing_a_node_moves_only_its_ranges():
+    doc = doc_of(5)
+    moves = doc.change(remove=["2"]).moves()["default"]
+    assert moves and all(m.lost == {"2"} and len(m.gained) == 1 for m in moves)
+
+
+def test_documents_round_trip_and_persist_atomically(tmp_path):
+    doc = doc_of(3).with_keyspace(KeyspaceConfig("r", sharding="range", splits=(b"g", b"p")))
+    assert RingDocument.from_json(doc.to_json()) == doc
+    path = tmp_path / "kv" / "ring.json"
+    assert membership.load(path) is None
+    membership.save(path, doc)
+    assert membership.load(path) == doc and membership.load(path).digest == doc.digest
+
+
+def test_range_layouts_scan_only_the_owning_shards():
+    doc = doc_of(3).with_keyspace(KeyspaceConfig("r", n=1, sharding="range", splits=(b"g", b"p")))
+    layout = doc.layout("r")
+    owners = {layout.preference_list(k)[0] for k in (b"a", b"h", b"z")}
+    assert len(owners) == 3
+    assert layout.nodes_for_scan(b"h", b"i") == layout.preference_list(b"h")
+    spans = [s for s, _ in layout.replica_spans()]
+    assert spans[0] == KeyRange(b"", b"g") and spans[-1] == KeyRange(b"p", None)
+
+
+def test_store_write_without_context_supersedes_what_is_held_and_hints_persist(tmp_path):
+    store = KVStore(tmp_path / "s.db")
+    store.write("default", b"k", b"a", None, "1", 0)
+    store.write("default", b"k", b"b", None, "1", 0)
+    assert [v.value for v in store.get("default", b"k")] == [b"b"]
+    store.write("default", b"k", b"c", VectorClock(), "1", 0)
+    assert sorted(v.value for v in store.get("default", b"k")) == [b"b", b"c"]
+    store.add_hints("2", "default", [(b"k", store.get("default", b"k"))])
+    store.close()
+    store = KVStore(tmp_path / "s.db")
+    [(hint_id, keyspace, key, versions)] = store.hints_for("2")
+    assert (keyspace, key, len(versions)) == ("default", b"k", 2)
+    assert store.hint_targets() == {"2": 1}
+    store.drop_hints([hint_id])
+    assert store.hints_for("2") == []
+    minted = store.mint("1", b"x", None)
+    assert minted.counter > max(v.counter for v in versions)
+
+
+def test_store_streams_a_token_span_and_applies_in_one_transaction(tmp_path):
+    source, target = KVStore(":memory:"), KVStore(":memory:")
+    for i in range(700):
+        source.write("default", b"k%d" % i, b"v", None, "1", 0)
+    entries = list(source.entries("default"))
+    assert len(entries) == 700
+    assert target.apply_many("default", entries, 0) == 700
+    assert target.apply_many("default", entries, 0) == 0
+    assert dict(target.hashes("default")) == dict(source.hashes("default"))
