@@ -304,7 +304,7 @@ class CoordNode:
             if self.writable():
                 sid, password, timeout = self.coordinator.open_session(timeout_ms)
                 return sid, password, timeout, self.coordinator.last_zxid
-            if self._link is not None and not self._link.closed:
+            if self._link is not None and self._link.ready:
                 fut = asyncio.get_running_loop().create_future()
                 rid = self._forward(None, fut, cpb.ForwardedRequest(open_session_timeout_ms=timeout_ms))
                 try:
@@ -338,9 +338,16 @@ class CoordNode:
         sid = conn.session_id
         if self._conns.get(sid) is not conn or conn.close_after_flush:
             return          # a stream the session has left: the client counts its requests as lost
-        self.coordinator.touch(sid)
+        c = self.coordinator
+        c.touch(sid)
         self._alive.add(sid)
-        conn.pending.extend(requests)
+        for req in requests:
+            if req.WhichOneof("op") == "ping":
+                # a heartbeat carries no state: it is answered at once, not behind the session's
+                # queued requests, so a long backlog does not look like a dead connection
+                conn.outbox.append((0, pb.ServerItem(response=self._handle(conn, req))))
+            else:
+                conn.pending.append(req)
         self._pump(conn)
 
     def _pump(self, conn: Conn) -> None:
@@ -354,7 +361,7 @@ class CoordNode:
                     conn.pending.popleft()
                     if not self._execute(conn, req):
                         break
-                elif self._role != Role.LEADER and self._link is not None and not self._link.closed:
+                elif self._role != Role.LEADER and self._link is not None and self._link.ready:
                     conn.pending.popleft()
                     conn.inflight += 1
                     if op == "close_session":
@@ -475,11 +482,16 @@ class CoordNode:
         lead = self.replica.leader_id
         if self._role == Role.LEADER or lead == NONE or lead not in self.peers:
             return
+        # a leader not heard from for an election timeout is probably gone: no new link to it
+        # (writes wait for the election instead of failing on link after link)
+        heard = self.replica.last_contact.get(lead, 0.0)
+        if time.monotonic() - heard > self.config.election_tick * self.config.raft_tick_s:
+            return
         if self._link is None or self._link.closed:
             self._link = ForwardLink(self.config.node_id, lead, self.peers[lead],
-                                     on_reply=self._on_forward_reply, on_lost=self._on_link_lost)
+                                     on_reply=self._on_forward_reply, on_lost=self._on_link_lost,
+                                     on_ready=self._pump_all)
             self._link.start()
-            self._pump_all()
 
     def _forward(self, conn: Conn | None, fut: asyncio.Future | None, request: cpb.ForwardedRequest) -> int:
         rid = self._next_forward_id

@@ -24,15 +24,20 @@ from dcli_server.cluster.transport import CHANNEL_OPTIONS
 
 log = logging.getLogger("dcli.server.forward")
 
+CONNECT_TIMEOUT_S = 1.0
+
 
 class ForwardLink:
     def __init__(self, node_id: int, leader_id: int, address: str, *,
-                 on_reply: Callable[[cpb.ForwardReply], None], on_lost: Callable[["ForwardLink"], None]):
+                 on_reply: Callable[[cpb.ForwardReply], None], on_lost: Callable[["ForwardLink"], None],
+                 on_ready: Callable[[], None] = lambda: None):
         self.node_id = node_id
         self.leader_id = leader_id
         self.address = address
         self._on_reply = on_reply
         self._on_lost = on_lost
+        self._on_ready = on_ready
+        self.ready = False          # connected: until then nothing is sent on it
         self._queue: asyncio.Queue[cpb.ForwardFrame | None] = asyncio.Queue()
         self._task: asyncio.Task | None = None
         self._channel: grpc.aio.Channel | None = None
@@ -53,15 +58,20 @@ class ForwardLink:
         if self.closed:
             return
         self.closed = True
+        self.ready = False
         if self._task is not None:
             self._task.cancel()
         self._on_lost(self)
 
     async def _run(self) -> None:
         self._channel = grpc.aio.insecure_channel(self.address, options=CHANNEL_OPTIONS)
-        call = cpb_grpc.ClusterStub(self._channel).Forward()
-        writer = asyncio.get_running_loop().create_task(self._write(call))
+        call = writer = None
         try:
+            await asyncio.wait_for(self._channel.channel_ready(), CONNECT_TIMEOUT_S)
+            call = cpb_grpc.ClusterStub(self._channel).Forward()
+            writer = asyncio.get_running_loop().create_task(self._write(call))
+            self.ready = True
+            self._on_ready()
             while True:
                 reply = await call.read()
                 if reply is grpc.aio.EOF:
@@ -69,13 +79,18 @@ class ForwardLink:
                 self._on_reply(reply)
         except asyncio.CancelledError:
             pass
+        except asyncio.TimeoutError:
+            log.info("no forward stream to node %d: it does not answer", self.leader_id)
         except grpc.aio.AioRpcError as e:
             log.info("forward stream to node %d lost: %s", self.leader_id, e.code().name)
         except Exception:
             log.exception("forward stream to node %d failed", self.leader_id)
         finally:
-            writer.cancel()
-            call.cancel()
+            self.ready = False
+            if writer is not None:
+                writer.cancel()
+            if call is not None:
+                call.cancel()
             await self._channel.close(grace=None)
             if not self.closed:
                 self.closed = True
