@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from dcli_server.consensus import (NONE, Config, ConfChange, ConfChangeType, Entry, Message, RaftNode, Role,
+from dcli_server.consensus import (NONE, Config, ConfChange, ConfChangeType, Entry, Message, MessageType,
+                                   RaftNode, Role,
                                    Snapshot, SoftState, decode, encode)
 from dcli_server.consensus.storage import RaftStorage
 from dcli_server.cluster.transport import Transport
@@ -34,6 +35,7 @@ from dcli_server.storage import FsyncMode
 log = logging.getLogger("dcli.server.raft")
 
 INLINE_FSYNC_S = 0.001      # an fsync faster than this runs on the loop: a thread hop costs more
+_LEADER_SENDS = frozenset({MessageType.APP, MessageType.HEARTBEAT, MessageType.SNAP})
 
 
 @dataclass
@@ -189,8 +191,15 @@ class Replica:
             self._kick.clear()
             while raft.has_ready():
                 rd = raft.ready()
-                # 1. persist, durably, before anyone hears of it
+                # 1. persist, durably, before anyone hears of it. A leader's appends go out
+                # first, so that the followers write while the leader does (Raft thesis
+                # §10.2.1): it counts its own copy only once this Ready's fsync is done, since
+                # nothing is applied, and so acknowledged, before that.
+                early = [m for m in rd.messages if m.type in _LEADER_SENDS]
+                late = [m for m in rd.messages if m.type not in _LEADER_SENDS] if early else rd.messages
                 self.storage.write(rd.snapshot, rd.entries, rd.hard_state)
+                for m in early:
+                    self.transport.send(m.to, encode(m))
                 if self.config.fsync is FsyncMode.ALWAYS and (rd.entries or rd.snapshot or rd.hard_state):
                     if self._fsync_cost_s < INLINE_FSYNC_S:
                         cost = self._timed_sync()
@@ -199,8 +208,8 @@ class Replica:
                     self._fsync_cost_s = 0.8 * self._fsync_cost_s + 0.2 * cost
                 elif rd.entries:
                     self.storage.sync()         # batch mode fsyncs on its own schedule, off never
-                # 2. send
-                for m in rd.messages:
+                # 2. send what acknowledges or votes: only now is it true on disk
+                for m in late:
                     self.transport.send(m.to, encode(m))
                 # 3. apply
                 if rd.soft_state is not None:
