@@ -1,4 +1,5 @@
-"""Replica placement: which brokers hold each partition of a new topic, and in which order.
+"""Replica placement and leader choice: which brokers hold each partition of a new topic, in
+which order, and which of them leads when brokers come and go.
 
 This is Kafka's rack-unaware `AdminUtils.assignReplicasToBrokers` (kafka.md 1.5). Brokers are
 taken in id order; partition p's first replica (its preferred leader) is broker
@@ -14,16 +15,26 @@ every partition together.
 Kafka picks `start_index` and the shift at random (so that many topics do not all lead on the
 same broker) unless it is given a fixed start index, which then serves as both; here the same,
 with a fixed shift also allowed. Too few brokers for the replication factor is refused with the
-message Kafka's controller gives (`check_replication_factor`). Pure functions: nothing here
-knows where the brokers come from.
+message Kafka's controller gives (`check_replication_factor`).
+
+`next_state` is the controller's rule for a partition when the live brokers change (Kafka's
+offline-partition election: the first live ISR member in replica order; unclean only when the
+topic allows it) and `preferred_state` the preferred-replica election. Pure functions: nothing
+here knows where the brokers or the states come from.
+
+    >>> next_state(PartitionState(1, 0, (1, 2, 3), 1), (1, 2, 3), live={2, 3}, unclean=False,
+    ...            controller_epoch=2)
+    PartitionState(leader=2, leader_epoch=1, isr=(2, 3), controller_epoch=2)
 """
 from __future__ import annotations
 
 import random
 from collections import Counter
+from dataclasses import replace
 from typing import Sequence
 
 from dcli.wire.errors import InvalidPartitionsError, InvalidReplicationFactorError
+from dcli_server.broker.cluster_meta import NO_LEADER, PartitionState
 
 
 def check_replication_factor(rf: int, brokers: Sequence[int]) -> None:
@@ -84,3 +95,34 @@ def leader_counts(assignment: Sequence[Sequence[int]]) -> Counter:
 def replica_counts(assignment: Sequence[Sequence[int]]) -> Counter:
     """How many replicas each broker holds."""
     return Counter(b for replicas in assignment for b in replicas)
+
+
+def next_state(state: PartitionState, replicas: tuple[int, ...], live: set[int], *,
+               unclean: bool, controller_epoch: int) -> PartitionState | None:
+    """The state a partition should move to given the live brokers, or None if it is right."""
+    live_isr = tuple(b for b in state.isr if b in live)
+    if state.online and state.leader in live:
+        if live_isr == state.isr:
+            return None
+        return replace(state, isr=live_isr, controller_epoch=controller_epoch)
+    leader = next((b for b in replicas if b in live and b in state.isr), None)
+    if leader is not None:
+        return PartitionState(leader, state.leader_epoch + 1, live_isr, controller_epoch)
+    if unclean:
+        leader = next((b for b in replicas if b in live), None)
+        if leader is not None:
+            return PartitionState(leader, state.leader_epoch + 1, (leader,), controller_epoch)
+    if not state.online:
+        return None
+    isr = (state.leader,) if state.leader in state.isr else state.isr
+    return PartitionState(NO_LEADER, state.leader_epoch + 1, isr, controller_epoch)
+
+
+def preferred_state(state: PartitionState, replicas: tuple[int, ...], live: set[int], *,
+                    controller_epoch: int) -> PartitionState | None:
+    """The state with the preferred replica (the first) leading, if it is alive, in the ISR and
+    not leading yet (Kafka's preferred replica election); else None."""
+    preferred = replicas[0] if replicas else NO_LEADER
+    if preferred == state.leader or preferred not in live or preferred not in state.isr:
+        return None
+    return PartitionState(preferred, state.leader_epoch + 1, state.isr, controller_epoch)

@@ -32,10 +32,12 @@ import json
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
-from dcli.client import CoordClient
 from dcli.wire import errors
+
+if TYPE_CHECKING:
+    from dcli.client import CoordClient
 
 BROKERS = "/brokers"
 BROKER_IDS = "/brokers/ids"

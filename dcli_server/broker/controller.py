@@ -37,14 +37,13 @@ import queue
 import random
 import threading
 from concurrent.futures import Future
-from dataclasses import replace
 from typing import Callable, Mapping
 
 from dcli.client import CoordClient, EventType
 from dcli.wire import errors
 from dcli.wire.topics import collides, validate_topic
 from dcli_server.broker import cluster_meta as meta
-from dcli_server.broker.assignment import assign_replicas
+from dcli_server.broker.assignment import assign_replicas, next_state
 from dcli_server.broker.config import BrokerConfig, validate_topic_configs
 from dcli_server.broker.topics import new_topic_id
 
@@ -58,27 +57,6 @@ _CONNECTION = (errors.ConnectionLossError, errors.NotConnectedError, errors.Oper
 
 class Fenced(Exception):
     """A newer controller epoch exists: this controller must not write again."""
-
-
-def next_state(state: meta.PartitionState, replicas: tuple[int, ...], live: set[int], *,
-               unclean: bool, controller_epoch: int) -> meta.PartitionState | None:
-    """The state a partition should move to given the live brokers, or None if it is right."""
-    live_isr = tuple(b for b in state.isr if b in live)
-    if state.online and state.leader in live:
-        if live_isr == state.isr:
-            return None
-        return replace(state, isr=live_isr, controller_epoch=controller_epoch)
-    leader = next((b for b in replicas if b in live and b in state.isr), None)
-    if leader is not None:
-        return meta.PartitionState(leader, state.leader_epoch + 1, live_isr, controller_epoch)
-    if unclean:
-        leader = next((b for b in replicas if b in live), None)
-        if leader is not None:
-            return meta.PartitionState(leader, state.leader_epoch + 1, (leader,), controller_epoch)
-    if not state.online:
-        return None
-    isr = (state.leader,) if state.leader in state.isr else state.isr
-    return meta.PartitionState(meta.NO_LEADER, state.leader_epoch + 1, isr, controller_epoch)
 
 
 def check_topic_configs(configs: Mapping[str, str] | None, broker: BrokerConfig) -> dict[str, str]:

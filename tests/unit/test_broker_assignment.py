@@ -9,9 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dcli.wire.errors import InvalidPartitionsError, InvalidReplicationFactorError
-from dcli_server.broker.assignment import assign_replicas, leader_counts, replica_counts
+from dcli_server.broker.assignment import (assign_replicas, leader_counts, next_state, preferred_state,
+                                           replica_counts)
 from dcli_server.broker.cluster_meta import NO_LEADER, PartitionState
-from dcli_server.broker.controller import next_state
 
 # Kafka's own vector: AdminTest.testReplicaAssignment, brokers 0..4, 10 partitions, rf 3, fixed start 0
 KAFKA_5_BROKERS_10_PARTITIONS_RF3 = [
@@ -116,3 +116,11 @@ def test_no_live_isr_member_means_offline_unless_unclean_election_is_enabled():
     assert next_state(s, (1, 2, 3), {1, 2}, unclean=True, controller_epoch=2) == state(1, 7, [1], 2)
     # the last ISR member comes back: it leads again (a clean election)
     assert next_state(offline, (1, 2, 3), {1, 2, 3}, unclean=False, controller_epoch=3) == state(3, 8, [3], 3)
+
+
+def test_the_preferred_replica_takes_the_lead_back_only_when_alive_and_in_sync():
+    s = state(2, 5, [2, 3, 1])
+    assert preferred_state(s, (1, 2, 3), {1, 2, 3}, controller_epoch=4) == state(1, 6, [2, 3, 1], 4)
+    assert preferred_state(s, (1, 2, 3), {2, 3}, controller_epoch=4) is None
+    assert preferred_state(state(2, 5, [2, 3]), (1, 2, 3), {1, 2, 3}, controller_epoch=4) is None
+    assert preferred_state(state(1, 5, [1, 2]), (1, 2, 3), {1, 2, 3}, controller_epoch=4) is None
