@@ -39,8 +39,10 @@ def default_data_dir(node_id: int = 1) -> Path:
 
 async def serve(config: NodeConfig, listen: str, *, max_request_bytes: int = MAX_REQUEST_BYTES,
                 ready=None, broker_config: BrokerConfig | None = None,
-                group_config: GroupConfig | None = None, kv_config: KVConfig | None = None) -> None:
-    """Serve until SIGINT/SIGTERM. `ready(address)` is called once the port is bound."""
+                group_config: GroupConfig | None = None, kv_config: KVConfig | None = None,
+                broker_session_timeout_ms: int = 4000) -> None:
+    """Serve until SIGINT/SIGTERM. `ready(address)` is called once the port is bound. With more
+    than one peer, the node also joins the broker cluster (BrokerMembership, its own threads)."""
     node = CoordNode(config)
     await node.start()
     broker_config = broker_config or BrokerConfig()
@@ -85,6 +87,10 @@ async def serve(config: NodeConfig, listen: str, *, max_request_bytes: int = MAX
     broker.host, broker.port = host, bound
     await server.start()
     await kv.start(address)
+    membership = None
+    if len(config.peers) > 1:
+        from dcli_server.broker.membership import start_membership
+        membership = start_membership(node, broker_config.broker_id, host, bound, broker_session_timeout_ms)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -92,6 +98,8 @@ async def serve(config: NodeConfig, listen: str, *, max_request_bytes: int = MAX
     if ready:
         ready(address)
     await stop.wait()
+    if membership is not None:
+        await asyncio.to_thread(membership.stop)
     await server.stop(grace=1.0)
     await kv.stop()
     await kv_transport.close()

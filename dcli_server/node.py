@@ -116,6 +116,7 @@ class CoordNode:
         self._snapshotting = False
         self._tasks: list[asyncio.Task] = []
         self._replies_to_drop = config.fault_drop_write_replies
+        self.controller_id = lambda: 0     # () -> the broker controller this node sees (0: none); set by main
 
     def _new_coordinator(self) -> Coordinator:
         c = Coordinator(limits=self.config.limits, log=self._propose, deliver=self._deliver,
@@ -648,7 +649,7 @@ class CoordNode:
             commit_index=raft.log.committed, applied_index=self._visible, last_zxid=c.last_zxid,
             sessions=len(c.sessions), znodes=len(c.tree), members=members,
             snapshot_index=raft.log.snapshot.index, log_first_index=raft.log.first_index(),
-            log_last_index=raft.log.last_index())
+            log_last_index=raft.log.last_index(), controller_id=self.controller_id())
 
 
 def _txns(entries: list[Entry]):

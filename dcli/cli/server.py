@@ -55,6 +55,10 @@ def start(listen: Optional[str] = typer.Option(None, "--listen", metavar="HOST:P
                                                  help="How often a KV node compares Merkle trees with its replicas."),
           kv_request_timeout_ms: int = typer.Option(2000, "--kv-request-timeout-ms", metavar="MS",
                                                     help="Deadline of one call to another KV node."),
+          broker_session_timeout_ms: int = typer.Option(
+              4000, "--broker-session-timeout-ms", metavar="MS",
+              help="Cluster mode: the broker's session with the coordination tree; a broker silent this "
+                   "long is taken for dead and its partitions get new leaders (Kafka's zookeeper.session.timeout.ms)."),
           log_level: str = typer.Option("warning", "--log-level", metavar="LEVEL")) -> None:
     """Serve the coordination service and the broker until SIGINT or SIGTERM."""
     import asyncio
@@ -85,6 +89,8 @@ def start(listen: Optional[str] = typer.Option(None, "--listen", metavar="HOST:P
     if max_data_bytes <= 0 or container_check_interval_ms <= 0 or snapshot_every <= 0:
         raise errors.UsageError("--max-data-bytes, --container-check-interval-ms and --snapshot-every must be positive")
     broker_config = _broker_config(broker_config_file, num_partitions, auto_create_topics)
+    if broker_session_timeout_ms <= 0:
+        raise errors.UsageError("--broker-session-timeout-ms must be positive")
     if group_initial_rebalance_delay_ms < 0:
         raise errors.UsageError("--group-initial-rebalance-delay-ms must not be negative")
     from dcli_server.broker.groups import GroupConfig
@@ -101,7 +107,7 @@ def start(listen: Optional[str] = typer.Option(None, "--listen", metavar="HOST:P
     try:
         asyncio.run(serve(config, listen, ready=ready, broker_config=broker_config,
                           group_config=GroupConfig(initial_rebalance_delay_ms=group_initial_rebalance_delay_ms),
-                          kv_config=kv_config))
+                          kv_config=kv_config, broker_session_timeout_ms=broker_session_timeout_ms))
     except (DataDirLockedError, CorruptLogError) as e:
         raise errors.DcliError("", str(e)) from None
     except OSError as e:

@@ -450,6 +450,14 @@ class InvalidReplicationFactorError(BrokerError):
     template = "Replication factor is below 1 or larger than the number of available brokers."
 
 
+class NotControllerError(BrokerError):
+    grpc_status = "UNAVAILABLE"
+    exit_code = ExitCode.UNAVAILABLE
+    retriable = True
+    kafka_code = 41
+    template = "This is not the correct controller for this cluster."
+
+
 class InvalidReplicaAssignmentError(BrokerError):
     exit_code = ExitCode.USAGE
     kafka_code = 39

@@ -30,6 +30,7 @@ from typing import Mapping
 
 from dcli.wire.errors import BrokerError, InvalidTopicError, UnknownTopicOrPartitionError, TopicExistsError, InvalidPartitionsError, InvalidReplicationFactorError, InvalidReplicaAssignmentError, InvalidRequestError
 from dcli.wire.topics import collides, parse_partition_dir, partition_dir_name, validate_topic
+from dcli_server.broker.assignment import assign_replicas, check_replication_factor as _check_replication_factor
 from dcli_server.broker.config import BrokerConfig, validate_topic_configs
 from dcli_server.storage.files import fsync_dir
 from dcli_server.storage.wal import CorruptLogError
@@ -88,32 +89,6 @@ class TopicInfo:
     def from_json(cls, d: dict) -> TopicInfo:
         return cls(d["name"], d["id"], tuple(tuple(int(b) for b in r) for r in d["replicas"]),
                    {str(k): str(v) for k, v in d.get("configs", {}).items()})
-
-
-def assign_replicas(partitions: int, replication_factor: int, brokers: list[int], *,
-                    first_partition: int = 0, start_index: int = 0, shift: int = 0) -> list[tuple[int, ...]]:
-    """Kafka's rack-unaware AdminUtils.assignReplicasToBrokers (kafka.md 1.5), with a fixed
-    start so that placements are reproducible."""
-    n = len(brokers)
-    out = []
-    for p in range(first_partition, first_partition + partitions):
-        if p > 0 and p % n == 0:
-            shift += 1
-        first = (p + start_index) % n
-        replicas = [brokers[first]]
-        for j in range(replication_factor - 1):
-            replicas.append(brokers[(first + 1 + (shift + j) % (n - 1)) % n])
-        out.append(tuple(replicas))
-    return out
-
-
-def _check_replication_factor(rf: int, brokers: list[int]) -> None:
-    if rf <= 0:
-        raise InvalidReplicationFactorError(message="Replication factor must be larger than 0.")
-    if rf > len(brokers):
-        raise InvalidReplicationFactorError(message=(
-            f"Unable to replicate the partition {rf} time(s): The target replication factor of "
-            f"{rf} cannot be reached because only {len(brokers)} broker(s) are registered."))
 
 
 def _check_assignments(assignments: Mapping[int, list[int]], brokers: list[int],

@@ -1,0 +1,258 @@
+"""One node's part in the broker cluster: its registration, its controller candidacy, and the
+partition states it is told about.
+
+    membership = BrokerMembership(broker_id=2, host="127.0.0.1", port=7182,
+                                  servers=["127.0.0.1:7182", "127.0.0.1:7181", "127.0.0.1:7183"],
+                                  session_timeout_ms=4000,
+                                  on_partition_state=lambda topic, p, state: print(topic, p, state))
+    membership.start()             # returns at once; connects, registers, stands for controller
+    membership.controller_id       # 0 until a controller is known
+    membership.stop()              # closes the session: the broker znode goes at once
+
+The agent keeps one session with the coordination tree (a threaded CoordClient whose server list
+starts with this node, so it talks to its own node while it serves). In that session it creates
+the ephemeral /brokers/ids/<id> (Kafka's registration), joins the controller election (the seed's
+LeaderElection under /controller; the Controller does the work when elected), follows who the
+controller is (LeaderObserver), and keeps a persistent recursive watch on /brokers/topics that
+turns each partition state change into `on_partition_state(topic, partition, state)` — what the
+data path of a later slice will act on (become leader or follower, fence an old epoch).
+
+When the session is lost (the node was cut off or paused longer than the session timeout: the
+tree has already deleted the registration and the controller has moved its leaderships) the agent
+opens a new session and does everything again. A registration left by a previous run of this
+broker (a crash, then a quick restart) is waited out: it goes when that old session expires.
+Nothing here runs on an asyncio loop: the agent's own thread and the client's threads do it all.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from typing import Callable
+
+from dcli.client import ConnState, CoordClient, EventType
+from dcli.recipes.election import LeaderElection, LeaderObserver
+from dcli.wire import errors
+from dcli_server.broker import cluster_meta as meta
+from dcli_server.broker.config import BrokerConfig
+from dcli_server.broker.controller import Controller
+
+log = logging.getLogger("dcli.membership")
+
+DEFAULT_SESSION_TIMEOUT_MS = 4000
+_RETRY_S = 0.3
+
+StateListener = Callable[[str, int, meta.PartitionState], None]
+
+
+class BrokerMembership:
+    """See the module's docstring."""
+
+    def __init__(self, broker_id: int, host: str, port: int, servers: list[str], *,
+                 session_timeout_ms: int = DEFAULT_SESSION_TIMEOUT_MS,
+                 broker_config: BrokerConfig | None = None,
+                 on_partition_state: StateListener | None = None):
+        self.broker_id = broker_id
+        self.info = meta.BrokerInfo(broker_id, host, port)
+        self.servers = list(servers)
+        self.session_timeout_ms = session_timeout_ms
+        self.controller = Controller(broker_id, broker_config=broker_config, on_fenced=self._fenced)
+        self.partition_states: dict[tuple[str, int], tuple[meta.PartitionState, int]] = {}
+        self.registered = threading.Event()
+        self._listeners: list[StateListener] = [on_partition_state] if on_partition_state else []
+        self._controller_id = 0
+        self._client: CoordClient | None = None
+        self._election: LeaderElection | None = None
+        self._observer: LeaderObserver | None = None
+        self._events: queue.Queue = queue.Queue()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"dcli-membership-{broker_id}", daemon=True)
+
+    # ---- the node's side ----
+
+    @property
+    def controller_id(self) -> int:
+        """The broker this node sees as controller; 0 when none is known."""
+        return self._controller_id
+
+    @property
+    def is_controller(self) -> bool:
+        return self.controller.active
+
+    def add_partition_listener(self, fn: StateListener) -> None:
+        """`fn(topic, partition, state)` on each change of a partition's state (and once for
+        each partition when a session starts); runs on the agent's thread."""
+        self._listeners.append(fn)
+
+    def start(self) -> BrokerMembership:
+        self.controller.start()
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Leave: the controller stops, the session closes (its znodes go at once)."""
+        self._stopping.set()
+        self._events.put(("stop",))
+        self._thread.join(timeout)
+        self.controller.stop(timeout)
+
+    # ---- the agent's thread ----
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            client = self._connect()
+            if client is None:
+                return
+            try:
+                self._session(client)
+            except errors.DcliError as e:
+                log.warning("broker %s: session ended: %s", self.broker_id, e)
+            finally:
+                self._end_session(client)
+
+    def _connect(self) -> CoordClient | None:
+        while not self._stopping.is_set():
+            client = CoordClient(self.servers, timeout=self.session_timeout_ms / 1000, dial_timeout=5.0)
+            try:
+                return client.start()
+            except errors.DcliError as e:
+                log.info("broker %s: cannot open a session yet: %s", self.broker_id, e)
+                self._stopping.wait(_RETRY_S)
+        return None
+
+    def _session(self, client: CoordClient) -> None:
+        self._client = client
+        client.add_listener(self._on_conn_state)
+        if not self._register(client):
+            return
+        client.ensure_path(meta.TOPICS)
+        client.add_watch(meta.TOPICS, self._on_tree_event, mode="persistent_recursive")
+        self._observer = LeaderObserver(client, meta.CONTROLLER, self._on_controller).start()
+        self._stand(client)
+        self._rescan(client)
+        while True:
+            event = self._events.get()
+            kind = event[0]
+            if kind in ("stop", "lost"):
+                return
+            try:
+                if kind == "state":
+                    self._read_state(client, event[1])
+                elif kind == "rescan":
+                    self._rescan(client)
+                elif kind == "fenced":
+                    self._stand(client, again=True)
+            except (errors.ConnectionLossError, errors.NotConnectedError, errors.OperationTimeoutError):
+                if client.connected:
+                    self._events.put(("rescan",))
+            except meta.MetadataError as e:
+                log.error("broker %s: %s", self.broker_id, e)
+
+    def _register(self, client: CoordClient) -> bool:
+        """Create this broker's znode; False if the agent stops or the session goes first."""
+        client.ensure_path(meta.BROKER_IDS)
+        path = meta.broker_path(self.broker_id)
+        while not self._stopping.is_set():
+            try:
+                client.create(path, self.info.encode(), ephemeral=True)
+                break
+            except errors.NodeExistsError:      # our previous session's: wait for it to expire
+                if not client.exists(path, watch=lambda e: self._events.put(("registered?",))):
+                    continue
+                log.info("broker %s: %s is still held by an older session; waiting", self.broker_id, path)
+                while not self._stopping.is_set():
+                    event = self._events.get()
+                    if event[0] in ("stop", "lost"):
+                        self._events.put(event)
+                        return False
+                    if event[0] == "registered?":
+                        break
+        else:
+            return False
+        log.info("broker %s registered at %s (session 0x%x)", self.broker_id, path, client.session_id)
+        self.registered.set()
+        return True
+
+    def _stand(self, client: CoordClient, again: bool = False) -> None:
+        if again and self._election is not None:
+            self._election.leave()
+        controller = self.controller
+        election = LeaderElection(client, meta.CONTROLLER, meta.encode_controller(self.broker_id),
+                                  on_elected=lambda: controller.elected(client, election.znode or ""),
+                                  on_revoked=controller.resigned)
+        self._election = election
+        client.ensure_path(meta.CONTROLLER)
+        election.join()
+
+    def _end_session(self, client: CoordClient) -> None:
+        self.registered.clear()
+        self.controller.resigned("session ended")
+        if self._observer is not None:
+            self._observer.stop()
+        self._observer = self._election = None
+        self._client = None
+        self._controller_id = 0
+        client.close()
+        while not self._events.empty():        # what was queued belonged to that session
+            event = self._events.get_nowait()
+            if event[0] == "stop":
+                self._stopping.set()
+
+    # ---- callbacks (the client's event thread): only enqueue ----
+
+    def _on_conn_state(self, state: ConnState) -> None:
+        if state is ConnState.LOST:
+            self._events.put(("lost",))
+        elif state is ConnState.CONNECTED:
+            self._events.put(("rescan",))      # events may have been missed while away
+
+    def _on_tree_event(self, event) -> None:
+        if event.type in (EventType.NODE_CREATED, EventType.NODE_DATA_CHANGED) and meta.parse_state_path(event.path):
+            self._events.put(("state", event.path))
+
+    def _on_controller(self, candidate) -> None:
+        self._controller_id = meta.decode_controller(candidate.identifier) if candidate else 0
+
+    def _fenced(self) -> None:
+        self._events.put(("fenced",))
+
+    # ---- partition states ----
+
+    def _read_state(self, client: CoordClient, path: str) -> None:
+        topic, p = meta.parse_state_path(path)
+        found = meta.read_state(client, topic, p)
+        if found is not None:
+            self._deliver(topic, p, *found)
+
+    def _rescan(self, client: CoordClient) -> None:
+        for topic in meta.topic_names(client):
+            try:
+                partitions = client.get_children(meta.partitions_path(topic))
+            except errors.NoNodeError:
+                continue
+            for p in sorted(int(x) for x in partitions if x.isdigit()):
+                found = meta.read_state(client, topic, p)
+                if found is not None:
+                    self._deliver(topic, p, *found)
+
+    def _deliver(self, topic: str, p: int, state: meta.PartitionState, version: int) -> None:
+        known = self.partition_states.get((topic, p))
+        if known is not None and known[1] >= version:
+            return
+        self.partition_states[(topic, p)] = (state, version)
+        for fn in list(self._listeners):
+            try:
+                fn(topic, p, state)
+            except Exception:          # noqa: BLE001 - a listener's bug must not stop the agent
+                log.exception("partition state listener failed for %s-%s", topic, p)
+
+
+def start_membership(node, broker_id: int, host: str, port: int,
+                     session_timeout_ms: int = DEFAULT_SESSION_TIMEOUT_MS) -> BrokerMembership:
+    """Start the agent of a node in cluster mode (dcli_server.main) and let the node's status
+    report the controller it sees. `node` is the CoordNode; its own address goes first."""
+    me = node.config.node_id
+    servers = [f"{host}:{port}"] + [a for i, a in sorted(node.peers.items()) if i != me and a]
+    membership = BrokerMembership(broker_id, host, port, servers, session_timeout_ms=session_timeout_ms)
+    node.controller_id = lambda: membership.controller_id
+    return membership.start()
