@@ -10,8 +10,9 @@ import sys
 
 COLUMNS = (("NODE", "id"), ("ADDRESS", "address"), ("ROLE", "role"), ("TERM", "term"),
            ("LEADER", "leader_id"), ("COMMIT", "commit_index"), ("LAST_ZXID", "last_zxid"),
-           ("SESSIONS", "sessions"), ("ZNODES", "znodes"), ("STATE", "state"))
-NUMERIC = {"TERM", "LEADER", "COMMIT", "LAST_ZXID", "SESSIONS", "ZNODES", "PID", "MATCH"}
+           ("SESSIONS", "sessions"), ("ZNODES", "znodes"), ("CONTROLLER", "controller_id"),
+           ("STATE", "state"))
+NUMERIC = {"TERM", "LEADER", "COMMIT", "LAST_ZXID", "SESSIONS", "ZNODES", "CONTROLLER", "PID", "MATCH"}
 
 
 def cell(key: str, value) -> str:
@@ -19,8 +20,8 @@ def cell(key: str, value) -> str:
         return "-"
     if key == "last_zxid":
         return hex(value)           # as zkCli prints zxids
-    if key == "leader_id" and value == 0:
-        return "-"                  # 0: no leader known
+    if key in ("leader_id", "controller_id") and value == 0:
+        return "-"                  # 0: none known
     return str(value)
 
 

@@ -76,7 +76,7 @@ def test_up_status_kill_start_pause_restart_logs_down(cluster_dir):
         assert st[i]["role"] in ROLES
     table = ok(cluster_dir, "cluster", "status").splitlines()
     assert table[0].split() == ["NODE", "ADDRESS", "ROLE", "TERM", "LEADER", "COMMIT", "LAST_ZXID",
-                                "SESSIONS", "ZNODES", "STATE"]
+                                "SESSIONS", "ZNODES", "CONTROLLER", "STATE"]
     rows = {int(line.split()[0]): line.split() for line in table[1:]}
     assert {i: (r[1], r[-1]) for i, r in rows.items()} == {i: (addresses[i - 1], "up") for i in (1, 2, 3)}
 
