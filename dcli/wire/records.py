@@ -400,6 +400,76 @@ def build_batch(
     return bytes(header)
 
 
+
+class RecordBatchBuilder:
+    """One batch's records encoded as they are appended, as Kafka's MemoryRecordsBuilder does:
+    what a producer does per record, so that closing the batch only writes the header and the
+    CRC. Offsets are numbered by position; the first record's timestamp is the base.
+
+        builder = RecordBatchBuilder()
+        builder.append(None, b"v", (), 1000)             # -> 0, the record's offset delta
+        data = builder.build(producer_id=7, producer_epoch=0, base_sequence=0)
+
+    `size` is the bytes the batch takes so far, header included (what batch.size limits)."""
+
+    __slots__ = ("_parts", "size", "count", "base_timestamp", "max_timestamp")
+
+    def __init__(self) -> None:
+        self._parts: list[bytes] = []
+        self.size = RECORD_BATCH_OVERHEAD
+        self.count = 0
+        self.base_timestamp = self.max_timestamp = NO_TIMESTAMP
+        if not _TWO_BYTE:
+            _two_byte_varints()
+
+    def append(self, key: bytes | None, value: bytes | None, headers=(), timestamp: int = 0) -> int:
+        """Encode one record (headers: (name, value) pairs); returns its offset delta."""
+        i = self.count
+        if i:
+            delta = timestamp - self.base_timestamp
+            if timestamp > self.max_timestamp:
+                self.max_timestamp = timestamp
+        else:
+            self.base_timestamp = self.max_timestamp = timestamp
+            delta = 0
+        get = _TWO_BYTE.get
+        # The common record (no key or a short one, a value, no headers) in as few operations
+        # as Python allows: the fixed part as one bytes, the value appended as it is.
+        head = b"\x00" + (get(delta) or encode_varint(delta)) + (get(i) or encode_varint(i))
+        if key is None:
+            head += _NULL
+        else:
+            head += (get(len(key)) or encode_varint(len(key))) + key
+        if value is None:
+            head += _NULL
+            value = b""
+        else:
+            head += get(len(value)) or encode_varint(len(value))
+        tail = _encode_headers(headers) if headers else _ZERO
+        size = len(head) + len(value) + len(tail)
+        prefix = get(size) or encode_varint(size)
+        self._parts += (prefix, head, value, tail)
+        self.size += len(prefix) + size
+        self.count = i + 1
+        return i
+
+    def build(self, *, base_offset: int = 0, producer_id: int = NO_PRODUCER_ID,
+              producer_epoch: int = NO_PRODUCER_EPOCH, base_sequence: int = NO_SEQUENCE,
+              partition_leader_epoch: int = NO_PARTITION_LEADER_EPOCH) -> bytes:
+        """The whole batch (uncompressed, CreateTime) with the records appended so far."""
+        if not self.count:
+            raise ValueError("a record batch needs at least one record")
+        header = bytearray(RECORD_BATCH_OVERHEAD)
+        _HEADER.pack_into(
+            header, 0, base_offset, self.size - LOG_OVERHEAD, partition_leader_epoch, MAGIC, 0, 0,
+            self.count - 1, self.base_timestamp, self.max_timestamp, producer_id, producer_epoch,
+            base_sequence, self.count,
+        )
+        header += b"".join(self._parts)
+        struct.pack_into(">I", header, 17, crc32c(memoryview(header)[CRC_START:]))
+        return bytes(header)
+
+
 # -- decoding -----------------------------------------------------------------------------------
 
 
