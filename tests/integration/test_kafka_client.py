@@ -1,6 +1,7 @@
 """The Producer, Consumer (assigned partitions) and Admin clients against a real server."""
 from __future__ import annotations
 
+import signal
 import uuid
 
 import pytest
@@ -8,7 +9,7 @@ import pytest
 from dcli.client import Admin, Consumer, Producer
 from dcli.wire import errors
 from dcli.wire.murmur2 import partition_for_key
-from tests.conftest import read_records
+from tests.conftest import ServerProcess, read_records
 
 
 def topic() -> str:
@@ -37,6 +38,15 @@ def test_produce_and_read_back_in_order(server, acks):
         assert [r.offset for r in mine] == list(range(len(mine)))               # contiguous
         assert [r.value for r in mine] == [b"v%d" % i for i, m in enumerate(metas) if m.partition == part]
     assert {(m.partition, m.offset) for m in metas} == {(r.partition, r.offset) for r in records}
+
+
+def test_batches_of_one_partition_in_one_request_each_get_their_offsets(server):
+    name = topic()
+    with Producer(server.address, acks=1, linger_ms=60000, batch_size=512) as p:
+        futures = [p.send(name, b"%099d" % i) for i in range(40)]     # ~10 batches, sent at flush
+        p.flush()
+        assert [f.result(timeout=30).offset for f in futures] == list(range(40))
+    assert [r.value for r in read_all(server, name, 1)] == [b"%099d" % i for i in range(40)]
 
 
 def test_unkeyed_records_go_round_robin_and_sticky_keeps_a_partition(server):
@@ -103,3 +113,28 @@ def test_the_shells_name_source_lists_topics_and_groups(server):
         admin.commit_offsets("shell-group", {(name, 0): 0})
     assert name in broker_names(server.address, "kafka:topics")
     assert "shell-group" in broker_names(server.address, "kafka:groups")
+
+
+def test_send_blocks_when_buffer_memory_is_full_and_gives_up_after_max_block_ms(tmp_path):
+    srv = ServerProcess(tmp_path / "data").start()
+    try:
+        name = topic()
+        with Admin(srv.address) as admin:
+            admin.create_topic(name, partitions=1)
+        with Producer(srv.address, acks=1, linger_ms=0, batch_size=1024, buffer_memory=4096,
+                      max_block_ms=300) as p:
+            p.partitions_for(name)
+            srv.proc.send_signal(signal.SIGSTOP)        # no answers: no batch frees its memory
+            try:
+                accepted = []
+                with pytest.raises(errors.OperationTimeoutError, match="max blocking time 300 ms"):
+                    for i in range(1000):
+                        accepted.append(p.send(name, b"%099d" % i))
+                assert 0 < len(accepted) < 1000
+            finally:
+                srv.proc.send_signal(signal.SIGCONT)
+            p.flush(timeout=60)
+            assert [f.result().offset for f in accepted] == list(range(len(accepted)))
+        assert len(read_all(srv, name, 1)) == len(accepted)
+    finally:
+        srv.kill()
