@@ -105,6 +105,43 @@ def test_consumer_seek_and_out_of_range(server):
         assert c.poll(200) == [] and c.position(tp) == 5
 
 
+def test_fetching_ahead_loses_and_repeats_nothing_across_seeks_and_new_records(server):
+    name = topic()
+    with Admin(server.address) as admin:
+        admin.create_topic(name, partitions=3)
+    with Producer(server.address, acks=1, linger_ms=0, batch_size=2048) as p, \
+            Consumer(server.address, auto_offset_reset="earliest", max_poll_records=7,
+                     max_partition_fetch_bytes=1024, fetch_max_wait_ms=50) as c:
+        for i in range(300):
+            p.send(name, b"a%d" % i, partition=i % 3)
+        p.flush()
+        tps = [(name, part) for part in range(3)]
+        c.assign(tps)
+        seen: dict[int, list[int]] = {0: [], 1: [], 2: []}
+        polls = 0
+        while sum(map(len, seen.values())) < 600:
+            for r in c.poll(5000):
+                seen[r.partition].append(r.offset)
+                assert r.value.startswith(b"a" if r.offset < 100 else b"b")
+            polls += 1
+            if polls == 10:                     # new records while a fetch is on its way
+                for i in range(300):
+                    p.send(name, b"b%d" % i, partition=i % 3)
+                p.flush()
+        assert all(offsets == list(range(200)) for offsets in seen.values())
+        c.seek((name, 1), 150)                  # a fetch from 200 is on its way: not used
+        again = []
+        while len(again) < 50:
+            again += [r.offset for r in c.poll(5000) if r.partition == 1]
+        assert again == list(range(150, 200)) and c.position((name, 1)) == 200
+
+
+def test_consumer_record_fields_are_what_the_decoder_fills():
+    from dcli.client import ConsumerRecord
+    from dcli.wire.records import ROW_FIELDS
+    assert ConsumerRecord._fields == ROW_FIELDS
+
+
 def test_the_shells_name_source_lists_topics_and_groups(server):
     from dcli.shell.refresher import broker_names
     name = topic()
