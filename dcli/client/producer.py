@@ -37,6 +37,7 @@ from dcli.wire.murmur2 import partition_for_key
 from dcli.wire.records import RECORD_BATCH_OVERHEAD, RecordBatchBuilder, increment_sequence
 
 INFINITY = float("inf")
+_wall_clock = time.time
 ACKS = {"all": -1, "-1": -1, -1: -1, "1": 1, 1: 1, "0": 0, 0: 0}
 PARTITIONERS = ("round-robin", "sticky")
 # Kafka error codes a batch may be sent again after (the request may not have been applied)
@@ -135,6 +136,18 @@ class _Batch(RecordBatchBuilder):
                 LOGGER.exception("exception calling callback for %r", record_future)
 
 
+class _Topic:
+    """What send() needs of a topic, found with one lookup: its partition count, the next
+    partition of the round robin, and each partition's open batch (also in Producer._open)."""
+
+    __slots__ = ("partitions", "next", "open")
+
+    def __init__(self, partitions: int):
+        self.partitions = partitions
+        self.next = 0
+        self.open: list[_Batch | None] = [None] * partitions
+
+
 class Producer:
     def __init__(self, bootstrap_servers: str = "127.0.0.1:7181", *, acks="all", linger_ms: int = 5,
                  batch_size: int = 16384, retries: int = 2147483647, retry_backoff_ms: int = 100,
@@ -164,6 +177,7 @@ class Producer:
         self.request_timeout_s = request_timeout_ms / 1000
         self.delivery_timeout_s = delivery_timeout_ms / 1000
         self.partitioner = partitioner
+        self._sticky_partitioner = partitioner == "sticky"
         self.buffer_memory = buffer_memory
         self.max_block_s = max_block_ms / 1000
         self.max_in_flight = max(1, min(max_in_flight, 5 if enable_idempotence else max_in_flight))
@@ -175,11 +189,10 @@ class Producer:
         self._open: dict[tuple[str, int], _Batch] = {}            # the batch filling up, per partition
         self._ready: dict[tuple[str, int], list[_Batch]] = {}      # batches waiting to be sent, in order
         self._in_flight: dict[tuple[str, int], int] = {}
-        self._counts: dict[str, int] = {}     # partition counts, read without the channel's lock
+        self._topics: dict[str, _Topic] = {}
         self._unfinished = 0                  # records sent to send() whose future is not settled
         self._buffered = 0                    # bytes reserved by batches not yet settled
         self._sender_wakes_at: float | None = None   # while the sender waits: until when
-        self._round_robin: dict[str, int] = {}
         self._sticky: dict[str, int] = {}
         self._sequences: dict[tuple[str, int], int] = {}
         self._producer_id, self._epoch = -1, -1
@@ -196,16 +209,17 @@ class Producer:
         """Queue one record; the future gives its RecordMetadata once the broker has it."""
         if self._closed:
             raise errors.UsageError("Cannot send after the producer is closed.")
-        n = self._counts.get(topic)
-        if n is None:
-            n = self._counts[topic] = self._broker.partition_count(topic)
+        state = self._topics.get(topic)
+        if state is None:
+            state = self._topic_state(topic)
+        n = state.partitions
         if partition is not None:
             if not 0 <= partition < n:
                 raise errors.UsageError(f"Invalid partition given with record: {partition} is not in "
                                         f"the range [0...{n}].")
         elif key is not None:
             partition = partition_for_key(key, n)
-        ts = int(time.time() * 1000) if timestamp_ms is None else timestamp_ms
+        ts = int(_wall_clock() * 1000) if timestamp_ms is None else timestamp_ms
         # At most the record's encoded size (Kafka's estimateSizeInBytesUpperBound)
         size = 21 + (len(value) if value is not None else 0) + (len(key) if key is not None else 0)
         if headers:
@@ -213,19 +227,22 @@ class Producer:
             size += sum(len(k) + len(v or b"") + 10 for k, v in headers)
         with self._lock:
             if partition is None:
-                if self.partitioner == "sticky":
+                if self._sticky_partitioner:
                     partition = self._choose_locked(topic, n)
                 else:
-                    i = self._round_robin.get(topic, 0)
-                    self._round_robin[topic] = i + 1
-                    partition = i % n
-            tp = (topic, partition)
-            batch = self._open.get(tp)
+                    partition = state.next % n
+                    state.next += 1
+            batch = state.open[partition]
             if batch is None or batch.size + size > self.batch_size:
-                batch = self._new_batch_locked(tp, size)
+                batch = self._new_batch_locked((topic, partition), size)
             index = batch.append(key, value, headers, ts)
             self._unfinished += 1
         return FutureRecordMetadata(batch, index, ts)
+
+    def _topic_state(self, topic: str) -> _Topic:
+        state = _Topic(self._broker.partition_count(topic))     # metadata, once
+        with self._lock:
+            return self._topics.setdefault(topic, state)
 
     def _new_batch_locked(self, tp: tuple[str, int], size: int) -> _Batch:
         """The open batch of `tp` after the current one (if any) leaves because it is full;
@@ -251,7 +268,7 @@ class Producer:
                                                    f"max blocking time {int(self.max_block_s * 1000)} ms.")
             self._cv.wait(deadline - now)
         now = time.monotonic()
-        batch = self._open[tp] = _Batch(tp[0], tp[1], now, reserved)
+        batch = self._open[tp] = self._topics[tp[0]].open[tp[1]] = _Batch(tp[0], tp[1], now, reserved)
         self._buffered += reserved
         wakes_at = self._sender_wakes_at
         if wakes_at is not None and wakes_at > now + self.linger_s:
@@ -297,15 +314,13 @@ class Producer:
     # ---- partitioning ----
 
     def _choose_locked(self, topic: str, n: int) -> int:
-        """The partition of a record without a key (the caller holds the lock)."""
-        if self.partitioner == "sticky":
-            if topic not in self._sticky:
-                self._sticky[topic] = self._round_robin.get(topic, 0) % n
-                self._round_robin[topic] = self._round_robin.get(topic, 0) + 1
-            return self._sticky[topic] % n
-        i = self._round_robin.get(topic, 0)
-        self._round_robin[topic] = i + 1
-        return i % n
+        """The partition of a record without a key with the sticky partitioner (the caller
+        holds the lock): the same until its batch leaves, then the next one."""
+        if topic not in self._sticky:
+            state = self._topics[topic]
+            self._sticky[topic] = state.next % n
+            state.next += 1
+        return self._sticky[topic] % n
 
     # ---- the sender thread ----
 
@@ -341,9 +356,10 @@ class Producer:
 
     def _cut_locked(self, tp) -> None:
         self._ready.setdefault(tp, []).append(self._open.pop(tp))
+        self._topics[tp[0]].open[tp[1]] = None
         if self._sender_wakes_at is not None:
             self._cv.notify_all()               # only a waiting sender needs it
-        if self.partitioner == "sticky":
+        if self._sticky_partitioner:
             self._sticky.pop(tp[0], None)       # the batch left: stick to another partition
 
     def _sendable_locked(self) -> list[_Batch]:

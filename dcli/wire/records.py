@@ -401,6 +401,21 @@ def build_batch(
 
 
 
+# code -> the bytes of a record without key and headers up to its value (see RecordBatchBuilder)
+_KEYLESS_HEADS: dict[int, bytes] = {}
+_KEYLESS_HEADS_MAX = 1 << 16
+
+
+def _keyless_head(code: int, timestamp_delta: int, offset_delta: int, value_length: int) -> bytes:
+    body = (b"\x00" + encode_varint(timestamp_delta) + encode_varint(offset_delta) + _NULL
+            + encode_varint(value_length))
+    head = encode_varint(len(body) + value_length + 1) + body
+    if len(_KEYLESS_HEADS) >= _KEYLESS_HEADS_MAX:
+        _KEYLESS_HEADS.clear()      # a bound, for producers whose deltas and lengths all differ
+    _KEYLESS_HEADS[code] = head
+    return head
+
+
 class RecordBatchBuilder:
     """One batch's records encoded as they are appended, as Kafka's MemoryRecordsBuilder does:
     what a producer does per record, so that closing the batch only writes the header and the
@@ -432,9 +447,20 @@ class RecordBatchBuilder:
         else:
             self.base_timestamp = self.max_timestamp = timestamp
             delta = 0
+        if key is None and value is not None and not headers:
+            # The common record: everything before its value depends only on the two deltas
+            # and the value's length, and recurs from batch to batch.
+            n = len(value)
+            if i < 8192 and n < 65536:
+                code = (delta * 8192 + i) * 65536 + n
+                head = _KEYLESS_HEADS.get(code)
+                if head is None:
+                    head = _keyless_head(code, delta, i, n)
+                self._parts += (head, value, _ZERO)
+                self.size += len(head) + n + 1
+                self.count = i + 1
+                return i
         get = _TWO_BYTE.get
-        # The common record (no key or a short one, a value, no headers) in as few operations
-        # as Python allows: the fixed part as one bytes, the value appended as it is.
         head = b"\x00" + (get(delta) or encode_varint(delta)) + (get(i) or encode_varint(i))
         if key is None:
             head += _NULL
