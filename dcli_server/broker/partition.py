@@ -200,7 +200,7 @@ class Partition:
                     base = dup.base_offset if base is None else base
                     last = dup.last_offset
                     continue
-            info = self.log.append(data, leader_epoch=self.leader_epoch)
+            info = self.log.append(data, leader_epoch=self.leader_epoch, header=h)   # checked by split_batches
             if pid != NO_PRODUCER_ID:
                 self.producers.record(pid, h.producer_epoch, h.base_sequence, h.last_sequence,
                                       info.base_offset, info.last_offset)
