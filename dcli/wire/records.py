@@ -569,43 +569,47 @@ def decode_rows(data, row_type: type = tuple, topic: str | None = None, partitio
     log_append_time = h.attributes & _TIMESTAMP_TYPE_BIT
     ts_type = 1 if log_append_time else 0
     epoch = h.partition_leader_epoch
+    zigzag = _ZIGZAG or _zigzag_table()
     new = tuple.__new__
     out = []
     append = out.append
     pos, end = 0, len(buf)
-    # Varints of one or two bytes (lengths under 8 KiB, deltas, no headers) are read inline;
-    # anything longer goes through _varint_at, which checks its bounds.
+    # Varints of one or two bytes (lengths under 8 KiB, deltas) are read inline through the
+    # zig-zag table; anything longer goes through _varint_at, which checks its bounds. A record
+    # whose value ends it with no headers (the usual one) needs one check for all that.
     try:
         for _ in range(h.records_count):
             b = buf[pos]
             if b < 0x80:
-                length = (b >> 1) ^ -(b & 1)
+                length = zigzag[b]
                 pos += 1
-            elif buf[pos + 1] < 0x80:  # two bytes: records up to 8 KiB
-                z = (b & 0x7F) | (buf[pos + 1] << 7)
-                length = (z >> 1) ^ -(z & 1)
-                pos += 2
             else:
-                length, pos = _varint_at(buf, pos)
+                c = buf[pos + 1]
+                if c < 0x80:  # two bytes: records up to 8 KiB
+                    length = zigzag[(c << 7) | (b & 0x7F)]
+                    pos += 2
+                else:
+                    length, pos = _varint_at(buf, pos)
             stop = pos + length
             if length < _MIN_RECORD_BYTES - 1 or stop > end:
                 raise _corrupt(f"Invalid record size {length} at position {pos} of the records")
             b = buf[pos + 1]  # + 1: the unused attributes byte
             if b < 0x80:
-                ts_delta = (b >> 1) ^ -(b & 1)
+                ts_delta = zigzag[b]
                 pos += 2
             else:
                 ts_delta, pos = _varint_at(buf, pos + 1, 10)
             b = buf[pos]
             if b < 0x80:
-                offset_delta = (b >> 1) ^ -(b & 1)
+                offset_delta = zigzag[b]
                 pos += 1
-            elif buf[pos + 1] < 0x80:  # two bytes: the 64th to the 8192nd record of a batch
-                z = (b & 0x7F) | (buf[pos + 1] << 7)
-                offset_delta = (z >> 1) ^ -(z & 1)
-                pos += 2
             else:
-                offset_delta, pos = _varint_at(buf, pos)
+                c = buf[pos + 1]
+                if c < 0x80:  # two bytes: the 64th to the 8192nd record of a batch
+                    offset_delta = zigzag[(c << 7) | (b & 0x7F)]
+                    pos += 2
+                else:
+                    offset_delta, pos = _varint_at(buf, pos)
             if buf[pos] == 1:  # -1: no key
                 key = None
                 pos += 1
@@ -613,32 +617,34 @@ def decode_rows(data, row_type: type = tuple, topic: str | None = None, partitio
                 key, pos = _read_sized(buf, pos, stop)
             b = buf[pos]
             if b < 0x80:
-                n = (b >> 1) ^ -(b & 1)
+                n = zigzag[b]
                 pos += 1
-            elif buf[pos + 1] < 0x80:  # two bytes: values up to 8 KiB
-                z = (b & 0x7F) | (buf[pos + 1] << 7)
-                n = (z >> 1) ^ -(z & 1)
-                pos += 2
             else:
-                n, pos = _varint_at(buf, pos)
-            if n >= 0 and pos + n <= stop:
-                value = buf[pos : pos + n]
-                pos += n
-            elif n == -1:
-                value = None
-            else:
-                raise _corrupt(f"Invalid length {n} at position {pos} of a record")
-            if pos < stop and buf[pos] == 0:
+                c = buf[pos + 1]
+                if c < 0x80:  # two bytes: values up to 8 KiB
+                    n = zigzag[(c << 7) | (b & 0x7F)]
+                    pos += 2
+                else:
+                    n, pos = _varint_at(buf, pos)
+            if n >= 0 and pos + n + 1 == stop and buf[pos + n] == 0:
+                value = buf[pos : pos + n]      # then a header count of 0, and the record ends
                 headers = ()
-                pos += 1
             else:
+                if n >= 0 and pos + n <= stop:
+                    value = buf[pos : pos + n]
+                    pos += n
+                elif n == -1:
+                    value = None
+                else:
+                    raise _corrupt(f"Invalid length {n} at position {pos} of a record")
                 count, pos = _varint_at(buf, pos)
                 headers = ()
                 if count:
                     headers, pos = _read_headers(buf, pos, stop, count)
-            if pos != stop:
-                raise _corrupt(f"Invalid record size: expected to read {length} bytes in record "
-                               f"payload, but instead read {length - (stop - pos)}")
+                if pos != stop:
+                    raise _corrupt(f"Invalid record size: expected to read {length} bytes in record "
+                                   f"payload, but instead read {length - (stop - pos)}")
+            pos = stop
             offset = base_offset + offset_delta
             if offset >= min_offset:
                 append(new(row_type, (topic, partition, offset,
@@ -650,6 +656,16 @@ def decode_rows(data, row_type: type = tuple, topic: str | None = None, partitio
         raise _corrupt(f"Found {end - pos} bytes after the last of {h.records_count} records "
                        "in the record batch")
     return out
+
+
+_ZIGZAG: list[int] = []  # the value of every varint of one or two bytes, by its 14 bits
+
+
+def _zigzag_table() -> list[int]:
+    """Built on first use (about 2 ms), which one-shot commands that decode nothing skip."""
+    if not _ZIGZAG:
+        _ZIGZAG.extend((z >> 1) ^ -(z & 1) for z in range(1 << 14))
+    return _ZIGZAG
 
 
 def _read_headers(buf: bytes, pos: int, stop: int, count: int):
