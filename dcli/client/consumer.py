@@ -58,6 +58,22 @@ class ConsumerRecord(NamedTuple):
     leader_epoch: int
 
 
+class _Chunk:
+    """One partition's share of a Fetch answer in the buffer: its batches, decoded one at a
+    time as poll() reaches them (as Kafka's CompletedFetch does), so that a poll of 500
+    records decodes about 500, however much was fetched."""
+
+    __slots__ = ("tp", "batches", "next_batch", "records", "next_record", "end")
+
+    def __init__(self, tp: tuple[str, int], batches: list, end: int):
+        self.tp = tp
+        self.batches = batches
+        self.next_batch = 0
+        self.records: list[ConsumerRecord] = []
+        self.next_record = 0
+        self.end = end          # the offset after its last batch
+
+
 class _Fetch(NamedTuple):
     """A Fetch request on its way: the call and the offset it asked for per partition."""
 
@@ -102,8 +118,7 @@ class Consumer:
         self._subscription: tuple[str, ...] = ()
         self._assigned: list[tuple[str, int]] = []
         self._positions: dict[tuple[str, int], int] = {}
-        # [tp, records, next index, offset after the chunk]: fetched and not yet polled
-        self._buffer: list[list] = []
+        self._buffer: list[_Chunk] = []       # fetched and not yet polled, in order
         self._next_fetch: _Fetch | None = None   # sent ahead while the buffer is read
         self._member_id = ""
         self._generation = -1
@@ -141,7 +156,7 @@ class Consumer:
 
     def seek(self, tp: tuple[str, int], offset: int) -> None:
         self._positions[tp] = offset
-        self._buffer = [chunk for chunk in self._buffer if chunk[0] != tp]
+        self._buffer = [chunk for chunk in self._buffer if chunk.tp != tp]
         self._cancel_fetch()        # it asked for the old position; the next poll asks anew
 
     def seek_to_beginning(self, tps=None) -> None:
@@ -165,7 +180,10 @@ class Consumer:
             if not self._buffer and self._assigned:
                 self._fill(deadline)
             if self._buffer:
-                return self._take(limit)
+                records = self._take(limit)
+                if records:
+                    return records
+                continue            # the batches held nothing at or after the position
             if time.monotonic() >= deadline:
                 return []
             if not self._assigned:
@@ -175,17 +193,28 @@ class Consumer:
         """Up to `limit` buffered records, in order; positions move past them."""
         out: list[ConsumerRecord] = []
         buffer = self._buffer
+        positions = self._positions
         while buffer and len(out) < limit:
             chunk = buffer[0]
-            tp, records, i, end = chunk
-            taken = records[i : i + limit - len(out)]
+            records, i = chunk.records, chunk.next_record
+            if i == len(records):
+                if chunk.next_batch < len(chunk.batches):
+                    topic, partition = tp = chunk.tp
+                    batch = chunk.batches[chunk.next_batch]
+                    chunk.batches[chunk.next_batch] = None
+                    chunk.next_batch += 1
+                    # a batch may begin before the position: min_offset
+                    chunk.records = decode_rows(batch, ConsumerRecord, topic, partition, positions[tp])
+                    chunk.next_record = 0
+                else:
+                    buffer.pop(0)
+                    positions[chunk.tp] = chunk.end     # past records a compaction left out, too
+                continue
+            want = limit - len(out)
+            taken = records if i == 0 and want >= len(records) else records[i : i + want]
             out += taken
-            if i + len(taken) < len(records):
-                chunk[2] = i + len(taken)
-                self._positions[tp] = taken[-1].offset + 1
-            else:
-                buffer.pop(0)
-                self._positions[tp] = end       # past records a compaction left out, too
+            chunk.next_record = i + len(taken)
+            positions[chunk.tp] = taken[-1].offset + 1
         return out
 
     # ---- fetching: one Fetch is sent ahead while the application reads the last one ----
@@ -235,9 +264,9 @@ class Consumer:
             self._next_fetch = None
 
     def _buffer_reply(self, reply: bpb.FetchResponse, offsets: dict[tuple[str, int], int]) -> None:
-        """Put a Fetch answer in the (empty) buffer. The next Fetch leaves first, from where
-        this answer ends (read from the batch headers), so that the broker reads while the
-        records here are decoded and polled."""
+        """Put a Fetch answer in the (empty) buffer, and send the next Fetch from where this
+        answer ends (read from the batch headers) so that the broker reads while the records
+        here are decoded and polled."""
         fetched = []
         for fp in reply.partitions:
             tp = (fp.topic, fp.partition)
@@ -260,15 +289,7 @@ class Consumer:
         ahead.update((tp, end) for tp, _, _, end in fetched)
         if len(ahead) == len(self._assigned):
             self._next_fetch = self._send_fetch(ahead, self.fetch_max_wait_ms)
-        for tp, start, batches, end in fetched:
-            topic, partition = tp
-            records: list[ConsumerRecord] = []
-            for batch in batches:   # a batch may begin before the position: min_offset
-                records += decode_rows(batch, ConsumerRecord, topic, partition, start)
-            if records:
-                self._buffer.append([tp, records, 0, end])
-            else:
-                self._positions[tp] = end       # every record there was compacted away
+        self._buffer += [_Chunk(tp, batches, end) for tp, _, batches, end in fetched]
 
     def _reset_positions(self, tps, out_of_range: bool = False) -> None:
         committed = {} if out_of_range or self.group_id is None else self.committed_offsets(tps)
@@ -385,7 +406,7 @@ class Consumer:
         self._cancel_fetch()
         self._assigned = sorted(set(partitions))
         self._positions = {tp: o for tp, o in self._positions.items() if tp in self._assigned}
-        self._buffer = [chunk for chunk in self._buffer if chunk[0] in self._assigned]
+        self._buffer = [chunk for chunk in self._buffer if chunk.tp in self._assigned]
 
     def _start_heartbeats(self) -> None:
         self._stop_heartbeat = threading.Event()
