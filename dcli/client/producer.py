@@ -191,6 +191,7 @@ class Producer:
         self._in_flight: dict[tuple[str, int], int] = {}
         self._topics: dict[str, _Topic] = {}
         self._unfinished = 0                  # records sent to send() whose future is not settled
+        self._requests = 0                    # Produce requests on their way
         self._buffered = 0                    # bytes reserved by batches not yet settled
         self._sender_wakes_at: float | None = None   # while the sender waits: until when
         self._sticky: dict[str, int] = {}
@@ -331,6 +332,7 @@ class Producer:
                     self._drain_ready_locked()
                     sendable = self._sendable_locked()
                     if sendable:
+                        self._requests += 1
                         break
                     wait = self._next_wake_locked()
                     self._sender_wakes_at = INFINITY if wait is None else time.monotonic() + wait
@@ -349,10 +351,11 @@ class Producer:
             self._cut_locked(tp)
 
     def _blocked_locked(self, tp) -> bool:
-        """The partition cannot send now (batches queued, or max_in_flight out): its open batch
-        stays open and keeps filling, as Kafka's accumulator does, rather than leaving as many
-        small batches queue up behind the requests in flight."""
-        return bool(self._ready.get(tp)) or self._in_flight.get(tp, 0) >= self.max_in_flight
+        """The partition cannot send now (batches queued, or max_in_flight batches of it or
+        requests out): its open batch stays open and keeps filling, as Kafka's accumulator
+        does, rather than leaving as many small batches queue up behind the requests in flight."""
+        return (bool(self._ready.get(tp)) or self._in_flight.get(tp, 0) >= self.max_in_flight
+                or self._requests >= self.max_in_flight)
 
     def _cut_locked(self, tp) -> None:
         self._ready.setdefault(tp, []).append(self._open.pop(tp))
@@ -363,7 +366,9 @@ class Producer:
             self._sticky.pop(tp[0], None)       # the batch left: stick to another partition
 
     def _sendable_locked(self) -> list[_Batch]:
-        out = []
+        out: list[_Batch] = []
+        if self._requests >= self.max_in_flight:
+            return out          # max.in.flight.requests.per.connection
         now = time.monotonic()
         for tp, queue in self._ready.items():
             while queue and self._in_flight.get(tp, 0) < self.max_in_flight:
@@ -390,6 +395,7 @@ class Producer:
                 if not b.bytes:
                     b.bytes = self._build(b)
         except (grpc.RpcError, errors.DcliError) as e:
+            self._request_done()
             self._retry_or_fail(batches, e if isinstance(e, errors.DcliError) else
                                 errors.UnavailableError("", f"InitProducerId failed: {e.code().name}"))
             return
@@ -399,7 +405,14 @@ class Producer:
         call = self._broker.stub.Produce.future(req, timeout=self.request_timeout_s + 5)
         call.add_done_callback(lambda c: self._answered(batches, c))
 
+    def _request_done(self) -> None:
+        with self._cv:
+            self._requests -= 1
+            if self._sender_wakes_at is not None:
+                self._cv.notify_all()           # a request may leave
+
     def _answered(self, batches: list[_Batch], call) -> None:
+        self._request_done()
         try:
             reply = call.result()
         except grpc.RpcError as e:
