@@ -7,7 +7,8 @@ Consumer in this process. Four measurements:
 - produce, acks=1 (no idempotence): `send()` every record, then `flush()`; records/s over that.
 - produce, acks=all (idempotent, Kafka's default since 3.0), the same way, into another topic.
 - consume: a Consumer assigned all partitions of the acks=1 topic reads every record from the
-  beginning with `poll()`; records/s from the first poll to the last record.
+  beginning with `poll()` (max.poll.records 500, Kafka's default); records/s from the first
+  poll to the last record.
 - end-to-end latency: a separate run at a modest rate (default 2,000 records/s for 10,000 records,
   linger.ms=0); a consumer thread polls, and each record's latency is the time from just before
   its `send()` (carried in its value) to its arrival in `poll()`. p50 and p99 by nearest rank.
@@ -72,8 +73,9 @@ def produce(address: str, topic: str, records: int, acks, max_seconds: float) ->
 
 
 def consume(address: str, topic: str, records: int, max_seconds: float) -> float:
-    """Seconds to read `records` records from the beginning of every partition."""
-    with Consumer(address, max_poll_records=records, fetch_max_wait_ms=100) as c:
+    """Seconds to read `records` records from the beginning of every partition, polling with
+    the consumer's defaults (max.poll.records 500), as kafka-consumer-perf-test does."""
+    with Consumer(address, fetch_max_wait_ms=100) as c:
         tps = [(topic, p) for p in range(PARTITIONS)]
         c.assign(tps)
         c.seek_to_beginning(tps)

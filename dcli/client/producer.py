@@ -34,8 +34,10 @@ from dcli.client.broker_common import BrokerChannel, raise_for
 from dcli.v1 import broker_pb2 as bpb
 from dcli.wire import errors
 from dcli.wire.murmur2 import partition_for_key
-from dcli.wire.records import build_batch, increment_sequence
+from dcli.wire.records import RECORD_BATCH_OVERHEAD, RecordBatchBuilder, increment_sequence
 
+INFINITY = float("inf")
+_wall_clock = time.time
 ACKS = {"all": -1, "-1": -1, -1: -1, "1": 1, 1: 1, "0": 0, 0: 0}
 PARTITIONERS = ("round-robin", "sticky")
 # Kafka error codes a batch may be sent again after (the request may not have been applied)
@@ -58,16 +60,16 @@ class FutureRecordMetadata:
     lock of its own; `result()`, `exception()`, `done()` and `add_done_callback()` behave as
     concurrent.futures.Future's (a callback gets this object)."""
 
-    __slots__ = ("_batch", "_index")
+    __slots__ = ("_batch", "_index", "_timestamp")
 
-    def __init__(self, batch: _Batch, index: int):
-        self._batch, self._index = batch, index
+    def __init__(self, batch: _Batch, index: int, timestamp: int):
+        self._batch, self._index, self._timestamp = batch, index, timestamp
 
     def result(self, timeout: float | None = None) -> RecordMetadata:
         b = self._batch
         base_offset, log_append_time = b.future.result(timeout)
         return RecordMetadata(b.topic, b.partition, base_offset + self._index if base_offset >= 0 else -1,
-                              log_append_time if log_append_time >= 0 else b.records[self._index][3])
+                              log_append_time if log_append_time >= 0 else self._timestamp)
 
     def exception(self, timeout: float | None = None) -> BaseException | None:
         b = self._batch
@@ -94,17 +96,18 @@ class FutureRecordMetadata:
         fn(self)
 
 
-class _Batch:
-    """Records of one partition that leave together, and the one Future they share: it
-    settles to (base offset, log append time) or to the error."""
+class _Batch(RecordBatchBuilder):
+    """Records of one partition that leave together, encoded as they are sent (the builder),
+    and the one Future they share: it settles to (base offset, log append time) or to the
+    error."""
 
-    __slots__ = ("topic", "partition", "records", "size", "bytes", "base_sequence", "attempts",
+    __slots__ = ("topic", "partition", "reserved", "bytes", "base_sequence", "attempts",
                  "created", "not_before", "future", "lock", "settled", "error", "callbacks")
 
-    def __init__(self, topic: str, partition: int, now: float):
+    def __init__(self, topic: str, partition: int, now: float, reserved: int):
+        super().__init__()
         self.topic, self.partition = topic, partition
-        self.records: list[tuple] = []    # (key, value, headers, timestamp, None): Record's fields
-        self.size = 0                     # estimated bytes, against batch_size
+        self.reserved = reserved          # bytes of buffer_memory it holds until it settles
         self.bytes = b""
         self.base_sequence = -1
         self.attempts = 0
@@ -133,18 +136,32 @@ class _Batch:
                 LOGGER.exception("exception calling callback for %r", record_future)
 
 
+class _Topic:
+    """What send() needs of a topic, found with one lookup: its partition count, the next
+    partition of the round robin, and each partition's open batch (also in Producer._open)."""
+
+    __slots__ = ("partitions", "next", "open")
+
+    def __init__(self, partitions: int):
+        self.partitions = partitions
+        self.next = 0
+        self.open: list[_Batch | None] = [None] * partitions
+
+
 class Producer:
     def __init__(self, bootstrap_servers: str = "127.0.0.1:7181", *, acks="all", linger_ms: int = 5,
                  batch_size: int = 16384, retries: int = 2147483647, retry_backoff_ms: int = 100,
                  request_timeout_ms: int = 30000, delivery_timeout_ms: int = 120000,
                  enable_idempotence: bool | None = None, partitioner: str = "round-robin",
-                 max_in_flight: int = 5, client_id: str = "dcli-producer"):
+                 max_in_flight: int = 5, buffer_memory: int = 32 << 20, max_block_ms: int = 60000,
+                 client_id: str = "dcli-producer"):
         if acks not in ACKS:
             raise errors.UsageError(f"Invalid value {acks} for configuration acks: String must be one of: all, -1, 0, 1")
         if partitioner not in PARTITIONERS:
             raise errors.UsageError(f"partitioner must be one of {', '.join(PARTITIONERS)}")
         for name, value in (("batch.size", batch_size), ("linger.ms", linger_ms),
-                            ("retries", retries), ("request.timeout.ms", request_timeout_ms)):
+                            ("retries", retries), ("request.timeout.ms", request_timeout_ms),
+                            ("buffer.memory", buffer_memory), ("max.block.ms", max_block_ms)):
             if value < 0:
                 raise errors.UsageError(f"Invalid value {value} for configuration {name}: Value must be at least 0")
         self.acks = ACKS[acks]
@@ -160,16 +177,23 @@ class Producer:
         self.request_timeout_s = request_timeout_ms / 1000
         self.delivery_timeout_s = delivery_timeout_ms / 1000
         self.partitioner = partitioner
+        self._sticky_partitioner = partitioner == "sticky"
+        self.buffer_memory = buffer_memory
+        self.max_block_s = max_block_ms / 1000
         self.max_in_flight = max(1, min(max_in_flight, 5 if enable_idempotence else max_in_flight))
         self.client_id = client_id
         self._broker = BrokerChannel(bootstrap_servers)
-        self._cv = threading.Condition()
+        # send() takes the plain lock (a C-level `with`); the Condition shares it, for waits.
+        self._lock = threading.Lock()
+        self._cv = threading.Condition(self._lock)
         self._open: dict[tuple[str, int], _Batch] = {}            # the batch filling up, per partition
         self._ready: dict[tuple[str, int], list[_Batch]] = {}      # batches waiting to be sent, in order
         self._in_flight: dict[tuple[str, int], int] = {}
-        self._counts: dict[str, int] = {}     # partition counts, read without the channel's lock
+        self._topics: dict[str, _Topic] = {}
         self._unfinished = 0                  # records sent to send() whose future is not settled
-        self._round_robin: dict[str, int] = {}
+        self._requests = 0                    # Produce requests on their way
+        self._buffered = 0                    # bytes reserved by batches not yet settled
+        self._sender_wakes_at: float | None = None   # while the sender waits: until when
         self._sticky: dict[str, int] = {}
         self._sequences: dict[tuple[str, int], int] = {}
         self._producer_id, self._epoch = -1, -1
@@ -186,35 +210,71 @@ class Producer:
         """Queue one record; the future gives its RecordMetadata once the broker has it."""
         if self._closed:
             raise errors.UsageError("Cannot send after the producer is closed.")
-        n = self._counts.get(topic)
-        if n is None:
-            n = self._counts[topic] = self._broker.partition_count(topic)
-        if partition is not None and not 0 <= partition < n:
-            raise errors.UsageError(f"Invalid partition given with record: {partition} is not in the "
-                                    f"range [0...{n}].")
-        if key is not None and partition is None:
+        state = self._topics.get(topic)
+        if state is None:
+            state = self._topic_state(topic)
+        n = state.partitions
+        if partition is not None:
+            if not 0 <= partition < n:
+                raise errors.UsageError(f"Invalid partition given with record: {partition} is not in "
+                                        f"the range [0...{n}].")
+        elif key is not None:
             partition = partition_for_key(key, n)
-        ts = int(time.time() * 1000) if timestamp_ms is None else timestamp_ms
-        size = (len(key) if key else 0) + (len(value) if value else 0) + 16
+        ts = int(_wall_clock() * 1000) if timestamp_ms is None else timestamp_ms
+        # At most the record's encoded size (Kafka's estimateSizeInBytesUpperBound)
+        size = 21 + (len(value) if value is not None else 0) + (len(key) if key is not None else 0)
         if headers:
             headers = tuple(headers)
-            size += sum(len(k) + len(v or b"") for k, v in headers)
-        with self._cv:
+            size += sum(len(k) + len(v or b"") + 10 for k, v in headers)
+        with self._lock:
             if partition is None:
-                partition = self._choose_locked(topic, n)
-            tp = (topic, partition)
-            batch = self._open.get(tp)
-            if batch is not None and batch.size + size > self.batch_size:
-                self._cut_locked(tp)          # full: it leaves, a new one starts
-                batch = None
-            if batch is None:
-                batch = self._open[tp] = _Batch(topic, partition, time.monotonic())
-                self._cv.notify_all()         # a new linger clock
-            index = len(batch.records)
-            batch.records.append((key, value, headers, ts, None))
-            batch.size += size
+                if self._sticky_partitioner:
+                    partition = self._choose_locked(topic, n)
+                else:
+                    partition = state.next % n
+                    state.next += 1
+            batch = state.open[partition]
+            if batch is None or batch.size + size > self.batch_size:
+                batch = self._new_batch_locked((topic, partition), size)
+            index = batch.append(key, value, headers, ts)
             self._unfinished += 1
-        return FutureRecordMetadata(batch, index)
+        return FutureRecordMetadata(batch, index, ts)
+
+    def _topic_state(self, topic: str) -> _Topic:
+        state = _Topic(self._broker.partition_count(topic))     # metadata, once
+        with self._lock:
+            return self._topics.setdefault(topic, state)
+
+    def _new_batch_locked(self, tp: tuple[str, int], size: int) -> _Batch:
+        """The open batch of `tp` after the current one (if any) leaves because it is full;
+        waits while the buffered batches hold `buffer_memory` (Kafka's buffer.memory), at
+        most `max_block_ms`, for the sender to free some."""
+        reserved = min(max(self.batch_size, size + RECORD_BATCH_OVERHEAD), self.buffer_memory)
+        deadline = None
+        while True:
+            batch = self._open.get(tp)
+            if batch is not None:
+                if not batch.count or batch.size + size <= self.batch_size:
+                    return batch            # another thread opened it while this one waited
+                self._cut_locked(tp)        # full: it leaves, a new one starts
+            if not self._buffered or self._buffered + reserved <= self.buffer_memory:
+                break
+            if self._closed:
+                raise errors.UsageError("Cannot send after the producer is closed.")
+            now = time.monotonic()
+            if deadline is None:
+                deadline = now + self.max_block_s
+            if now >= deadline:
+                raise errors.OperationTimeoutError("", "Failed to allocate memory within the configured "
+                                                   f"max blocking time {int(self.max_block_s * 1000)} ms.")
+            self._cv.wait(deadline - now)
+        now = time.monotonic()
+        batch = self._open[tp] = self._topics[tp[0]].open[tp[1]] = _Batch(tp[0], tp[1], now, reserved)
+        self._buffered += reserved
+        wakes_at = self._sender_wakes_at
+        if wakes_at is not None and wakes_at > now + self.linger_s:
+            self._cv.notify_all()               # a linger clock earlier than the sender's
+        return batch
 
     def flush(self, timeout: float | None = None) -> None:
         """Send everything queued now and wait until each record is answered (or failed)."""
@@ -255,15 +315,13 @@ class Producer:
     # ---- partitioning ----
 
     def _choose_locked(self, topic: str, n: int) -> int:
-        """The partition of a record without a key (the caller holds the lock)."""
-        if self.partitioner == "sticky":
-            if topic not in self._sticky:
-                self._sticky[topic] = self._round_robin.get(topic, 0) % n
-                self._round_robin[topic] = self._round_robin.get(topic, 0) + 1
-            return self._sticky[topic] % n
-        i = self._round_robin.get(topic, 0)
-        self._round_robin[topic] = i + 1
-        return i % n
+        """The partition of a record without a key with the sticky partitioner (the caller
+        holds the lock): the same until its batch leaves, then the next one."""
+        if topic not in self._sticky:
+            state = self._topics[topic]
+            self._sticky[topic] = state.next % n
+            state.next += 1
+        return self._sticky[topic] % n
 
     # ---- the sender thread ----
 
@@ -274,8 +332,12 @@ class Producer:
                     self._drain_ready_locked()
                     sendable = self._sendable_locked()
                     if sendable:
+                        self._requests += 1
                         break
-                    self._cv.wait(self._next_wake_locked())
+                    wait = self._next_wake_locked()
+                    self._sender_wakes_at = INFINITY if wait is None else time.monotonic() + wait
+                    self._cv.wait(wait)
+                    self._sender_wakes_at = None
                 else:
                     return
             self._send(sendable)
@@ -289,19 +351,24 @@ class Producer:
             self._cut_locked(tp)
 
     def _blocked_locked(self, tp) -> bool:
-        """The partition cannot send now (batches queued, or max_in_flight out): its open batch
-        stays open and keeps filling, as Kafka's accumulator does, rather than leaving as many
-        small batches queue up behind the requests in flight."""
-        return bool(self._ready.get(tp)) or self._in_flight.get(tp, 0) >= self.max_in_flight
+        """The partition cannot send now (batches queued, or max_in_flight batches of it or
+        requests out): its open batch stays open and keeps filling, as Kafka's accumulator
+        does, rather than leaving as many small batches queue up behind the requests in flight."""
+        return (bool(self._ready.get(tp)) or self._in_flight.get(tp, 0) >= self.max_in_flight
+                or self._requests >= self.max_in_flight)
 
     def _cut_locked(self, tp) -> None:
         self._ready.setdefault(tp, []).append(self._open.pop(tp))
-        self._cv.notify_all()
-        if self.partitioner == "sticky":
+        self._topics[tp[0]].open[tp[1]] = None
+        if self._sender_wakes_at is not None:
+            self._cv.notify_all()               # only a waiting sender needs it
+        if self._sticky_partitioner:
             self._sticky.pop(tp[0], None)       # the batch left: stick to another partition
 
     def _sendable_locked(self) -> list[_Batch]:
-        out = []
+        out: list[_Batch] = []
+        if self._requests >= self.max_in_flight:
+            return out          # max.in.flight.requests.per.connection
         now = time.monotonic()
         for tp, queue in self._ready.items():
             while queue and self._in_flight.get(tp, 0) < self.max_in_flight:
@@ -328,6 +395,7 @@ class Producer:
                 if not b.bytes:
                     b.bytes = self._build(b)
         except (grpc.RpcError, errors.DcliError) as e:
+            self._request_done()
             self._retry_or_fail(batches, e if isinstance(e, errors.DcliError) else
                                 errors.UnavailableError("", f"InitProducerId failed: {e.code().name}"))
             return
@@ -337,7 +405,14 @@ class Producer:
         call = self._broker.stub.Produce.future(req, timeout=self.request_timeout_s + 5)
         call.add_done_callback(lambda c: self._answered(batches, c))
 
+    def _request_done(self) -> None:
+        with self._cv:
+            self._requests -= 1
+            if self._sender_wakes_at is not None:
+                self._cv.notify_all()           # a request may leave
+
     def _answered(self, batches: list[_Batch], call) -> None:
+        self._request_done()
         try:
             reply = call.result()
         except grpc.RpcError as e:
@@ -347,9 +422,14 @@ class Producer:
             for b in batches:
                 self._settle(b, -1, None)
             return
-        results = {(r.topic, r.partition): r for r in reply.partitions}
-        for b in batches:
-            r = results.get((b.topic, b.partition))
+        # One result per batch, in the request's order (a request may carry several batches
+        # of one partition, so the partition alone does not say which result is whose).
+        answers = list(reply.partitions)
+        if len(answers) != len(batches) or any((r.topic, r.partition) != (b.topic, b.partition)
+                                               for r, b in zip(answers, batches)):
+            by_partition = {(r.topic, r.partition): r for r in answers}
+            answers = [by_partition.get((b.topic, b.partition)) for b in batches]
+        for b, r in zip(batches, answers):
             if r is None:
                 self._retry_or_fail([b], errors.UnavailableError("", "the broker did not answer for this partition"))
             elif r.error_code == 0:
@@ -367,14 +447,13 @@ class Producer:
         self._producer_id, self._epoch = r.producer_id, r.producer_epoch
 
     def _build(self, b: _Batch) -> bytes:
-        records = b.records
         if self.idempotent:
             tp = (b.topic, b.partition)
             b.base_sequence = self._sequences.get(tp, 0)
-            self._sequences[tp] = increment_sequence(b.base_sequence, len(records))
-            return build_batch(records, producer_id=self._producer_id, producer_epoch=self._epoch,
-                               base_sequence=b.base_sequence)
-        return build_batch(records)
+            self._sequences[tp] = increment_sequence(b.base_sequence, b.count)
+            return b.build(producer_id=self._producer_id, producer_epoch=self._epoch,
+                           base_sequence=b.base_sequence)
+        return b.build()
 
     def _retry_pending(self, b: _Batch) -> bool:
         """An earlier batch of this partition is being sent again: this one's gap closes then."""
@@ -407,5 +486,6 @@ class Producer:
         with self._cv:
             tp = (b.topic, b.partition)
             self._in_flight[tp] = self._in_flight.get(tp, 1) - 1
-            self._unfinished -= len(b.records)
+            self._unfinished -= b.count
+            self._buffered -= b.reserved
             self._cv.notify_all()

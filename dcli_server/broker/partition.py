@@ -152,13 +152,23 @@ class Partition:
 
     async def wait_durable(self, offset: int) -> None:
         """Return once the log is fsync'd below `offset`; raises the partition's failure."""
-        if self.failed is not None:
-            raise self.failed
-        if offset <= self.durable_offset:
-            return
+        await self.durable_future(offset)
+
+    def durable_future(self, offset: int) -> asyncio.Future:
+        """A future resolved once the log is fsync'd below `offset` (or failed with the
+        partition's failure). The waiter counts from the call on (see `has_waiters`)."""
         fut = asyncio.get_running_loop().create_future()
-        self._durable_waiters.append((offset, fut))
-        await fut
+        if self.failed is not None:
+            fut.set_exception(self.failed)
+        elif offset <= self.durable_offset:
+            fut.set_result(None)
+        else:
+            self._durable_waiters.append((offset, fut))
+        return fut
+
+    def has_waiters(self) -> bool:
+        """Someone waits for the next fsync: a produce with acks=all or a long-poll fetch."""
+        return bool(self._durable_waiters or self._data_waiters)
 
     def add_data_waiter(self, fut: asyncio.Future) -> None:
         """`fut` is resolved when the high watermark next moves (or the partition goes)."""
@@ -200,7 +210,7 @@ class Partition:
                     base = dup.base_offset if base is None else base
                     last = dup.last_offset
                     continue
-            info = self.log.append(data, leader_epoch=self.leader_epoch)
+            info = self.log.append(data, leader_epoch=self.leader_epoch, header=h)   # checked by split_batches
             if pid != NO_PRODUCER_ID:
                 self.producers.record(pid, h.producer_epoch, h.base_sequence, h.last_sequence,
                                       info.base_offset, info.last_offset)

@@ -384,16 +384,18 @@ class PartitionLog:
 
     # -- appending --------------------------------------------------------------------------
 
-    def append(self, batch: bytes, *, leader_epoch: int = 0) -> AppendInfo:
+    def append(self, batch: bytes, *, leader_epoch: int = 0, header: BatchHeader | None = None) -> AppendInfo:
         """Validate one batch from a producer, give it the next offsets and write it. Raises
         RecordTooLargeError, CorruptRecordError, InvalidRecordError and friends with Kafka's
-        wording. The batch is in the OS once this returns; `flush` makes it durable."""
+        wording. The batch is in the OS once this returns; `flush` makes it durable. `header`
+        is what `validate_batch` returned for it when the caller checked it already (its CRC
+        is not computed twice)."""
         config = self.config
         if len(batch) > config.max_message_bytes:
             raise RecordTooLargeError(message=(
                 f"The record batch size in the append to {self.name} is {len(batch)} bytes which "
                 f"exceeds the maximum configured value of {config.max_message_bytes}."))
-        h = validate_batch(batch)
+        h = validate_batch(batch) if header is None else header
         self._check_client_batch(h, batch, config)
         with self._lock:
             self._check_usable()

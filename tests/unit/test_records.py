@@ -14,6 +14,7 @@ from dcli.wire.records import (
     RECORD_BATCH_OVERHEAD,
     Compression,
     Record,
+    RecordBatchBuilder,
     TimestampType,
     build_batch,
     crc32c,
@@ -214,6 +215,27 @@ def test_batch_round_trip(recs, base_offset, compression):
     assert h.records_count == len(recs) and h.last_offset == base_offset + len(recs) - 1
     assert h.max_timestamp == max(r.timestamp for r in recs)
     assert decode_records(batch) == [r._replace(offset=base_offset + i) for i, r in enumerate(recs)]
+
+
+@given(st.lists(records, min_size=1, max_size=20), st.integers(-1, 2**40), st.integers(-1, 2**15 - 1),
+       st.integers(-1, INT32_MAX))
+def test_the_builder_writes_what_build_batch_writes(recs, producer_id, epoch, sequence):
+    builder = RecordBatchBuilder()
+    assert [builder.append(*r[:4]) for r in recs] == list(range(len(recs)))
+    batch = builder.build(producer_id=producer_id, producer_epoch=epoch, base_sequence=sequence)
+    assert builder.size == len(batch)
+    assert batch == build_batch(recs, producer_id=producer_id, producer_epoch=epoch, base_sequence=sequence)
+
+
+def test_the_builder_encodes_long_varints_and_refuses_an_empty_batch():
+    builder = RecordBatchBuilder()
+    with pytest.raises(ValueError):
+        builder.build()
+    recs = [Record(b"k" * 9000, b"v" * 70000, (), 10**12 + i * 100_000) for i in range(3)]
+    recs += [Record(None, b"", (), 10**12 - 10**9)]
+    for r in recs:
+        builder.append(*r[:4])
+    assert decode_records(builder.build(base_offset=7)) == [r._replace(offset=7 + i) for i, r in enumerate(recs)]
 
 
 @given(st.lists(records, min_size=1, max_size=5), st.data())
