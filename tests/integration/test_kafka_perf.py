@@ -3,6 +3,7 @@ ProducerPerformance and ConsumerPerformance print them) and the records really s
 from __future__ import annotations
 
 import re
+import time
 import uuid
 
 from dcli.client import Admin
@@ -29,9 +30,16 @@ def perf(server, *args: str):
     return run_cli("kafka", "perf-test", *args, server=server)
 
 
-def end_offsets(server, name: str, partitions: int) -> int:
+def end_offsets(server, name: str, partitions: int, expect: int | None = None) -> int:
+    """The topic's end offsets, summed. acks=1 is answered before the fsync round that moves the
+    high watermark, so with `expect` this polls (up to a generous deadline) until they reach it."""
+    deadline = time.monotonic() + 30
     with Admin(server.address) as admin:
-        return sum(admin.list_offsets([(name, p) for p in range(partitions)], -1).values())
+        while True:
+            total = sum(admin.list_offsets([(name, p) for p in range(partitions)], -1).values())
+            if expect is None or total >= expect or time.monotonic() > deadline:
+                return total
+            time.sleep(0.02)
 
 
 def test_producer_then_consumer_in_kafkas_lines(server):
@@ -46,7 +54,7 @@ def test_producer_then_consumer_in_kafkas_lines(server):
     assert all(PRODUCER_WINDOW.fullmatch(line) for line in lines[:-1]), lines
     total = PRODUCER_TOTAL.fullmatch(lines[-1])
     assert total and total.group(1) == "3000", lines[-1]
-    assert end_offsets(server, name, 3) == 3000
+    assert end_offsets(server, name, 3, expect=3000) == 3000
 
     r = perf(server, "consumer", "--bootstrap-server", server.address, "--topic", name, "--messages", "3000",
              "--group", f"g-{name}", "--timeout", "30000")
