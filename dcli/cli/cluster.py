@@ -92,16 +92,17 @@ def status(ctx: typer.Context,
            directory: Optional[Path] = DirOption,
            output: Optional[str] = WriteOutOption) -> None:
     """Each node's address, Raft role and term, leader, commit index, last zxid, sessions,
-    znodes and state: up, down (no process), paused (SIGSTOP) or unreachable (runs, does not
-    answer). Nodes are asked side by side, so a frozen node costs one --timeout, not a hang.
+    znodes, the broker controller it sees, and state: up, down (no process), paused (SIGSTOP)
+    or unreachable (runs, does not answer). Nodes are asked side by side, so a frozen node
+    costs one --timeout, not a hang.
 
     \b
     Example:
       $ dcli cluster status
-      NODE  ADDRESS         ROLE      TERM  LEADER  COMMIT  LAST_ZXID  SESSIONS  ZNODES  STATE
-      1     127.0.0.1:7181  leader       2       1      14        0xe         1       6  up
-      2     127.0.0.1:7182  -            -       -       -          -         -       -  down
-      3     127.0.0.1:7183  follower     2       1      14        0xe         0       6  up
+      NODE  ADDRESS         ROLE      TERM  LEADER  COMMIT  LAST_ZXID  SESSIONS  ZNODES  CONTROLLER  STATE
+      1     127.0.0.1:7181  leader       2       1      20       0x14         3      17           2  up
+      2     127.0.0.1:7182  -            -       -       -          -         -       -           -  down
+      3     127.0.0.1:7183  follower     2       1      20       0x14         3      17           2  up
       $ dcli cluster status -w json      # one object per node
     """
     from dcli.output import cluster as printers
