@@ -111,6 +111,16 @@ def _find_valid_record(buf: bytes, start: int) -> int | None:
     return None
 
 
+def _truncate(path: Path, size: int) -> None:
+    """Cut the file to `size` bytes, durably."""
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.ftruncate(fd, size)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 # fdatasync skips the inode timestamps; the file size it does flush, which is all we need.
 _datasync = getattr(os, "fdatasync", os.fsync)
 
@@ -237,12 +247,7 @@ class WriteAheadLog:
             "write-ahead log %s: cutting a torn tail of %d bytes at byte offset %d (%s)",
             path, len(data) - pos, pos, problem,
         )
-        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-        try:
-            os.ftruncate(fd, pos)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        _truncate(path, pos)
         # Later segments hold no valid record (checked above): leftovers of the same crash.
         for _, other in later:
             log.warning("removing write-ahead log segment %s: no valid record in it", other)
@@ -399,12 +404,7 @@ class WriteAheadLog:
                     if isinstance(parsed, str) or parsed[0] >= zxid:
                         break
                     last, pos = parsed[0], parsed[1]
-                fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-                try:
-                    os.ftruncate(fd, pos)
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
+                _truncate(path, pos)
                 size = pos
             if self.directory.is_dir():
                 fsync_dir(self.directory)

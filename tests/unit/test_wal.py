@@ -432,3 +432,18 @@ def test_appended_records_survive_sigkill(tmp_path):
     # Every acknowledged zxid is there, in order, with nothing missing before it.
     assert replayed[: len(acknowledged)] == acknowledged
     assert replayed == list(range(1, len(replayed) + 1))
+
+
+@pytest.mark.parametrize("cut", [1, 13, 57, 100, 101])
+def test_truncate_from_drops_the_tail_durably_and_takes_new_records(tmp_path, cut):
+    write(tmp_path, range(1, 101), segment_bytes=300)
+    with WriteAheadLog(tmp_path, segment_bytes=300) as wal:
+        wal.last_zxid                                  # recovers
+        wal.truncate_from(cut)
+        assert wal.last_zxid == min(cut, 101) - 1
+        wal.append(cut, b"new")
+    kept = expected(range(1, min(cut, 101)))
+    assert replay_all(tmp_path) == kept + [(cut, b"new")]
+    for path in segments(tmp_path):                    # names still match first records
+        first = int.from_bytes(path.read_bytes()[12:20], "big")
+        assert path.name == f"log.{first:020d}"
