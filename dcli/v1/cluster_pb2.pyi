@@ -41,6 +41,12 @@ class ForwardedRequest(_message.Message):
     open_session_timeout_ms: int
     def __init__(self, id: _Optional[int] = ..., session_id: _Optional[int] = ..., request: _Optional[_Union[_coord_pb2.Request, _Mapping]] = ..., open_session_timeout_ms: _Optional[int] = ...) -> None: ...
 
+class ForwardReplies(_message.Message):
+    __slots__ = ("replies",)
+    REPLIES_FIELD_NUMBER: _ClassVar[int]
+    replies: _containers.RepeatedCompositeFieldContainer[ForwardReply]
+    def __init__(self, replies: _Optional[_Iterable[_Union[ForwardReply, _Mapping]]] = ...) -> None: ...
+
 class ForwardReply(_message.Message):
     __slots__ = ("id", "response", "opened", "error")
     ID_FIELD_NUMBER: _ClassVar[int]

@@ -42,7 +42,7 @@ class ClusterStub:
         self.Forward = channel.stream_stream(
                 '/dcli.v1.Cluster/Forward',
                 request_serializer=dcli_dot_v1_dot_cluster__pb2.ForwardFrame.SerializeToString,
-                response_deserializer=dcli_dot_v1_dot_cluster__pb2.ForwardReply.FromString,
+                response_deserializer=dcli_dot_v1_dot_cluster__pb2.ForwardReplies.FromString,
                 _registered_method=True)
         self.Status = channel.unary_unary(
                 '/dcli.v1.Cluster/Status',
@@ -79,7 +79,8 @@ class ClusterServicer:
 
     def Forward(self, request_iterator, context):
         """A follower's requests to the leader on behalf of its clients: writes, session opens, sync,
-        and which sessions are alive. One stream per follower; replies come back in any order.
+        and which sessions are alive. One stream per follower; replies come back in the order the
+        leader executed the requests, many to a message.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -121,7 +122,7 @@ def add_ClusterServicer_to_server(servicer, server):
             'Forward': grpc.stream_stream_rpc_method_handler(
                     servicer.Forward,
                     request_deserializer=dcli_dot_v1_dot_cluster__pb2.ForwardFrame.FromString,
-                    response_serializer=dcli_dot_v1_dot_cluster__pb2.ForwardReply.SerializeToString,
+                    response_serializer=dcli_dot_v1_dot_cluster__pb2.ForwardReplies.SerializeToString,
             ),
             'Status': grpc.unary_unary_rpc_method_handler(
                     servicer.Status,
@@ -197,7 +198,7 @@ class Cluster:
             target,
             '/dcli.v1.Cluster/Forward',
             dcli_dot_v1_dot_cluster__pb2.ForwardFrame.SerializeToString,
-            dcli_dot_v1_dot_cluster__pb2.ForwardReply.FromString,
+            dcli_dot_v1_dot_cluster__pb2.ForwardReplies.FromString,
             options,
             channel_credentials,
             insecure,

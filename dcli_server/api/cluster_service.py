@@ -45,8 +45,9 @@ class ClusterService(cpb_grpc.ClusterServicer):
         try:
             while not conn.closed:
                 await conn.wake.wait()
-                for reply in node.take_ready(conn):
-                    yield reply
+                ready = node.take_ready(conn)
+                if ready:
+                    yield cpb.ForwardReplies(replies=ready)
                 if conn.close_after_flush and not conn.outbox:
                     return
         finally:

@@ -73,10 +73,11 @@ class ForwardLink:
             self.ready = True
             self._on_ready()
             while True:
-                reply = await call.read()
-                if reply is grpc.aio.EOF:
+                message = await call.read()
+                if message is grpc.aio.EOF:
                     break
-                self._on_reply(reply)
+                for reply in message.replies:
+                    self._on_reply(reply)
         except asyncio.CancelledError:
             pass
         except asyncio.TimeoutError:
