@@ -27,7 +27,10 @@ from dcli_server.node import CoordNode, NodeConfig
 
 log = logging.getLogger("dcli.server")
 
-MAX_REQUEST_BYTES = 8 * 1024 * 1024     # one frame; a znode's data is capped lower (Limits)
+MAX_REQUEST_BYTES = 8 * 1024 * 1024     # one client frame; a znode's data is capped lower (Limits)
+# one gRPC message of any kind: a snapshot on its way to a lagging follower, a Produce request
+# of many batches (Kafka's socket.request.max.bytes is 100 MiB); each service caps its own below
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
 
 def default_data_dir(node_id: int = 1) -> Path:
@@ -61,11 +64,11 @@ async def serve(config: NodeConfig, listen: str, *, max_request_bytes: int = MAX
         await node.stop()
         raise
     server = grpc.aio.server(options=[
-        ("grpc.max_receive_message_length", max_request_bytes),
+        ("grpc.max_receive_message_length", max(MAX_MESSAGE_BYTES, max_request_bytes)),
         ("grpc.max_send_message_length", 64 * 1024 * 1024),
         ("grpc.so_reuseport", 0),
     ])
-    pb_grpc.add_CoordinationServicer_to_server(CoordinationService(node), server)
+    pb_grpc.add_CoordinationServicer_to_server(CoordinationService(node, max_frame_bytes=max_request_bytes), server)
     broker_pb2_grpc.add_BrokerServicer_to_server(BrokerService(broker, groups), server)
     cluster_pb2_grpc.add_ClusterServicer_to_server(ClusterService(node), server)
     kv_pb2_grpc.add_KVServicer_to_server(KVService(kv), server)

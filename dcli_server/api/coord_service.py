@@ -17,8 +17,15 @@ _MALFORMED = "malformed frame: not a dcli.v1.ClientFrame"
 
 
 class CoordinationService(pb_grpc.CoordinationServicer):
-    def __init__(self, node: CoordNode):
+    def __init__(self, node: CoordNode, max_frame_bytes: int = 8 * 1024 * 1024):
         self._node = node
+        self._max_frame_bytes = max_frame_bytes
+
+    def _too_large(self, frame: pb.ClientFrame) -> str | None:
+        size = frame.ByteSize()
+        if size > self._max_frame_bytes:
+            return f"frame of {size} bytes exceeds the limit of {self._max_frame_bytes}"
+        return None
 
     async def Session(self, request_iterator, context: grpc.aio.ServicerContext):
         node = self._node
@@ -28,6 +35,8 @@ class CoordinationService(pb_grpc.CoordinationServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, _MALFORMED)
         if first is grpc.aio.EOF:
             return
+        if (problem := self._too_large(first)) is not None:
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, problem)
         if not first.HasField("connect"):
             yield pb.ServerFrame(error=BadArgumentsError("", "the first frame must carry connect").to_proto())
             return
@@ -40,7 +49,7 @@ class CoordinationService(pb_grpc.CoordinationServicer):
         # the answer leaves when the session's creation is committed and applied here
         conn.outbox.appendleft((gate, connected))
         node.submit(conn, first.requests)
-        failure: list[str] = []
+        failure: list[tuple[grpc.StatusCode, str]] = []
         reader = asyncio.get_running_loop().create_task(self._read(context, conn, failure))
         try:
             while True:
@@ -59,14 +68,14 @@ class CoordinationService(pb_grpc.CoordinationServicer):
                             break
                     yield frame
                 if failure:
-                    await context.abort(grpc.StatusCode.INVALID_ARGUMENT, failure[0])
+                    await context.abort(*failure[0])
                 if conn.closed or (conn.close_after_flush and not conn.outbox):
                     return
         finally:
             reader.cancel()
             node.disconnect(conn)
 
-    async def _read(self, context, conn: Conn, failure: list[str]) -> None:
+    async def _read(self, context, conn: Conn, failure: list[tuple[grpc.StatusCode, str]]) -> None:
         node = self._node
         try:
             while not conn.closed:
@@ -78,13 +87,17 @@ class CoordinationService(pb_grpc.CoordinationServicer):
                     conn.close_after_flush = True
                     conn.wake.set()
                     return
+                if (problem := self._too_large(frame)) is not None:
+                    failure.append((grpc.StatusCode.RESOURCE_EXHAUSTED, problem))
+                    conn.wake.set()
+                    return
                 node.submit(conn, frame.requests)
         except asyncio.CancelledError:
             raise
         except Exception as e:  # a frame that does not parse, or the stream broke
             log.debug("stream of session 0x%x ended: %s", conn.session_id, e)
             if not context.done():
-                failure.append(_MALFORMED)
+                failure.append((grpc.StatusCode.INVALID_ARGUMENT, _MALFORMED))
                 conn.wake.set()
             else:
                 node.disconnect(conn)

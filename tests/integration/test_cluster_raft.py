@@ -283,3 +283,22 @@ def test_a_node_cut_off_from_the_majority_stops_serving_until_it_is_back(local_c
     wait_leader(c, among=[survivor, lead])
     with client_on(c, survivor) as zk:
         retry(lambda: zk.create("/majority-again", b""))
+
+
+def test_a_snapshot_larger_than_a_client_frame_reaches_a_lagging_follower(local_cluster):
+    c = local_cluster(3, server_args=(*DEFAULT_SERVER_ARGS, "--snapshot-every", "5"))
+    lead = wait_leader(c)
+    follower = next(i for i in c.ids if i != lead)
+    c.pause(follower)
+    try:
+        with client_on(c, lead) as zk:
+            for i in range(12):                          # 12 x 900 KB: a snapshot over 10 MB
+                zk.create(f"/big{i}", bytes([i]) * 900_000)
+    finally:
+        c.resume(follower)
+    target = c.status(lead).commit_index
+    c.wait_for(lambda: (s := c.status(follower)).up and s.applied_index >= target, WAIT_S,
+               message="the follower loads the big snapshot")
+    with client_on(c, follower) as zk:
+        assert zk.get("/big11")[0] == bytes([11]) * 900_000
+    assert "loading a snapshot" in (c.directory / f"node-{follower}.log").read_text()
