@@ -11,6 +11,7 @@ import threading
 import pytest
 
 from dcli.client import CoordClient
+from dcli.cluster import status as status_rpc
 from dcli.wire import errors
 
 from tests.cluster_fixture import DEFAULT_SERVER_ARGS
@@ -30,6 +31,13 @@ def leader_of(c, among=None) -> int | None:
 
 def wait_leader(c, among=None) -> int:
     return c.wait_for(lambda: leader_of(c, among), WAIT_S, message="a leader all live nodes agree on")
+
+
+def raw_status(c, node_id: int):
+    """The node's whole Cluster.Status answer (log and snapshot indexes included)."""
+    answer = status_rpc.query({node_id: c.address(node_id)})[node_id]
+    assert not isinstance(answer, Exception), answer
+    return answer
 
 
 def client_on(c, *node_ids, **kwargs) -> CoordClient:
@@ -157,7 +165,7 @@ def test_every_node_killed_and_restarted_keeps_every_acknowledged_write(local_cl
             assert zk.get("/d/n7") == (b"seven", zk.exists("/d/n7"))
 
 
-def test_a_follower_cut_off_catches_up_by_snapshot(local_cluster):
+def test_a_paused_follower_catches_up_by_log_or_snapshot(local_cluster):
     c = local_cluster(3, server_args=(*DEFAULT_SERVER_ARGS, "--snapshot-every", "50"))
     lead = wait_leader(c)
     follower = next(i for i in c.ids if i != lead)
@@ -289,13 +297,16 @@ def test_a_snapshot_larger_than_a_client_frame_reaches_a_lagging_follower(local_
     c = local_cluster(3, server_args=(*DEFAULT_SERVER_ARGS, "--snapshot-every", "5"))
     lead = wait_leader(c)
     follower = next(i for i in c.ids if i != lead)
-    c.pause(follower)
-    try:
-        with client_on(c, lead) as zk:
-            for i in range(12):                          # 12 x 900 KB: a snapshot over 10 MB
-                zk.create(f"/big{i}", bytes([i]) * 900_000)
-    finally:
-        c.resume(follower)
+    behind = c.status(follower).applied_index
+    # killed, not paused: a paused node's socket buffers would still take in the log
+    c.kill(follower)
+    with client_on(c, lead) as zk:
+        for i in range(12):                              # 12 x 900 KB: a snapshot over 10 MB
+            zk.create(f"/big{i}", bytes([i]) * 900_000)
+    # the leader has compacted away what the follower lacks: only a snapshot can catch it up
+    c.wait_for(lambda: raw_status(c, lead).log_first_index > behind + 1, WAIT_S,
+               message="the leader compacts its log past the missing follower")
+    c.start(follower)
     target = c.status(lead).commit_index
     c.wait_for(lambda: (s := c.status(follower)).up and s.applied_index >= target, WAIT_S,
                message="the follower loads the big snapshot")
