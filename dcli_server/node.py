@@ -314,26 +314,17 @@ class CoordNode:
                     self._forwarded.pop(rid, None)
                     raise ConnectionLossError() from None
                 return opened.session_id, opened.password, opened.timeout_ms, opened.zxid
-            changed = self._changed
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if time.monotonic() >= deadline:
                 raise ConnectionLossError()
-            try:
-                await asyncio.wait_for(changed.wait(), min(remaining, 0.2))
-            except asyncio.TimeoutError:
-                pass
+            await self._until(lambda: self.writable() or (self._link is not None and self._link.ready),
+                              deadline - time.monotonic())
 
     def gate(self) -> int:
         """The index a reply computed now reflects: it may leave once that is applied."""
         return self.coordinator.last_zxid
 
     async def wait_visible(self, index: int) -> None:
-        while self._visible < index:
-            changed = self._changed
-            try:
-                await asyncio.wait_for(changed.wait(), 0.05)
-            except asyncio.TimeoutError:
-                pass
+        await self._until(lambda: self._visible >= index)
 
     def submit(self, conn: Conn, requests) -> None:
         sid = conn.session_id
@@ -591,12 +582,14 @@ class CoordNode:
         if self.replica.leader_id != to:
             raise ProposalDropped(f"node {to} did not take over in time", self.replica.leader_id)
 
-    async def _until(self, predicate, timeout_s: float) -> None:
+    async def _until(self, predicate, timeout_s: float = float("inf")) -> None:
+        """Until predicate() holds or timeout_s passes: woken by role changes, and looking again
+        every 50 ms for what the log's progress changes."""
         deadline = time.monotonic() + timeout_s
         while not predicate() and time.monotonic() < deadline:
             changed = self._changed
             try:
-                await asyncio.wait_for(changed.wait(), 0.05)
+                await asyncio.wait_for(changed.wait(), min(0.05, max(deadline - time.monotonic(), 0)))
             except asyncio.TimeoutError:
                 pass
 

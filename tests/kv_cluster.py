@@ -14,26 +14,13 @@ sleeping for an event.
 """
 from __future__ import annotations
 
-import socket
 import time
 from pathlib import Path
 
+from dcli.cluster.manager import free_ports
 from tests.conftest import ServerProcess
 
 FAST = ("--kv-heartbeat-ms", "200", "--kv-anti-entropy-ms", "600000", "--kv-request-timeout-ms", "1500")
-
-
-def free_ports(count: int) -> list[int]:
-    socks = []
-    try:
-        for _ in range(count):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 class KVCluster:

@@ -28,7 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
-from dcli.wire.errors import BrokerError, InvalidTopicError, UnknownTopicOrPartitionError, TopicExistsError, InvalidPartitionsError, InvalidReplicationFactorError, InvalidReplicaAssignmentError, InvalidRequestError
+from dcli.wire.errors import (BrokerError, InvalidPartitionsError, InvalidReplicaAssignmentError,
+                              InvalidRequestError, InvalidTopicError, TopicExistsError,
+                              UnknownTopicOrPartitionError)
 from dcli.wire.topics import collides, parse_partition_dir, partition_dir_name, validate_topic
 from dcli_server.broker.assignment import assign_replicas, check_replication_factor as _check_replication_factor
 from dcli_server.broker.config import BrokerConfig, validate_topic_configs
