@@ -79,6 +79,16 @@ class BrokerStub:
                 request_serializer=dcli_dot_v1_dot_broker__pb2.ListOffsetsRequest.SerializeToString,
                 response_deserializer=dcli_dot_v1_dot_broker__pb2.ListOffsetsResponse.FromString,
                 _registered_method=True)
+        self.OffsetForLeaderEpoch = channel.unary_unary(
+                '/dcli.v1.Broker/OffsetForLeaderEpoch',
+                request_serializer=dcli_dot_v1_dot_broker__pb2.OffsetForLeaderEpochRequest.SerializeToString,
+                response_deserializer=dcli_dot_v1_dot_broker__pb2.OffsetForLeaderEpochResponse.FromString,
+                _registered_method=True)
+        self.FindCoordinator = channel.unary_unary(
+                '/dcli.v1.Broker/FindCoordinator',
+                request_serializer=dcli_dot_v1_dot_broker__pb2.FindCoordinatorRequest.SerializeToString,
+                response_deserializer=dcli_dot_v1_dot_broker__pb2.FindCoordinatorResponse.FromString,
+                _registered_method=True)
         self.JoinGroup = channel.unary_unary(
                 '/dcli.v1.Broker/JoinGroup',
                 request_serializer=dcli_dot_v1_dot_broker__pb2.JoinGroupRequest.SerializeToString,
@@ -185,9 +195,24 @@ class BrokerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def JoinGroup(self, request, context):
+    def OffsetForLeaderEpoch(self, request, context):
+        """---- replication (between brokers) ----
+        Where a leader epoch ends in the leader's log: a follower truncates there before fetching
+        from a new leader (Kafka's OffsetsForLeaderEpoch, KIP-101).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def FindCoordinator(self, request, context):
         """---- consumer groups (Kafka's classic protocol; the group leader assigns, client-side) ----
         """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def JoinGroup(self, request, context):
+        """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -287,6 +312,16 @@ def add_BrokerServicer_to_server(servicer, server):
                     servicer.ListOffsets,
                     request_deserializer=dcli_dot_v1_dot_broker__pb2.ListOffsetsRequest.FromString,
                     response_serializer=dcli_dot_v1_dot_broker__pb2.ListOffsetsResponse.SerializeToString,
+            ),
+            'OffsetForLeaderEpoch': grpc.unary_unary_rpc_method_handler(
+                    servicer.OffsetForLeaderEpoch,
+                    request_deserializer=dcli_dot_v1_dot_broker__pb2.OffsetForLeaderEpochRequest.FromString,
+                    response_serializer=dcli_dot_v1_dot_broker__pb2.OffsetForLeaderEpochResponse.SerializeToString,
+            ),
+            'FindCoordinator': grpc.unary_unary_rpc_method_handler(
+                    servicer.FindCoordinator,
+                    request_deserializer=dcli_dot_v1_dot_broker__pb2.FindCoordinatorRequest.FromString,
+                    response_serializer=dcli_dot_v1_dot_broker__pb2.FindCoordinatorResponse.SerializeToString,
             ),
             'JoinGroup': grpc.unary_unary_rpc_method_handler(
                     servicer.JoinGroup,
@@ -577,6 +612,60 @@ class Broker:
             '/dcli.v1.Broker/ListOffsets',
             dcli_dot_v1_dot_broker__pb2.ListOffsetsRequest.SerializeToString,
             dcli_dot_v1_dot_broker__pb2.ListOffsetsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def OffsetForLeaderEpoch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dcli.v1.Broker/OffsetForLeaderEpoch',
+            dcli_dot_v1_dot_broker__pb2.OffsetForLeaderEpochRequest.SerializeToString,
+            dcli_dot_v1_dot_broker__pb2.OffsetForLeaderEpochResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FindCoordinator(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dcli.v1.Broker/FindCoordinator',
+            dcli_dot_v1_dot_broker__pb2.FindCoordinatorRequest.SerializeToString,
+            dcli_dot_v1_dot_broker__pb2.FindCoordinatorResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -415,6 +415,25 @@ class UnknownTopicOrPartitionError(BrokerError):
     template = "This server does not host this topic-partition."
 
 
+class LeaderNotAvailableError(BrokerError):
+    grpc_status = "UNAVAILABLE"
+    exit_code = ExitCode.UNAVAILABLE
+    retriable = True
+    kafka_code = 5
+    template = ("There is no leader for this topic-partition as we are in the middle of a "
+                "leadership election.")
+
+
+class NotLeaderOrFollowerError(BrokerError):
+    grpc_status = "UNAVAILABLE"
+    exit_code = ExitCode.UNAVAILABLE
+    retriable = True
+    kafka_code = 6
+    template = ("For requests intended only for the leader, this error indicates that the broker "
+                "is not the current leader. For requests intended for any replica, this error "
+                "indicates that the broker is not a replica of the topic partition.")
+
+
 class RequestTimedOutError(BrokerError):
     grpc_status = "DEADLINE_EXCEEDED"
     exit_code = ExitCode.UNAVAILABLE
@@ -429,6 +448,14 @@ class NotEnoughReplicasError(BrokerError):
     retriable = True
     kafka_code = 19
     template = "Messages are rejected since there are fewer in-sync replicas than required."
+
+
+class NotEnoughReplicasAfterAppendError(BrokerError):
+    grpc_status = "UNAVAILABLE"
+    exit_code = ExitCode.UNAVAILABLE
+    retriable = True
+    kafka_code = 20
+    template = "Messages are written to the log, but to fewer in-sync replicas than required."
 
 
 class TopicExistsError(BrokerError):
@@ -516,6 +543,14 @@ class CoordinatorNotAvailableError(BrokerError):
     retriable = True
     kafka_code = 15
     template = "The coordinator is not available."
+
+
+class NotCoordinatorError(BrokerError):
+    grpc_status = "UNAVAILABLE"
+    exit_code = ExitCode.UNAVAILABLE
+    retriable = True
+    kafka_code = 16
+    template = "This is not the correct coordinator."
 
 
 class IllegalGenerationError(BrokerError):

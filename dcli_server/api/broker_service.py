@@ -111,6 +111,14 @@ class BrokerService(GroupRpcs, pb_grpc.BrokerServicer):
             pb.ConfigEntry(name=c.name, value=c.value, is_default=c.is_default, read_only=c.read_only)
             for c in entries])
 
+    @_guarded
+    async def FindCoordinator(self, request: pb.FindCoordinatorRequest, context) -> pb.FindCoordinatorResponse:
+        try:
+            node_id, host, port = self._broker.coordinator_for(request.key)
+        except BrokerError as e:
+            return pb.FindCoordinatorResponse(node_id=-1, **_error(e))
+        return pb.FindCoordinatorResponse(node_id=node_id, host=host, port=port)
+
     # -- producing and consuming ------------------------------------------------------------
 
     @_guarded

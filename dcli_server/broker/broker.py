@@ -176,6 +176,10 @@ class Broker:
         """The live brokers: this one."""
         return [self.broker_id]
 
+    def coordinator_for(self, group_id: str) -> tuple[int, str, int]:
+        """(broker id, host, port) of the broker that coordinates `group_id`: this one."""
+        return self.broker_id, self.host, self.port
+
     # -- life cycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
