@@ -21,6 +21,8 @@ from dcli_server.api.kv_peers import GrpcTransport
 from dcli_server.api.kv_service import KVService
 from dcli_server.broker.broker import Broker
 from dcli_server.broker.config import BrokerConfig
+from dcli_server.broker.membership import start_membership
+from dcli_server.broker.replicated import ReplicatedBroker
 from dcli_server.broker.groups import GroupConfig
 from dcli_server.kv.node import KVConfig, KVNode
 from dcli_server.node import CoordNode, NodeConfig
@@ -51,7 +53,9 @@ async def serve(config: NodeConfig, listen: str, *, max_request_bytes: int = MAX
     broker_config = broker_config or BrokerConfig()
     if broker_config.broker_id < 0:
         broker_config = dataclasses.replace(broker_config, broker_id=config.node_id)
-    broker = Broker(config.data_dir / "broker", broker_config, fsync=config.fsync.value)
+    clustered = len(config.peers) > 1
+    broker_class = ReplicatedBroker if clustered else Broker
+    broker = broker_class(config.data_dir / "broker", broker_config, fsync=config.fsync.value)
     groups = Groups(config.data_dir / "groups", group_config)
     kv_config = dataclasses.replace(kv_config or KVConfig(), node_id=config.node_id, peers=config.peers)
     kv_transport = GrpcTransport(kv_config.request_timeout_ms)
@@ -88,12 +92,15 @@ async def serve(config: NodeConfig, listen: str, *, max_request_bytes: int = MAX
     if not config.peers:
         node.peers[config.node_id] = address
     broker.host, broker.port = host, bound
+    membership = None
+    if clustered:       # attached before the first request, started once the port serves
+        membership = start_membership(node, broker_config.broker_id, host, bound, broker_session_timeout_ms,
+                                      broker_config=broker_config, start=False)
+        broker.attach(membership)
     await server.start()
     await kv.start(address)
-    membership = None
-    if len(config.peers) > 1:
-        from dcli_server.broker.membership import start_membership
-        membership = start_membership(node, broker_config.broker_id, host, bound, broker_session_timeout_ms)
+    if membership is not None:
+        membership.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -30,6 +30,9 @@ def start(listen: Optional[str] = typer.Option(None, "--listen", metavar="HOST:P
                                              help="Write a snapshot after this many transactions."),
           broker_config_file: Optional[Path] = typer.Option(None, "--broker-config", metavar="FILE",
                                                             help="Broker settings in Kafka's server.properties form."),
+          overrides: Optional[list[str]] = typer.Option(None, "--override", metavar="NAME=VALUE",
+                                                        help="One broker setting over --broker-config, as kafka-server-start's "
+                                                             "--override (e.g. replica.lag.time.max.ms=10000); repeatable."),
           num_partitions: Optional[int] = typer.Option(None, "--num-partitions", metavar="N",
                                                        help="Partitions of a topic created without a count (num.partitions, default 1)."),
           auto_create_topics: Optional[bool] = typer.Option(None, "--auto-create-topics/--no-auto-create-topics",
@@ -88,7 +91,7 @@ def start(listen: Optional[str] = typer.Option(None, "--listen", metavar="HOST:P
         raise errors.UsageError(f"invalid --listen '{listen}': expected host:port")
     if max_data_bytes <= 0 or container_check_interval_ms <= 0 or snapshot_every <= 0:
         raise errors.UsageError("--max-data-bytes, --container-check-interval-ms and --snapshot-every must be positive")
-    broker_config = _broker_config(broker_config_file, num_partitions, auto_create_topics)
+    broker_config = _broker_config(broker_config_file, num_partitions, auto_create_topics, overrides or [])
     if broker_session_timeout_ms <= 0:
         raise errors.UsageError("--broker-session-timeout-ms must be positive")
     if group_initial_rebalance_delay_ms < 0:
@@ -139,7 +142,8 @@ def _kv_config(weights: Optional[str], vnodes: int, heartbeat_ms: int, anti_entr
                     request_timeout_ms=timeout_ms)
 
 
-def _broker_config(path: Optional[Path], num_partitions: Optional[int], auto_create: Optional[bool]):
+def _broker_config(path: Optional[Path], num_partitions: Optional[int], auto_create: Optional[bool],
+                   overrides: list[str] = ()):
     """The broker's settings: a server.properties file, then the flags over it."""
     from dcli_server.broker.config import BrokerConfig, parse_properties
 
@@ -149,6 +153,11 @@ def _broker_config(path: Optional[Path], num_partitions: Optional[int], auto_cre
             props = dict(parse_properties(path.read_text()))
         except (OSError, UnicodeDecodeError) as e:
             raise errors.UsageError(f"cannot read --broker-config {path}: {e}") from None
+    for item in overrides:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise errors.UsageError(f"invalid --override '{item}': expected NAME=VALUE")
+        props[name.strip()] = value.strip()
     if num_partitions is not None:
         props["num.partitions"] = num_partitions
     if auto_create is not None:

@@ -132,7 +132,9 @@ class LocalCluster:
                     fresh = [n.data_dir for n in rec.nodes if not n.data_dir.exists()]
                 for n in rec.nodes:
                     self._check_port(n)
-                return self._spawn_all(rec, rec.nodes)
+                started = self._spawn_all(rec, rec.nodes)
+            self._wait_brokers(len(rec.nodes))
+            return started
         except BaseException:
             if fresh:   # a cluster that never came up is not kept; the logs are, for the error to point at
                 self.state_file.unlink(missing_ok=True)
@@ -363,6 +365,19 @@ class LocalCluster:
             self._write(rec)
             raise
         return [node for node, _, _ in started]
+
+    def _wait_brokers(self, count: int) -> None:
+        """Until every node's broker has joined the broker cluster (each sees a controller, which
+        it follows only once registered), so that a topic created next can use every broker;
+        at most the start timeout, and a cluster that is slow to get there is not an error."""
+        if count < 2:
+            return
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            states = self.status_all()
+            if all(s.up and s.controller_id for s in states):
+                return
+            time.sleep(0.05)
 
     def _spawn(self, node: Node, peers: str, extra_args: Sequence[str]) -> tuple[subprocess.Popen, int]:
         node.data_dir.mkdir(parents=True, exist_ok=True)

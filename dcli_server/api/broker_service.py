@@ -76,8 +76,8 @@ class BrokerService(GroupRpcs, pb_grpc.BrokerServicer):
             topics.append(pb.TopicMetadata(name=t.name, topic_id=t.topic_id, is_internal=t.is_internal,
                                            partitions=parts, configs=t.configs, **_error(t.error)))
         return pb.MetadataResponse(
-            brokers=[pb.BrokerInfo(node_id=b.broker_id, host=b.host, port=b.port)],
-            controller_id=b.broker_id, cluster_id=b.cluster_id, topics=topics)
+            brokers=[pb.BrokerInfo(node_id=i, host=h, port=p) for i, h, p in b.broker_infos()],
+            controller_id=b.controller_id, cluster_id=b.cluster_id, topics=topics)
 
     @_guarded
     async def CreateTopics(self, request: pb.CreateTopicsRequest, context) -> pb.CreateTopicsResponse:
@@ -162,6 +162,16 @@ class BrokerService(GroupRpcs, pb_grpc.BrokerServicer):
                                 log_start_offset=r.log_start_offset, log_end_offset=r.log_end_offset,
                                 records=r.records, **_error(r.error))
             for r in results])
+
+    @_guarded
+    async def OffsetForLeaderEpoch(self, request: pb.OffsetForLeaderEpochRequest,
+                                   context) -> pb.OffsetForLeaderEpochResponse:
+        try:
+            epoch, end = await self._broker.offset_for_leader_epoch(
+                request.topic, request.partition, request.current_leader_epoch, request.leader_epoch)
+        except BrokerError as e:
+            return pb.OffsetForLeaderEpochResponse(leader_epoch=-1, end_offset=-1, **_error(e))
+        return pb.OffsetForLeaderEpochResponse(leader_epoch=epoch, end_offset=end)
 
     @_guarded
     async def ListOffsets(self, request: pb.ListOffsetsRequest, context) -> pb.ListOffsetsResponse:

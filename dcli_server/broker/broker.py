@@ -33,8 +33,8 @@ from typing import Iterable, Mapping
 
 from dcli.wire.errors import (
     BrokerError, FencedLeaderEpochError, InvalidProducerIdMappingError, InvalidRequestError,
-    KafkaStorageError, NotEnoughReplicasError, RequestTimedOutError, UnknownLeaderEpochError,
-    UnknownTopicOrPartitionError,
+    KafkaStorageError, NotEnoughReplicasAfterAppendError, NotEnoughReplicasError,
+    NotLeaderOrFollowerError, RequestTimedOutError, UnknownLeaderEpochError, UnknownTopicOrPartitionError,
 )
 from dcli.wire.topics import is_internal, validate_topic
 from dcli_server.broker.config import BrokerConfig, parse_properties
@@ -161,7 +161,7 @@ class Broker:
         self.host, self.port = host, port
         self.cluster_id = ""
         self._store: TopicStore | None = None
-        self._partitions: dict[str, list[Partition]] = {}
+        self._partitions: dict[str, list[Partition | None]] = {}   # None: hosted elsewhere
         self._admin = asyncio.Lock()
         self._dirty: set[Partition] = set()
         self._dirty_event = asyncio.Event()
@@ -175,6 +175,14 @@ class Broker:
     def brokers(self) -> list[int]:
         """The live brokers: this one."""
         return [self.broker_id]
+
+    def broker_infos(self) -> list[tuple[int, str, int]]:
+        """(id, host, port) of each live broker: this one."""
+        return [(self.broker_id, self.host, self.port)]
+
+    @property
+    def controller_id(self) -> int:
+        return self.broker_id
 
     def coordinator_for(self, group_id: str) -> tuple[int, str, int]:
         """(broker id, host, port) of the broker that coordinates `group_id`: this one."""
@@ -215,6 +223,7 @@ class Broker:
                 p = Partition.open(path, info.name, i, info.topic_id, log_config,
                                    broker_id=self.broker_id, replicas=info.replicas[i])
                 p.min_insync_replicas = min_isr
+                p.hw_counts_durable = self.fsync == "always"
                 out.append(p)
         except BaseException:
             for p in out:
@@ -257,7 +266,7 @@ class Broker:
         for t in self._tasks:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        parts = [p for ps in self._partitions.values() for p in ps]
+        parts = self._local_partitions()
         self._partitions = {}
         for p in parts:
             p.detach(KafkaStorageError(message="The broker is shutting down."))
@@ -271,7 +280,7 @@ class Broker:
             self._dirty.add(p)
             self._dirty_event.set()
             return
-        p.set_high_watermark(end)
+        p.update_high_watermark()
         if self.fsync == "off":
             p.set_durable(end)
         else:
@@ -303,9 +312,7 @@ class Broker:
                         log.error("broker: fsync of %s failed; the partition goes offline: %s", p.name, err)
                         p.detach(_storage_error(err))
                     continue
-                p.set_durable(end)
-                if self.fsync == "always":
-                    p.set_high_watermark(end)
+                p.set_durable(end)      # and, leading, the high watermark it allows
 
     async def _housekeeping(self) -> None:
         interval = self.config.log_retention_check_interval_ms / 1000
@@ -320,10 +327,9 @@ class Broker:
         """Retention and compaction over every partition (each in a thread); returns the
         number of segments deleted."""
         deleted = 0
-        for parts in list(self._partitions.values()):
-            for p in parts:
-                if p.failed is None:
-                    deleted += await asyncio.to_thread(_clean, p.log, p.high_watermark)
+        for p in self._local_partitions():
+            if p.failed is None:
+                deleted += await asyncio.to_thread(_clean, p.log, p.high_watermark)
         return deleted
 
     # -- topics -----------------------------------------------------------------------------
@@ -332,7 +338,13 @@ class Broker:
         parts = self._partitions.get(topic)
         if parts is None or not 0 <= partition < len(parts):
             raise UnknownTopicOrPartitionError()
-        return parts[partition]
+        p = parts[partition]
+        if p is None:
+            raise NotLeaderOrFollowerError()
+        return p
+
+    def _local_partitions(self) -> list[Partition]:
+        return [p for parts in self._partitions.values() for p in parts if p is not None]
 
     def _describe(self, info: TopicInfo) -> TopicDescription:
         parts = [PartitionDescription(p.index, p.leader_id, p.leader_epoch, p.replicas, p.isr,
@@ -471,25 +483,32 @@ class Broker:
         (KIP-360), or a new id when the epoch would overflow. Ids are reserved on disk in
         blocks before they are handed out, so none is handed out twice, even after a crash."""
         if producer_id >= 0:
-            if producer_id >= self._next_pid:
-                raise InvalidProducerIdMappingError(message=(
-                    f"Producer id {producer_id} was never handed out by this broker."))
+            self._check_producer_id(producer_id)
             if producer_epoch < 0:
                 raise InvalidRequestError(message="A producer id needs its current epoch to be bumped.")
             if producer_epoch < MAX_PRODUCER_EPOCH:
                 return producer_id, producer_epoch + 1
         async with self._pid_lock:
             if self._next_pid >= self._pid_block_end:
-                end = self._pid_block_end + PRODUCER_ID_BLOCK
-                path = self.directory / PRODUCER_IDS_FILE
-                try:
-                    await asyncio.to_thread(_write_atomically, path, f"{end}\n".encode())
-                except OSError as e:
-                    raise _storage_error(e) from None
-                self._pid_block_end = end
+                self._next_pid, self._pid_block_end = await self._reserve_producer_ids()
             pid = self._next_pid
             self._next_pid += 1
         return pid, 0
+
+    def _check_producer_id(self, producer_id: int) -> None:
+        if producer_id >= self._next_pid:
+            raise InvalidProducerIdMappingError(message=(
+                f"Producer id {producer_id} was never handed out by this broker."))
+
+    async def _reserve_producer_ids(self) -> tuple[int, int]:
+        """The next block of ids, [start, end), recorded on disk before any is handed out."""
+        start = self._pid_block_end
+        end = start + PRODUCER_ID_BLOCK
+        try:
+            await asyncio.to_thread(_write_atomically, self.directory / PRODUCER_IDS_FILE, f"{end}\n".encode())
+        except OSError as e:
+            raise _storage_error(e) from None
+        return start, end
 
     # -- produce ----------------------------------------------------------------------------
 
@@ -513,6 +532,7 @@ class Broker:
             results.append(result)
             try:
                 p = await self._partition_for_produce(topic, index)
+                p.check_leader()
                 if acks == -1 and len(p.isr) < p.min_insync_replicas:
                     raise NotEnoughReplicasError(message=(
                         f"The size of the current ISR {set(p.isr)} is insufficient to satisfy the "
@@ -532,7 +552,7 @@ class Broker:
         return results
 
     async def _wait_durable(self, results: list[ProduceResult], waits, timeout_ms: int) -> None:
-        tasks = [p.durable_future(end) for _, p, end in waits]     # waiting before the committer runs
+        tasks = [_acks_all(p, end) for _, p, end in waits]
         done, pending = await asyncio.wait(tasks, timeout=max(timeout_ms, 0) / 1000)
         for (i, p, _), task in zip(waits, tasks):
             r = results[i]
@@ -543,6 +563,8 @@ class Broker:
             elif task.exception() is not None:
                 exc = task.exception()
                 r.error = exc if isinstance(exc, BrokerError) else _storage_error(exc)
+            elif len(p.isr) < p.min_insync_replicas:
+                r.error = NotEnoughReplicasAfterAppendError()
 
     # -- fetch ------------------------------------------------------------------------------
 
@@ -563,35 +585,35 @@ class Broker:
             watched = []
             for it in items:
                 parts = self._partitions.get(it.topic, ())
-                if 0 <= it.partition < len(parts):
+                if 0 <= it.partition < len(parts) and parts[it.partition] is not None:
                     watched.append(parts[it.partition])
+            follower = replica_id >= 0 and replica_id != self.broker_id
             for p in watched:
-                p.add_data_waiter(woken)
+                (p.add_append_waiter if follower else p.add_data_waiter)(woken)
             try:
                 await asyncio.wait([woken], timeout=remaining)
             finally:
                 for p in watched:
-                    p.discard_data_waiter(woken)
+                    (p.discard_append_waiter if follower else p.discard_data_waiter)(woken)
 
     def _read(self, items: list[FetchItem], max_bytes: int, replica_id: int):
         results = []
         total = 0
         errored = False
-        # A follower reads up to the log end; proto3 sends 0 for an unset replica_id, so only
-        # another live broker's id counts (none on one node).
-        follower = replica_id >= 0 and replica_id != self.broker_id and replica_id in self.brokers
         for it in items:
             r = FetchResult(it.topic, it.partition)
             results.append(r)
             try:
                 p = self._lookup(it.topic, it.partition)
+                # A follower (a replica's broker) reads up to the log end; consumers read from
+                # the leader, below the high watermark.
+                follower = replica_id != self.broker_id and replica_id in p.replicas
+                p.check_leader()
+                self._check_epoch(p, it.current_leader_epoch)
+                if follower and p.follower_fetched(replica_id, it.fetch_offset):
+                    self._isr_may_grow(p)
                 r.high_watermark, r.log_start_offset = p.high_watermark, p.log_start_offset
                 r.log_end_offset = p.log_end_offset
-                epoch = it.current_leader_epoch
-                if epoch >= 0 and epoch < p.leader_epoch:
-                    raise FencedLeaderEpochError()
-                if epoch > p.leader_epoch:
-                    raise UnknownLeaderEpochError()
                 limit = it.partition_max_bytes if it.partition_max_bytes > 0 else DEFAULT_PARTITION_MAX_BYTES
                 left = max_bytes - total
                 data = p.read(it.fetch_offset, max(min(limit, left), 1), to_log_end=follower)
@@ -605,6 +627,25 @@ class Broker:
                 r.error, errored = _storage_error(e), True
         return results, total, errored
 
+    @staticmethod
+    def _check_epoch(p: Partition, epoch: int) -> None:
+        """A request's view of the leader epoch (-1: unchecked) against the partition's."""
+        if epoch >= 0 and epoch < p.leader_epoch:
+            raise FencedLeaderEpochError()
+        if epoch > p.leader_epoch:
+            raise UnknownLeaderEpochError()
+
+    async def offset_for_leader_epoch(self, topic: str, index: int, current_epoch: int,
+                                      epoch: int) -> tuple[int, int]:
+        """(the largest leader epoch <= `epoch` in this leader's log, where it ends)."""
+        p = self._lookup(topic, index)
+        p.check_leader()
+        self._check_epoch(p, current_epoch)
+        return p.epoch_end(epoch)
+
+    def _isr_may_grow(self, p: Partition) -> None:
+        """A follower out of the ISR caught up with leader `p` (cluster mode acts on it)."""
+
     # -- offsets ----------------------------------------------------------------------------
 
     def list_offsets(self, items: list[tuple[str, int, int]]) -> list[OffsetResult]:
@@ -616,6 +657,7 @@ class Broker:
             out.append(r)
             try:
                 p = self._lookup(topic, index)
+                p.check_leader()
                 if ts == EARLIEST:
                     r.offset = p.log_start_offset
                 elif ts == LATEST:
@@ -632,6 +674,18 @@ class Broker:
             except OSError as e:
                 r.error = _storage_error(e)
         return out
+
+
+def _acks_all(p: Partition, end: int) -> asyncio.Future:
+    """acks=all: resolved once the leader's log is fsync'd below `end` and the high watermark
+    passed it (on one node the same moment; in a cluster every ISR member has the batch too).
+    The fsync waiter counts at once, before the committer runs (see `has_waiters`)."""
+    durable = p.durable_future(end)
+
+    async def both() -> None:
+        await durable
+        await p.hw_future(end)
+    return asyncio.ensure_future(both())
 
 
 # -- work done in threads -----------------------------------------------------------------------

@@ -8,8 +8,8 @@ in ZooKeeper (one place, so that the controller, the brokers and the tools agree
     /brokers/topics/<topic>                    the replica assignment, preferred leader first
         {"version":3,"topic_id":"NPmZHyhbR9y00wMglMH2sg","partitions":{"0":[1,2,3],"1":[2,3,1]},
          "adding_replicas":{},"removing_replicas":{}}
-    /brokers/topics/<topic>/partitions/<p>/state     written by the controller (and, in a later
-        {"controller_epoch":3,"leader":1,"version":1,   slice, by the leader for ISR changes),
+    /brokers/topics/<topic>/partitions/<p>/state     written by the controller (and by the
+        {"controller_epoch":3,"leader":1,"version":1,   leader for its ISR changes),
          "leader_epoch":0,"isr":[1,2,3]}                always with the znode version read
     /config/topics/<topic>                     the topic's config overrides
         {"version":1,"config":{"unclean.leader.election.enable":"true"}}

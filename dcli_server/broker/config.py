@@ -37,6 +37,7 @@ _SETTINGS: dict[str, tuple[str, str, int | None]] = {
     "message.max.bytes": ("message_max_bytes", "INT", 0),
     "log.dirs": ("log_dirs", "STRING", None),
     "log.dir": ("log_dir", "STRING", None),
+    "replica.lag.time.max.ms": ("replica_lag_time_max_ms", "LONG", 1),
     "dcli.max.partitions": ("max_partitions", "INT", 1),
 }
 
@@ -95,6 +96,7 @@ class BrokerConfig:
     message_max_bytes: int = 1048588
     log_dirs: str | None = None
     log_dir: str = "/tmp/kafka-logs"
+    replica_lag_time_max_ms: int = 30_000
     max_partitions: int = 4096  # not Kafka's: each open partition holds three file descriptors
     explicit: frozenset[str] = field(default=frozenset(), compare=False)
 

@@ -13,7 +13,7 @@ every partition state, then brings each partition in line with the live brokers:
   (the first live replica leads alone); else leader -1, the partition is offline and its ISR keeps
   the last leader, which leads again once it is back; leader epoch + 1;
 - a broker that comes back is recorded live and nothing more: growing the ISR is the partition
-  leader's job (a later slice), but an offline partition whose ISR holds it gets it as leader.
+  leader's job (ReplicatedBroker), but an offline partition whose ISR holds it gets it as leader.
 
 Fencing: every write is a multi whose first op checks /controller_epoch at the znode version this
 controller's bump produced, and state writes are conditional on the state's version as read. A

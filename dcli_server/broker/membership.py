@@ -14,8 +14,9 @@ starts with this node, so it talks to its own node while it serves). In that ses
 the ephemeral /brokers/ids/<id> (Kafka's registration), joins the controller election (the seed's
 LeaderElection under /controller; the Controller does the work when elected), follows who the
 controller is (LeaderObserver), and keeps a persistent recursive watch on /brokers/topics that
-turns each partition state change into `on_partition_state(topic, partition, state)` — what the
-data path of a later slice will act on (become leader or follower, fence an old epoch).
+turns each partition state change into `on_partition_state(topic, partition, state)` — what
+ReplicatedBroker acts on (lead or follow). It also keeps each topic's assignment and configs
+(`topics`) and the live brokers' addresses (`brokers`), which is what clients get as metadata.
 
 When the session is lost (the node was cut off or paused longer than the session timeout: the
 tree has already deleted the registration and the controller has moved its leaderships) the agent
@@ -58,7 +59,11 @@ class BrokerMembership:
         self.session_timeout_ms = session_timeout_ms
         self.controller = Controller(broker_id, broker_config=broker_config, on_fenced=self._fenced)
         self.partition_states: dict[tuple[str, int], tuple[meta.PartitionState, int]] = {}
+        self.topics: dict[str, tuple[meta.TopicAssignment, dict[str, str]]] = {}   # assignment, configs
+        self.brokers: dict[int, meta.BrokerInfo] = {}         # the live ones
+        self.on_topic_deleted: Callable[[str], None] | None = None
         self.registered = threading.Event()
+        self._delivered = threading.Condition()
         self._listeners: list[StateListener] = [on_partition_state] if on_partition_state else []
         self._controller_id = 0
         self._client: CoordClient | None = None
@@ -79,10 +84,26 @@ class BrokerMembership:
     def is_controller(self) -> bool:
         return self.controller.active
 
+    def client(self, wait: float = 0.0) -> CoordClient:
+        """The agent's session with the tree, waiting up to `wait` seconds for this broker to
+        be registered (raises NotConnectedError between sessions)."""
+        if wait > 0:
+            self.registered.wait(wait)
+        client = self._client
+        if client is None or not client.connected:
+            raise errors.NotConnectedError()
+        return client
+
     def add_partition_listener(self, fn: StateListener) -> None:
         """`fn(topic, partition, state)` on each change of a partition's state (and once for
         each partition when a session starts); runs on the agent's thread."""
         self._listeners.append(fn)
+
+    def wait_for_states(self, topic: str, partitions: int, timeout: float) -> bool:
+        """Wait until this agent knows a state for each of the topic's partitions."""
+        with self._delivered:
+            return self._delivered.wait_for(
+                lambda: all((topic, p) in self.partition_states for p in range(partitions)), timeout)
 
     def start(self) -> BrokerMembership:
         self.controller.start()
@@ -127,6 +148,8 @@ class BrokerMembership:
             return
         client.ensure_path(meta.TOPICS)
         client.add_watch(meta.TOPICS, self._on_tree_event, mode="persistent_recursive")
+        client.add_watch(meta.BROKER_IDS, self._on_brokers_event, mode="persistent_recursive")
+        self._read_brokers(client)
         self._observer = LeaderObserver(client, meta.CONTROLLER, self._on_controller).start()
         self._stand(client)
         self._rescan(client)
@@ -138,7 +161,12 @@ class BrokerMembership:
             try:
                 if kind == "state":
                     self._read_state(client, event[1])
+                elif kind == "deleted":
+                    self._topic_gone(event[1])
+                elif kind == "brokers":
+                    self._read_brokers(client)
                 elif kind == "rescan":
+                    self._read_brokers(client)
                     self._rescan(client)
                 elif kind == "fenced":
                     self._stand(client, again=True)
@@ -209,6 +237,12 @@ class BrokerMembership:
     def _on_tree_event(self, event) -> None:
         if event.type in (EventType.NODE_CREATED, EventType.NODE_DATA_CHANGED) and meta.parse_state_path(event.path):
             self._events.put(("state", event.path))
+        elif event.type is EventType.NODE_DELETED and event.path.count("/") == 3:
+            self._events.put(("deleted", event.path.rsplit("/", 1)[1]))
+
+    def _on_brokers_event(self, event) -> None:
+        if event.type in (EventType.NODE_CREATED, EventType.NODE_DELETED):
+            self._events.put(("brokers",))
 
     def _on_controller(self, candidate) -> None:
         self._controller_id = meta.decode_controller(candidate.identifier) if candidate else 0
@@ -218,14 +252,54 @@ class BrokerMembership:
 
     # ---- partition states ----
 
+    def _read_brokers(self, client: CoordClient) -> None:
+        found = {}
+        for b in meta.live_brokers(client):
+            try:
+                data, _ = client.get(meta.broker_path(b))
+                found[b] = meta.BrokerInfo.decode(b, data)
+            except errors.NoNodeError:
+                continue
+            except meta.MetadataError as e:
+                log.error("broker %s: %s", self.broker_id, e)
+        self.brokers = found
+
+    def _know_topic(self, client: CoordClient, topic: str) -> bool:
+        """Read a topic's assignment and configs once; False if it is gone."""
+        if topic in self.topics:
+            return True
+        assignment = meta.read_assignment(client, topic)
+        if assignment is None:
+            return False
+        self.topics[topic] = (assignment, meta.read_topic_config(client, topic))
+        return True
+
+    def _topic_gone(self, topic: str) -> None:
+        if self.topics.pop(topic, None) is None:
+            return
+        for key in [k for k in self.partition_states if k[0] == topic]:
+            del self.partition_states[key]
+        if self.on_topic_deleted is not None:
+            try:
+                self.on_topic_deleted(topic)
+            except Exception:          # noqa: BLE001 - a listener's bug must not stop the agent
+                log.exception("topic deletion listener failed for %s", topic)
+
     def _read_state(self, client: CoordClient, path: str) -> None:
         topic, p = meta.parse_state_path(path)
+        if not self._know_topic(client, topic):
+            return
         found = meta.read_state(client, topic, p)
         if found is not None:
             self._deliver(topic, p, *found)
 
     def _rescan(self, client: CoordClient) -> None:
-        for topic in meta.topic_names(client):
+        names = meta.topic_names(client)
+        for gone in set(self.topics) - set(names):
+            self._topic_gone(gone)
+        for topic in names:
+            if not self._know_topic(client, topic):
+                continue
             try:
                 partitions = client.get_children(meta.partitions_path(topic))
             except errors.NoNodeError:
@@ -239,7 +313,9 @@ class BrokerMembership:
         known = self.partition_states.get((topic, p))
         if known is not None and known[1] >= version:
             return
-        self.partition_states[(topic, p)] = (state, version)
+        with self._delivered:
+            self.partition_states[(topic, p)] = (state, version)
+            self._delivered.notify_all()
         for fn in list(self._listeners):
             try:
                 fn(topic, p, state)
@@ -248,11 +324,14 @@ class BrokerMembership:
 
 
 def start_membership(node, broker_id: int, host: str, port: int,
-                     session_timeout_ms: int = DEFAULT_SESSION_TIMEOUT_MS) -> BrokerMembership:
+                     session_timeout_ms: int = DEFAULT_SESSION_TIMEOUT_MS, *,
+                     broker_config: BrokerConfig | None = None, start: bool = True) -> BrokerMembership:
     """Start the agent of a node in cluster mode (dcli_server.main) and let the node's status
-    report the controller it sees. `node` is the CoordNode; its own address goes first."""
+    report the controller it sees. `node` is the CoordNode; its own address goes first. With
+    `start=False` the caller starts it."""
     me = node.config.node_id
     servers = [f"{host}:{port}"] + [a for i, a in sorted(node.peers.items()) if i != me and a]
-    membership = BrokerMembership(broker_id, host, port, servers, session_timeout_ms=session_timeout_ms)
+    membership = BrokerMembership(broker_id, host, port, servers, session_timeout_ms=session_timeout_ms,
+                                  broker_config=broker_config)
     node.controller_id = lambda: membership.controller_id
-    return membership.start()
+    return membership.start() if start else membership

@@ -1,5 +1,7 @@
 """One partition: its log, its idempotent producers, and its replication state (leader, epoch,
-replicas, in-sync replicas, high watermark), explicit even though one node makes it trivial.
+replicas, in-sync replicas, high watermark). On one node the broker leads every partition it
+holds; in a cluster the tree says whether this broker leads or follows (`become_leader`,
+`become_follower`).
 
     p = Partition.open(broker_dir / "chat-0", "chat", 0, topic_id, LogConfig(), broker_id=1, replicas=(1,))
     result = p.append(split_batches(records, p.name, p.log.config))   # on the event loop
@@ -13,15 +15,27 @@ node with fsync "always" they move together after each group fsync, so no consum
 record that a power cut could take back). Waiters are asyncio futures, resolved by those moves:
 a produce with acks=all waits for `durable_offset`, a long-poll fetch for the high watermark.
 Appends run on the event loop; everything else here is cheap bookkeeping.
+
+Replication, as Kafka does it. A leader learns each follower's log end from the offsets it
+fetches at (`follower_fetched`) and keeps the high watermark at the smallest log end in the ISR
+(its own counted once durable, with fsync "always"). A follower appends the leader's batches as
+stored (`append_replicated`: offsets, leader epochs and producer state travel with them) and,
+before fetching from a new leader, truncates where its log diverges: the leader-epoch cache
+(`epochs`: each leader epoch and the offset where it starts, rebuilt from the batches' headers)
+answers "where does epoch E end" on both sides (`epoch_end`, Kafka's OffsetsForLeaderEpoch).
 """
 from __future__ import annotations
 
 import asyncio
 import os
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-from dcli.wire.errors import CorruptRecordError, InvalidRecordError, RecordTooLargeError
+from dcli.wire.errors import (
+    CorruptRecordError, InvalidRecordError, NotLeaderOrFollowerError, RecordTooLargeError,
+)
 from dcli.wire.records import (
     MAGIC, NO_PRODUCER_ID, RECORD_BATCH_OVERHEAD, BatchHeader, decode_records, parse_header,
     validate_batch,
@@ -70,9 +84,47 @@ def split_batches(records: bytes, name: str, config: LogConfig) -> list[tuple[Ba
     return out
 
 
+def replicated_batches(records: bytes) -> list[tuple[BatchHeader, memoryview]]:
+    """The whole batches of a follower's fetch answer, each CRC-checked; a torn last batch
+    (the leader's read ends on a byte limit) is left out."""
+    view = memoryview(records)
+    out = []
+    pos = 0
+    while len(view) - pos >= RECORD_BATCH_OVERHEAD:
+        h = parse_header(view, pos)
+        if h.size < RECORD_BATCH_OVERHEAD or pos + h.size > len(view):
+            break
+        batch = view[pos : pos + h.size]
+        out.append((validate_batch(batch), batch))
+        pos += h.size
+    return out
+
+
+@dataclass
+class FollowerProgress:
+    """What a leader knows of one follower (Kafka's Replica): its log end from its last fetch,
+    and since when it has been caught up."""
+
+    log_end_offset: int = -1            # -1: it has not fetched from this leader yet
+    caught_up_at: float = 0.0           # monotonic seconds
+    last_fetch_leo: int = -1            # the leader's log end at the follower's last fetch
+    last_fetch_at: float = 0.0
+
+
 def _resolve(fut: asyncio.Future) -> None:
     if not fut.done():
         fut.set_result(None)
+
+
+def _settle_waiters(waiters: list[tuple[int, asyncio.Future]], offset: int) -> list[tuple[int, asyncio.Future]]:
+    """Resolve the waiters whose target is at or below `offset`; the rest stay."""
+    still = []
+    for target, fut in waiters:
+        if target <= offset:
+            _resolve(fut)
+        elif not fut.done():
+            still.append((target, fut))
+    return still
 
 
 class Partition:
@@ -93,12 +145,20 @@ class Partition:
         self.leader_epoch = 0
         self.isr = tuple(b for b in self.replicas if b == broker_id)
         self.min_insync_replicas = 1
+        self.is_leader = self.leader_id == broker_id
+        self.state_version = -1              # of the state znode this replica acts on (cluster)
+        self.controller_epoch = 0
+        self.followers: dict[int, FollowerProgress] = {}
+        self.hw_counts_durable = True        # the leader's own log end counts once fsync'd
+        self.epochs: list[tuple[int, int]] = []       # (leader epoch, start offset), ascending
         end = log.log_end_offset
         self.high_watermark = end
         self.durable_offset = end
         self.failed: BaseException | None = None
         self._durable_waiters: list[tuple[int, asyncio.Future]] = []
+        self._hw_waiters: list[tuple[int, asyncio.Future]] = []
         self._data_waiters: set[asyncio.Future] = set()
+        self._append_waiters: set[asyncio.Future] = set()
 
     @classmethod
     def open(cls, directory: Path, topic: str, index: int, topic_id: str, config: LogConfig, *,
@@ -114,12 +174,18 @@ class Partition:
                 os.fsync(fd)
             finally:
                 os.close(fd)
+            headers = log.batch_headers(log.log_start_offset)
             producers = ProducerStateTable(log.name)
-            producers.rebuild_from(log.batch_headers(log.log_start_offset))
+            producers.rebuild_from(headers)
         except BaseException:
             log.close()
             raise
-        return cls(topic, index, topic_id, log, producers, broker_id=broker_id, replicas=replicas)
+        p = cls(topic, index, topic_id, log, producers, broker_id=broker_id, replicas=replicas)
+        for h in headers:
+            p._note_epoch(h.partition_leader_epoch, h.base_offset)
+        if p.epochs:
+            p.leader_epoch = p.epochs[-1][0]
+        return p
 
     # -- offsets ----------------------------------------------------------------------------
 
@@ -137,18 +203,40 @@ class Partition:
             waiters, self._data_waiters = self._data_waiters, set()
             for fut in waiters:
                 _resolve(fut)
+            if self._hw_waiters:
+                self._hw_waiters = _settle_waiters(self._hw_waiters, offset)
+
+    def update_high_watermark(self) -> None:
+        """A leader's high watermark: the smallest log end in the ISR (its own once durable,
+        when `hw_counts_durable`); a follower that has not fetched yet holds it where it is."""
+        if not self.is_leader:
+            return
+        hw = self.durable_offset if self.hw_counts_durable else self.log_end_offset
+        for b in self.isr:
+            if b != self.broker_id:
+                f = self.followers.get(b)
+                hw = min(hw, f.log_end_offset if f is not None and f.log_end_offset >= 0 else self.high_watermark)
+        self.set_high_watermark(hw)
+
+    def hw_future(self, offset: int) -> asyncio.Future:
+        """A future resolved once the high watermark reaches `offset` (acks=all in a cluster),
+        failed if this replica stops leading or the partition goes."""
+        fut = asyncio.get_running_loop().create_future()
+        if self.failed is not None:
+            fut.set_exception(self.failed)
+        elif offset <= self.high_watermark:
+            fut.set_result(None)
+        else:
+            self._hw_waiters.append((offset, fut))
+        return fut
 
     def set_durable(self, offset: int) -> None:
         if offset <= self.durable_offset:
             return
         self.durable_offset = offset
-        still = []
-        for target, fut in self._durable_waiters:
-            if target <= offset:
-                _resolve(fut)
-            elif not fut.done():
-                still.append((target, fut))
-        self._durable_waiters = still
+        self._durable_waiters = _settle_waiters(self._durable_waiters, offset)
+        if self.is_leader:
+            self.update_high_watermark()
 
     async def wait_durable(self, offset: int) -> None:
         """Return once the log is fsync'd below `offset`; raises the partition's failure."""
@@ -168,7 +256,20 @@ class Partition:
 
     def has_waiters(self) -> bool:
         """Someone waits for the next fsync: a produce with acks=all or a long-poll fetch."""
-        return bool(self._durable_waiters or self._data_waiters)
+        return bool(self._durable_waiters or self._data_waiters or self._hw_waiters)
+
+    def add_append_waiter(self, fut: asyncio.Future) -> None:
+        """`fut` is resolved at the next append (a follower's long poll)."""
+        self._append_waiters.add(fut)
+
+    def discard_append_waiter(self, fut: asyncio.Future) -> None:
+        self._append_waiters.discard(fut)
+
+    def _appended(self) -> None:
+        if self._append_waiters:
+            waiters, self._append_waiters = self._append_waiters, set()
+            for fut in waiters:
+                _resolve(fut)
 
     def add_data_waiter(self, fut: asyncio.Future) -> None:
         """`fut` is resolved when the high watermark next moves (or the partition goes)."""
@@ -185,9 +286,153 @@ class Partition:
             if not fut.done():
                 fut.set_exception(error)
         self._durable_waiters = []
+        self._fail_hw_waiters(error)
         waiters, self._data_waiters = self._data_waiters, set()
+        waiters |= self._append_waiters
+        self._append_waiters = set()
         for fut in waiters:
             _resolve(fut)
+
+    def _fail_hw_waiters(self, error: BaseException) -> None:
+        for _, fut in self._hw_waiters:
+            if not fut.done():
+                fut.set_exception(error)
+        self._hw_waiters = []
+
+    # -- leading and following (cluster mode) -----------------------------------------------
+
+    def become_leader(self, leader_epoch: int, isr: tuple[int, ...], replicas: tuple[int, ...], *,
+                      version: int, controller_epoch: int) -> None:
+        """Lead from now on. A new epoch forgets what was known of the followers; the same
+        epoch (an ISR change) keeps it."""
+        now = time.monotonic()
+        if not self.is_leader or leader_epoch != self.leader_epoch:
+            self.followers = {}
+        self.is_leader = True
+        self.leader_id = self.broker_id
+        self.leader_epoch = leader_epoch
+        self.replicas = tuple(replicas)
+        self.isr = tuple(isr)
+        self.state_version = version
+        self.controller_epoch = controller_epoch
+        for b in self.replicas:
+            if b != self.broker_id and b not in self.followers:
+                self.followers[b] = FollowerProgress(caught_up_at=now)
+        self.update_high_watermark()
+
+    def become_follower(self, leader: int, leader_epoch: int, isr: tuple[int, ...],
+                        replicas: tuple[int, ...], *, version: int, controller_epoch: int) -> None:
+        """Follow `leader` (-1: none yet). Producers waiting for acks=all are told to retry
+        with the new leader."""
+        if self.is_leader:
+            self._fail_hw_waiters(NotLeaderOrFollowerError())
+        self.is_leader = False
+        self.followers = {}
+        self.leader_id = leader
+        self.leader_epoch = leader_epoch
+        self.replicas = tuple(replicas)
+        self.isr = tuple(isr)
+        self.state_version = version
+        self.controller_epoch = controller_epoch
+
+    def check_leader(self) -> None:
+        if not self.is_leader:
+            raise NotLeaderOrFollowerError()
+
+    def follower_fetched(self, replica: int, fetch_offset: int) -> bool:
+        """A follower fetched at `fetch_offset` (its log end): update its progress and the high
+        watermark. True when it is out of the ISR and has caught up (the ISR may grow)."""
+        f = self.followers.get(replica)
+        if f is None:
+            return False
+        now = time.monotonic()
+        leo = self.log_end_offset
+        if fetch_offset >= leo:
+            f.caught_up_at = now
+        elif fetch_offset >= f.last_fetch_leo >= 0:
+            f.caught_up_at = max(f.caught_up_at, f.last_fetch_at)
+        f.log_end_offset = min(fetch_offset, leo)
+        f.last_fetch_leo, f.last_fetch_at = leo, now
+        self.update_high_watermark()
+        return (replica not in self.isr and f.log_end_offset >= self.high_watermark
+                and f.log_end_offset >= self.epoch_start(self.leader_epoch))
+
+    def lagging(self, max_lag_s: float) -> list[int]:
+        """ISR members (not the leader) not caught up within `max_lag_s`."""
+        now = time.monotonic()
+        return [b for b in self.isr if b != self.broker_id and b in self.followers
+                and now - self.followers[b].caught_up_at > max_lag_s]
+
+    # -- the leader-epoch cache ----------------------------------------------------------------
+
+    def _note_epoch(self, epoch: int, start: int) -> None:
+        if epoch >= 0 and (not self.epochs or epoch > self.epochs[-1][0]):
+            self.epochs.append((epoch, start))
+
+    def epoch_start(self, epoch: int) -> int:
+        """Where `epoch` starts in this log (the log end if it has no batch yet)."""
+        for e, start in self.epochs:
+            if e >= epoch:
+                return start
+        return self.log_end_offset
+
+    def epoch_end(self, epoch: int) -> tuple[int, int]:
+        """(the largest epoch <= `epoch` in this log, the offset where it ends: the next
+        epoch's start or the log end); (-1, log start) when there is none."""
+        found = -1
+        end = self.log_start_offset
+        for i, (e, _) in enumerate(self.epochs):
+            if e > epoch:
+                break
+            found = e
+            end = self.epochs[i + 1][1] if i + 1 < len(self.epochs) else self.log_end_offset
+        if self.is_leader and epoch == self.leader_epoch:
+            found, end = epoch, self.log_end_offset
+        return found, end
+
+    @property
+    def last_epoch(self) -> int:
+        return self.epochs[-1][0] if self.epochs else -1
+
+    def truncate(self, offset: int) -> None:
+        """Drop the log from `offset` on (a follower's divergent tail); the producer state is
+        rebuilt from what stays."""
+        if offset >= self.log_end_offset:
+            return
+        self.log.truncate_to(offset)
+        end = self.log_end_offset
+        self.epochs = [(e, s) for e, s in self.epochs if s < end]
+        self._rebuild_producers()
+        self.high_watermark = min(self.high_watermark, end)
+        self.durable_offset = min(self.durable_offset, end)
+
+    def restart_at(self, offset: int) -> None:
+        """Empty the log and start it at `offset` (the leader's log start is past our end)."""
+        self.log.restart_at(offset)
+        self.epochs = []
+        self._rebuild_producers()
+        self.high_watermark = self.durable_offset = offset
+
+    def _rebuild_producers(self) -> None:
+        producers = ProducerStateTable(self.log.name)
+        producers.rebuild_from(self.log.batch_headers(self.log.log_start_offset))
+        self.producers = producers
+
+    def append_replicated(self, records: bytes) -> int:
+        """Append the leader's batches as stored; returns how many were appended."""
+        if self.failed is not None:
+            raise self.failed
+        n = 0
+        for h, batch in replicated_batches(records):
+            if h.last_offset < self.log_end_offset:
+                continue                      # already here (a fetch answered twice)
+            self.log.append_replicated(batch, h)
+            self._note_epoch(h.partition_leader_epoch, h.base_offset)
+            if h.producer_id != NO_PRODUCER_ID and not h.is_control:
+                self.producers.record(h.producer_id, h.producer_epoch, h.base_sequence, h.last_sequence,
+                                      h.base_offset, h.last_offset)
+            n += 1
+        return n
 
     # -- appending and reading --------------------------------------------------------------
 
@@ -214,8 +459,10 @@ class Partition:
             if pid != NO_PRODUCER_ID:
                 self.producers.record(pid, h.producer_epoch, h.base_sequence, h.last_sequence,
                                       info.base_offset, info.last_offset)
+            self._note_epoch(self.leader_epoch, info.base_offset)
             base = info.base_offset if base is None else base
             last = info.last_offset
+        self._appended()
         return AppendResult(base, last, duplicate)
 
     def read(self, offset: int, max_bytes: int, *, to_log_end: bool = False) -> bytes:

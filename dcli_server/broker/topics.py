@@ -275,13 +275,15 @@ class TopicStore:
                "topics": [topics[name].to_json() for name in sorted(topics)]}
         _write_atomically(self.path, json.dumps(doc, indent=1).encode())
 
-    def create(self, info: TopicInfo) -> None:
-        """Record a planned topic, then make its partition directories."""
+    def create(self, info: TopicInfo, *, hosted: int | None = None) -> None:
+        """Record a planned topic, then make its partition directories (with `hosted`, only
+        those of the partitions that broker is a replica of)."""
         topics = dict(self.topics)
         topics[info.name] = info
         self._save(topics)
         self.topics = topics
-        self._make_partition_dirs(info, range(info.partitions))
+        self._make_partition_dirs(info, [p for p in range(info.partitions)
+                                         if hosted is None or hosted in info.replicas[p]])
 
     def add_partitions(self, info: TopicInfo) -> None:
         """Record a topic grown by `plan_partitions`, then make the new directories."""

@@ -399,28 +399,42 @@ class PartitionLog:
         self._check_client_batch(h, batch, config)
         with self._lock:
             self._check_usable()
-            base = self._leo
-            last = base + h.last_offset_delta
-            segment = self._segments[-1]
-            now = self._clock()
-            if segment.size and (
-                segment.size + h.size > config.segment_bytes
-                or now - segment.rolling_base_ms > config.segment_ms
-                or last - segment.base_offset > INT32_MAX
-            ):
-                segment = self._roll()
-            if segment.rolling_base_ms is None:
-                segment.rolling_base_ms = now
-            position = segment.size
-            self._write(segment, _PREFIX.pack(base, h.batch_length, leader_epoch), batch, position)
-            entry, time_entry = segment.add_batch(position, last, h.max_timestamp, h.size,
-                                                  config.index_interval_bytes)
-            if entry:
-                os.write(self._index_fds[0], entry)
-            if time_entry:
-                os.write(self._index_fds[1], time_entry)
-            self._leo = last + 1
-            self._dirty = True
+            return self._append_locked(h, batch, self._leo, leader_epoch)
+
+    def append_replicated(self, batch, header: BatchHeader) -> AppendInfo:
+        """Append a batch as the leader stored it (a follower's copy): its base offset and
+        leader epoch stay. Raises CorruptRecordError if it would go below the log end."""
+        with self._lock:
+            self._check_usable()
+            if header.base_offset < self._leo:
+                raise CorruptRecordError(message=(
+                    f"Replicated batch at offset {header.base_offset} is below the log end "
+                    f"{self._leo} of {self.name}."))
+            return self._append_locked(header, batch, header.base_offset, header.partition_leader_epoch)
+
+    def _append_locked(self, h: BatchHeader, batch, base: int, leader_epoch: int) -> AppendInfo:
+        config = self.config
+        last = base + h.last_offset_delta
+        segment = self._segments[-1]
+        now = self._clock()
+        if segment.size and (
+            segment.size + h.size > config.segment_bytes
+            or now - segment.rolling_base_ms > config.segment_ms
+            or last - segment.base_offset > INT32_MAX
+        ):
+            segment = self._roll()
+        if segment.rolling_base_ms is None:
+            segment.rolling_base_ms = now
+        position = segment.size
+        self._write(segment, _PREFIX.pack(base, h.batch_length, leader_epoch), batch, position)
+        entry, time_entry = segment.add_batch(position, last, h.max_timestamp, h.size,
+                                              config.index_interval_bytes)
+        if entry:
+            os.write(self._index_fds[0], entry)
+        if time_entry:
+            os.write(self._index_fds[1], time_entry)
+        self._leo = last + 1
+        self._dirty = True
         return AppendInfo(base, last, NO_TIMESTAMP)
 
     def _check_client_batch(self, h: BatchHeader, batch: bytes, config: LogConfig) -> None:
@@ -587,12 +601,7 @@ class PartitionLog:
             bases = [s.base_offset for s in self._segments]
             last_kept = bisect_right(bases, offset) - 1  # the segment that will hold `offset`
             if last_kept < 0:
-                fresh = self._create_segment(offset)
-                self._delete(list(self._segments))
-                self._segments.append(fresh)
-                self._activate(fresh)
-                self._leo = offset
-                self._dirty = False
+                self._start_over(offset)
                 return
             # Later segments go first: a crash part way leaves a prefix of the old log.
             self._delete(list(reversed(self._segments[last_kept + 1 :])))
@@ -609,6 +618,21 @@ class PartitionLog:
             self._write_indexes_if_stale(segment, expected=True)
             self._activate(segment)
             self._leo = new_end
+
+    def restart_at(self, offset: int) -> None:
+        """Drop the whole log; it starts over, empty, at `offset` (a follower whose log ends
+        before its leader's log start)."""
+        with self._cleaner_lock, self._sync_lock, self._lock:
+            self._check_usable()
+            self._start_over(offset)
+
+    def _start_over(self, offset: int) -> None:
+        fresh = self._create_segment(offset)
+        self._delete(list(self._segments))
+        self._segments.append(fresh)
+        self._activate(fresh)
+        self._leo = offset
+        self._dirty = False
 
     def delete_old_segments(self, now_ms: int | None = None, *, max_offset: int | None = None) -> int:
         """Retention for cleanup.policy=delete: remove whole closed segments, oldest first,

@@ -1,0 +1,158 @@
+"""Partitions replicated across brokers, on real node processes: the seed's
+`kafka-topics --create --replication-factor 3 --partitions 3`, followers fetching from leaders,
+the ISR shrinking and growing, acks=all and min.insync.replicas, and a leader's SIGKILL losing
+nothing that was acknowledged.
+
+Every wait is on a predicate with a generous deadline; nothing sleeps for a fixed time.
+"""
+from __future__ import annotations
+
+import pytest
+
+from dcli.client import Admin, Consumer, Producer
+from dcli.wire import errors
+
+from tests.cluster_fixture import DEFAULT_SERVER_ARGS
+from tests.conftest import run_cli
+
+WAIT_S = 60.0
+# A broker silent for 3 s is taken for dead; a follower 2 s behind leaves the ISR.
+SERVER_ARGS = (*DEFAULT_SERVER_ARGS, "--broker-session-timeout-ms", "3000",
+               "--override", "replica.lag.time.max.ms=2000")
+
+
+def partitions(c, topic: str, *alive: int) -> dict[int, object]:
+    """partition -> its metadata, asked of the first live node that answers."""
+    for i in alive or c.ids:
+        try:
+            with Admin(c.address(i), timeout=5) as admin:
+                [t] = admin.describe_topics([topic])
+                return {p.partition: p for p in t.partitions}
+        except errors.DcliError:
+            continue
+    return {}
+
+
+def leader(c, topic: str, p: int, *alive: int) -> int:
+    found = partitions(c, topic, *alive).get(p)
+    return found.leader if found is not None else -1
+
+
+def create(c, topic: str, partitions_: int = 3, rf: int = 3, configs: dict | None = None) -> None:
+    with Admin(c.address(c.ids[0]), timeout=30) as admin:
+        admin.create_topic(topic, partitions_, rf, configs or {})
+
+
+def produce(c, topic: str, p: int, values: list[bytes], *, acks="all") -> list[int]:
+    """Send to the partition's leader; the acknowledged offsets."""
+    at = leader(c, topic, p)
+    assert at > 0, f"{topic}-{p} has no leader"
+    with Producer(c.address(at), acks=acks, retries=0, linger_ms=0) as producer:
+        futures = [producer.send(topic, v, partition=p) for v in values]
+        producer.flush(30)
+        return [f.result(30).offset for f in futures]
+
+
+def consume(c, topic: str, p: int, expected: int, *alive: int) -> list[tuple[int, bytes]]:
+    """Everything in the partition from its start, read from its leader, until `expected`
+    records came (or the deadline passed)."""
+    at = leader(c, topic, p, *alive)
+    assert at > 0
+    out = []
+    with Consumer(c.address(at)) as consumer:
+        consumer.assign([(topic, p)])
+        consumer.seek_to_beginning()
+        for _ in range(200):
+            out += [(r.offset, r.value) for r in consumer.poll(200)]
+            if len(out) >= expected:
+                break
+    return out
+
+
+def test_the_seeds_command_places_three_replicas_of_three_partitions(local_cluster):
+    c = local_cluster(3, server_args=SERVER_ARGS)
+    out = run_cli("kafka", "topics", "--create", "--topic", "chat", "--bootstrap-server", c.address(1),
+                  "--replication-factor", "3", "--partitions", "3")
+    assert out.stdout.decode().strip() == "Created topic chat."
+    c.wait_for(lambda: all(p.leader > 0 for p in partitions(c, "chat").values()), WAIT_S)
+    parts = partitions(c, "chat")
+    assert sorted(parts) == [0, 1, 2]
+    assert {p.leader for p in parts.values()} == {1, 2, 3}           # leaders spread
+    for p in parts.values():
+        assert sorted(p.replicas) == [1, 2, 3] and p.leader == p.replicas[0]
+        assert sorted(p.isr) == [1, 2, 3]
+    described = run_cli("kafka", "topics", "--describe", "--topic", "chat", "--bootstrap-server", c.address(2))
+    lines = described.stdout.decode().splitlines()
+    assert lines[0].startswith("Topic: chat\tTopicId: ") and "\tPartitionCount: 3\tReplicationFactor: 3\t" in lines[0]
+    for p in parts.values():
+        replicas = ",".join(map(str, p.replicas))
+        assert (f"\tTopic: chat\tPartition: {p.partition}\tLeader: {p.leader}\tReplicas: {replicas}"
+                f"\tIsr: {','.join(map(str, p.isr))}") in lines
+
+
+def test_too_few_live_brokers_is_kafkas_error(local_cluster):
+    c = local_cluster(3, server_args=SERVER_ARGS)
+    out = run_cli("kafka", "topics", "--create", "--topic", "big", "--bootstrap-server", c.address(1),
+                  "--replication-factor", "4", "--partitions", "1")
+    assert out.returncode != 0
+    assert (out.stdout + out.stderr).decode() == (
+        "Error while executing topic command : Unable to replicate the partition 4 time(s): The target "
+        "replication factor of 4 cannot be reached because only 3 broker(s) are registered.\n")
+
+
+def test_acknowledged_records_survive_the_leaders_sigkill(local_cluster):
+    c = local_cluster(3, server_args=SERVER_ARGS)
+    create(c, "orders", 1, 3)
+    c.wait_for(lambda: leader(c, "orders", 0) > 0, WAIT_S)
+    first = leader(c, "orders", 0)
+    values = [f"order-{i}".encode() for i in range(200)]
+    offsets = produce(c, "orders", 0, values)
+    assert offsets == list(range(200))
+    c.kill(first)
+    alive = [i for i in c.ids if i != first]
+    c.wait_for(lambda: leader(c, "orders", 0, *alive) in alive, WAIT_S)
+    parts = partitions(c, "orders", *alive)
+    assert first not in parts[0].isr
+    got = consume(c, "orders", 0, 200, *alive)
+    assert got == list(zip(range(200), values))               # each at its offset, once
+    more = produce(c, "orders", 0, [b"after"])              # writes resume on the new leader
+    assert more == [200]
+    # The old leader comes back as a follower, catches up and rejoins the ISR.
+    c.start(first)
+    c.wait_for(lambda: first in partitions(c, "orders")[0].isr, WAIT_S)
+    assert leader(c, "orders", 0) != first or partitions(c, "orders")[0].leader_epoch >= 2
+
+
+def test_min_insync_replicas_refuses_acks_all_until_a_broker_returns(local_cluster):
+    # Five nodes: with two brokers down the coordination tree keeps its majority (three of five).
+    c = local_cluster(5, server_args=SERVER_ARGS)
+    create(c, "strict", 1, 3, {"min.insync.replicas": "2"})
+    c.wait_for(lambda: leader(c, "strict", 0) > 0, WAIT_S)
+    keep = leader(c, "strict", 0)
+    others = [i for i in partitions(c, "strict")[0].replicas if i != keep]
+    assert produce(c, "strict", 0, [b"a"]) == [0]
+    for i in others:
+        c.kill(i)
+    c.wait_for(lambda: list(partitions(c, "strict", keep)[0].isr) == [keep], WAIT_S)
+    with pytest.raises(errors.NotEnoughReplicasError, match="fewer in-sync replicas|insufficient"):
+        produce(c, "strict", 0, [b"refused"])
+    assert produce(c, "strict", 0, [b"acks=1 still works"], acks=1) == [1]
+    c.start(others[0])
+    c.wait_for(lambda: len(partitions(c, "strict", keep, others[0])[0].isr) == 2, WAIT_S)
+    assert produce(c, "strict", 0, [b"accepted again"]) == [2]
+
+
+def test_a_paused_follower_leaves_the_isr_and_rejoins(local_cluster):
+    c = local_cluster(3, server_args=SERVER_ARGS)
+    create(c, "slow", 1, 3)
+    c.wait_for(lambda: leader(c, "slow", 0) > 0, WAIT_S)
+    lead = leader(c, "slow", 0)
+    follower = next(i for i in c.ids if i != lead)
+    c.pause(follower)
+    try:
+        # Writes keep coming: a follower that does not fetch falls behind and leaves.
+        c.wait_for(lambda: produce(c, "slow", 0, [b"x"]) and follower not in partitions(c, "slow", lead)[0].isr,
+                   WAIT_S)
+    finally:
+        c.resume(follower)
+    c.wait_for(lambda: follower in partitions(c, "slow", lead)[0].isr, WAIT_S)
