@@ -38,6 +38,7 @@ _SETTINGS: dict[str, tuple[str, str, int | None]] = {
     "log.dirs": ("log_dirs", "STRING", None),
     "log.dir": ("log_dir", "STRING", None),
     "replica.lag.time.max.ms": ("replica_lag_time_max_ms", "LONG", 1),
+    "unclean.leader.election.enable": ("unclean_leader_election_enable", "BOOLEAN", None),
     "dcli.max.partitions": ("max_partitions", "INT", 1),
 }
 
@@ -50,7 +51,10 @@ TOPIC_DEFAULTS_FROM: dict[str, tuple[str, ...]] = {
     "retention.ms": ("log.retention.ms", "log.retention.minutes", "log.retention.hours"),
     "segment.bytes": ("log.segment.bytes",),
     "segment.ms": ("log.roll.ms", "log.roll.hours"),
+    "unclean.leader.election.enable": ("unclean.leader.election.enable",),
 }
+# topic settings that are not the log's: the broker's replication reads them
+_NOT_LOG_SETTINGS = ("min.insync.replicas", "unclean.leader.election.enable")
 TOPIC_CONFIG_NAMES = frozenset(TOPIC_DEFAULTS_FROM)
 
 
@@ -97,6 +101,7 @@ class BrokerConfig:
     log_dirs: str | None = None
     log_dir: str = "/tmp/kafka-logs"
     replica_lag_time_max_ms: int = 30_000
+    unclean_leader_election_enable: bool = False
     max_partitions: int = 4096  # not Kafka's: each open partition holds three file descriptors
     explicit: frozenset[str] = field(default=frozenset(), compare=False)
 
@@ -153,18 +158,20 @@ class BrokerConfig:
             "retention.ms": str(self.log_retention_ms),
             "segment.bytes": str(self.log_segment_bytes),
             "segment.ms": str(self.log_roll_ms_effective),
+            "unclean.leader.election.enable": str(self.unclean_leader_election_enable).lower(),
         }
 
     def topic_default_is_explicit(self, topic_name: str) -> bool:
         return any(n in self.explicit for n in TOPIC_DEFAULTS_FROM[topic_name])
 
     def log_config(self, overrides: Mapping[str, str] | None = None) -> LogConfig:
-        """The LogConfig of a topic with these `overrides` (topic names; min.insync.replicas,
-        which is not a log setting, is left out)."""
+        """The LogConfig of a topic with these `overrides` (topic names; min.insync.replicas
+        and unclean.leader.election.enable, which are not log settings, are left out)."""
         merged = self.topic_defaults()
-        merged.pop("min.insync.replicas")
+        for name in _NOT_LOG_SETTINGS:
+            merged.pop(name)
         for name, value in (overrides or {}).items():
-            if name != "min.insync.replicas":
+            if name not in _NOT_LOG_SETTINGS:
                 merged[name] = value
         return LogConfig.from_properties(merged)
 
@@ -185,7 +192,7 @@ def validate_topic_configs(configs: Mapping[str, str], broker: BrokerConfig) -> 
     for name, value in configs.items():
         if name not in TOPIC_CONFIG_NAMES:
             raise InvalidConfigurationError(message=f"Unknown topic config name: {name}")
-        if name == "min.insync.replicas":
+        if name in _NOT_LOG_SETTINGS:
             parse_value(name, value)
     broker.log_config(configs)
     return {str(k): str(v) for k, v in configs.items()}

@@ -60,16 +60,8 @@ class Fenced(Exception):
 
 
 def check_topic_configs(configs: Mapping[str, str] | None, broker: BrokerConfig) -> dict[str, str]:
-    """The broker's topic configs, plus unclean.leader.election.enable (true or false)."""
-    configs = {str(k): str(v) for k, v in (configs or {}).items()}
-    rest = dict(configs)
-    unclean = rest.pop(meta.UNCLEAN, None)
-    if unclean is not None and unclean.strip().lower() not in ("true", "false"):
-        raise errors.InvalidConfigurationError(message=(
-            f"Invalid value {unclean} for configuration {meta.UNCLEAN}: "
-            "Expected value to be either true or false"))
-    validate_topic_configs(rest, broker)
-    return configs
+    """A topic's config overrides, checked by Kafka's rules (names and values)."""
+    return validate_topic_configs({str(k): str(v) for k, v in (configs or {}).items()}, broker)
 
 
 def plan_assignment(client: CoordClient, name: str, partitions: int, rf: int, *,
@@ -238,6 +230,10 @@ class Controller:
                 continue        # another controller bumped it meanwhile: read and bump again
             return epoch, (results[1].version if current is not None else 0)
 
+    def _allows_unclean(self, configs: Mapping[str, str]) -> bool:
+        default = str(self.broker_config.unclean_leader_election_enable).lower()
+        return configs.get(meta.UNCLEAN, default).strip().lower() == "true"
+
     def _deactivate(self, reason: str) -> None:
         if self._client is not None:
             log.info("broker %s is no longer the controller (%s)", self.broker_id, reason)
@@ -283,7 +279,7 @@ class Controller:
             if assignment is None:
                 continue
             self.topics[name] = assignment
-            self._unclean[name] = configs.get(meta.UNCLEAN, "false").lower() == "true"
+            self._unclean[name] = self._allows_unclean(configs)
             self._load_states(assignment)
         for name in set(self.topics) - set(names):
             self.topics.pop(name)
@@ -384,7 +380,7 @@ class Controller:
             self.live = set(meta.live_brokers(self._client))
             assignment = plan_assignment(self._client, name, partitions, rf, start_index=start_index,
                                          shift=shift, rng=self.rng)
-            self._unclean[name] = configs.get(meta.UNCLEAN, "false").lower() == "true"
+            self._unclean[name] = self._allows_unclean(configs)
             try:
                 self._write_initial(assignment, list(range(assignment.partitions)),
                                     create_topic=True, configs=configs)

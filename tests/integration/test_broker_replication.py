@@ -11,6 +11,8 @@ import pytest
 
 from dcli.client import Admin, Consumer, Producer
 from dcli.wire import errors
+from dcli.wire.records import decode_records, iter_batches
+from dcli_server.storage.segments import PartitionLog
 
 from tests.cluster_fixture import DEFAULT_SERVER_ARGS
 from tests.conftest import run_cli
@@ -156,3 +158,41 @@ def test_a_paused_follower_leaves_the_isr_and_rejoins(local_cluster):
     finally:
         c.resume(follower)
     c.wait_for(lambda: follower in partitions(c, "slow", lead)[0].isr, WAIT_S)
+
+
+def stored(c, node_id: int, topic: str, p: int) -> list[tuple[int, bytes]]:
+    """(offset, value) of every record in a stopped node's copy of the partition, read from its
+    files with the log's own reader."""
+    directory = c.manager.node(node_id).data_dir / "broker" / f"{topic}-{p}"
+    with PartitionLog(directory) as plog:
+        data = plog.read(plog.log_start_offset, 64 << 20)
+    return [(r.offset, r.value) for _, batch in iter_batches(memoryview(data)) for r in decode_records(batch)]
+
+
+def test_a_leader_that_comes_back_truncates_what_only_it_had(local_cluster):
+    # Five nodes, so that the tree keeps a majority with three of them down or paused.
+    c = local_cluster(5, server_args=SERVER_ARGS)
+    create(c, "fenced", 1, 3, {"unclean.leader.election.enable": "true"})
+    c.wait_for(lambda: leader(c, "fenced", 0) > 0, WAIT_S)
+    old, *followers = partitions(c, "fenced")[0].replicas
+    assert produce(c, "fenced", 0, [b"kept-0", b"kept-1"]) == [0, 1]
+    for f in followers:
+        c.kill(f)
+    # Taken by the leader alone (acks=1), with its followers dead: nobody else has these.
+    assert produce(c, "fenced", 0, [b"lost-2", b"lost-3"], acks=1) == [2, 3]
+    c.pause(old)
+    try:
+        for f in followers:
+            c.start(f)
+        # The old leader's session expires with no other ISR member alive: the topic allows an
+        # unclean election, so a returning replica leads, in a new leader epoch.
+        c.wait_for(lambda: leader(c, "fenced", 0, *followers) in followers, WAIT_S)
+        assert produce(c, "fenced", 0, [b"new-2"], acks=1) == [2]
+    finally:
+        c.resume(old)
+    # The old leader follows: where its epoch ends in the new leader's log it truncates (offset
+    # 2, not its high watermark), then fetches.
+    c.wait_for(lambda: old in partitions(c, "fenced", *followers)[0].isr, WAIT_S)
+    assert consume(c, "fenced", 0, 3, *followers) == [(0, b"kept-0"), (1, b"kept-1"), (2, b"new-2")]
+    c.stop(old)
+    assert stored(c, old, "fenced", 0) == [(0, b"kept-0"), (1, b"kept-1"), (2, b"new-2")]

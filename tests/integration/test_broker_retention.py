@@ -47,7 +47,8 @@ def test_retention_deletes_closed_segments_and_moves_the_log_start(housekeeping_
     with Consumer(srv.address, auto_offset_reset="earliest") as c:
         c.assign([("old", 0)])
         got = c.poll(2000)
-        assert got and got[0].offset == start
+        # from the log start (which a later housekeeping pass may have moved further on)
+        assert got and got[0].offset >= start
 
 
 def test_compaction_keeps_the_latest_value_per_key(housekeeping_server):
