@@ -22,7 +22,8 @@ from dcli_server.api.kv_service import KVService
 from dcli_server.broker.broker import Broker
 from dcli_server.broker.config import BrokerConfig
 from dcli_server.broker.membership import start_membership
-from dcli_server.broker.replicated import ReplicatedBroker
+from dcli_server.broker.replicated import READY_WAIT_S, ReplicatedBroker
+from dcli_server.broker.tree_offsets import TreeOffsetStore
 from dcli_server.broker.groups import GroupConfig
 from dcli_server.kv.node import KVConfig, KVNode
 from dcli_server.node import CoordNode, NodeConfig
@@ -56,7 +57,10 @@ async def serve(config: NodeConfig, listen: str, *, max_request_bytes: int = MAX
     clustered = len(config.peers) > 1
     broker_class = ReplicatedBroker if clustered else Broker
     broker = broker_class(config.data_dir / "broker", broker_config, fsync=config.fsync.value)
-    groups = Groups(config.data_dir / "groups", group_config)
+    offsets = None
+    if clustered:       # committed offsets in the tree, read by whichever broker coordinates next
+        offsets = TreeOffsetStore(lambda: broker.membership.client(wait=READY_WAIT_S))
+    groups = Groups(config.data_dir / "groups", group_config, offsets=offsets)
     kv_config = dataclasses.replace(kv_config or KVConfig(), node_id=config.node_id, peers=config.peers)
     kv_transport = GrpcTransport(kv_config.request_timeout_ms)
     kv = KVNode(config.data_dir, kv_config, kv_transport)

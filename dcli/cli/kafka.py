@@ -732,3 +732,6 @@ def reset_group_offsets(admin, groups: list[str], topic: Optional[str], all_topi
 consumer_groups_main = _script("consumer-groups")
 from dcli.cli.kafka_perf import register as _register_perf  # noqa: E402
 _register_perf(app)
+
+
+from dcli.cli import kafka_election as _kafka_election  # noqa: E402,F401 - registers `leader-election`

@@ -51,6 +51,18 @@ class Admin:
             raise raise_for(result.error_code, result.error_message)
         self._broker.forget(topic)
 
+    def elect_leaders(self, partitions: list[tuple[str, int]] | None = None, *, unclean: bool = False
+                      ) -> dict[tuple[str, int], Exception | None]:
+        """Preferred (or unclean) leader election for `partitions` (None: all); per partition
+        None when elected, else the broker's error (ElectionNotNeededError: already led so)."""
+        reply = self._call("ElectLeaders", bpb.ElectLeadersRequest(
+            election_type=1 if unclean else 0, all_partitions=partitions is None,
+            partitions=[bpb.TopicPartition(topic=t, partition=p) for t, p in partitions or ()]))
+        if reply.error_code:
+            raise raise_for(reply.error_code, reply.error_message)
+        return {(r.topic, r.partition): raise_for(r.error_code, r.error_message) if r.error_code else None
+                for r in reply.results}
+
     def list_topics(self) -> list[str]:
         return sorted(t.name for t in self.metadata().topics if not t.error_code)
 

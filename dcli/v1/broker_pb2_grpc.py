@@ -54,6 +54,11 @@ class BrokerStub:
                 request_serializer=dcli_dot_v1_dot_broker__pb2.CreatePartitionsRequest.SerializeToString,
                 response_deserializer=dcli_dot_v1_dot_broker__pb2.CreatePartitionsResponse.FromString,
                 _registered_method=True)
+        self.ElectLeaders = channel.unary_unary(
+                '/dcli.v1.Broker/ElectLeaders',
+                request_serializer=dcli_dot_v1_dot_broker__pb2.ElectLeadersRequest.SerializeToString,
+                response_deserializer=dcli_dot_v1_dot_broker__pb2.ElectLeadersResponse.FromString,
+                _registered_method=True)
         self.DescribeConfigs = channel.unary_unary(
                 '/dcli.v1.Broker/DescribeConfigs',
                 request_serializer=dcli_dot_v1_dot_broker__pb2.DescribeConfigsRequest.SerializeToString,
@@ -160,6 +165,13 @@ class BrokerServicer:
 
     def CreatePartitions(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ElectLeaders(self, request, context):
+        """Move leadership to the preferred replica (or, unclean, to any live one) (kafka-leader-election).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -287,6 +299,11 @@ def add_BrokerServicer_to_server(servicer, server):
                     servicer.CreatePartitions,
                     request_deserializer=dcli_dot_v1_dot_broker__pb2.CreatePartitionsRequest.FromString,
                     response_serializer=dcli_dot_v1_dot_broker__pb2.CreatePartitionsResponse.SerializeToString,
+            ),
+            'ElectLeaders': grpc.unary_unary_rpc_method_handler(
+                    servicer.ElectLeaders,
+                    request_deserializer=dcli_dot_v1_dot_broker__pb2.ElectLeadersRequest.FromString,
+                    response_serializer=dcli_dot_v1_dot_broker__pb2.ElectLeadersResponse.SerializeToString,
             ),
             'DescribeConfigs': grpc.unary_unary_rpc_method_handler(
                     servicer.DescribeConfigs,
@@ -477,6 +494,33 @@ class Broker:
             '/dcli.v1.Broker/CreatePartitions',
             dcli_dot_v1_dot_broker__pb2.CreatePartitionsRequest.SerializeToString,
             dcli_dot_v1_dot_broker__pb2.CreatePartitionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ElectLeaders(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dcli.v1.Broker/ElectLeaders',
+            dcli_dot_v1_dot_broker__pb2.ElectLeadersRequest.SerializeToString,
+            dcli_dot_v1_dot_broker__pb2.ElectLeadersResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -398,6 +398,28 @@ class UnsupportedCompressionTypeError(BrokerError):
     template = "The requesting client does not support the compression type of given partition."
 
 
+class PreferredLeaderNotAvailableError(BrokerError):
+    grpc_status = "UNAVAILABLE"
+    exit_code = ExitCode.UNAVAILABLE
+    retriable = True
+    kafka_code = 80
+    template = "The preferred leader was not available."
+
+
+class EligibleLeadersNotAvailableError(BrokerError):
+    grpc_status = "UNAVAILABLE"
+    exit_code = ExitCode.UNAVAILABLE
+    kafka_code = 83
+    template = "Eligible topic partition leaders are not available."
+
+
+class ElectionNotNeededError(BrokerError):
+    grpc_status = "FAILED_PRECONDITION"
+    exit_code = ExitCode.CONFLICT
+    kafka_code = 84
+    template = "Leader election not needed for topic partition."
+
+
 class InvalidRecordError(BrokerError):
     exit_code = ExitCode.USAGE
     kafka_code = 87

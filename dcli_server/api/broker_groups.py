@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 
 from dcli.v1 import broker_pb2 as pb
+from dcli.wire import errors
+from dcli.wire.errors import BrokerError, CoordinatorNotAvailableError, NotCoordinatorError
 from dcli_server.broker.groups import GroupConfig, GroupCoordinator, JoinRequest
 from dcli_server.broker.offsets import OffsetCommit, OffsetStore
 
@@ -29,10 +31,12 @@ def now_ms() -> int:
 class Groups:
     """The group coordinator, its offset store and the task that keeps time for them."""
 
-    def __init__(self, directory: Path, config: GroupConfig | None = None):
+    def __init__(self, directory: Path, config: GroupConfig | None = None, *, offsets=None):
+        """`offsets`: a store to use instead of the local OffsetStore (a broker cluster's
+        TreeOffsetStore)."""
         self.directory = directory
         self.config = config or GroupConfig()
-        self.offsets: OffsetStore | None = None
+        self.offsets = offsets
         self.coordinator: GroupCoordinator | None = None
         self._timer_changed: asyncio.Event | None = None
         self._tasks: list[asyncio.Task] = []
@@ -41,8 +45,9 @@ class Groups:
         self._flushed = 0          # commits covered by a finished fsync
 
     async def start(self) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        self.offsets = await asyncio.to_thread(OffsetStore, self.directory / "__consumer_offsets-0")
+        if self.offsets is None:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self.offsets = await asyncio.to_thread(OffsetStore, self.directory / "__consumer_offsets-0")
         self.coordinator = GroupCoordinator(self.config, self.offsets)
         self._timer_changed = asyncio.Event()
         self._flush_lock = asyncio.Lock()
@@ -54,8 +59,26 @@ class Groups:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self.offsets is not None:
-            await asyncio.to_thread(self.offsets.flush)
+            try:
+                await asyncio.to_thread(self.offsets.flush)
+            except errors.DcliError as e:       # unacknowledged commits: the clients commit again
+                log.warning("offsets not written at close: %s", e)
             await asyncio.to_thread(self.offsets.close)
+
+    async def ensure_loaded(self, group_id: str) -> None:
+        """With offsets kept elsewhere (the tree), read the group's before coordinating it."""
+        load = getattr(self.offsets, "load", None)
+        if load is not None and not self.offsets.loaded(group_id):
+            await asyncio.to_thread(load, group_id)
+            self.coordinator.adopt(group_id)
+
+    def unload(self, group_id: str) -> None:
+        """Another broker coordinates the group now."""
+        forget = getattr(self.offsets, "forget", None)
+        if forget is not None and self.offsets.loaded(group_id):
+            self.coordinator.unload(group_id)
+            forget(group_id)
+            self.deliver()
 
     def deliver(self) -> None:
         for waiter, result in self.coordinator.drain():
@@ -95,12 +118,36 @@ class Groups:
                 log.exception("offset store compaction failed")
 
 
+def _err(e: BrokerError) -> dict:
+    return {"error_code": e.kafka_code, "error_message": e.message}
+
+
 class GroupRpcs:
-    """Mixed into BrokerService: `self._groups` is a started Groups."""
+    """Mixed into BrokerService: `self._groups` is a started Groups, `self._broker` the Broker
+    (which says which broker coordinates a group)."""
 
     _groups: Groups
 
+    async def _refused(self, group_id: str) -> BrokerError | None:
+        """Why this broker must not serve `group_id` now (NOT_COORDINATOR, or no coordinator
+        yet), or None once its offsets are loaded."""
+        broker = self._broker
+        try:
+            node, _, _ = broker.coordinator_for(group_id)
+        except BrokerError as e:
+            return e
+        if node != broker.broker_id:
+            self._groups.unload(group_id)
+            return NotCoordinatorError()
+        try:
+            await self._groups.ensure_loaded(group_id)
+        except errors.DcliError as e:
+            return CoordinatorNotAvailableError(message=f"The group's offsets cannot be read: {e}")
+        return None
+
     async def JoinGroup(self, request: pb.JoinGroupRequest, context) -> pb.JoinGroupResponse:
+        if (e := await self._refused(request.group_id)) is not None:
+            return pb.JoinGroupResponse(member_id=request.member_id, generation_id=-1, **_err(e))
         g = self._groups
         waiter = asyncio.get_running_loop().create_future()
         g.coordinator.join(now_ms(), JoinRequest(
@@ -117,6 +164,8 @@ class GroupRpcs:
                                     client_host=m.client_host, metadata=m.metadata) for m in r.members])
 
     async def SyncGroup(self, request: pb.SyncGroupRequest, context) -> pb.SyncGroupResponse:
+        if (e := await self._refused(request.group_id)) is not None:
+            return pb.SyncGroupResponse(**_err(e))
         g = self._groups
         waiter = asyncio.get_running_loop().create_future()
         g.coordinator.sync(now_ms(), request.group_id, request.generation_id, request.member_id,
@@ -127,29 +176,44 @@ class GroupRpcs:
                                     assignment=r.assignment)
 
     async def Heartbeat(self, request: pb.HeartbeatRequest, context) -> pb.HeartbeatResponse:
+        if (e := await self._refused(request.group_id)) is not None:
+            return pb.HeartbeatResponse(**_err(e))
         r = self._groups.coordinator.heartbeat(now_ms(), request.group_id, request.generation_id,
                                                request.member_id)
         self._groups.deliver()
         return pb.HeartbeatResponse(error_code=r.error_code, error_message=r.error_message)
 
     async def LeaveGroup(self, request: pb.LeaveGroupRequest, context) -> pb.LeaveGroupResponse:
+        if (e := await self._refused(request.group_id)) is not None:
+            return pb.LeaveGroupResponse(**_err(e))
         r = self._groups.coordinator.leave(now_ms(), request.group_id, list(request.member_ids))
         self._groups.deliver()
         return pb.LeaveGroupResponse(error_code=r.error_code, error_message=r.error_message)
 
     async def OffsetCommit(self, request: pb.OffsetCommitRequest, context) -> pb.OffsetCommitResponse:
+        if (e := await self._refused(request.group_id)) is not None:
+            return pb.OffsetCommitResponse(partitions=[
+                pb.PartitionError(topic=p.topic, partition=p.partition, **_err(e)) for p in request.partitions])
         g = self._groups
         results = g.coordinator.commit_offsets(
             now_ms(), request.group_id, request.generation_id, request.member_id,
             [OffsetCommit(p.topic, p.partition, p.offset, p.metadata) for p in request.partitions])
         g.deliver()
+        failed = None
         if any(not r.error_code for r in results):
-            await g.durable()
+            try:
+                await g.durable()
+            except errors.DcliError as exc:     # not written: the client commits again
+                failed = CoordinatorNotAvailableError(message=f"The offsets could not be stored: {exc}")
         return pb.OffsetCommitResponse(partitions=[
-            pb.PartitionError(topic=r.topic, partition=r.partition, error_code=r.error_code,
-                              error_message=r.error_message) for r in results])
+            pb.PartitionError(topic=r.topic, partition=r.partition,
+                              **(_err(failed) if failed is not None and not r.error_code else
+                                 {"error_code": r.error_code, "error_message": r.error_message}))
+            for r in results])
 
     async def OffsetFetch(self, request: pb.OffsetFetchRequest, context) -> pb.OffsetFetchResponse:
+        if (e := await self._refused(request.group_id)) is not None:
+            return pb.OffsetFetchResponse(**_err(e))
         wanted = [(p.topic, p.partition) for p in request.partitions] or None
         found = self._groups.coordinator.fetch_offsets(request.group_id, wanted)
         return pb.OffsetFetchResponse(partitions=[
@@ -159,24 +223,41 @@ class GroupRpcs:
     async def ListGroups(self, request: pb.ListGroupsRequest, context) -> pb.ListGroupsResponse:
         return pb.ListGroupsResponse(groups=[
             pb.ListedGroup(group_id=g.group_id, protocol_type=g.protocol_type, state=g.state)
-            for g in self._groups.coordinator.list_groups()])
+            for g in self._groups.coordinator.list_groups() if self._coordinates(g.group_id)])
+
+    def _coordinates(self, group_id: str) -> bool:
+        try:
+            return self._broker.coordinator_for(group_id)[0] == self._broker.broker_id
+        except BrokerError:
+            return False
 
     async def DescribeGroups(self, request: pb.DescribeGroupsRequest, context) -> pb.DescribeGroupsResponse:
+        refused = {}
+        for group in dict.fromkeys(request.group_ids):
+            if (e := await self._refused(group)) is not None:
+                refused[group] = e
+        described = self._groups.coordinator.describe([g for g in request.group_ids if g not in refused])
         return pb.DescribeGroupsResponse(groups=[
+            pb.DescribedGroup(group_id=g, **_err(e)) for g, e in refused.items()] + [
             pb.DescribedGroup(group_id=d.group_id, error_code=d.error_code, error_message=d.error_message,
                               state=d.state, protocol_type=d.protocol_type, protocol=d.protocol,
                               generation_id=d.generation_id, leader=d.leader, members=[
                                   pb.GroupMember(member_id=m.member_id, client_id=m.client_id,
                                                  client_host=m.client_host, metadata=m.metadata,
                                                  assignment=m.assignment) for m in d.members])
-            for d in self._groups.coordinator.describe(list(request.group_ids))])
+            for d in described])
 
     async def DeleteGroups(self, request: pb.DeleteGroupsRequest, context) -> pb.DeleteGroupsResponse:
         g = self._groups
-        results = g.coordinator.delete_groups(now_ms(), list(request.group_ids))
+        refused = {}
+        for group in dict.fromkeys(request.group_ids):
+            if (e := await self._refused(group)) is not None:
+                refused[group] = e
+        results = g.coordinator.delete_groups(now_ms(), [x for x in request.group_ids if x not in refused])
         g.deliver()
         if any(not r.error_code for _, r in results):
             await g.durable()
         return pb.DeleteGroupsResponse(results=[
+            pb.PartitionError(topic=group, **_err(e)) for group, e in refused.items()] + [
             pb.PartitionError(topic=group, error_code=r.error_code, error_message=r.error_message)
             for group, r in results])

@@ -102,6 +102,19 @@ class BrokerService(GroupRpcs, pb_grpc.BrokerServicer):
             result=pb.TopicResult(name=r.name, topic_id=r.topic_id, **_error(r.error)))
 
     @_guarded
+    async def ElectLeaders(self, request: pb.ElectLeadersRequest, context) -> pb.ElectLeadersResponse:
+        _require(request.election_type in (0, 1), f"election_type must be 0 (preferred) or 1 (unclean), "
+                                                  f"not {request.election_type}")
+        wanted = None if request.all_partitions else [(p.topic, p.partition) for p in request.partitions]
+        try:
+            results = await self._broker.elect_leaders(wanted, unclean=request.election_type == 1,
+                                                       forwarded=request.forwarded)
+        except BrokerError as e:
+            return pb.ElectLeadersResponse(**_error(e))
+        return pb.ElectLeadersResponse(results=[
+            pb.PartitionError(topic=t, partition=i, **_error(e)) for (t, i), e in sorted(results.items())])
+
+    @_guarded
     async def DescribeConfigs(self, request: pb.DescribeConfigsRequest, context) -> pb.DescribeConfigsResponse:
         try:
             entries = self._broker.describe_configs(request.topic)

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 from dcli.wire.errors import (
-    BrokerError, FencedLeaderEpochError, InvalidProducerIdMappingError, InvalidRequestError,
+    BrokerError, ElectionNotNeededError, FencedLeaderEpochError, InvalidProducerIdMappingError, InvalidRequestError,
     KafkaStorageError, NotEnoughReplicasAfterAppendError, NotEnoughReplicasError,
     NotLeaderOrFollowerError, RequestTimedOutError, UnknownLeaderEpochError, UnknownTopicOrPartitionError,
 )
@@ -464,6 +464,21 @@ class Broker:
                 return TopicResult(topic, info.topic_id)
             except BrokerError as e:
                 return TopicResult(topic, info.topic_id if info else "", e)
+
+    async def elect_leaders(self, partitions: list[tuple[str, int]] | None, *, unclean: bool = False,
+                            forwarded: bool = False) -> dict[tuple[str, int], BrokerError | None]:
+        """Kafka's ElectLeaders. One broker leads every partition it holds, and it is each one's
+        only (so preferred) replica: nothing to elect."""
+        wanted = ([(t, i) for t in self.topic_names() for i in range(len(self._partitions[t]))]
+                  if partitions is None else partitions)
+        out: dict[tuple[str, int], BrokerError | None] = {}
+        for topic, index in wanted:
+            try:
+                self._lookup(topic, index)
+                out[(topic, index)] = ElectionNotNeededError()
+            except BrokerError as e:
+                out[(topic, index)] = e
+        return out
 
     def describe_configs(self, topic: str = "") -> list[ConfigValue]:
         """A topic's settings (every topic-level name, overrides marked non-default), or with

@@ -39,6 +39,9 @@ _SETTINGS: dict[str, tuple[str, str, int | None]] = {
     "log.dir": ("log_dir", "STRING", None),
     "replica.lag.time.max.ms": ("replica_lag_time_max_ms", "LONG", 1),
     "unclean.leader.election.enable": ("unclean_leader_election_enable", "BOOLEAN", None),
+    "auto.leader.rebalance.enable": ("auto_leader_rebalance_enable", "BOOLEAN", None),
+    "leader.imbalance.check.interval.seconds": ("leader_imbalance_check_interval_seconds", "LONG", 1),
+    "leader.imbalance.per.broker.percentage": ("leader_imbalance_per_broker_percentage", "INT", 0),
     "dcli.max.partitions": ("max_partitions", "INT", 1),
 }
 
@@ -102,6 +105,9 @@ class BrokerConfig:
     log_dir: str = "/tmp/kafka-logs"
     replica_lag_time_max_ms: int = 30_000
     unclean_leader_election_enable: bool = False
+    auto_leader_rebalance_enable: bool = True
+    leader_imbalance_check_interval_seconds: int = 300
+    leader_imbalance_per_broker_percentage: int = 10
     max_partitions: int = 4096  # not Kafka's: each open partition holds three file descriptors
     explicit: frozenset[str] = field(default=frozenset(), compare=False)
 

@@ -36,6 +36,7 @@ import logging
 import queue
 import random
 import threading
+import time
 from concurrent.futures import Future
 from typing import Callable, Mapping
 
@@ -43,7 +44,7 @@ from dcli.client import CoordClient, EventType
 from dcli.wire import errors
 from dcli.wire.topics import collides, validate_topic
 from dcli_server.broker import cluster_meta as meta
-from dcli_server.broker.assignment import assign_replicas, next_state
+from dcli_server.broker.assignment import assign_replicas, next_state, preferred_state
 from dcli_server.broker.config import BrokerConfig, validate_topic_configs
 from dcli_server.broker.topics import new_topic_id
 
@@ -146,6 +147,16 @@ class Controller:
             self.active = False
             self._events.put(("resigned", self._gen, reason))
 
+    def elect_leaders(self, partitions: list[tuple[str, int]] | None, *, unclean: bool = False,
+                      timeout: float = 30.0) -> dict[tuple[str, int], errors.BrokerError | None]:
+        """Kafka's ElectLeaders: each partition (None: all) led by its preferred replica, or with
+        `unclean`, an offline one by any live replica. Per partition: None (elected) or why not
+        (ElectionNotNeeded, PreferredLeaderNotAvailable, EligibleLeadersNotAvailable, unknown).
+        Raises NotControllerError unless this broker is the active controller."""
+        future: Future = Future()
+        self._events.put(("elect", future, partitions, unclean))
+        return future.result(timeout)
+
     def create_topic(self, name: str, partitions: int, rf: int, configs: Mapping[str, str] | None = None,
                      *, start_index: int | None = None, shift: int | None = None,
                      timeout: float = 30.0) -> meta.TopicAssignment:
@@ -158,8 +169,13 @@ class Controller:
     # ---- the controller's thread ----
 
     def _run(self) -> None:
+        next_check = time.monotonic() + self._imbalance_interval()
         while True:
-            event = self._events.get()
+            try:
+                event = self._events.get(timeout=max(0.0, next_check - time.monotonic()))
+            except queue.Empty:
+                event = ("imbalance",)
+                next_check = time.monotonic() + self._imbalance_interval()
             kind = event[0]
             if kind == "stop":
                 return
@@ -174,6 +190,10 @@ class Controller:
                     self._refresh_topics()
                 elif kind == "create":
                     self._on_create(*event[1:])
+                elif kind == "elect":
+                    self._on_elect(*event[1:])
+                elif kind == "imbalance" and self.active and self.broker_config.auto_leader_rebalance_enable:
+                    self._rebalance_leaders()
             except Fenced:
                 self._on_fenced()
             except _CONNECTION as e:       # the election revokes and elects again on reconnection
@@ -369,6 +389,77 @@ class Controller:
             if isinstance(results[0], errors.DcliError):
                 raise Fenced() from None
             raise
+
+    def _imbalance_interval(self) -> float:
+        return float(self.broker_config.leader_imbalance_check_interval_seconds)
+
+    def _on_elect(self, future: Future, partitions, unclean: bool) -> None:
+        if not future.set_running_or_notify_cancel():
+            return
+        try:
+            if not self.active or self._client is None:
+                raise errors.NotControllerError()
+            wanted = sorted(self.states) if partitions is None else list(partitions)
+            results = {tp: self._elect(tp, unclean) for tp in wanted}
+        except Fenced:
+            future.set_exception(errors.NotControllerError())
+            raise
+        except BaseException as e:      # noqa: BLE001 - the caller gets it
+            future.set_exception(e)
+        else:
+            future.set_result(results)
+
+    def _elect(self, tp: tuple[str, int], unclean: bool) -> errors.BrokerError | None:
+        topic, p = tp
+        assignment = self.topics.get(topic)
+        if assignment is None or tp not in self.states:
+            return errors.UnknownTopicOrPartitionError()
+        for _ in range(_RETRIES):
+            found = meta.read_state(self._client, topic, p)     # leaders change their ISR themselves
+            if found is None:
+                return errors.UnknownTopicOrPartitionError()
+            self.states[tp] = found
+            state, version = found
+            replicas = assignment.replicas[p]
+            if unclean:
+                if state.online and state.leader in self.live:
+                    return errors.ElectionNotNeededError()
+                new = next_state(state, replicas, self.live, unclean=True, controller_epoch=self.epoch)
+                if new is None or not new.online:
+                    return errors.EligibleLeadersNotAvailableError()
+            else:
+                if replicas and state.leader == replicas[0]:
+                    return errors.ElectionNotNeededError()
+                new = preferred_state(state, replicas, self.live, controller_epoch=self.epoch)
+                if new is None:
+                    return errors.PreferredLeaderNotAvailableError()
+            try:
+                version = self._fenced_set(meta.state_path(topic, p), new.encode(), version)
+            except errors.BadVersionError:
+                continue
+            self.states[tp] = (new, version)
+            log.info("controller %s: %s-%s leader %s -> %s (%s election), epoch %s", self.broker_id, topic, p,
+                     state.leader, new.leader, "unclean" if unclean else "preferred", new.leader_epoch)
+            return None
+        return errors.PreferredLeaderNotAvailableError()
+
+    def _rebalance_leaders(self) -> None:
+        """auto.leader.rebalance.enable: for each broker whose share of partitions led by another
+        than their preferred replica passes leader.imbalance.per.broker.percentage, elect the
+        preferred replicas where they are alive and in sync."""
+        by_preferred: dict[int, list[tuple[str, int]]] = {}
+        for tp, (state, _) in self.states.items():
+            assignment = self.topics.get(tp[0])
+            if assignment is not None and assignment.replicas[tp[1]]:
+                by_preferred.setdefault(assignment.replicas[tp[1]][0], []).append(tp)
+        limit = self.broker_config.leader_imbalance_per_broker_percentage / 100
+        for broker, tps in sorted(by_preferred.items()):
+            if broker not in self.live:
+                continue
+            off = [tp for tp in tps if self.states[tp][0].leader != broker]
+            if off and len(off) / len(tps) > limit:
+                for tp in off:
+                    self._elect(tp, unclean=False)
 
     def _on_create(self, future: Future, name, partitions, rf, configs, start_index, shift) -> None:
         if not future.set_running_or_notify_cancel():

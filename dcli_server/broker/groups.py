@@ -76,7 +76,7 @@ from typing import Any, Callable, Iterable, Mapping, NamedTuple, Sequence
 
 from dcli.wire.consumer_protocol import ConsumerProtocolError, decode_subscription
 from dcli.wire.errors import (
-    BrokerError, OffsetMetadataTooLargeError, CoordinatorNotAvailableError, IllegalGenerationError, InconsistentGroupProtocolError, InvalidGroupIdError, UnknownMemberIdError, InvalidSessionTimeoutError, RebalanceInProgressError, NonEmptyGroupError, GroupIdNotFoundError, MemberIdRequiredError)
+    BrokerError, OffsetMetadataTooLargeError, CoordinatorNotAvailableError, IllegalGenerationError, InconsistentGroupProtocolError, InvalidGroupIdError, UnknownMemberIdError, InvalidSessionTimeoutError, RebalanceInProgressError, NonEmptyGroupError, GroupIdNotFoundError, MemberIdRequiredError, NotCoordinatorError)
 from dcli_server.broker.offsets import OffsetCommit, OffsetStore
 
 CONSUMER_PROTOCOL_TYPE = "consumer"
@@ -367,6 +367,22 @@ class GroupCoordinator:
         for group_id in offsets.groups() if offsets is not None else ():
             # Kafka loads groups that have only offsets as Empty groups with no protocol type.
             self._groups[group_id] = _Group(group_id, GroupState.EMPTY, None)
+
+    def adopt(self, group_id: str) -> None:
+        """The offsets of `group_id` were just loaded (this broker coordinates it now): a group
+        with offsets and no state here becomes Empty, as at start."""
+        if group_id not in self._groups and self.offsets is not None and self.offsets.has_offsets(group_id):
+            self._groups[group_id] = _Group(group_id, GroupState.EMPTY, None)
+
+    def unload(self, group_id: str) -> None:
+        """Another broker coordinates `group_id` now: forget it; members still waiting here are
+        told NOT_COORDINATOR and find the new coordinator."""
+        g = self._groups.pop(group_id, None)
+        if g is None:
+            return
+        for m in g.members.values():
+            self._answer(m.join_waiters, JoinResult(member_id=m.member_id, **_err(NotCoordinatorError)))
+            self._answer(m.sync_waiters, SyncResult(**_err(NotCoordinatorError)))
 
     # -- replies ------------------------------------------------------------------------------
 

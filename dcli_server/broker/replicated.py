@@ -23,13 +23,16 @@ leaders) arrives here one change at a time, in order, on the event loop:
 Topics are created in the tree (by the controller, or proposed to it) and deleted there; the
 metadata clients get (brokers, leaders, ISRs) is what the tree says. Producer ids come in blocks
 reserved in the tree (/latest_producer_id_block, as Kafka kept them), so no two brokers hand
-out the same id.
+out the same id. Each consumer group has one coordinator among the live brokers
+(`coordinator_for`), and its committed offsets live in the tree (TreeOffsetStore), so that the
+next coordinator has them when one dies.
 """
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
+import zlib
 from typing import Iterable
 
 import grpc
@@ -39,7 +42,8 @@ from dcli.v1 import broker_pb2 as pb
 from dcli.v1 import broker_pb2_grpc as pb_grpc
 from dcli.wire import errors
 from dcli.wire.errors import (
-    BrokerError, InvalidRequestError, LeaderNotAvailableError, UnknownTopicOrPartitionError,
+    BrokerError, CoordinatorNotAvailableError, InvalidRequestError, LeaderNotAvailableError,
+    UnknownTopicOrPartitionError,
 )
 from dcli.wire.topics import is_internal, validate_topic
 from dcli_server.broker import cluster_meta as meta
@@ -108,6 +112,16 @@ class ReplicatedBroker(Broker):
         if self.membership is None:
             return super().broker_infos()
         return [(b.broker_id, b.host, b.port) for _, b in sorted(self.membership.brokers.items())]
+
+    def coordinator_for(self, group_id: str) -> tuple[int, str, int]:
+        """The live broker that coordinates `group_id`: the highest of hash(group, broker)
+        (rendezvous hashing), so that a broker's death moves only the groups it coordinated."""
+        live = self.membership.brokers if self.membership is not None else {}
+        if not live or not self.membership.registered.is_set():
+            raise CoordinatorNotAvailableError()
+        key = group_id.encode()
+        best = max(live.values(), key=lambda b: (zlib.crc32(key + b"/" + str(b.broker_id).encode()), b.broker_id))
+        return best.broker_id, best.host, best.port
 
     @property
     def controller_id(self) -> int:
@@ -411,6 +425,30 @@ class ReplicatedBroker(Broker):
         if client.exists(meta.topic_config_path(name)):
             t.delete(meta.topic_config_path(name))
         t.commit()
+
+    async def elect_leaders(self, partitions: list[tuple[str, int]] | None, *, unclean: bool = False,
+                            forwarded: bool = False) -> dict[tuple[str, int], BrokerError | None]:
+        """Done by the controller: this broker if it is the one, else forwarded to it once."""
+        m = self.membership
+        if m.is_controller:
+            return await asyncio.to_thread(m.controller.elect_leaders, partitions, unclean=unclean)
+        target = m.brokers.get(m.controller_id)
+        if forwarded or target is None:
+            raise errors.NotControllerError()
+        request = pb.ElectLeadersRequest(election_type=1 if unclean else 0, forwarded=True,
+                                         all_partitions=partitions is None,
+                                         partitions=[pb.TopicPartition(topic=t, partition=i)
+                                                     for t, i in partitions or ()])
+        async with grpc.aio.insecure_channel(target.address, options=_CHANNEL_OPTIONS) as channel:
+            try:
+                reply = await pb_grpc.BrokerStub(channel).ElectLeaders(request, timeout=30)
+            except grpc.aio.AioRpcError as e:
+                raise errors.NotControllerError(message=(
+                    f"The controller (broker {target.broker_id}) cannot be reached: {e.code().name}")) from None
+        if reply.error_code:
+            raise raise_for(reply.error_code, reply.error_message)
+        return {(r.topic, r.partition): raise_for(r.error_code, r.error_message) if r.error_code else None
+                for r in reply.results}
 
     async def create_partitions(self, topic: str, count: int, *, validate_only: bool = False) -> TopicResult:
         return TopicResult(topic, "", InvalidRequestError(message=(

@@ -196,3 +196,35 @@ def test_a_leader_that_comes_back_truncates_what_only_it_had(local_cluster):
     assert consume(c, "fenced", 0, 3, *followers) == [(0, b"kept-0"), (1, b"kept-1"), (2, b"new-2")]
     c.stop(old)
     assert stored(c, old, "fenced", 0) == [(0, b"kept-0"), (1, b"kept-1"), (2, b"new-2")]
+
+
+def test_preferred_leaders_come_back_by_command_and_by_themselves(local_cluster):
+    c = local_cluster(3, server_args=(*SERVER_ARGS, "--override", "auto.leader.rebalance.enable=false"))
+    create(c, "chat", 3, 3)
+    c.wait_for(lambda: all(p.leader > 0 for p in partitions(c, "chat").values()), WAIT_S)
+    victim = partitions(c, "chat")[0].leader
+    c.kill(victim)
+    alive = [i for i in c.ids if i != victim]
+    c.wait_for(lambda: partitions(c, "chat", *alive)[0].leader in alive, WAIT_S)
+    c.start(victim)
+    c.wait_for(lambda: all(victim in p.isr for p in partitions(c, "chat").values()), WAIT_S)
+    assert partitions(c, "chat")[0].leader != victim        # no automatic move back: disabled here
+    out = run_cli("kafka", "leader-election", "--bootstrap-server", c.address(alive[0]),
+                  "--election-type", "preferred", "--all-topic-partitions")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout.decode().splitlines() == [
+        "Successfully completed leader election (PREFERRED) for partitions chat-0",
+        "Valid replica already elected for partitions chat-1, chat-2"]
+    assert partitions(c, "chat")[0].leader == victim
+
+
+def test_the_controller_restores_preferred_leaders_on_its_own(local_cluster):
+    c = local_cluster(3, server_args=(*SERVER_ARGS, "--override", "leader.imbalance.check.interval.seconds=1"))
+    create(c, "auto", 1, 3)
+    c.wait_for(lambda: leader(c, "auto", 0) > 0, WAIT_S)
+    preferred = partitions(c, "auto")[0].replicas[0]
+    c.kill(preferred)
+    alive = [i for i in c.ids if i != preferred]
+    c.wait_for(lambda: leader(c, "auto", 0, *alive) in alive, WAIT_S)
+    c.start(preferred)
+    c.wait_for(lambda: leader(c, "auto", 0) == preferred, WAIT_S)

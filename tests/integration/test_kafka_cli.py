@@ -191,3 +191,29 @@ def test_json_output(server):
     rows = [json.loads(line) for line in r.stdout.decode().splitlines()]
     mine = [row for row in rows if row["partition"] == partition_for_key(b"alice", 2)]
     assert mine and mine[0]["current_offset"] == 1 and mine[0]["lag"] == 0
+
+
+def test_leader_election_on_one_broker_has_nothing_to_elect(server, tmp_path):
+    name = topic()
+    kafka(server, "topics", "--create", "--topic", name, "--partitions", "2")
+    out = kafka(server, "leader-election", "--election-type", "PREFERRED", "--all-topic-partitions")
+    assert out.returncode == 0
+    assert out.stdout.decode().startswith("Valid replica already elected for partitions ")
+    assert {f"{name}-0", f"{name}-1"} <= set(out.stdout.decode().strip().split(" partitions ")[1].split(", "))
+    out = kafka(server, "leader-election", "--election-type", "preferred", "--topic", name)
+    assert out.stdout.decode() == f"Valid replica already elected for partitions {name}-0, {name}-1\n"
+    listed = tmp_path / "election.json"
+    listed.write_text(f'{{"partitions": [{{"topic": "{name}", "partition": 1}}]}}')
+    out = kafka(server, "leader-election", "--election-type", "preferred", "--path-to-json-file", str(listed))
+    assert out.stdout.decode() == f"Valid replica already elected for partitions {name}-1\n"
+    out = kafka(server, "leader-election", "--election-type", "preferred", "--topic", name, "--partition", "7")
+    assert out.returncode == 1
+    assert out.stdout.decode().startswith(f"Error completing leader election (PREFERRED) for partition: {name}-7: ")
+    for args, message in [
+        (("--all-topic-partitions",), "Missing required option(s) [election-type]"),
+        (("--election-type", "fastest", "--all-topic-partitions"), "Unknown election type: fastest"),
+        (("--election-type", "preferred"), "One and only one of the following options is required"),
+        (("--election-type", "preferred", "--partition", "0", "--all-topic-partitions"), "Missing required option(s) [topic]"),
+    ]:
+        out = kafka(server, "leader-election", *args)
+        assert out.returncode != 0 and message in (out.stdout + out.stderr).decode(), args

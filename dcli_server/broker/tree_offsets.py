@@ -1,0 +1,197 @@
+"""Committed offsets in the coordination tree, for a broker cluster: whichever broker coordinates a
+group next reads what the last one acknowledged. Kafka kept them in ZooKeeper this way before
+`__consumer_offsets`:
+
+    /consumers/<group>/offsets/<topic>/<partition>
+        {"offset":42,"metadata":"","commit_timestamp":1700000000000,"leader_epoch":-1}
+
+(`<group>` is percent-encoded, so that any group id is one znode name.) The interface is
+OffsetStore's (offsets.py), so the group coordinator does not know which one it has:
+
+    store = TreeOffsetStore(lambda: membership.client())
+    await asyncio.to_thread(store.load, "my-group")      # once this broker coordinates the group
+    store.commit("my-group", [OffsetCommit("chat", 0, 42)], now_ms)   # visible at once
+    await asyncio.to_thread(store.flush)                  # written to the tree: acknowledge now
+    store.forget("my-group")                              # another broker coordinates it now
+
+The durability point is the same as OffsetStore's: `flush`, which writes every change made
+before it to the tree (each write is committed by a majority of the nodes before it returns).
+A flush that fails keeps the changes pending and raises; nobody was told they were durable.
+
+Threading: `commit`, `fetch` and friends on the event loop; `load` and `flush` in threads
+(they wait on the tree, which may be served by this very process).
+"""
+from __future__ import annotations
+
+import json
+import threading
+from typing import Callable, Iterable
+from urllib.parse import quote, unquote
+
+from dcli.wire import errors
+from dcli_server.broker.offsets import OffsetAndMetadata, OffsetCommit
+
+CONSUMERS = "/consumers"
+
+
+def group_path(group_id: str) -> str:
+    return f"{CONSUMERS}/{quote(group_id, safe='')}"
+
+
+def offset_path(group_id: str, topic: str, partition: int) -> str:
+    return f"{group_path(group_id)}/offsets/{topic}/{partition}"
+
+
+def _encode(v: OffsetAndMetadata) -> bytes:
+    return json.dumps({"offset": v.offset, "metadata": v.metadata, "commit_timestamp": v.commit_timestamp_ms,
+                       "leader_epoch": v.leader_epoch}, separators=(",", ":")).encode()
+
+
+def _decode(data: bytes | None) -> OffsetAndMetadata | None:
+    try:
+        d = json.loads((data or b"").decode())
+        return OffsetAndMetadata(int(d["offset"]), str(d.get("metadata", "")),
+                                 int(d.get("commit_timestamp", -1)), int(d.get("leader_epoch", -1)))
+    except (UnicodeDecodeError, ValueError, KeyError, TypeError):
+        return None
+
+
+class TreeOffsetStore:
+    """See the module's docstring."""
+
+    def __init__(self, client: Callable[[], object]):
+        self._client = client
+        self._offsets: dict[str, dict[tuple[str, int], OffsetAndMetadata]] = {}
+        self._loaded: set[str] = set()
+        self._pending: dict[tuple[str, str, int], OffsetAndMetadata | None] = {}   # None: delete
+        self._lock = threading.Lock()
+
+    # -- coordination moves ---------------------------------------------------------------------
+
+    def loaded(self, group_id: str) -> bool:
+        return group_id in self._loaded
+
+    def load(self, group_id: str) -> None:
+        """Read the group's offsets from the tree (in a thread). Pending changes win."""
+        client = self._client()
+        client.sync(CONSUMERS if client.exists(CONSUMERS) else "/")
+        found: dict[tuple[str, int], OffsetAndMetadata] = {}
+        base = f"{group_path(group_id)}/offsets"
+        try:
+            topics = client.get_children(base)
+        except errors.NoNodeError:
+            topics = []
+        for topic in topics:
+            try:
+                partitions = client.get_children(f"{base}/{topic}")
+            except errors.NoNodeError:
+                continue
+            for p in partitions:
+                if not p.isdigit():
+                    continue
+                try:
+                    data, _ = client.get(f"{base}/{topic}/{p}")
+                except errors.NoNodeError:
+                    continue
+                value = _decode(data)
+                if value is not None:
+                    found[(topic, int(p))] = value
+        with self._lock:
+            for (g, t, p), v in self._pending.items():
+                if g == group_id:
+                    if v is None:
+                        found.pop((t, p), None)
+                    else:
+                        found[(t, p)] = v
+            if found:
+                self._offsets[group_id] = found
+            else:
+                self._offsets.pop(group_id, None)
+            self._loaded.add(group_id)
+
+    def forget(self, group_id: str) -> None:
+        """Drop the group from memory: the next coordination here reads it again."""
+        with self._lock:
+            self._loaded.discard(group_id)
+            self._offsets.pop(group_id, None)
+
+    # -- writing (OffsetStore's interface) ------------------------------------------------------
+
+    def commit(self, group_id: str, offsets: Iterable[OffsetCommit], now_ms: int) -> None:
+        with self._lock:
+            for c in offsets:
+                v = OffsetAndMetadata(c.offset, c.metadata, now_ms, c.leader_epoch)
+                self._offsets.setdefault(group_id, {})[(c.topic, c.partition)] = v
+                self._pending[(group_id, c.topic, c.partition)] = v
+
+    def delete_offsets(self, group_id: str, partitions: Iterable[tuple[str, int]], now_ms: int) -> int:
+        with self._lock:
+            known = self._offsets.get(group_id, {})
+            gone = [tp for tp in dict.fromkeys(partitions) if tp in known]
+            for tp in gone:
+                del known[tp]
+                self._pending[(group_id, *tp)] = None
+            if not known:
+                self._offsets.pop(group_id, None)
+            return len(gone)
+
+    def delete_group(self, group_id: str, now_ms: int) -> int:
+        return self.delete_offsets(group_id, list(self._offsets.get(group_id, ())), now_ms)
+
+    def expire(self, group_id: str, now_ms: int, retention_ms: int, *, since_ms: int | None = None,
+               keep_topics: frozenset[str] = frozenset()) -> int:
+        old = [tp for tp, v in self._offsets.get(group_id, {}).items()
+               if tp[0] not in keep_topics
+               and now_ms - max(v.commit_timestamp_ms, since_ms if since_ms is not None else -1) >= retention_ms]
+        return self.delete_offsets(group_id, old, now_ms)
+
+    def flush(self) -> None:
+        """Write every change made before this call to the tree (in a thread)."""
+        with self._lock:
+            batch, self._pending = self._pending, {}
+        if not batch:
+            return
+        try:
+            client = self._client()
+            for (group, topic, p), v in batch.items():
+                path = offset_path(group, topic, p)
+                if v is None:
+                    try:
+                        client.delete(path)
+                    except errors.NoNodeError:
+                        pass
+                    continue
+                try:
+                    client.set(path, _encode(v))
+                except errors.NoNodeError:
+                    client.ensure_path(path.rsplit("/", 1)[0])
+                    try:
+                        client.create(path, _encode(v))
+                    except errors.NodeExistsError:
+                        client.set(path, _encode(v))
+        except BaseException:
+            with self._lock:       # nothing acknowledged: try again with the next flush
+                for key, v in batch.items():
+                    self._pending.setdefault(key, v)
+            raise
+
+    def compact(self, now_ms: int | None = None) -> int:
+        return 0                 # the tree keeps one znode per partition: nothing to compact
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def fetch(self, group_id: str, partitions: Iterable[tuple[str, int]] | None = None
+              ) -> dict[tuple[str, int], OffsetAndMetadata]:
+        offsets = self._offsets.get(group_id, {})
+        if partitions is None:
+            return dict(offsets)
+        return {tp: offsets[tp] for tp in partitions if tp in offsets}
+
+    def groups(self) -> list[str]:
+        return list(self._offsets)
+
+    def has_offsets(self, group_id: str) -> bool:
+        return group_id in self._offsets
+
+    def close(self) -> None:
+        """Nothing to close: what was flushed is in the tree."""
