@@ -478,7 +478,8 @@ class Producer:
                 self._in_flight[tp] -= 1
                 queue = self._ready.setdefault(tp, [])
                 queue.append(b)
-                queue.sort(key=lambda x: (x.base_sequence, x.created))   # same bytes, same order
+                # same bytes, same order: the built ones by sequence, then those never sent
+                queue.sort(key=lambda x: (not x.bytes, x.base_sequence, x.created))
             self._cv.notify_all()
 
     def _settle(self, b: _Batch, base_offset: int, err: Exception | None, log_append_time: int = -1) -> None:
