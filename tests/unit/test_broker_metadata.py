@@ -1,7 +1,8 @@
 """The client's picture of the broker cluster: leaders from Metadata answers, which topics are
-asked for again and when, and the order servers are tried in."""
+asked for again and when, the order servers are tried in, and how requests group by leader."""
 from __future__ import annotations
 
+from dcli.client.broker_common import BrokerChannel, coordinator_moved
 from dcli.client.broker_metadata import ClusterMetadata, Leader
 from dcli.v1 import broker_pb2 as bpb
 
@@ -84,3 +85,22 @@ def test_servers_are_tried_the_last_good_first_and_the_failed_last():
     assert md.candidates() == [B, C, A]
     md.answered(C)
     assert md.candidates() == [C, B, A]
+
+
+def test_requests_group_by_leader_and_an_unknown_leader_is_asked_for_again():
+    broker = BrokerChannel([A])                 # no channel is opened until a stub is wanted
+    broker.cluster.update(reply(topic("chat", (1, 0), (2, 0), (1, 0), (-1, 0))), answered_by=A, now=0.0)
+    assert broker.by_leader([("chat", p) for p in range(3)]) == {A: [("chat", 0), ("chat", 2)], B: [("chat", 1)]}
+    assert broker.cluster.to_refresh(1.0) == []
+    assert broker.leader("chat", 3) is None and broker.leader("other", 0) is None
+    assert broker.cluster.to_refresh(1.0) == ["chat", "other"]
+    broker.close()
+
+
+def test_group_answers_that_name_another_coordinator():
+    assert coordinator_moved(bpb.HeartbeatResponse(error_code=16))
+    assert coordinator_moved(bpb.JoinGroupResponse(error_code=15))
+    assert coordinator_moved(bpb.OffsetCommitResponse(partitions=[bpb.PartitionError(error_code=16)]))
+    assert coordinator_moved(bpb.DescribeGroupsResponse(groups=[bpb.DescribedGroup(error_code=15)]))
+    assert not coordinator_moved(bpb.HeartbeatResponse(error_code=27))
+    assert not coordinator_moved(bpb.ListGroupsResponse())
