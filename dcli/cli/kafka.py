@@ -607,7 +607,8 @@ def describe_groups(admin, groups: list[str], view: str, verbose: bool, json_out
             parts = decode_assignment(m.assignment).partitions if m.assignment else {}
             owned.append((m, sorted((t, p) for t, ps in parts.items() for p in ps)))
         if view == "state":
-            coordinator = f"{admin._broker.servers[0]}  (1)"
+            node_id, address = admin.find_coordinator(d.group_id)
+            coordinator = f"{address}  ({node_id})"
             width = max(25, len(d.group_id))
             sys.stdout.write(f"\n{'GROUP':<{width}} {'COORDINATOR (ID)':<25} {'ASSIGNMENT-STRATEGY':<20} "
                              f"{'STATE':<15} #MEMBERS\n")

@@ -15,6 +15,11 @@ offset, or by `auto_offset_reset` ("earliest" / "latest" / "none") when there is
 out of range. A committed offset is the next offset to read. With `enable_auto_commit` the
 positions are committed every `auto_commit_interval_ms` (from poll()), before a rebalance and
 on close().
+
+Each partition is fetched from its leader (one Fetch per leader broker, with the leader epoch
+the metadata gave); when a broker answers that it no longer leads, or cannot be reached, the
+metadata is asked for again and a later poll fetches from the new leader (nothing is raised).
+The group's requests go to its coordinator (FindCoordinator), found again when it moves.
 """
 from __future__ import annotations
 
@@ -27,7 +32,8 @@ from typing import NamedTuple
 import grpc
 
 from dcli.client import assignors
-from dcli.client.broker_common import BrokerChannel, raise_for, rpc_error
+from dcli.client.broker_common import (COORDINATOR_MOVED, LEADER_MOVED, RETRY_BACKOFF_S, BrokerChannel,
+                                       raise_for, rpc_error)
 from dcli.v1 import broker_pb2 as bpb
 from dcli.wire import errors
 from dcli.wire.consumer_protocol import (Assignment, Subscription, decode_assignment,
@@ -40,6 +46,8 @@ REBALANCE_IN_PROGRESS = 27
 UNKNOWN_MEMBER_ID = 25
 ILLEGAL_GENERATION = 22
 MEMBER_ID_REQUIRED = 79
+FETCH_TIMEOUT_S = 30            # a Fetch's deadline beyond its max wait
+POSITION_WAIT_S = 1.0           # what poll() gives a missing position at least (even poll(0))
 
 
 class ConsumerRecord(NamedTuple):
@@ -75,9 +83,11 @@ class _Chunk:
 
 
 class _Fetch(NamedTuple):
-    """A Fetch request on its way: the call and the offset it asked for per partition."""
+    """A Fetch request on its way to one broker: the call, the broker's address and the offset
+    it asked for per partition."""
 
     call: grpc.Future
+    address: str
     offsets: dict
 
 
@@ -119,7 +129,9 @@ class Consumer:
         self._assigned: list[tuple[str, int]] = []
         self._positions: dict[tuple[str, int], int] = {}
         self._buffer: list[_Chunk] = []       # fetched and not yet polled, in order
-        self._next_fetch: _Fetch | None = None   # sent ahead while the buffer is read
+        self._fetches: list[_Fetch] = []      # on their way (at most one per partition)
+        self._fetch_done = threading.Event()    # set as each of them finishes
+        self._retry_at: dict[tuple[str, int], float] = {}   # leader moved: not fetched before then
         self._member_id = ""
         self._generation = -1
         self._needs_join = False
@@ -157,7 +169,7 @@ class Consumer:
     def seek(self, tp: tuple[str, int], offset: int) -> None:
         self._positions[tp] = offset
         self._buffer = [chunk for chunk in self._buffer if chunk.tp != tp]
-        self._cancel_fetch()        # it asked for the old position; the next poll asks anew
+        self._cancel_fetches()      # one asked for the old position; the next poll asks anew
 
     def seek_to_beginning(self, tps=None) -> None:
         for tp in tps or self._assigned:
@@ -217,64 +229,114 @@ class Consumer:
             positions[chunk.tp] = taken[-1].offset + 1
         return out
 
-    # ---- fetching: one Fetch is sent ahead while the application reads the last one ----
+    # ---- fetching: each leader is asked for its partitions; a Fetch is sent ahead while the
+    # application reads the answer of the last one ----
 
     def _fill(self, deadline: float) -> None:
-        """Buffer the answer of the Fetch sent ahead (waiting for it until `deadline`), or of a
-        new one when none is on its way."""
-        pending = self._next_fetch
-        if pending is None:
-            wait = max(0, min(self.fetch_max_wait_ms, int((deadline - time.monotonic()) * 1000)))
-            pending = self._send_fetch(self._positions_to_fetch(), wait)
-            timeout = None          # the request's own max wait bounds it, as a blocking call
-        else:
-            timeout = max(0.0, deadline - time.monotonic())
-        try:
-            reply = pending.call.result(timeout=timeout)
-        except grpc.FutureTimeoutError:
-            self._next_fetch = pending      # still on its way: the next poll picks it up
+        """Buffer the answers of the Fetches on their way. The partitions none asks for are
+        asked of their leaders first; such a new Fetch is waited for as a blocking call (its own
+        max wait bounds it), those sent ahead only until `deadline`."""
+        self._broker.refresh_stale()        # leaders that moved since the last poll
+        wait_ms = max(0, min(self.fetch_max_wait_ms, int((deadline - time.monotonic()) * 1000)))
+        sent = self._send_fetches(self._unasked(deadline), wait_ms)
+        if not self._fetches:
+            # no leader known yet: wait a little (Kafka's retry.backoff.ms), within the poll
+            time.sleep(max(0.0, min(RETRY_BACKOFF_S, deadline - time.monotonic())))
             return
-        except grpc.FutureCancelledError:
-            self._next_fetch = None
-            return
-        except grpc.RpcError as e:
-            self._next_fetch = None
-            raise rpc_error(e, self._broker.servers[0]) from None
-        self._next_fetch = None
-        self._buffer_reply(reply, pending.offsets)
+        until = time.monotonic() + wait_ms / 1000 + FETCH_TIMEOUT_S if sent else deadline
+        for f in self._finished(until):
+            self._fetches.remove(f)
+            try:
+                reply = f.call.result()
+            except grpc.FutureCancelledError:
+                continue
+            except grpc.RpcError as e:
+                if e.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                    raise rpc_error(e, f.address) from None
+                # the leader went away: ask who leads now, and fetch again after a pause
+                self._broker.unreachable(f.address, {t for t, _ in f.offsets})
+                self._back_off(f.offsets)
+                continue
+            self._buffer_reply(reply, f)
 
-    def _positions_to_fetch(self) -> dict[tuple[str, int], int]:
-        missing = [tp for tp in self._assigned if tp not in self._positions]
+    def _unasked(self, deadline: float) -> dict[tuple[str, int], int]:
+        """The positions of the assigned partitions no Fetch on its way asks for (and not
+        waiting after their leader moved). A partition without a position gets one first; when
+        its leader or the coordinator cannot say by `deadline` (or within POSITION_WAIT_S), it
+        waits for a later poll."""
+        now = time.monotonic()
+        missing = [tp for tp in self._assigned if tp not in self._positions and self._retry_at.get(tp, 0.0) <= now]
         if missing:
-            self._reset_positions(missing)
-        return {tp: self._positions[tp] for tp in self._assigned}
+            try:
+                self._reset_positions(missing, timeout=max(POSITION_WAIT_S, deadline - now))
+            except errors.DcliError as e:
+                if not e.retriable:
+                    raise
+                self._back_off(missing)
+        asked = {tp for f in self._fetches for tp in f.offsets}
+        now = time.monotonic()
+        return {tp: self._positions[tp] for tp in self._assigned
+                if tp in self._positions and tp not in asked and self._retry_at.get(tp, 0.0) <= now}
 
-    def _send_fetch(self, offsets: dict[tuple[str, int], int], wait_ms: int) -> _Fetch:
-        req = bpb.FetchRequest(replica_id=-1, max_wait_ms=wait_ms, min_bytes=self.fetch_min_bytes,
-                               max_bytes=self.fetch_max_bytes, partitions=[
-                                   bpb.FetchPartition(topic=t, partition=p, fetch_offset=o,
-                                                      partition_max_bytes=self.partition_fetch_bytes,
-                                                      current_leader_epoch=-1)
-                                   for (t, p), o in offsets.items()])
-        return _Fetch(self._broker.stub.Fetch.future(req, timeout=wait_ms / 1000 + 30), offsets)
+    def _send_fetches(self, offsets: dict[tuple[str, int], int], wait_ms: int) -> bool:
+        """One Fetch per leader for `offsets`, each partition with its leader's epoch as the
+        metadata gave it; whether any was sent. A partition without a known leader waits."""
+        leaders = self._broker.leaders(offsets)
+        self._back_off([tp for tp in offsets if tp not in leaders])
+        by_leader: dict[str, tuple[list, dict]] = {}
+        for tp, offset in offsets.items():
+            leader = leaders.get(tp)
+            if leader is None:
+                continue
+            parts, asked = by_leader.setdefault(leader.address, ([], {}))
+            parts.append(bpb.FetchPartition(topic=tp[0], partition=tp[1], fetch_offset=offset,
+                                            partition_max_bytes=self.partition_fetch_bytes,
+                                            current_leader_epoch=leader.epoch))
+            asked[tp] = offset
+        for address, (parts, asked) in by_leader.items():
+            req = bpb.FetchRequest(replica_id=-1, max_wait_ms=wait_ms, min_bytes=self.fetch_min_bytes,
+                                   max_bytes=self.fetch_max_bytes, partitions=parts)
+            call = self._broker.stub(address).Fetch.future(req, timeout=wait_ms / 1000 + FETCH_TIMEOUT_S)
+            call.add_done_callback(lambda _: self._fetch_done.set())
+            self._fetches.append(_Fetch(call, address, asked))
+        return bool(by_leader)
 
-    def _cancel_fetch(self) -> None:
-        if self._next_fetch is not None:
-            self._next_fetch.call.cancel()
-            self._next_fetch = None
+    def _finished(self, until: float) -> list[_Fetch]:
+        """The Fetches that have finished, waiting until `until` for one to."""
+        while True:
+            self._fetch_done.clear()
+            done = [f for f in self._fetches if f.call.done()]
+            left = until - time.monotonic()
+            if done or left <= 0:
+                return done
+            self._fetch_done.wait(left)
 
-    def _buffer_reply(self, reply: bpb.FetchResponse, offsets: dict[tuple[str, int], int]) -> None:
-        """Put a Fetch answer in the (empty) buffer, and send the next Fetch from where this
-        answer ends (read from the batch headers) so that the broker reads while the records
-        here are decoded and polled."""
-        fetched = []
+    def _back_off(self, tps) -> None:
+        at = time.monotonic() + RETRY_BACKOFF_S
+        for tp in tps:
+            self._retry_at[tp] = at
+
+    def _cancel_fetches(self) -> None:
+        for f in self._fetches:
+            f.call.cancel()
+        self._fetches = []
+
+    def _buffer_reply(self, reply: bpb.FetchResponse, fetch: _Fetch) -> None:
+        """Put a Fetch answer in the (empty) buffer, and send the next Fetch for its partitions
+        from where this answer ends (read from the batch headers) so that the broker reads
+        while the records here are decoded and polled. A partition whose leader moved is
+        fetched again, from its leader, after a pause."""
+        fetched, moved = [], []
         for fp in reply.partitions:
             tp = (fp.topic, fp.partition)
             start = self._positions.get(tp)
-            if start is None or offsets.get(tp) != start:
+            if start is None or fetch.offsets.get(tp) != start:
                 continue            # unassigned or moved (seek) since it was asked for
             if fp.error_code == OFFSET_OUT_OF_RANGE:
                 self._reset_positions([tp], out_of_range=True)
+                continue
+            if fp.error_code in LEADER_MOVED:
+                moved.append(tp)
                 continue
             if fp.error_code:
                 raise raise_for(fp.error_code, fp.error_message)
@@ -285,29 +347,27 @@ class Consumer:
                     end = h.next_offset
             if batches:
                 fetched.append((tp, start, batches, end))
-        ahead = {tp: self._positions[tp] for tp in self._assigned if tp in self._positions}
+        if moved:
+            self._broker.invalidate({t for t, _ in moved})
+            self._back_off(moved)
+        ahead = {tp: self._positions[tp] for tp in fetch.offsets if tp in self._positions and tp not in moved}
         ahead.update((tp, end) for tp, _, _, end in fetched)
-        if len(ahead) == len(self._assigned):
-            self._next_fetch = self._send_fetch(ahead, self.fetch_max_wait_ms)
+        if ahead:
+            self._send_fetches(ahead, self.fetch_max_wait_ms)
         self._buffer += [_Chunk(tp, batches, end) for tp, _, batches, end in fetched]
 
-    def _reset_positions(self, tps, out_of_range: bool = False) -> None:
-        committed = {} if out_of_range or self.group_id is None else self.committed_offsets(tps)
+    def _reset_positions(self, tps, out_of_range: bool = False, timeout: float = 30.0) -> None:
+        committed = {} if out_of_range or self.group_id is None else self.committed_offsets(tps, timeout)
         for tp in tps:
             offset = committed.get(tp, -1)
             if offset < 0:
                 if self.reset == "none":
                     raise NoOffsetForPartitionError(f"{tp[0]}-{tp[1]}")
-                offset = self._list_offset(tp, EARLIEST if self.reset == "earliest" else LATEST)
+                offset = self._list_offset(tp, EARLIEST if self.reset == "earliest" else LATEST, timeout)
             self._positions[tp] = offset
 
-    def _list_offset(self, tp, which: int) -> int:
-        reply = self._call("ListOffsets", bpb.ListOffsetsRequest(partitions=[
-            bpb.ListOffsetsPartition(topic=tp[0], partition=tp[1], timestamp=which)]))
-        [r] = reply.partitions
-        if r.error_code:
-            raise raise_for(r.error_code, r.error_message)
-        return r.offset
+    def _list_offset(self, tp, which: int, timeout: float = 30.0) -> int:
+        return self._broker.list_offsets([tp], which, timeout)[tp]
 
     # ---- offsets ----
 
@@ -318,7 +378,7 @@ class Consumer:
         offsets = dict(self._positions) if offsets is None else offsets
         if not offsets:
             return
-        reply = self._call("OffsetCommit", bpb.OffsetCommitRequest(
+        reply = self._group_call("OffsetCommit", bpb.OffsetCommitRequest(
             group_id=self.group_id, generation_id=self._generation, member_id=self._member_id,
             partitions=[bpb.OffsetCommitPartition(topic=t, partition=p, offset=o) for (t, p), o in offsets.items()]))
         for r in reply.partitions:
@@ -328,9 +388,9 @@ class Consumer:
                 raise raise_for(r.error_code, r.error_message)
         self._last_commit = time.monotonic()
 
-    def committed_offsets(self, tps) -> dict[tuple[str, int], int]:
-        reply = self._call("OffsetFetch", bpb.OffsetFetchRequest(group_id=self.group_id, partitions=[
-            bpb.FetchPartition(topic=t, partition=p) for t, p in tps]))
+    def committed_offsets(self, tps, timeout: float = 30.0) -> dict[tuple[str, int], int]:
+        reply = self._group_call("OffsetFetch", bpb.OffsetFetchRequest(group_id=self.group_id, partitions=[
+            bpb.FetchPartition(topic=t, partition=p) for t, p in tps]), timeout)
         if reply.error_code:
             raise raise_for(reply.error_code, reply.error_message)
         return {(c.topic, c.partition): c.offset for c in reply.partitions if not c.error_code}
@@ -339,8 +399,8 @@ class Consumer:
         if self.auto_commit and self._positions and time.monotonic() - self._last_commit >= self.auto_commit_s:
             try:
                 self.commit()
-            except errors.BrokerError:
-                pass        # a rebalance: the next join commits again
+            except errors.DcliError:
+                pass        # a rebalance or no coordinator now: the next one commits again
 
     # ---- the group ----
 
@@ -349,12 +409,12 @@ class Consumer:
         if self.auto_commit and self._positions and self._generation >= 0:
             try:
                 self.commit()
-            except errors.BrokerError:
+            except errors.DcliError:
                 pass
         self._stop_heartbeats()
         metadata = encode_subscription(Subscription(self._subscription))
         while True:
-            reply = self._call("JoinGroup", bpb.JoinGroupRequest(
+            reply = self._group_call("JoinGroup", bpb.JoinGroupRequest(
                 group_id=self.group_id, session_timeout_ms=self.session_timeout_ms,
                 rebalance_timeout_ms=self.rebalance_timeout_ms, member_id=self._member_id,
                 client_id=self.client_id, client_host=f"/{os.uname().nodename}",
@@ -373,7 +433,7 @@ class Consumer:
             assignments = []
             if reply.leader == reply.member_id:
                 assignments = self._assign_as_leader(reply.protocol_name, reply.members)
-            sync = self._call("SyncGroup", bpb.SyncGroupRequest(
+            sync = self._group_call("SyncGroup", bpb.SyncGroupRequest(
                 group_id=self.group_id, generation_id=self._generation, member_id=self._member_id,
                 assignments=assignments), timeout=self.rebalance_timeout_ms / 1000 + 30)
             if sync.error_code in (REBALANCE_IN_PROGRESS, ILLEGAL_GENERATION):
@@ -403,7 +463,8 @@ class Consumer:
                 for m in wanted]
 
     def _set_assignment(self, partitions: list[tuple[str, int]]) -> None:
-        self._cancel_fetch()
+        self._cancel_fetches()
+        self._retry_at.clear()
         self._assigned = sorted(set(partitions))
         self._positions = {tp: o for tp, o in self._positions.items() if tp in self._assigned}
         self._buffer = [chunk for chunk in self._buffer if chunk.tp in self._assigned]
@@ -420,10 +481,12 @@ class Consumer:
     def _heartbeats(self, stop: threading.Event) -> None:
         while not stop.wait(self.heartbeat_s):
             try:
-                r = self._broker.stub.Heartbeat(bpb.HeartbeatRequest(
+                r = self._group_call("Heartbeat", bpb.HeartbeatRequest(
                     group_id=self.group_id, generation_id=self._generation, member_id=self._member_id),
                     timeout=self.heartbeat_s + 10)
-            except grpc.RpcError:
+            except errors.DcliError:
+                continue                     # no coordinator now: looked for again at the next beat
+            if r.error_code in COORDINATOR_MOVED:
                 continue
             if r.error_code:
                 self._needs_join = True      # the next poll rejoins
@@ -436,17 +499,17 @@ class Consumer:
             return
         self._closed = True
         self._stop_heartbeats()
-        self._cancel_fetch()
+        self._cancel_fetches()
         try:
             if self.auto_commit and self._positions and self._generation >= 0:
                 try:
                     self.commit()
-                except errors.BrokerError:
+                except errors.DcliError:
                     pass
             if self.group_id and self._member_id:
                 try:
-                    self._call("LeaveGroup", bpb.LeaveGroupRequest(group_id=self.group_id,
-                                                                   member_ids=[self._member_id]))
+                    self._group_call("LeaveGroup", bpb.LeaveGroupRequest(group_id=self.group_id,
+                                                                         member_ids=[self._member_id]))
                 except errors.DcliError:
                     pass
         finally:
@@ -458,11 +521,10 @@ class Consumer:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def _call(self, method: str, request, timeout: float = 30.0):
-        try:
-            return getattr(self._broker.stub, method)(request, timeout=timeout)
-        except grpc.RpcError as e:
-            raise rpc_error(e, self._broker.servers[0]) from None
+    def _group_call(self, method: str, request, timeout: float = 30.0):
+        """`method` on the group's coordinator (found with FindCoordinator, and found again
+        when it moves or cannot be reached, within `timeout`)."""
+        return self._broker.call_coordinator(self.group_id, method, request, timeout)
 
 
 def random_group() -> str:

@@ -13,6 +13,12 @@ ready batches of every partition. Keyed records go to `murmur2(key) % partitions
 records without a key go round robin (the seed's description; `partitioner="sticky"` keeps a
 partition until its batch leaves, as Kafka >= 2.4).
 
+Each request goes to the leader of its partitions: the ready batches leave as one Produce
+request per leader broker (Metadata says which). A partition whose leader is unknown keeps its
+batches until the metadata names one; a batch a broker refuses because it no longer leads (or
+because it cannot be reached) is sent again, the same bytes with the same sequence numbers, to
+the leader the metadata names next.
+
 Delivery semantics: `acks=0` is fire and forget (at most once: no answer, no retry); `acks=1`
 waits for the leader's append and `acks="all"` for durability. With `retries > 0` a batch whose
 request failed is sent again (at least once). `enable_idempotence=True` (the default, as Kafka
@@ -30,7 +36,7 @@ from dataclasses import dataclass
 
 import grpc
 
-from dcli.client.broker_common import BrokerChannel, raise_for
+from dcli.client.broker_common import LEADER_MOVED, BrokerChannel, raise_for
 from dcli.v1 import broker_pb2 as bpb
 from dcli.wire import errors
 from dcli.wire.murmur2 import partition_for_key
@@ -40,8 +46,9 @@ INFINITY = float("inf")
 _wall_clock = time.time
 ACKS = {"all": -1, "-1": -1, -1: -1, "1": 1, 1: 1, "0": 0, 0: 0}
 PARTITIONERS = ("round-robin", "sticky")
-# Kafka error codes a batch may be sent again after (the request may not have been applied)
-RETRIABLE = {-1, 2, 5, 6, 7, 13, 14, 19, 20}
+# Kafka error codes a batch may be sent again after (the request may not have been applied);
+# after LEADER_MOVED ones, to the leader the metadata names then
+RETRIABLE = {-1, 2, 7, 13, 14, 19, 20, 56} | LEADER_MOVED
 OUT_OF_ORDER = 45
 LOGGER = logging.getLogger("dcli.client.producer")
 
@@ -191,7 +198,7 @@ class Producer:
         self._in_flight: dict[tuple[str, int], int] = {}
         self._topics: dict[str, _Topic] = {}
         self._unfinished = 0                  # records sent to send() whose future is not settled
-        self._requests = 0                    # Produce requests on their way
+        self._requests: dict[str, int] = {}   # Produce requests on their way, per broker
         self._buffered = 0                    # bytes reserved by batches not yet settled
         self._sender_wakes_at: float | None = None   # while the sender waits: until when
         self._sticky: dict[str, int] = {}
@@ -330,17 +337,24 @@ class Producer:
             with self._cv:
                 while not self._closed or self._unfinished:
                     self._drain_ready_locked()
-                    sendable = self._sendable_locked()
-                    if sendable:
-                        self._requests += 1
+                    requests, expired = self._sendable_locked()
+                    refresh = self._broker.refresh_wait()
+                    if requests or expired or refresh == 0:
                         break
-                    wait = self._next_wake_locked()
+                    wait = self._next_wake_locked(refresh)
                     self._sender_wakes_at = INFINITY if wait is None else time.monotonic() + wait
                     self._cv.wait(wait)
                     self._sender_wakes_at = None
                 else:
                     return
-            self._send(sendable)
+            for b in expired:
+                self._settle(b, -1, errors.OperationTimeoutError(
+                    "", f"Expiring {b.count} record(s) for {b.topic}-{b.partition}: "
+                    f"{int(self.delivery_timeout_s * 1000)} ms has passed since batch creation"))
+            if refresh == 0:
+                self._broker.refresh_stale()    # Metadata of the topics whose leaders moved
+            for address, batches in requests.items():
+                self._send(address, batches)
 
     def _drain_ready_locked(self) -> None:
         """Close the open batches that lingered long enough or are being flushed."""
@@ -352,10 +366,13 @@ class Producer:
 
     def _blocked_locked(self, tp) -> bool:
         """The partition cannot send now (batches queued, or max_in_flight batches of it or
-        requests out): its open batch stays open and keeps filling, as Kafka's accumulator
-        does, rather than leaving as many small batches queue up behind the requests in flight."""
-        return (bool(self._ready.get(tp)) or self._in_flight.get(tp, 0) >= self.max_in_flight
-                or self._requests >= self.max_in_flight)
+        requests to its leader out): its open batch stays open and keeps filling, as Kafka's
+        accumulator does, rather than leaving as many small batches queue up behind the
+        requests in flight."""
+        if self._ready.get(tp) or self._in_flight.get(tp, 0) >= self.max_in_flight:
+            return True
+        leader = self._broker.leader(*tp)
+        return leader is not None and self._requests.get(leader.address, 0) >= self.max_in_flight
 
     def _cut_locked(self, tp) -> None:
         self._ready.setdefault(tp, []).append(self._open.pop(tp))
@@ -365,12 +382,28 @@ class Producer:
         if self._sticky_partitioner:
             self._sticky.pop(tp[0], None)       # the batch left: stick to another partition
 
-    def _sendable_locked(self) -> list[_Batch]:
-        out: list[_Batch] = []
-        if self._requests >= self.max_in_flight:
-            return out          # max.in.flight.requests.per.connection
+    def _sendable_locked(self) -> tuple[dict[str, list[_Batch]], list[_Batch]]:
+        """The batches to send now, by the address of their partition's leader (one request
+        each), and those that waited for a leader longer than delivery_timeout_ms. A partition
+        whose leader is unknown keeps its batches; its topic is asked for again meanwhile."""
+        requests: dict[str, list[_Batch]] = {}
+        expired: list[_Batch] = []
         now = time.monotonic()
         for tp, queue in self._ready.items():
+            if not queue or queue[0].not_before > now:
+                continue        # empty or backing off
+            leader = self._broker.leader(*tp)
+            if leader is None:
+                while queue and now - queue[0].created >= self.delivery_timeout_s:
+                    expired.append(queue.pop(0))
+                    self._in_flight[tp] = self._in_flight.get(tp, 0) + 1     # settled as if sent
+                continue
+            address = leader.address
+            out = requests.get(address)
+            if out is None:
+                if self._requests.get(address, 0) >= self.max_in_flight:
+                    continue    # max.in.flight.requests.per.connection
+                out = requests[address] = []
             while queue and self._in_flight.get(tp, 0) < self.max_in_flight:
                 if queue[0].not_before > now:
                     break       # backing off
@@ -378,44 +411,52 @@ class Producer:
                     break       # a retry goes alone, after the batches before it have answered
                 out.append(queue.pop(0))
                 self._in_flight[tp] = self._in_flight.get(tp, 0) + 1
-        return out
+        for address in [a for a, batches in requests.items() if not batches]:
+            del requests[address]
+        for address in requests:
+            self._requests[address] = self._requests.get(address, 0) + 1
+        return requests, expired
 
-    def _next_wake_locked(self) -> float | None:
+    def _next_wake_locked(self, refresh: float | None) -> float | None:
         now = time.monotonic()
         waits = [self.linger_s - (now - b.created) for tp, b in self._open.items() if not self._blocked_locked(tp)]
         waits += [q[0].not_before - now for q in self._ready.values() if q and q[0].not_before > now]
+        if refresh is not None:
+            waits.append(refresh)       # a leader to look up again
         return max(0.0, min(waits)) if waits else None
 
-    def _send(self, batches: list[_Batch]) -> None:
-        """One Produce request for `batches`; its answer is handled on gRPC's thread."""
+    def _send(self, address: str, batches: list[_Batch]) -> None:
+        """One Produce request for `batches` to the broker at `address` (their partitions'
+        leader); its answer is handled on gRPC's thread."""
         try:
             if self.idempotent and self._producer_id < 0:
                 self._init_producer_id()
             for b in batches:
                 if not b.bytes:
                     b.bytes = self._build(b)
-        except (grpc.RpcError, errors.DcliError) as e:
-            self._request_done()
-            self._retry_or_fail(batches, e if isinstance(e, errors.DcliError) else
-                                errors.UnavailableError("", f"InitProducerId failed: {e.code().name}"))
+        except errors.DcliError as e:
+            self._request_done(address)
+            self._retry_or_fail(batches, e)
             return
         req = bpb.ProduceRequest(acks=self.acks, timeout_ms=int(self.request_timeout_s * 1000),
                                  partitions=[bpb.PartitionRecords(topic=b.topic, partition=b.partition,
                                                                   records=b.bytes) for b in batches])
-        call = self._broker.stub.Produce.future(req, timeout=self.request_timeout_s + 5)
-        call.add_done_callback(lambda c: self._answered(batches, c))
+        call = self._broker.stub(address).Produce.future(req, timeout=self.request_timeout_s + 5)
+        call.add_done_callback(lambda c: self._answered(address, batches, c))
 
-    def _request_done(self) -> None:
+    def _request_done(self, address: str) -> None:
         with self._cv:
-            self._requests -= 1
+            self._requests[address] -= 1
             if self._sender_wakes_at is not None:
                 self._cv.notify_all()           # a request may leave
 
-    def _answered(self, batches: list[_Batch], call) -> None:
-        self._request_done()
+    def _answered(self, address: str, batches: list[_Batch], call) -> None:
+        self._request_done(address)
         try:
             reply = call.result()
         except grpc.RpcError as e:
+            # the broker went away or stopped answering: who leads now is asked before the retry
+            self._broker.unreachable(address, {b.topic for b in batches})
             self._retry_or_fail(batches, errors.UnavailableError("", f"Produce failed: {e.details() or e.code().name}"))
             return
         if self.acks == 0:
@@ -435,13 +476,15 @@ class Producer:
             elif r.error_code == 0:
                 self._settle(b, r.base_offset, None, r.log_append_time_ms)
             elif r.error_code in RETRIABLE or (r.error_code == OUT_OF_ORDER and self._retry_pending(b)):
+                if r.error_code in LEADER_MOVED:
+                    self._broker.invalidate([b.topic])
                 self._retry_or_fail([b], raise_for(r.error_code, r.error_message))
             else:
                 self._settle(b, -1, raise_for(r.error_code, r.error_message))
 
     def _init_producer_id(self) -> None:
-        r = self._broker.stub.InitProducerId(bpb.InitProducerIdRequest(producer_id=-1, producer_epoch=-1),
-                                             timeout=self.request_timeout_s)
+        r = self._broker.call_any("InitProducerId", bpb.InitProducerIdRequest(producer_id=-1, producer_epoch=-1),
+                                  self.request_timeout_s)
         if r.error_code:
             raise raise_for(r.error_code, r.error_message)
         self._producer_id, self._epoch = r.producer_id, r.producer_epoch
@@ -478,7 +521,8 @@ class Producer:
                 self._in_flight[tp] -= 1
                 queue = self._ready.setdefault(tp, [])
                 queue.append(b)
-                queue.sort(key=lambda x: (x.base_sequence, x.created))   # same bytes, same order
+                # same bytes, same order: the built ones by sequence, then those never sent
+                queue.sort(key=lambda x: (not x.bytes, x.base_sequence, x.created))
             self._cv.notify_all()
 
     def _settle(self, b: _Batch, base_offset: int, err: Exception | None, log_append_time: int = -1) -> None:
