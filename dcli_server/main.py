@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import io
 import logging
 import os
 import signal
@@ -21,10 +22,10 @@ from dcli_server.api.kv_peers import GrpcTransport
 from dcli_server.api.kv_service import KVService
 from dcli_server.broker.broker import Broker
 from dcli_server.broker.config import BrokerConfig
+from dcli_server.broker.groups import GroupConfig
 from dcli_server.broker.membership import start_membership
 from dcli_server.broker.replicated import READY_WAIT_S, ReplicatedBroker
 from dcli_server.broker.tree_offsets import TreeOffsetStore
-from dcli_server.broker.groups import GroupConfig
 from dcli_server.kv.node import KVConfig, KVNode
 from dcli_server.node import CoordNode, NodeConfig
 
@@ -41,6 +42,18 @@ def default_data_dir(node_id: int = 1) -> Path:
     if sys.platform == "darwin":
         base = Path.home() / "Library" / "Application Support"
     return Path(base) / "dcli" / f"node-{node_id}"
+
+
+def dump_tasks() -> None:
+    """SIGUSR1: every asyncio task and where it waits, into the log (jstack for this server)."""
+    out = io.StringIO()
+    tasks = asyncio.all_tasks()
+    out.write(f"{len(tasks)} tasks (SIGUSR1)\n")
+    for task in tasks:
+        out.write(f"{task.get_name()} {task.get_coro()!r}\n")
+        for frame in task.get_stack(limit=8):
+            out.write(f"    {frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}\n")
+    log.warning("%s", out.getvalue())
 
 
 async def serve(config: NodeConfig, listen: str, *, max_request_bytes: int = MAX_REQUEST_BYTES,
@@ -109,6 +122,7 @@ async def serve(config: NodeConfig, listen: str, *, max_request_bytes: int = MAX
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGUSR1, dump_tasks)
     if ready:
         ready(address)
     await stop.wait()

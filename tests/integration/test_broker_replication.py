@@ -45,23 +45,20 @@ def create(c, topic: str, partitions_: int = 3, rf: int = 3, configs: dict | Non
         admin.create_topic(topic, partitions_, rf, configs or {})
 
 
-def produce(c, topic: str, p: int, values: list[bytes], *, acks="all") -> list[int]:
-    """Send to the partition's leader; the acknowledged offsets."""
-    at = leader(c, topic, p)
-    assert at > 0, f"{topic}-{p} has no leader"
-    with Producer(c.address(at), acks=acks, retries=0, linger_ms=0) as producer:
+def produce(c, topic: str, p: int, values: list[bytes], *, acks="all", retries: int = 10) -> list[int]:
+    """Send through the client, which finds the partition's leader; the acknowledged offsets."""
+    with Producer(c.servers, acks=acks, retries=retries, linger_ms=0, enable_idempotence=acks == "all" and retries > 0,
+                  delivery_timeout_ms=int(WAIT_S * 1000)) as producer:
         futures = [producer.send(topic, v, partition=p) for v in values]
-        producer.flush(30)
-        return [f.result(30).offset for f in futures]
+        producer.flush(WAIT_S)
+        return [f.result(WAIT_S).offset for f in futures]
 
 
-def consume(c, topic: str, p: int, expected: int, *alive: int) -> list[tuple[int, bytes]]:
-    """Everything in the partition from its start, read from its leader, until `expected`
-    records came (or the deadline passed)."""
-    at = leader(c, topic, p, *alive)
-    assert at > 0
+def consume(c, topic: str, p: int, expected: int) -> list[tuple[int, bytes]]:
+    """Everything in the partition from its start, read from its leader (the client finds it),
+    until `expected` records came (or the deadline passed)."""
     out = []
-    with Consumer(c.address(at)) as consumer:
+    with Consumer(c.servers) as consumer:
         consumer.assign([(topic, p)])
         consumer.seek_to_beginning()
         for _ in range(200):
@@ -115,7 +112,7 @@ def test_acknowledged_records_survive_the_leaders_sigkill(local_cluster):
     c.wait_for(lambda: leader(c, "orders", 0, *alive) in alive, WAIT_S)
     parts = partitions(c, "orders", *alive)
     assert first not in parts[0].isr
-    got = consume(c, "orders", 0, 200, *alive)
+    got = consume(c, "orders", 0, 200)
     assert got == list(zip(range(200), values))               # each at its offset, once
     more = produce(c, "orders", 0, [b"after"])              # writes resume on the new leader
     assert more == [200]
@@ -137,7 +134,7 @@ def test_min_insync_replicas_refuses_acks_all_until_a_broker_returns(local_clust
         c.kill(i)
     c.wait_for(lambda: list(partitions(c, "strict", keep)[0].isr) == [keep], WAIT_S)
     with pytest.raises(errors.NotEnoughReplicasError, match="fewer in-sync replicas|insufficient"):
-        produce(c, "strict", 0, [b"refused"])
+        produce(c, "strict", 0, [b"refused"], retries=0)
     assert produce(c, "strict", 0, [b"acks=1 still works"], acks=1) == [1]
     c.start(others[0])
     c.wait_for(lambda: len(partitions(c, "strict", keep, others[0])[0].isr) == 2, WAIT_S)
@@ -193,7 +190,7 @@ def test_a_leader_that_comes_back_truncates_what_only_it_had(local_cluster):
     # The old leader follows: where its epoch ends in the new leader's log it truncates (offset
     # 2, not its high watermark), then fetches.
     c.wait_for(lambda: old in partitions(c, "fenced", *followers)[0].isr, WAIT_S)
-    assert consume(c, "fenced", 0, 3, *followers) == [(0, b"kept-0"), (1, b"kept-1"), (2, b"new-2")]
+    assert consume(c, "fenced", 0, 3) == [(0, b"kept-0"), (1, b"kept-1"), (2, b"new-2")]
     c.stop(old)
     assert stored(c, old, "fenced", 0) == [(0, b"kept-0"), (1, b"kept-1"), (2, b"new-2")]
 
