@@ -7,6 +7,8 @@ Every wait is on a predicate with a generous deadline; nothing sleeps for a fixe
 """
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from dcli.client import Admin, Consumer, Producer
@@ -225,3 +227,124 @@ def test_the_controller_restores_preferred_leaders_on_its_own(local_cluster):
     c.wait_for(lambda: leader(c, "auto", 0, *alive) in alive, WAIT_S)
     c.start(preferred)
     c.wait_for(lambda: leader(c, "auto", 0) == preferred, WAIT_S)
+
+
+def test_a_leaders_sigkill_during_acks_all_writes_loses_and_repeats_nothing(local_cluster):
+    """Idempotent acks=all producing while the partition's leader is SIGKILLed; a consumer reads
+    all along. Every acknowledged record is there afterwards, at its acknowledged offset, once;
+    everything the consumer saw during the failover is still there too."""
+    c = local_cluster(3, server_args=SERVER_ARGS)
+    create(c, "stream", 1, 3)
+    c.wait_for(lambda: leader(c, "stream", 0) > 0, WAIT_S)
+    first = leader(c, "stream", 0)
+    acked: dict[bytes, int] = {}
+    seen: list[tuple[int, bytes]] = []
+    stop = threading.Event()
+
+    def read() -> None:
+        with Consumer(c.servers) as consumer:
+            consumer.assign([("stream", 0)])
+            consumer.seek_to_beginning()
+            while not stop.is_set():
+                seen.extend((r.offset, r.value) for r in consumer.poll(100))
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    with Producer(c.servers, acks="all", linger_ms=2, delivery_timeout_ms=int(WAIT_S * 1000)) as producer:
+        def send(i: int):
+            value = f"r{i:05d}".encode()
+            fut = producer.send("stream", value, partition=0)
+            fut.add_done_callback(lambda f: acked.__setitem__(value, f.result().offset)
+                                  if f.exception() is None else None)
+            return fut
+        futures = [send(i) for i in range(300)]
+        c.wait_for(lambda: len(acked) >= 100, WAIT_S)
+        c.kill(first)
+        futures += [send(i) for i in range(300, 600)]
+        producer.flush(WAIT_S)
+        errors_ = [f.exception() for f in futures if f.exception() is not None]
+    assert not errors_, errors_[:3]
+    c.wait_for(lambda: len(seen) >= 600, WAIT_S)
+    stop.set()
+    reader.join(WAIT_S)
+    final = consume(c, "stream", 0, 600)
+    values = [v for _, v in final]
+    assert len(values) == len(set(values)) == 600                  # every record once
+    assert {v: o for o, v in final} == acked                        # at its acknowledged offset
+    assert set(seen) <= set(final)                                 # nothing seen was taken back
+    assert leader(c, "stream", 0) != first
+
+
+def test_after_the_controllers_death_leaders_still_move(local_cluster):
+    # Five nodes: the tree keeps its majority with two of them dead.
+    c = local_cluster(5, server_args=SERVER_ARGS)
+    create(c, "chat", 5, 3)
+    c.wait_for(lambda: all(p.leader > 0 for p in partitions(c, "chat").values()), WAIT_S)
+    ctl = c.status(1).controller_id
+    c.kill(ctl)
+    rest = [i for i in c.ids if i != ctl]
+    c.wait_for(lambda: len({c.status(i).controller_id for i in rest} - {0}) == 1
+               and c.status(rest[0]).controller_id in rest, WAIT_S)
+    new_ctl = c.status(rest[0]).controller_id
+    c.wait_for(lambda: all(p.leader in rest for p in partitions(c, "chat", *rest).values()), WAIT_S)
+    led = {p.partition: p.leader for p in partitions(c, "chat", *rest).values()}
+    victim = next(b for b in led.values() if b != new_ctl)
+    c.kill(victim)
+    alive = [i for i in rest if i != victim]
+    c.wait_for(lambda: all(p.leader in alive for p in partitions(c, "chat", *alive).values()), WAIT_S)
+    moved = [p for p, b in led.items() if b == victim]
+    assert all(partitions(c, "chat", *alive)[p].leader != victim for p in moved)
+
+
+def test_a_group_keeps_consuming_when_its_coordinator_dies(local_cluster):
+    c = local_cluster(3, server_args=SERVER_ARGS)
+    create(c, "jobs", 3, 3)
+    c.wait_for(lambda: all(p.leader > 0 for p in partitions(c, "jobs").values()), WAIT_S)
+    for p in range(3):
+        produce(c, "jobs", p, [f"{p}-{i}".encode() for i in range(100)])
+    with Admin(c.servers) as admin:
+        coordinator, _ = admin.find_coordinator("workers")
+    seen: list[bytes] = []
+    with Consumer(c.servers, group_id="workers", auto_offset_reset="earliest", enable_auto_commit=False,
+                  session_timeout_ms=10000, heartbeat_interval_ms=500) as consumer:
+        consumer.subscribe(["jobs"])
+        c.wait_for(lambda: seen.extend(r.value for r in consumer.poll(200)) or len(seen) >= 100, WAIT_S)
+        consumer.commit()
+        committed = len(seen)
+        c.kill(coordinator)
+
+        def caught_up_and_committed() -> bool:
+            seen.extend(r.value for r in consumer.poll(200))
+            if len(set(seen)) < 300:
+                return False
+            try:            # after the move the member joins the new coordinator, as in Kafka
+                consumer.commit()
+            except (errors.UnknownMemberIdError, errors.RebalanceInProgressError, errors.IllegalGenerationError):
+                return False
+            return consumer.committed_offsets([("jobs", p) for p in range(3)]) == {
+                ("jobs", p): 100 for p in range(3)}
+        c.wait_for(caught_up_and_committed, WAIT_S)
+    assert set(seen) == {f"{p}-{i}".encode() for p in range(3) for i in range(100)}    # nothing lost
+    assert len(seen) == 300 or len(seen) - 300 <= 300 - committed    # repeats only after the last commit
+    # The offsets committed through the dead coordinator and its successor are in the tree:
+    # the group starts again where it stopped.
+    with Admin(c.servers) as admin:
+        assert admin.find_coordinator("workers")[0] != coordinator
+    with Consumer(c.servers, group_id="workers", auto_offset_reset="earliest") as again:
+        again.subscribe(["jobs"])
+        assert again.committed_offsets([("jobs", p) for p in range(3)]) == {("jobs", p): 100 for p in range(3)}
+
+
+def test_every_node_killed_and_restarted_keeps_every_acknowledged_record(local_cluster):
+    c = local_cluster(3, server_args=SERVER_ARGS)
+    create(c, "ledger", 3, 3)
+    c.wait_for(lambda: all(p.leader > 0 for p in partitions(c, "ledger").values()), WAIT_S)
+    acked = {p: produce(c, "ledger", p, [f"{p}:{i}".encode() for i in range(50)]) for p in range(3)}
+    for i in c.ids:
+        c.kill(i)
+    for i in c.ids:
+        c.start(i)
+    c.wait_for(lambda: all(p.leader > 0 and len(p.isr) == 3 for p in partitions(c, "ledger").values()), WAIT_S)
+    for p in range(3):
+        assert consume(c, "ledger", p, 50) == [(o, f"{p}:{i}".encode()) for i, o in enumerate(acked[p])]
+    assert produce(c, "ledger", 0, [b"more"]) == [50]
