@@ -255,6 +255,9 @@ class CoordNode:
             log.exception("snapshot failed")
         finally:
             self._snapshotting = False
+            # Writes may have piled up past twice the interval while this one was saved: they
+            # wait for the next snapshot, and no commit may come to cut it (none in flight).
+            self._maybe_snapshot()
             self._pump_all()
 
     # ---- sessions and their streams ----

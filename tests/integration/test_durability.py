@@ -89,6 +89,23 @@ def test_restart_from_snapshot_and_log(tmp_path):
         srv.kill()
 
 
+def test_writes_piling_up_while_a_snapshot_is_saved_do_not_stall_the_server(tmp_path):
+    # A snapshot every 3 writes under 3,000 pipelined creates: writes arrive faster than
+    # snapshots are saved, past the point where new writes wait for the next snapshot.
+    srv = ServerProcess(tmp_path / "data", "--snapshot-every", "3").start()
+    try:
+        with CoordClient(srv.address) as zk:
+            zk.create("/s", b"")
+            futures = [zk.create_async(f"/s/n{i}", b"") for i in range(3000)]
+            for f in futures:
+                f.result(WAIT_S)
+            assert zk.set_async("/s/n7", b"changed").result(WAIT_S).version == 1
+        with CoordClient(srv.address) as zk:     # and new sessions open
+            assert len(zk.get_children("/s")) == 3000
+    finally:
+        srv.kill()
+
+
 def last_segment(data_dir):
     return sorted((data_dir / "raft" / "log").glob("log.*"))[-1]
 
