@@ -61,8 +61,9 @@ class CoordClient:
         self._io.start()
         return self
 
-    def close(self) -> None:
-        self._io.close()
+    def close(self, timeout_s: float = 5.0) -> None:
+        """End the session (waiting up to `timeout_s` for the server to confirm)."""
+        self._io.close(timeout_s)
 
     stop = close
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from typing import Callable
 
 from dcli.client import ConnState, CoordClient, EventType
@@ -87,12 +88,16 @@ class BrokerMembership:
     def client(self, wait: float = 0.0) -> CoordClient:
         """The agent's session with the tree, waiting up to `wait` seconds for this broker to
         be registered (raises NotConnectedError between sessions)."""
+        deadline = time.monotonic() + wait
         if wait > 0:
             self.registered.wait(wait)
-        client = self._client
-        if client is None or not client.connected:
-            raise errors.NotConnectedError()
-        return client
+        while True:     # between the tree's leaders the session reconnects: give it the time
+            client = self._client
+            if client is not None and client.connected:
+                return client
+            if time.monotonic() >= deadline or self._stopping.is_set():
+                raise errors.NotConnectedError()
+            self._stopping.wait(0.05)
 
     def add_partition_listener(self, fn: StateListener) -> None:
         """`fn(topic, partition, state)` on each change of a partition's state (and once for
@@ -220,7 +225,9 @@ class BrokerMembership:
         self._observer = self._election = None
         self._client = None
         self._controller_id = 0
-        client.close()
+        # Stopping with the rest of the cluster, the tree may be gone already: do not wait long
+        # for it to confirm; the session then expires on its own.
+        client.close(timeout_s=1.0 if self._stopping.is_set() else 5.0)
         while not self._events.empty():        # what was queued belonged to that session
             event = self._events.get_nowait()
             if event[0] == "stop":

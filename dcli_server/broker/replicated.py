@@ -49,7 +49,6 @@ from dcli.wire.topics import is_internal, validate_topic
 from dcli_server.broker import cluster_meta as meta
 from dcli_server.broker.broker import (
     PRODUCER_ID_BLOCK, Broker, NewTopic, PartitionDescription, TopicDescription, TopicResult, _close_logs,
-    _storage_error,
 )
 from dcli_server.broker.controller import check_topic_configs, plan_assignment, propose_topic
 from dcli_server.broker.partition import Partition
@@ -63,6 +62,7 @@ FETCH_MAX_BYTES = 16 << 20             # replica.fetch.response.max.bytes (lower
 PARTITION_FETCH_BYTES = 1 << 20        # replica.fetch.max.bytes
 RETRY_S = 0.1                          # replica.fetch.backoff.ms is 1000; loopback clusters recover faster
 READY_WAIT_S = 10.0                    # how long a request waits for a starting broker's registration
+ISR_RETRY_S = 0.5                      # a failed ISR write is not tried again sooner
 CREATE_WAIT_S = 10.0                   # how long CreateTopics waits for the partitions' first states
 _CHANNEL_OPTIONS = [("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20)]
 
@@ -77,6 +77,7 @@ class ReplicatedBroker(Broker):
         self._fetchers: dict[int, _Fetcher] = {}
         self._following: dict[tuple[str, int], int] = {}     # partition -> the leader fetched from
         self._isr_changing: set[tuple[str, int]] = set()
+        self._isr_retry_at: dict[tuple[str, int], float] = {}    # after a failed ISR write
 
     # -- wiring -------------------------------------------------------------------------------
 
@@ -271,7 +272,8 @@ class ReplicatedBroker(Broker):
 
     def _change_isr(self, p: Partition, isr: tuple[int, ...]) -> None:
         key = (p.topic, p.index)
-        if key in self._isr_changing or self.membership is None:
+        loop = asyncio.get_running_loop()
+        if key in self._isr_changing or self.membership is None or loop.time() < self._isr_retry_at.get(key, 0):
             return
         self._isr_changing.add(key)
         state = meta.PartitionState(self.broker_id, p.leader_epoch, isr, p.controller_epoch)
@@ -282,6 +284,7 @@ class ReplicatedBroker(Broker):
                 new_version = await asyncio.to_thread(self._write_state, p.topic, p.index, state, version)
             except (errors.DcliError, meta.MetadataError) as e:
                 log.info("broker %s: ISR change of %s not written (%s)", self.broker_id, p.name, e)
+                self._isr_retry_at[key] = loop.time() + ISR_RETRY_S
                 return
             finally:
                 self._isr_changing.discard(key)
@@ -289,7 +292,7 @@ class ReplicatedBroker(Broker):
                 p.isr, p.state_version = isr, new_version
                 p.update_high_watermark()
                 log.info("broker %s: %s ISR is now %s", self.broker_id, p.name, list(isr))
-        asyncio.get_running_loop().create_task(write())
+        loop.create_task(write())
 
     def _write_state(self, topic: str, index: int, state: meta.PartitionState, version: int) -> int:
         """Kafka's AlterPartition in ZooKeeper mode: the leader writes its ISR with the version
@@ -472,8 +475,8 @@ class ReplicatedBroker(Broker):
     async def _reserve_producer_ids(self) -> tuple[int, int]:
         try:
             return await asyncio.to_thread(self._reserve_in_tree)
-        except errors.DcliError as e:
-            raise _storage_error(e) from None
+        except errors.DcliError as e:       # the tree is between leaders: the client tries again
+            raise CoordinatorNotAvailableError(message=f"No producer id block could be reserved: {e}") from None
 
     def _reserve_in_tree(self) -> tuple[int, int]:
         client = self.membership.client(wait=READY_WAIT_S)

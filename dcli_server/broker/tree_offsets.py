@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import threading
 from typing import Callable, Iterable
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
 from dcli.wire import errors
 from dcli_server.broker.offsets import OffsetAndMetadata, OffsetCommit

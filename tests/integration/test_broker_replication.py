@@ -20,8 +20,9 @@ from tests.cluster_fixture import DEFAULT_SERVER_ARGS
 from tests.conftest import run_cli
 
 WAIT_S = 60.0
-# A broker silent for 3 s is taken for dead; a follower 2 s behind leaves the ISR.
-SERVER_ARGS = (*DEFAULT_SERVER_ARGS, "--broker-session-timeout-ms", "3000",
+# A broker silent for 4 s (the tree's shortest session) is taken for dead; a follower 2 s behind
+# leaves the ISR.
+SERVER_ARGS = (*DEFAULT_SERVER_ARGS, "--broker-session-timeout-ms", "4000",
                "--override", "replica.lag.time.max.ms=2000")
 
 
@@ -47,7 +48,7 @@ def create(c, topic: str, partitions_: int = 3, rf: int = 3, configs: dict | Non
         admin.create_topic(topic, partitions_, rf, configs or {})
 
 
-def produce(c, topic: str, p: int, values: list[bytes], *, acks="all", retries: int = 10) -> list[int]:
+def produce(c, topic: str, p: int, values: list[bytes], *, acks="all", retries: int = 2147483647) -> list[int]:
     """Send through the client, which finds the partition's leader; the acknowledged offsets."""
     with Producer(c.servers, acks=acks, retries=retries, linger_ms=0, enable_idempotence=acks == "all" and retries > 0,
                   delivery_timeout_ms=int(WAIT_S * 1000)) as producer:
