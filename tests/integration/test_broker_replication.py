@@ -71,6 +71,18 @@ def consume(c, topic: str, p: int, expected: int) -> list[tuple[int, bytes]]:
     return out
 
 
+def described(c, node: int, *flags: str) -> set[tuple[str, int]]:
+    """(topic, partition) of each partition line `kafka-topics --describe <flags>` prints."""
+    out = run_cli("kafka", "topics", "--describe", *flags, "--bootstrap-server", c.address(node))
+    assert out.returncode == 0, out.stdout + out.stderr
+    found = set()
+    for line in out.stdout.decode().splitlines():
+        fields = dict(f.split(": ", 1) for f in line.strip().split("\t") if ": " in f)
+        if "Partition" in fields:
+            found.add((fields["Topic"], int(fields["Partition"])))
+    return found
+
+
 def test_the_seeds_command_places_three_replicas_of_three_partitions(local_cluster):
     c = local_cluster(3, server_args=SERVER_ARGS)
     out = run_cli("kafka", "topics", "--create", "--topic", "chat", "--bootstrap-server", c.address(1),
@@ -129,13 +141,20 @@ def test_min_insync_replicas_refuses_acks_all_until_a_broker_returns(local_clust
     # Five nodes: with two brokers down the coordination tree keeps its majority (three of five).
     c = local_cluster(5, server_args=SERVER_ARGS)
     create(c, "strict", 1, 3, {"min.insync.replicas": "2"})
-    c.wait_for(lambda: leader(c, "strict", 0) > 0, WAIT_S)
+    create(c, "lonely", 5, 1)                   # one replica on each broker
+    c.wait_for(lambda: leader(c, "strict", 0) > 0 and all(
+        p.leader > 0 for p in partitions(c, "lonely").values()), WAIT_S)
     keep = leader(c, "strict", 0)
     others = [i for i in partitions(c, "strict")[0].replicas if i != keep]
     assert produce(c, "strict", 0, [b"a"]) == [0]
     for i in others:
         c.kill(i)
     c.wait_for(lambda: list(partitions(c, "strict", keep)[0].isr) == [keep], WAIT_S)
+    # kafka-topics' filters: strict-0 lacks two in-sync replicas; the lonely partitions on the
+    # dead brokers have no leader at all.
+    stranded = {("lonely", p.partition) for p in partitions(c, "lonely", keep).values() if p.replicas[0] in others}
+    c.wait_for(lambda: described(c, keep, "--unavailable-partitions") == stranded, WAIT_S)
+    assert described(c, keep, "--under-replicated-partitions") == {("strict", 0)}
     with pytest.raises(errors.NotEnoughReplicasError, match="fewer in-sync replicas|insufficient"):
         produce(c, "strict", 0, [b"refused"], retries=0)
     assert produce(c, "strict", 0, [b"acks=1 still works"], acks=1) == [1]
