@@ -65,20 +65,22 @@ class Groups:
                 log.warning("offsets not written at close: %s", e)
             await asyncio.to_thread(self.offsets.close)
 
-    async def ensure_loaded(self, group_id: str) -> None:
-        """With offsets kept elsewhere (the tree), read the group's before coordinating it."""
+    async def ensure_loaded(self, group_id: str, epoch: int = 0) -> None:
+        """With offsets kept elsewhere (the tree), read the group's before coordinating it, and
+        again in each new coordination `epoch` (another broker may have coordinated it since)."""
         load = getattr(self.offsets, "load", None)
-        if load is not None and not self.offsets.loaded(group_id):
-            await asyncio.to_thread(load, group_id)
+        if load is not None and not self.offsets.loaded(group_id, epoch):
+            await asyncio.to_thread(load, group_id, epoch)
             self.coordinator.adopt(group_id)
 
     def unload(self, group_id: str) -> None:
         """Another broker coordinates the group now."""
         forget = getattr(self.offsets, "forget", None)
-        if forget is not None and self.offsets.loaded(group_id):
-            self.coordinator.unload(group_id)
-            forget(group_id)
-            self.deliver()
+        if forget is None:          # offsets kept here: every group is this broker's
+            return
+        self.coordinator.unload(group_id)
+        forget(group_id)
+        self.deliver()
 
     def deliver(self) -> None:
         for waiter, result in self.coordinator.drain():
@@ -140,7 +142,7 @@ class GroupRpcs:
             self._groups.unload(group_id)
             return NotCoordinatorError()
         try:
-            await self._groups.ensure_loaded(group_id)
+            await self._groups.ensure_loaded(group_id, getattr(broker, "coordination_epoch", 0))
         except errors.DcliError as e:
             return CoordinatorNotAvailableError(message=f"The group's offsets cannot be read: {e}")
         return None

@@ -62,6 +62,7 @@ class BrokerMembership:
         self.partition_states: dict[tuple[str, int], tuple[meta.PartitionState, int]] = {}
         self.topics: dict[str, tuple[meta.TopicAssignment, dict[str, str]]] = {}   # assignment, configs
         self.brokers: dict[int, meta.BrokerInfo] = {}         # the live ones
+        self.brokers_version = 0     # + 1 at each change of the live set and each new session
         self.on_topic_deleted: Callable[[str], None] | None = None
         self.registered = threading.Event()
         self._delivered = threading.Condition()
@@ -148,6 +149,7 @@ class BrokerMembership:
 
     def _session(self, client: CoordClient) -> None:
         self._client = client
+        self.brokers_version += 1       # what others decided while this broker was away is unknown
         client.add_listener(self._on_conn_state)
         if not self._register(client):
             return
@@ -269,6 +271,8 @@ class BrokerMembership:
                 continue
             except meta.MetadataError as e:
                 log.error("broker %s: %s", self.broker_id, e)
+        if set(found) != set(self.brokers):
+            self.brokers_version += 1
         self.brokers = found
 
     def _know_topic(self, client: CoordClient, topic: str) -> bool:

@@ -125,6 +125,11 @@ class ReplicatedBroker(Broker):
         return best.broker_id, best.host, best.port
 
     @property
+    def coordination_epoch(self) -> int:
+        """Changes whenever group coordinators may have moved (see Groups.ensure_loaded)."""
+        return self.membership.brokers_version if self.membership is not None else 0
+
+    @property
     def controller_id(self) -> int:
         return self.membership.controller_id if self.membership is not None else -1
 

@@ -9,7 +9,7 @@ group next reads what the last one acknowledged. Kafka kept them in ZooKeeper th
 OffsetStore's (offsets.py), so the group coordinator does not know which one it has:
 
     store = TreeOffsetStore(lambda: membership.client())
-    await asyncio.to_thread(store.load, "my-group")      # once this broker coordinates the group
+    await asyncio.to_thread(store.load, "my-group", 7)   # coordinating it in coordination epoch 7
     store.commit("my-group", [OffsetCommit("chat", 0, 42)], now_ms)   # visible at once
     await asyncio.to_thread(store.flush)                  # written to the tree: acknowledge now
     store.forget("my-group")                              # another broker coordinates it now
@@ -62,16 +62,18 @@ class TreeOffsetStore:
     def __init__(self, client: Callable[[], object]):
         self._client = client
         self._offsets: dict[str, dict[tuple[str, int], OffsetAndMetadata]] = {}
-        self._loaded: set[str] = set()
+        self._loaded: dict[str, int] = {}       # group -> the coordination epoch it was read in
         self._pending: dict[tuple[str, str, int], OffsetAndMetadata | None] = {}   # None: delete
         self._lock = threading.Lock()
 
     # -- coordination moves ---------------------------------------------------------------------
 
-    def loaded(self, group_id: str) -> bool:
-        return group_id in self._loaded
+    def loaded(self, group_id: str, epoch: int = 0) -> bool:
+        """Read in this coordination epoch (the live brokers, hence the coordinators, may have
+        changed since, and another broker committed for the group meanwhile)."""
+        return self._loaded.get(group_id) == epoch
 
-    def load(self, group_id: str) -> None:
+    def load(self, group_id: str, epoch: int = 0) -> None:
         """Read the group's offsets from the tree (in a thread). Pending changes win."""
         client = self._client()
         client.sync(CONSUMERS if client.exists(CONSUMERS) else "/")
@@ -107,12 +109,12 @@ class TreeOffsetStore:
                 self._offsets[group_id] = found
             else:
                 self._offsets.pop(group_id, None)
-            self._loaded.add(group_id)
+            self._loaded[group_id] = epoch
 
     def forget(self, group_id: str) -> None:
         """Drop the group from memory: the next coordination here reads it again."""
         with self._lock:
-            self._loaded.discard(group_id)
+            self._loaded.pop(group_id, None)
             self._offsets.pop(group_id, None)
 
     # -- writing (OffsetStore's interface) ------------------------------------------------------
