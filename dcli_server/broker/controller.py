@@ -394,20 +394,28 @@ class Controller:
         return float(self.broker_config.leader_imbalance_check_interval_seconds)
 
     def _on_elect(self, future: Future, partitions, unclean: bool) -> None:
-        if not future.set_running_or_notify_cancel():
-            return
-        try:
+        def elect() -> dict:
             if not self.active or self._client is None:
                 raise errors.NotControllerError()
             wanted = sorted(self.states) if partitions is None else list(partitions)
-            results = {tp: self._elect(tp, unclean) for tp in wanted}
+            return {tp: self._elect(tp, unclean) for tp in wanted}
+        self._answer(future, elect)
+
+    @staticmethod
+    def _answer(future: Future, work: Callable[[], object]) -> None:
+        """Run `work` for a caller waiting on `future`. A fenced controller tells it
+        NOT_CONTROLLER and stands down (the Fenced goes on to `_run`)."""
+        if not future.set_running_or_notify_cancel():
+            return
+        try:
+            result = work()
         except Fenced:
             future.set_exception(errors.NotControllerError())
             raise
         except BaseException as e:      # noqa: BLE001 - the caller gets it
             future.set_exception(e)
         else:
-            future.set_result(results)
+            future.set_result(result)
 
     def _elect(self, tp: tuple[str, int], unclean: bool) -> errors.BrokerError | None:
         topic, p = tp
@@ -462,25 +470,18 @@ class Controller:
                     self._elect(tp, unclean=False)
 
     def _on_create(self, future: Future, name, partitions, rf, configs, start_index, shift) -> None:
-        if not future.set_running_or_notify_cancel():
-            return
-        try:
+        def create() -> meta.TopicAssignment:
             if not self.active or self._client is None:
                 raise errors.NotControllerError()
-            configs = check_topic_configs(configs, self.broker_config)
+            checked = check_topic_configs(configs, self.broker_config)
             self.live = set(meta.live_brokers(self._client))
             assignment = plan_assignment(self._client, name, partitions, rf, start_index=start_index,
                                          shift=shift, rng=self.rng)
-            self._unclean[name] = self._allows_unclean(configs)
+            self._unclean[name] = self._allows_unclean(checked)
             try:
                 self._write_initial(assignment, list(range(assignment.partitions)),
-                                    create_topic=True, configs=configs)
+                                    create_topic=True, configs=checked)
             except errors.NodeExistsError:
                 raise errors.TopicExistsError(message=f"Topic '{name}' already exists.") from None
-        except Fenced:
-            future.set_exception(errors.NotControllerError())
-            raise
-        except BaseException as e:      # noqa: BLE001 - the caller gets it
-            future.set_exception(e)
-        else:
-            future.set_result(assignment)
+            return assignment
+        self._answer(future, create)

@@ -99,7 +99,47 @@ def decode_value(data: bytes) -> OffsetAndMetadata:
     return OffsetAndMetadata(offset, metadata, timestamp, epoch)
 
 
-class OffsetStore:
+class CommittedOffsets:
+    """The reading side of an offset store, and what follows from `delete_offsets`: the
+    committed offsets per group in memory (`_offsets`), whatever keeps them durable."""
+
+    _offsets: dict[str, dict[tuple[str, int], OffsetAndMetadata]]
+
+    def delete_offsets(self, group_id: str, partitions: Iterable[tuple[str, int]], now_ms: int) -> int:
+        raise NotImplementedError
+
+    def delete_group(self, group_id: str, now_ms: int) -> int:
+        """Delete every offset of the group (DeleteGroups); how many went."""
+        return self.delete_offsets(group_id, list(self._offsets.get(group_id, ())), now_ms)
+
+    def expire(self, group_id: str, now_ms: int, retention_ms: int, *, since_ms: int | None = None,
+               keep_topics: frozenset[str] = frozenset()) -> int:
+        """Delete the group's offsets older than `retention_ms` (offsets.retention.ms),
+        measured from the later of their commit and `since_ms` (when the group became Empty);
+        offsets of `keep_topics` (still subscribed) stay. How many went."""
+        old = [tp for tp, v in self._offsets.get(group_id, {}).items()
+               if tp[0] not in keep_topics
+               and now_ms - max(v.commit_timestamp_ms, since_ms if since_ms is not None else -1)
+               >= retention_ms]
+        return self.delete_offsets(group_id, old, now_ms)
+
+    def fetch(self, group_id: str, partitions: Iterable[tuple[str, int]] | None = None
+              ) -> dict[tuple[str, int], OffsetAndMetadata]:
+        """The group's committed offsets: all of them, or those of `partitions` that exist."""
+        offsets = self._offsets.get(group_id, {})
+        if partitions is None:
+            return dict(offsets)
+        return {tp: offsets[tp] for tp in partitions if tp in offsets}
+
+    def groups(self) -> list[str]:
+        """Groups that have committed offsets."""
+        return list(self._offsets)
+
+    def has_offsets(self, group_id: str) -> bool:
+        return group_id in self._offsets
+
+
+class OffsetStore(CommittedOffsets):
     """Committed offsets per group, durable in a compacted partition log in `directory`."""
 
     def __init__(self, directory: Path, config: LogConfig = DEFAULT_LOG_CONFIG, *,
@@ -165,21 +205,6 @@ class OffsetStore:
         self._append([Record(encode_key(group_id, t, p), None, timestamp=now_ms) for t, p in gone])
         return len(gone)
 
-    def delete_group(self, group_id: str, now_ms: int) -> int:
-        """Tombstones for every offset of the group (DeleteGroups); how many went."""
-        return self.delete_offsets(group_id, list(self._offsets.get(group_id, ())), now_ms)
-
-    def expire(self, group_id: str, now_ms: int, retention_ms: int, *, since_ms: int | None = None,
-               keep_topics: frozenset[str] = frozenset()) -> int:
-        """Tombstones for the group's offsets older than `retention_ms` (offsets.retention.ms),
-        measured from the later of their commit and `since_ms` (when the group became Empty);
-        offsets of `keep_topics` (still subscribed) stay. How many went."""
-        old = [tp for tp, v in self._offsets.get(group_id, {}).items()
-               if tp[0] not in keep_topics
-               and now_ms - max(v.commit_timestamp_ms, since_ms if since_ms is not None else -1)
-               >= retention_ms]
-        return self.delete_offsets(group_id, old, now_ms)
-
     def flush(self) -> None:
         """fsync every commit and tombstone appended before this call: the durability point."""
         self._log.flush()
@@ -188,23 +213,6 @@ class OffsetStore:
         """Compact the closed segments of the log (latest record per key; tombstones older
         than delete.retention.ms go); records removed. Slow: run it off the event loop."""
         return self._log.compact(now_ms)
-
-    # -- reading ----------------------------------------------------------------------------
-
-    def fetch(self, group_id: str, partitions: Iterable[tuple[str, int]] | None = None
-              ) -> dict[tuple[str, int], OffsetAndMetadata]:
-        """The group's committed offsets: all of them, or those of `partitions` that exist."""
-        offsets = self._offsets.get(group_id, {})
-        if partitions is None:
-            return dict(offsets)
-        return {tp: offsets[tp] for tp in partitions if tp in offsets}
-
-    def groups(self) -> list[str]:
-        """Groups that have committed offsets."""
-        return list(self._offsets)
-
-    def has_offsets(self, group_id: str) -> bool:
-        return group_id in self._offsets
 
     @property
     def log(self) -> PartitionLog:

@@ -29,7 +29,7 @@ from typing import Callable, Iterable
 from urllib.parse import quote
 
 from dcli.wire import errors
-from dcli_server.broker.offsets import OffsetAndMetadata, OffsetCommit
+from dcli_server.broker.offsets import CommittedOffsets, OffsetAndMetadata, OffsetCommit
 
 CONSUMERS = "/consumers"
 
@@ -56,7 +56,7 @@ def _decode(data: bytes | None) -> OffsetAndMetadata | None:
         return None
 
 
-class TreeOffsetStore:
+class TreeOffsetStore(CommittedOffsets):
     """See the module's docstring."""
 
     def __init__(self, client: Callable[[], object]):
@@ -137,16 +137,6 @@ class TreeOffsetStore:
                 self._offsets.pop(group_id, None)
             return len(gone)
 
-    def delete_group(self, group_id: str, now_ms: int) -> int:
-        return self.delete_offsets(group_id, list(self._offsets.get(group_id, ())), now_ms)
-
-    def expire(self, group_id: str, now_ms: int, retention_ms: int, *, since_ms: int | None = None,
-               keep_topics: frozenset[str] = frozenset()) -> int:
-        old = [tp for tp, v in self._offsets.get(group_id, {}).items()
-               if tp[0] not in keep_topics
-               and now_ms - max(v.commit_timestamp_ms, since_ms if since_ms is not None else -1) >= retention_ms]
-        return self.delete_offsets(group_id, old, now_ms)
-
     def flush(self) -> None:
         """Write every change made before this call to the tree (in a thread)."""
         with self._lock:
@@ -179,21 +169,6 @@ class TreeOffsetStore:
 
     def compact(self, now_ms: int | None = None) -> int:
         return 0                 # the tree keeps one znode per partition: nothing to compact
-
-    # -- reading --------------------------------------------------------------------------------
-
-    def fetch(self, group_id: str, partitions: Iterable[tuple[str, int]] | None = None
-              ) -> dict[tuple[str, int], OffsetAndMetadata]:
-        offsets = self._offsets.get(group_id, {})
-        if partitions is None:
-            return dict(offsets)
-        return {tp: offsets[tp] for tp in partitions if tp in offsets}
-
-    def groups(self) -> list[str]:
-        return list(self._offsets)
-
-    def has_offsets(self, group_id: str) -> bool:
-        return group_id in self._offsets
 
     def close(self) -> None:
         """Nothing to close: what was flushed is in the tree."""
