@@ -35,6 +35,7 @@ from typing import Callable
 from dcli.client import ConnState, CoordClient, EventType
 from dcli.recipes.election import LeaderElection, LeaderObserver
 from dcli.wire import errors
+from dcli.wire.topics import validate_topic
 from dcli_server.broker import cluster_meta as meta
 from dcli_server.broker.config import BrokerConfig
 from dcli_server.broker.controller import Controller
@@ -279,6 +280,11 @@ class BrokerMembership:
         """Read a topic's assignment and configs once; False if it is gone."""
         if topic in self.topics:
             return True
+        try:        # a znode made by hand under /brokers/topics must not become a directory name
+            validate_topic(topic)
+        except errors.BrokerError as e:
+            log.error("broker %s: ignoring /brokers/topics/%s: %s", self.broker_id, topic, e)
+            return False
         assignment = meta.read_assignment(client, topic)
         if assignment is None:
             return False

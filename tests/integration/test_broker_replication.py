@@ -7,11 +7,12 @@ Every wait is on a predicate with a generous deadline; nothing sleeps for a fixe
 """
 from __future__ import annotations
 
+import json
 import threading
 
 import pytest
 
-from dcli.client import Admin, Consumer, Producer
+from dcli.client import Admin, Consumer, CoordClient, Producer
 from dcli.wire import errors
 from dcli.wire.records import decode_records, iter_batches
 from dcli_server.storage.segments import PartitionLog
@@ -112,6 +113,15 @@ def test_too_few_live_brokers_is_kafkas_error(local_cluster):
     assert (out.stdout + out.stderr).decode() == (
         "Error while executing topic command : Unable to replicate the partition 4 time(s): The target "
         "replication factor of 4 cannot be reached because only 3 broker(s) are registered.\n")
+    # A topic made by hand in the tree under a name Kafka refuses never becomes a directory.
+    with CoordClient(c.servers) as zk:
+        zk.create("/brokers/topics/bad name", json.dumps(
+            {"version": 3, "topic_id": "AAAAAAAAAAAAAAAAAAAAAQ", "partitions": {"0": [1, 2, 3]}}).encode())
+    create(c, "good", 1, 3)
+    c.wait_for(lambda: leader(c, "good", 0) > 0, WAIT_S)
+    assert produce(c, "good", 0, [b"fine"]) == [0]
+    for i in c.ids:
+        assert not any(" " in d.name for d in (c.manager.node(i).data_dir / "broker").iterdir())
 
 
 def test_acknowledged_records_survive_the_leaders_sigkill(local_cluster):
