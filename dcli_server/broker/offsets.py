@@ -31,6 +31,7 @@ see `GroupCoordinator.commit_offsets` in groups.py.
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Callable, Iterable, NamedTuple
 
@@ -99,14 +100,15 @@ def decode_value(data: bytes) -> OffsetAndMetadata:
     return OffsetAndMetadata(offset, metadata, timestamp, epoch)
 
 
-class CommittedOffsets:
+class CommittedOffsets(ABC):
     """The reading side of an offset store, and what follows from `delete_offsets`: the
     committed offsets per group in memory (`_offsets`), whatever keeps them durable."""
 
     _offsets: dict[str, dict[tuple[str, int], OffsetAndMetadata]]
 
+    @abstractmethod
     def delete_offsets(self, group_id: str, partitions: Iterable[tuple[str, int]], now_ms: int) -> int:
-        raise NotImplementedError
+        """Delete these committed partitions of the group; how many there were."""
 
     def delete_group(self, group_id: str, now_ms: int) -> int:
         """Delete every offset of the group (DeleteGroups); how many went."""

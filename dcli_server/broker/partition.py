@@ -37,8 +37,8 @@ from dcli.wire.errors import (
     CorruptRecordError, InvalidRecordError, NotLeaderOrFollowerError, RecordTooLargeError,
 )
 from dcli.wire.records import (
-    MAGIC, NO_PRODUCER_ID, RECORD_BATCH_OVERHEAD, BatchHeader, decode_records, parse_header,
-    validate_batch,
+    MAGIC, NO_PRODUCER_ID, RECORD_BATCH_OVERHEAD, BatchHeader, decode_records, iter_batches,
+    parse_header, validate_batch,
 )
 from dcli_server.broker.producer_state import ProducerStateTable
 from dcli_server.storage.log_config import LogConfig
@@ -80,22 +80,6 @@ def split_batches(records: bytes, name: str, config: LogConfig) -> list[tuple[Ba
             raise InvalidRecordError(message=(
                 f"Transactional record batches are not supported (partition {name})."))
         out.append((h, batch))
-        pos += h.size
-    return out
-
-
-def replicated_batches(records: bytes) -> list[tuple[BatchHeader, memoryview]]:
-    """The whole batches of a follower's fetch answer, each CRC-checked; a torn last batch
-    (the leader's read ends on a byte limit) is left out."""
-    view = memoryview(records)
-    out = []
-    pos = 0
-    while len(view) - pos >= RECORD_BATCH_OVERHEAD:
-        h = parse_header(view, pos)
-        if h.size < RECORD_BATCH_OVERHEAD or pos + h.size > len(view):
-            break
-        batch = view[pos : pos + h.size]
-        out.append((validate_batch(batch), batch))
         pos += h.size
     return out
 
@@ -423,7 +407,8 @@ class Partition:
         if self.failed is not None:
             raise self.failed
         n = 0
-        for h, batch in replicated_batches(records):
+        for _, batch in iter_batches(memoryview(records)):     # a torn last batch is left out
+            h = validate_batch(batch)
             if h.last_offset < self.log_end_offset:
                 continue                      # already here (a fetch answered twice)
             self.log.append_replicated(batch, h)

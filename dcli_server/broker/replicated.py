@@ -307,20 +307,21 @@ class ReplicatedBroker(Broker):
     # -- metadata and topics ------------------------------------------------------------------------
 
     def _describe_tree(self, name: str) -> TopicDescription:
-        assignment, configs = self.membership.topics[name]
+        assignment = self.membership.topics[name][0]
         live = set(self.brokers)
+        no_state = (meta.PartitionState(meta.NO_LEADER, -1, (), 0), -1)     # not written yet
         parts = []
         for i, replicas in enumerate(assignment.replicas):
-            found = self.membership.partition_states.get((name, i))
-            if found is None:
-                parts.append(PartitionDescription(i, meta.NO_LEADER, -1, replicas, (),
-                                                  tuple(b for b in replicas if b not in live)))
-                continue
-            st = found[0]
+            st = self.membership.partition_states.get((name, i), no_state)[0]
             parts.append(PartitionDescription(i, st.leader, st.leader_epoch, replicas, st.isr,
                                               tuple(b for b in replicas if b not in live)))
-        overrides = {k: v for k, v in configs.items() if k != meta.UNCLEAN or v.lower() == "true"}
+        overrides = {c.name: c.value for c in self._topic_configs(self._tree_topic(name)) if not c.is_default}
         return TopicDescription(name, assignment.topic_id, None, is_internal(name), parts, overrides)
+
+    def _tree_topic(self, name: str) -> TopicInfo:
+        """The topic as the tree has it, in the local store's form."""
+        assignment, configs = self.membership.topics[name]
+        return TopicInfo(name, assignment.topic_id, assignment.replicas, configs)
 
     async def metadata(self, topics: list[str] | None = None, *,
                        allow_auto_topic_creation: bool = False) -> list[TopicDescription]:
@@ -466,11 +467,9 @@ class ReplicatedBroker(Broker):
         if not topic:
             return super().describe_configs(topic)
         validate_topic(topic)
-        found = self.membership.topics.get(topic) if self.membership is not None else None
-        if found is None:
+        if self.membership is None or topic not in self.membership.topics:
             raise UnknownTopicOrPartitionError()
-        assignment, configs = found
-        return self._topic_configs(TopicInfo(topic, assignment.topic_id, assignment.replicas, configs))
+        return self._topic_configs(self._tree_topic(topic))
 
     # -- producer ids ---------------------------------------------------------------------------------
 

@@ -76,7 +76,7 @@ class TreeOffsetStore(CommittedOffsets):
     def load(self, group_id: str, epoch: int = 0) -> None:
         """Read the group's offsets from the tree (in a thread). Pending changes win."""
         client = self._client()
-        client.sync(CONSUMERS if client.exists(CONSUMERS) else "/")
+        client.sync("/")            # read what the last coordinator wrote, however recent
         found: dict[tuple[str, int], OffsetAndMetadata] = {}
         base = f"{group_path(group_id)}/offsets"
         try:
