@@ -5,6 +5,8 @@ Part 1, throughput. The same workload through CoordClient against one node
 client connected to the leader and, separately, to a follower (whose writes go to the leader):
 
     sync-create      --writes creates, one call at a time; ops/s, p50/p99 per call
+    clients-create   --writes creates from --clients sessions at once (a thread each), each
+                     one call at a time, as ZooKeeper's throughput is measured; ops/s, p50/p99
     async-create     --async-writes creates issued back to back, then awaited; ops/s, and
                      p50/p99 from issue to the answer (mostly time spent queued)
 
@@ -106,7 +108,8 @@ class Cpu:
 
 
 def write_run(address, pids, args, tag):
-    """One run of the write workload on a fresh subtree; returns [sync-create, async-create]."""
+    """One run of the write workload on a fresh subtree; returns [sync-create, clients-create,
+    async-create]."""
     from dcli.client import CoordClient
     zk = CoordClient(address, timeout=SESSION_TIMEOUT_S).start()
     try:
@@ -133,6 +136,7 @@ def write_run(address, pids, args, tag):
                     raise PhaseTimeout("sync-create")
             elapsed = time.perf_counter() - t0
         out.append(cpu.tag(latency("sync-create", args.writes, elapsed, lats)))
+        out.append(clients_run(address, pids, args, base, data))
         zk.ensure_path(base + "/a")
         done_ns = [0] * args.async_writes
         issued_ns = [0] * args.async_writes
@@ -164,6 +168,49 @@ def write_run(address, pids, args, tag):
         return out
     finally:
         zk.close()
+
+
+def clients_run(address, pids, args, base, data):
+    """`--writes` sync creates shared by `--clients` sessions, each in its own thread."""
+    from dcli.client import CoordClient
+    clients = []
+    try:
+        for _ in range(args.clients):
+            clients.append(CoordClient(address, timeout=SESSION_TIMEOUT_S).start())
+        clients[0].ensure_path(base + "/c")
+        per = args.writes // args.clients
+        lats = [[] for _ in clients]
+        errors = []
+        deadline = time.perf_counter_ns() + int(args.max_seconds * 1e9)
+
+        def loop(k):
+            zk, mine = clients[k], lats[k]
+            try:
+                for i in range(per):
+                    a = time.perf_counter_ns()
+                    zk.create_async("%s/c/k%d-%06d" % (base, k, i), data).result(WRITE_TIMEOUT_S)
+                    b = time.perf_counter_ns()
+                    mine.append(b - a)
+                    if b > deadline:
+                        raise PhaseTimeout("clients-create")
+            except BaseException as e:      # reported by the main thread
+                errors.append(e)
+        threads = [threading.Thread(target=loop, args=(k,), daemon=True) for k in range(args.clients)]
+        with Cpu(pids) as cpu:
+            t0 = time.perf_counter()
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(args.max_seconds + WRITE_TIMEOUT_S)
+            elapsed = time.perf_counter() - t0
+        if errors:
+            raise errors[0]
+        if any(t.is_alive() for t in threads):
+            raise PhaseTimeout("clients-create")
+        return cpu.tag(latency("clients-create", per * args.clients, elapsed, [x for m in lats for x in m]))
+    finally:
+        for zk in clients:
+            zk.close()
 
 
 def print_run(label, res):
@@ -244,7 +291,7 @@ def throughput_summary(runs):
     print("write throughput, median over %d runs (ratio: 3 nodes / 1 node; target >= %.0f%%)" % (
         min(sum(r is not None for r in rs) for rs in runs.values()), THREE_NODE_TARGET * 100))
     verdicts = []
-    for phase in ("sync-create", "async-create"):
+    for phase in ("sync-create", "clients-create", "async-create"):
         one = meds[("1 node", phase)]
         for label in runs:
             m = meds[(label, phase)]
@@ -624,6 +671,7 @@ def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--writes", type=int, default=2000, help="sync creates per run")
     ap.add_argument("--async-writes", type=int, default=20000, help="pipelined creates per run")
+    ap.add_argument("--clients", type=int, default=8, help="sessions writing at once in clients-create")
     ap.add_argument("--size", type=int, default=16, help="bytes of data per znode")
     ap.add_argument("--repeat", type=int, default=3, help="throughput runs per configuration (medians over these)")
     ap.add_argument("--trials", type=int, default=5, help="failover trials per system")
@@ -636,6 +684,8 @@ def parse_args(argv=None):
     a = ap.parse_args(argv)
     if min(a.writes, a.async_writes, a.repeat, a.trials) < 1 or a.size < 0 or a.max_seconds <= 0 or a.warm_seconds < 0:
         ap.error("--writes, --async-writes, --repeat, --trials must be positive; --size, --warm-seconds >= 0")
+    if not 1 <= a.clients <= a.writes:
+        ap.error("--clients must be between 1 and --writes")
     return a
 
 

@@ -485,7 +485,7 @@ class CoordNode:
         if self._link is None or self._link.closed:
             self._link = ForwardLink(self.config.node_id, lead, self.peers[lead],
                                      on_reply=self._on_forward_reply, on_lost=self._on_link_lost,
-                                     on_ready=self._pump_all)
+                                     on_commit=self.replica.observe_commit, on_ready=self._pump_all)
             self._link.start()
 
     def _forward(self, conn: Conn | None, fut: asyncio.Future | None, request: cpb.ForwardedRequest) -> int:

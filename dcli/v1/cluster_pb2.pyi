@@ -42,10 +42,14 @@ class ForwardedRequest(_message.Message):
     def __init__(self, id: _Optional[int] = ..., session_id: _Optional[int] = ..., request: _Optional[_Union[_coord_pb2.Request, _Mapping]] = ..., open_session_timeout_ms: _Optional[int] = ...) -> None: ...
 
 class ForwardReplies(_message.Message):
-    __slots__ = ("replies",)
+    __slots__ = ("replies", "commit_index", "commit_term")
     REPLIES_FIELD_NUMBER: _ClassVar[int]
+    COMMIT_INDEX_FIELD_NUMBER: _ClassVar[int]
+    COMMIT_TERM_FIELD_NUMBER: _ClassVar[int]
     replies: _containers.RepeatedCompositeFieldContainer[ForwardReply]
-    def __init__(self, replies: _Optional[_Iterable[_Union[ForwardReply, _Mapping]]] = ...) -> None: ...
+    commit_index: int
+    commit_term: int
+    def __init__(self, replies: _Optional[_Iterable[_Union[ForwardReply, _Mapping]]] = ..., commit_index: _Optional[int] = ..., commit_term: _Optional[int] = ...) -> None: ...
 
 class ForwardReply(_message.Message):
     __slots__ = ("id", "response", "opened", "error")

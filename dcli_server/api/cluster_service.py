@@ -47,7 +47,8 @@ class ClusterService(cpb_grpc.ClusterServicer):
                 await conn.wake.wait()
                 ready = node.take_ready(conn)
                 if ready:
-                    yield cpb.ForwardReplies(replies=ready)
+                    commit, term = node.replica.commit_hint()
+                    yield cpb.ForwardReplies(replies=ready, commit_index=commit, commit_term=term)
                 if conn.close_after_flush and not conn.outbox:
                     return
         finally:

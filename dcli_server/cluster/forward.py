@@ -30,6 +30,7 @@ CONNECT_TIMEOUT_S = 1.0
 class ForwardLink:
     def __init__(self, node_id: int, leader_id: int, address: str, *,
                  on_reply: Callable[[cpb.ForwardReply], None], on_lost: Callable[["ForwardLink"], None],
+                 on_commit: Callable[[int, int], None] = lambda index, term: None,
                  on_ready: Callable[[], None] = lambda: None):
         self.node_id = node_id
         self.leader_id = leader_id
@@ -37,6 +38,7 @@ class ForwardLink:
         self._on_reply = on_reply
         self._on_lost = on_lost
         self._on_ready = on_ready
+        self._on_commit = on_commit
         self.ready = False          # connected: until then nothing is sent on it
         self._queue: asyncio.Queue[cpb.ForwardFrame | None] = asyncio.Queue()
         self._task: asyncio.Task | None = None
@@ -76,6 +78,8 @@ class ForwardLink:
                 message = await call.read()
                 if message is grpc.aio.EOF:
                     break
+                if message.commit_index:
+                    self._on_commit(message.commit_index, message.commit_term)
                 for reply in message.replies:
                     self._on_reply(reply)
         except asyncio.CancelledError:

@@ -35,6 +35,10 @@ from dcli_server.storage import FsyncMode
 log = logging.getLogger("dcli.server.raft")
 
 INLINE_FSYNC_S = 0.001      # an fsync faster than this runs on the loop: a thread hop costs more
+# A new commit index goes to the followers with the next append; failing one within this long,
+# in appends of its own (Config.lazy_commit). A client writing one request at a time sends the
+# next within it, so its writes cost no messages that say only "committed".
+ANNOUNCE_COMMIT_S = 0.002
 _LEADER_SENDS = frozenset({MessageType.APP, MessageType.HEARTBEAT, MessageType.SNAP})
 
 
@@ -70,6 +74,7 @@ class Replica:
         self._kick: asyncio.Event | None = None
         self._tasks: list[asyncio.Task] = []
         self._fsync_cost_s = INLINE_FSYNC_S
+        self._announce: asyncio.TimerHandle | None = None
         self.last_contact: dict[int, float] = {}     # peer -> monotonic time of its last message
 
     # ---- life cycle ----
@@ -80,7 +85,7 @@ class Replica:
         persisted = self.storage.load()
         fresh = persisted.hard_state.term == 0 and persisted.snapshot.index == 0 and not persisted.entries
         cfg = Config(node_id=self.config.node_id, election_tick=self.config.election_tick,
-                     heartbeat_tick=self.config.heartbeat_tick)
+                     heartbeat_tick=self.config.heartbeat_tick, lazy_commit=True)
         snap = persisted.snapshot
         # the state machine replays up to the stored commit index before the loop starts
         self.applied = max(persisted.hard_state.commit, snap.index)
@@ -108,6 +113,8 @@ class Replica:
         return self._tasks
 
     async def stop(self) -> None:
+        if self._announce is not None:
+            self._announce.cancel()
         for t in self._tasks:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -124,6 +131,16 @@ class Replica:
         self.last_contact[m.from_] = time.monotonic()
         self.raft.step(m)
         self._kick.set()
+
+    def observe_commit(self, index: int, term: int) -> None:
+        """The leader says (index, term) is committed (beside its answers to forwarded requests)."""
+        self.raft.observe_commit(index, term)
+        self._kick.set()
+
+    def commit_hint(self) -> tuple[int, int]:
+        """(commit index, its entry's term): what a follower may learn from `observe_commit`."""
+        log = self.raft.log
+        return log.committed, log.term(log.committed) or 0
 
     def propose(self, data: bytes) -> int:
         index = self.raft.propose(data)
@@ -222,6 +239,13 @@ class Replica:
                         self.applied = max(self.applied, rd.snapshot.index)
                 # 4. done
                 raft.advance(rd)
+            if self._announce is None and raft.commit_unannounced():
+                self._announce = loop.call_later(ANNOUNCE_COMMIT_S, self._announce_commit)
+
+    def _announce_commit(self) -> None:
+        self._announce = None
+        self.raft.announce_commit()
+        self._kick.set()
 
     def _timed_sync(self) -> float:
         start = time.perf_counter()

@@ -132,14 +132,15 @@ class Message:
     reject_hint: int = 0       # APP_RESP reject: where the leader should probe next (with log_term)
     snapshot: Snapshot | None = None
     force: bool = False        # VOTE after TIMEOUT_NOW: granted even inside a leader lease
+    quiet: bool = False        # APP without entries: the follower answers only a mismatch
 
 
-_REJECT, _FORCE, _HAS_SNAPSHOT = 1, 2, 4
+_REJECT, _FORCE, _HAS_SNAPSHOT, _QUIET = 1, 2, 4, 8
 
 
 def encode(m: Message) -> bytes:
     flags = (_REJECT if m.reject else 0) | (_FORCE if m.force else 0) | (
-        _HAS_SNAPSHOT if m.snapshot is not None else 0)
+        _HAS_SNAPSHOT if m.snapshot is not None else 0) | (_QUIET if m.quiet else 0)
     out = bytearray((FORMAT_VERSION, int(m.type)))
     for value in (m.from_, m.to, m.term, m.log_term, m.index, m.commit, m.reject_hint, flags,
                   len(m.entries)):
@@ -199,7 +200,7 @@ def decode(data: bytes) -> Message:
     if pos != len(data):
         raise ValueError("trailing bytes after raft message")
     return Message(mtype, from_, to, term, log_term, index, entries, commit,
-                   bool(flags & _REJECT), reject_hint, snapshot, bool(flags & _FORCE))
+                   bool(flags & _REJECT), reject_hint, snapshot, bool(flags & _FORCE), bool(flags & _QUIET))
 
 
 def _put(out: bytearray, value: int) -> None:

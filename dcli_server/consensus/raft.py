@@ -53,6 +53,11 @@ class Config:
     max_entries_per_msg: int = 64
     max_inflight: int = 256        # entries sent to one follower and not acknowledged yet
     max_committed_per_ready: int = 1024
+    # The leader does not send an empty append only to announce a new commit index: the next
+    # append or heartbeat carries it, or the caller's `announce_commit()`, which sends it without
+    # asking for an answer. etcd sends one at once, and every follower answers it; on a busy
+    # cluster that is two messages per follower per write that tell nothing new.
+    lazy_commit: bool = False
 
 
 @dataclass
@@ -96,7 +101,7 @@ class Progress:
     """The leader's view of one follower's log."""
 
     __slots__ = ("match", "next", "state", "probe_sent", "recent_active", "pending_snapshot",
-                 "snapshot_wait")
+                 "snapshot_wait", "commit_sent")
 
     def __init__(self, next_index: int):
         self.match = 0
@@ -106,6 +111,7 @@ class Progress:
         self.recent_active = False
         self.pending_snapshot = 0
         self.snapshot_wait = 0
+        self.commit_sent = 0        # the highest commit index sent to it
 
     def become_probe(self) -> None:
         if self.state == _PState.SNAPSHOT:
@@ -165,6 +171,7 @@ class RaftNode:
         self.randomized_timeout = config.election_tick
         self._prev_soft = SoftState()
         self._ready_outstanding = False
+        self._commit_hint: tuple[int, int] | None = None    # see observe_commit()
         p = persisted or PersistedState()
         fresh = p.hard_state == HardState() and p.snapshot.index == 0 and not p.entries
         snap = p.snapshot
@@ -244,6 +251,36 @@ class RaftNode:
             if index <= snapshot.index:
                 keep = i
         del history[:keep]
+
+    def commit_unannounced(self) -> bool:
+        """A leader with followers that have not been sent its commit index (see lazy_commit)."""
+        if self.role != Role.LEADER:
+            return False
+        committed = self.log.committed
+        for pid, pr in self.progress.items():
+            if pr.commit_sent < committed and pr.state == _PState.REPLICATE and pid != self.id:
+                return True
+        return False
+
+    def announce_commit(self) -> None:
+        """Send the commit index to every replicating follower that has not had it, in appends
+        the follower accepts without answering (it answers only a mismatch)."""
+        if self.role != Role.LEADER:
+            return
+        committed = self.log.committed
+        for pid, pr in self.progress.items():
+            if pid != self.id and pr.commit_sent < committed and pr.state == _PState.REPLICATE:
+                self._send_append(pid, quiet=True)
+
+    def observe_commit(self, index: int, term: int) -> None:
+        """Another path says the entry (index, term) is committed, e.g. the leader beside its
+        answer to a forwarded request. Once this log holds that entry, everything up to it is
+        committed here too: by Log Matching the logs agree up to an entry they share."""
+        if self.role == Role.LEADER or index <= self.log.committed:
+            return
+        if self._commit_hint is None or index > self._commit_hint[0]:
+            self._commit_hint = (index, term)
+        self._use_commit_hint()
 
     def snapshot_at(self, index: int, data: bytes) -> Snapshot:
         """A Snapshot of the state machine at applied `index`, with its term and membership."""
@@ -444,13 +481,16 @@ class RaftNode:
             self._send(Message(MT.APP_RESP, to=m.from_, index=log.committed))
             return
         if m.index < log.committed:
-            self._send(Message(MT.APP_RESP, to=m.from_, index=log.committed))
+            if not m.quiet:
+                self._send(Message(MT.APP_RESP, to=m.from_, index=log.committed))
             return
         old = log.committed
         last_new = log.maybe_append(m.index, m.log_term, m.commit, m.entries)
         if last_new is not None:
             self._apply_conf_entries(old, log.committed)
-            self._send(Message(MT.APP_RESP, to=m.from_, index=last_new))
+            self._use_commit_hint()
+            if not m.quiet:
+                self._send(Message(MT.APP_RESP, to=m.from_, index=last_new))
         else:
             hint, hint_term = log.find_conflict_by_term(min(m.index, log.last_index()), m.log_term)
             self._send(Message(MT.APP_RESP, to=m.from_, index=m.index, reject=True,
@@ -487,9 +527,9 @@ class RaftNode:
             elif pr.state == _PState.SNAPSHOT and pr.match >= pr.pending_snapshot:
                 pr.become_probe()
                 pr.become_replicate()
-            if self._maybe_commit():
+            if self._maybe_commit() and not self.cfg.lazy_commit:
                 self._bcast_append()
-            elif was_paused:
+            elif was_paused and m.from_ in self.progress:    # a commit may have removed it
                 self._send_append(m.from_)
             if self.role != Role.LEADER or m.from_ not in self.progress:
                 return
@@ -520,7 +560,9 @@ class RaftNode:
                     if pr.snapshot_wait > self.cfg.election_tick:
                         pr.pending_snapshot = 0  # assume it was lost; probe (and resend) again
                         pr.become_probe()
-                self._send(Message(MT.HEARTBEAT, to=pid, commit=min(pr.match, self.log.committed)))
+                commit = min(pr.match, self.log.committed)
+                pr.commit_sent = max(pr.commit_sent, commit)
+                self._send(Message(MT.HEARTBEAT, to=pid, commit=commit))
 
     def _quorum_active(self) -> bool:
         active = 0
@@ -544,7 +586,7 @@ class RaftNode:
             if pid != self.id:
                 self._send_append(pid)
 
-    def _send_append(self, to: int, send_if_empty: bool = True) -> bool:
+    def _send_append(self, to: int, send_if_empty: bool = True, quiet: bool = False) -> bool:
         pr = self.progress[to]
         if pr.is_paused(self.cfg.max_inflight):
             return False
@@ -561,7 +603,8 @@ class RaftNode:
         if not entries and not send_if_empty:
             return False
         self._send(Message(MT.APP, to=to, index=prev, log_term=prev_term, entries=entries,
-                           commit=log.committed))
+                           commit=log.committed, quiet=quiet and not entries))
+        pr.commit_sent = max(pr.commit_sent, log.committed)
         if pr.state == _PState.REPLICATE:
             if entries:
                 pr.next = entries[-1].index + 1
@@ -583,6 +626,16 @@ class RaftNode:
                 break
             advanced = True
         return advanced
+
+    def _use_commit_hint(self) -> None:
+        hint = self._commit_hint
+        if hint is None:
+            return
+        if hint[0] <= self.log.committed:
+            self._commit_hint = None
+        elif self.log.match_term(*hint):
+            self._commit_hint = None
+            self._commit_to(hint[0])
 
     def _commit_to(self, index: int) -> bool:
         old = self.log.committed

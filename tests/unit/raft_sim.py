@@ -165,6 +165,10 @@ class Simulation:
         # batching and flow control shape which races happen: vary them per seed
         self.max_entries_per_msg = self.rng.choice((1, 3, 16))
         self.max_inflight = self.rng.choice((2, 8, 64))
+        # half the seeds run as the replica does: commit indexes announced lazily, and learned
+        # as well from hints that come another way (late, or out of date)
+        self.lazy_commit = self.rng.random() < 0.5
+        self.hints: list[tuple[int, int, int, int, int]] = []   # (due, seq, to, index, term)
         self.round = 0
         self.queue: list[tuple[int, int, Message]] = []
         self._seq = 0
@@ -183,7 +187,7 @@ class Simulation:
             node.handle_ready()
 
     def config(self, node_id: int) -> Config:
-        return Config(node_id, election_tick=self.election_tick,
+        return Config(node_id, election_tick=self.election_tick, lazy_commit=self.lazy_commit,
                       max_entries_per_msg=self.max_entries_per_msg, max_inflight=self.max_inflight)
 
     def where(self) -> str:
@@ -204,7 +208,23 @@ class Simulation:
             due = self.round + self.rng.randint(1, delay)
             heapq.heappush(self.queue, (due, self._seq, m))
 
+    def send_commit_hints(self) -> None:
+        """What a leader's answers to forwarded requests tell a follower: (commit, its term)."""
+        for leader in self.leaders():
+            c = leader.core.log.committed
+            to = self.rng.choice(sorted(self.nodes))
+            if c and to != leader.id and self.rng.random() < 0.3:
+                self._seq += 1
+                due = self.round + self.rng.randint(1, self.faults.max_delay)
+                heapq.heappush(self.hints, (due, self._seq, to, c, leader.core.log.term(c)))
+
     def deliver_due(self) -> None:
+        while self.hints and self.hints[0][0] <= self.round:
+            _, _, to, index, term = heapq.heappop(self.hints)
+            node = self.nodes[to]
+            if node.alive:
+                node.core.observe_commit(index, term)
+                self.observe(node)
         for _ in range(len(self.queue)):
             if not self.queue or self.queue[0][0] > self.round:
                 return
@@ -292,7 +312,11 @@ class Simulation:
         self.rng.shuffle(order)
         for node in order:
             node.core.tick()
+            if node.core.commit_unannounced() and self.rng.random() < 0.5:
+                node.core.announce_commit()
             self.observe(node)
+        if self.lazy_commit:
+            self.send_commit_hints()
         self.deliver_due()
         for node in order:
             if node.alive and (not faults or self.rng.random() >= self.faults.defer_ready):

@@ -249,6 +249,50 @@ def test_a_follower_commits_no_further_than_the_entries_it_just_matched():
     assert follower.log.term(5) == 2
 
 
+def test_a_lazy_leader_announces_a_commit_only_when_asked_and_no_one_answers_it():
+    net = Net(3, lazy_commit=True)
+    net.campaign(1)
+    net.flush()
+    leader = net.nodes[1]
+    index = leader.propose(b"x")
+    net.sent.clear()
+    net.flush()
+    assert leader.log.committed == index
+    # the entry went out and was answered; nothing was sent only to say it committed
+    assert [(m.type, m.to) for m in net.sent] == [(MT.APP, 2), (MT.APP, 3), (MT.APP_RESP, 1),
+                                                  (MT.APP_RESP, 1)]
+    assert net.nodes[2].log.committed < index and leader.commit_unannounced()
+    net.sent.clear()
+    leader.announce_commit()
+    net.flush()
+    assert [(m.type, m.quiet, m.entries) for m in net.sent] == [(MT.APP, True, []), (MT.APP, True, [])]
+    assert net.nodes[2].log.committed == net.nodes[3].log.committed == index
+    assert set(net.applied[2]) >= {index} and not leader.commit_unannounced()
+
+
+def test_a_quiet_append_that_does_not_match_is_still_answered():
+    follower = RaftNode(Config(2), random.Random(1), persisted=PersistedState(
+        HardState(3, 0, 3), Snapshot(), boot([1, 2, 3])))
+    follower.step(Message(MT.APP, from_=1, to=2, term=3, index=5, log_term=3, commit=5, quiet=True))
+    [answer] = follower.ready().messages
+    assert answer.type == MT.APP_RESP and answer.reject
+
+
+def test_a_commit_hint_commits_only_up_to_an_entry_this_log_shares_with_the_leader():
+    follower = RaftNode(Config(2), random.Random(1), persisted=PersistedState(
+        HardState(3, 0, 3), Snapshot(), boot([1, 2, 3]) + [Entry(2, 4), Entry(2, 5)]))
+    follower.observe_commit(5, 3)           # the leader's 5 is of term 3: ours may differ
+    assert follower.log.committed == 3
+    follower.observe_commit(7, 3)           # not here yet
+    assert follower.log.committed == 3
+    # the leader's entries arrive (5 replaced, 6 and 7 new): the hint holds now
+    follower.step(Message(MT.APP, from_=1, to=2, term=3, index=4, log_term=2, commit=3,
+                          entries=[Entry(3, 5), Entry(3, 6), Entry(3, 7)]))
+    assert follower.log.committed == 7
+    follower.observe_commit(4, 2)           # older than what is committed: nothing changes
+    assert follower.log.committed == 7
+
+
 def test_messages_from_an_older_term_are_not_accepted():
     follower = RaftNode(Config(2), random.Random(1), persisted=PersistedState(
         HardState(5, 0, 3), Snapshot(), boot([1, 2, 3])))
@@ -407,6 +451,7 @@ def test_a_vote_and_its_answer_leave_in_the_same_ready():
     Message(MT.HEARTBEAT, from_=1, to=2, term=7, commit=300),
     Message(MT.APP_RESP, from_=3, to=1, term=2**40, index=9, reject=True, reject_hint=4, log_term=2),
     Message(MT.VOTE, from_=2, to=3, term=9, index=100, log_term=8, force=True),
+    Message(MT.APP, from_=1, to=3, term=9, index=100, log_term=8, commit=99, quiet=True),
     Message(MT.APP, from_=1, to=2, term=3, index=10, log_term=3, commit=10, entries=[
         Entry(3, 11, EntryType.NORMAL, b"a" * 300), Entry(3, 12, EntryType.CONF_CHANGE,
                                                           ConfChange(ConfChangeType.ADD_NODE, 4).encode())]),
