@@ -109,13 +109,17 @@ class WatchManager:
         return watchers
 
     def _recursive_on(self, path: str) -> set[int]:
+        """Sessions with a recursive watch on `path` or an ancestor (a new set: callers add to it)."""
+        found: set[int] = set()
         table = self._tables[WatchKind.RECURSIVE]
-        if not table:
-            return set()
-        found = set(table.get(path, ()))
-        while path != "/":
-            path = parent_of(path)
-            found |= table.get(path, set())
+        if table:
+            while True:
+                hit = table.get(path)
+                if hit:
+                    found |= hit
+                if path == "/":
+                    break
+                path = parent_of(path)
         return found
 
     # ---- firing ----
@@ -133,18 +137,24 @@ class WatchManager:
                     seen.add(key)
                     out.append((session_id, pb.WatchEvent(type=event_type, path=path, zxid=zxid)))
 
-        persistent = self._tables[WatchKind.PERSISTENT]
+        persistent, data, child = (self._tables[k] for k in (
+            WatchKind.PERSISTENT, WatchKind.DATA, WatchKind.CHILD))
         for kind, path in changes:
-            on_node = set(persistent.get(path, ())) | self._recursive_on(path)
-            on_node |= self._pop(WatchKind.DATA, path)
-            if kind is ChangeKind.CREATED:
-                emit(on_node, pb.NODE_CREATED, path)
-            elif kind is ChangeKind.DELETED:
-                emit(on_node | self._pop(WatchKind.CHILD, path), pb.NODE_DELETED, path)
-            else:
-                emit(on_node, pb.NODE_DATA_CHANGED, path)
+            # most changes fire nothing: look up before building sets
+            on_node = self._recursive_on(path)
+            if path in persistent:
+                on_node |= persistent[path]
+            if path in data:
+                on_node |= self._pop(WatchKind.DATA, path)
+            if kind is ChangeKind.DELETED and path in child:
+                on_node |= self._pop(WatchKind.CHILD, path)
+            if on_node:
+                emit(on_node, pb.NODE_CREATED if kind is ChangeKind.CREATED else
+                     pb.NODE_DELETED if kind is ChangeKind.DELETED else pb.NODE_DATA_CHANGED, path)
+            if kind is ChangeKind.DATA_CHANGED:
                 continue
             parent = parent_of(path)
-            emit(self._pop(WatchKind.CHILD, parent) | persistent.get(parent, set()),
-                 pb.NODE_CHILDREN_CHANGED, parent)
+            if parent in child or parent in persistent:
+                emit(self._pop(WatchKind.CHILD, parent) | persistent.get(parent, set()),
+                     pb.NODE_CHILDREN_CHANGED, parent)
         return out
