@@ -39,6 +39,11 @@ INLINE_FSYNC_S = 0.001      # an fsync faster than this runs on the loop: a thre
 # in appends of its own (Config.lazy_commit). A client writing one request at a time sends the
 # next within it, so its writes cost no messages that say only "committed".
 ANNOUNCE_COMMIT_S = 0.002
+# A message costs far more here than an entry in it (gRPC-Python's cost per message): at most
+# two appends in flight per follower, so that what is proposed meanwhile leaves in one, and
+# larger appends to carry it.
+INFLIGHT_APPENDS = 2
+ENTRIES_PER_APPEND = 256
 _LEADER_SENDS = frozenset({MessageType.APP, MessageType.HEARTBEAT, MessageType.SNAP})
 
 
@@ -85,7 +90,8 @@ class Replica:
         persisted = self.storage.load()
         fresh = persisted.hard_state.term == 0 and persisted.snapshot.index == 0 and not persisted.entries
         cfg = Config(node_id=self.config.node_id, election_tick=self.config.election_tick,
-                     heartbeat_tick=self.config.heartbeat_tick, lazy_commit=True)
+                     heartbeat_tick=self.config.heartbeat_tick, lazy_commit=True,
+                     max_inflight_msgs=INFLIGHT_APPENDS, max_entries_per_msg=ENTRIES_PER_APPEND)
         snap = persisted.snapshot
         # the state machine replays up to the stored commit index before the loop starts
         self.applied = max(persisted.hard_state.commit, snap.index)

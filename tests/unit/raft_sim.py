@@ -165,6 +165,7 @@ class Simulation:
         # batching and flow control shape which races happen: vary them per seed
         self.max_entries_per_msg = self.rng.choice((1, 3, 16))
         self.max_inflight = self.rng.choice((2, 8, 64))
+        self.max_inflight_msgs = self.rng.choice((1, 2, 256))
         # half the seeds run as the replica does: commit indexes announced lazily, and learned
         # as well from hints that come another way (late, or out of date)
         self.lazy_commit = self.rng.random() < 0.5
@@ -188,7 +189,8 @@ class Simulation:
 
     def config(self, node_id: int) -> Config:
         return Config(node_id, election_tick=self.election_tick, lazy_commit=self.lazy_commit,
-                      max_entries_per_msg=self.max_entries_per_msg, max_inflight=self.max_inflight)
+                      max_entries_per_msg=self.max_entries_per_msg, max_inflight=self.max_inflight,
+                      max_inflight_msgs=self.max_inflight_msgs)
 
     def where(self) -> str:
         return f"seed={self.seed} round={self.round}"

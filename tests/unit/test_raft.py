@@ -270,6 +270,25 @@ def test_a_lazy_leader_announces_a_commit_only_when_asked_and_no_one_answers_it(
     assert set(net.applied[2]) >= {index} and not leader.commit_unannounced()
 
 
+def test_proposals_made_while_an_append_is_in_flight_leave_together_in_the_next():
+    net = Net(3, max_inflight_msgs=1)
+    net.campaign(1)
+    net.flush()
+    leader = net.nodes[1]
+    net.sent.clear()
+    a = leader.propose(b"a")
+    net.process(1)                          # the append of a is on its way, not answered yet
+    b, c = leader.propose(b"b"), leader.propose(b"c")
+    net.process(1)
+    def appended_to_2():
+        return [[e.data for e in m.entries] for m in sent(net, MT.APP, to=2) if m.entries]
+    assert appended_to_2() == [[b"a"]]
+    net.flush()
+    assert appended_to_2() == [[b"a"], [b"b", b"c"]]
+    assert leader.log.committed == c and net.nodes[2].log.term(c) == leader.term
+    assert a < b
+
+
 def test_a_quiet_append_that_does_not_match_is_still_answered():
     follower = RaftNode(Config(2), random.Random(1), persisted=PersistedState(
         HardState(3, 0, 3), Snapshot(), boot([1, 2, 3])))
