@@ -340,7 +340,7 @@ class CoordNode:
             if req.WhichOneof("op") == "ping":
                 # a heartbeat carries no state: it is answered at once, not behind the session's
                 # queued requests, so a long backlog does not look like a dead connection
-                conn.outbox.append((0, pb.ServerItem(response=self._handle(conn, req))))
+                conn.outbox.append((0, pb.ServerItem(response=self._handle(conn.session_id, req))))
             else:
                 conn.pending.append(req)
         self._pump(conn)
@@ -368,18 +368,19 @@ class CoordNode:
                 if conn.inflight or self._visible < conn.wait_zxid:
                     break       # behind a write of its own session: it must see that write
                 conn.pending.popleft()
-                conn.outbox.append((c.last_zxid, pb.ServerItem(response=self._handle(conn, req))))
+                conn.outbox.append((c.last_zxid, pb.ServerItem(response=self._handle(conn.session_id, req))))
         self._flush(conn)
 
-    def _handle(self, conn: Conn, req: pb.Request) -> pb.Response:
+    def _handle(self, session_id: int, req: pb.Request) -> pb.Response:
         c = self.coordinator
-        if req.WhichOneof("op") is None:
+        op = req.WhichOneof("op")
+        if op is None:
             return pb.Response(xid=req.xid, zxid=c.last_zxid,
                                error=MarshallingError("", "request carries no operation").to_proto())
-        if req.WhichOneof("op") == "sync":
-            return self._sync(conn.session_id, req)
+        if op == "sync":
+            return self._sync(session_id, req)
         try:
-            return c.handle(conn.session_id, req)
+            return c.handle(session_id, req)
         except DcliError as e:
             return pb.Response(xid=req.xid, zxid=c.last_zxid, error=e.to_proto())
         except Exception:
@@ -398,7 +399,7 @@ class CoordNode:
 
     def _execute(self, conn: Conn, req: pb.Request) -> bool:
         """The leader executes one write of a session on this node; False: the stream is cut."""
-        resp = self._handle(conn, req)
+        resp = self._handle(conn.session_id, req)
         if (self._replies_to_drop and req.WhichOneof("op") in _TREE_WRITES and not req.retry
                 and not resp.HasField("error")):
             self._replies_to_drop -= 1
@@ -559,8 +560,7 @@ class CoordNode:
                                       zxid=c.last_zxid, server=self.config.name)
                 conn.outbox.append((c.last_zxid, cpb.ForwardReply(id=fr.id, opened=opened)))
             else:
-                session = Conn(fr.session_id)
-                resp = self._handle(session, fr.request)
+                resp = self._handle(fr.session_id, fr.request)
                 conn.outbox.append((max(resp.zxid, c.last_zxid), cpb.ForwardReply(id=fr.id, response=resp)))
         self._flush(conn)
 
