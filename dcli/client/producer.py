@@ -41,6 +41,7 @@ from dcli.client.broker_common import LEADER_MOVED, BrokerChannel, raise_for
 from dcli.v1 import broker_pb2 as bpb
 from dcli.wire import errors
 from dcli.wire.murmur2 import partition_for_key
+from dcli.wire.produce_request import encode_produce_request
 from dcli.wire.records import RECORD_BATCH_OVERHEAD, RecordBatchBuilder, increment_sequence
 
 INFINITY = float("inf")
@@ -460,10 +461,9 @@ class Producer:
             self._request_done(address)
             self._retry_or_fail(batches, e)
             return
-        req = bpb.ProduceRequest(acks=self.acks, timeout_ms=int(self.request_timeout_s * 1000),
-                                 partitions=[bpb.PartitionRecords(topic=b.topic, partition=b.partition,
-                                                                  records=b.bytes) for b in batches])
-        call = self._broker.stub(address).Produce.future(req, timeout=self.request_timeout_s + 5)
+        req = encode_produce_request(self.acks, int(self.request_timeout_s * 1000),
+                                     [(b.topic, b.partition, b.bytes) for b in batches])
+        call = self._broker.encoded_produce(address).future(req, timeout=self.request_timeout_s + 5)
         call.add_done_callback(lambda c: self._answered(address, batches, c))
 
     def _request_done(self, address: str) -> None:
