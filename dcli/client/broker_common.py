@@ -83,19 +83,29 @@ class BrokerChannel:
         self.servers = parse_servers(bootstrap_servers)
         self.timeout = timeout
         self.cluster = ClusterMetadata(self.servers)
-        self._stubs: dict[str, tuple[grpc.Channel, bpb_grpc.BrokerStub]] = {}
+        self._stubs: dict[str, tuple[grpc.Channel, bpb_grpc.BrokerStub, grpc.UnaryUnaryMultiCallable]] = {}
         self._coordinators: dict[str, tuple[int, str]] = {}
         self._metadata_error: errors.DcliError | None = None     # why the last refresh failed
         self._lock = threading.Lock()
 
     def stub(self, address: str) -> bpb_grpc.BrokerStub:
         """The stub of the broker at `address` (one channel per address, opened on first use)."""
+        return self._entry(address)[1]
+
+    def encoded_produce(self, address: str) -> grpc.UnaryUnaryMultiCallable:
+        """Produce on the broker at `address`, called with a request already in its wire
+        bytes (`dcli.wire.produce_request`); the answer is a ProduceResponse."""
+        return self._entry(address)[2]
+
+    def _entry(self, address: str) -> tuple[grpc.Channel, bpb_grpc.BrokerStub, grpc.UnaryUnaryMultiCallable]:
         with self._lock:
             entry = self._stubs.get(address)
             if entry is None:
                 channel = grpc.insecure_channel(address, options=BROKER_CHANNEL_OPTIONS)
-                entry = self._stubs[address] = (channel, bpb_grpc.BrokerStub(channel))
-            return entry[1]
+                produce = channel.unary_unary("/dcli.v1.Broker/Produce",
+                                              response_deserializer=bpb.ProduceResponse.FromString)
+                entry = self._stubs[address] = (channel, bpb_grpc.BrokerStub(channel), produce)
+            return entry
 
     # ---- any broker ----
 
@@ -310,7 +320,7 @@ class BrokerChannel:
     def close(self) -> None:
         with self._lock:
             stubs, self._stubs = self._stubs, {}
-        for channel, _ in stubs.values():
+        for channel, *_ in stubs.values():
             channel.close()
 
 

@@ -28,6 +28,7 @@ partition); it needs `acks="all"` and allows up to 5 batches in flight per parti
 """
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
@@ -40,10 +41,11 @@ from dcli.client.broker_common import LEADER_MOVED, BrokerChannel, raise_for
 from dcli.v1 import broker_pb2 as bpb
 from dcli.wire import errors
 from dcli.wire.murmur2 import partition_for_key
+from dcli.wire.produce_request import encode_produce_request
 from dcli.wire.records import RECORD_BATCH_OVERHEAD, RecordBatchBuilder, increment_sequence
 
 INFINITY = float("inf")
-_wall_clock = time.time
+_time_ns = time.time_ns
 ACKS = {"all": -1, "-1": -1, -1: -1, "1": 1, 1: 1, "0": 0, 0: 0}
 PARTITIONERS = ("round-robin", "sticky")
 # Kafka error codes a batch may be sent again after (the request may not have been applied);
@@ -63,8 +65,8 @@ class RecordMetadata:
 
 class FutureRecordMetadata:
     """What `send()` returns: the future of one record's RecordMetadata (Kafka's class of the
-    same name). It is a view of its batch's single Future, so a record costs no Future and no
-    lock of its own; `result()`, `exception()`, `done()` and `add_done_callback()` behave as
+    same name). It is a view of its batch's outcome, so a record costs no Future and no lock of
+    its own; `result()`, `exception()`, `done()` and `add_done_callback()` behave as
     concurrent.futures.Future's (a callback gets this object)."""
 
     __slots__ = ("_batch", "_index", "_timestamp")
@@ -74,16 +76,20 @@ class FutureRecordMetadata:
 
     def result(self, timeout: float | None = None) -> RecordMetadata:
         b = self._batch
-        base_offset, log_append_time = b.future.result(timeout)
+        b.wait(timeout)
+        if b.error is not None:
+            raise b.error
+        base_offset, log_append_time = b.outcome
         return RecordMetadata(b.topic, b.partition, base_offset + self._index if base_offset >= 0 else -1,
                               log_append_time if log_append_time >= 0 else self._timestamp)
 
     def exception(self, timeout: float | None = None) -> BaseException | None:
         b = self._batch
-        return b.error if b.settled else b.future.exception(timeout)
+        b.wait(timeout)
+        return b.error
 
     def done(self) -> bool:
-        return self._batch.future.done()
+        return self._batch.settled
 
     def running(self) -> bool:
         return False
@@ -105,11 +111,10 @@ class FutureRecordMetadata:
 
 class _Batch(RecordBatchBuilder):
     """Records of one partition that leave together, encoded as they are sent (the builder),
-    and the one Future they share: it settles to (base offset, log append time) or to the
-    error."""
+    and the outcome they share: (base offset, log append time), or the error."""
 
     __slots__ = ("topic", "partition", "reserved", "bytes", "base_sequence", "attempts",
-                 "created", "not_before", "future", "lock", "settled", "error", "callbacks")
+                 "created", "not_before", "lock", "settled", "outcome", "error", "callbacks", "_waiter")
 
     def __init__(self, topic: str, partition: int, now: float, reserved: int):
         super().__init__()
@@ -120,22 +125,35 @@ class _Batch(RecordBatchBuilder):
         self.attempts = 0
         self.created = now                # also the start of its linger
         self.not_before = 0.0             # a retry waits retry.backoff.ms
-        self.future: Future = Future()
-        # The records' callbacks wait here rather than on the Future: one lock per batch, not a
-        # Future.add_done_callback (and its Condition) per record.
+        # The records' callbacks wait here: one lock per batch, not a Future.add_done_callback
+        # (and its Condition) per record. A batch is made on the application's thread, so a
+        # Future (and its Condition) is made only for a caller who waits before it settles.
         self.lock = threading.Lock()
         self.settled = False
+        self.outcome: tuple[int, int] = (-1, -1)
         self.error: BaseException | None = None
         self.callbacks: list = []
+        self._waiter: Future | None = None
 
-    def settle(self, result, error: BaseException | None) -> None:
-        if error is not None:
-            self.future.set_exception(error)
-        else:
-            self.future.set_result(result)
+    def wait(self, timeout: float | None) -> None:
+        """Return once the batch has settled; TimeoutError after `timeout` seconds."""
+        if self.settled:
+            return
         with self.lock:
-            self.error, self.settled = error, True
+            if self.settled:
+                return
+            if self._waiter is None:
+                self._waiter = Future()
+            waiter = self._waiter
+        waiter.result(timeout)
+
+    def settle(self, outcome: tuple[int, int], error: BaseException | None) -> None:
+        with self.lock:
+            self.outcome, self.error, self.settled = outcome, error, True
             callbacks, self.callbacks = self.callbacks, []
+            waiter = self._waiter
+        if waiter is not None:
+            waiter.set_result(None)
         for fn, record_future in callbacks:
             try:
                 fn(record_future)
@@ -144,14 +162,15 @@ class _Batch(RecordBatchBuilder):
 
 
 class _Topic:
-    """What send() needs of a topic, found with one lookup: its partition count, the next
-    partition of the round robin, and each partition's open batch (also in Producer._open)."""
+    """What send() needs of a topic, found with one lookup: its name and partition count, the
+    round robin over its partitions, and each partition's open batch (also in Producer._open)."""
 
-    __slots__ = ("partitions", "next", "open")
+    __slots__ = ("name", "partitions", "next_partition", "open")
 
-    def __init__(self, partitions: int):
+    def __init__(self, name: str, partitions: int):
+        self.name = name
         self.partitions = partitions
-        self.next = 0
+        self.next_partition = itertools.cycle(range(partitions)).__next__    # one C call a record
         self.open: list[_Batch | None] = [None] * partitions
 
 
@@ -197,7 +216,7 @@ class Producer:
         self._ready: dict[tuple[str, int], list[_Batch]] = {}      # batches waiting to be sent, in order
         self._in_flight: dict[tuple[str, int], int] = {}
         self._topics: dict[str, _Topic] = {}
-        self._unfinished = 0                  # records sent to send() whose future is not settled
+        self._unfinished = 0                  # batches (open ones included) not settled yet
         self._requests: dict[str, int] = {}   # Produce requests on their way, per broker
         self._buffered = 0                    # bytes reserved by batches not yet settled
         self._sender_wakes_at: float | None = None   # while the sender waits: until when
@@ -220,48 +239,50 @@ class Producer:
         state = self._topics.get(topic)
         if state is None:
             state = self._topic_state(topic)
-        n = state.partitions
         if partition is not None:
-            if not 0 <= partition < n:
+            if not 0 <= partition < state.partitions:
                 raise errors.UsageError(f"Invalid partition given with record: {partition} is not in "
-                                        f"the range [0...{n}].")
+                                        f"the range [0...{state.partitions}].")
         elif key is not None:
-            partition = partition_for_key(key, n)
-        ts = int(_wall_clock() * 1000) if timestamp_ms is None else timestamp_ms
-        # At most the record's encoded size (Kafka's estimateSizeInBytesUpperBound)
-        size = 21 + (len(value) if value is not None else 0) + (len(key) if key is not None else 0)
+            partition = partition_for_key(key, state.partitions)
         if headers:
             headers = tuple(headers)
-            size += sum(len(k) + len(v or b"") + 10 for k, v in headers)
-        with self._lock:
+        if timestamp_ms is None:
+            timestamp_ms = _time_ns() // 1_000_000
+        # acquire/release rather than `with`: half the cost, on the path every record takes
+        lock = self._lock
+        lock.acquire()
+        try:
             if partition is None:
-                if self._sticky_partitioner:
-                    partition = self._choose_locked(topic, n)
-                else:
-                    partition = state.next % n
-                    state.next += 1
+                partition = self._choose_locked(state) if self._sticky_partitioner else state.next_partition()
             batch = state.open[partition]
-            if batch is None or batch.size + size > self.batch_size:
-                batch = self._new_batch_locked((topic, partition), size)
-            index = batch.append(key, value, headers, ts)
-            self._unfinished += 1
-        return FutureRecordMetadata(batch, index, ts)
+            index = -1 if batch is None else batch.append(key, value, headers, timestamp_ms, self.batch_size)
+            if index < 0:
+                batch = self._append_new_locked(state, partition, key, value, headers, timestamp_ms)
+                index = 0
+        finally:
+            lock.release()
+        return FutureRecordMetadata(batch, index, timestamp_ms)
 
     def _topic_state(self, topic: str) -> _Topic:
-        state = _Topic(self._broker.partition_count(topic))     # metadata, once
+        state = _Topic(topic, self._broker.partition_count(topic))     # metadata, once
         with self._lock:
             return self._topics.setdefault(topic, state)
 
-    def _new_batch_locked(self, tp: tuple[str, int], size: int) -> _Batch:
-        """The open batch of `tp` after the current one (if any) leaves because it is full;
-        waits while the buffered batches hold `buffer_memory` (Kafka's buffer.memory), at
-        most `max_block_ms`, for the sender to free some."""
+    def _append_new_locked(self, state: _Topic, partition: int, key, value, headers, timestamp: int) -> _Batch:
+        """A new batch of the partition holding the record, after the open one (if any) leaves
+        because it is full; waits while the buffered batches hold `buffer_memory` (Kafka's
+        buffer.memory), at most `max_block_ms`, for the sender to free some."""
+        tp = (state.name, partition)
+        # At most the record's encoded size (Kafka's estimateSizeInBytesUpperBound)
+        size = 21 + (len(value) if value is not None else 0) + (len(key) if key is not None else 0)
+        size += sum(len(k) + len(v or b"") + 10 for k, v in headers)
         reserved = min(max(self.batch_size, size + RECORD_BATCH_OVERHEAD), self.buffer_memory)
         deadline = None
         while True:
-            batch = self._open.get(tp)
+            batch = state.open[partition]
             if batch is not None:
-                if not batch.count or batch.size + size <= self.batch_size:
+                if batch.append(key, value, headers, timestamp, self.batch_size) >= 0:
                     return batch            # another thread opened it while this one waited
                 self._cut_locked(tp)        # full: it leaves, a new one starts
             if not self._buffered or self._buffered + reserved <= self.buffer_memory:
@@ -276,8 +297,11 @@ class Producer:
                                                    f"max blocking time {int(self.max_block_s * 1000)} ms.")
             self._cv.wait(deadline - now)
         now = time.monotonic()
-        batch = self._open[tp] = self._topics[tp[0]].open[tp[1]] = _Batch(tp[0], tp[1], now, reserved)
+        batch = _Batch(state.name, partition, now, reserved)
+        batch.append(key, value, headers, timestamp)      # before it is anywhere: if this raises
+        self._open[tp] = state.open[partition] = batch
         self._buffered += reserved
+        self._unfinished += 1
         wakes_at = self._sender_wakes_at
         if wakes_at is not None and wakes_at > now + self.linger_s:
             self._cv.notify_all()               # a linger clock earlier than the sender's
@@ -321,14 +345,13 @@ class Producer:
 
     # ---- partitioning ----
 
-    def _choose_locked(self, topic: str, n: int) -> int:
+    def _choose_locked(self, state: _Topic) -> int:
         """The partition of a record without a key with the sticky partitioner (the caller
         holds the lock): the same until its batch leaves, then the next one."""
-        if topic not in self._sticky:
-            state = self._topics[topic]
-            self._sticky[topic] = state.next % n
-            state.next += 1
-        return self._sticky[topic] % n
+        partition = self._sticky.get(state.name)
+        if partition is None:
+            partition = self._sticky[state.name] = state.next_partition()
+        return partition
 
     # ---- the sender thread ----
 
@@ -438,14 +461,13 @@ class Producer:
             self._request_done(address)
             self._retry_or_fail(batches, e)
             return
-        req = bpb.ProduceRequest(acks=self.acks, timeout_ms=int(self.request_timeout_s * 1000),
-                                 partitions=[bpb.PartitionRecords(topic=b.topic, partition=b.partition,
-                                                                  records=b.bytes) for b in batches])
-        call = self._broker.stub(address).Produce.future(req, timeout=self.request_timeout_s + 5)
+        req = encode_produce_request(self.acks, int(self.request_timeout_s * 1000),
+                                     [(b.topic, b.partition, b.bytes) for b in batches])
+        call = self._broker.encoded_produce(address).future(req, timeout=self.request_timeout_s + 5)
         call.add_done_callback(lambda c: self._answered(address, batches, c))
 
     def _request_done(self, address: str) -> None:
-        with self._cv:
+        with self._lock:
             self._requests[address] -= 1
             if self._sender_wakes_at is not None:
                 self._cv.notify_all()           # a request may leave
@@ -460,8 +482,7 @@ class Producer:
             self._retry_or_fail(batches, errors.UnavailableError("", f"Produce failed: {e.details() or e.code().name}"))
             return
         if self.acks == 0:
-            for b in batches:
-                self._settle(b, -1, None)
+            self._settle_all([(b, (-1, -1), None) for b in batches])
             return
         # One result per batch, in the request's order (a request may carry several batches
         # of one partition, so the partition alone does not say which result is whose).
@@ -470,17 +491,19 @@ class Producer:
                                                for r, b in zip(answers, batches)):
             by_partition = {(r.topic, r.partition): r for r in answers}
             answers = [by_partition.get((b.topic, b.partition)) for b in batches]
+        settled = []
         for b, r in zip(batches, answers):
             if r is None:
                 self._retry_or_fail([b], errors.UnavailableError("", "the broker did not answer for this partition"))
             elif r.error_code == 0:
-                self._settle(b, r.base_offset, None, r.log_append_time_ms)
+                settled.append((b, (r.base_offset, r.log_append_time_ms), None))
             elif r.error_code in RETRIABLE or (r.error_code == OUT_OF_ORDER and self._retry_pending(b)):
                 if r.error_code in LEADER_MOVED:
                     self._broker.invalidate([b.topic])
                 self._retry_or_fail([b], raise_for(r.error_code, r.error_message))
             else:
-                self._settle(b, -1, raise_for(r.error_code, r.error_message))
+                settled.append((b, (-1, -1), raise_for(r.error_code, r.error_message)))
+        self._settle_all(settled)
 
     def _init_producer_id(self) -> None:
         r = self._broker.call_any("InitProducerId", bpb.InitProducerIdRequest(producer_id=-1, producer_epoch=-1),
@@ -525,11 +548,21 @@ class Producer:
                 queue.sort(key=lambda x: (not x.bytes, x.base_sequence, x.created))
             self._cv.notify_all()
 
-    def _settle(self, b: _Batch, base_offset: int, err: Exception | None, log_append_time: int = -1) -> None:
-        b.settle((base_offset, log_append_time), err)
-        with self._cv:
-            tp = (b.topic, b.partition)
-            self._in_flight[tp] = self._in_flight.get(tp, 1) - 1
-            self._unfinished -= b.count
-            self._buffered -= b.reserved
+    def _settle(self, b: _Batch, base_offset: int, err: Exception | None) -> None:
+        self._settle_all([(b, (base_offset, -1), err)])
+
+    def _settle_all(self, settled: list[tuple[_Batch, tuple[int, int], Exception | None]]) -> None:
+        """Settle each batch (its callbacks run here) with its outcome or error, then give
+        back what they held, under one acquisition of the lock for the whole answer."""
+        if not settled:
+            return
+        for b, outcome, err in settled:
+            b.settle(outcome, err)
+        with self._lock:
+            in_flight = self._in_flight
+            for b, _, _ in settled:
+                tp = (b.topic, b.partition)
+                in_flight[tp] = in_flight.get(tp, 1) - 1
+                self._buffered -= b.reserved
+            self._unfinished -= len(settled)
             self._cv.notify_all()

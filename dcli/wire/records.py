@@ -423,6 +423,7 @@ class RecordBatchBuilder:
 
         builder = RecordBatchBuilder()
         builder.append(None, b"v", (), 1000)             # -> 0, the record's offset delta
+        builder.append(None, b"w", (), 1001, 16384)      # -> 1, or -1 if 16384 bytes would not hold it
         data = builder.build(producer_id=7, producer_epoch=0, base_sequence=0)
 
     `size` is the bytes the batch takes so far, header included (what batch.size limits)."""
@@ -437,16 +438,14 @@ class RecordBatchBuilder:
         if not _TWO_BYTE:
             _two_byte_varints()
 
-    def append(self, key: bytes | None, value: bytes | None, headers=(), timestamp: int = 0) -> int:
-        """Encode one record (headers: (name, value) pairs); returns its offset delta."""
+    def append(self, key: bytes | None, value: bytes | None, headers=(), timestamp: int = 0,
+               max_size: int | None = None) -> int:
+        """Encode one record (headers: (name, value) pairs); returns its offset delta. With
+        `max_size`, a record that would take a batch already holding records past that many
+        bytes is left out and -1 returned (Kafka's hasRoomFor: the exact size, and the first
+        record always fits). Nothing changes when this raises or returns -1."""
         i = self.count
-        if i:
-            delta = timestamp - self.base_timestamp
-            if timestamp > self.max_timestamp:
-                self.max_timestamp = timestamp
-        else:
-            self.base_timestamp = self.max_timestamp = timestamp
-            delta = 0
+        delta = timestamp - self.base_timestamp if i else 0
         if key is None and value is not None and not headers:
             # The common record: everything before its value depends only on the two deltas
             # and the value's length, and recurs from batch to batch.
@@ -456,9 +455,16 @@ class RecordBatchBuilder:
                 head = _KEYLESS_HEADS.get(code)
                 if head is None:
                     head = _keyless_head(code, delta, i, n)
+                size = self.size + len(head) + n + 1
+                if max_size is not None and size > max_size and i:
+                    return -1
                 self._parts += (head, value, _ZERO)
-                self.size += len(head) + n + 1
+                self.size = size
                 self.count = i + 1
+                if not i:
+                    self.base_timestamp = self.max_timestamp = timestamp
+                elif timestamp > self.max_timestamp:
+                    self.max_timestamp = timestamp
                 return i
         get = _TWO_BYTE.get
         head = b"\x00" + (get(delta) or encode_varint(delta)) + (get(i) or encode_varint(i))
@@ -472,11 +478,18 @@ class RecordBatchBuilder:
         else:
             head += get(len(value)) or encode_varint(len(value))
         tail = _encode_headers(headers) if headers else _ZERO
-        size = len(head) + len(value) + len(tail)
-        prefix = get(size) or encode_varint(size)
+        length = len(head) + len(value) + len(tail)
+        prefix = get(length) or encode_varint(length)
+        size = self.size + len(prefix) + length
+        if max_size is not None and size > max_size and i:
+            return -1
         self._parts += (prefix, head, value, tail)
-        self.size += len(prefix) + size
+        self.size = size
         self.count = i + 1
+        if not i:
+            self.base_timestamp = self.max_timestamp = timestamp
+        elif timestamp > self.max_timestamp:
+            self.max_timestamp = timestamp
         return i
 
     def build(self, *, base_offset: int = 0, producer_id: int = NO_PRODUCER_ID,
@@ -491,9 +504,11 @@ class RecordBatchBuilder:
             self.count - 1, self.base_timestamp, self.max_timestamp, producer_id, producer_epoch,
             base_sequence, self.count,
         )
-        header += b"".join(self._parts)
-        struct.pack_into(">I", header, 17, crc32c(memoryview(header)[CRC_START:]))
-        return bytes(header)
+        # The CRC runs on from the header's covered part into the records, so the records are
+        # copied once more (into the result) rather than twice.
+        body = b"".join(self._parts)
+        struct.pack_into(">I", header, 17, crc32c(body, crc32c(memoryview(header)[CRC_START:])))
+        return bytes(header) + body
 
 
 # -- decoding -----------------------------------------------------------------------------------

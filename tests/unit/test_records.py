@@ -245,3 +245,19 @@ def test_truncated_batches_never_validate(recs, data):
     with pytest.raises(CorruptRecordError):
         validate_batch(batch[:cut])
     assert list(iter_batches(batch[:cut])) == []
+
+
+@given(st.lists(records, min_size=1, max_size=20), st.integers(61, 600))
+def test_the_builder_stops_at_max_size_and_changes_nothing_when_it_does(recs, max_size):
+    builder = RecordBatchBuilder()
+    kept = []
+    for r in recs:
+        before = (builder.size, builder.count, builder.base_timestamp, builder.max_timestamp)
+        index = builder.append(*r[:4], max_size)
+        if index < 0:
+            assert builder.count and (builder.size, builder.count, builder.base_timestamp, builder.max_timestamp) == before
+        else:
+            kept.append(r)
+    assert kept[0] == recs[0]                            # the first record always fits
+    assert builder.size <= max_size or len(kept) == 1
+    assert builder.build() == build_batch(kept)
