@@ -276,7 +276,8 @@ class Producer:
         tp = (state.name, partition)
         # At most the record's encoded size (Kafka's estimateSizeInBytesUpperBound)
         size = 21 + (len(value) if value is not None else 0) + (len(key) if key is not None else 0)
-        size += sum(len(k) + len(v or b"") + 10 for k, v in headers)
+        if headers:
+            size += sum(len(k) + len(v or b"") + 10 for k, v in headers)
         reserved = min(max(self.batch_size, size + RECORD_BATCH_OVERHEAD), self.buffer_memory)
         deadline = None
         while True:

@@ -49,6 +49,18 @@ def test_batches_of_one_partition_in_one_request_each_get_their_offsets(server):
     assert [r.value for r in read_all(server, name, 1)] == [b"%099d" % i for i in range(40)]
 
 
+def test_headers_given_as_none_or_a_list_start_batches_like_any_record(server):
+    name = topic()
+    with Producer(server.address, acks=1, batch_size=256) as p:
+        # each record opens a batch of its own here, by way of the sizing that reads headers
+        futures = [p.send(name, b"%0150d" % i, headers=None if i % 2 else [("h", b"%d" % i)])
+                   for i in range(6)]
+        p.flush()
+        assert [f.result(timeout=30).offset for f in futures] == list(range(6))
+    records = read_all(server, name, 1)
+    assert [list(r.headers) for r in records] == [[] if i % 2 else [("h", b"%d" % i)] for i in range(6)]
+
+
 def test_unkeyed_records_go_round_robin_and_sticky_keeps_a_partition(server):
     name = topic()
     with Admin(server.address) as admin:
