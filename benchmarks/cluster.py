@@ -4,6 +4,9 @@ Part 1, throughput. The same workload through CoordClient against one node
 (`python -m dcli_server`) and against a 3-node local cluster (LocalCluster, free ports), with the
 client connected to the leader and, separately, to a follower (whose writes go to the leader):
 
+Each phase runs on the three targets back to back (the ratios compare figures taken seconds
+apart: this machine's speed drifts by tens of percent over a minute):
+
     sync-create      --writes creates, one call at a time; ops/s, p50/p99 per call
     clients-create   --writes creates from --clients sessions at once (a thread each), each
                      one call at a time, as ZooKeeper's throughput is measured; ops/s, p50/p99
@@ -49,7 +52,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from coord import (BenchError, PhaseTimeout, Server, find_zookeeper, four_letter,  # noqa: E402
-                   machine_busy_s, pct, proc_cpu_s, start_dcli, zookeeper_version)
+                   machine_busy_s, pct, proc_cpu_s, start_dcli, start_zookeeper, zookeeper_version)
 
 from dcli.cluster import LocalCluster  # noqa: E402
 from dcli.cluster import status as status_rpc  # noqa: E402
@@ -107,11 +110,9 @@ class Cpu:
         return r
 
 
-def write_run(address, pids, args, tag):
-    """One run of the write workload on a fresh subtree; returns [sync-create, clients-create,
-    async-create]."""
-    from dcli.client import CoordClient
-    zk = CoordClient(address, timeout=SESSION_TIMEOUT_S).start()
+def open_writer(system, address, args, tag):
+    """A session on `address` with a fresh subtree, warmed up: (client, base path)."""
+    zk = system.connect(address)
     try:
         base = "/bench-cluster/%s-%d-%d" % (tag, os.getpid(), time.monotonic_ns())
         zk.ensure_path(base + "/w")
@@ -121,63 +122,73 @@ def write_run(address, pids, args, tag):
             zk.create("%s/w/n%d" % (base, i), data)
             if time.perf_counter() > end:
                 raise PhaseTimeout("warm-up")
-        out = []
-        zk.ensure_path(base + "/s")
-        lats = []
-        with Cpu(pids) as cpu:
-            end_ns = time.perf_counter_ns() + int(args.max_seconds * 1e9)
-            t0 = time.perf_counter()
-            for i in range(args.writes):
-                a = time.perf_counter_ns()
-                zk.create_async("%s/s/n%06d" % (base, i), data).result(WRITE_TIMEOUT_S)
-                b = time.perf_counter_ns()
-                lats.append(b - a)
-                if b > end_ns:
-                    raise PhaseTimeout("sync-create")
-            elapsed = time.perf_counter() - t0
-        out.append(cpu.tag(latency("sync-create", args.writes, elapsed, lats)))
-        out.append(clients_run(address, pids, args, base, data))
-        zk.ensure_path(base + "/a")
-        done_ns = [0] * args.async_writes
-        issued_ns = [0] * args.async_writes
-
-        def stamp(i):
-            def cb(_f):
-                done_ns[i] = time.perf_counter_ns()
-            return cb
-        with Cpu(pids) as cpu:
-            t0 = time.perf_counter()
-            end = t0 + args.max_seconds
-            futures = []
-            for i in range(args.async_writes):
-                issued_ns[i] = time.perf_counter_ns()
-                f = zk.create_async("%s/a/n%06d" % (base, i), data)
-                f.add_done_callback(stamp(i))
-                futures.append(f)
-                if i % 1000 == 999 and time.perf_counter() > end:
-                    raise PhaseTimeout("async-create")
-            for f in futures:
-                try:
-                    f.result(max(end - time.perf_counter(), 0.001))
-                except TimeoutError as e:
-                    raise PhaseTimeout("async-create") from e
-            elapsed = time.perf_counter() - t0
-        out.append(cpu.tag(latency("async-create", args.async_writes, elapsed,
-                                   [d - s for d, s in zip(done_ns, issued_ns)])))
-        zk.delete(base, recursive=True)
-        return out
-    finally:
-        zk.close()
+        return zk, base
+    except BaseException:
+        system.close_client(zk)
+        raise
 
 
-def clients_run(address, pids, args, base, data):
+def sync_run(system, zk, address, pids, args, base):
+    """`--writes` creates, one call at a time."""
+    data = b"x" * args.size
+    zk.ensure_path(base + "/s")
+    lats = []
+    with Cpu(pids) as cpu:
+        end_ns = time.perf_counter_ns() + int(args.max_seconds * 1e9)
+        t0 = time.perf_counter()
+        for i in range(args.writes):
+            a = time.perf_counter_ns()
+            system.wait(zk.create_async("%s/s/n%06d" % (base, i), data), WRITE_TIMEOUT_S)
+            b = time.perf_counter_ns()
+            lats.append(b - a)
+            if b > end_ns:
+                raise PhaseTimeout("sync-create")
+        elapsed = time.perf_counter() - t0
+    return cpu.tag(latency("sync-create", args.writes, elapsed, lats))
+
+
+def async_run(system, zk, address, pids, args, base):
+    """`--async-writes` creates issued back to back, then awaited."""
+    data = b"x" * args.size
+    zk.ensure_path(base + "/a")
+    done_ns = [0] * args.async_writes
+    issued_ns = [0] * args.async_writes
+
+    def stamp(i):
+        def cb(_f):
+            done_ns[i] = time.perf_counter_ns()
+        return cb
+    with Cpu(pids) as cpu:
+        t0 = time.perf_counter()
+        end = t0 + args.max_seconds
+        futures = []
+        for i in range(args.async_writes):
+            issued_ns[i] = time.perf_counter_ns()
+            f = zk.create_async("%s/a/n%06d" % (base, i), data)
+            system.on_done(f, stamp(i))
+            futures.append(f)
+            if i % 1000 == 999 and time.perf_counter() > end:
+                raise PhaseTimeout("async-create")
+        for f in futures:
+            try:
+                system.wait(f, max(end - time.perf_counter(), 0.001))
+            except Exception as e:
+                if time.perf_counter() < end:
+                    raise
+                raise PhaseTimeout("async-create") from e
+        elapsed = time.perf_counter() - t0
+    return cpu.tag(latency("async-create", args.async_writes, elapsed,
+                           [d - s for d, s in zip(done_ns, issued_ns)]))
+
+
+def clients_run(system, zk, address, pids, args, base):
     """`--writes` sync creates shared by `--clients` sessions, each in its own thread."""
-    from dcli.client import CoordClient
+    data = b"x" * args.size
     clients = []
     try:
         for _ in range(args.clients):
-            clients.append(CoordClient(address, timeout=SESSION_TIMEOUT_S).start())
-        clients[0].ensure_path(base + "/c")
+            clients.append(system.connect(address))
+        zk.ensure_path(base + "/c")
         per = args.writes // args.clients
         lats = [[] for _ in clients]
         errors = []
@@ -188,7 +199,7 @@ def clients_run(address, pids, args, base, data):
             try:
                 for i in range(per):
                     a = time.perf_counter_ns()
-                    zk.create_async("%s/c/k%d-%06d" % (base, k, i), data).result(WRITE_TIMEOUT_S)
+                    system.wait(zk.create_async("%s/c/k%d-%06d" % (base, k, i), data), WRITE_TIMEOUT_S)
                     b = time.perf_counter_ns()
                     mine.append(b - a)
                     if b > deadline:
@@ -209,8 +220,11 @@ def clients_run(address, pids, args, base, data):
             raise PhaseTimeout("clients-create")
         return cpu.tag(latency("clients-create", per * args.clients, elapsed, [x for m in lats for x in m]))
     finally:
-        for zk in clients:
-            zk.close()
+        for c in clients:
+            system.close_client(c)
+
+
+PHASES = {"sync-create": sync_run, "clients-create": clients_run, "async-create": async_run}
 
 
 def print_run(label, res):
@@ -222,36 +236,105 @@ def print_run(label, res):
 
 
 def throughput(args, workdir, cluster, cpath):
-    """Single node, then the cluster's leader and a follower, alternating run by run."""
+    """Single node, the cluster's leader and a follower (see measure_runs)."""
     single = start_dcli(workdir)
     try:
         print("single node: pid %d on %s (fsync always)" % (single.pid, single.address))
         leader_id, targets = cluster_targets(cluster, args, cpath)
         targets = {"1 node": (single.address, {"server": single.pid}), **targets}
-        runs = {k: [] for k in targets}
-        for r in range(args.repeat):
-            print("run %d" % r)
-            for label, (address, p) in targets.items():
-                try:
-                    res = write_run(address, p, args, label.replace(" ", "").replace(",", "-"))
-                except DcliError as e:
-                    # left out of the medians, and said so: on a starved machine a follower can
-                    # miss heartbeats long enough to start an election
-                    print("  %-22s run failed: %s: %s" % (label, type(e).__name__, e))
-                    runs[label].append(None)
-                    if label != "1 node":
-                        print_leader_changes(cluster)
-                    continue
-                runs[label].append(res)
-                print_run(label, res)
+
+        def check_leader(r):
+            nonlocal leader_id
             if wait_for_leader(cluster, args.max_seconds) != leader_id:
                 print("  note: the leader changed during run %d; its 3-node figures mix leader and follower" % r)
                 print_leader_changes(cluster)
                 leader_id, new = cluster_targets(cluster, args, cpath)
                 targets.update(new)
-        return runs
+        return measure_runs(DcliCluster(cluster, args.max_seconds), targets, args, check_leader,
+                            lambda: print_leader_changes(cluster))
     finally:
         single.stop()
+
+
+def zk_throughput(args, workdir, found, ensemble, leader):
+    """The same runs through kazoo: one standalone ZooKeeper against the 3-server ensemble."""
+    single = start_zookeeper(found, workdir)
+    try:
+        follower = min(i for i in ensemble.ids if i != leader)
+        pids = {"leader": ensemble.servers[leader].pid,
+                **{"follower-%d" % i: ensemble.servers[i].pid for i in ensemble.ids if i != leader}}
+        print("zookeeper: standalone pid %d on %s; ensemble leader %d, follower used %d" % (
+            single.pid, single.address, leader, follower))
+        targets = {"1 node": (single.address, {"server": single.pid}),
+                   "3 nodes, on leader": (ensemble.address(leader), pids),
+                   "3 nodes, on follower": (ensemble.address(follower), pids)}
+
+        def check_leader(r):
+            if ensemble.leader(args.max_seconds) != leader:
+                print("  note: the ZooKeeper leader changed during run %d" % r)
+        return measure_runs(ensemble, targets, args, check_leader, lambda: None)
+    finally:
+        single.stop()
+
+
+def measure_runs(system, targets, args, check_leader, on_failure):
+    """--repeat runs of every phase on every target. Each phase runs on the targets back to
+    back, so that a ratio compares figures taken within seconds of each other (this machine's
+    speed drifts by tens of percent over a minute). Returns {label: [run results or None]}."""
+    runs = {k: [] for k in targets}
+    for r in range(args.repeat):
+        print("run %d" % r)
+        run = [Measured(system, label, address, p) for label, (address, p) in targets.items()]
+        try:
+            for phase in PHASES:
+                for m in run:
+                    m.measure(phase, args, on_failure)
+        finally:
+            for m in run:
+                m.close()
+        for m in run:
+            runs[m.label].append(m.results)
+            if m.results is not None:
+                print_run(m.label, m.results)
+        check_leader(r)
+    return runs
+
+
+class Measured:
+    """One target's share of a run: its session and subtree, and each phase's figures
+    (`results` is None once a phase failed)."""
+
+    def __init__(self, system, label, address, pids):
+        self.system, self.label, self.address, self.pids = system, label, address, pids
+        self.zk, self.base = None, None
+        self.results = []
+
+    def measure(self, phase, args, on_failure):
+        if self.results is None:
+            return
+        try:
+            if self.zk is None:
+                self.zk, self.base = open_writer(self.system, self.address, args,
+                                                 self.label.replace(" ", "").replace(",", "-"))
+            self.results.append(PHASES[phase](self.system, self.zk, self.address, self.pids, args, self.base))
+        except (PhaseTimeout, BenchError):
+            raise
+        except Exception as e:      # DcliError, or kazoo's own
+            # left out of the medians, and said so: on a starved machine a follower can miss
+            # heartbeats long enough to start an election
+            print("  %-22s %s failed: %s: %s" % (self.label, phase, type(e).__name__, e))
+            self.results = None
+            if self.label != "1 node":
+                on_failure()
+
+    def close(self):
+        if self.zk is None:
+            return
+        try:
+            if self.results is not None:
+                self.zk.delete(self.base, recursive=True)
+        finally:
+            self.system.close_client(self.zk)
 
 
 def cluster_targets(cluster, args, cpath):
@@ -276,8 +359,9 @@ def print_leader_changes(cluster):
             print("    node %d log: %s" % (n.id, ln.strip()))
 
 
-def throughput_summary(runs):
-    """Medians per configuration and phase, and the 3-node/1-node ratios against the target."""
+def throughput_summary(runs, title="dcli", target=True):
+    """Medians per configuration and phase, and the 3-node/1-node ratio (against the target):
+    the median of each run's own ratio (the two taken seconds apart), with their range."""
     meds = {}
     for label, rs in runs.items():
         rs = [r for r in rs if r is not None]
@@ -288,22 +372,30 @@ def throughput_summary(runs):
             meds[(label, x["phase"])] = {k: statistics.median(c[k] for c in col)
                                          for k in ("ops_per_s", "p50_ms", "p99_ms")}
     print()
-    print("write throughput, median over %d runs (ratio: 3 nodes / 1 node; target >= %.0f%%)" % (
-        min(sum(r is not None for r in rs) for rs in runs.values()), THREE_NODE_TARGET * 100))
+    print("%s write throughput, median over %d runs (ratio: 3 nodes / 1 node in the same run, median "
+          "and range%s)" % (title, min(sum(r is not None for r in rs) for rs in runs.values()),
+                            "; target >= %.0f%%" % (THREE_NODE_TARGET * 100) if target else ""))
     verdicts = []
-    for phase in ("sync-create", "clients-create", "async-create"):
-        one = meds[("1 node", phase)]
+    for i, phase in enumerate(PHASES):
         for label in runs:
             m = meds[(label, phase)]
-            line = "  %-13s %-22s %9.1f ops/s  p50 %7.3f ms  p99 %8.3f ms" % (
+            line = "  %-14s %-22s %9.1f ops/s  p50 %7.3f ms  p99 %8.3f ms" % (
                 phase, label, m["ops_per_s"], m["p50_ms"], m["p99_ms"])
             if label != "1 node":
-                ratio = m["ops_per_s"] / one["ops_per_s"]
+                ratios = sorted(r[i]["ops_per_s"] / one[i]["ops_per_s"]
+                                for r, one in zip(runs[label], runs["1 node"]) if r and one)
+                if not ratios:
+                    raise BenchError("no run of %r has both figures" % label)
+                ratio = statistics.median(ratios)
                 met = ratio >= THREE_NODE_TARGET
-                line += "   %5.1f%% of 1 node: %s" % (ratio * 100, "met" if met else "NOT MET")
-                verdicts.append({"line": "%s, %s" % (phase, label), "ratio": round(ratio, 3), "met": met})
+                line += "   %5.1f%% (%.0f-%.0f%%) of 1 node%s" % (
+                    ratio * 100, ratios[0] * 100, ratios[-1] * 100,
+                    (": met" if met else ": NOT MET") if target else "")
+                verdicts.append({"line": "%s, %s" % (phase, label), "ratio": round(ratio, 3),
+                                 "range": [round(ratios[0], 3), round(ratios[-1], 3)], "met": met})
             print(line)
-    return {"medians": {"%s / %s" % k: v for k, v in meds.items()}, "verdicts": verdicts}
+    return {"medians": {"%s / %s" % k: v for k, v in meds.items()}, "verdicts": verdicts if target else [],
+            "ratios": {v["line"]: v["ratio"] for v in verdicts}}
 
 
 # ---- part 2: failover, the same trial for both systems ----
@@ -447,6 +539,16 @@ def print_failover_summary(label, s, trials):
         sum(bool(k) for k in kept), len(kept), sum(x or 0 for x in lost) if None not in lost else "unknown"))
 
 
+def compare_throughput(dcli, zk, version):
+    """Each 3-node/1-node ratio beside ZooKeeper's on the same machine."""
+    print()
+    print("3 nodes / 1 node, dcli beside ZooKeeper %s (both with 3 servers and the client on these cores)" % version)
+    for line, ratio in dcli.items():
+        theirs = zk.get(line)
+        print("  %-40s dcli %5.1f%%   ZooKeeper %s" % (
+            line, ratio * 100, "%5.1f%%" % (theirs * 100) if theirs is not None else "-"))
+
+
 def compare_failover(dcli, zk, zk_label):
     print()
     print("dcli vs %s (ratio dcli / ZooKeeper, medians; target: the writers' first write <= %.0fx)" % (
@@ -488,6 +590,10 @@ class DcliCluster:
     @staticmethod
     def wait(fut, timeout):
         return fut.result(timeout)
+
+    @staticmethod
+    def on_done(fut, fn):
+        fut.add_done_callback(fn)
 
     @staticmethod
     def connected(client):
@@ -615,6 +721,10 @@ class ZkEnsemble:
         return fut.get(timeout=timeout)
 
     @staticmethod
+    def on_done(fut, fn):
+        fut.rawlink(fn)
+
+    @staticmethod
     def connected(client):
         return client.connected
 
@@ -714,13 +824,13 @@ def main(argv=None):
             report["throughput"] = {"runs": runs, **throughput_summary(runs)}
             verdicts += report["throughput"]["verdicts"]
             print()
-        if "failover" in args.skip:
-            return finish(report, verdicts, args)
-        dcli_trials = failover("dcli", DcliCluster(cluster, args.max_seconds), args)
-        report["dcli_failover"] = {"trials": dcli_trials, "summary": failover_summary(dcli_trials)}
+        if "failover" not in args.skip:
+            dcli_trials = failover("dcli", DcliCluster(cluster, args.max_seconds), args)
+            report["dcli_failover"] = {"trials": dcli_trials, "summary": failover_summary(dcli_trials)}
         cluster.down(grace=5)
         cluster = None
-        print_failover_summary("dcli", report["dcli_failover"]["summary"], dcli_trials)
+        if "failover" not in args.skip:
+            print_failover_summary("dcli", report["dcli_failover"]["summary"], dcli_trials)
         found, why = None, ""
         if not args.no_zookeeper:
             found = find_zookeeper()
@@ -730,6 +840,7 @@ def main(argv=None):
                 why = "kazoo (pip install -e '.[bench]') is not installed"
             if not found:
                 why = "ZooKeeper (Debian package `zookeeper`) is not installed"
+        zk_sum = None
         if found and not why:
             print()
             zk = ZkEnsemble(found, workdir, args.max_seconds)
@@ -738,18 +849,26 @@ def main(argv=None):
             print("zookeeper %s: 3 servers %s (pids %s), leader %d" % (
                 version, ",".join(zk.address(i) for i in zk.ids),
                 ", ".join(str(s.pid) for s in zk.servers.values()), leader))
-            zk_trials = failover("zookeeper", zk, args)
-            zk_sum = failover_summary(zk_trials)
-            report["zookeeper_failover"] = {"trials": zk_trials, "summary": zk_sum, "version": version}
-            print_failover_summary("zookeeper", zk_sum, zk_trials)
-            zk_label = "ZooKeeper %s through kazoo (measured now, same machine)" % version
-        else:
-            if not args.no_zookeeper:
-                print("zookeeper: not measured: %s" % why)
-            zk_sum = ZK_RECORDED
-            zk_label = ("RECORDED reference figures (shared/reference/zookeeper.md §7.4: ZooKeeper 3.8.0, "
-                        "median of 5 trials), NOT measured now")
-        verdicts += compare_failover(report["dcli_failover"]["summary"], zk_sum, zk_label)
+            if "throughput" not in args.skip:
+                zk_runs = zk_throughput(args, workdir, found, zk, leader)
+                zk_tp = throughput_summary(zk_runs, "ZooKeeper %s (kazoo)" % version, target=False)
+                report["zookeeper_throughput"] = {"runs": zk_runs, **zk_tp, "version": version}
+                compare_throughput(report["throughput"]["ratios"], zk_tp["ratios"], version)
+                print()
+            if "failover" not in args.skip:
+                zk_trials = failover("zookeeper", zk, args)
+                zk_sum = failover_summary(zk_trials)
+                report["zookeeper_failover"] = {"trials": zk_trials, "summary": zk_sum, "version": version}
+                print_failover_summary("zookeeper", zk_sum, zk_trials)
+                zk_label = "ZooKeeper %s through kazoo (measured now, same machine)" % version
+        elif not args.no_zookeeper:
+            print("zookeeper: not measured: %s" % why)
+        if "failover" not in args.skip:
+            if zk_sum is None:
+                zk_sum = ZK_RECORDED
+                zk_label = ("RECORDED reference figures (shared/reference/zookeeper.md §7.4: ZooKeeper 3.8.0, "
+                            "median of 5 trials), NOT measured now")
+            verdicts += compare_failover(report["dcli_failover"]["summary"], zk_sum, zk_label)
         return finish(report, verdicts, args)
     except (BenchError, PhaseTimeout, DcliError) as e:
         kind = "phase exceeded --max-seconds: " if isinstance(e, PhaseTimeout) else ""
