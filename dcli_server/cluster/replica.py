@@ -35,9 +35,9 @@ from dcli_server.storage import FsyncMode
 log = logging.getLogger("dcli.server.raft")
 
 INLINE_FSYNC_S = 0.001      # an fsync faster than this runs on the loop: a thread hop costs more
-# A new commit index goes to the followers with the next append; failing one within this long,
-# in appends of its own (Config.lazy_commit). A client writing one request at a time sends the
-# next within it, so its writes cost no messages that say only "committed".
+# A new commit index goes to the followers with the next append; once the log has had no new
+# entry for this long, in appends of its own (Config.lazy_commit). Under a steady stream of
+# writes, or a client writing one request at a time, no message says only "committed".
 ANNOUNCE_COMMIT_S = 0.002
 # A message costs far more here than an entry in it (gRPC-Python's cost per message): at most
 # two appends in flight per follower, so that what is proposed meanwhile leaves in one, and
@@ -80,6 +80,7 @@ class Replica:
         self._tasks: list[asyncio.Task] = []
         self._fsync_cost_s = INLINE_FSYNC_S
         self._announce: asyncio.TimerHandle | None = None
+        self._announce_after = 0        # the last index when the announcement was scheduled
         self.last_contact: dict[int, float] = {}     # peer -> monotonic time of its last message
 
     # ---- life cycle ----
@@ -246,10 +247,17 @@ class Replica:
                 # 4. done
                 raft.advance(rd)
             if self._announce is None and raft.commit_unannounced():
-                self._announce = loop.call_later(ANNOUNCE_COMMIT_S, self._announce_commit)
+                self._schedule_announce()
+
+    def _schedule_announce(self) -> None:
+        self._announce_after = self.raft.log.last_index()
+        self._announce = asyncio.get_running_loop().call_later(ANNOUNCE_COMMIT_S, self._announce_commit)
 
     def _announce_commit(self) -> None:
         self._announce = None
+        if self.raft.log.last_index() != self._announce_after:
+            self._schedule_announce()       # still writing: the next appends carry it
+            return
         self.raft.announce_commit()
         self._kick.set()
 

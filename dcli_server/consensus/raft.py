@@ -542,10 +542,12 @@ class RaftNode:
             elif pr.state == _PState.SNAPSHOT and pr.match >= pr.pending_snapshot:
                 pr.become_probe()
                 pr.become_replicate()
-            if self._maybe_commit() and not self.cfg.lazy_commit:
+            lazy = self.cfg.lazy_commit
+            if self._maybe_commit() and not lazy:
                 self._bcast_append()
             elif was_paused and m.from_ in self.progress:    # a commit may have removed it
-                self._send_append(m.from_)
+                # it may lack the latest commit index (etcd sends it now; lazily, it waits)
+                self._send_append(m.from_, send_if_empty=not lazy)
             if self.role != Role.LEADER or m.from_ not in self.progress:
                 return
             for _ in range(self.cfg.max_inflight + 1):
