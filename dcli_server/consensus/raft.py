@@ -1,7 +1,8 @@
 """RaftNode: the Raft consensus core as a pure state machine — no I/O, no clock, no threads.
 
 Built the way etcd's raft library is: the caller feeds inputs (`tick`, `step`, `propose`,
-`propose_conf_change`, `transfer_leadership`, `compact`) and collects outputs with `ready()`.
+`propose_conf_change`, `transfer_leadership`, `compact`, and with `Config.lazy_commit`
+`announce_commit` and `observe_commit`) and collects outputs with `ready()`.
 Randomness (election timeouts) comes from an injected ``random.Random``, so a run is a function of
 its seed and its inputs.
 
