@@ -644,7 +644,7 @@ class CoordNode:
             role=_ROLES[raft.role], term=raft.term, leader_id=raft.lead,
             commit_index=raft.log.committed, applied_index=self._visible, last_zxid=c.last_zxid,
             sessions=len(c.sessions), znodes=len(c.tree), members=members,
-            snapshot_index=raft.log.snapshot.index, log_first_index=raft.log.first_index(),
+            snapshot_index=self.replica.storage.snapshot.index, log_first_index=raft.log.first_index(),
             log_last_index=raft.log.last_index(), controller_id=self.controller_id())
 
 

@@ -81,6 +81,7 @@ class Replica:
         self._fsync_cost_s = INLINE_FSYNC_S
         self._announce: asyncio.TimerHandle | None = None
         self._announce_after = 0        # the last index when the announcement was scheduled
+        self._newest_snapshot: Snapshot | None = None   # taken here; the log keeps what follows the one before
         self.last_contact: dict[int, float] = {}     # peer -> monotonic time of its last message
 
     # ---- life cycle ----
@@ -195,9 +196,14 @@ class Replica:
         return self.raft.snapshot_at(index, data)
 
     async def save_snapshot(self, snapshot: Snapshot) -> None:
+        """Store `snapshot`, then drop the entries the snapshot before it covers. The entries
+        since that one stay, so that a follower a little behind (a busy one, under a stream of
+        writes) catches up from the log: a snapshot would cost it a whole state transfer and its
+        clients their streams. etcd keeps such a tail too (SnapshotCatchUpEntries)."""
         await asyncio.get_running_loop().run_in_executor(None, self.storage.save_snapshot, snapshot)
-        if snapshot.index > self.raft.log.snapshot.index:
-            self.raft.compact(snapshot)
+        older, self._newest_snapshot = self._newest_snapshot, snapshot
+        if older is not None and older.index > self.raft.log.snapshot.index:
+            self.raft.compact(older)
 
     # ---- the loops ----
 

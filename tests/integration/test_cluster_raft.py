@@ -293,6 +293,30 @@ def test_a_node_cut_off_from_the_majority_stops_serving_until_it_is_back(local_c
         retry(lambda: zk.create("/majority-again", b""))
 
 
+def test_a_follower_behind_the_latest_snapshot_catches_up_from_the_log_kept_after_the_one_before(local_cluster):
+    c = local_cluster(3, server_args=(*DEFAULT_SERVER_ARGS, "--snapshot-every", "50"))
+    lead = wait_leader(c)
+    follower = next(i for i in c.ids if i != lead)
+    behind = c.status(follower).applied_index
+    c.kill(follower)
+    with client_on(c, lead) as zk:
+        zk.create("/tail", b"")
+        for i in range(200):                # until the leader snapshots past the follower
+            zk.create(f"/tail/n{i}", b"x")
+            if raw_status(c, lead).snapshot_index > behind:
+                break
+    assert raw_status(c, lead).snapshot_index > behind
+    assert raw_status(c, lead).log_first_index <= behind + 1     # what the follower lacks is kept
+    c.start(follower)
+    target = c.status(lead).commit_index
+    c.wait_for(lambda: (s := c.status(follower)).up and s.applied_index >= target, WAIT_S,
+               message="the follower applies everything it missed")
+    assert "loading a snapshot" not in (c.directory / f"node-{follower}.log").read_text()
+    with client_on(c, follower) as zk:
+        retry(lambda: zk.sync("/tail"))
+        assert len(zk.get_children("/tail")) == i + 1
+
+
 def test_a_snapshot_larger_than_a_client_frame_reaches_a_lagging_follower(local_cluster):
     c = local_cluster(3, server_args=(*DEFAULT_SERVER_ARGS, "--snapshot-every", "5"))
     lead = wait_leader(c)
