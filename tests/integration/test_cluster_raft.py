@@ -40,6 +40,12 @@ def raw_status(c, node_id: int):
     return answer
 
 
+def wait_caught_up(c, follower: int, lead: int, message: str) -> None:
+    """Until `follower` is up and has applied everything the leader has committed by now."""
+    target = c.status(lead).commit_index
+    c.wait_for(lambda: (s := c.status(follower)).up and s.applied_index >= target, WAIT_S, message=message)
+
+
 def client_on(c, *node_ids, **kwargs) -> CoordClient:
     """A client whose server list is these nodes, in this order."""
     return CoordClient(",".join(c.address(i) for i in node_ids), **kwargs)
@@ -178,9 +184,7 @@ def test_a_paused_follower_catches_up_by_log_or_snapshot(local_cluster):
             c.wait_for(lambda: c.status(lead).commit_index > 300 and c.status(lead).znodes > 300, WAIT_S)
     finally:
         c.resume(follower)
-    target = c.status(lead).commit_index
-    c.wait_for(lambda: (s := c.status(follower)).up and s.applied_index >= target, WAIT_S,
-               message="the follower applies everything it missed")
+    wait_caught_up(c, follower, lead, "the follower applies everything it missed")
     with client_on(c, follower) as zk:
         assert len(zk.get_children("/s")) == 300
 
@@ -308,9 +312,7 @@ def test_a_follower_behind_the_latest_snapshot_catches_up_from_the_log_kept_afte
     assert raw_status(c, lead).snapshot_index > behind
     assert raw_status(c, lead).log_first_index <= behind + 1     # what the follower lacks is kept
     c.start(follower)
-    target = c.status(lead).commit_index
-    c.wait_for(lambda: (s := c.status(follower)).up and s.applied_index >= target, WAIT_S,
-               message="the follower applies everything it missed")
+    wait_caught_up(c, follower, lead, "the follower applies everything it missed")
     assert "loading a snapshot" not in (c.directory / f"node-{follower}.log").read_text()
     with client_on(c, follower) as zk:
         retry(lambda: zk.sync("/tail"))
@@ -331,9 +333,7 @@ def test_a_snapshot_larger_than_a_client_frame_reaches_a_lagging_follower(local_
     c.wait_for(lambda: raw_status(c, lead).log_first_index > behind + 1, WAIT_S,
                message="the leader compacts its log past the missing follower")
     c.start(follower)
-    target = c.status(lead).commit_index
-    c.wait_for(lambda: (s := c.status(follower)).up and s.applied_index >= target, WAIT_S,
-               message="the follower loads the big snapshot")
+    wait_caught_up(c, follower, lead, "the follower loads the big snapshot")
     with client_on(c, follower) as zk:
         assert zk.get("/big11")[0] == bytes([11]) * 900_000
     assert "loading a snapshot" in (c.directory / f"node-{follower}.log").read_text()
