@@ -371,10 +371,9 @@ class Producer:
                     self._sender_wakes_at = None
                 else:
                     return
-            for b in expired:
-                self._settle(b, -1, errors.OperationTimeoutError(
-                    "", f"Expiring {b.count} record(s) for {b.topic}-{b.partition}: "
-                    f"{int(self.delivery_timeout_s * 1000)} ms has passed since batch creation"))
+            self._settle_all([(b, (-1, -1), errors.OperationTimeoutError(
+                "", f"Expiring {b.count} record(s) for {b.topic}-{b.partition}: "
+                f"{int(self.delivery_timeout_s * 1000)} ms has passed since batch creation")) for b in expired])
             if refresh == 0:
                 self._broker.refresh_stale()    # Metadata of the topics whose leaders moved
             for address, batches in requests.items():
@@ -532,9 +531,7 @@ class Producer:
         now = time.monotonic()
         retry = [b for b in batches if b.attempts < self.retries and self.acks != 0
                  and now - b.created < self.delivery_timeout_s and not self._closed]
-        for b in batches:
-            if b not in retry:
-                self._settle(b, -1, err)
+        self._settle_all([(b, (-1, -1), err) for b in batches if b not in retry])
         if not retry:
             return
         with self._cv:       # back in line at once (later batches wait behind it), sent after a pause
@@ -548,9 +545,6 @@ class Producer:
                 # same bytes, same order: the built ones by sequence, then those never sent
                 queue.sort(key=lambda x: (not x.bytes, x.base_sequence, x.created))
             self._cv.notify_all()
-
-    def _settle(self, b: _Batch, base_offset: int, err: Exception | None) -> None:
-        self._settle_all([(b, (base_offset, -1), err)])
 
     def _settle_all(self, settled: list[tuple[_Batch, tuple[int, int], Exception | None]]) -> None:
         """Settle each batch (its callbacks run here) with its outcome or error, then give

@@ -107,11 +107,10 @@ class Progress:
     """The leader's view of one follower's log."""
 
     __slots__ = ("match", "next", "state", "probe_sent", "recent_active", "pending_snapshot",
-                 "snapshot_wait", "commit_sent", "inflight", "max_msgs")
+                 "snapshot_wait", "commit_sent", "inflight")
 
-    def __init__(self, next_index: int, max_msgs: int):
+    def __init__(self, next_index: int):
         self.inflight: collections.deque[int] = collections.deque()  # last index of each append
-        self.max_msgs = max_msgs
         self.match = 0
         self.next = next_index
         self.state = _PState.PROBE
@@ -137,11 +136,11 @@ class Progress:
         self.state, self.pending_snapshot, self.snapshot_wait = _PState.SNAPSHOT, index, 0
         self.inflight.clear()
 
-    def is_paused(self, max_inflight: int) -> bool:
+    def is_paused(self, max_inflight: int, max_msgs: int) -> bool:
         if self.state == _PState.PROBE:
             return self.probe_sent
         if self.state == _PState.REPLICATE:
-            return self.next - 1 - self.match >= max_inflight or len(self.inflight) >= self.max_msgs
+            return self.next - 1 - self.match >= max_inflight or len(self.inflight) >= max_msgs
         return True
 
     def maybe_update(self, index: int) -> bool:
@@ -398,7 +397,7 @@ class RaftNode:
         self._reset(self.term)
         self.role, self.lead = Role.LEADER, self.id
         last = self.log.last_index()
-        self.progress = {v: Progress(last + 1, self.cfg.max_inflight_msgs) for v in self.voters}
+        self.progress = {v: Progress(last + 1) for v in self.voters}
         if self.id in self.progress:
             self.progress[self.id].recent_active = True
         # Entries of earlier terms may hide an uncommitted membership change: none may be
@@ -517,10 +516,10 @@ class RaftNode:
         pr.recent_active = True
         if m.type == MT.HEARTBEAT_RESP:
             pr.probe_sent = False
-            if pr.state == _PState.REPLICATE and len(pr.inflight) >= pr.max_msgs:
+            if pr.state == _PState.REPLICATE and len(pr.inflight) >= self.cfg.max_inflight_msgs:
                 pr.inflight.popleft()   # an append may have been lost: let one more go (as etcd)
             if pr.match < self.log.last_index():
-                if pr.state == _PState.REPLICATE and pr.is_paused(self.cfg.max_inflight):
+                if pr.state == _PState.REPLICATE and self._paused(pr):
                     pr.become_probe()  # the window is full and may have been lost: probe again
                 self._send_append(m.from_)
         elif m.type == MT.APP_RESP:
@@ -536,7 +535,7 @@ class RaftNode:
                     pr.become_probe()
                 self._send_append(m.from_)
             return
-        was_paused = pr.is_paused(self.cfg.max_inflight)
+        was_paused = self._paused(pr)
         if pr.maybe_update(m.index):
             if pr.state == _PState.PROBE:
                 pr.become_replicate()
@@ -606,7 +605,7 @@ class RaftNode:
 
     def _send_append(self, to: int, send_if_empty: bool = True, quiet: bool = False) -> bool:
         pr = self.progress[to]
-        if pr.is_paused(self.cfg.max_inflight):
+        if self._paused(pr):
             return False
         log = self.log
         prev = pr.next - 1
@@ -656,6 +655,9 @@ class RaftNode:
             self._commit_hint = None
             self._commit_to(hint[0])
 
+    def _paused(self, pr: Progress) -> bool:
+        return pr.is_paused(self.cfg.max_inflight, self.cfg.max_inflight_msgs)
+
     def _commit_to(self, index: int) -> bool:
         old = self.log.committed
         if not self.log.commit_to(index):
@@ -683,7 +685,7 @@ class RaftNode:
         if self.role != Role.LEADER:
             return
         if cc.type == ConfChangeType.ADD_NODE and cc.node_id not in self.progress:
-            self.progress[cc.node_id] = Progress(self.log.last_index() + 1, self.cfg.max_inflight_msgs)
+            self.progress[cc.node_id] = Progress(self.log.last_index() + 1)
         elif cc.type == ConfChangeType.REMOVE_NODE:
             self.progress.pop(cc.node_id, None)
             if self.lead_transferee == cc.node_id:
