@@ -25,6 +25,7 @@ from dcli_server.cluster.transport import CHANNEL_OPTIONS
 log = logging.getLogger("dcli.server.forward")
 
 CONNECT_TIMEOUT_S = 1.0
+FRAME_REQUESTS = 1000           # requests per frame at most
 
 
 class ForwardLink:
@@ -40,7 +41,10 @@ class ForwardLink:
         self._on_ready = on_ready
         self._on_commit = on_commit
         self.ready = False          # connected: until then nothing is sent on it
-        self._queue: asyncio.Queue[cpb.ForwardFrame | None] = asyncio.Queue()
+        # what the next frame carries: all that was sent while the previous one was written
+        self._requests: list[cpb.ForwardedRequest] = []
+        self._alive: list[int] = []
+        self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._channel: grpc.aio.Channel | None = None
         self.closed = False
@@ -49,11 +53,13 @@ class ForwardLink:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     def send(self, request: cpb.ForwardedRequest) -> None:
-        self._queue.put_nowait(cpb.ForwardFrame(**{"from": self.node_id}, requests=[request]))
+        self._requests.append(request)
+        self._wake.set()
 
     def send_alive(self, sessions: list[int]) -> None:
         if sessions:
-            self._queue.put_nowait(cpb.ForwardFrame(**{"from": self.node_id}, alive_sessions=sessions))
+            self._alive.extend(sessions)
+            self._wake.set()
 
     def close(self) -> None:
         """Stop; on_lost is called once for what was pending."""
@@ -104,13 +110,14 @@ class ForwardLink:
     async def _write(self, call) -> None:
         try:
             while True:
-                frame = await self._queue.get()
-                # merge what else is queued into one frame
-                while not self._queue.empty() and len(frame.requests) < 1000:
-                    more = self._queue.get_nowait()
-                    frame.requests.extend(more.requests)
-                    frame.alive_sessions.extend(more.alive_sessions)
-                await call.write(frame)
+                await self._wake.wait()
+                self._wake.clear()
+                while self._requests or self._alive:
+                    requests = self._requests[:FRAME_REQUESTS]
+                    del self._requests[:FRAME_REQUESTS]
+                    alive, self._alive = self._alive, []
+                    await call.write(cpb.ForwardFrame(**{"from": self.node_id}, requests=requests,
+                                                      alive_sessions=alive))
         except asyncio.CancelledError:
             raise
         except Exception:           # the stream broke: the reader sees it too

@@ -34,7 +34,14 @@ from dcli_server.storage import FsyncMode
 
 log = logging.getLogger("dcli.server.raft")
 
-INLINE_FSYNC_S = 0.001      # an fsync faster than this runs on the loop: a thread hop costs more
+# An fsync faster than this runs on the loop. In a thread it would cost far more than it takes:
+# its completion waits behind every callback the loop has queued, tens of milliseconds under a
+# stream of requests, and the Ready loop (so every commit) waits with it. Only an fsync on the
+# loop is timed, since a thread's timing includes its wait for the interpreter lock; a slow
+# disk's fsyncs run in a thread, and every PROBE_FSYNC_EVERY-th runs on the loop again, to
+# notice when the disk is fast again.
+INLINE_FSYNC_S = 0.002
+PROBE_FSYNC_EVERY = 32
 # A new commit index goes to the followers with the next append; once the log has had no new
 # entry for this long, in appends of its own (Config.lazy_commit). Under a steady stream of
 # writes, or a client writing one request at a time, no message says only "committed".
@@ -78,7 +85,8 @@ class Replica:
         self.applied = 0
         self._kick: asyncio.Event | None = None
         self._tasks: list[asyncio.Task] = []
-        self._fsync_cost_s = INLINE_FSYNC_S
+        self._fsync_cost_s = 0.0        # moving average of the fsyncs timed on the loop
+        self._fsyncs_offloaded = 0      # in a thread since the last one timed on the loop
         self._announce: asyncio.TimerHandle | None = None
         self._announce_after = 0        # the last index when the announcement was scheduled
         self._newest_snapshot: Snapshot | None = None   # taken here; the log keeps what follows the one before
@@ -231,11 +239,7 @@ class Replica:
                 for m in early:
                     self.transport.send(m.to, encode(m))
                 if self.config.fsync is FsyncMode.ALWAYS and (rd.entries or rd.snapshot or rd.hard_state):
-                    if self._fsync_cost_s < INLINE_FSYNC_S:
-                        cost = self._timed_sync()
-                    else:
-                        cost = await loop.run_in_executor(None, self._timed_sync)
-                    self._fsync_cost_s = 0.8 * self._fsync_cost_s + 0.2 * cost
+                    await self._sync(loop)
                 elif rd.entries:
                     self.storage.sync()         # batch mode fsyncs on its own schedule, off never
                 # 2. send what acknowledges or votes: only now is it true on disk
@@ -267,10 +271,19 @@ class Replica:
         self.raft.announce_commit()
         self._kick.set()
 
-    def _timed_sync(self) -> float:
-        start = time.perf_counter()
-        self.storage.sync()
-        return time.perf_counter() - start
+    async def _sync(self, loop: asyncio.AbstractEventLoop) -> None:
+        probe = self._fsyncs_offloaded >= PROBE_FSYNC_EVERY
+        if probe or self._fsync_cost_s < INLINE_FSYNC_S:
+            start = time.perf_counter()
+            self.storage.sync()
+            cost = time.perf_counter() - start
+            # on the loop, one slow fsync among fast ones does not send the next to a thread;
+            # a probe's verdict holds at once
+            self._fsync_cost_s = cost if probe else 0.8 * self._fsync_cost_s + 0.2 * cost
+            self._fsyncs_offloaded = 0
+        else:
+            self._fsyncs_offloaded += 1
+            await loop.run_in_executor(None, self.storage.sync)
 
     def leader_address(self) -> str | None:
         lead = self.raft.lead

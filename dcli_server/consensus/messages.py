@@ -136,6 +136,7 @@ class Message:
 
 
 _REJECT, _FORCE, _HAS_SNAPSHOT, _QUIET = 1, 2, 4, 8
+_ENTRY_TYPES = tuple(EntryType(v) for v in range(max(EntryType) + 1))
 
 
 def encode(m: Message) -> bytes:
@@ -177,13 +178,27 @@ def decode(data: bytes) -> Message:
     from_, to, term, log_term, index, commit, reject_hint, flags, n_entries = fields
     entries = []
     prev = 0
+    end = len(data)
     for _ in range(n_entries):
-        delta, pos = _read_uvarint(data, pos)
-        eterm, pos = _read_uvarint(data, pos)
-        etype, pos = _read_uvarint(data, pos)
+        # the path every replicated write takes: one-byte varints read in place
+        if pos + 3 < end and data[pos] < 0x80 and data[pos + 1] < 0x80 and data[pos + 2] < 0x80:
+            prev += data[pos]
+            eterm = data[pos + 1]
+            etype = data[pos + 2]
+            pos += 3
+        else:
+            delta, pos = _read_uvarint(data, pos)
+            eterm, pos = _read_uvarint(data, pos)
+            etype, pos = _read_uvarint(data, pos)
+            prev += delta
         size, pos = _read_uvarint(data, pos)
-        prev += delta
-        entries.append(Entry(eterm, prev, EntryType(etype), _take(data, pos, size)))
+        if pos + size > end:
+            raise ValueError("truncated raft message")
+        try:
+            entry_type = _ENTRY_TYPES[etype]
+        except IndexError:
+            raise ValueError(f"unknown entry type {etype}") from None
+        entries.append(Entry(eterm, prev, entry_type, bytes(data[pos:pos + size])))
         pos += size
     snapshot = None
     if flags & _HAS_SNAPSHOT:

@@ -115,8 +115,7 @@ class RaftStorage:
             first = entries[0].index
             if first <= self._wal.last_zxid:
                 self._wal.truncate_from(first)
-            for e in entries:
-                self._wal.append(e.index, encode_entry(e))
+            self._wal.append_many([(e.index, encode_entry(e)) for e in entries])
         if hard is not None:
             if (hard.term, hard.vote) != (self._hard.term, self._hard.vote):
                 self._write_hard_state(hard)

@@ -54,6 +54,9 @@ _REPORTED_AS = {
 class WatchManager:
     def __init__(self) -> None:
         self._tables: dict[WatchKind, dict[str, set[int]]] = {kind: {} for kind in WatchKind}
+        # the same tables by name, for the path every write takes (an Enum key hashes slowly)
+        self._data, self._child, self._persistent, self._recursive = (
+            self._tables[k] for k in (WatchKind.DATA, WatchKind.CHILD, WatchKind.PERSISTENT, WatchKind.RECURSIVE))
         self._by_session: dict[int, set[tuple[WatchKind, str]]] = {}
 
     # ---- registration ----
@@ -111,7 +114,7 @@ class WatchManager:
     def _recursive_on(self, path: str) -> set[int]:
         """Sessions with a recursive watch on `path` or an ancestor (a new set: callers add to it)."""
         found: set[int] = set()
-        table = self._tables[WatchKind.RECURSIVE]
+        table = self._recursive
         if table:
             while True:
                 hit = table.get(path)
@@ -137,8 +140,7 @@ class WatchManager:
                     seen.add(key)
                     out.append((session_id, pb.WatchEvent(type=event_type, path=path, zxid=zxid)))
 
-        persistent, data, child = (self._tables[k] for k in (
-            WatchKind.PERSISTENT, WatchKind.DATA, WatchKind.CHILD))
+        persistent, data, child = self._persistent, self._data, self._child
         for kind, path in changes:
             # most changes fire nothing: look up before building sets
             on_node = self._recursive_on(path)

@@ -23,6 +23,7 @@ Usage::
     for zxid, payload in wal.replay(after_zxid=snapshot_zxid):
         apply(zxid, payload)
     wal.append(next_zxid, payload)   # on the event loop: one os.write, no fsync
+    wal.append_many(records)         # (zxid, payload) pairs in order: one os.write per segment
     wal.sync()                       # in a worker thread: one fsync for many appends
 
 Threading: ``append`` (one thread) may run while ``sync`` runs in another. Appends take a short
@@ -44,7 +45,7 @@ import zlib
 from pathlib import Path
 
 from dcli_server.storage.files import fsync_dir, numbered_files
-from typing import Iterator
+from typing import Iterable, Iterator
 
 log = logging.getLogger(__name__)
 
@@ -267,33 +268,58 @@ class WriteAheadLog:
         """Hand one record to the OS (it survives kill -9 once this returns, even with fsync
         OFF; durability against power loss comes from sync()). Rolls to a new segment when
         the current one has reached segment_bytes."""
-        if len(payload) > MAX_PAYLOAD_BYTES:
-            raise ValueError(f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD_BYTES}")
+        self.append_many(((zxid, payload),))
+
+    def append_many(self, records: Iterable[tuple[int, bytes]]) -> None:
+        """`append` for several (zxid, payload) records in order, in one write per segment
+        they land in. Nothing is written if any record is invalid."""
+        encoded = []
+        for zxid, payload in records:
+            if len(payload) > MAX_PAYLOAD_BYTES:
+                raise ValueError(f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD_BYTES}")
+            encoded.append((zxid, encode_record(zxid, payload)))
+        if not encoded:
+            return
         self._ensure_recovered()
-        record = encode_record(zxid, payload)
         with self._lock:
             self._check_usable()
-            if zxid <= self._last_zxid:
-                raise ValueError(f"zxid {zxid} does not follow the last zxid {self._last_zxid}")
-            if self._fd is None or self._active_size >= self.segment_bytes:
-                self._open_for_append(zxid)
-            assert self._fd is not None
-            start = self._active_size
+            last = self._last_zxid
+            for zxid, _ in encoded:
+                if zxid <= last:
+                    raise ValueError(f"zxid {zxid} does not follow the last zxid {last}")
+                last = zxid
+            chunk = bytearray()
+            chunk_last = self._last_zxid
+            for zxid, record in encoded:
+                if self._fd is None or self._active_size + len(chunk) >= self.segment_bytes:
+                    self._write_locked(chunk, chunk_last)
+                    chunk = bytearray()
+                    self._open_for_append(zxid)
+                chunk += record
+                chunk_last = zxid
+            self._write_locked(chunk, chunk_last)
+
+    def _write_locked(self, chunk: bytearray, last_zxid: int) -> None:
+        """Write `chunk` (whole records up to `last_zxid`) to the active segment."""
+        if not chunk:
+            return
+        assert self._fd is not None
+        start = self._active_size
+        try:
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(self._fd, view) :]
+        except OSError as exc:
+            # A half-written record followed by later ones would read as damage, so take
+            # it back; if even that fails, the log cannot be trusted any more.
             try:
-                view = memoryview(record)
-                while view:
-                    view = view[os.write(self._fd, view) :]
-            except OSError as exc:
-                # A half-written record followed by later ones would read as damage, so take
-                # it back; if even that fails, the log cannot be trusted any more.
-                try:
-                    os.ftruncate(self._fd, start)
-                except OSError:
-                    self._failed = exc
-                raise
-            self._active_size = start + len(record)
-            self._last_zxid = zxid
-            self._dirty = True
+                os.ftruncate(self._fd, start)
+            except OSError:
+                self._failed = exc
+            raise
+        self._active_size = start + len(chunk)
+        self._last_zxid = last_zxid
+        self._dirty = True
 
     def _open_for_append(self, zxid: int) -> None:
         flags = os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC

@@ -474,6 +474,9 @@ def test_a_vote_and_its_answer_leave_in_the_same_ready():
     Message(MT.APP, from_=1, to=2, term=3, index=10, log_term=3, commit=10, entries=[
         Entry(3, 11, EntryType.NORMAL, b"a" * 300), Entry(3, 12, EntryType.CONF_CHANGE,
                                                           ConfChange(ConfChangeType.ADD_NODE, 4).encode())]),
+    # multi-byte varints in the entries: a term and an index past 127
+    Message(MT.APP, from_=1, to=2, term=300, index=4999, log_term=299, commit=4999, entries=[
+        Entry(300, 5000, EntryType.NORMAL, b"b"), Entry(300, 5001, EntryType.NORMAL, b"")]),
     Message(MT.SNAP, from_=1, to=5, term=4, snapshot=Snapshot(50, 3, ConfState(frozenset({1, 2, 5})),
                                                                b"\x00state")),
 ])
@@ -484,3 +487,12 @@ def test_messages_round_trip_through_bytes(message):
         decode(data[:-1])
     with pytest.raises(ValueError):
         decode(b"\x09" + data[1:])
+
+
+def test_a_message_with_an_unknown_entry_type_does_not_decode():
+    data = bytearray(encode(Message(MT.APP, from_=1, to=2, term=3, index=10, log_term=3,
+                                    entries=[Entry(3, 11, EntryType.NORMAL, b"x")])))
+    assert data[-3:] == bytes([int(EntryType.NORMAL), 1]) + b"x"
+    data[-3] = 9
+    with pytest.raises(ValueError, match="entry type"):
+        decode(bytes(data))

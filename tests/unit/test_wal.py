@@ -147,6 +147,35 @@ def test_non_increasing_zxid_is_refused(tmp_path):
     assert replay_all(tmp_path) == [(5, b"a"), (6, b"c")]
 
 
+def test_append_many_writes_what_appends_one_by_one_write(tmp_path):
+    # gaps between zxids, and records crossing several segment rolls in one call
+    zxids = [1, 2, 3, 7, 8, 20, *range(21, 60)]
+    write(tmp_path / "one", zxids, segment_bytes=300)
+    wal = WriteAheadLog(tmp_path / "many", segment_bytes=300)
+    assert list(wal.replay()) == []
+    wal.append_many([(z, payload_for(z)) for z in zxids[:4]])
+    wal.append_many([])
+    wal.append_many([(z, payload_for(z)) for z in zxids[4:]])
+    assert wal.last_zxid == zxids[-1]
+    wal.sync()
+    wal.close()
+    one, many = segments(tmp_path / "one"), segments(tmp_path / "many")
+    assert len(many) > 2
+    assert [p.name for p in many] == [p.name for p in one]
+    assert [p.read_bytes() for p in many] == [p.read_bytes() for p in one]
+    assert replay_all(tmp_path / "many") == expected(zxids)
+
+
+def test_append_many_writes_nothing_when_a_record_is_invalid(tmp_path):
+    wal = WriteAheadLog(tmp_path)
+    wal.append(5, b"a")
+    with pytest.raises(ValueError, match="does not follow"):
+        wal.append_many([(6, b"b"), (7, b"c"), (7, b"d")])
+    wal.append_many([(6, b"e")])
+    wal.close()
+    assert replay_all(tmp_path) == [(5, b"a"), (6, b"e")]
+
+
 def test_append_after_close_is_refused(tmp_path):
     wal = WriteAheadLog(tmp_path)
     wal.append(1, b"a")
