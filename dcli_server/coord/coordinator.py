@@ -26,7 +26,7 @@ from dcli.wire.paths import validate_path
 
 from dcli_server.coord.limits import Limits
 from dcli_server.coord.prep import PendingView, op_path, prepare
-from dcli_server.coord.sessions import SessionTable, initial_session_id
+from dcli_server.coord.sessions import KeptResult, SessionTable, fill_result, initial_session_id
 from dcli_server.coord.tree import Change, DataTree, InconsistentTxnError, Node
 from dcli_server.coord.watches import WatchKind, WatchManager
 
@@ -155,7 +155,7 @@ class Coordinator:
             stats.append(self._tree.apply_op(txn, txn.zxid, txn.time_ms, changes))
         self._last_zxid = txn.zxid
         if txn.seq:         # a tracked write: keep its result for a retry (replay rebuilds it)
-            self._sessions.remember(txn.session_id, txn.seq, _result(txn, stats, txn.zxid))
+            self._sessions.remember(txn.session_id, txn.seq, _kept(txn, kind, stats))
         for session_id, event in self._watches.events(changes, txn.zxid):
             self._deliver(session_id, event)
         return stats
@@ -302,7 +302,7 @@ class Coordinator:
     def _write_one(self, session_id: int, request: pb.Request, response: pb.Response) -> None:
         body = prepare(PendingView(self._tree), self._limits, session_id, request)
         stat = self._commit(session_id, body, request.seq)[0]
-        _fill_result(response, body, stat)
+        _fill(response, body, stat)
 
     def _check_alone(self, session_id: int, request: pb.Request, response: pb.Response) -> None:
         raise BadArgumentsError(request.check.path)
@@ -331,7 +331,7 @@ class Coordinator:
             return      # an empty multi changes nothing and is not logged
         stats = self._commit(session_id, logpb.Txn(multi=logpb.MultiTxn(ops=bodies)), request.seq)
         for body, stat in zip(bodies, stats):
-            _fill_result(response.multi.results.add(), body, stat)
+            _fill(response.multi.results.add(), body, stat)
 
     def _node(self, path: str) -> Node:
         node = self._tree.get(validate_path(path))
@@ -410,25 +410,18 @@ class Coordinator:
         response.empty.SetInParent()
 
 
-def _result(txn: logpb.Txn, stats: list[pb.Stat | None], zxid: int) -> pb.Response:
-    """The answer a tracked write got (xid 0), as kept for a retry."""
-    response = pb.Response(zxid=zxid)
-    if txn.WhichOneof("op") == "multi":
+def _kept(txn: logpb.Txn, kind: str, stats: list[pb.Stat | None]) -> KeptResult:
+    """The answer a tracked write got, as kept for a retry."""
+    if kind == "multi":
+        response = pb.Response(zxid=txn.zxid)
         response.multi.SetInParent()
         for body, stat in zip(txn.multi.ops, stats):
-            _fill_result(response.multi.results.add(), body, stat)
-    else:
-        _fill_result(response, txn, stats[0])
-    return response
+            _fill(response.multi.results.add(), body, stat)
+        return KeptResult.of(response)
+    return KeptResult(txn.zxid, kind, txn.create.path if kind == "create" else "", stats[0] if stats else None)
 
 
-def _fill_result(response: pb.Response, body: logpb.Txn, stat: pb.Stat | None) -> None:
-    """What a single create/delete/set_data/check returns (also inside a multi)."""
-    kind = body.WhichOneof("op")
-    if kind == "create":
-        response.create.path = body.create.path
-        response.create.stat.CopyFrom(stat)
-    elif kind == "set_data":
-        response.stat.CopyFrom(stat)
-    else:
-        response.empty.SetInParent()
+def _fill(response: pb.Response, body: logpb.Txn, stat: pb.Stat | None) -> None:
+    """What the single op `body` returns (also inside a multi)."""
+    op = body.WhichOneof("op")
+    fill_result(response, op, body.create.path if op == "create" else "", stat)

@@ -38,6 +38,43 @@ def initial_session_id(now_ms: int, node_id: int) -> int:
     return sid
 
 
+class KeptResult:
+    """A tracked write's answer (xid 0), kept for a retry. Few writes are ever retried, so a
+    single op keeps only what its answer needs (the op, the created path, the stat as it was
+    then) and the Response is built when first asked for."""
+
+    __slots__ = ("zxid", "op", "path", "stat", "_response")
+
+    def __init__(self, zxid: int, op: str = "", path: str = "", stat: pb.Stat | None = None,
+                 response: pb.Response | None = None):
+        self.zxid = zxid
+        self.op = op
+        self.path = path
+        self.stat = stat
+        self._response = response
+
+    @classmethod
+    def of(cls, response: pb.Response) -> KeptResult:
+        return cls(response.zxid, response=response)
+
+    def response(self) -> pb.Response:
+        if self._response is None:
+            self._response = pb.Response(zxid=self.zxid)
+            fill_result(self._response, self.op, self.path, self.stat)
+        return self._response
+
+
+def fill_result(response: pb.Response, op: str, path: str, stat: pb.Stat | None) -> None:
+    """What a single create/delete/set_data/check returns (also inside a multi)."""
+    if op == "create":
+        response.create.path = path
+        response.create.stat.CopyFrom(stat)
+    elif op == "set_data":
+        response.stat.CopyFrom(stat)
+    else:
+        response.empty.SetInParent()
+
+
 @dataclass
 class Session:
     session_id: int
@@ -45,8 +82,8 @@ class Session:
     password: bytes             # replicated
     deadline_ms: int            # local: expires when now >= deadline
     live_timeout_ms: int        # local: the timeout the current connection negotiated
-    # seq -> the Response of that applied write, in seq order (delivery semantics)
-    applied: dict[int, pb.Response] = field(default_factory=dict)
+    # seq -> the result of that applied write, in seq order (delivery semantics)
+    applied: dict[int, KeptResult] = field(default_factory=dict)
 
 
 class SessionTable:
@@ -89,17 +126,18 @@ class SessionTable:
 
     # ---- results of tracked writes (delivery semantics) ----
 
-    def remember(self, session_id: int, seq: int, response: pb.Response) -> None:
+    def remember(self, session_id: int, seq: int, result: KeptResult) -> None:
         session = self._sessions.get(session_id)
         if session is None:
             return
-        session.applied[seq] = response
+        session.applied[seq] = result
         while len(session.applied) > MAX_APPLIED:
             del session.applied[next(iter(session.applied))]
 
     def applied(self, session_id: int, seq: int) -> pb.Response | None:
         session = self._sessions.get(session_id)
-        return session.applied.get(seq) if session is not None else None
+        kept = session.applied.get(seq) if session is not None else None
+        return kept.response() if kept is not None else None
 
     def forget_acked(self, session_id: int, acked_seq: int) -> None:
         """The client has every answer up to `acked_seq`: it will not ask again."""
@@ -153,7 +191,7 @@ class SessionTable:
     def snapshot_sessions(self) -> list[logpb.SnapshotSession]:
         return [logpb.SnapshotSession(
                     session_id=s.session_id, timeout_ms=s.timeout_ms, password=s.password,
-                    applied=[logpb.AppliedWrite(seq=seq, response=r.SerializeToString(deterministic=True))
+                    applied=[logpb.AppliedWrite(seq=seq, response=r.response().SerializeToString(deterministic=True))
                              for seq, r in s.applied.items()])
                 for s in sorted(self._sessions.values(), key=lambda s: s.session_id)]
 
@@ -164,5 +202,5 @@ class SessionTable:
         for s in sessions:
             table.add(s.session_id, s.timeout_ms, s.password, now_ms)
             for a in s.applied:
-                table.remember(s.session_id, a.seq, pb.Response.FromString(a.response))
+                table.remember(s.session_id, a.seq, KeptResult.of(pb.Response.FromString(a.response)))
         return table

@@ -87,3 +87,25 @@ def test_closing_the_session_drops_its_results():
             if s.applied] == [sid]
     h.ok(sid, close_session=pb.CloseSessionRequest())
     assert [s.session_id for s in logpb.Snapshot.FromString(h.coord.snapshot()).sessions] == [other]
+
+
+def test_a_retry_gets_the_first_answer_whole_even_after_the_node_changed():
+    h = Harness()
+    sid = h.session()
+    ops = {
+        1: dict(create=pb.CreateRequest(path="/n", data=b"v1")),
+        2: dict(set_data=pb.SetDataRequest(path="/n", data=b"v2", version=-1)),
+        3: dict(create=pb.CreateRequest(path="/gone", data=b"")),
+        4: dict(delete=pb.DeleteRequest(path="/gone", version=-1)),
+    }
+    first = {seq: h.ok(sid, seq=seq, **op) for seq, op in ops.items()}
+    h.ok(sid, set_data=pb.SetDataRequest(path="/n", data=b"later", version=-1))    # not tracked
+    assert first[2].stat.version == 1
+    snap = h.coord.snapshot()
+    for r in (h, replayed(h, snap, []), replayed(h, None, h.log)):
+        for seq, op in ops.items():
+            again = r.ok(sid, seq=seq, retry=True, **op)
+            expected = pb.Response()
+            expected.CopyFrom(first[seq])
+            expected.xid = again.xid
+            assert again == expected
