@@ -401,7 +401,8 @@ def throughput_summary(runs, title="dcli", target=True):
                 met = ratio >= THREE_NODE_TARGET
                 verdict = ""
                 if target:
-                    verdict = (": met" if met else ": NOT MET") if phase == THROUGHPUT_PHASE else " (latency-bound)"
+                    verdict = ((": met" if met else ": NOT MET") if phase == THROUGHPUT_PHASE
+                               else " (latency-bound)")
                 line += "   %5.1f%% (%.0f-%.0f%%) of 1 node%s" % (
                     ratio * 100, ratios[0] * 100, ratios[-1] * 100, verdict)
                 rows.append({"line": "%s, %s" % (phase, label), "phase": phase, "ratio": round(ratio, 3),

@@ -418,7 +418,8 @@ def _kept(txn: logpb.Txn, kind: str, stats: list[pb.Stat | None]) -> KeptResult:
         for body, stat in zip(txn.multi.ops, stats):
             _fill(response.multi.results.add(), body, stat)
         return KeptResult.of(response)
-    return KeptResult(txn.zxid, kind, txn.create.path if kind == "create" else "", stats[0] if stats else None)
+    path = txn.create.path if kind == "create" else ""
+    return KeptResult(txn.zxid, kind, path, stats[0] if stats else None)
 
 
 def _fill(response: pb.Response, body: logpb.Txn, stat: pb.Stat | None) -> None:

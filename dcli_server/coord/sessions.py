@@ -191,7 +191,8 @@ class SessionTable:
     def snapshot_sessions(self) -> list[logpb.SnapshotSession]:
         return [logpb.SnapshotSession(
                     session_id=s.session_id, timeout_ms=s.timeout_ms, password=s.password,
-                    applied=[logpb.AppliedWrite(seq=seq, response=r.response().SerializeToString(deterministic=True))
+                    applied=[logpb.AppliedWrite(seq=seq,
+                                                response=r.response().SerializeToString(deterministic=True))
                              for seq, r in s.applied.items()])
                 for s in sorted(self._sessions.values(), key=lambda s: s.session_id)]
 

@@ -55,8 +55,8 @@ class WatchManager:
     def __init__(self) -> None:
         self._tables: dict[WatchKind, dict[str, set[int]]] = {kind: {} for kind in WatchKind}
         # the same tables by name, for the path every write takes (an Enum key hashes slowly)
-        self._data, self._child, self._persistent, self._recursive = (
-            self._tables[k] for k in (WatchKind.DATA, WatchKind.CHILD, WatchKind.PERSISTENT, WatchKind.RECURSIVE))
+        self._data, self._child, self._persistent, self._recursive = (self._tables[k] for k in (
+            WatchKind.DATA, WatchKind.CHILD, WatchKind.PERSISTENT, WatchKind.RECURSIVE))
         self._by_session: dict[int, set[tuple[WatchKind, str]]] = {}
 
     # ---- registration ----

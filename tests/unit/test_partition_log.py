@@ -274,12 +274,31 @@ def test_random_torn_tails(tmp_path_factory, sizes, data):
     whole = path.read_bytes()
     cut = data.draw(st.integers(0, len(whole)))
     tail = data.draw(st.sampled_from([b"", b"\x00" * 100, b"\xff" * 7]))
-    path.write_bytes(whole[:cut] + tail)
-    survivors = [(size, end) for size, end in ends if size <= cut]
+    damaged = whole[:cut] + tail
+    path.write_bytes(damaged)
+    # a batch survives when its bytes are all there: the tail may happen to restore what the
+    # cut took (a batch that ends in a zero byte, cut by one, then a zeroed tail)
+    survivors = [(size, end) for size, end in ends if damaged[:size] == whole[:size]]
     with open_log(directory) as log:
         size, end = survivors[-1] if survivors else (0, 0)
         assert (log.size_bytes, log.log_end_offset) == (size, end)
         assert len(records(log)) == end
+
+
+def test_a_tail_that_restores_the_cut_byte_leaves_the_batch_whole(directory):
+    # found by test_random_torn_tails: a batch ends in a zero byte (its last record's header
+    # count), so cutting that byte and appending zeros gives the whole batch back
+    with open_log(directory) as log:
+        log.append(batch(3, value=b"xxx"))
+        whole_log = (log.size_bytes, log.log_end_offset)
+    path = segment_files(directory)[0]
+    whole = path.read_bytes()
+    assert whole[-1] == 0
+    path.write_bytes(whole[:-1] + b"\x00" * 100)
+    with open_log(directory) as log:
+        assert (log.size_bytes, log.log_end_offset) == whole_log
+        assert len(records(log)) == 3
+    assert path.read_bytes() == whole
 
 
 def test_zeroed_tail_is_cut(directory):
