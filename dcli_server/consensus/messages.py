@@ -192,13 +192,11 @@ def decode(data: bytes) -> Message:
             etype, pos = _read_uvarint(data, pos)
             prev += delta
         size, pos = _read_uvarint(data, pos)
-        if pos + size > end:
-            raise ValueError("truncated raft message")
         try:
             entry_type = _ENTRY_TYPES[etype]
         except IndexError:
             raise ValueError(f"unknown entry type {etype}") from None
-        entries.append(Entry(eterm, prev, entry_type, bytes(data[pos:pos + size])))
+        entries.append(Entry(eterm, prev, entry_type, _take(data, pos, size)))
         pos += size
     snapshot = None
     if flags & _HAS_SNAPSHOT:

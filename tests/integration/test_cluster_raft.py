@@ -297,12 +297,19 @@ def test_a_node_cut_off_from_the_majority_stops_serving_until_it_is_back(local_c
         retry(lambda: zk.create("/majority-again", b""))
 
 
-def test_a_follower_behind_the_latest_snapshot_catches_up_from_the_log_kept_after_the_one_before(local_cluster):
-    c = local_cluster(3, server_args=(*DEFAULT_SERVER_ARGS, "--snapshot-every", "50"))
+def kill_a_follower(c) -> tuple[int, int, int]:
+    """SIGKILL a follower; returns (the leader, that follower, the index it had applied). Killed,
+    not paused: a paused node's socket buffers would still take in the log."""
     lead = wait_leader(c)
     follower = next(i for i in c.ids if i != lead)
     behind = c.status(follower).applied_index
     c.kill(follower)
+    return lead, follower, behind
+
+
+def test_a_follower_behind_the_latest_snapshot_catches_up_from_the_log_kept_after_the_one_before(local_cluster):
+    c = local_cluster(3, server_args=(*DEFAULT_SERVER_ARGS, "--snapshot-every", "50"))
+    lead, follower, behind = kill_a_follower(c)
     with client_on(c, lead) as zk:
         zk.create("/tail", b"")
         for i in range(200):                # until the leader snapshots past the follower
@@ -321,11 +328,7 @@ def test_a_follower_behind_the_latest_snapshot_catches_up_from_the_log_kept_afte
 
 def test_a_snapshot_larger_than_a_client_frame_reaches_a_lagging_follower(local_cluster):
     c = local_cluster(3, server_args=(*DEFAULT_SERVER_ARGS, "--snapshot-every", "5"))
-    lead = wait_leader(c)
-    follower = next(i for i in c.ids if i != lead)
-    behind = c.status(follower).applied_index
-    # killed, not paused: a paused node's socket buffers would still take in the log
-    c.kill(follower)
+    lead, follower, behind = kill_a_follower(c)
     with client_on(c, lead) as zk:
         for i in range(12):                              # 12 x 900 KB: a snapshot over 10 MB
             zk.create(f"/big{i}", bytes([i]) * 900_000)
