@@ -1,5 +1,11 @@
-"""`python -m dcli_server` = `dcli server start` (handy for tests and process managers)."""
-from dcli.cli.main import main
+"""`python -m dcli_server` = `dcli server start`: one node, configured by dcli_server.config."""
+import os
+import sys
+
+from dcli_server.config import main
 
 if __name__ == "__main__":
-    main(["server", "start", *__import__("sys").argv[1:]])
+    code = main(prog="python -m dcli_server")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)      # without the interpreter's teardown: gRPC's finalizers can hang against its threads

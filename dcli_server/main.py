@@ -5,13 +5,11 @@ import asyncio
 import dataclasses
 import io
 import logging
-import os
 import signal
-import sys
-from pathlib import Path
 
 import grpc
 
+from dcli.wire.addresses import join_host_port, split_host_port
 from dcli.v1 import broker_pb2_grpc, cluster_pb2_grpc, kv_pb2_grpc
 from dcli.v1 import coord_pb2_grpc as pb_grpc
 from dcli_server.api.broker_groups import Groups
@@ -22,12 +20,12 @@ from dcli_server.api.kv_peers import GrpcTransport
 from dcli_server.api.kv_service import KVService
 from dcli_server.broker.broker import Broker
 from dcli_server.broker.config import BrokerConfig
-from dcli_server.broker.groups import GroupConfig
 from dcli_server.broker.membership import start_membership
 from dcli_server.broker.replicated import READY_WAIT_S, ReplicatedBroker
 from dcli_server.broker.tree_offsets import TreeOffsetStore
-from dcli_server.kv.node import KVConfig, KVNode
-from dcli_server.node import CoordNode, NodeConfig
+from dcli_server.config import ServerConfig
+from dcli_server.kv.node import KVNode
+from dcli_server.node import CoordNode
 
 log = logging.getLogger("dcli.server")
 
@@ -35,13 +33,6 @@ MAX_REQUEST_BYTES = 8 * 1024 * 1024     # one client frame; a znode's data is ca
 # one gRPC message of any kind: a snapshot on its way to a lagging follower, a Produce request
 # of many batches (Kafka's socket.request.max.bytes is 100 MiB); each service caps its own below
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
-
-
-def default_data_dir(node_id: int = 1) -> Path:
-    base = os.environ.get("XDG_DATA_HOME") or (Path.home() / ".local" / "share")
-    if sys.platform == "darwin":
-        base = Path.home() / "Library" / "Application Support"
-    return Path(base) / "dcli" / f"node-{node_id}"
 
 
 def dump_tasks() -> None:
@@ -56,15 +47,19 @@ def dump_tasks() -> None:
     log.warning("%s", out.getvalue())
 
 
-async def serve(config: NodeConfig, listen: str, *, max_request_bytes: int = MAX_REQUEST_BYTES,
-                ready=None, broker_config: BrokerConfig | None = None,
-                group_config: GroupConfig | None = None, kv_config: KVConfig | None = None,
-                broker_session_timeout_ms: int = 4000) -> None:
+async def serve(settings: ServerConfig, *, ready=None, broker_config: BrokerConfig | None = None,
+                max_request_bytes: int = MAX_REQUEST_BYTES) -> None:
     """Serve until SIGINT/SIGTERM. `ready(address)` is called once the port is bound. With more
     than one peer, the node also joins the broker cluster (BrokerMembership, its own threads)."""
+    config = settings.node_config()
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    listen = settings.listen
+    broker_session_timeout_ms = settings.broker_session_timeout_ms
+    if broker_config is None:
+        broker_config, _ = settings.broker()
+    group_config = settings.group_config()
     node = CoordNode(config)
     await node.start()
-    broker_config = broker_config or BrokerConfig()
     if broker_config.broker_id < 0:
         broker_config = dataclasses.replace(broker_config, broker_id=config.node_id)
     clustered = len(config.peers) > 1
@@ -74,7 +69,7 @@ async def serve(config: NodeConfig, listen: str, *, max_request_bytes: int = MAX
     if clustered:       # committed offsets in the tree, read by whichever broker coordinates next
         offsets = TreeOffsetStore(lambda: broker.membership.client(wait=READY_WAIT_S))
     groups = Groups(config.data_dir / "groups", group_config, offsets=offsets)
-    kv_config = dataclasses.replace(kv_config or KVConfig(), node_id=config.node_id, peers=config.peers)
+    kv_config = settings.kv_config()
     kv_transport = GrpcTransport(kv_config.request_timeout_ms)
     kv = KVNode(config.data_dir, kv_config, kv_transport)
     try:
@@ -93,7 +88,7 @@ async def serve(config: NodeConfig, listen: str, *, max_request_bytes: int = MAX
     broker_pb2_grpc.add_BrokerServicer_to_server(BrokerService(broker, groups), server)
     cluster_pb2_grpc.add_ClusterServicer_to_server(ClusterService(node), server)
     kv_pb2_grpc.add_KVServicer_to_server(KVService(kv), server)
-    host, _, port = listen.rpartition(":")
+    host, _ = split_host_port(listen, "--listen", allow_zero=True)
     try:
         bound = server.add_insecure_port(listen)
     except RuntimeError:        # grpc's way of saying the port is taken or the host is wrong
@@ -104,7 +99,7 @@ async def serve(config: NodeConfig, listen: str, *, max_request_bytes: int = MAX
         await broker.close()
         await node.stop()
         raise OSError(f"address {listen} is in use or not available")
-    address = f"{host}:{bound}"
+    address = join_host_port(host, bound)
     node.config.name = address
     if not config.peers:
         node.peers[config.node_id] = address

@@ -39,6 +39,7 @@ from dcli.cluster import status as status_rpc
 from dcli.cluster.process import NodeProcess
 from dcli.cluster.state import ClusterRecord, Node, NodeState
 from dcli.wire import errors
+from dcli.wire.datadir import cluster_dir
 from dcli.wire.peers import MAX_NODE_ID, format_peers, parse_node_id
 
 HOST = "127.0.0.1"
@@ -52,11 +53,8 @@ STOP_GRACE_S = 10.0
 
 
 def default_directory() -> Path:
-    """Beside the single node's data dir (dcli_server.main.default_data_dir: node-1)."""
-    base = os.environ.get("XDG_DATA_HOME") or (Path.home() / ".local" / "share")
-    if sys.platform == "darwin":
-        base = Path.home() / "Library" / "Application Support"
-    return Path(base) / "dcli" / "cluster"
+    """Beside the single node's data dir (dcli.wire.datadir: node-1, cluster)."""
+    return cluster_dir()
 
 
 def size_warning(nodes: int) -> str | None:

@@ -49,17 +49,15 @@ class EmbeddedServer:
         return self
 
     def _run(self) -> None:
-        from dcli_server.main import default_data_dir, serve
-        from dcli_server.node import NodeConfig
+        from dcli_server.config import ServerConfig
+        from dcli_server.main import serve
 
         def ready(address):
             self.address = address
             self._ready.set()
         asyncio.set_event_loop(self._loop)
         try:
-            config = NodeConfig(data_dir=default_data_dir())
-            config.data_dir.mkdir(parents=True, exist_ok=True)
-            self._loop.run_until_complete(serve(config, self.listen, ready=ready))
+            self._loop.run_until_complete(serve(ServerConfig(listen=self.listen), ready=ready))
         except BaseException as e:       # reported to start(), which raises it in the caller
             self.error = e
         finally:

@@ -9,15 +9,15 @@ The same list is given to every node; a node finds its own address in it by `--n
 """
 from __future__ import annotations
 
+from dcli.wire.addresses import split_host_port
 from dcli.wire.errors import UsageError
 
 MAX_NODE_ID = 255
 
 
 def parse_address(address: str, what: str = "address") -> str:
-    host, sep, port = address.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise UsageError(f"invalid {what} '{address}': expected host:port")
+    """A peer's host:port as given, once checked (port 1-65535)."""
+    split_host_port(address, what)
     return address
 
 

@@ -96,6 +96,6 @@ def test_a_node_that_cannot_start_is_reported_and_cleaned_up(tmp_path):
 
 
 def test_the_default_directory_sits_beside_the_single_nodes_data_dir():
-    from dcli_server.main import default_data_dir
+    from dcli_server.config import ServerConfig
 
-    assert default_directory().parent == default_data_dir().parent
+    assert default_directory().parent == ServerConfig().data_dir.parent

@@ -1,6 +1,7 @@
 """`dcli server start` as a user runs it: its one line, clean shutdown on signals, bad flags."""
 from __future__ import annotations
 
+import os
 import queue
 import signal
 import subprocess
@@ -49,6 +50,63 @@ def test_bad_flags_are_refused_with_one_line(tmp_path, args, message):
     result = run_cli("server", "start", "--data-dir", str(tmp_path / "d"), *args)
     assert result.returncode == 2
     assert message in result.stderr.decode() and b"Traceback" not in result.stderr
+
+
+def test_a_node_starts_without_typer_or_the_cli(tmp_path):
+    """`python -m dcli_server` serves without importing Typer, click or anything under dcli.cli
+    (-X importtime lists every module the process imported, on stderr)."""
+    proc = subprocess.Popen([sys.executable, "-X", "importtime", "-m", "dcli_server", "--listen", "127.0.0.1:0",
+                             "--data-dir", str(tmp_path / "d")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            cwd=ROOT)
+    try:
+        line = _readline(proc, WAIT_S)
+        address = line.split()[4].rstrip(",")
+        with CoordClient(address) as zk:
+            zk.create("/served", b"")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(WAIT_S) == 0
+        imported = {row.split("|")[-1].strip() for row in proc.stderr.read().decode().splitlines() if "|" in row}
+        assert "dcli_server.main" in imported and "grpc" in imported       # the list is real
+        assert not {m for m in imported if m.split(".")[0] in ("typer", "click") or m == "dcli.cli" or m.startswith("dcli.cli.")}
+    finally:
+        proc.kill()
+
+
+def test_a_config_file_configures_the_node_and_flags_win(tmp_path):
+    """`dcli server start --config FILE`: the file's settings, under DCLI_* and flags."""
+    config = tmp_path / "node.toml"
+    config.write_text(f'data-dir = "{tmp_path / "from-file"}"\nfsync = "off"\nlisten = "127.0.0.1:1"\n')
+    proc = subprocess.Popen([sys.executable, "-c", "from dcli.cli.main import main; main()", "server", "start",
+                             "--config", str(config), "--listen", "127.0.0.1:0"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, cwd=ROOT, env={**os.environ, "DCLI_FSYNC": "batch"})
+    try:
+        line = _readline(proc, WAIT_S)
+        assert line.startswith("dcli server listening on 127.0.0.1:")
+        assert line.endswith(f"data in {tmp_path / 'from-file'} (fsync batch)")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(WAIT_S) == 0
+    finally:
+        proc.kill()
+
+
+def test_print_config_prints_a_file_that_reads_back(tmp_path):
+    first = run_cli("server", "start", "--print-config", "--node-id", "2",
+                    "--peers", "1=127.0.0.1:7181,2=127.0.0.1:7182,3=127.0.0.1:7183", "--data-dir", str(tmp_path))
+    assert first.returncode == 0, first.stderr
+    text = first.stdout.decode()
+    assert 'listen = "127.0.0.1:7182"' in text and "node-id = 2" in text
+    (tmp_path / "node.toml").write_text(text)
+    again = run_cli("server", "start", "--print-config", "--config", str(tmp_path / "node.toml"))
+    assert again.stdout == first.stdout
+
+
+def test_help_lists_every_setting():
+    from dcli_server.config import SETTINGS
+
+    result = run_cli("server", "start", "--help")
+    assert result.returncode == 0
+    out = result.stdout.decode()
+    assert all(f"--{s.name}" in out for s in SETTINGS) and "--config FILE" in out
 
 
 def test_port_in_use_is_refused_with_one_line(server, tmp_path):

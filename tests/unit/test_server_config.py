@@ -1,0 +1,122 @@
+"""ServerConfig: defaults, a TOML file, DCLI_* variables and flags, in that order; one-line errors."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dcli.wire.errors import ExitCode, UsageError
+from dcli_server.config import SETTINGS, ServerConfig, load, to_toml
+
+PEERS = "1=127.0.0.1:7181,2=127.0.0.1:7182,3=127.0.0.1:7183"
+
+
+def config(*argv: str, env: dict | None = None) -> ServerConfig:
+    return load(list(argv), env or {})[0]
+
+
+def test_defaults_are_the_documented_ones(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    c = config()
+    assert c.listen == "127.0.0.1:7181"
+    assert c.data_dir == (tmp_path / "dcli" / "node-1").resolve()
+    assert (c.fsync, c.node_id, c.peers, c.join) == ("always", 1, {}, False)
+    assert c.node_config().limits.max_data_bytes == 1024 * 1024
+
+
+def test_flags_beat_the_environment_which_beats_the_file(tmp_path):
+    f = tmp_path / "node.toml"
+    f.write_text('fsync = "off"\nsnapshot-every = 10\nmax_data_bytes = 5\nlisten = "127.0.0.1:1"\n')
+    env = {"DCLI_SNAPSHOT_EVERY": "20", "DCLI_LISTEN": "127.0.0.1:2"}
+    c = config("--config", str(f), "--listen", "127.0.0.1:3", env=env)
+    assert c.fsync == "off"                # only in the file
+    assert c.max_data_bytes == 5           # the file may spell a name with underscores
+    assert c.snapshot_every == 20          # the environment over the file
+    assert c.listen == "127.0.0.1:3"       # the flag over both
+    assert config(env={"DCLI_CONFIG": str(f)}).fsync == "off"
+
+
+def test_a_node_of_a_cluster_listens_on_its_own_address_and_directory(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    c = config("--node-id", "2", "--peers", PEERS)
+    assert c.listen == "127.0.0.1:7182"
+    assert c.data_dir.name == "node-2"
+    assert c.peers == {1: "127.0.0.1:7181", 2: "127.0.0.1:7182", 3: "127.0.0.1:7183"}
+    assert c.kv_config().peers == c.peers and c.node_config().peers == c.peers
+
+
+def test_the_file_takes_tables_for_peers_weights_and_broker_overrides(tmp_path):
+    f = tmp_path / "node.toml"
+    f.write_text('node-id = 3\n[peers]\n1 = "h:1"\n2 = "h:2"\n3 = "h:3"\n'
+                 '[kv-weights]\n3 = 2.5\n[override]\n"num.partitions" = 4\n"auto.create.topics.enable" = false\n')
+    c = config("--config", str(f))
+    assert c.peers == {1: "h:1", 2: "h:2", 3: "h:3"} and c.listen == "h:3"
+    assert c.kv_weights == {3: 2.5}
+    broker, unknown = c.broker()
+    assert (broker.num_partitions, broker.auto_create_topics_enable, unknown) == (4, False, [])
+
+
+def test_broker_settings_stack_file_overrides_then_flags(tmp_path):
+    props = tmp_path / "server.properties"
+    props.write_text("num.partitions=2\nlog.retention.ms=1000\nno.such.thing=1\n")
+    c = config("--broker-config", str(props), "--override", "num.partitions=5", "--num-partitions", "7",
+               "--no-auto-create-topics")
+    broker, unknown = c.broker()
+    assert broker.num_partitions == 7 and broker.auto_create_topics_enable is False
+    assert unknown == ["no.such.thing"]
+
+
+def test_printed_configuration_reads_back_to_the_same_settings(tmp_path):
+    first = config("--node-id", "2", "--peers", PEERS, "--fsync", "batch", "--override", "a.b=c",
+                   "--kv-weights", "1=2,3=0.5", "--data-dir", str(tmp_path / "d"), "--join")
+    f = tmp_path / "again.toml"
+    f.write_text(to_toml(first))
+    assert config("--config", str(f)) == first
+
+
+def test_every_setting_has_a_flag_an_environment_variable_and_a_field():
+    fields = set(ServerConfig.__dataclass_fields__)
+    assert {s.field for s in SETTINGS} == fields
+    assert all(s.env == "DCLI_" + s.name.replace("-", "_").upper() for s in SETTINGS)
+
+
+@pytest.mark.parametrize("argv,env,file_text,message", [
+    (["--fsync", "sometimes"], {}, None, "invalid --fsync 'sometimes': choose always, batch or off"),
+    ([], {"DCLI_FSYNC": "sometimes"}, None, "invalid DCLI_FSYNC 'sometimes': choose always, batch or off"),
+    ([], {}, 'fsync = "sometimes"\n', "invalid fsync in {file} 'sometimes': choose always, batch or off"),
+    (["--listen", "nonsense"], {}, None, "invalid --listen 'nonsense': expected host:port"),
+    (["--listen", "h:70000"], {}, None, "invalid --listen 'h:70000': expected host:port"),
+    (["--max-data-bytes", "0"], {}, None, "invalid --max-data-bytes '0': must be positive"),
+    (["--snapshot-every", "ten"], {}, None, "invalid --snapshot-every 'ten': expected a whole number"),
+    (["--kv-vnodes", "5000"], {}, None, "invalid --kv-vnodes '5000': must be 1 to 4096"),
+    (["--node-id", "300"], {}, None, "invalid --node-id '300': expected a number from 1 to 255"),
+    (["--node-id", "4", "--peers", PEERS], {}, None, "--node-id 4 is not in --peers"),
+    (["--peers", "1=h:1,1=h:2"], {}, None, "peer 1 is listed twice"),
+    (["--override", "nonsense"], {}, None, "invalid --override 'nonsense': expected NAME=VALUE"),
+    (["--log-level", "loud"], {}, None, "invalid --log-level 'loud': choose debug, info, warning, error or critical"),
+    (["--no-such-flag"], {}, None, "Unrecognized option: --no-such-flag"),
+    (["--fsync"], {}, None, "argument --fsync: expected one argument"),
+    ([], {}, "fsink = 1\n", "invalid --config {file}: unknown setting 'fsink'"),
+    ([], {}, "fsync = \n", "invalid --config {file}: "),
+    ([], {}, 'max-data-bytes = "x"\n', "invalid max-data-bytes in {file} 'x': expected a whole number"),
+    ([], {}, "max-data-bytes = true\n", "invalid max-data-bytes in {file} True: expected a whole number"),
+])
+def test_bad_settings_are_refused_with_one_line(tmp_path, argv, env, file_text, message):
+    f = tmp_path / "node.toml"
+    if file_text is not None:
+        f.write_text(file_text)
+        argv = [*argv, "--config", str(f)]
+    with pytest.raises(UsageError) as e:
+        load(argv, env)
+    assert str(e.value).startswith(message.format(file=f))
+    assert "\n" not in str(e.value) and e.value.exit_code == ExitCode.USAGE
+
+
+def test_a_missing_config_file_is_named(tmp_path):
+    with pytest.raises(UsageError, match=f"cannot read --config {tmp_path / 'nope.toml'}: No such file"):
+        load(["--config", str(tmp_path / "nope.toml")], {})
+
+
+def test_data_dir_is_made_absolute(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert config("--data-dir", "rel").data_dir == Path(tmp_path / "rel").resolve()
