@@ -414,6 +414,7 @@ def run(config: ServerConfig, broker_config=None) -> int:
 
     from dcli_server.main import serve
     from dcli_server.storage import CorruptLogError, DataDirLockedError
+    from dcli_server.storage.files import DamagedFileError
 
     logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if broker_config is None:
@@ -424,7 +425,7 @@ def run(config: ServerConfig, broker_config=None) -> int:
 
     try:
         asyncio.run(serve(config, ready=ready, broker_config=broker_config))
-    except (DataDirLockedError, CorruptLogError) as e:
+    except (DataDirLockedError, CorruptLogError, DamagedFileError) as e:
         return _fail(str(e), ExitCode.ERROR)
     except OSError as e:
         return _fail(f"cannot serve on {config.listen}: {e}", ExitCode.UNAVAILABLE)

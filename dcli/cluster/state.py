@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -90,8 +89,8 @@ class ClusterRecord:
             raise errors.DcliError(message=f"cannot read {path}: {e}") from None
 
     def write(self, path: Path) -> None:
-        """Replaced whole (a reader never sees half a file)."""
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps({"version": VERSION, "extra_args": self.extra_args,
-                                   "nodes": [n.to_json() for n in self.nodes]}, indent=2) + "\n")
-        os.replace(tmp, path)
+        """Replaced whole and durably (a reader never sees half a file, a power loss neither)."""
+        from dcli_server.storage.files import write_atomically     # the cluster manager runs the server
+
+        write_atomically(path, json.dumps({"version": VERSION, "extra_args": self.extra_args,
+                                           "nodes": [n.to_json() for n in self.nodes]}, indent=2) + "\n")

@@ -34,7 +34,7 @@ from dcli.wire.errors import (BrokerError, InvalidPartitionsError, InvalidReplic
 from dcli.wire.topics import collides, parse_partition_dir, partition_dir_name, validate_topic
 from dcli_server.broker.assignment import assign_replicas, check_replication_factor as _check_replication_factor
 from dcli_server.broker.config import BrokerConfig, validate_topic_configs
-from dcli_server.storage.files import fsync_dir
+from dcli_server.storage.files import fsync_dir, write_atomically
 from dcli_server.storage.wal import CorruptLogError
 
 log = logging.getLogger(__name__)
@@ -183,20 +183,6 @@ def plan_partitions(info: TopicInfo, count: int, *, brokers: list[int], config: 
 # -- the store ----------------------------------------------------------------------------------
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
-
-
 class TopicStore:
     """The topics of one broker, in `directory` (the broker's, which also holds the
     partition directories). Not thread-safe: one caller at a time (the broker's admin lock)."""
@@ -273,7 +259,7 @@ class TopicStore:
     def _save(self, topics: dict[str, TopicInfo]) -> None:
         doc = {"version": _FORMAT_VERSION,
                "topics": [topics[name].to_json() for name in sorted(topics)]}
-        _write_atomically(self.path, json.dumps(doc, indent=1).encode())
+        write_atomically(self.path, json.dumps(doc, indent=1).encode())
 
     def create(self, info: TopicInfo, *, hosted: int | None = None) -> None:
         """Record a planned topic, then make its partition directories (with `hosted`, only
@@ -341,7 +327,7 @@ class TopicStore:
 
 
 def _write_partition_metadata(path: Path, topic_id: str) -> None:
-    _write_atomically(path / PARTITION_METADATA, f"version: 0\ntopic_id: {topic_id}\n".encode())
+    write_atomically(path / PARTITION_METADATA, f"version: 0\ntopic_id: {topic_id}\n".encode())
 
 
 def _read_topic_id(path: Path) -> str | None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import random
 import time
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from dcli_server.consensus import (NONE, Config, ConfChange, ConfChangeType, Ent
 from dcli_server.consensus.storage import RaftStorage
 from dcli_server.cluster.transport import Transport
 from dcli_server.storage import FsyncMode
+from dcli_server.storage.files import DamagedFileError, write_atomically
 
 log = logging.getLogger("dcli.server.raft")
 
@@ -52,6 +52,23 @@ ANNOUNCE_COMMIT_S = 0.002
 INFLIGHT_APPENDS = 2
 ENTRIES_PER_APPEND = 256
 _LEADER_SENDS = frozenset({MessageType.APP, MessageType.HEARTBEAT, MessageType.SNAP})
+
+
+def read_members(path: Path) -> dict[int, str]:
+    """members.json: the addresses of members added since --peers. An empty file is what an older
+    version's unsynced write left after a power loss: it is reported and read as no additions
+    (the log re-applies the changes after the snapshot); anything else unreadable stops the node."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return {}
+    if not text.strip():
+        log.warning("%s is empty (a write cut by a power loss?): using --peers", path)
+        return {}
+    try:
+        return {int(k): str(v) for k, v in json.loads(text).items()}
+    except (ValueError, AttributeError) as e:
+        raise DamagedFileError(f"{path} is damaged ({e}): restore it, or remove it to use --peers only") from None
 
 
 @dataclass
@@ -76,10 +93,7 @@ class Replica:
         # the members' addresses: --peers, then every membership change applied since
         self.peers = dict(config.peers)
         self._members_file = config.directory / "members.json"
-        try:
-            self.peers.update({int(k): v for k, v in json.loads(self._members_file.read_text()).items()})
-        except FileNotFoundError:
-            pass
+        self.peers.update(read_members(self._members_file))
         self.transport = Transport(config.node_id, self.peers)
         self.raft: RaftNode | None = None
         self.applied = 0
@@ -182,9 +196,7 @@ class Replica:
         elif change.node_id != self.config.node_id:
             self.peers.pop(change.node_id, None)
             self.transport.remove_peer(change.node_id)
-        tmp = self._members_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps({str(k): v for k, v in sorted(self.peers.items())}))
-        os.replace(tmp, self._members_file)
+        write_atomically(self._members_file, json.dumps({str(k): v for k, v in sorted(self.peers.items())}))
 
     # ---- what the node asks ----
 

@@ -29,7 +29,7 @@ from pathlib import Path
 from dcli_server.consensus.messages import ConfState, Entry, EntryType, HardState, Snapshot
 from dcli_server.consensus.raft import PersistedState
 from dcli_server.storage import CorruptLogError, FsyncMode, SnapshotStore, WriteAheadLog
-from dcli_server.storage.files import fsync_dir
+from dcli_server.storage.files import write_atomically
 
 _ENTRY = struct.Struct(">BQ")          # type, term
 _HARD = struct.Struct(">QQI")          # term, vote, crc32 of the first 16 bytes
@@ -134,16 +134,9 @@ class RaftStorage:
 
     def _write_hard_state(self, hard: HardState) -> None:
         body = struct.pack(">QQ", hard.term, hard.vote)
-        final = self.directory / "hardstate"
-        tmp = final.with_name("hardstate.tmp")
-        with open(tmp, "wb") as f:
-            f.write(body + struct.pack(">I", zlib.crc32(body)))
-            f.flush()
-            if self.fsync is not FsyncMode.OFF:
-                os.fsync(f.fileno())
-        os.replace(tmp, final)
-        if self.fsync is not FsyncMode.OFF:
-            fsync_dir(self.directory)
+        # always fsync'd, whatever --fsync says: a vote forgotten in a power loss lets this node
+        # vote twice in one term, and a term forgotten lets it take an old leader for the current
+        write_atomically(self.directory / "hardstate", body + struct.pack(">I", zlib.crc32(body)))
 
     def _write_commit(self, commit: int) -> None:
         if self._commit_fd is None:

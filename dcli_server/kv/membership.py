@@ -34,13 +34,13 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Mapping
 
 from dcli.wire.errors import InvalidQuorumError, KeyspaceExistsError, KeyspaceNotFoundError, MembershipError
 from dcli.wire.kv_keys import DEFAULT_KEYSPACE, validate_key, validate_keyspace
+from dcli_server.storage.files import write_atomically
 from dcli_server.kv.ring import (DEFAULT_VNODES, HashRing, KeyRange, KeyRangeShards, RangeMove, TokenRange,
                                  _join_adjacent, range_moves)
 
@@ -287,17 +287,7 @@ def load(path: Path) -> RingDocument | None:
 def save(path: Path, doc: RingDocument) -> None:
     """Atomically: a torn write must not leave a node without its ring."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "w") as f:
-        f.write(doc.to_json())
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    write_atomically(path, doc.to_json())
 
 
 # -- layouts: a keyspace's placement on a set of nodes --------------------------------------------

@@ -25,14 +25,13 @@ Usage::
 from __future__ import annotations
 
 import logging
-import os
 import re
 import struct
 import threading
 import zlib
 from pathlib import Path
 
-from dcli_server.storage.files import fsync_dir, numbered_files
+from dcli_server.storage.files import numbered_files, write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -62,23 +61,9 @@ class SnapshotStore:
         body = struct.pack(">QQ", zxid, len(payload))
         crc = zlib.crc32(payload, zlib.crc32(body))
         final = self.directory / f"snapshot.{zxid:020d}"
-        tmp = final.with_name(final.name + ".tmp")
         with self._lock:
             self.directory.mkdir(parents=True, exist_ok=True)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-            try:
-                for chunk in (MAGIC + struct.pack(">I", crc) + body, payload):
-                    view = memoryview(chunk)
-                    while view:
-                        view = view[os.write(fd, view) :]
-                os.fsync(fd)
-            except BaseException:
-                os.close(fd)
-                tmp.unlink(missing_ok=True)
-                raise
-            os.close(fd)
-            os.replace(tmp, final)
-            fsync_dir(self.directory)
+            write_atomically(final, (MAGIC + struct.pack(">I", crc) + body, payload))
             # Pruning needs no fsync: a deletion lost in a crash only leaves an extra snapshot.
             for _, old in self._snapshots()[: -self.keep]:
                 old.unlink(missing_ok=True)
