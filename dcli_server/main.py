@@ -1,4 +1,5 @@
-"""Run one node: the gRPC server on its port, the node's data directory, clean shutdown on signals."""
+"""The composition root: one node's services built once (Services), attached to its listeners,
+served until SIGINT/SIGTERM and closed in order."""
 from __future__ import annotations
 
 import asyncio
@@ -7,17 +8,11 @@ import io
 import logging
 import signal
 
-import grpc
+from dataclasses import dataclass
 
-from dcli.wire.addresses import join_host_port, split_host_port
-from dcli.v1 import broker_pb2_grpc, cluster_pb2_grpc, kv_pb2_grpc
-from dcli.v1 import coord_pb2_grpc as pb_grpc
+from dcli.wire.addresses import join_host_port
 from dcli_server.api.broker_groups import Groups
-from dcli_server.api.broker_service import BrokerService
-from dcli_server.api.cluster_service import ClusterService
-from dcli_server.api.coord_service import CoordinationService
 from dcli_server.api.kv_peers import GrpcTransport
-from dcli_server.api.kv_service import KVService
 from dcli_server.broker.broker import Broker
 from dcli_server.broker.config import BrokerConfig
 from dcli_server.broker.membership import start_membership
@@ -25,14 +20,11 @@ from dcli_server.broker.replicated import READY_WAIT_S, ReplicatedBroker
 from dcli_server.broker.tree_offsets import TreeOffsetStore
 from dcli_server.config import ServerConfig
 from dcli_server.kv.node import KVNode
+from dcli_server.listeners.client import MAX_REQUEST_BYTES, ClientListener
 from dcli_server.node import CoordNode
 
 log = logging.getLogger("dcli.server")
 
-MAX_REQUEST_BYTES = 8 * 1024 * 1024     # one client frame; a znode's data is capped lower (Limits)
-# one gRPC message of any kind: a snapshot on its way to a lagging follower, a Produce request
-# of many batches (Kafka's socket.request.max.bytes is 100 MiB); each service caps its own below
-MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
 
 def dump_tasks() -> None:
@@ -47,72 +39,91 @@ def dump_tasks() -> None:
     log.warning("%s", out.getvalue())
 
 
+@dataclass
+class Services:
+    """The node's domain services, built once and shared by every listener."""
+
+    settings: ServerConfig
+    node: CoordNode
+    broker: Broker
+    groups: Groups
+    kv: KVNode
+    kv_transport: GrpcTransport
+    membership: object | None = None        # BrokerMembership, with more than one peer
+
+    @classmethod
+    async def open(cls, settings: ServerConfig, broker_config: BrokerConfig | None = None) -> Services:
+        config = settings.node_config()
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        if broker_config is None:
+            broker_config, _ = settings.broker()
+        if broker_config.broker_id < 0:
+            broker_config = dataclasses.replace(broker_config, broker_id=config.node_id)
+        node = CoordNode(config)
+        await node.start()
+        clustered = len(config.peers) > 1
+        broker_class = ReplicatedBroker if clustered else Broker
+        broker = broker_class(config.data_dir / "broker", broker_config, fsync=config.fsync.value)
+        offsets = None
+        if clustered:       # committed offsets in the tree, read by whichever broker coordinates next
+            offsets = TreeOffsetStore(lambda: broker.membership.client(wait=READY_WAIT_S))
+        groups = Groups(config.data_dir / "groups", settings.group_config(), offsets=offsets)
+        kv_config = settings.kv_config()
+        kv_transport = GrpcTransport(kv_config.request_timeout_ms)
+        kv = KVNode(config.data_dir, kv_config, kv_transport)
+        services = cls(settings, node, broker, groups, kv, kv_transport)
+        try:
+            await broker.start()
+            await groups.start()
+        except BaseException:
+            await services.close()
+            raise
+        return services
+
+    async def serving_at(self, host: str, port: int) -> str:
+        """The client listener is bound: tell the services their address, and start what talks
+        to other nodes (the KV node's heartbeats, the broker's cluster membership)."""
+        address = join_host_port(host, port)
+        node, broker = self.node, self.broker
+        node.config.name = address
+        if not node.config.peers:
+            node.peers[node.config.node_id] = address
+        broker.host, broker.port = host, port
+        if isinstance(broker, ReplicatedBroker):    # attached before the first request it serves
+            self.membership = start_membership(node, broker.config.broker_id, host, port,
+                                               self.settings.broker_session_timeout_ms,
+                                               broker_config=broker.config, start=False)
+            broker.attach(self.membership)
+        return address
+
+    async def start(self, address: str) -> None:
+        await self.kv.start(address)
+        if self.membership is not None:
+            self.membership.start()
+
+    async def close(self) -> None:
+        if self.membership is not None:
+            await asyncio.to_thread(self.membership.stop)
+        await self.kv.stop()
+        await self.kv_transport.close()
+        await self.groups.close()
+        await self.broker.close()
+        await self.node.stop()
+
+
 async def serve(settings: ServerConfig, *, ready=None, broker_config: BrokerConfig | None = None,
                 max_request_bytes: int = MAX_REQUEST_BYTES) -> None:
-    """Serve until SIGINT/SIGTERM. `ready(address)` is called once the port is bound. With more
-    than one peer, the node also joins the broker cluster (BrokerMembership, its own threads)."""
-    config = settings.node_config()
-    config.data_dir.mkdir(parents=True, exist_ok=True)
-    listen = settings.listen
-    broker_session_timeout_ms = settings.broker_session_timeout_ms
-    if broker_config is None:
-        broker_config, _ = settings.broker()
-    group_config = settings.group_config()
-    node = CoordNode(config)
-    await node.start()
-    if broker_config.broker_id < 0:
-        broker_config = dataclasses.replace(broker_config, broker_id=config.node_id)
-    clustered = len(config.peers) > 1
-    broker_class = ReplicatedBroker if clustered else Broker
-    broker = broker_class(config.data_dir / "broker", broker_config, fsync=config.fsync.value)
-    offsets = None
-    if clustered:       # committed offsets in the tree, read by whichever broker coordinates next
-        offsets = TreeOffsetStore(lambda: broker.membership.client(wait=READY_WAIT_S))
-    groups = Groups(config.data_dir / "groups", group_config, offsets=offsets)
-    kv_config = settings.kv_config()
-    kv_transport = GrpcTransport(kv_config.request_timeout_ms)
-    kv = KVNode(config.data_dir, kv_config, kv_transport)
+    """Serve until SIGINT/SIGTERM. `ready(address)` is called once the port is bound."""
+    services = await Services.open(settings, broker_config)
+    listener = ClientListener(services, settings.listen, max_request_bytes=max_request_bytes)
     try:
-        await broker.start()
-        await groups.start()
-    except BaseException:
-        await broker.close()
-        await node.stop()
+        host, port = listener.bind()
+    except OSError:
+        await services.close()
         raise
-    server = grpc.aio.server(options=[
-        ("grpc.max_receive_message_length", max(MAX_MESSAGE_BYTES, max_request_bytes)),
-        ("grpc.max_send_message_length", 64 * 1024 * 1024),
-        ("grpc.so_reuseport", 0),
-    ])
-    pb_grpc.add_CoordinationServicer_to_server(CoordinationService(node, max_frame_bytes=max_request_bytes), server)
-    broker_pb2_grpc.add_BrokerServicer_to_server(BrokerService(broker, groups), server)
-    cluster_pb2_grpc.add_ClusterServicer_to_server(ClusterService(node), server)
-    kv_pb2_grpc.add_KVServicer_to_server(KVService(kv), server)
-    host, _ = split_host_port(listen, "--listen", allow_zero=True)
-    try:
-        bound = server.add_insecure_port(listen)
-    except RuntimeError:        # grpc's way of saying the port is taken or the host is wrong
-        bound = 0
-    if bound == 0:
-        kv.store.close()
-        await groups.close()
-        await broker.close()
-        await node.stop()
-        raise OSError(f"address {listen} is in use or not available")
-    address = join_host_port(host, bound)
-    node.config.name = address
-    if not config.peers:
-        node.peers[config.node_id] = address
-    broker.host, broker.port = host, bound
-    membership = None
-    if clustered:       # attached before the first request, started once the port serves
-        membership = start_membership(node, broker_config.broker_id, host, bound, broker_session_timeout_ms,
-                                      broker_config=broker_config, start=False)
-        broker.attach(membership)
-    await server.start()
-    await kv.start(address)
-    if membership is not None:
-        membership.start()
+    address = await services.serving_at(host, port)
+    await listener.start()
+    await services.start(address)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -121,11 +132,8 @@ async def serve(settings: ServerConfig, *, ready=None, broker_config: BrokerConf
     if ready:
         ready(address)
     await stop.wait()
-    if membership is not None:
-        await asyncio.to_thread(membership.stop)
-    await server.stop(grace=1.0)
-    await kv.stop()
-    await kv_transport.close()
-    await groups.close()
-    await broker.close()
-    await node.stop()
+    if services.membership is not None:         # the broker leaves its cluster before the port closes
+        await asyncio.to_thread(services.membership.stop)
+        services.membership = None
+    await listener.stop(grace=1.0)
+    await services.close()

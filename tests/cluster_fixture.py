@@ -14,13 +14,13 @@ fails, each node's log is added to its report.
 """
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import pytest
 
 from dcli.cluster import LocalCluster, NodeState
+from tests.waiting import eventually
 from dcli.wire import errors
 
 # As the single-server fixtures: sweeps and new groups without waiting, for short tests.
@@ -83,17 +83,8 @@ class Cluster:
 
     def wait_for(self, predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.05,
                  message: str = "") -> Any:
-        """predicate's first truthy value, checked every interval until timeout (then the test
-        fails, saying what was awaited)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            value = predicate()
-            if value:
-                return value
-            if time.monotonic() >= deadline:
-                what = message or getattr(predicate, "__name__", "predicate")
-                pytest.fail(f"not true within {timeout:g} s: {what} (last: {value!r})")
-            time.sleep(interval)
+        """predicate's first truthy value, asked until timeout (tests/waiting.py)."""
+        return eventually(predicate, timeout, message, interval, errors=())
 
     def logs(self) -> str:
         out = []

@@ -2,8 +2,7 @@
 
 Each node is a ServerProcess (tests/conftest.py) on a free 127.0.0.1 port with its own data dir,
 started with the same `--peers` list. A node can be SIGKILLed and restarted on the same port and
-data (by its own pid only). `wait_for` polls a predicate until a generous deadline instead of
-sleeping for an event.
+data (by its own pid only).
 
     cluster = KVCluster(tmp_path, 3).start()
     with cluster.client() as kv:
@@ -14,11 +13,11 @@ sleeping for an event.
 """
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from dcli.cluster.manager import free_ports
 from tests.conftest import ServerProcess
+from tests.waiting import eventually
 
 FAST = ("--kv-heartbeat-ms", "200", "--kv-anti-entropy-ms", "600000", "--kv-request-timeout-ms", "1500")
 
@@ -54,7 +53,7 @@ class KVCluster:
         def seen() -> bool:
             with self.client(seen_from) as kv:
                 return running <= {n.id for n in kv.ring().nodes if n.up}
-        wait_for(seen, timeout, f"node {seen_from} to see nodes {sorted(running)} up")
+        eventually(seen, timeout, f"node {seen_from} to see nodes {sorted(running)} up")
 
     def stop(self) -> None:
         for node in self.nodes.values():
@@ -81,17 +80,3 @@ class KVCluster:
     def logs(self) -> str:
         return "\n".join(f"--- node {i}\n{n.log()}" for i, n in self.nodes.items())
 
-
-def wait_for(predicate, timeout: float = 60.0, what: str = "the condition", interval: float = 0.05):
-    """Poll `predicate` until it returns a truthy value (returned) or `timeout` passes (fails)."""
-    deadline = time.monotonic() + timeout
-    last_error = None
-    while time.monotonic() < deadline:
-        try:
-            value = predicate()
-            if value:
-                return value
-        except Exception as e:  # noqa: BLE001 - a node that is still starting may refuse
-            last_error = e
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what} (last error: {last_error!r})")

@@ -39,8 +39,9 @@ from dcli.wire.errors import (
 from dcli.wire.topics import is_internal, validate_topic
 from dcli_server.broker.config import BrokerConfig, parse_properties
 from dcli_server.broker.partition import Partition, split_batches
+from dcli_server.storage.files import write_atomically
 from dcli_server.broker.topics import (
-    BrokerStateError, TopicInfo, TopicStore, _write_atomically, new_topic_id, plan_partitions, plan_topic,
+    BrokerStateError, TopicInfo, TopicStore, new_topic_id, plan_partitions, plan_topic,
 )
 
 log = logging.getLogger(__name__)
@@ -238,7 +239,7 @@ class Broker:
             props = parse_properties(path.read_text())
         except FileNotFoundError:
             self.cluster_id = new_topic_id()
-            _write_atomically(path, (f"cluster.id={self.cluster_id}\nnode.id={self.broker_id}\n"
+            write_atomically(path, (f"cluster.id={self.cluster_id}\nnode.id={self.broker_id}\n"
                                      "version=1\n").encode())
             return
         stored = props.get("node.id", props.get("broker.id"))
@@ -520,7 +521,7 @@ class Broker:
         start = self._pid_block_end
         end = start + PRODUCER_ID_BLOCK
         try:
-            await asyncio.to_thread(_write_atomically, self.directory / PRODUCER_IDS_FILE, f"{end}\n".encode())
+            await asyncio.to_thread(write_atomically, self.directory / PRODUCER_IDS_FILE, f"{end}\n".encode())
         except OSError as e:
             raise _storage_error(e) from None
         return start, end

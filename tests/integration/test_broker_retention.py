@@ -7,6 +7,7 @@ import pytest
 
 from dcli.client import Admin, Consumer, Producer
 from tests.conftest import ServerProcess, read_records
+from tests.waiting import eventually
 
 WAIT_S = 60
 
@@ -24,16 +25,6 @@ def earliest(admin: Admin, topic: str) -> int:
     return admin.list_offsets([(topic, 0)], -2)[(topic, 0)]
 
 
-def wait_until(condition, timeout: float = WAIT_S) -> bool:
-    """Ask the server again until `condition()` holds (each ask is a round trip; bounded)."""
-    import time
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-    return False
-
-
 def test_retention_deletes_closed_segments_and_moves_the_log_start(housekeeping_server):
     srv = housekeeping_server
     with Admin(srv.address) as admin:
@@ -41,7 +32,7 @@ def test_retention_deletes_closed_segments_and_moves_the_log_start(housekeeping_
         with Producer(srv.address, linger_ms=0) as p:
             for i in range(40):
                 p.send("old", b"x" * 100, partition=0).result(timeout=WAIT_S)
-        assert wait_until(lambda: earliest(admin, "old") > 0)
+        assert eventually(lambda: earliest(admin, "old") > 0, WAIT_S, "retention to move the log start")
         start = earliest(admin, "old")
         assert admin.list_offsets([("old", 0)], -1)[("old", 0)] == 40      # the end stays
     with Consumer(srv.address, auto_offset_reset="earliest") as c:
@@ -59,7 +50,7 @@ def test_compaction_keeps_the_latest_value_per_key(housekeeping_server):
         for i in range(60):
             p.send("state", b"v%d" % i, key=b"k%d" % (i % 3), partition=0).result(timeout=WAIT_S)
 
-    assert wait_until(lambda: len(read_records(srv.address, "state", 1)) < 60)
+    assert eventually(lambda: len(read_records(srv.address, "state", 1)) < 60, WAIT_S, "compaction to remove records")
     records = read_records(srv.address, "state", 1)
     latest = {}
     for r in records:

@@ -3,11 +3,11 @@ ProducerPerformance and ConsumerPerformance print them) and the records really s
 from __future__ import annotations
 
 import re
-import time
 import uuid
 
 from dcli.client import Admin
 from tests.conftest import run_cli
+from tests.waiting import eventually
 
 NUM = r"\d+(?:\.\d+)?"
 PRODUCER_TOTAL = re.compile(rf"(\d+) records sent, {NUM} records/sec \({NUM} MB/sec\), \d+\.\d\d ms avg latency, "
@@ -33,13 +33,12 @@ def perf(server, *args: str):
 def end_offsets(server, name: str, partitions: int, expect: int | None = None) -> int:
     """The topic's end offsets, summed. acks=1 is answered before the fsync round that moves the
     high watermark, so with `expect` this polls (up to a generous deadline) until they reach it."""
-    deadline = time.monotonic() + 30
     with Admin(server.address) as admin:
-        while True:
-            total = sum(admin.list_offsets([(name, p) for p in range(partitions)], -1).values())
-            if expect is None or total >= expect or time.monotonic() > deadline:
-                return total
-            time.sleep(0.02)
+        def total() -> int:
+            return sum(admin.list_offsets([(name, p) for p in range(partitions)], -1).values())
+        if expect is None:
+            return total()
+        return eventually(lambda: (n := total()) >= expect and n, 30, f"end offsets to reach {expect}")
 
 
 def test_producer_then_consumer_in_kafkas_lines(server):

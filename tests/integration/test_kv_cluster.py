@@ -11,7 +11,8 @@ from dcli.v1 import kv_pb2 as pb
 from dcli.v1 import kv_pb2_grpc as pb_grpc
 from dcli.wire import errors
 from dcli_server.kv.versions import VectorClock, Version, decode_siblings, encode_siblings
-from tests.kv_cluster import FAST, KVCluster, wait_for
+from tests.kv_cluster import FAST, KVCluster
+from tests.waiting import eventually
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +67,7 @@ def test_reads_after_acknowledged_writes_survive_any_one_node_killed(cluster, pr
                 answered = [o.node for o in got.quorum.replicas if o.outcome in ("current", "stale", "repaired")]
                 assert str(victim) not in answered and len(answered) >= 2
         cluster.restart(victim)
-        wait_for(lambda: all_up(cluster), what="every node up again")
+        eventually(lambda: all_up(cluster), timeout=60, what="every node up again")
 
 
 def test_strict_refuses_weak_quorums_and_eventual_keyspaces_take_them(cluster, prefix):
@@ -78,8 +79,8 @@ def test_strict_refuses_weak_quorums_and_eventual_keyspaces_take_them(cluster, p
         written = kv.put(prefix + "k", "v", keyspace=name)
         assert (written.quorum.w, written.quorum.n, written.quorum.consistency) == (1, 3, "eventual")
         assert kv.get(prefix + "k", keyspace=name, r=1).quorum.r == 1
-        wait_for(lambda: all(values(local(cluster, i, [(prefix + "k").encode()], name)[0]) == [b"v"]
-                             for i in (1, 2, 3)), what="asynchronous replication to all three")
+        eventually(lambda: all(values(local(cluster, i, [(prefix + "k").encode()], name)[0]) == [b"v"]
+                             for i in (1, 2, 3)), timeout=60, what="asynchronous replication to all three")
 
 
 def test_read_repair_brings_stale_replicas_to_the_newest_version(cluster, prefix):
@@ -110,12 +111,12 @@ def test_hinted_handoff_delivers_to_a_node_after_it_restarts(cluster, prefix):
             assert result.quorum.acks == 2
             assert {o.node: o.outcome for o in result.quorum.replicas}["3"] in ("hinted", "pending")
         # the coordinator keeps the hints (3 nodes, N=3: no node outside the key's replicas)
-        wait_for(lambda: sum(n.hints for n in kv.ring().nodes if n.up) >= len(keys), what="hints kept")
+        eventually(lambda: sum(n.hints for n in kv.ring().nodes if n.up) >= len(keys), timeout=60, what="hints kept")
     cluster.restart(3)
-    wait_for(lambda: all(values(v) == [b"while-3-was-down"] for v in local(cluster, 3, keys)),
-             what="node 3 to receive its hints")
+    eventually(lambda: all(values(v) == [b"while-3-was-down"] for v in local(cluster, 3, keys)),
+             timeout=60, what="node 3 to receive its hints")
     with cluster.client(3) as kv:
-        wait_for(lambda: all(n.hints == 0 for n in kv.ring().nodes), what="hints to be dropped once delivered")
+        eventually(lambda: all(n.hints == 0 for n in kv.ring().nodes), timeout=60, what="hints to be dropped once delivered")
 
 
 def test_range_sharded_scans_ask_only_the_owning_shards(cluster, prefix):
@@ -147,7 +148,7 @@ def test_the_ring_shows_nodes_down_and_back(cluster):
             assert [n.up for n in kv.ring().nodes] == [True, False, True]
     finally:
         cluster.restart(2)
-    wait_for(lambda: all_up(cluster), what="node 2 up again")
+    eventually(lambda: all_up(cluster), timeout=60, what="node 2 up again")
 
 
 def test_anti_entropy_repairs_a_replica_that_missed_writes(tmp_path, prefix):
@@ -161,11 +162,11 @@ def test_anti_entropy_repairs_a_replica_that_missed_writes(tmp_path, prefix):
         with c.client(1) as kv:
             for k in keys:
                 assert kv.put(k, b"missed", w=2).quorum.acks == 2
-            wait_for(lambda: [n.hints for n in kv.ring().nodes][0] == len(keys), what="node 1 to keep the hints")
+            eventually(lambda: [n.hints for n in kv.ring().nodes][0] == len(keys), timeout=60, what="node 1 to keep the hints")
         c.kill(1)
         assert all(values(v) == [b"missed"] for v in local(c, 2, keys))
         c.restart(3)
-        wait_for(lambda: all(values(v) == [b"missed"] for v in local(c, 3, keys)), timeout=90,
+        eventually(lambda: all(values(v) == [b"missed"] for v in local(c, 3, keys)), timeout=90,
                  what="anti-entropy to copy the missed writes to node 3")
     finally:
         c.stop()

@@ -7,7 +7,8 @@ import threading
 import pytest
 
 from dcli.wire import errors
-from tests.kv_cluster import KVCluster, wait_for
+from tests.kv_cluster import KVCluster
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.slow
 
@@ -43,7 +44,7 @@ class Writer(threading.Thread):
 
     def wait_more(self, n: int, what: str) -> None:
         target = self.count + n
-        wait_for(lambda: self.count >= target, timeout=120, what=f"{n} more acknowledged writes {what}")
+        eventually(lambda: self.count >= target, timeout=120, what=f"{n} more acknowledged writes {what}")
 
     def stop(self) -> None:
         self.stop_event.set()

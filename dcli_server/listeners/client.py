@@ -1,0 +1,56 @@
+"""The client gRPC listener: dcli's own API (coordination, broker, cluster, key-value) on one port.
+
+    listener = ClientListener(services, "127.0.0.1:0")
+    host, port = listener.bind()        # OSError when the address is taken
+    await listener.start()
+    ...
+    await listener.stop()
+"""
+from __future__ import annotations
+
+import grpc
+
+from dcli.v1 import broker_pb2_grpc, cluster_pb2_grpc, coord_pb2_grpc, kv_pb2_grpc
+from dcli.wire.addresses import split_host_port
+from dcli_server.api.broker_service import BrokerService
+from dcli_server.api.cluster_service import ClusterService
+from dcli_server.api.coord_service import CoordinationService
+from dcli_server.api.kv_service import KVService
+
+MAX_REQUEST_BYTES = 8 * 1024 * 1024     # one client frame; a znode's data is capped lower (Limits)
+# one gRPC message of any kind: a snapshot on its way to a lagging follower, a Produce request
+# of many batches (Kafka's socket.request.max.bytes is 100 MiB); each service caps its own below
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+
+
+class ClientListener:
+    def __init__(self, services, listen: str, *, max_request_bytes: int = MAX_REQUEST_BYTES):
+        self.listen = listen
+        self._server = grpc.aio.server(options=[
+            ("grpc.max_receive_message_length", max(MAX_MESSAGE_BYTES, max_request_bytes)),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.so_reuseport", 0),
+        ])
+        s = self._server
+        coord_pb2_grpc.add_CoordinationServicer_to_server(
+            CoordinationService(services.node, max_frame_bytes=max_request_bytes), s)
+        broker_pb2_grpc.add_BrokerServicer_to_server(BrokerService(services.broker, services.groups), s)
+        cluster_pb2_grpc.add_ClusterServicer_to_server(ClusterService(services.node), s)
+        kv_pb2_grpc.add_KVServicer_to_server(KVService(services.kv), s)
+
+    def bind(self) -> tuple[str, int]:
+        """(host, port) bound; OSError if the address is taken or not this machine's."""
+        host, _ = split_host_port(self.listen, "--listen", allow_zero=True)
+        try:
+            bound = self._server.add_insecure_port(self.listen)
+        except RuntimeError:        # grpc's way of saying the port is taken or the host is wrong
+            bound = 0
+        if bound == 0:
+            raise OSError(f"address {self.listen} is in use or not available")
+        return host, bound
+
+    async def start(self) -> None:
+        await self._server.start()
+
+    async def stop(self, grace: float = 1.0) -> None:
+        await self._server.stop(grace=grace)
