@@ -1,6 +1,7 @@
 """What the producer, the consumer and the admin client share: the way to the brokers
 (BrokerChannel: bootstrap, Metadata, a channel per broker, leaders and group coordinators), and
-Kafka error codes turned back into the project's error classes."""
+Kafka error codes and failed calls turned back into the project's error classes, which say
+whether to retry (`retriable`) and whether to ask for metadata first (`invalid_metadata`)."""
 from __future__ import annotations
 
 import logging
@@ -17,9 +18,6 @@ from dcli.wire import errors
 
 UNKNOWN_TOPIC_OR_PARTITION = 3
 LEADER_NOT_AVAILABLE = 5
-# Kafka's InvalidMetadataException codes: the partition's leader is elsewhere, unknown or being
-# elected; ask Metadata again and send again
-LEADER_MOVED = frozenset({UNKNOWN_TOPIC_OR_PARTITION, LEADER_NOT_AVAILABLE, 6, 74, 75})
 # COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR: find it again
 COORDINATOR_MOVED = frozenset({14, 15, 16})
 RETRY_BACKOFF_S = 0.1               # Kafka's retry.backoff.ms
@@ -52,6 +50,12 @@ class KafkaError(errors.BrokerError):
     """A broker error code the client has no class of its own for."""
 
 
+def error_class(code: int) -> type[errors.BrokerError]:
+    """The class of Kafka error `code` (KafkaError, neither retriable nor about metadata, for a
+    code the client does not know), to ask `retriable` or `invalid_metadata` without making one."""
+    return _BY_CODE.get(code, KafkaError)
+
+
 def raise_for(code: int, message: str) -> errors.BrokerError:
     """The exception for Kafka error `code` (the caller raises it or sets it on a future)."""
     cls = _BY_CODE.get(code)
@@ -60,6 +64,29 @@ def raise_for(code: int, message: str) -> errors.BrokerError:
     err = KafkaError("", message or f"Kafka error code {code}")
     err.kafka_code = code
     return err
+
+
+# How gRPC's core says a call failed because no connection could be made (its pick-first policy
+# found no ready address, or the name did not resolve): the call never left the client.
+# tests/unit/test_broker_errors.py checks the installed gRPC still says so.
+NOT_CONNECTED_DETAILS = ("failed to connect to all addresses", "DNS resolution failed")
+
+
+def call_failure(e: grpc.RpcError, address: str) -> errors.DcliError:
+    """A broker call that failed without an answer, as the error a retry decision asks: no
+    connection made (BrokerUnreachableError: nothing was sent), the connection broke
+    (NetworkError: it may have been applied), no answer in time (RequestTimedOutError); any
+    other status is not retriable (`rpc_error`). Each of the first three is retriable."""
+    code, details = e.code(), e.details() or ""
+    if code == grpc.StatusCode.UNAVAILABLE:
+        if details.startswith(NOT_CONNECTED_DETAILS):
+            return errors.BrokerUnreachableError(address, f"Connection to {address} could not be established. "
+                                                 f"Broker may not be available. ({details})")
+        return errors.NetworkError(address, f"The connection to {address} broke before a response was received "
+                                   f"({details or code.name})")
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return errors.RequestTimedOutError(address, f"No response from {address} in time ({details or code.name})")
+    return rpc_error(e, address)
 
 
 class BrokerChannel:
@@ -239,7 +266,7 @@ class BrokerChannel:
                     continue
                 for r in reply.partitions:
                     give_up = r.error_code == UNKNOWN_TOPIC_OR_PARTITION and time.monotonic() >= unknown_until
-                    if r.error_code in LEADER_MOVED and not give_up:
+                    if error_class(r.error_code).invalid_metadata and not give_up:
                         self.invalidate([r.topic])
                         last = raise_for(r.error_code, r.error_message)
                     elif r.error_code:

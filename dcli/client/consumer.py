@@ -32,7 +32,7 @@ from typing import NamedTuple
 import grpc
 
 from dcli.client import assignors
-from dcli.client.broker_common import (COORDINATOR_MOVED, LEADER_MOVED, RETRY_BACKOFF_S, BrokerChannel,
+from dcli.client.broker_common import (COORDINATOR_MOVED, RETRY_BACKOFF_S, BrokerChannel, error_class,
                                        raise_for, rpc_error)
 from dcli.v1 import broker_pb2 as bpb
 from dcli.wire import errors
@@ -335,7 +335,7 @@ class Consumer:
             if fp.error_code == OFFSET_OUT_OF_RANGE:
                 self._reset_positions([tp], out_of_range=True)
                 continue
-            if fp.error_code in LEADER_MOVED:
+            if error_class(fp.error_code).invalid_metadata:
                 moved.append(tp)
                 continue
             if fp.error_code:

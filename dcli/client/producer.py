@@ -19,6 +19,15 @@ batches until the metadata names one; a batch a broker refuses because it no lon
 because it cannot be reached) is sent again, the same bytes with the same sequence numbers, to
 the leader the metadata names next.
 
+Retries, as Kafka's producer: whether a failed batch is sent again is asked of its error
+(`retriable`; `invalid_metadata`: the leader may have moved, so its topic's metadata is asked
+for again, from any live broker, first). A retry waits `retry_backoff_ms`, doubled with each
+failure of the batch up to `retry_backoff_max_ms` (Kafka's exponential backoff with 20 %
+jitter). `retries` counts the sends that failed; a send that never left because no connection
+to the leader could be made (a dead leader the metadata still names) is not one, as Kafka's
+producer sends nothing to a broker it is not connected to. Whatever the count, a batch not
+acknowledged within `delivery_timeout_ms` of its creation fails with a timeout.
+
 Delivery semantics: `acks=0` is fire and forget (at most once: no answer, no retry); `acks=1`
 waits for the leader's append and `acks="all"` for durability. With `retries > 0` a batch whose
 request failed is sent again (at least once). `enable_idempotence=True` (the default, as Kafka
@@ -30,6 +39,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import random
 import threading
 import time
 from concurrent.futures import Future
@@ -37,7 +47,7 @@ from dataclasses import dataclass
 
 import grpc
 
-from dcli.client.broker_common import LEADER_MOVED, BrokerChannel, raise_for
+from dcli.client.broker_common import BrokerChannel, call_failure, raise_for
 from dcli.v1 import broker_pb2 as bpb
 from dcli.wire import errors
 from dcli.wire.murmur2 import partition_for_key
@@ -48,10 +58,7 @@ INFINITY = float("inf")
 _time_ns = time.time_ns
 ACKS = {"all": -1, "-1": -1, -1: -1, "1": 1, 1: 1, "0": 0, 0: 0}
 PARTITIONERS = ("round-robin", "sticky")
-# Kafka error codes a batch may be sent again after (the request may not have been applied);
-# after LEADER_MOVED ones, to the leader the metadata names then
-RETRIABLE = {-1, 2, 7, 13, 14, 19, 20, 56} | LEADER_MOVED
-OUT_OF_ORDER = 45
+RETRY_JITTER = 0.2                  # Kafka's CommonClientConfigs.RETRY_BACKOFF_JITTER
 LOGGER = logging.getLogger("dcli.client.producer")
 
 
@@ -113,7 +120,7 @@ class _Batch(RecordBatchBuilder):
     """Records of one partition that leave together, encoded as they are sent (the builder),
     and the outcome they share: (base offset, log append time), or the error."""
 
-    __slots__ = ("topic", "partition", "reserved", "bytes", "base_sequence", "attempts",
+    __slots__ = ("topic", "partition", "reserved", "bytes", "base_sequence", "attempts", "unsent",
                  "created", "not_before", "lock", "settled", "outcome", "error", "callbacks", "_waiter")
 
     def __init__(self, topic: str, partition: int, now: float, reserved: int):
@@ -122,7 +129,8 @@ class _Batch(RecordBatchBuilder):
         self.reserved = reserved          # bytes of buffer_memory it holds until it settles
         self.bytes = b""
         self.base_sequence = -1
-        self.attempts = 0
+        self.attempts = 0                 # failed sends, each followed by a retry
+        self.unsent = 0                   # of them, those that never left (no connection)
         self.created = now                # also the start of its linger
         self.not_before = 0.0             # a retry waits retry.backoff.ms
         # The records' callbacks wait here: one lock per batch, not a Future.add_done_callback
@@ -177,7 +185,8 @@ class _Topic:
 class Producer:
     def __init__(self, bootstrap_servers: str = "127.0.0.1:7181", *, acks="all", linger_ms: int = 5,
                  batch_size: int = 16384, retries: int = 2147483647, retry_backoff_ms: int = 100,
-                 request_timeout_ms: int = 30000, delivery_timeout_ms: int = 120000,
+                 retry_backoff_max_ms: int = 1000, request_timeout_ms: int = 30000,
+                 delivery_timeout_ms: int = 120000,
                  enable_idempotence: bool | None = None, partitioner: str = "round-robin",
                  max_in_flight: int = 5, buffer_memory: int = 32 << 20, max_block_ms: int = 60000,
                  client_id: str = "dcli-producer"):
@@ -186,7 +195,8 @@ class Producer:
         if partitioner not in PARTITIONERS:
             raise errors.UsageError(f"partitioner must be one of {', '.join(PARTITIONERS)}")
         for name, value in (("batch.size", batch_size), ("linger.ms", linger_ms),
-                            ("retries", retries), ("request.timeout.ms", request_timeout_ms),
+                            ("retries", retries), ("retry.backoff.ms", retry_backoff_ms),
+                            ("retry.backoff.max.ms", retry_backoff_max_ms), ("request.timeout.ms", request_timeout_ms),
                             ("buffer.memory", buffer_memory), ("max.block.ms", max_block_ms)):
             if value < 0:
                 raise errors.UsageError(f"Invalid value {value} for configuration {name}: Value must be at least 0")
@@ -200,6 +210,7 @@ class Producer:
         self.batch_size = batch_size
         self.retries = retries
         self.retry_backoff_s = retry_backoff_ms / 1000
+        self.retry_backoff_max_s = max(retry_backoff_ms, retry_backoff_max_ms) / 1000
         self.request_timeout_s = request_timeout_ms / 1000
         self.delivery_timeout_s = delivery_timeout_ms / 1000
         self.partitioner = partitioner
@@ -371,9 +382,7 @@ class Producer:
                     self._sender_wakes_at = None
                 else:
                     return
-            self._settle_all([(b, (-1, -1), errors.OperationTimeoutError(
-                "", f"Expiring {b.count} record(s) for {b.topic}-{b.partition}: "
-                f"{int(self.delivery_timeout_s * 1000)} ms has passed since batch creation")) for b in expired])
+            self._settle_all([(b, (-1, -1), self._expired(b)) for b in expired])
             if refresh == 0:
                 self._broker.refresh_stale()    # Metadata of the topics whose leaders moved
             for address, batches in requests.items():
@@ -459,7 +468,7 @@ class Producer:
                     b.bytes = self._build(b)
         except errors.DcliError as e:
             self._request_done(address)
-            self._retry_or_fail(batches, e)
+            self._retry_or_fail(batches, e, sent=False)     # nothing left: no attempt counted
             return
         req = encode_produce_request(self.acks, int(self.request_timeout_s * 1000),
                                      [(b.topic, b.partition, b.bytes) for b in batches])
@@ -477,9 +486,11 @@ class Producer:
         try:
             reply = call.result()
         except grpc.RpcError as e:
-            # the broker went away or stopped answering: who leads now is asked before the retry
+            # the broker went away or stopped answering: who leads now is asked of the others
+            # before the retry
+            err = call_failure(e, address)
             self._broker.unreachable(address, {b.topic for b in batches})
-            self._retry_or_fail(batches, errors.UnavailableError("", f"Produce failed: {e.details() or e.code().name}"))
+            self._retry_or_fail(batches, err, sent=not isinstance(err, errors.BrokerUnreachableError))
             return
         if self.acks == 0:
             self._settle_all([(b, (-1, -1), None) for b in batches])
@@ -497,12 +508,15 @@ class Producer:
                 self._retry_or_fail([b], errors.UnavailableError("", "the broker did not answer for this partition"))
             elif r.error_code == 0:
                 settled.append((b, (r.base_offset, r.log_append_time_ms), None))
-            elif r.error_code in RETRIABLE or (r.error_code == OUT_OF_ORDER and self._retry_pending(b)):
-                if r.error_code in LEADER_MOVED:
-                    self._broker.invalidate([b.topic])
-                self._retry_or_fail([b], raise_for(r.error_code, r.error_message))
             else:
-                settled.append((b, (-1, -1), raise_for(r.error_code, r.error_message)))
+                err = raise_for(r.error_code, r.error_message)
+                if err.invalid_metadata:
+                    self._broker.invalidate([b.topic])
+                # an out of order sequence behind a batch being sent again closes when it lands
+                if err.retriable or (isinstance(err, errors.OutOfOrderSequenceError) and self._retry_pending(b)):
+                    self._retry_or_fail([b], err)
+                else:
+                    settled.append((b, (-1, -1), err))
         self._settle_all(settled)
 
     def _init_producer_id(self) -> None:
@@ -527,24 +541,59 @@ class Producer:
             return any(o.attempts and o.base_sequence < b.base_sequence
                        for o in self._ready.get((b.topic, b.partition), []))
 
-    def _retry_or_fail(self, batches: list[_Batch], err: Exception) -> None:
+    def _retry_or_fail(self, batches: list[_Batch], err: errors.DcliError, sent: bool = True) -> None:
+        """Queue `batches` to be sent again after their backoff, or settle them: with `err`
+        when it is not retriable (or `retries` ran out, or acks=0, or the producer closed),
+        with a timeout once `delivery_timeout_ms` has passed. `sent`: the request may have
+        reached the broker; one that never left is not counted against `retries`."""
         now = time.monotonic()
-        retry = [b for b in batches if b.attempts < self.retries and self.acks != 0
-                 and now - b.created < self.delivery_timeout_s and not self._closed]
-        self._settle_all([(b, (-1, -1), err) for b in batches if b not in retry])
+        retry, failed = [], []
+        for b in batches:
+            final = self._final_error(b, err, sent, now)
+            if final is None:
+                retry.append(b)
+            else:
+                failed.append((b, (-1, -1), final))
+        self._settle_all(failed)
         if not retry:
             return
         with self._cv:       # back in line at once (later batches wait behind it), sent after a pause
             for b in retry:
                 tp = (b.topic, b.partition)
                 b.attempts += 1
-                b.not_before = now + self.retry_backoff_s
+                b.unsent += not sent
+                b.not_before = now + self._backoff(b.attempts)
                 self._in_flight[tp] -= 1
                 queue = self._ready.setdefault(tp, [])
                 queue.append(b)
                 # same bytes, same order: the built ones by sequence, then those never sent
                 queue.sort(key=lambda x: (not x.bytes, x.base_sequence, x.created))
             self._cv.notify_all()
+
+    def _final_error(self, b: _Batch, err: errors.DcliError, sent: bool, now: float) -> errors.DcliError | None:
+        """What batch `b` fails with after this failure (`err`), or None: it is sent again.
+        The error decides (`retriable`); `retries` counts only failures of requests that may
+        have reached the broker (`sent`); delivery.timeout.ms bounds them all."""
+        if not err.retriable or self.acks == 0 or self._closed:
+            return err
+        if now - b.created >= self.delivery_timeout_s:
+            return self._expired(b, err)
+        if sent and b.attempts - b.unsent >= self.retries:
+            return err
+        return None
+
+    def _backoff(self, failures: int) -> float:
+        """Seconds before a batch's retry after its `failures`-th failure: retry.backoff.ms
+        doubled each time, at most retry.backoff.max.ms, with Kafka's jitter of +-20 %."""
+        base = min(self.retry_backoff_s * 2 ** min(failures - 1, 30), self.retry_backoff_max_s)
+        return base * random.uniform(1 - RETRY_JITTER, 1 + RETRY_JITTER)
+
+    def _expired(self, b: _Batch, cause: BaseException | None = None) -> errors.OperationTimeoutError:
+        """Kafka's error for a batch not acknowledged within delivery.timeout.ms."""
+        err = errors.OperationTimeoutError("", f"Expiring {b.count} record(s) for {b.topic}-{b.partition}: "
+                                           f"{int(self.delivery_timeout_s * 1000)} ms has passed since batch creation")
+        err.__cause__ = cause
+        return err
 
     def _settle_all(self, settled: list[tuple[_Batch, tuple[int, int], Exception | None]]) -> None:
         """Settle each batch (its callbacks run here) with its outcome or error, then give

@@ -2,8 +2,10 @@
 
 Each class carries the wire code it travels as (`ErrorCode` in coord.proto), the gRPC status a
 stream-level failure uses, the CLI exit code (DESIGN.md: 1 error, 2 usage, 3 not found,
-4 conflict, 5 unavailable, 6 permission), the message in zkCli's words, and whether a client may
-retry it. The server raises these from domain code; the client rebuilds them with `from_proto`.
+4 conflict, 5 unavailable, 6 permission), the message in zkCli's words, whether a client may
+retry it (`retriable`) and whether it should ask for metadata first (`invalid_metadata`: the
+leader moved). Retry logic asks the error, never a list of codes. The server raises these from
+domain code; the client rebuilds them with `from_proto`.
 
     >>> err = NoNodeError("/missing")
     >>> str(err), err.exit_code
@@ -62,6 +64,9 @@ class DcliError(Exception):
     grpc_status: ClassVar[str] = "INTERNAL"      # a grpc.StatusCode name; wire imports no grpc
     exit_code: ClassVar[int] = ExitCode.ERROR
     retriable: ClassVar[bool] = False
+    # what the client knows of the cluster (a partition's leader) may be wrong: ask again before
+    # a retry (Kafka's InvalidMetadataException, aiokafka's `invalid_metadata`)
+    invalid_metadata: ClassVar[bool] = False
     template: ClassVar[str] = "KeeperErrorCode = SystemError for {path}"
 
     def __init__(self, path: str = "", message: str | None = None):
@@ -433,6 +438,7 @@ class UnknownTopicOrPartitionError(BrokerError):
     grpc_status = "NOT_FOUND"
     exit_code = ExitCode.NOT_FOUND
     retriable = True
+    invalid_metadata = True
     kafka_code = 3
     template = "This server does not host this topic-partition."
 
@@ -441,6 +447,7 @@ class LeaderNotAvailableError(BrokerError):
     grpc_status = "UNAVAILABLE"
     exit_code = ExitCode.UNAVAILABLE
     retriable = True
+    invalid_metadata = True
     kafka_code = 5
     template = ("There is no leader for this topic-partition as we are in the middle of a "
                 "leadership election.")
@@ -450,6 +457,7 @@ class NotLeaderOrFollowerError(BrokerError):
     grpc_status = "UNAVAILABLE"
     exit_code = ExitCode.UNAVAILABLE
     retriable = True
+    invalid_metadata = True
     kafka_code = 6
     template = ("For requests intended only for the leader, this error indicates that the broker "
                 "is not the current leader. For requests intended for any replica, this error "
@@ -462,6 +470,27 @@ class RequestTimedOutError(BrokerError):
     retriable = True
     kafka_code = 7
     template = "The request timed out."
+
+
+class NetworkError(BrokerError):
+    """A request whose answer never came because the connection broke: the broker may have
+    applied it (Kafka's NetworkException, an InvalidMetadataException: the broker may be gone)."""
+
+    grpc_status = "UNAVAILABLE"
+    exit_code = ExitCode.UNAVAILABLE
+    retriable = True
+    invalid_metadata = True
+    kafka_code = 13
+    template = "The server disconnected before a response was received."
+
+
+class BrokerUnreachableError(NetworkError):
+    """No connection to the broker could be made, so the request never left: sending it again
+    cannot apply it twice. Kafka's producer counts no attempt for it (it sends nothing to a
+    broker it is not connected to), so `retries` does not run out while a dead leader is still
+    named by the metadata; `delivery.timeout.ms` bounds the wait."""
+
+    template = "Connection to the broker could not be established. Broker may not be available."
 
 
 class NotEnoughReplicasError(BrokerError):
@@ -532,6 +561,7 @@ class KafkaStorageError(BrokerError):
     grpc_status = "UNAVAILABLE"
     exit_code = ExitCode.UNAVAILABLE
     retriable = True
+    invalid_metadata = True
     kafka_code = 56
     template = "Disk error when trying to access log file on the disk."
 
@@ -539,6 +569,7 @@ class KafkaStorageError(BrokerError):
 class FencedLeaderEpochError(BrokerError):
     grpc_status = "FAILED_PRECONDITION"
     retriable = True
+    invalid_metadata = True
     kafka_code = 74
     template = "The leader epoch in the request is older than the epoch on the broker."
 
@@ -546,6 +577,7 @@ class FencedLeaderEpochError(BrokerError):
 class UnknownLeaderEpochError(BrokerError):
     grpc_status = "FAILED_PRECONDITION"
     retriable = True
+    invalid_metadata = True
     kafka_code = 75
     template = "The leader epoch in the request is newer than the epoch on the broker."
 
@@ -557,6 +589,14 @@ class OffsetMetadataTooLargeError(BrokerError):
     exit_code = ExitCode.USAGE
     kafka_code = 12
     template = "The metadata field of the offset request was too large."
+
+
+class CoordinatorLoadInProgressError(BrokerError):
+    grpc_status = "UNAVAILABLE"
+    exit_code = ExitCode.UNAVAILABLE
+    retriable = True
+    kafka_code = 14
+    template = "The coordinator is loading and hence can't process requests."
 
 
 class CoordinatorNotAvailableError(BrokerError):
