@@ -12,6 +12,7 @@ import grpc
 
 from dcli.client.broker_metadata import WILDCARD_HOSTS, ClusterMetadata, Leader, host_of, join_host_port
 from dcli.client.session import CHANNEL_OPTIONS, parse_servers
+from dcli.client.rpc import error_from_rpc
 from dcli.v1 import broker_pb2 as bpb
 from dcli.v1 import broker_pb2_grpc as bpb_grpc
 from dcli.wire import errors
@@ -19,7 +20,6 @@ from dcli.wire import errors
 UNKNOWN_TOPIC_OR_PARTITION = 3
 LEADER_NOT_AVAILABLE = 5
 # COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR: find it again
-COORDINATOR_MOVED = frozenset({14, 15, 16})
 RETRY_BACKOFF_S = 0.1               # Kafka's retry.backoff.ms
 UNKNOWN_TOPIC_WAIT_S = 3.0          # how long a topic no broker knows yet is asked for again
 # Kafka's reconnect.backoff.ms / reconnect.backoff.max.ms: a restarted broker is reached again
@@ -32,20 +32,6 @@ BROKER_CHANNEL_OPTIONS = CHANNEL_OPTIONS + [
 LOGGER = logging.getLogger("dcli.client.broker")
 
 
-def _broker_errors() -> dict[int, type[errors.BrokerError]]:
-    found: dict[int, type[errors.BrokerError]] = {}
-    stack = [errors.BrokerError]
-    while stack:
-        cls = stack.pop()
-        if cls.kafka_code > 0:
-            found.setdefault(cls.kafka_code, cls)
-        stack.extend(cls.__subclasses__())
-    return found
-
-
-_BY_CODE = _broker_errors()
-
-
 class KafkaError(errors.BrokerError):
     """A broker error code the client has no class of its own for."""
 
@@ -53,12 +39,12 @@ class KafkaError(errors.BrokerError):
 def error_class(code: int) -> type[errors.BrokerError]:
     """The class of Kafka error `code` (KafkaError, neither retriable nor about metadata, for a
     code the client does not know), to ask `retriable` or `invalid_metadata` without making one."""
-    return _BY_CODE.get(code, KafkaError)
+    return errors.for_kafka_code(code) or KafkaError
 
 
 def raise_for(code: int, message: str) -> errors.BrokerError:
     """The exception for Kafka error `code` (the caller raises it or sets it on a future)."""
-    cls = _BY_CODE.get(code)
+    cls = errors.for_kafka_code(code)
     if cls is not None:
         return cls("", message or None)
     err = KafkaError("", message or f"Kafka error code {code}")
@@ -66,27 +52,11 @@ def raise_for(code: int, message: str) -> errors.BrokerError:
     return err
 
 
-# How gRPC's core says a call failed because no connection could be made (its pick-first policy
-# found no ready address, or the name did not resolve): the call never left the client.
-# tests/unit/test_broker_errors.py checks the installed gRPC still says so.
-NOT_CONNECTED_DETAILS = ("failed to connect to all addresses", "DNS resolution failed")
-
-
 def call_failure(e: grpc.RpcError, address: str) -> errors.DcliError:
     """A broker call that failed without an answer, as the error a retry decision asks: no
     connection made (BrokerUnreachableError: nothing was sent), the connection broke
-    (NetworkError: it may have been applied), no answer in time (RequestTimedOutError); any
-    other status is not retriable (`rpc_error`). Each of the first three is retriable."""
-    code, details = e.code(), e.details() or ""
-    if code == grpc.StatusCode.UNAVAILABLE:
-        if details.startswith(NOT_CONNECTED_DETAILS):
-            return errors.BrokerUnreachableError(address, f"Connection to {address} could not be established. "
-                                                 f"Broker may not be available. ({details})")
-        return errors.NetworkError(address, f"The connection to {address} broke before a response was received "
-                                   f"({details or code.name})")
-    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
-        return errors.RequestTimedOutError(address, f"No response from {address} in time ({details or code.name})")
-    return rpc_error(e, address)
+    (NetworkError: it may have been applied), no answer in time (RequestTimedOutError)."""
+    return error_from_rpc(e, address, kafka=True)
 
 
 class BrokerChannel:
@@ -317,7 +287,7 @@ class BrokerChannel:
                 with self._lock:
                     self._coordinators[group_id] = found
                 return found
-            if r.error_code not in COORDINATOR_MOVED or time.monotonic() + RETRY_BACKOFF_S >= deadline:
+            if not error_class(r.error_code).coordinator_moved or time.monotonic() + RETRY_BACKOFF_S >= deadline:
                 raise raise_for(r.error_code, r.error_message)
             time.sleep(RETRY_BACKOFF_S)
 
@@ -352,21 +322,14 @@ class BrokerChannel:
 
 
 def coordinator_moved(reply) -> bool:
-    """Whether a group RPC's answer says to ask another coordinator (an error code of 14, 15
-    or 16 at the top or for any partition, group or result)."""
-    if getattr(reply, "error_code", 0) in COORDINATOR_MOVED:
+    """Whether a group RPC's answer says to ask another coordinator (an error that says so at
+    the top or for any partition, group or result)."""
+    if error_class(getattr(reply, "error_code", 0)).coordinator_moved:
         return True
-    return any(x.error_code in COORDINATOR_MOVED
+    return any(error_class(x.error_code).coordinator_moved
                for field in ("partitions", "groups", "results") for x in getattr(reply, field, ()))
 
 
 def rpc_error(e: grpc.RpcError, server: str) -> errors.DcliError:
     """A failed call as one of the project's errors (one line for the CLI)."""
-    code = e.code()
-    if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-        return errors.UnavailableError(server, f"Cannot connect to {server}: {e.details() or code.name}")
-    if code == grpc.StatusCode.UNIMPLEMENTED:
-        return errors.UnimplementedError("", f"The server at {server} does not offer this: {e.details()}")
-    if code == grpc.StatusCode.INVALID_ARGUMENT:
-        return errors.BadArgumentsError("", e.details() or "invalid request")
-    return errors.SystemError_("", f"{code.name}: {e.details()}")
+    return error_from_rpc(e, server)

@@ -32,7 +32,7 @@ from typing import NamedTuple
 import grpc
 
 from dcli.client import assignors
-from dcli.client.broker_common import (COORDINATOR_MOVED, RETRY_BACKOFF_S, BrokerChannel, error_class,
+from dcli.client.broker_common import (RETRY_BACKOFF_S, BrokerChannel, error_class,
                                        raise_for, rpc_error)
 from dcli.v1 import broker_pb2 as bpb
 from dcli.wire import errors
@@ -486,7 +486,7 @@ class Consumer:
                     timeout=self.heartbeat_s + 10)
             except errors.DcliError:
                 continue                     # no coordinator now: looked for again at the next beat
-            if r.error_code in COORDINATOR_MOVED:
+            if error_class(r.error_code).coordinator_moved:
                 continue
             if r.error_code:
                 self._needs_join = True      # the next poll rejoins

@@ -24,28 +24,12 @@ from typing import Iterator
 
 import grpc
 
+from dcli.client.rpc import error_from_rpc
 from dcli.client.session import CHANNEL_OPTIONS, parse_servers
 from dcli.v1 import kv_pb2 as pb
 from dcli.v1 import kv_pb2_grpc as pb_grpc
 from dcli.wire import errors
 from dcli.wire.kv_keys import DEFAULT_KEYSPACE, validate_key, validate_value
-
-
-def error_from_rpc(e: grpc.RpcError, server: str) -> errors.DcliError:
-    """A failed call as one of the project's errors: the server's own when it named one."""
-    for key, value in (e.trailing_metadata() or ()):
-        if key == "dcli-error":
-            return errors.from_tag(value, e.details() or "")
-    code = e.code()
-    if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-        return errors.UnavailableError(server, f"Cannot connect to {server}: {e.details() or code.name}")
-    if code == grpc.StatusCode.UNIMPLEMENTED:
-        return errors.UnimplementedError("", f"The server at {server} does not offer this: {e.details()}")
-    if code == grpc.StatusCode.INVALID_ARGUMENT:
-        return errors.BadArgumentsError("", e.details() or "invalid request")
-    if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
-        return errors.RequestTooLargeError("", e.details() or "request too large")
-    return errors.SystemError_("", f"{code.name}: {e.details()}")
 
 
 def as_bytes(data: bytes | str, what: str = "key") -> bytes:

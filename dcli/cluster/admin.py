@@ -27,6 +27,7 @@ def find_leader(servers: list[str], timeout: float = status_rpc.DEFAULT_TIMEOUT_
 def _call(servers: list[str], method: str, request):
     import grpc
 
+    from dcli.client.rpc import error_from_rpc
     from dcli.v1 import cluster_pb2_grpc as cpb_grpc
 
     leader = find_leader(servers)
@@ -34,9 +35,7 @@ def _call(servers: list[str], method: str, request):
         try:
             return getattr(cpb_grpc.ClusterStub(channel), method)(request, timeout=CALL_TIMEOUT_S)
         except grpc.RpcError as e:
-            if e.code() in (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.INVALID_ARGUMENT):
-                raise errors.ClusterStateError(e.details()) from None
-            raise errors.UnavailableError(leader, e.details() or e.code().name) from None
+            raise error_from_rpc(e, leader) from None
 
 
 def add_member(servers: list[str], node_id: int, address: str) -> list:

@@ -57,17 +57,36 @@ class ExitCode(IntEnum):
     INTERRUPTED = 130
 
 
+# code -> class, filled as the classes below are declared (DcliError.__init_subclass__)
+_BY_CODE: dict[int, type[DcliError]] = {}
+_BY_KAFKA_CODE: dict[int, type[BrokerError]] = {}
+_BY_KV_CODE: dict[int, type[KVError]] = {}
+_BY_NAME: dict[str, type[DcliError]] = {}      # for the errors that have no code of their own
+
+
 class DcliError(Exception):
     """Base of every error a user can see; `str()` is the one line the CLI prints."""
 
     code: ClassVar[int] = Code.SYSTEM_ERROR
+    kafka_code: ClassVar[int | None] = None      # Kafka's error code, for the broker's errors
+    kv_code: ClassVar[int | None] = None         # the key-value store's code, for its errors
     grpc_status: ClassVar[str] = "INTERNAL"      # a grpc.StatusCode name; wire imports no grpc
     exit_code: ClassVar[int] = ExitCode.ERROR
     retriable: ClassVar[bool] = False
     # what the client knows of the cluster (a partition's leader) may be wrong: ask again before
     # a retry (Kafka's InvalidMetadataException, aiokafka's `invalid_metadata`)
-    invalid_metadata: ClassVar[bool] = False
+    invalid_metadata: ClassVar[bool] = False     # the leader may have moved: ask for metadata again
+    coordinator_moved: ClassVar[bool] = False    # ask which broker coordinates the group again
     template: ClassVar[str] = "KeeperErrorCode = SystemError for {path}"
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        """Each class is indexed by the codes it declares itself; the first declared wins."""
+        super().__init_subclass__(**kwargs)
+        _BY_NAME.setdefault(cls.__name__, cls)
+        for attr, table in (("code", _BY_CODE), ("kafka_code", _BY_KAFKA_CODE), ("kv_code", _BY_KV_CODE)):
+            number = cls.__dict__.get(attr)
+            if number is not None and number > 0:
+                table.setdefault(int(number), cls)
 
     def __init__(self, path: str = "", message: str | None = None):
         self.path = path
@@ -85,36 +104,45 @@ class DcliError(Exception):
         return pb.Error(code=self.code, path=self.path, message=self.message)
 
 
-_BY_CODE: dict[int, type[DcliError]] = {}
-
-
-def _register(cls: type[DcliError]) -> type[DcliError]:
-    _BY_CODE.setdefault(cls.code, cls)
-    return cls
-
-
 def from_proto(err) -> DcliError:
     """The exception for an `Error` that came over the wire."""
-    cls = _BY_CODE.get(err.code, DcliError)
-    return cls(err.path, err.message or None)
+    return for_code(err.code)(err.path, err.message or None)
 
 
 def for_code(code: int) -> type[DcliError]:
+    """The class of coord.proto's ErrorCode `code` (DcliError for one not known here)."""
     return _BY_CODE.get(code, DcliError)
 
 
-@_register
+def for_kafka_code(code: int) -> type[BrokerError] | None:
+    """The class of Kafka error `code`, or None for a code not known here."""
+    return _BY_KAFKA_CODE.get(code) if code > 0 else None
+
+
+def kafka_error(code: int, message: str = "") -> BrokerError:
+    """The exception for Kafka error `code` and its message (a BrokerError carrying the code
+    for one not known here)."""
+    cls = for_kafka_code(code)
+    if cls is not None:
+        return cls("", message or None)
+    err = BrokerError("", message or f"Kafka error code {code}")
+    err.kafka_code = code
+    return err
+
+
+def for_kv_code(code: int) -> type[KVError]:
+    return _BY_KV_CODE.get(code, KVError)
+
+
 class SystemError_(DcliError):
-    pass
+    code = Code.SYSTEM_ERROR
 
 
-@_register
 class RuntimeInconsistencyError(DcliError):
     code = Code.RUNTIME_INCONSISTENCY
     template = "KeeperErrorCode = RuntimeInconsistency for {path}"
 
 
-@_register
 class ConnectionLossError(DcliError):
     code = Code.CONNECTION_LOSS
     grpc_status = "UNAVAILABLE"
@@ -123,21 +151,18 @@ class ConnectionLossError(DcliError):
     template = "KeeperErrorCode = ConnectionLoss for {path}"
 
 
-@_register
 class MarshallingError(DcliError):
     code = Code.MARSHALLING_ERROR
     grpc_status = "INVALID_ARGUMENT"
     template = "KeeperErrorCode = MarshallingError for {path}"
 
 
-@_register
 class UnimplementedError(DcliError):
     code = Code.UNIMPLEMENTED
     grpc_status = "UNIMPLEMENTED"
     template = "KeeperErrorCode = Unimplemented for {path}"
 
 
-@_register
 class OperationTimeoutError(DcliError):
     code = Code.OPERATION_TIMEOUT
     grpc_status = "DEADLINE_EXCEEDED"
@@ -146,7 +171,6 @@ class OperationTimeoutError(DcliError):
     template = "KeeperErrorCode = OperationTimeout for {path}"
 
 
-@_register
 class BadArgumentsError(DcliError):
     code = Code.BAD_ARGUMENTS
     grpc_status = "INVALID_ARGUMENT"
@@ -154,7 +178,6 @@ class BadArgumentsError(DcliError):
     template = "Arguments are not valid : {path}"
 
 
-@_register
 class NoNodeError(DcliError):
     code = Code.NO_NODE
     grpc_status = "NOT_FOUND"
@@ -162,7 +185,6 @@ class NoNodeError(DcliError):
     template = "Node does not exist: {path}"
 
 
-@_register
 class NoAuthError(DcliError):
     code = Code.NO_AUTH
     grpc_status = "PERMISSION_DENIED"
@@ -170,7 +192,6 @@ class NoAuthError(DcliError):
     template = "Insufficient permission : {path}"
 
 
-@_register
 class BadVersionError(DcliError):
     code = Code.BAD_VERSION
     grpc_status = "FAILED_PRECONDITION"
@@ -178,7 +199,6 @@ class BadVersionError(DcliError):
     template = "version No is not valid : {path}"
 
 
-@_register
 class NoChildrenForEphemeralsError(DcliError):
     code = Code.NO_CHILDREN_FOR_EPHEMERALS
     grpc_status = "FAILED_PRECONDITION"
@@ -186,7 +206,6 @@ class NoChildrenForEphemeralsError(DcliError):
     template = "Ephemerals cannot have children: {path}"
 
 
-@_register
 class NodeExistsError(DcliError):
     code = Code.NODE_EXISTS
     grpc_status = "ALREADY_EXISTS"
@@ -194,7 +213,6 @@ class NodeExistsError(DcliError):
     template = "Node already exists: {path}"
 
 
-@_register
 class NotEmptyError(DcliError):
     code = Code.NOT_EMPTY
     grpc_status = "FAILED_PRECONDITION"
@@ -202,7 +220,6 @@ class NotEmptyError(DcliError):
     template = "Node not empty: {path}"
 
 
-@_register
 class SessionExpiredError(DcliError):
     code = Code.SESSION_EXPIRED
     grpc_status = "UNAUTHENTICATED"
@@ -210,7 +227,6 @@ class SessionExpiredError(DcliError):
     template = "KeeperErrorCode = Session expired for {path}"
 
 
-@_register
 class InvalidACLError(DcliError):
     code = Code.INVALID_ACL
     grpc_status = "INVALID_ARGUMENT"
@@ -218,7 +234,6 @@ class InvalidACLError(DcliError):
     template = "KeeperErrorCode = InvalidACL for {path}"
 
 
-@_register
 class SessionMovedError(DcliError):
     code = Code.SESSION_MOVED
     grpc_status = "FAILED_PRECONDITION"
@@ -227,7 +242,6 @@ class SessionMovedError(DcliError):
     template = "KeeperErrorCode = Session moved for {path}"
 
 
-@_register
 class NoWatcherError(DcliError):
     code = Code.NO_WATCHER
     grpc_status = "NOT_FOUND"
@@ -235,7 +249,6 @@ class NoWatcherError(DcliError):
     template = "KeeperErrorCode = No such watcher for {path}"
 
 
-@_register
 class InvalidPathError(DcliError):
     """A path breaking ZooKeeper's rules; the message names the rule (see `dcli.wire.paths`)."""
 
@@ -245,7 +258,6 @@ class InvalidPathError(DcliError):
     template = "Invalid path string \"{path}\""
 
 
-@_register
 class DataTooLargeError(DcliError):
     code = Code.DATA_TOO_LARGE
     grpc_status = "INVALID_ARGUMENT"
@@ -253,7 +265,6 @@ class DataTooLargeError(DcliError):
     template = "Data too large for {path}"
 
 
-@_register
 class RequestTooLargeError(DcliError):
     code = Code.REQUEST_TOO_LARGE
     grpc_status = "RESOURCE_EXHAUSTED"
@@ -261,7 +272,6 @@ class RequestTooLargeError(DcliError):
     template = "Request too large for {path}"
 
 
-@_register
 class TooFarBehindError(DcliError):
     """The server has not yet seen a zxid the client has: it would show the tree going back."""
 
@@ -314,8 +324,10 @@ class UnknownNodeError(DcliError):
 
 class ClusterStateError(DcliError):
     """The cluster or a node is not in a state the command can act on: already running, not
-    running, or made with another size."""
+    running, or made with another size; a membership change a node refuses (already a member,
+    not a member, the last one)."""
 
+    grpc_status = "FAILED_PRECONDITION"
     exit_code = ExitCode.CONFLICT
     template = "{path}"
 
@@ -595,6 +607,7 @@ class CoordinatorLoadInProgressError(BrokerError):
     grpc_status = "UNAVAILABLE"
     exit_code = ExitCode.UNAVAILABLE
     retriable = True
+    coordinator_moved = True
     kafka_code = 14
     template = "The coordinator is loading and hence can't process requests."
 
@@ -603,6 +616,7 @@ class CoordinatorNotAvailableError(BrokerError):
     grpc_status = "UNAVAILABLE"
     exit_code = ExitCode.UNAVAILABLE
     retriable = True
+    coordinator_moved = True
     kafka_code = 15
     template = "The coordinator is not available."
 
@@ -611,6 +625,7 @@ class NotCoordinatorError(BrokerError):
     grpc_status = "UNAVAILABLE"
     exit_code = ExitCode.UNAVAILABLE
     retriable = True
+    coordinator_moved = True
     kafka_code = 16
     template = "This is not the correct coordinator."
 
@@ -742,27 +757,32 @@ class MembershipError(KVError):
     template = "Membership change refused: {path}"
 
 
-def kv_error_for(kv_code: int) -> type[KVError]:
-    stack: list[type[KVError]] = [KVError]
-    while stack:
-        cls = stack.pop()
-        if cls.kv_code == kv_code:
-            return cls
-        stack.extend(cls.__subclasses__())
-    return KVError
-
-
 def error_tag(e: DcliError) -> str:
-    """What the `dcli-error` trailing metadata says about `e` (see kv.proto)."""
-    return f"kv:{e.kv_code}" if isinstance(e, KVError) else f"code:{int(e.code)}"
+    """What the `dcli-error` trailing metadata says about `e`: `kv:N`, `kafka:N`, `code:N`, or
+    `name:Class` for an error no code stands for (a cluster's state, say)."""
+    if e.kv_code is not None:
+        return f"kv:{e.kv_code}"
+    if e.kafka_code is not None and e.kafka_code > 0:
+        return f"kafka:{e.kafka_code}"
+    if for_code(e.code) is type(e):
+        return f"code:{int(e.code)}"
+    return f"name:{type(e).__name__}"
 
 
 def from_tag(tag: str, message: str) -> DcliError:
     """The error a `dcli-error` tag and a status' details stand for."""
     kind, _, number = tag.partition(":")
+    if kind == "name":
+        return _BY_NAME.get(number, DcliError)("", message or None)
     try:
         n = int(number)
     except ValueError:
-        return SystemError_("", message)
-    cls = kv_error_for(n) if kind == "kv" else for_code(n)
-    return cls("", message)
+        return SystemError_("", message or None)
+    if kind == "kv":
+        cls: type[DcliError] = for_kv_code(n)
+    elif kind == "kafka":
+        cls = for_kafka_code(n) or BrokerError
+    else:
+        cls = for_code(n)
+    return cls("", message or None)
+

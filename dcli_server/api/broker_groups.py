@@ -17,6 +17,7 @@ from pathlib import Path
 from dcli.v1 import broker_pb2 as pb
 from dcli.wire import errors
 from dcli.wire.errors import BrokerError, CoordinatorNotAvailableError, NotCoordinatorError
+from dcli_server.api.errors import kafka_fields
 from dcli_server.broker.groups import GroupConfig, GroupCoordinator, JoinRequest
 from dcli_server.broker.offsets import OffsetCommit, OffsetStore
 
@@ -120,10 +121,6 @@ class Groups:
                 log.exception("offset store compaction failed")
 
 
-def _err(e: BrokerError) -> dict:
-    return {"error_code": e.kafka_code, "error_message": e.message}
-
-
 class GroupRpcs:
     """Mixed into BrokerService: `self._groups` is a started Groups, `self._broker` the Broker
     (which says which broker coordinates a group)."""
@@ -149,7 +146,7 @@ class GroupRpcs:
 
     async def JoinGroup(self, request: pb.JoinGroupRequest, context) -> pb.JoinGroupResponse:
         if (e := await self._refused(request.group_id)) is not None:
-            return pb.JoinGroupResponse(member_id=request.member_id, generation_id=-1, **_err(e))
+            return pb.JoinGroupResponse(member_id=request.member_id, generation_id=-1, **kafka_fields(e))
         g = self._groups
         waiter = asyncio.get_running_loop().create_future()
         g.coordinator.join(now_ms(), JoinRequest(
@@ -167,7 +164,7 @@ class GroupRpcs:
 
     async def SyncGroup(self, request: pb.SyncGroupRequest, context) -> pb.SyncGroupResponse:
         if (e := await self._refused(request.group_id)) is not None:
-            return pb.SyncGroupResponse(**_err(e))
+            return pb.SyncGroupResponse(**kafka_fields(e))
         g = self._groups
         waiter = asyncio.get_running_loop().create_future()
         g.coordinator.sync(now_ms(), request.group_id, request.generation_id, request.member_id,
@@ -179,7 +176,7 @@ class GroupRpcs:
 
     async def Heartbeat(self, request: pb.HeartbeatRequest, context) -> pb.HeartbeatResponse:
         if (e := await self._refused(request.group_id)) is not None:
-            return pb.HeartbeatResponse(**_err(e))
+            return pb.HeartbeatResponse(**kafka_fields(e))
         r = self._groups.coordinator.heartbeat(now_ms(), request.group_id, request.generation_id,
                                                request.member_id)
         self._groups.deliver()
@@ -187,7 +184,7 @@ class GroupRpcs:
 
     async def LeaveGroup(self, request: pb.LeaveGroupRequest, context) -> pb.LeaveGroupResponse:
         if (e := await self._refused(request.group_id)) is not None:
-            return pb.LeaveGroupResponse(**_err(e))
+            return pb.LeaveGroupResponse(**kafka_fields(e))
         r = self._groups.coordinator.leave(now_ms(), request.group_id, list(request.member_ids))
         self._groups.deliver()
         return pb.LeaveGroupResponse(error_code=r.error_code, error_message=r.error_message)
@@ -195,7 +192,7 @@ class GroupRpcs:
     async def OffsetCommit(self, request: pb.OffsetCommitRequest, context) -> pb.OffsetCommitResponse:
         if (e := await self._refused(request.group_id)) is not None:
             return pb.OffsetCommitResponse(partitions=[
-                pb.PartitionError(topic=p.topic, partition=p.partition, **_err(e)) for p in request.partitions])
+                pb.PartitionError(topic=p.topic, partition=p.partition, **kafka_fields(e)) for p in request.partitions])
         g = self._groups
         results = g.coordinator.commit_offsets(
             now_ms(), request.group_id, request.generation_id, request.member_id,
@@ -209,13 +206,13 @@ class GroupRpcs:
                 failed = CoordinatorNotAvailableError(message=f"The offsets could not be stored: {exc}")
         return pb.OffsetCommitResponse(partitions=[
             pb.PartitionError(topic=r.topic, partition=r.partition,
-                              **(_err(failed) if failed is not None and not r.error_code else
+                              **(kafka_fields(failed) if failed is not None and not r.error_code else
                                  {"error_code": r.error_code, "error_message": r.error_message}))
             for r in results])
 
     async def OffsetFetch(self, request: pb.OffsetFetchRequest, context) -> pb.OffsetFetchResponse:
         if (e := await self._refused(request.group_id)) is not None:
-            return pb.OffsetFetchResponse(**_err(e))
+            return pb.OffsetFetchResponse(**kafka_fields(e))
         wanted = [(p.topic, p.partition) for p in request.partitions] or None
         found = self._groups.coordinator.fetch_offsets(request.group_id, wanted)
         return pb.OffsetFetchResponse(partitions=[
@@ -240,7 +237,7 @@ class GroupRpcs:
                 refused[group] = e
         described = self._groups.coordinator.describe([g for g in request.group_ids if g not in refused])
         return pb.DescribeGroupsResponse(groups=[
-            pb.DescribedGroup(group_id=g, **_err(e)) for g, e in refused.items()] + [
+            pb.DescribedGroup(group_id=g, **kafka_fields(e)) for g, e in refused.items()] + [
             pb.DescribedGroup(group_id=d.group_id, error_code=d.error_code, error_message=d.error_message,
                               state=d.state, protocol_type=d.protocol_type, protocol=d.protocol,
                               generation_id=d.generation_id, leader=d.leader, members=[
@@ -260,6 +257,6 @@ class GroupRpcs:
         if any(not r.error_code for _, r in results):
             await g.durable()
         return pb.DeleteGroupsResponse(results=[
-            pb.PartitionError(topic=group, **_err(e)) for group, e in refused.items()] + [
+            pb.PartitionError(topic=group, **kafka_fields(e)) for group, e in refused.items()] + [
             pb.PartitionError(topic=group, error_code=r.error_code, error_message=r.error_message)
             for group, r in results])

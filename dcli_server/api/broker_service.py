@@ -8,42 +8,16 @@ wait) is refused with INVALID_ARGUMENT and one line saying why.
 """
 from __future__ import annotations
 
-import functools
 import logging
-
-import grpc
 
 from dcli.v1 import broker_pb2 as pb
 from dcli.v1 import broker_pb2_grpc as pb_grpc
-from dcli.wire.errors import BrokerError
+from dcli.wire.errors import BadArgumentsError, BrokerError
 from dcli_server.api.broker_groups import GroupRpcs, Groups
+from dcli_server.api.errors import guarded, kafka_fields
 from dcli_server.broker.broker import Broker, FetchItem, NewTopic
 
 log = logging.getLogger("dcli.server")
-
-
-def _error(e: BrokerError | None) -> dict:
-    return {"error_code": e.kafka_code, "error_message": e.message} if e is not None else {}
-
-
-def _guarded(method):
-    """Bad requests must never take the server down: a bug answers INTERNAL, with the log."""
-    @functools.wraps(method)
-    async def wrapper(self, request, context):
-        try:
-            return await method(self, request, context)
-        except _Refused as r:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(r))
-        except (grpc.aio.AbortError, AssertionError):
-            raise
-        except Exception as e:  # noqa: BLE001 - the answer names it; the log keeps the trace
-            log.exception("broker: %s failed", method.__name__)
-            await context.abort(grpc.StatusCode.INTERNAL, f"{method.__name__} failed: {e}")
-    return wrapper
-
-
-class _Refused(Exception):
-    """A request-wide problem: INVALID_ARGUMENT."""
 
 
 def _given(message, field: str, absent: int = -1) -> int:
@@ -52,8 +26,9 @@ def _given(message, field: str, absent: int = -1) -> int:
 
 
 def _require(ok: bool, message: str) -> None:
+    """A request that makes no sense as a whole: INVALID_ARGUMENT, saying why."""
     if not ok:
-        raise _Refused(message)
+        raise BadArgumentsError("", message)
 
 
 class BrokerService(GroupRpcs, pb_grpc.BrokerServicer):
@@ -63,7 +38,7 @@ class BrokerService(GroupRpcs, pb_grpc.BrokerServicer):
 
     # -- metadata and topics ----------------------------------------------------------------
 
-    @_guarded
+    @guarded
     async def Metadata(self, request: pb.MetadataRequest, context) -> pb.MetadataResponse:
         b = self._broker
         names = None if (request.all_topics and not request.topics) else list(request.topics)
@@ -74,34 +49,34 @@ class BrokerService(GroupRpcs, pb_grpc.BrokerServicer):
                                        replicas=p.replicas, isr=p.isr, offline_replicas=p.offline_replicas)
                      for p in t.partitions]
             topics.append(pb.TopicMetadata(name=t.name, topic_id=t.topic_id, is_internal=t.is_internal,
-                                           partitions=parts, configs=t.configs, **_error(t.error)))
+                                           partitions=parts, configs=t.configs, **kafka_fields(t.error)))
         return pb.MetadataResponse(
             brokers=[pb.BrokerInfo(node_id=i, host=h, port=p) for i, h, p in b.broker_infos()],
             controller_id=b.controller_id, cluster_id=b.cluster_id, topics=topics)
 
-    @_guarded
+    @guarded
     async def CreateTopics(self, request: pb.CreateTopicsRequest, context) -> pb.CreateTopicsResponse:
         wanted = [NewTopic(t.name, _given(t, "num_partitions"), _given(t, "replication_factor"), dict(t.configs),
                            {p: list(r.broker_ids) for p, r in t.assignments.items()})
                   for t in request.topics]
         results = await self._broker.create_topics(wanted, validate_only=request.validate_only)
         return pb.CreateTopicsResponse(topics=[
-            pb.TopicResult(name=r.name, topic_id=r.topic_id, **_error(r.error)) for r in results])
+            pb.TopicResult(name=r.name, topic_id=r.topic_id, **kafka_fields(r.error)) for r in results])
 
-    @_guarded
+    @guarded
     async def DeleteTopics(self, request: pb.DeleteTopicsRequest, context) -> pb.DeleteTopicsResponse:
         results = await self._broker.delete_topics(list(request.names))
         return pb.DeleteTopicsResponse(topics=[
-            pb.TopicResult(name=r.name, topic_id=r.topic_id, **_error(r.error)) for r in results])
+            pb.TopicResult(name=r.name, topic_id=r.topic_id, **kafka_fields(r.error)) for r in results])
 
-    @_guarded
+    @guarded
     async def CreatePartitions(self, request: pb.CreatePartitionsRequest, context) -> pb.CreatePartitionsResponse:
         r = await self._broker.create_partitions(request.topic, request.count,
                                                  validate_only=request.validate_only)
         return pb.CreatePartitionsResponse(
-            result=pb.TopicResult(name=r.name, topic_id=r.topic_id, **_error(r.error)))
+            result=pb.TopicResult(name=r.name, topic_id=r.topic_id, **kafka_fields(r.error)))
 
-    @_guarded
+    @guarded
     async def ElectLeaders(self, request: pb.ElectLeadersRequest, context) -> pb.ElectLeadersResponse:
         _require(request.election_type in (0, 1), f"election_type must be 0 (preferred) or 1 (unclean), "
                                                   f"not {request.election_type}")
@@ -110,40 +85,40 @@ class BrokerService(GroupRpcs, pb_grpc.BrokerServicer):
             results = await self._broker.elect_leaders(wanted, unclean=request.election_type == 1,
                                                        forwarded=request.forwarded)
         except BrokerError as e:
-            return pb.ElectLeadersResponse(**_error(e))
+            return pb.ElectLeadersResponse(**kafka_fields(e))
         return pb.ElectLeadersResponse(results=[
-            pb.PartitionError(topic=t, partition=i, **_error(e)) for (t, i), e in sorted(results.items())])
+            pb.PartitionError(topic=t, partition=i, **kafka_fields(e)) for (t, i), e in sorted(results.items())])
 
-    @_guarded
+    @guarded
     async def DescribeConfigs(self, request: pb.DescribeConfigsRequest, context) -> pb.DescribeConfigsResponse:
         try:
             entries = self._broker.describe_configs(request.topic)
         except BrokerError as e:
-            return pb.DescribeConfigsResponse(**_error(e))
+            return pb.DescribeConfigsResponse(**kafka_fields(e))
         return pb.DescribeConfigsResponse(entries=[
             pb.ConfigEntry(name=c.name, value=c.value, is_default=c.is_default, read_only=c.read_only)
             for c in entries])
 
-    @_guarded
+    @guarded
     async def FindCoordinator(self, request: pb.FindCoordinatorRequest, context) -> pb.FindCoordinatorResponse:
         try:
             node_id, host, port = self._broker.coordinator_for(request.key)
         except BrokerError as e:
-            return pb.FindCoordinatorResponse(node_id=-1, **_error(e))
+            return pb.FindCoordinatorResponse(node_id=-1, **kafka_fields(e))
         return pb.FindCoordinatorResponse(node_id=node_id, host=host, port=port)
 
     # -- producing and consuming ------------------------------------------------------------
 
-    @_guarded
+    @guarded
     async def InitProducerId(self, request: pb.InitProducerIdRequest, context) -> pb.InitProducerIdResponse:
         try:        # no producer_id (or -1) asks for a new one, as Kafka's -1 does
             pid, epoch = await self._broker.init_producer_id(_given(request, "producer_id"),
                                                              request.producer_epoch)
         except BrokerError as e:
-            return pb.InitProducerIdResponse(producer_id=-1, producer_epoch=-1, **_error(e))
+            return pb.InitProducerIdResponse(producer_id=-1, producer_epoch=-1, **kafka_fields(e))
         return pb.InitProducerIdResponse(producer_id=pid, producer_epoch=epoch)
 
-    @_guarded
+    @guarded
     async def Produce(self, request: pb.ProduceRequest, context) -> pb.ProduceResponse:
         _require(request.acks in (-1, 0, 1), f"acks must be 0, 1 or -1 (all), not {request.acks}")
         _require(request.timeout_ms >= 0, f"timeout_ms must not be negative, not {request.timeout_ms}")
@@ -154,10 +129,10 @@ class BrokerService(GroupRpcs, pb_grpc.BrokerServicer):
         return pb.ProduceResponse(partitions=[
             pb.PartitionProduceResult(topic=r.topic, partition=r.partition, base_offset=r.base_offset,
                                       log_append_time_ms=-1, log_start_offset=r.log_start_offset,
-                                      **_error(r.error))
+                                      **kafka_fields(r.error))
             for r in results])
 
-    @_guarded
+    @guarded
     async def Fetch(self, request: pb.FetchRequest, context) -> pb.FetchResponse:
         for name in ("max_wait_ms", "min_bytes", "max_bytes"):
             value = getattr(request, name)
@@ -173,23 +148,23 @@ class BrokerService(GroupRpcs, pb_grpc.BrokerServicer):
         return pb.FetchResponse(partitions=[
             pb.FetchedPartition(topic=r.topic, partition=r.partition, high_watermark=r.high_watermark,
                                 log_start_offset=r.log_start_offset, log_end_offset=r.log_end_offset,
-                                records=r.records, **_error(r.error))
+                                records=r.records, **kafka_fields(r.error))
             for r in results])
 
-    @_guarded
+    @guarded
     async def OffsetForLeaderEpoch(self, request: pb.OffsetForLeaderEpochRequest,
                                    context) -> pb.OffsetForLeaderEpochResponse:
         try:
             epoch, end = await self._broker.offset_for_leader_epoch(
                 request.topic, request.partition, request.current_leader_epoch, request.leader_epoch)
         except BrokerError as e:
-            return pb.OffsetForLeaderEpochResponse(leader_epoch=-1, end_offset=-1, **_error(e))
+            return pb.OffsetForLeaderEpochResponse(leader_epoch=-1, end_offset=-1, **kafka_fields(e))
         return pb.OffsetForLeaderEpochResponse(leader_epoch=epoch, end_offset=end)
 
-    @_guarded
+    @guarded
     async def ListOffsets(self, request: pb.ListOffsetsRequest, context) -> pb.ListOffsetsResponse:
         results = self._broker.list_offsets([(p.topic, p.partition, p.timestamp) for p in request.partitions])
         return pb.ListOffsetsResponse(partitions=[
             pb.ListedOffset(topic=r.topic, partition=r.partition, offset=r.offset,
-                            timestamp=r.timestamp, **_error(r.error))
+                            timestamp=r.timestamp, **kafka_fields(r.error))
             for r in results])

@@ -2,14 +2,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 import grpc
 
 from dcli.v1 import cluster_pb2 as cpb
 from dcli.v1 import cluster_pb2_grpc as cpb_grpc
-from dcli.wire.errors import DcliError
+from dcli.wire.errors import BadArgumentsError, ClusterStateError, DcliError, UnavailableError
 from dcli.wire.peers import parse_address, parse_node_id
+from dcli_server.api.errors import guarded
 from dcli_server.consensus import ConfChange, ConfChangeType, ProposalDropped
 
 log = logging.getLogger("dcli.server")
@@ -58,36 +60,38 @@ class ClusterService(cpb_grpc.ClusterServicer):
     async def Status(self, request: cpb.StatusRequest, context: grpc.aio.ServicerContext) -> cpb.NodeStatus:
         return self._node.status()
 
+    @guarded
     async def AddMember(self, request: cpb.MemberRequest, context) -> cpb.MemberResponse:
         try:
             node_id = parse_node_id(request.node_id)
             address = parse_address(request.address, "member address")
         except DcliError as e:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
-        change = ConfChange(ConfChangeType.ADD_NODE, node_id, address.encode())
-        return await self._change(change, context)
+            raise BadArgumentsError("", str(e)) from None
+        return await self._change(ConfChange(ConfChangeType.ADD_NODE, node_id, address.encode()))
 
+    @guarded
     async def RemoveMember(self, request: cpb.MemberRequest, context) -> cpb.MemberResponse:
-        return await self._change(ConfChange(ConfChangeType.REMOVE_NODE, request.node_id), context)
+        return await self._change(ConfChange(ConfChangeType.REMOVE_NODE, request.node_id))
 
-    async def _change(self, change: ConfChange, context) -> cpb.MemberResponse:
-        try:
+    async def _change(self, change: ConfChange) -> cpb.MemberResponse:
+        with self._refusals():
             await self._node.change_members(change)
-        except ValueError as e:                     # already a member, not a member, the last one
-            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(e))
-        except ProposalDropped as e:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, self._not_leader(e))
         return cpb.MemberResponse(members=self._node.status().members)
 
+    @guarded
     async def TransferLeader(self, request: cpb.TransferLeaderRequest, context) -> cpb.TransferLeaderResponse:
-        try:
+        with self._refusals():
             await self._node.transfer_leadership(request.to)
-        except ValueError as e:
-            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(e))
-        except ProposalDropped as e:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, self._not_leader(e))
         return cpb.TransferLeaderResponse(leader_id=self._node.replica.leader_id)
 
-    def _not_leader(self, e: ProposalDropped) -> str:
-        lead = f"; the leader is node {e.leader} at {self._node.peers.get(e.leader, '?')}" if e.leader else ""
-        return f"{e}{lead}"
+    @contextlib.contextmanager
+    def _refusals(self):
+        """The consensus core's refusals as errors: a change that cannot be made (already a
+        member, not a member, the last one), and a node that is not the leader (which names it)."""
+        try:
+            yield
+        except ValueError as e:
+            raise ClusterStateError("", str(e)) from None
+        except ProposalDropped as e:
+            lead = f"; the leader is node {e.leader} at {self._node.peers.get(e.leader, '?')}" if e.leader else ""
+            raise UnavailableError("", f"{e}{lead}") from None

@@ -8,7 +8,8 @@ import grpc
 
 from dcli.v1 import coord_pb2 as pb
 from dcli.v1 import coord_pb2_grpc as pb_grpc
-from dcli.wire.errors import BadArgumentsError, DcliError
+from dcli.wire.errors import BadArgumentsError, DcliError, MarshallingError, RequestTooLargeError
+from dcli_server.api.errors import abort
 from dcli_server.node import Conn, CoordNode
 
 log = logging.getLogger("dcli.server")
@@ -21,10 +22,10 @@ class CoordinationService(pb_grpc.CoordinationServicer):
         self._node = node
         self._max_frame_bytes = max_frame_bytes
 
-    def _too_large(self, frame: pb.ClientFrame) -> str | None:
+    def _too_large(self, frame: pb.ClientFrame) -> DcliError | None:
         size = frame.ByteSize()
         if size > self._max_frame_bytes:
-            return f"frame of {size} bytes exceeds the limit of {self._max_frame_bytes}"
+            return RequestTooLargeError("", f"frame of {size} bytes exceeds the limit of {self._max_frame_bytes}")
         return None
 
     async def Session(self, request_iterator, context: grpc.aio.ServicerContext):
@@ -32,11 +33,11 @@ class CoordinationService(pb_grpc.CoordinationServicer):
         try:
             first = await context.read()
         except Exception:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, _MALFORMED)
+            await abort(context, MarshallingError("", _MALFORMED), "Session")
         if first is grpc.aio.EOF:
             return
         if (problem := self._too_large(first)) is not None:
-            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, problem)
+            await abort(context, problem, "Session")
         if not first.HasField("connect"):
             yield pb.ServerFrame(error=BadArgumentsError("", "the first frame must carry connect").to_proto())
             return
@@ -49,7 +50,7 @@ class CoordinationService(pb_grpc.CoordinationServicer):
         # the answer leaves when the session's creation is committed and applied here
         conn.outbox.appendleft((gate, connected))
         node.submit(conn, first.requests)
-        failure: list[tuple[grpc.StatusCode, str]] = []
+        failure: list[DcliError] = []
         reader = asyncio.get_running_loop().create_task(self._read(context, conn, failure))
         try:
             while True:
@@ -68,14 +69,14 @@ class CoordinationService(pb_grpc.CoordinationServicer):
                             break
                     yield frame
                 if failure:
-                    await context.abort(*failure[0])
+                    await abort(context, failure[0], "Session")
                 if conn.closed or (conn.close_after_flush and not conn.outbox):
                     return
         finally:
             reader.cancel()
             node.disconnect(conn)
 
-    async def _read(self, context, conn: Conn, failure: list[tuple[grpc.StatusCode, str]]) -> None:
+    async def _read(self, context, conn: Conn, failure: list[DcliError]) -> None:
         node = self._node
         try:
             while not conn.closed:
@@ -88,7 +89,7 @@ class CoordinationService(pb_grpc.CoordinationServicer):
                     conn.wake.set()
                     return
                 if (problem := self._too_large(frame)) is not None:
-                    failure.append((grpc.StatusCode.RESOURCE_EXHAUSTED, problem))
+                    failure.append(problem)
                     conn.wake.set()
                     return
                 node.submit(conn, frame.requests)
@@ -97,7 +98,7 @@ class CoordinationService(pb_grpc.CoordinationServicer):
         except Exception as e:  # a frame that does not parse, or the stream broke
             log.debug("stream of session 0x%x ended: %s", conn.session_id, e)
             if not context.done():
-                failure.append((grpc.StatusCode.INVALID_ARGUMENT, _MALFORMED))
+                failure.append(MarshallingError("", _MALFORMED))
                 conn.wake.set()
             else:
                 node.disconnect(conn)

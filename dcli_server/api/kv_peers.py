@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import grpc
 
-from dcli.client.kv import error_from_rpc
-from dcli.client.session import CHANNEL_OPTIONS
 from dcli.v1 import kv_pb2 as pb
 from dcli.v1 import kv_pb2_grpc as pb_grpc
+from dcli.wire import errors
 from dcli_server.api import kv_codec as codec
+from dcli_server.cluster.transport import CHANNEL_OPTIONS
 from dcli_server.kv.merkle import MerkleTree
 from dcli_server.kv.transport import PeerUnreachable
 from dcli_server.kv.versions import decode_siblings
@@ -22,8 +22,10 @@ _UNREACHABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, 
 STREAM_TIMEOUT_S = 3600.0
 # a node that comes back must be noticed within about a heartbeat: gRPC's default reconnect
 # backoff grows to two minutes, during which every call fails at once with the old error
-PEER_CHANNEL_OPTIONS = [*CHANNEL_OPTIONS, ("grpc.initial_reconnect_backoff_ms", 100),
-                        ("grpc.min_reconnect_backoff_ms", 100), ("grpc.max_reconnect_backoff_ms", 500)]
+# (the Raft transport's options: 50-500 ms), and HTTP/2 pings notice a dead peer or a
+# black-holed link even while nothing is sent
+PEER_CHANNEL_OPTIONS = [*CHANNEL_OPTIONS, ("grpc.keepalive_time_ms", 10_000), ("grpc.keepalive_timeout_ms", 5_000),
+                        ("grpc.keepalive_permit_without_calls", 0)]
 
 
 class GrpcTransport:
@@ -46,7 +48,11 @@ class GrpcTransport:
 
     @staticmethod
     def _failed(e: grpc.RpcError, address: str) -> Exception:
-        if e.code() in _UNREACHABLE and not any(k == "dcli-error" for k, _ in (e.trailing_metadata() or ())):
+        """The peer's own error when it named one, PeerUnreachable when no answer came."""
+        tag = next((v for k, v in (e.trailing_metadata() or ()) if k == "dcli-error"), None)
+        if tag is not None:
+            return errors.from_tag(tag, e.details() or "")
+        if e.code() in _UNREACHABLE:
             details = e.details() or ""
             if "refused" in details.lower():
                 why = "connection refused"
@@ -55,7 +61,7 @@ class GrpcTransport:
             else:
                 why = e.code().name.lower().replace("_", " ")
             return PeerUnreachable(f"{address} {why}")
-        return error_from_rpc(e, address)
+        return errors.SystemError_("", f"{address}: {e.code().name}: {e.details()}")
 
     async def _unary(self, address: str, method: str, request, timeout: float | None = None):
         try:

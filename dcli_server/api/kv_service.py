@@ -1,22 +1,19 @@
 """The KV service (kv.proto): client calls to the node's coordinator, node-to-node calls to its store.
 
-Translation only. A DcliError becomes its gRPC status with the one-line message and the
-`dcli-error` trailing metadata; anything else is a bug, answered INTERNAL and logged, and never
-takes the server down.
+Translation only; failures end the call as dcli_server.api.errors says (a DcliError as its gRPC
+status with the `dcli-error` trailing metadata, anything else INTERNAL and one log line).
 """
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 
-import grpc
 
 from dcli.v1 import kv_pb2 as pb
 from dcli.v1 import kv_pb2_grpc as pb_grpc
-from dcli.wire.errors import DcliError, error_tag
 from dcli.wire.kv_keys import DEFAULT_KEYSPACE, InvalidKeyError, validate_key, validate_keyspace
 from dcli_server.api import kv_codec as codec
+from dcli_server.api.errors import guarded, guarded_stream
 from dcli_server.kv import rebalance
 from dcli_server.kv.membership import KeyspaceConfig
 from dcli_server.kv.node import KVNode
@@ -26,39 +23,6 @@ from dcli_server.kv.versions import VectorClock, VersionDecodeError
 
 log = logging.getLogger("dcli.server")
 CHUNK_ENTRIES = 256
-
-
-async def _abort(context, e: Exception, name: str):
-    if isinstance(e, DcliError):
-        await context.abort(getattr(grpc.StatusCode, e.grpc_status), str(e),
-                            trailing_metadata=(("dcli-error", error_tag(e)),))
-    log.exception("kv: %s failed", name)
-    await context.abort(grpc.StatusCode.INTERNAL, f"{name} failed: {type(e).__name__}: {e}")
-
-
-def _guarded(method):
-    @functools.wraps(method)
-    async def wrapper(self, request, context):
-        try:
-            return await method(self, request, context)
-        except (grpc.aio.AbortError, asyncio.CancelledError):
-            raise
-        except Exception as e:  # noqa: BLE001 - mapped to a status; bugs are logged
-            await _abort(context, e, method.__name__)
-    return wrapper
-
-
-def _guarded_stream(method):
-    @functools.wraps(method)
-    async def wrapper(self, request, context):
-        try:
-            async for item in method(self, request, context):
-                yield item
-        except (grpc.aio.AbortError, asyncio.CancelledError):
-            raise
-        except Exception as e:  # noqa: BLE001
-            await _abort(context, e, method.__name__)
-    return wrapper
 
 
 def _context(request) -> VectorClock | None:
@@ -83,25 +47,25 @@ class KVService(pb_grpc.KVServicer):
 
     # -- clients ---------------------------------------------------------------------------------
 
-    @_guarded
+    @guarded
     async def Put(self, request: pb.PutRequest, context) -> pb.WriteResponse:
         result = await self.node.coordinator.write(_keyspace(request.keyspace), request.key, request.value,
                                                    _context(request), request.w or None, request.forwarded)
         return codec.write_to_pb(result)
 
-    @_guarded
+    @guarded
     async def Delete(self, request: pb.KVDeleteRequest, context) -> pb.WriteResponse:
         result = await self.node.coordinator.write(_keyspace(request.keyspace), request.key, None,
                                                    _context(request), request.w or None, request.forwarded)
         return codec.write_to_pb(result)
 
-    @_guarded
+    @guarded
     async def Get(self, request: pb.GetRequest, context) -> pb.GetResponse:
         result = await self.node.coordinator.read(_keyspace(request.keyspace), request.key, request.r or None)
         return pb.GetResponse(found=result.found, versions=[codec.version_to_pb(v) for v in result.versions],
                               context=result.context.encode(), quorum=codec.quorum_to_pb(result.quorum))
 
-    @_guarded
+    @guarded
     async def Scan(self, request: pb.ScanRequest, context) -> pb.ScanResponse:
         result = await self.node.coordinator.scan(
             _keyspace(request.keyspace), prefix=request.prefix if request.HasField("prefix") else None,
@@ -111,7 +75,7 @@ class KVService(pb_grpc.KVServicer):
             entries=[pb.ScanEntry(key=k, versions=[codec.version_to_pb(v) for v in vs]) for k, vs in result.entries],
             truncated=result.truncated, asked=result.asked, missing=result.missing)
 
-    @_guarded
+    @guarded
     async def Ring(self, request: pb.RingRequest, context) -> pb.RingResponse:
         return self._ring(await self.node.ring_view(request.keyspace))
 
@@ -132,18 +96,18 @@ class KVService(pb_grpc.KVServicer):
                                nodes=[pb.RingNode(**n) for n in view["nodes"]], keyspaces=keyspaces,
                                answered_by=view["answered_by"], moving=view["moving"], document=view["document"])
 
-    @_guarded
+    @guarded
     async def Status(self, request, context) -> pb.NodeStats:
         return pb.NodeStats(**await asyncio.to_thread(self.node.stats))
 
-    @_guarded
+    @guarded
     async def CreateKeyspace(self, request: pb.CreateKeyspaceRequest, context) -> pb.RingResponse:
         config = KeyspaceConfig(request.name, request.n, request.r, request.w, request.consistency or "strict",
                                 request.sharding or "hash", tuple(request.splits))
         await self.node.create_keyspace(config)
         return self._ring(await self.node.ring_view(request.name))
 
-    @_guarded_stream
+    @guarded_stream
     async def Rebalance(self, request: pb.RebalanceRequest, context):
         add = {c.id: (c.address, c.weight or 1.0) for c in request.add}
         async for p in rebalance.rebalance(self.node, add, list(request.remove), dict(request.weights),
@@ -152,17 +116,17 @@ class KVService(pb_grpc.KVServicer):
 
     # -- node to node ------------------------------------------------------------------------------
 
-    @_guarded
+    @guarded
     async def Ping(self, request: pb.KVPingRequest, context) -> pb.KVPingResponse:
         epoch, digest = self.node.on_ping(getattr(request, "from"), request.epoch, request.digest)
         self.node.peers.mark_up(getattr(request, "from"))
         return pb.KVPingResponse(node=self.node.me, epoch=epoch, digest=digest)
 
-    @_guarded
+    @guarded
     async def Membership(self, request: pb.MembershipRequest, context) -> pb.MembershipResponse:
         return pb.MembershipResponse(document=self.node.on_membership(request.document))
 
-    @_guarded
+    @guarded
     async def ReplicaApply(self, request: pb.ReplicaApplyRequest, context) -> pb.ReplicaApplyResponse:
         keyspace = validate_keyspace(request.keyspace)
         entries = codec.entries_from_pb(request.entries)
@@ -173,7 +137,7 @@ class KVService(pb_grpc.KVServicer):
             await self.node.group_commit.apply(keyspace, entries)
         return pb.ReplicaApplyResponse(epoch=self.node.document.epoch)
 
-    @_guarded
+    @guarded
     async def ReplicaRead(self, request: pb.ReplicaReadRequest, context) -> pb.ReplicaReadResponse:
         keyspace = validate_keyspace(request.keyspace)
         keys = [validate_key(k) for k in request.keys]
@@ -181,7 +145,7 @@ class KVService(pb_grpc.KVServicer):
         found = await asyncio.to_thread(lambda: [(k, store.get(keyspace, k)) for k in keys])
         return pb.ReplicaReadResponse(entries=codec.entries_to_pb(found), epoch=self.node.document.epoch)
 
-    @_guarded
+    @guarded
     async def ReplicaScan(self, request: pb.ScanRequest, context) -> pb.ReplicaScanResponse:
         limit = request.limit or 1000
         found = await asyncio.to_thread(self.node.store.scan, validate_keyspace(request.keyspace),
@@ -189,7 +153,7 @@ class KVService(pb_grpc.KVServicer):
                                         limit=limit, include_tombstones=True)
         return pb.ReplicaScanResponse(entries=codec.entries_to_pb(found), truncated=len(found) >= limit)
 
-    @_guarded
+    @guarded
     async def MerkleTrees(self, request: pb.SpansRequest, context) -> pb.MerkleTreesResponse:
         keyspace = validate_keyspace(request.keyspace)
         spans = [codec.span_from_pb(s) for s in request.spans]
@@ -197,14 +161,14 @@ class KVService(pb_grpc.KVServicer):
         trees = await asyncio.to_thread(lambda: [local_tree(store, keyspace, s, depth).encode() for s in spans])
         return pb.MerkleTreesResponse(trees=trees)
 
-    @_guarded
+    @guarded
     async def RangeHashes(self, request: pb.SpansRequest, context) -> pb.RangeHashesResponse:
         keyspace = validate_keyspace(request.keyspace)
         spans = [codec.span_from_pb(s) for s in request.spans]
         found = await asyncio.to_thread(local_hashes, self.node.store, keyspace, spans)
         return pb.RangeHashesResponse(hashes=[pb.KeyHash(key=k, vhash=h) for k, h in found])
 
-    @_guarded_stream
+    @guarded_stream
     async def StreamRange(self, request: pb.SpansRequest, context):
         keyspace = validate_keyspace(request.keyspace)
         store = self.node.store
@@ -224,7 +188,7 @@ class KVService(pb_grpc.KVServicer):
                     break
                 yield pb.EntryChunk(entries=codec.entries_to_pb(chunk))
 
-    @_guarded_stream
+    @guarded_stream
     async def PullRanges(self, request: pb.PullRangesRequest, context):
         async for p in rebalance.pull(self.node, request.epoch):
             yield codec.progress_to_pb(p)

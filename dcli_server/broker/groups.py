@@ -76,20 +76,14 @@ from typing import Any, Callable, Iterable, Mapping, NamedTuple, Sequence
 
 from dcli.wire.consumer_protocol import ConsumerProtocolError, decode_subscription
 from dcli.wire.errors import (
-    BrokerError, OffsetMetadataTooLargeError, CoordinatorNotAvailableError, IllegalGenerationError, InconsistentGroupProtocolError, InvalidGroupIdError, UnknownMemberIdError, InvalidSessionTimeoutError, RebalanceInProgressError, NonEmptyGroupError, GroupIdNotFoundError, MemberIdRequiredError, NotCoordinatorError)
+    BrokerError, GroupIdNotFoundError, IllegalGenerationError, InconsistentGroupProtocolError, InvalidGroupIdError,
+    InvalidSessionTimeoutError, MemberIdRequiredError, NonEmptyGroupError, NotCoordinatorError,
+    OffsetMetadataTooLargeError, RebalanceInProgressError, UnknownMemberIdError)
 from dcli_server.broker.offsets import OffsetCommit, OffsetStore
 
 CONSUMER_PROTOCOL_TYPE = "consumer"
 NO_GENERATION = -1
 NO_OFFSET = -1
-
-
-GROUP_ERRORS: dict[int, type[BrokerError]] = {cls.kafka_code: cls for cls in (
-    OffsetMetadataTooLargeError, CoordinatorNotAvailableError, IllegalGenerationError,
-    InconsistentGroupProtocolError, InvalidGroupIdError, UnknownMemberIdError,
-    InvalidSessionTimeoutError, RebalanceInProgressError, NonEmptyGroupError,
-    GroupIdNotFoundError, MemberIdRequiredError,
-)}
 
 
 # -- configuration --------------------------------------------------------------------------------

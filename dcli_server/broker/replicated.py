@@ -37,7 +37,6 @@ from typing import Iterable
 
 import grpc
 
-from dcli.client.broker_common import raise_for
 from dcli.v1 import broker_pb2 as pb
 from dcli.v1 import broker_pb2_grpc as pb_grpc
 from dcli.wire import errors
@@ -455,8 +454,8 @@ class ReplicatedBroker(Broker):
                 raise errors.NotControllerError(message=(
                     f"The controller (broker {target.broker_id}) cannot be reached: {e.code().name}")) from None
         if reply.error_code:
-            raise raise_for(reply.error_code, reply.error_message)
-        return {(r.topic, r.partition): raise_for(r.error_code, r.error_message) if r.error_code else None
+            raise errors.kafka_error(reply.error_code, reply.error_message)
+        return {(r.topic, r.partition): errors.kafka_error(r.error_code, r.error_message) if r.error_code else None
                 for r in reply.results}
 
     async def create_partitions(self, topic: str, count: int, *, validate_only: bool = False) -> TopicResult:
@@ -579,7 +578,7 @@ class _Fetcher:
                 replica_id=self.broker.broker_id, topic=key[0], partition=key[1],
                 current_leader_epoch=p.leader_epoch, leader_epoch=epoch), timeout=5)
             if reply.error_code:
-                raise raise_for(reply.error_code, reply.error_message)
+                raise errors.kafka_error(reply.error_code, reply.error_message)
             if self.partitions.get(key) is not p:
                 return
             if reply.leader_epoch < 0:
