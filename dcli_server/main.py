@@ -20,6 +20,7 @@ from dcli_server.broker.replicated import READY_WAIT_S, ReplicatedBroker
 from dcli_server.broker.tree_offsets import TreeOffsetStore
 from dcli_server.config import ServerConfig
 from dcli_server.kv.node import KVNode
+from dcli_server.listeners.broker_peers import GrpcBrokerPeers
 from dcli_server.listeners.client import MAX_REQUEST_BYTES, ClientListener
 from dcli_server.node import CoordNode
 
@@ -62,8 +63,11 @@ class Services:
         node = CoordNode(config)
         await node.start()
         clustered = len(config.peers) > 1
-        broker_class = ReplicatedBroker if clustered else Broker
-        broker = broker_class(config.data_dir / "broker", broker_config, fsync=config.fsync.value)
+        if clustered:
+            broker = ReplicatedBroker(config.data_dir / "broker", broker_config, fsync=config.fsync.value,
+                                      peers=GrpcBrokerPeers())
+        else:
+            broker = Broker(config.data_dir / "broker", broker_config, fsync=config.fsync.value)
         offsets = None
         if clustered:       # committed offsets in the tree, read by whichever broker coordinates next
             offsets = TreeOffsetStore(lambda: broker.membership.client(wait=READY_WAIT_S))

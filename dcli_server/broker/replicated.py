@@ -1,6 +1,6 @@
 """The broker of a node in a cluster: partitions replicated across brokers, as Kafka does it.
 
-    broker = ReplicatedBroker(data_dir / "broker", BrokerConfig(broker_id=2))
+    broker = ReplicatedBroker(data_dir / "broker", BrokerConfig(broker_id=2), peers=GrpcBrokerPeers())
     await broker.start()                  # hosted partitions open as followers of nobody
     membership = start_membership(node, 2, host, port, broker_config=broker.config)
     broker.attach(membership)             # from now on the tree says who leads what
@@ -35,10 +35,7 @@ import logging
 import zlib
 from typing import Iterable
 
-import grpc
-
 from dcli.v1 import broker_pb2 as pb
-from dcli.v1 import broker_pb2_grpc as pb_grpc
 from dcli.wire import errors
 from dcli.wire.errors import (
     BrokerError, CoordinatorNotAvailableError, InvalidRequestError, LeaderNotAvailableError,
@@ -51,6 +48,7 @@ from dcli_server.broker.broker import (
 )
 from dcli_server.broker.controller import check_topic_configs, plan_assignment, propose_topic
 from dcli_server.broker.partition import Partition
+from dcli_server.broker.peers import BrokerPeers, PeerUnreachable
 from dcli_server.broker.topics import TopicInfo
 
 log = logging.getLogger("dcli.replication")
@@ -63,14 +61,14 @@ RETRY_S = 0.1                          # replica.fetch.backoff.ms is 1000; loopb
 READY_WAIT_S = 10.0                    # how long a request waits for a starting broker's registration
 ISR_RETRY_S = 0.5                      # a failed ISR write is not tried again sooner
 CREATE_WAIT_S = 10.0                   # how long CreateTopics waits for the partitions' first states
-_CHANNEL_OPTIONS = [("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20)]
 
 
 class ReplicatedBroker(Broker):
     """See the module's docstring."""
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args, peers: BrokerPeers, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        self.peers = peers              # how this broker calls the others (the listener layer's)
         self.membership = None
         self._changes: asyncio.Queue | None = None
         self._fetchers: dict[int, _Fetcher] = {}
@@ -447,12 +445,14 @@ class ReplicatedBroker(Broker):
                                          all_partitions=partitions is None,
                                          partitions=[pb.TopicPartition(topic=t, partition=i)
                                                      for t, i in partitions or ()])
-        async with grpc.aio.insecure_channel(target.address, options=_CHANNEL_OPTIONS) as channel:
-            try:
-                reply = await pb_grpc.BrokerStub(channel).ElectLeaders(request, timeout=30)
-            except grpc.aio.AioRpcError as e:
-                raise errors.NotControllerError(message=(
-                    f"The controller (broker {target.broker_id}) cannot be reached: {e.code().name}")) from None
+        link = self.peers.link(target.address)
+        try:
+            reply = await link.elect_leaders(request, timeout=30)
+        except PeerUnreachable as e:
+            raise errors.NotControllerError(message=(
+                f"The controller (broker {target.broker_id}) cannot be reached: {e}")) from None
+        finally:
+            await link.close()
         if reply.error_code:
             raise errors.kafka_error(reply.error_code, reply.error_message)
         return {(r.topic, r.partition): errors.kafka_error(r.error_code, r.error_message) if r.error_code else None
@@ -531,7 +531,7 @@ class _Fetcher:
         self._task.cancel()
 
     async def _run(self) -> None:
-        channel = None
+        link = None
         address = None
         me = self.broker.broker_id
         try:
@@ -541,32 +541,31 @@ class _Fetcher:
                     await asyncio.sleep(RETRY_S)          # the leader is not registered (yet)
                     continue
                 if info.address != address:
-                    if channel is not None:
-                        await channel.close()
+                    if link is not None:
+                        await link.close()
                     address = info.address
-                    channel = grpc.aio.insecure_channel(address, options=_CHANNEL_OPTIONS)
-                    stub = pb_grpc.BrokerStub(channel)
+                    link = self.broker.peers.link(address)
                 if not self.partitions:
                     self._wake.clear()
                     await self._wake.wait()
                     continue
                 try:
                     for key in list(self._truncate):
-                        await self._truncate_one(stub, key)
-                    await self._fetch(stub, me)
-                except grpc.aio.AioRpcError as e:
-                    log.debug("broker %s: fetch from %s: %s", me, self.leader, e.code().name)
+                        await self._truncate_one(link, key)
+                    await self._fetch(link, me)
+                except PeerUnreachable as e:
+                    log.debug("broker %s: fetch from %s: %s", me, self.leader, e)
                     await asyncio.sleep(RETRY_S)
-                except BrokerError as e:
+                except errors.DcliError as e:          # the leader refused: not (yet) the leader, ...
                     log.info("broker %s: fetch from %s: %s", me, self.leader, e)
                     await asyncio.sleep(RETRY_S)
         except asyncio.CancelledError:
             pass
         finally:
-            if channel is not None:
-                await channel.close()
+            if link is not None:
+                await link.close()
 
-    async def _truncate_one(self, stub, key: tuple[str, int]) -> None:
+    async def _truncate_one(self, link, key: tuple[str, int]) -> None:
         """Truncate to where this replica's log diverges from the leader's (KIP-101, KIP-279)."""
         p = self.partitions.get(key)
         if p is None:
@@ -574,7 +573,7 @@ class _Fetcher:
             return
         epoch = p.last_epoch
         if epoch >= 0:
-            reply = await stub.OffsetForLeaderEpoch(pb.OffsetForLeaderEpochRequest(
+            reply = await link.offset_for_leader_epoch(pb.OffsetForLeaderEpochRequest(
                 replica_id=self.broker.broker_id, topic=key[0], partition=key[1],
                 current_leader_epoch=p.leader_epoch, leader_epoch=epoch), timeout=5)
             if reply.error_code:
@@ -591,7 +590,7 @@ class _Fetcher:
                 p.truncate(target)
         self._truncate.discard(key)
 
-    async def _fetch(self, stub, me: int) -> None:
+    async def _fetch(self, link, me: int) -> None:
         wanted = {k: p for k, p in self.partitions.items() if k not in self._truncate}
         if not wanted:
             return
@@ -600,7 +599,7 @@ class _Fetcher:
                                                                 partition_max_bytes=PARTITION_FETCH_BYTES,
                                                                 current_leader_epoch=p.leader_epoch)
                                               for (t, i), p in wanted.items()])
-        reply = await stub.Fetch(request, timeout=FETCH_WAIT_MS / 1000 + 10)
+        reply = await link.fetch(request, timeout=FETCH_WAIT_MS / 1000 + 10)
         backoff = False
         for r in reply.partitions:
             key = (r.topic, r.partition)

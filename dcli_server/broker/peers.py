@@ -1,0 +1,37 @@
+"""How a broker talks to another broker: the calls, not the wire.
+
+A follower fetches from its partitions' leader and asks it where a leader epoch ends; a broker
+that is not the controller hands a leader election to the one that is. The listener layer
+implements this (dcli_server/listeners/broker_peers.py); the broker knows only these methods and
+the messages of broker.proto.
+
+    link = peers.link("127.0.0.1:7182")
+    reply = await link.fetch(pb.FetchRequest(replica_id=2, ...), timeout=10.5)
+    await link.close()
+"""
+from __future__ import annotations
+
+from typing import Protocol
+
+from dcli.v1 import broker_pb2 as pb
+
+
+class PeerUnreachable(Exception):
+    """The other broker did not answer (down, unreachable, too slow): try again later."""
+
+
+class BrokerLink(Protocol):
+    """Calls to one other broker; each raises PeerUnreachable when no answer comes."""
+
+    async def fetch(self, request: pb.FetchRequest, timeout: float) -> pb.FetchResponse: ...
+
+    async def offset_for_leader_epoch(self, request: pb.OffsetForLeaderEpochRequest,
+                                      timeout: float) -> pb.OffsetForLeaderEpochResponse: ...
+
+    async def elect_leaders(self, request: pb.ElectLeadersRequest, timeout: float) -> pb.ElectLeadersResponse: ...
+
+    async def close(self) -> None: ...
+
+
+class BrokerPeers(Protocol):
+    def link(self, address: str) -> BrokerLink: ...
