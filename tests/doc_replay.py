@@ -1,0 +1,308 @@
+"""Replaying the transcripts in README.md and docs/: the blocks a reader can run, and what they print.
+
+A runnable block is a ```` ```console ```` fence whose line above is the marker
+
+    <!-- replay -->                    against one server (started for the page)
+    <!-- replay cluster=3 -->          against a local cluster of 3 nodes (one for the page)
+    <!-- replay cluster=3 leader=1 --> the same, with node 1 made the Raft leader first
+
+Inside it, a line `$ COMMAND` is a command (a trailing backslash continues it on the next line)
+and the lines up to the next command are what it prints, stdout and stderr together, as a
+terminal shows them. A printed line may end with `(exit N)` after some spaces: the command exits
+with N (otherwise 0). A line that is just `...` stands for any number of lines.
+
+Blocks of a page run in order on the same server or cluster, each command in `bash -c` with the
+installed `dcli` and Kafka tools on PATH and DCLI_SERVER set. The transcripts are written for the
+default addresses: node N of a cluster (or the one server) is 127.0.0.1:718N. The replay runs
+them on free ports, so `127.0.0.1:718N` and `localhost:718N` in a command become node N's real
+address, and real addresses in the output become 127.0.0.1:718N again; the cluster's directory
+(DCLI_CLUSTER_DIR) prints as /home/me/.local/share/dcli/cluster. Then both sides are normalised
+before they are compared (`normalise`): dates and times, hex numbers (zxids, session ids), topic
+ids, process ids, the numbers in `dcli cluster status` rows, and runs of blanks.
+
+`python -m tests.doc_replay FILE...` replays pages and prints what differs; with `--update` it
+writes each command's real output into the page where it differs (a way to capture output,
+never to invent it).
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Callable, Iterator
+
+ROOT = Path(__file__).resolve().parent.parent
+MARKER = re.compile(r"^<!--\s*replay(?P<opts>(\s+\w+=\w+)*)\s*-->\s*$")
+EXIT = re.compile(r"(^|\s+)\(exit (\d+)\)$")
+DOC_CLUSTER_DIR = "/home/me/.local/share/dcli/cluster"
+COMMAND_TIMEOUT_S = 90.0
+
+
+@dataclasses.dataclass
+class Command:
+    line: int                    # 1-based line of the `$` in the page
+    text: str                    # the command, continuation lines joined
+    expected: list[str]          # the printed lines, with any `(exit N)` taken off
+    exit_code: int
+    span: tuple[int, int]        # 0-based [start, end) of the printed lines in the page
+
+
+@dataclasses.dataclass
+class Block:
+    line: int
+    nodes: int                   # 0: one server
+    leader: int | None
+    commands: list[Command]
+
+
+def parse(text: str) -> list[Block]:
+    """The marked blocks of a page, in order."""
+    lines = text.split("\n")
+    blocks: list[Block] = []
+    i = 0
+    while i < len(lines):
+        m = MARKER.match(lines[i])
+        if not m:
+            i += 1
+            continue
+        opts = dict(o.split("=") for o in m.group("opts").split())
+        if i + 1 >= len(lines) or lines[i + 1].strip() != "```console":
+            raise ValueError(f"line {i + 1}: a replay marker must stand right above a ```console fence")
+        start = i + 2
+        end = start
+        while end < len(lines) and lines[end].strip() != "```":
+            end += 1
+        blocks.append(Block(i + 1, int(opts.get("cluster", 0)),
+                            int(opts["leader"]) if "leader" in opts else None,
+                            _commands(lines, start, end)))
+        i = end + 1
+    return blocks
+
+
+def _commands(lines: list[str], start: int, end: int) -> list[Command]:
+    out: list[Command] = []
+    i = start
+    while i < end:
+        if not lines[i].startswith("$ "):
+            raise ValueError(f"line {i + 1}: a replayed block starts each command with '$ '")
+        first = i
+        parts = [lines[i][2:]]
+        while parts[-1].endswith("\\") and i + 1 < end:
+            i += 1
+            parts.append(lines[i])
+        i += 1
+        out_start = i
+        while i < end and not lines[i].startswith("$ "):
+            i += 1
+        expected = lines[out_start:i]
+        code = 0
+        for k, line in enumerate(expected):
+            m = EXIT.search(line)
+            if m:
+                code = int(m.group(2))
+                expected[k] = line[:m.start()]
+        out.append(Command(first + 1, "\n".join(parts), expected, code, (out_start, i)))
+    return out
+
+
+_DATE = re.compile(r"\b(Mon|Tue|Wed|Thu|Fri|Sat|Sun) \w{3} +\d+ \d\d:\d\d:\d\d \w+ \d{4}\b")
+_ISO = re.compile(r"\b\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(\.\d+)?\b")
+_HEX = re.compile(r"\b0x[0-9a-fA-F]+\b")
+_TOPIC_ID = re.compile(r"TopicId: [\w-]+")
+_PID = re.compile(r"\bpid \d+")
+_UP_ROW = re.compile(r"^(\d+ 127\.0\.0\.1:\d+) \d+$")          # `dcli cluster up`: NODE ADDRESS PID
+_STATUS_ROW = re.compile(r"^(\d+ 127\.0\.0\.1:\d+ (leader|follower|candidate|pre-candidate|-) )(.*)$")
+
+
+def normalise(line: str) -> str:
+    """What may differ between two honest runs, made the same."""
+    line = re.sub(r"[ \t]+", " ", line).strip()
+    line = _DATE.sub("<date>", line)
+    line = _ISO.sub("<date>", line)
+    line = _HEX.sub("0x<hex>", line)
+    line = _TOPIC_ID.sub("TopicId: <id>", line)
+    line = _PID.sub("pid <pid>", line)
+    line = _UP_ROW.sub(r"\1 <pid>", line)
+    m = _STATUS_ROW.match(line)
+    if m:   # term, leader, commit, zxid, counts: they depend on elections and timing
+        line = m.group(1) + re.sub(r"\d+", "N", m.group(3))
+    return line
+
+
+def matches(expected: list[str], actual: list[str]) -> bool:
+    """expected (with `...` lines) against actual, both normalised line by line."""
+    exp = [normalise(x) for x in expected]
+    act = [normalise(x) for x in actual]
+    while exp and exp[-1] == "":
+        exp.pop()
+    while act and act[-1] == "":
+        act.pop()
+    return _match(exp, act)
+
+
+def _match(exp: list[str], act: list[str]) -> bool:
+    if not exp:
+        return not act
+    if exp[0] == "...":
+        return any(_match(exp[1:], act[k:]) for k in range(len(act) + 1))
+    return bool(act) and exp[0] == act[0] and _match(exp[1:], act[1:])
+
+
+@dataclasses.dataclass
+class Target:
+    """Where a block's commands run: node N's real address is addresses[N-1]."""
+    addresses: list[str]
+    cluster_dir: Path | None = None
+
+    def env(self, home: Path) -> dict:
+        bindir = str(Path(sys.executable).parent)
+        env = dict(os.environ, PATH=bindir + os.pathsep + os.environ.get("PATH", ""),
+                   DCLI_SERVER=",".join(self.addresses), HOME=str(home), PYTHONUNBUFFERED="1",
+                   COLUMNS="120", TERM="dumb", NO_COLOR="1")
+        env.pop("DCLI_WRITE_OUT", None)
+        if self.cluster_dir is not None:
+            env["DCLI_CLUSTER_DIR"] = str(self.cluster_dir)
+        return env
+
+    def to_real(self, command: str) -> str:
+        for n, addr in enumerate(self.addresses, start=1):
+            port = addr.rsplit(":", 1)[1]
+            command = re.sub(rf"\b(127\.0\.0\.1|localhost):718{n}\b", lambda m: f"{m.group(1)}:{port}", command)
+        return command
+
+    def to_doc(self, text: str) -> str:
+        for n, addr in enumerate(self.addresses, start=1):
+            port = addr.rsplit(":", 1)[1]
+            text = re.sub(rf"\b(127\.0\.0\.1|localhost):{port}\b", lambda m: f"{m.group(1)}:718{n}", text)
+        if self.cluster_dir is not None:
+            text = text.replace(str(self.cluster_dir), DOC_CLUSTER_DIR)
+        return text
+
+
+def run(command: Command, target: Target, home: Path) -> tuple[list[str], int]:
+    """The command's output as the page would show it, and its exit code."""
+    proc = subprocess.run(["bash", "-c", target.to_real(command.text)], stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=target.env(home),
+                          cwd=home, timeout=COMMAND_TIMEOUT_S)
+    text = target.to_doc(proc.stdout.decode(errors="replace"))
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return lines, proc.returncode
+
+
+@dataclasses.dataclass
+class Mismatch:
+    command: Command
+    actual: list[str]
+    exit_code: int
+
+    def report(self, page: str) -> str:
+        diff = difflib.unified_diff(self.command.expected, self.actual, "documented", "actual", lineterm="")
+        return (f"{page}:{self.command.line}: $ {self.command.text}\n"
+                f"  exit code: documented {self.command.exit_code}, actual {self.exit_code}\n"
+                + "\n".join("  " + d for d in diff))
+
+
+def replay(text: str, targets: Callable[[Block], Target], home: Path) -> Iterator[Mismatch | Command]:
+    """Run every marked block of a page; yields each command that ran as documented, and a
+    Mismatch for each that did not."""
+    for block in parse(text):
+        target = targets(block)
+        for command in block.commands:
+            actual, code = run(command, target, home)
+            if code == command.exit_code and matches(command.expected, actual):
+                yield command
+            else:
+                yield Mismatch(command, actual, code)
+
+
+def with_exit(lines: list[str], code: int) -> list[str]:
+    """The printed lines as a page writes them: a non-zero exit code at the end of the last."""
+    if code == 0:
+        return lines
+    if not lines or not lines[-1]:
+        return list(lines) + [f"(exit {code})"]
+    return lines[:-1] + [f"{lines[-1]}{' ' * max(3, 74 - len(lines[-1]))}(exit {code})"]
+
+
+class Targets:
+    """Starts what a page's blocks need, once per page: one server, one cluster per size."""
+
+    def __init__(self, start_server: Callable[[], str], start_cluster: Callable[[int], tuple[list[str], Path]],
+                 lead: Callable[[int], None]):
+        self.start_server = start_server
+        self.start_cluster = start_cluster
+        self.lead = lead
+        self.made: dict[int, Target] = {}
+
+    def __call__(self, block: Block) -> Target:
+        if block.nodes not in self.made:
+            if block.nodes == 0:
+                self.made[0] = Target([self.start_server()])
+            else:
+                addresses, directory = self.start_cluster(block.nodes)
+                self.made[block.nodes] = Target(addresses, directory)
+        if block.leader is not None:
+            self.lead(block.leader)
+        return self.made[block.nodes]
+
+
+def _main(argv: list[str]) -> int:
+    """Replay pages outside pytest; --update writes real output where the page differs."""
+    import tempfile
+
+    from dcli.cluster import LocalCluster
+    from tests.conftest import ServerProcess
+    from tests.integration.test_doc_transcripts import SERVER_ARGS, make_leader
+
+    update = "--update" in argv
+    pages = [a for a in argv if not a.startswith("--")]
+    failed = 0
+    for page in pages:
+        path = Path(page)
+        with tempfile.TemporaryDirectory(prefix="doc-replay-") as tmp:
+            tmpdir = Path(tmp)
+            servers: list[ServerProcess] = []
+            clusters: list[LocalCluster] = []
+
+            def start_server() -> str:
+                servers.append(ServerProcess(tmpdir / "server" / "data", *SERVER_ARGS).start())
+                return servers[-1].address
+
+            def start_cluster(n: int) -> tuple[list[str], Path]:
+                clusters.append(LocalCluster(tmpdir / f"cluster-{n}", stop_grace=10.0))
+                clusters[-1].up(nodes=n, base_port=0, extra_args=list(SERVER_ARGS))
+                return clusters[-1].addresses, clusters[-1].directory
+
+            home = tmpdir / "home"
+            home.mkdir()
+            lines = path.read_text().split("\n")
+            edits: list[tuple[tuple[int, int], list[str]]] = []
+            try:
+                targets = Targets(start_server, start_cluster, lambda k: make_leader(clusters[-1], k))
+                for result in replay(path.read_text(), targets, home):
+                    if isinstance(result, Mismatch):
+                        failed += 1
+                        print(result.report(page), flush=True)
+                        edits.append((result.command.span, with_exit(result.actual, result.exit_code)))
+            finally:
+                for s in servers:
+                    s.kill()
+                for c in clusters:
+                    c.down(grace=0)
+                    c.close()
+            if update and edits:
+                for (a, b), new in sorted(edits, reverse=True):
+                    lines[a:b] = new
+                path.write_text("\n".join(lines))
+                print(f"{page}: {len(edits)} command(s) rewritten with their real output")
+    return 1 if failed and not update else 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))
