@@ -116,6 +116,11 @@ _TOPIC_ID = re.compile(r"TopicId: [\w-]+")
 _PID = re.compile(r"\bpid \d+")
 _UP_ROW = re.compile(r"^(\d+ 127\.0\.0\.1:\d+) \d+$")          # `dcli cluster up`: NODE ADDRESS PID
 _STATUS_ROW = re.compile(r"^(\d+ 127\.0\.0\.1:\d+ (leader|follower|candidate|pre-candidate|-) )(.*)$")
+_RULE = re.compile(r"([━─═])\1+")                             # rich's table rules: as wide as the ports
+_REPLICAS = re.compile(r"^(.*\breplicas(: | = ))(\d+ \w+.*)$")
+_MET = re.compile(r"\b([RW]) met: \d+ of")
+# A kv answer waits for R or W replicas; what the others show by then is a race.
+_OUTCOME = {"pending": "stored", "hinted": "stored", "late": "current", "repaired": "current"}
 
 
 def normalise(line: str) -> str:
@@ -127,10 +132,23 @@ def normalise(line: str) -> str:
     line = _TOPIC_ID.sub("TopicId: <id>", line)
     line = _PID.sub("pid <pid>", line)
     line = _UP_ROW.sub(r"\1 <pid>", line)
+    line = _RULE.sub(r"\1", line)
     m = _STATUS_ROW.match(line)
     if m:   # term, leader, commit, zxid, counts: they depend on elections and timing
         line = m.group(1) + re.sub(r"\d+", "N", m.group(3))
+    line = _MET.sub(r"\1 met: N of", line)
+    m = _REPLICAS.match(line)
+    if m:
+        line = m.group(1) + ", ".join(sorted(_replica(r) for r in m.group(3).split(", ")))
     return line
+
+
+def _replica(item: str) -> str:
+    """`3 hinted (hint kept by 1)` -> `3 stored`: a kv replica's outcome, its race taken out."""
+    node, outcome, *rest = item.split(" ", 2)
+    if outcome in _OUTCOME:
+        return f"{node} {_OUTCOME[outcome]}"
+    return item
 
 
 def matches(expected: list[str], actual: list[str]) -> bool:
@@ -177,7 +195,9 @@ class Target:
     def to_doc(self, text: str) -> str:
         for n, addr in enumerate(self.addresses, start=1):
             port = addr.rsplit(":", 1)[1]
-            text = re.sub(rf"\b(127\.0\.0\.1|localhost):{port}\b", lambda m: f"{m.group(1)}:718{n}", text)
+            pad = " " * max(0, len(port) - 4)        # keeps a table's columns where they were
+            text = re.sub(rf"\b(127\.0\.0\.1|localhost):{port}\b( ( |(?=[│┃])))?",
+                          lambda m: f"{m.group(1)}:718{n}" + (m.group(2) + pad if m.group(2) else ""), text)
         if self.cluster_dir is not None:
             text = text.replace(str(self.cluster_dir), DOC_CLUSTER_DIR)
         return text
