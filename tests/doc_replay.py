@@ -18,7 +18,11 @@ them on free ports, so `127.0.0.1:718N` and `localhost:718N` in a command become
 address, and real addresses in the output become 127.0.0.1:718N again; the cluster's directory
 (DCLI_CLUSTER_DIR) prints as /home/me/.local/share/dcli/cluster. Then both sides are normalised
 before they are compared (`normalise`): dates and times, hex numbers (zxids, session ids), topic
-ids, process ids, the numbers in `dcli cluster status` rows, and runs of blanks.
+ids, process ids, runs of blanks and the width of table rules; in `dcli cluster status` rows the
+role and the numbers (which node wins an election is chance: `leader=N` fixes it before a block,
+and the text after a failure names the winner of the captured run); in the kv store's quorum
+lines, what the replicas the answer did not wait for show (pending, stored or hinted; late,
+current or repaired), and how many answered beyond the quorum.
 
 `python -m tests.doc_replay FILE...` replays pages and prints what differs; with `--update` it
 writes each command's real output into the page where it differs (a way to capture output,
@@ -134,8 +138,9 @@ def normalise(line: str) -> str:
     line = _UP_ROW.sub(r"\1 <pid>", line)
     line = _RULE.sub(r"\1", line)
     m = _STATUS_ROW.match(line)
-    if m:   # term, leader, commit, zxid, counts: they depend on elections and timing
-        line = m.group(1) + re.sub(r"\d+", "N", m.group(3))
+    if m:   # role, term, leader, commit, zxid, counts: they depend on elections and timing
+        role = m.group(2) if m.group(2) == "-" else "<role>"
+        line = m.group(1).rsplit(" ", 2)[0] + f" {role} " + re.sub(r"\d+", "N", m.group(3))
     line = _MET.sub(r"\1 met: N of", line)
     m = _REPLICAS.match(line)
     if m:
