@@ -36,6 +36,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -44,6 +45,9 @@ MARKER = re.compile(r"^<!--\s*replay(?P<opts>(\s+\w+=\w+)*)\s*-->\s*$")
 EXIT = re.compile(r"(^|\s+)\(exit (\d+)\)$")
 DOC_CLUSTER_DIR = "/home/me/.local/share/dcli/cluster"
 COMMAND_TIMEOUT_S = 90.0
+LEADER_TIMEOUT_S = 30.0
+# As the test fixtures' servers: sweeps and new groups without waiting.
+SERVER_ARGS = ("--container-check-interval-ms", "200", "--group-initial-rebalance-delay-ms", "0")
 
 
 @dataclasses.dataclass
@@ -68,7 +72,18 @@ def parse(text: str) -> list[Block]:
     lines = text.split("\n")
     blocks: list[Block] = []
     i = 0
+    fence = ""                   # the backticks of the fence we are in (a marker there is an example)
     while i < len(lines):
+        ticks = re.match(r"^(`{3,})", lines[i].strip())
+        if fence:
+            if ticks and lines[i].strip() == ticks.group(1) and len(ticks.group(1)) >= len(fence):
+                fence = ""
+            i += 1
+            continue
+        if ticks:
+            fence = ticks.group(1)
+            i += 1
+            continue
         m = MARKER.match(lines[i])
         if not m:
             i += 1
@@ -256,76 +271,111 @@ def with_exit(lines: list[str], code: int) -> list[str]:
 
 
 class Targets:
-    """Starts what a page's blocks need, once per page: one server, one cluster per size."""
+    """Starts what a page's blocks need, once per page (one server, one cluster per size), and
+    stops it all at the end."""
 
-    def __init__(self, start_server: Callable[[], str], start_cluster: Callable[[int], tuple[list[str], Path]],
-                 lead: Callable[[int], None]):
-        self.start_server = start_server
-        self.start_cluster = start_cluster
-        self.lead = lead
+    def __init__(self, workdir: Path):
+        self.workdir = workdir
         self.made: dict[int, Target] = {}
+        self.servers: list = []
+        self.clusters = None
 
     def __call__(self, block: Block) -> Target:
+        from tests.cluster_fixture import ClusterFactory
+        from tests.conftest import ServerProcess
+
         if block.nodes not in self.made:
             if block.nodes == 0:
-                self.made[0] = Target([self.start_server()])
+                self.servers.append(ServerProcess(self.workdir / "server" / "data", *SERVER_ARGS).start())
+                self.made[0] = Target([self.servers[-1].address])
             else:
-                addresses, directory = self.start_cluster(block.nodes)
-                self.made[block.nodes] = Target(addresses, directory)
+                self.clusters = self.clusters or ClusterFactory(self.workdir)
+                c = self.clusters(block.nodes, server_args=SERVER_ARGS)
+                self.made[block.nodes] = Target(c.addresses, c.directory)
         if block.leader is not None:
-            self.lead(block.leader)
+            make_leader(self.clusters.clusters[-1].manager, block.leader)
         return self.made[block.nodes]
+
+    def logs(self) -> str:
+        out = [f"--- server log\n{s.log()}" for s in self.servers]
+        out += [c.logs() for c in (self.clusters.clusters if self.clusters else [])]
+        return "\n".join(out)
+
+    def close(self) -> None:
+        for s in self.servers:
+            s.kill()
+        if self.clusters:
+            self.clusters.close()
+
+
+def make_leader(manager, node_id: int) -> None:
+    """Node node_id leads the cluster (a leader transfer if another does), and every node knows it."""
+    deadline = time.monotonic() + LEADER_TIMEOUT_S
+    while time.monotonic() < deadline:
+        states = manager.status_all()
+        leaders = {s.leader_id for s in states if s.up}
+        if leaders == {node_id} and all(s.up for s in states):
+            return
+        if any(s.role == "leader" for s in states) and leaders != {node_id}:
+            try:
+                manager.transfer_leader(node_id)
+            except Exception:       # mid-election: the next round asks again
+                pass
+        time.sleep(0.1)
+    raise AssertionError(f"node {node_id} did not become the leader within {LEADER_TIMEOUT_S:g} s")
+
+
+@dataclasses.dataclass
+class PageResult:
+    page: str
+    passed: int
+    mismatches: list[Mismatch]
+    logs: str = ""
+
+    def report(self) -> str:
+        return "\n\n".join(m.report(self.page) for m in self.mismatches)
+
+
+def replay_page(page: str, workdir: Path) -> PageResult:
+    """Replay one page (a path relative to the repository) on servers of its own under workdir."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    home = workdir / "home"
+    home.mkdir(exist_ok=True)
+    targets = Targets(workdir)
+    try:
+        results = list(replay((ROOT / page).read_text(), targets, home))
+        bad = [r for r in results if isinstance(r, Mismatch)]
+        return PageResult(page, len(results) - len(bad), bad, targets.logs() if bad else "")
+    finally:
+        targets.close()
+
+
+def update_page(page: str, result: PageResult) -> int:
+    """Write the real output of each mismatched command into the page; returns how many."""
+    path = ROOT / page
+    lines = path.read_text().split("\n")
+    for m in sorted(result.mismatches, key=lambda m: m.command.span, reverse=True):
+        a, b = m.command.span
+        lines[a:b] = with_exit(m.actual, m.exit_code)
+    path.write_text("\n".join(lines))
+    return len(result.mismatches)
 
 
 def _main(argv: list[str]) -> int:
-    """Replay pages outside pytest; --update writes real output where the page differs."""
+    """Replay pages outside pytest; --update writes real output where a page differs."""
     import tempfile
 
-    from dcli.cluster import LocalCluster
-    from tests.conftest import ServerProcess
-    from tests.integration.test_doc_transcripts import SERVER_ARGS, make_leader
-
     update = "--update" in argv
-    pages = [a for a in argv if not a.startswith("--")]
     failed = 0
-    for page in pages:
-        path = Path(page)
+    for page in (a for a in argv if not a.startswith("--")):
         with tempfile.TemporaryDirectory(prefix="doc-replay-") as tmp:
-            tmpdir = Path(tmp)
-            servers: list[ServerProcess] = []
-            clusters: list[LocalCluster] = []
-
-            def start_server() -> str:
-                servers.append(ServerProcess(tmpdir / "server" / "data", *SERVER_ARGS).start())
-                return servers[-1].address
-
-            def start_cluster(n: int) -> tuple[list[str], Path]:
-                clusters.append(LocalCluster(tmpdir / f"cluster-{n}", stop_grace=10.0))
-                clusters[-1].up(nodes=n, base_port=0, extra_args=list(SERVER_ARGS))
-                return clusters[-1].addresses, clusters[-1].directory
-
-            home = tmpdir / "home"
-            home.mkdir()
-            lines = path.read_text().split("\n")
-            edits: list[tuple[tuple[int, int], list[str]]] = []
-            try:
-                targets = Targets(start_server, start_cluster, lambda k: make_leader(clusters[-1], k))
-                for result in replay(path.read_text(), targets, home):
-                    if isinstance(result, Mismatch):
-                        failed += 1
-                        print(result.report(page), flush=True)
-                        edits.append((result.command.span, with_exit(result.actual, result.exit_code)))
-            finally:
-                for s in servers:
-                    s.kill()
-                for c in clusters:
-                    c.down(grace=0)
-                    c.close()
-            if update and edits:
-                for (a, b), new in sorted(edits, reverse=True):
-                    lines[a:b] = new
-                path.write_text("\n".join(lines))
-                print(f"{page}: {len(edits)} command(s) rewritten with their real output")
+            result = replay_page(page, Path(tmp))
+        failed += len(result.mismatches)
+        if result.mismatches:
+            print(result.report(), flush=True)
+        print(f"{page}: {result.passed} command(s) as documented, {len(result.mismatches)} not")
+        if update and result.mismatches:
+            print(f"{page}: {update_page(page, result)} command(s) rewritten with their real output")
     return 1 if failed and not update else 0
 
 
