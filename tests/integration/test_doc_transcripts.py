@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 from tests.doc_replay import ROOT, parse, replay_page
 
 PAGES = ["README.md", "docs/coordination.md", "docs/broker.md", "docs/kv.md", "docs/cluster.md"]
@@ -37,4 +39,5 @@ def test_transcripts_replay(tmp_path):
         results = [f.result() for f in futures]
     assert all(r.passed for r in results), "a page replayed no command"
     bad = [r for r in results if r.mismatches]
-    assert not bad, "\n\n".join(f"{r.report()}\n\n{r.logs[-8000:]}" for r in bad)
+    if bad:
+        pytest.fail("\n\n".join(f"{r.report()}\n\n{r.logs[-8000:]}" for r in bad), pytrace=False)
