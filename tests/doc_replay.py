@@ -22,7 +22,8 @@ ids, process ids, runs of blanks and the width of table rules; in `dcli cluster 
 role and the numbers (which node wins an election is chance: `leader=N` fixes it before a block,
 and the text after a failure names the winner of the captured run); in the kv store's quorum
 lines, what the replicas the answer did not wait for show (pending, stored or hinted; late,
-current or repaired), and how many answered beyond the quorum.
+current, repaired or failed), and how many answered beyond the quorum. (A quorum that is not
+reached is an error line, compared as it is.)
 
 `python -m tests.doc_replay FILE...` replays pages and prints what differs; with `--update` it
 writes each command's real output into the page where it differs (a way to capture output,
@@ -139,7 +140,8 @@ _RULE = re.compile(r"([━─═])\1+")                             # rich's tab
 _REPLICAS = re.compile(r"^(.*\breplicas(: | = ))(\d+ \w+.*)$")
 _MET = re.compile(r"\b([RW]) met: \d+ of")
 # A kv answer waits for R or W replicas; what the others show by then is a race.
-_OUTCOME = {"pending": "stored", "hinted": "stored", "late": "current", "repaired": "current"}
+_OUTCOME = {"pending": "stored", "hinted": "stored", "late": "current", "repaired": "current",
+            "failed": "current"}      # a dead replica's refusal may come before or after the answer
 
 
 def normalise(line: str) -> str:

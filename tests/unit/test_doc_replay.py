@@ -59,7 +59,9 @@ def test_normalise_takes_out_what_differs_between_honest_runs():
     assert normalise("2 127.0.0.1:7182 - - - - - - - - down") != normalise("2 127.0.0.1:7182 follower 3 3 1 0x1 3 1 1 up")
     racy = "W met: 2 of 3 stored it · replicas: 1 stored (coordinator), 2 stored, 3 pending"
     assert normalise(racy) == normalise("W met: 3 of 3 stored it · replicas: 1 stored (coordinator), 3 stored, 2 stored")
-    assert normalise("replicas: 1 current, 3 failed") != normalise("replicas: 1 current, 3 current")
+    assert normalise("replicas: 1 current, 3 failed") == normalise("replicas: 1 current, 3 late")
+    assert normalise("Quorum not reached: R=3 of N=3 needed, 2 replica(s) answered (1 ok, 2 ok, 3 failed)") != \
+        normalise("Quorum not reached: R=3 of N=3 needed, 2 replica(s) answered (1 ok, 2 ok, 3 late)")
     assert normalise("Created /parent") != normalise("Created /parnt")
 
 
