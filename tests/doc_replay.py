@@ -200,10 +200,10 @@ class Target:
 
     def env(self, home: Path) -> dict:
         bindir = str(Path(sys.executable).parent)
-        env = dict(os.environ, PATH=bindir + os.pathsep + os.environ.get("PATH", ""),
-                   DCLI_SERVER=",".join(self.addresses), HOME=str(home), PYTHONUNBUFFERED="1",
-                   COLUMNS="120", TERM="dumb", NO_COLOR="1")
-        env.pop("DCLI_WRITE_OUT", None)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("DCLI_", "XDG_"))}  # a reader's defaults
+        env.update(PATH=bindir + os.pathsep + os.environ.get("PATH", ""), HOME=str(home),
+                   PYTHONUNBUFFERED="1", COLUMNS="120", TERM="dumb", NO_COLOR="1")
+        env["DCLI_SERVER"] = ",".join(self.addresses)
         if self.cluster_dir is not None:
             env["DCLI_CLUSTER_DIR"] = str(self.cluster_dir)
         return env
