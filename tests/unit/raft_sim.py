@@ -174,6 +174,9 @@ class Simulation:
         self.queue: list[tuple[int, int, Message]] = []
         self._seq = 0
         self.group: dict[int, int] = {}
+        self.cut: set[tuple[int, int]] = set()      # (from, to): links that lose everything
+        self.paused: set[int] = set()               # no ticks, nothing handled: SIGSTOP
+        self.held: list[Message] = []               # sent to a paused node: read on resume
         self.leader_of_term: dict[int, int] = {}
         self.commit_by_term: dict[int, int] = {}   # leader's term -> highest index it committed
         self.committed_term: dict[int, int] = {}   # index -> term of the committed entry
@@ -224,7 +227,7 @@ class Simulation:
         while self.hints and self.hints[0][0] <= self.round:
             _, _, to, index, term = heapq.heappop(self.hints)
             node = self.nodes[to]
-            if node.alive:
+            if node.alive and to not in self.paused:
                 node.core.observe_commit(index, term)
                 self.observe(node)
         for _ in range(len(self.queue)):
@@ -232,12 +235,28 @@ class Simulation:
                 return
             _, _, m = heapq.heappop(self.queue)
             node = self.nodes[m.to]
-            if not node.alive or self.group[m.from_] != self.group[m.to]:
+            if (not node.alive or self.group[m.from_] != self.group[m.to]
+                    or (m.from_, m.to) in self.cut):
+                continue
+            if m.to in self.paused:
+                self.held.append(m)
                 continue
             node.core.step(m)
             self.observe(node)
             if self.rng.random() >= self.faults.defer_ready:
                 node.handle_ready()
+
+    def resume(self, node_id: int) -> None:
+        """A paused node runs again: it reads what waited for it, all at once."""
+        self.paused.discard(node_id)
+        node = self.nodes[node_id]
+        waiting = [m for m in self.held if m.to == node_id]
+        self.held = [m for m in self.held if m.to != node_id]
+        for m in waiting:
+            if node.alive:
+                node.core.step(m)
+                self.observe(node)
+        node.handle_ready()
 
     # --- faults --------------------------------------------------------------------------------
 
@@ -310,7 +329,7 @@ class Simulation:
         self.round += 1
         if faults:
             self.inject_faults()
-        order = [n for n in self.nodes.values() if n.alive]
+        order = [n for n in self.nodes.values() if n.alive and n.id not in self.paused]
         self.rng.shuffle(order)
         for node in order:
             node.core.tick()
@@ -321,7 +340,7 @@ class Simulation:
             self.send_commit_hints()
         self.deliver_due()
         for node in order:
-            if node.alive and (not faults or self.rng.random() >= self.faults.defer_ready):
+            if node.alive and node.id not in self.paused and (not faults or self.rng.random() >= self.faults.defer_ready):
                 node.handle_ready()
 
     def heal(self) -> None:
