@@ -29,7 +29,7 @@ import random
 from dataclasses import dataclass, field
 
 from dcli_server.consensus import (
-    Config, ConfChange, ConfChangeType, Entry, HardState, Message, PersistedState,
+    Config, ConfChange, ConfChangeType, Entry, HardState, Message, MessageType, PersistedState,
     ProposalDropped, RaftNode, Ready, Role, Snapshot, decode, encode)
 
 
@@ -97,6 +97,8 @@ class SimNode:
         self.core: RaftNode | None = None
         self.digest, self.applied = b"", 0
         self.markers: set[bytes] = set()
+        self.stall = 0                  # the next Ready's fsync takes this many rounds
+        self.pending: tuple[Ready, int] | None = None   # a Ready waiting for its fsync, due round
         self._start(peers)
 
     def _start(self, peers: list[int] = ()) -> None:
@@ -106,6 +108,7 @@ class SimNode:
                              persisted=PersistedState(d.hard_state, d.snapshot, list(d.entries)))
         self.digest, self.applied = d.snapshot.data, d.snapshot.index
         self.markers = set()
+        self.pending = None
 
     @property
     def alive(self) -> bool:
@@ -119,14 +122,42 @@ class SimNode:
 
     def handle_ready(self) -> None:
         core = self.core
-        if core is None or not core.has_ready():
+        if core is None:
+            return
+        if self.pending is not None:
+            rd, due = self.pending
+            if self.sim.round >= due:
+                self.pending = None
+                self._finish(rd)
+            return
+        if not core.has_ready():
             return
         rd = core.ready()
         self.sim.check_entries(self, rd)
         self.disk.write(rd)                                     # 1. persist
+        if self.stall:
+            # a slow fsync, as the replica runs it: a leader's appends and heartbeats leave
+            # first, the rest once the disk is done
+            self.pending, self.stall = (rd, self.sim.round + self.stall), 0
+            early = {MessageType.APP, MessageType.HEARTBEAT, MessageType.SNAP}
+            for m in rd.messages:
+                if m.type in early:
+                    self.sim.send(m)
+            rd.messages = [m for m in rd.messages if m.type not in early]
+            return
         if self.sim.rng.random() < self.sim.faults.crash_mid_ready:
             self.crash()
             return
+        self._finish(rd)
+
+    def send_liveness(self) -> None:
+        """While a Ready waits for its fsync: heartbeats and their answers leave at once."""
+        if self.core is not None and self.pending is not None and self.sim.liveness_through_fsync:
+            for m in self.core.take_liveness_messages():
+                self.sim.send(m)
+
+    def _finish(self, rd: Ready) -> None:
+        core = self.core
         for m in rd.messages:                                   # 2. send
             self.sim.send(m)
         if self.sim.rng.random() < self.sim.faults.bounce:
@@ -177,6 +208,7 @@ class Simulation:
         self.cut: set[tuple[int, int]] = set()      # (from, to): links that lose everything
         self.paused: set[int] = set()               # no ticks, nothing handled: SIGSTOP
         self.held: list[Message] = []               # sent to a paused node: read on resume
+        self.liveness_through_fsync = True          # as the replica: see SimNode.send_liveness
         self.leader_of_term: dict[int, int] = {}
         self.commit_by_term: dict[int, int] = {}   # leader's term -> highest index it committed
         self.committed_term: dict[int, int] = {}   # index -> term of the committed entry
@@ -243,6 +275,7 @@ class Simulation:
                 continue
             node.core.step(m)
             self.observe(node)
+            node.send_liveness()
             if self.rng.random() >= self.faults.defer_ready:
                 node.handle_ready()
 
@@ -333,6 +366,7 @@ class Simulation:
         self.rng.shuffle(order)
         for node in order:
             node.core.tick()
+            node.send_liveness()
             if node.core.commit_unannounced() and self.rng.random() < 0.5:
                 node.core.announce_commit()
             self.observe(node)

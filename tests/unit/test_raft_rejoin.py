@@ -23,7 +23,9 @@ ET = 10   # the simulation's election timeout, in rounds (ticks)
 
 
 class Deposed(AssertionError):
-    pass
+    def __init__(self, message: str, by: int | None):
+        super().__init__(message)
+        self.by = by            # the node that moved to a higher term, if one did
 
 
 def settled(seed: int, n_nodes: int = 3) -> tuple[Simulation, int, int]:
@@ -45,11 +47,12 @@ def run_checked(sim: Simulation, leader: int, term: int, rounds: int, writes: bo
             sim.propose(b"w%d-%d" % (sim.round, r))
         sim.step_round(faults=False)
         lead = sim.nodes[leader].core
-        top = max(n.core.term for n in sim.nodes.values() if n.alive)
-        if lead.role != Role.LEADER or lead.term != term or top != term:
+        top = max((n.core.term, i) for i, n in sim.nodes.items() if n.alive)
+        if lead.role != Role.LEADER or lead.term != term or top[0] != term:
             raise Deposed(f"seed={sim.seed} round={sim.round}: leader {leader} of term {term} is "
                           f"now {lead.role.name} of term {lead.term}; terms "
-                          f"{ {i: (n.core.role.name, n.core.term) for i, n in sim.nodes.items() if n.alive} }")
+                          f"{ {i: (n.core.role.name, n.core.term) for i, n in sim.nodes.items() if n.alive} }",
+                          top[1] if top[0] > term else None)
 
 
 def restart_follower(seed: int, down: int, unheard: int, n_nodes: int = 3,
@@ -136,6 +139,37 @@ def test_a_leader_whose_heartbeats_are_late_by_less_than_an_election_timeout_kee
     run_checked(sim, leader, term, 6 * ET)
 
 
+def slow_fsync_after_a_restart(seed: int, stall: int, shared_disk: bool,
+                               liveness: bool) -> tuple[Simulation, int, int, int]:
+    """The broker benchmark's case: a follower restarts, its timer runs before the leader's
+    stream to it is back, and the leader's next fsync takes `stall` rounds (with `shared_disk`,
+    the other follower's too). Returns (sim, leader, term, restarted node) as the stall begins."""
+    sim, leader, term = settled(seed)
+    sim.liveness_through_fsync = liveness
+    victim, other = sorted(i for i in sim.nodes if i != leader)
+    sim.nodes[victim].crash()
+    run_checked(sim, leader, term, 2 * ET, writes=False)
+    sim.nodes[victim].restart()
+    sim.cut.add((leader, victim))
+    run_checked(sim, leader, term, ET // 2, writes=False)
+    sim.nodes[leader].stall = stall
+    if shared_disk:
+        sim.nodes[other].stall = stall
+    return sim, leader, term, victim
+
+
+@pytest.mark.parametrize("writes", [False, True])
+@pytest.mark.parametrize("shared_disk", [False, True])
+@pytest.mark.parametrize("stall", [2 * ET, 5 * ET])
+@pytest.mark.parametrize("seed", range(5))
+def test_a_leader_whose_fsync_is_slow_keeps_its_term_while_a_follower_restarts(seed, stall, shared_disk,
+                                                                              writes):
+    sim, leader, term, _ = slow_fsync_after_a_restart(seed, stall, shared_disk, liveness=True)
+    run_checked(sim, leader, term, 2 * stall + ET, writes)
+    sim.cut.clear()
+    run_checked(sim, leader, term, 4 * ET)
+
+
 # --- the checks can fail -----------------------------------------------------------------------
 
 def test_without_the_followers_lease_a_restarted_follower_deposes_the_leader(monkeypatch):
@@ -166,3 +200,22 @@ def test_a_leader_silent_to_the_others_for_an_election_timeout_is_deposed(seed):
     sim.cut.update({(leader, victim), (leader, other)})
     with pytest.raises(Deposed):
         run_checked(sim, leader, term, 5 * ET, writes=False)
+
+
+@pytest.mark.parametrize("shared_disk", [False, True])
+def test_without_heartbeats_during_a_slow_fsync_the_leader_is_deposed(shared_disk):
+    """What the broker benchmark saw: the leader, silent while its fsync ran, lost its term,
+    in some histories to the node that had just restarted."""
+    won_by_restarted = 0
+    for seed in range(10):
+        sim, leader, term, restarted = slow_fsync_after_a_restart(seed, 3 * ET, shared_disk,
+                                                                  liveness=False)
+        with pytest.raises(Deposed):
+            run_checked(sim, leader, term, 7 * ET, writes=False)
+        for _ in range(10 * ET):
+            sim.step_round(faults=False)
+            won = [n.id for n in sim.leaders() if n.core.term > term]
+            if won:
+                won_by_restarted += won == [restarted]
+                break
+    assert won_by_restarted >= 2
