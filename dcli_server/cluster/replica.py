@@ -164,9 +164,12 @@ class Replica:
         self._kick.set()
 
     def commit_hint(self) -> tuple[int, int]:
-        """(commit index, its entry's term): what a follower may learn from `observe_commit`."""
+        """(commit index, its entry's term): what a follower may learn from `observe_commit`.
+        No further than this node's persisted entries: while an fsync runs in a thread the
+        leader may count its own copy of entries not yet on its disk."""
         log = self.raft.log
-        return log.committed, log.term(log.committed) or 0
+        index = min(log.committed, log.stable)
+        return index, log.term(index) or 0
 
     def propose(self, data: bytes) -> int:
         index = self.raft.propose(data)

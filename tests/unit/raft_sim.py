@@ -57,6 +57,7 @@ class Faults:
     compact: float = 0.02        # per node and round: snapshot and compact the log
     transfer: float = 0.005      # per round: the leader hands over
     conf_change: float = 0.02    # per round: the leader adds or removes one voter
+    slow_fsync: float = 0.0      # per Ready: its fsync takes up to 2 election timeouts
 
 
 @dataclass
@@ -135,6 +136,9 @@ class SimNode:
         rd = core.ready()
         self.sim.check_entries(self, rd)
         self.disk.write(rd)                                     # 1. persist
+        f = self.sim.faults
+        if not self.stall and f.slow_fsync and self.sim.rng.random() < f.slow_fsync:
+            self.stall = self.sim.rng.randint(1, 2 * self.sim.election_tick)
         if self.stall:
             # a slow fsync, as the replica runs it: a leader's appends and heartbeats leave
             # first, the rest once the disk is done
@@ -246,9 +250,10 @@ class Simulation:
             heapq.heappush(self.queue, (due, self._seq, m))
 
     def send_commit_hints(self) -> None:
-        """What a leader's answers to forwarded requests tell a follower: (commit, its term)."""
+        """What a leader's answers to forwarded requests tell a follower: (commit, its term),
+        as `Replica.commit_hint` gives it (no further than the leader's persisted entries)."""
         for leader in self.leaders():
-            c = leader.core.log.committed
+            c = min(leader.core.log.committed, leader.core.log.stable)
             to = self.rng.choice(sorted(self.nodes))
             if c and to != leader.id and self.rng.random() < 0.3:
                 self._seq += 1
