@@ -5,9 +5,11 @@ from its disk, or is paused (SIGSTOP) and resumed, while the leader goes on hear
 others. The leader of the term before must stay the leader, in the same term, and no node may
 move to a higher term (which alone would depose it). Pre-vote keeps the rejoining node's term
 put, and check-quorum's lease makes the followers that heard from the leader within an election
-timeout ignore its (pre-)votes; etcd does the same. The last tests show what the checks catch:
-without the lease the rejoining node wins, and so it does when the leader is silent to the
-others for an election timeout (a leader whose heartbeats do not leave in time).
+timeout ignore its (pre-)votes; etcd does the same. A leader whose fsync is slow keeps its term
+too, as its heartbeats (and the answers) leave while the fsync runs. The last tests show what the
+checks catch: without the lease the rejoining node wins, and so it does when the leader is
+silent to the others for an election timeout, as it was during a slow fsync before its
+heartbeats left meanwhile (what the broker benchmark saw).
 """
 from __future__ import annotations
 
@@ -23,9 +25,7 @@ ET = 10   # the simulation's election timeout, in rounds (ticks)
 
 
 class Deposed(AssertionError):
-    def __init__(self, message: str, by: int | None):
-        super().__init__(message)
-        self.by = by            # the node that moved to a higher term, if one did
+    pass
 
 
 def settled(seed: int, n_nodes: int = 3) -> tuple[Simulation, int, int]:
@@ -47,12 +47,11 @@ def run_checked(sim: Simulation, leader: int, term: int, rounds: int, writes: bo
             sim.propose(b"w%d-%d" % (sim.round, r))
         sim.step_round(faults=False)
         lead = sim.nodes[leader].core
-        top = max((n.core.term, i) for i, n in sim.nodes.items() if n.alive)
-        if lead.role != Role.LEADER or lead.term != term or top[0] != term:
+        top = max(n.core.term for n in sim.nodes.values() if n.alive)
+        if lead.role != Role.LEADER or lead.term != term or top != term:
             raise Deposed(f"seed={sim.seed} round={sim.round}: leader {leader} of term {term} is "
                           f"now {lead.role.name} of term {lead.term}; terms "
-                          f"{ {i: (n.core.role.name, n.core.term) for i, n in sim.nodes.items() if n.alive} }",
-                          top[1] if top[0] > term else None)
+                          f"{ {i: (n.core.role.name, n.core.term) for i, n in sim.nodes.items() if n.alive} }")
 
 
 def restart_follower(seed: int, down: int, unheard: int, n_nodes: int = 3,
