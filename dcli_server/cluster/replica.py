@@ -51,6 +51,13 @@ ANNOUNCE_COMMIT_S = 0.002
 # larger appends to carry it.
 INFLIGHT_APPENDS = 2
 ENTRIES_PER_APPEND = 256
+# A Ready's fsync can take seconds when other writers load the disk (a broker's, on the same
+# machine: 1-2.6 s measured), and the Ready loop sends nothing meanwhile. A silent leader's
+# followers drop their lease after an election timeout and elect whoever asks first, a node
+# that just restarted say, although the leader is alive and connected. So heartbeats, and the
+# followers' answers, leave during an fsync (RaftNode.take_liveness_messages) -- for this long:
+# a disk stuck for longer must let another node lead.
+HEARTBEATS_DURING_FSYNC_S = 5.0
 _LEADER_SENDS = frozenset({MessageType.APP, MessageType.HEARTBEAT, MessageType.SNAP})
 
 
@@ -105,6 +112,7 @@ class Replica:
         self._announce_after = 0        # the last index when the announcement was scheduled
         self._newest_snapshot: Snapshot | None = None   # taken here; the log keeps what follows the one before
         self.last_contact: dict[int, float] = {}     # peer -> monotonic time of its last message
+        self._fsync_since: float | None = None         # monotonic start of the fsync under way
 
     # ---- life cycle ----
 
@@ -160,6 +168,8 @@ class Replica:
             return
         self.last_contact[m.from_] = time.monotonic()
         self.raft.step(m)
+        if self._fsync_since is not None:
+            self._send_liveness()
         self._kick.set()
 
     def observe_commit(self, index: int, term: int) -> None:
@@ -168,9 +178,12 @@ class Replica:
         self._kick.set()
 
     def commit_hint(self) -> tuple[int, int]:
-        """(commit index, its entry's term): what a follower may learn from `observe_commit`."""
+        """(commit index, its entry's term): what a follower may learn from `observe_commit`.
+        No further than this node's persisted entries: while an fsync runs in a thread the
+        leader may count its own copy of entries not yet on its disk."""
         log = self.raft.log
-        return log.committed, log.term(log.committed) or 0
+        index = min(log.committed, log.stable)
+        return index, log.term(index) or 0
 
     def propose(self, data: bytes) -> int:
         index = self.raft.propose(data)
@@ -231,6 +244,8 @@ class Replica:
         while True:
             await asyncio.sleep(self.config.tick_s)
             self.raft.tick()
+            if self._fsync_since is not None:
+                self._send_liveness()
             self._kick.set()
 
     async def _ready_loop(self) -> None:
@@ -251,7 +266,11 @@ class Replica:
                 for m in early:
                     self.transport.send(m.to, encode(m))
                 if self.config.fsync is FsyncMode.ALWAYS and (rd.entries or rd.snapshot or rd.hard_state):
-                    await self._sync(loop)
+                    self._fsync_since = time.monotonic()
+                    try:
+                        await self._sync(loop)
+                    finally:
+                        self._fsync_since = None
                 elif rd.entries:
                     self.storage.sync()         # batch mode fsyncs on its own schedule, off never
                 # 2. send what acknowledges or votes: only now is it true on disk
@@ -282,6 +301,13 @@ class Replica:
             return
         self.raft.announce_commit()
         self._kick.set()
+
+    def _send_liveness(self) -> None:
+        """During an fsync: the heartbeats and answers ticks and steps made leave now."""
+        if time.monotonic() - self._fsync_since > HEARTBEATS_DURING_FSYNC_S:
+            return
+        for m in self.raft.take_liveness_messages():
+            self.transport.send(m.to, encode(m))
 
     async def _sync(self, loop: asyncio.AbstractEventLoop) -> None:
         probe = self._fsyncs_offloaded >= PROBE_FSYNC_EVERY

@@ -2,7 +2,8 @@
 
 Built the way etcd's raft library is: the caller feeds inputs (`tick`, `step`, `propose`,
 `propose_conf_change`, `transfer_leadership`, `compact`, and with `Config.lazy_commit`
-`announce_commit` and `observe_commit`) and collects outputs with `ready()`.
+`announce_commit` and `observe_commit`) and collects outputs with `ready()` (and, while a
+Ready is being persisted, `take_liveness_messages()`).
 Randomness (election timeouts) comes from an injected ``random.Random``, so a run is a function of
 its seed and its inputs.
 
@@ -17,7 +18,9 @@ The Ready contract — the caller handles each Ready in this order, then calls `
    ``ready.committed_entries`` in order (CONF_CHANGE entries are already in effect inside the
    core; the caller only updates what it keeps about peers, e.g. their addresses).
 4. ``advance(ready)``. Inputs may be fed between ``ready()`` and ``advance()``, but ``ready()`` is
-   not called again before ``advance()``.
+   not called again before ``advance()``. Meanwhile ``take_liveness_messages()`` hands out the
+   heartbeats (and their answers) that ticks and steps produced, to send at once: a slow fsync
+   must not silence a leader for an election timeout.
 
 After a crash, rebuild with ``RaftNode(config, rng, persisted=PersistedState(hard_state,
 snapshot, entries))`` from exactly what step 1 wrote. A brand-new cluster bootstraps with
@@ -294,6 +297,25 @@ class RaftNode:
         if self._commit_hint is None or index > self._commit_hint[0]:
             self._commit_hint = (index, term)
         self._use_commit_hint()
+
+    def take_liveness_messages(self) -> list[Message]:
+        """Take the heartbeats and heartbeat answers out of the outbox, to be sent now, while the
+        outstanding Ready is still being persisted.
+
+        Nothing a node says leaves while its Ready waits for the disk, and a busy disk can take
+        seconds. A leader's followers then stop hearing from it, their lease runs out after an
+        election timeout, and they grant (pre-)votes to the first node whose timer fires (one
+        that just restarted, say): a leader that is alive and connected loses its term. These
+        messages depend on nothing the pending write holds: they leave only when their term is
+        on disk, and a heartbeat's commit index never passes the entries persisted here (see
+        `_tick_heartbeat`), so no follower applies an entry that only the leader's pending
+        write holds."""
+        if self._prev_hard.term != self.term or not self.msgs:
+            return []
+        taken = [m for m in self.msgs if m.type in (MT.HEARTBEAT, MT.HEARTBEAT_RESP)]
+        if taken:
+            self.msgs = [m for m in self.msgs if m.type not in (MT.HEARTBEAT, MT.HEARTBEAT_RESP)]
+        return taken
 
     def snapshot_at(self, index: int, data: bytes) -> Snapshot:
         """A Snapshot of the state machine at applied `index`, with its term and membership."""
@@ -577,7 +599,9 @@ class RaftNode:
                     if pr.snapshot_wait > self.cfg.election_tick:
                         pr.pending_snapshot = 0  # assume it was lost; probe (and resend) again
                         pr.become_probe()
-                commit = min(pr.match, self.log.committed)
+                # no further than this node's own persisted entries: a heartbeat may leave
+                # before the pending Ready is on disk (take_liveness_messages)
+                commit = min(pr.match, self.log.committed, self.log.stable)
                 pr.commit_sent = max(pr.commit_sent, commit)
                 self._send(Message(MT.HEARTBEAT, to=pid, commit=commit))
 

@@ -29,7 +29,7 @@ import random
 from dataclasses import dataclass, field
 
 from dcli_server.consensus import (
-    Config, ConfChange, ConfChangeType, Entry, HardState, Message, PersistedState,
+    Config, ConfChange, ConfChangeType, Entry, HardState, Message, MessageType, PersistedState,
     ProposalDropped, RaftNode, Ready, Role, Snapshot, decode, encode)
 
 
@@ -57,6 +57,7 @@ class Faults:
     compact: float = 0.02        # per node and round: snapshot and compact the log
     transfer: float = 0.005      # per round: the leader hands over
     conf_change: float = 0.02    # per round: the leader adds or removes one voter
+    slow_fsync: float = 0.0      # per Ready: its fsync takes up to 2 election timeouts
 
 
 @dataclass
@@ -97,6 +98,8 @@ class SimNode:
         self.core: RaftNode | None = None
         self.digest, self.applied = b"", 0
         self.markers: set[bytes] = set()
+        self.stall = 0                  # the next Ready's fsync takes this many rounds
+        self.pending: tuple[Ready, int] | None = None   # a Ready waiting for its fsync, due round
         self._start(peers)
 
     def _start(self, peers: list[int] = ()) -> None:
@@ -106,6 +109,7 @@ class SimNode:
                              persisted=PersistedState(d.hard_state, d.snapshot, list(d.entries)))
         self.digest, self.applied = d.snapshot.data, d.snapshot.index
         self.markers = set()
+        self.pending = None
 
     @property
     def alive(self) -> bool:
@@ -119,14 +123,45 @@ class SimNode:
 
     def handle_ready(self) -> None:
         core = self.core
-        if core is None or not core.has_ready():
+        if core is None:
+            return
+        if self.pending is not None:
+            rd, due = self.pending
+            if self.sim.round >= due:
+                self.pending = None
+                self._finish(rd)
+            return
+        if not core.has_ready():
             return
         rd = core.ready()
         self.sim.check_entries(self, rd)
         self.disk.write(rd)                                     # 1. persist
+        f = self.sim.faults
+        if not self.stall and f.slow_fsync and self.sim.rng.random() < f.slow_fsync:
+            self.stall = self.sim.rng.randint(1, 2 * self.sim.election_tick)
+        if self.stall:
+            # a slow fsync, as the replica runs it: a leader's appends and heartbeats leave
+            # first, the rest once the disk is done
+            self.pending, self.stall = (rd, self.sim.round + self.stall), 0
+            early = {MessageType.APP, MessageType.HEARTBEAT, MessageType.SNAP}
+            for m in rd.messages:
+                if m.type in early:
+                    self.sim.send(m)
+            rd.messages = [m for m in rd.messages if m.type not in early]
+            return
         if self.sim.rng.random() < self.sim.faults.crash_mid_ready:
             self.crash()
             return
+        self._finish(rd)
+
+    def send_liveness(self) -> None:
+        """While a Ready waits for its fsync: heartbeats and their answers leave at once."""
+        if self.core is not None and self.pending is not None and self.sim.liveness_through_fsync:
+            for m in self.core.take_liveness_messages():
+                self.sim.send(m)
+
+    def _finish(self, rd: Ready) -> None:
+        core = self.core
         for m in rd.messages:                                   # 2. send
             self.sim.send(m)
         if self.sim.rng.random() < self.sim.faults.bounce:
@@ -174,6 +209,10 @@ class Simulation:
         self.queue: list[tuple[int, int, Message]] = []
         self._seq = 0
         self.group: dict[int, int] = {}
+        self.cut: set[tuple[int, int]] = set()      # (from, to): links that lose everything
+        self.paused: set[int] = set()               # no ticks, nothing handled: SIGSTOP
+        self.held: list[Message] = []               # sent to a paused node: read on resume
+        self.liveness_through_fsync = True          # as the replica: see SimNode.send_liveness
         self.leader_of_term: dict[int, int] = {}
         self.commit_by_term: dict[int, int] = {}   # leader's term -> highest index it committed
         self.committed_term: dict[int, int] = {}   # index -> term of the committed entry
@@ -211,9 +250,10 @@ class Simulation:
             heapq.heappush(self.queue, (due, self._seq, m))
 
     def send_commit_hints(self) -> None:
-        """What a leader's answers to forwarded requests tell a follower: (commit, its term)."""
+        """What a leader's answers to forwarded requests tell a follower: (commit, its term),
+        as `Replica.commit_hint` gives it (no further than the leader's persisted entries)."""
         for leader in self.leaders():
-            c = leader.core.log.committed
+            c = min(leader.core.log.committed, leader.core.log.stable)
             to = self.rng.choice(sorted(self.nodes))
             if c and to != leader.id and self.rng.random() < 0.3:
                 self._seq += 1
@@ -224,7 +264,7 @@ class Simulation:
         while self.hints and self.hints[0][0] <= self.round:
             _, _, to, index, term = heapq.heappop(self.hints)
             node = self.nodes[to]
-            if node.alive:
+            if node.alive and to not in self.paused:
                 node.core.observe_commit(index, term)
                 self.observe(node)
         for _ in range(len(self.queue)):
@@ -232,12 +272,29 @@ class Simulation:
                 return
             _, _, m = heapq.heappop(self.queue)
             node = self.nodes[m.to]
-            if not node.alive or self.group[m.from_] != self.group[m.to]:
+            if (not node.alive or self.group[m.from_] != self.group[m.to]
+                    or (m.from_, m.to) in self.cut):
+                continue
+            if m.to in self.paused:
+                self.held.append(m)
                 continue
             node.core.step(m)
             self.observe(node)
+            node.send_liveness()
             if self.rng.random() >= self.faults.defer_ready:
                 node.handle_ready()
+
+    def resume(self, node_id: int) -> None:
+        """A paused node runs again: it reads what waited for it, all at once."""
+        self.paused.discard(node_id)
+        node = self.nodes[node_id]
+        waiting = [m for m in self.held if m.to == node_id]
+        self.held = [m for m in self.held if m.to != node_id]
+        for m in waiting:
+            if node.alive:
+                node.core.step(m)
+                self.observe(node)
+        node.handle_ready()
 
     # --- faults --------------------------------------------------------------------------------
 
@@ -310,10 +367,11 @@ class Simulation:
         self.round += 1
         if faults:
             self.inject_faults()
-        order = [n for n in self.nodes.values() if n.alive]
+        order = [n for n in self.nodes.values() if n.alive and n.id not in self.paused]
         self.rng.shuffle(order)
         for node in order:
             node.core.tick()
+            node.send_liveness()
             if node.core.commit_unannounced() and self.rng.random() < 0.5:
                 node.core.announce_commit()
             self.observe(node)
@@ -321,7 +379,7 @@ class Simulation:
             self.send_commit_hints()
         self.deliver_due()
         for node in order:
-            if node.alive and (not faults or self.rng.random() >= self.faults.defer_ready):
+            if node.alive and node.id not in self.paused and (not faults or self.rng.random() >= self.faults.defer_ready):
                 node.handle_ready()
 
     def heal(self) -> None:

@@ -220,6 +220,47 @@ def test_a_deposed_leader_learns_the_new_term_from_a_follower_and_steps_down():
     assert net.nodes[1].role == Role.FOLLOWER and net.nodes[1].term == net.nodes[new].term
 
 
+def test_heartbeats_leave_while_a_ready_is_persisted_and_commit_nothing_beyond_the_leaders_disk():
+    """A slow fsync must not silence the leader (its followers' lease would run out), nor let a
+    heartbeat tell a follower to apply an entry only the leader's pending write holds."""
+    net = Net(3)
+    net.campaign(1)
+    leader = net.nodes[1]
+    index = leader.propose(b"x")
+    rd = leader.ready()                     # being persisted: not advanced yet
+    net.disks[1].write(rd)
+    for m in rd.messages:                   # the appends leave before the fsync (as the replica)
+        net.nodes[m.to].step(m)
+    for f in (2, 3):
+        net.process(f)
+    for m in net.queue:
+        leader.step(m)
+    net.queue = []
+    assert leader.log.committed == index    # the followers' copies and its own, not yet on disk
+    leader.tick()
+    beats = leader.take_liveness_messages()
+    assert sorted(m.to for m in beats if m.type == MT.HEARTBEAT) == [2, 3]
+    assert all(m.commit < index for m in beats)
+    assert not [m for m in leader.msgs if m.type == MT.HEARTBEAT]
+    leader.advance(rd)
+    leader.tick()
+    assert {m.commit for m in leader.take_liveness_messages()} == {index}
+
+
+def test_a_heartbeat_answer_waits_for_the_term_it_carries_to_be_persisted():
+    node = RaftNode(Config(2), random.Random(2), peers=[1, 2, 3])
+    node.advance(node.ready())
+    term = node.term
+    node.step(Message(MT.HEARTBEAT, to=2, from_=1, term=term + 1))
+    assert node.take_liveness_messages() == []          # term + 1 is not on disk yet
+    rd = node.ready()
+    assert rd.hard_state.term == term + 1 and [m.type for m in rd.messages] == [MT.HEARTBEAT_RESP]
+    node.advance(rd)
+    node.step(Message(MT.HEARTBEAT, to=2, from_=1, term=term + 1))
+    assert [(m.type, m.to) for m in node.take_liveness_messages()] == [(MT.HEARTBEAT_RESP, 1)]
+    assert not node.has_ready()
+
+
 # --- replication -----------------------------------------------------------------------------
 
 def test_log_conflicts_are_repaired_with_one_round_trip_per_term_not_per_entry():
