@@ -22,7 +22,8 @@ import pytest
 
 from tests.doc_replay import ROOT, parse, replay_page
 
-PAGES = ["README.md", "docs/coordination.md", "docs/broker.md", "docs/kv.md", "docs/cluster.md"]
+PAGES = ["README.md", "docs/coordination.md", "docs/broker.md", "docs/kv.md", "docs/cluster.md",
+         "docs/reference/server.md"]
 
 
 def test_every_marked_page_is_replayed():
