@@ -2,7 +2,7 @@
 
 A follower fetches from its partitions' leader and asks it where a leader epoch ends; a broker
 that is not the controller hands a leader election to the one that is. The listener layer
-implements this (dcli_server/listeners/broker_peers.py); the broker knows only these methods and
+implements this (server/listeners/broker_peers.py); the broker knows only these methods and
 the messages of broker.proto.
 
     link = peers.link("127.0.0.1:7182")

@@ -1,5 +1,5 @@
 """The consumer-group RPCs of the Broker service: Kafka's classic protocol, served by the pure
-GroupCoordinator (dcli_server/broker/groups.py) with committed offsets in its OffsetStore.
+GroupCoordinator (server/broker/groups.py) with committed offsets in its OffsetStore.
 
 The coordinator never blocks: a JoinGroup or SyncGroup that must wait for the rest of the group
 hands it a future, answered when the coordinator says so (`drain()`); one timer task drives

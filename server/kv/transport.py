@@ -1,7 +1,7 @@
 """What a KV node needs from the network, and what its requests return.
 
 The domain code talks to other nodes only through `Transport` (implemented over gRPC in
-`dcli_server/api/kv_peers.py`), so it imports no gRPC and tests could drive it in-process. A call
+`server/api/kv_peers.py`), so it imports no gRPC and tests could drive it in-process. A call
 that cannot reach its node raises `PeerUnreachable` (the caller marks the node down and goes on);
 an error the remote node answered with (a quorum it could not reach, say) is the DcliError itself.
 """

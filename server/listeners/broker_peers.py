@@ -1,6 +1,6 @@
 """BrokerPeers over gRPC: a follower's fetches, OffsetForLeaderEpoch and forwarded elections,
 one channel per link, every call with a deadline; a call that gets no answer raises
-PeerUnreachable (dcli_server/broker/peers.py), an answer the other broker refused comes back
+PeerUnreachable (server/broker/peers.py), an answer the other broker refused comes back
 as the project's error."""
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 This package is the pure consensus core (no network, no clock), driven by the caller through
 `RaftNode`'s inputs and its `Ready` outputs, and the storage of what a Ready says to persist;
-dcli_server/cluster drives it on the event loop with a gRPC transport.
+server/cluster drives it on the event loop with a gRPC transport.
 
     messages.py  entries, messages, hard/soft state, snapshots, and their byte encoding
     log.py       RaftLog: the in-memory log after a snapshot, and which part is persisted
