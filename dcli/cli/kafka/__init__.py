@@ -22,14 +22,10 @@ app = typer.Typer(name="kafka", help="The broker, as Kafka's command-line tools.
                   add_completion=False, rich_markup_mode=None,
                   context_settings={"help_option_names": ["-h", "--help"]})
 
-# name -> the command; the order is `dcli kafka --help`'s
-TOOLS = {
-    "topics": topics.topics,
-    "console-producer": console_producer.console_producer,
-    "console-consumer": console_consumer.console_consumer,
-    "consumer-groups": consumer_groups.consumer_groups,
-    "leader-election": leader_election.leader_election,
-}
-for _name, _command in TOOLS.items():
-    app.command(_name)(_command)
+# in `dcli kafka --help`'s order
+app.command("topics")(topics.topics)
+app.command("console-producer")(console_producer.console_producer)
+app.command("console-consumer")(console_consumer.console_consumer)
+app.command("consumer-groups")(consumer_groups.consumer_groups)
+app.command("leader-election")(leader_election.leader_election)
 app.add_typer(perf.app, name="perf-test")

@@ -13,7 +13,7 @@ from typing import Optional
 
 import typer
 
-from dcli.cli.kafka.options import BootstrapOption, bootstrap, json_out, printer
+from dcli.cli.kafka.options import BootstrapOption, bootstrap, printer
 from dcli.wire import errors
 
 ACTIONS = "--list, --describe, --delete, --reset-offsets, --delete-offsets"
@@ -53,7 +53,8 @@ def consumer_groups(ctx: typer.Context, bootstrap_server: Optional[str] = Bootst
             return
         groups = [g.group_id for g in admin.list_groups()] if all_groups else list(group or [])
         if not groups:
-            raise errors.UsageError("Option [describe|delete|reset-offsets] takes one of these options: --all-groups, --group")
+            raise errors.UsageError("Option [describe|delete|reset-offsets] takes one of these options: "
+                                    "--all-groups, --group")
         if describe:
             view = "members" if members else "state" if state else "offsets"
             raise typer.Exit(describe_groups(admin, p, groups, view, verbose))
