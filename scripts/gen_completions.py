@@ -18,10 +18,10 @@ SUFFIX = {"bash": "bash", "zsh": "zsh", "fish": "fish"}
 
 
 def scripts() -> dict[str, str]:
-    from dcli.cli import main, zk
+    from dcli.cli.table import completion_roots
 
     out = {}
-    for prog, typer_app in (("dcli", main.app), ("zkCli", zk.app)):
+    for prog, typer_app in completion_roots().items():
         command = typer.main.get_command(typer_app)
         for shell, suffix in SUFFIX.items():
             cls = get_completion_class(shell)

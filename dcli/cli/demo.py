@@ -41,7 +41,7 @@ def run_demo(ctx, nodes: int, script: bool, embedded: bool, registry: bool, step
     server = settings(ctx).resolved_server()
     embedded_server = None
     if embedded:
-        from dcli.shell.embedded import EmbeddedServer, reachable
+        from dcli.shell import EmbeddedServer, reachable
         if not reachable(server):
             embedded_server = EmbeddedServer(server).start()
             server = embedded_server.address

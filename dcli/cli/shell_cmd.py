@@ -5,7 +5,8 @@
     dcli shell --stop-on-error < setup.zk     # stop at the first failure, with its exit code
     dcli shell --embedded                     # start an in-process server if none answers
 
-The shell itself lives in dcli.shell, imported only when this command runs.
+The shell itself lives in dcli.shell, imported only when this command runs; it reaches the
+commands through the table of dcli.cli.table handed to it here.
 """
 from __future__ import annotations
 
@@ -32,6 +33,8 @@ def shell(ctx: typer.Context, server: Optional[str] = ServerOption,
                                         help="Start an in-process server if none answers at the address.")) -> None:
     """Open one session and run zkCli's commands in it: `get /a`, `ls -R /`, `zk ...`, `help`."""
     apply_options(ctx, server, write_out, dial_timeout)
-    from dcli.shell.app import main
+    from dcli.cli.table import CommandTable
+    from dcli.shell import run_shell
 
-    raise typer.Exit(main(settings(ctx), command=command, stop_on_error=stop_on_error, embedded=embedded))
+    raise typer.Exit(run_shell(settings(ctx), CommandTable(), command=command, stop_on_error=stop_on_error,
+                               embedded=embedded))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from dcli.cli.main import complete_if_asked, exit_now, run
+from dcli.cli.runner import complete_if_asked, exit_now, run
 from dcli.cli.zk import app
 
 

@@ -1,15 +1,17 @@
 """The shell's session and dispatcher, and its scripted loop.
 
-    shell = Shell(Settings(server="127.0.0.1:7181"))
+    from dcli.cli.table import CommandTable, Settings
+    shell = Shell(Settings(server="127.0.0.1:7181"), CommandTable())
     shell.connect()
     rc = shell.execute('create /a "x"')     # prints `Created /a`; returns the exit code
     shell.quit()
 
 One CoordClient lives as long as the shell (so its ephemerals do too); every command runs through
-`dcli.cli.main.run` with `Settings(client=...)`, the same code as the one-shot CLI. A zk command
-runs bare (`get /a`); any other group of the root app by its name (`zk get /a`, `server ...`), so
-a group added later works here with no change. The shell-level commands are zkCli's: help,
-history, redo, printwatches, connect, close, quit (and exit).
+the CLI's command table (`table.run`) with `settings.client` set, the same code as the one-shot
+CLI. The shell imports nothing of dcli.cli: `dcli shell` hands it the table and the Settings. A zk
+command runs bare (`get /a`); any other group of the root app by its name (`zk get /a`,
+`server ...`), so a group added later works here with no change. The shell-level commands are
+zkCli's: help, history, redo, printwatches, connect, close, quit (and exit).
 """
 from __future__ import annotations
 
@@ -18,7 +20,6 @@ import threading
 from dataclasses import replace
 from typing import Callable, Iterable
 
-from dcli.cli.common import Settings
 from dcli.shell.parse import is_skipped, split_commands, split_words
 from dcli.wire.errors import ExitCode
 
@@ -35,31 +36,17 @@ HISTORY_SHOWN = 11
 EVENT_WAIT_S = 2.0
 
 
-class Commands:
-    """The command tree the shell dispatches to, read from the Typer apps (built once)."""
-
-    def __init__(self):
-        import typer
-
-        from dcli.cli import main, zk
-
-        self.zk_app, self.root_app = zk.app, main.app
-        self.zk = typer.main.get_command(zk.app)
-        self.root = typer.main.get_command(main.app)
-        self.root.load_all()
-        # `help` is the shell's own; `shell` inside the shell would nest a second session
-        self.zk_names = sorted(n for n in self.zk.commands if n != "help")
-        self.group_names = sorted(n for n in self.root.commands if n != "shell")
-
-    def all_names(self) -> list[str]:
-        return sorted(set(self.zk_names) | set(self.group_names) | set(SHELL_COMMANDS), key=str.lower)
-
-
 class Shell:
-    def __init__(self, settings: Settings, interactive: bool = False):
+    """`settings`: the CLI's Settings (server, write_out, dial_timeout, client); `table`: the CLI's
+    CommandTable (dcli.cli.table), the only way the shell reaches a command."""
+
+    def __init__(self, settings, table, interactive: bool = False):
         self.settings = settings
+        self.table = table
         self.interactive = interactive
-        self.commands = Commands()
+        # `help` is the shell's own; `shell` inside the shell would nest a second session
+        self.zk_names = [n for n in table.zk_names if n != "help"]
+        self.group_names = [n for n in table.group_names if n != "shell"]
         self.history: list[str] = []          # every command of the session, numbered from 0
         self.printwatches = True
         self.finished = False
@@ -96,7 +83,7 @@ class Shell:
             client.start()
         except DcliError as e:
             self._state_changed()
-            return self._fail(str(e), e.exit_code)
+            return self.fail(str(e), e.exit_code)
         # print the connect event before anything a command prints after it
         self._seen["SyncConnected"].wait(EVENT_WAIT_S)
         self._state_changed()
@@ -166,27 +153,21 @@ class Shell:
         return self.dispatch(words)
 
     def dispatch(self, words: list[str]) -> int:
-        from dcli.cli.main import run
-
         name = words[0]
         if name in SHELL_COMMANDS:
             return getattr(self, f"cmd_{name}")(words[1:])
-        if name in self.commands.zk_names:
-            return run(self.commands.zk_app, words, "dcli", obj=self.settings)
-        if name in self.commands.group_names:
-            return run(self.commands.root_app, words, "dcli", obj=self.settings)
+        if name in self.zk_names or name in self.group_names:
+            return self.table.run(words, self.settings)
         sys.stdout.flush()
         sys.stderr.write(self.usage() + f"Command not found: Command not found {name}\n")
         return int(ExitCode.USAGE)
 
     def usage(self) -> str:
-        from dcli.cli.zk import USAGE
-
-        lines = dict(USAGE, **SHELL_USAGE)
+        lines = dict(self.table.usage, **SHELL_USAGE)
         lines["version"] = "version "
         text = "ZooKeeper -server host:port cmd args\n"
         text += "".join(f"\t{lines[k]}\n" for k in sorted(lines, key=str.lower))
-        groups = [g for g in self.commands.group_names if g not in lines]
+        groups = [g for g in self.group_names if g not in lines]
         if groups:
             text += "Command groups (`GROUP --help`): " + ", ".join(groups) + "\n"
         return text
@@ -206,12 +187,12 @@ class Shell:
         try:
             i = int(words[1], 0)
         except (IndexError, ValueError):
-            return self._fail(SHELL_USAGE["redo"], ExitCode.USAGE)
+            return self.fail(SHELL_USAGE["redo"], ExitCode.USAGE)
         if not 0 <= i < this:
-            return self._fail("Command index out of range", ExitCode.USAGE)
+            return self.fail("Command index out of range", ExitCode.USAGE)
         again = split_words(self.history[i])
         if again[0] == "redo":
-            return self._fail("No redoing redos", ExitCode.USAGE)
+            return self.fail("No redoing redos", ExitCode.USAGE)
         self.history[this] = self.history[i]
         return self.dispatch(again)
 
@@ -220,7 +201,7 @@ class Shell:
             sys.stdout.write(f"printwatches is {'on' if self.printwatches else 'off'}\n")
             return 0
         if args[0] not in ("on", "off"):
-            return self._fail(SHELL_USAGE["printwatches"], ExitCode.USAGE)
+            return self.fail(SHELL_USAGE["printwatches"], ExitCode.USAGE)
         self.printwatches = args[0] == "on"
         return 0
 
@@ -238,7 +219,8 @@ class Shell:
     cmd_exit = cmd_quit
 
     @staticmethod
-    def _fail(message: str, code) -> int:
+    def fail(message: str, code) -> int:
+        """Print `message` as the shell's one error line; returns `code`."""
         sys.stdout.flush()
         sys.stderr.write(message + "\n")
         sys.stderr.flush()
@@ -254,7 +236,7 @@ def run_script(shell: Shell, lines: Iterable[str], stop_on_error: bool) -> int:
         try:
             code = shell.execute(line)
         except KeyboardInterrupt:
-            code = Shell._fail("Interrupted", ExitCode.INTERRUPTED)
+            code = Shell.fail("Interrupted", ExitCode.INTERRUPTED)
         sys.stdout.flush()
         if code:
             rc = code
@@ -265,11 +247,12 @@ def run_script(shell: Shell, lines: Iterable[str], stop_on_error: bool) -> int:
     return rc
 
 
-def main(settings: Settings, command: str | None = None, stop_on_error: bool = False,
+def main(settings, table, command: str | None = None, stop_on_error: bool = False,
          embedded: bool = False) -> int:
-    """`dcli shell`: the REPL at a terminal, else a script from -c or stdin."""
+    """`dcli shell`: the REPL at a terminal, else a script from -c or stdin. `settings` and
+    `table` are the CLI's (see Shell)."""
     interactive = command is None and sys.stdin.isatty() and sys.stdout.isatty()
-    shell = Shell(replace(settings, client=None), interactive=interactive)
+    shell = Shell(replace(settings, client=None), table, interactive=interactive)
     server = None
     if embedded:
         from dcli.shell.embedded import ensure_server

@@ -47,7 +47,7 @@ def _history():
 
 def run_repl(shell) -> int:
     cache = ChildrenCache(lambda: shell.client).start()
-    spec = shell_spec(shell.commands.zk, shell.commands.root)
+    spec = shell_spec(shell.table.zk, shell.table.root)
     session = PromptSession(
         history=_history(), auto_suggest=AutoSuggestFromHistory(), enable_history_search=False,
         completer=ThreadedCompleter(ShellCompleter(spec, cache.children_soon)), complete_while_typing=False,
@@ -72,7 +72,7 @@ def run_repl(shell) -> int:
         try:
             shell.execute(line)
         except KeyboardInterrupt:
-            shell._fail("Interrupted", ExitCode.INTERRUPTED)
+            shell.fail("Interrupted", ExitCode.INTERRUPTED)
         sys.stdout.flush()
         cache.invalidate()
     cache.stop()

@@ -6,7 +6,7 @@ import sys
 
 from tests.conftest import ROOT, _readline, run_cli
 
-ENTRY = "from dcli.cli.kafka_server import main; main()"
+ENTRY = "from dcli.cli.kafka.server_start import main; main()"
 
 
 def test_a_kafka_properties_file_starts_a_server(tmp_path):

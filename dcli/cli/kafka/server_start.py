@@ -69,7 +69,8 @@ def server_args(argv: list[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from dcli.cli.main import app, exit_now, fail, run
+    from dcli.cli.main import app
+    from dcli.cli.runner import exit_now, fail, run
 
     os.environ.setdefault("GRPC_VERBOSITY", "NONE")
     try:

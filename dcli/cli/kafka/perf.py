@@ -6,8 +6,8 @@ and their progress and final lines, through dcli's Producer and Consumer.
         --throughput -1 --producer-props bootstrap.servers=127.0.0.1:7181 acks=1
     dcli kafka perf-test consumer --bootstrap-server 127.0.0.1:7181 --topic chat --messages 1000000
 
-`producer_perf` and `consumer_perf` do the work from parsed options; `register` adds the Typer
-commands to the `kafka` app.
+`producer_perf` and `consumer_perf` do the work from parsed options and report through
+dcli.output.perf; `app` is the `perf-test` group the `kafka` app joins.
 """
 from __future__ import annotations
 
@@ -18,11 +18,12 @@ from typing import Optional, TextIO
 
 import typer
 
+from dcli.cli.kafka import options
+from dcli.output.perf import PerfPrinter
 from dcli.wire import errors
 
 REPORTING_INTERVAL_MS = 5000
 MAX_LATENCY_SAMPLES = 500_000          # ProducerPerformance's sampling bound
-MB = 1024 * 1024
 # --producer-props names -> Producer keyword arguments (and how to read the value)
 PRODUCER_PROPS = {"acks": ("acks", str), "retries": ("retries", int), "linger.ms": ("linger_ms", int),
                   "batch.size": ("batch_size", int), "enable.idempotence": ("enable_idempotence", "bool"),
@@ -40,17 +41,16 @@ def now_ms() -> int:
 # ---- producer ----
 
 class ProducerStats:
-    """ProducerPerformance's Stats: totals, a 5 s window printed as it closes, and sampled
+    """ProducerPerformance's Stats: totals, a 5 s window reported as it closes, and sampled
     latencies (ms, from just before send() to the acknowledgement) for the percentiles."""
 
-    def __init__(self, num_records: int, out: TextIO):
-        self.out = out
+    def __init__(self, num_records: int, report: PerfPrinter):
+        self.report = report
         self.start = self.window_start = now_ms()
         self.sampling = max(1, num_records // min(num_records, MAX_LATENCY_SAMPLES))
         self.latencies: list[int] = []
         self.iteration = self.count = self.bytes = self.total_latency = self.max_latency = 0
         self.window_count = self.window_bytes = self.window_total = self.window_max = 0
-        self.errors = 0
 
     def record(self, latency: int, nbytes: int, now: int) -> None:
         self.count += 1
@@ -64,27 +64,15 @@ class ProducerStats:
         if self.iteration % self.sampling == 0:
             self.latencies.append(latency)
         if now - self.window_start >= REPORTING_INTERVAL_MS:
-            self.print_window(now)
+            self.report.producer_window(self.window_count, self.window_bytes, self.window_total, self.window_max,
+                                        now - self.window_start)
             self.window_start = now
             self.window_count = self.window_bytes = self.window_total = self.window_max = 0
         self.iteration += 1
 
-    def print_window(self, now: int) -> None:
-        elapsed = max(1, now - self.window_start)
-        self.out.write(f"{self.window_count} records sent, {1000.0 * self.window_count / elapsed:.1f} records/sec "
-                       f"({1000.0 * self.window_bytes / elapsed / MB:.2f} MB/sec), "
-                       f"{self.window_total / max(1, self.window_count):.1f} ms avg latency, "
-                       f"{float(self.window_max):.1f} ms max latency.\n")
-        self.out.flush()
-
-    def total_line(self) -> str:
-        elapsed = max(1, now_ms() - self.start)
-        ordered = sorted(self.latencies) or [0]
-        p50, p95, p99, p999 = (ordered[min(len(ordered) - 1, int(p * len(ordered)))] for p in (0.5, 0.95, 0.99, 0.999))
-        return (f"{self.count} records sent, {1000.0 * self.count / elapsed:.1f} records/sec "
-                f"({1000.0 * self.bytes / elapsed / MB:.2f} MB/sec), {self.total_latency / max(1, self.count):.2f} ms "
-                f"avg latency, {float(self.max_latency):.2f} ms max latency, {p50} ms 50th, {p95} ms 95th, "
-                f"{p99} ms 99th, {p999} ms 99.9th.")
+    def report_total(self) -> None:
+        self.report.producer_total(self.count, self.bytes, self.total_latency, self.max_latency,
+                                   now_ms() - self.start, self.latencies)
 
 
 def read_properties(items: list[str], config_file: Optional[str]) -> dict[str, str]:
@@ -131,7 +119,7 @@ def producer_settings(props: dict[str, str]) -> tuple[Optional[str], dict]:
 
 
 def payloads(record_size: Optional[int], payload_file: Optional[str], delimiter: str,
-             monotonic: bool, out: TextIO) -> Optional[list[bytes]]:
+             monotonic: bool, report: PerfPrinter) -> Optional[list[bytes]]:
     """The payloads to pick from: None for --payload-monotonic (made per record)."""
     if sum((record_size is not None, payload_file is not None, monotonic)) != 1:
         raise errors.UsageError("Exactly one of --record-size, --payload-file or --payload-monotonic is required.")
@@ -147,11 +135,11 @@ def payloads(record_size: Optional[int], payload_file: Optional[str], delimiter:
         text = open(payload_file, encoding="utf-8").read()
     except OSError:
         text = ""
-    out.write(f"Reading payloads from: {payload_file}\n")
+    report.reading_payloads(payload_file)
     found = [p.encode() for p in text.split(delimiter.replace("\\n", "\n")) if p]
     if not found:
         raise errors.UsageError("File does not exist or empty file provided.")
-    out.write(f"Number of messages read: {len(found)}\n")
+    report.payloads_read(len(found))
     return found
 
 
@@ -165,10 +153,11 @@ def producer_perf(bootstrap: str, topic: str, num_records: int, throughput: floa
 
     if num_records <= 0:
         raise errors.UsageError("--num-records should be greater than zero")
-    choices = payloads(record_size, payload_file, payload_delimiter, payload_monotonic, out)
+    report = PerfPrinter(out)
+    choices = payloads(record_size, payload_file, payload_delimiter, payload_monotonic, report)
     producer = Producer(bootstrap, **settings)
     failures: list[BaseException] = []
-    stats = ProducerStats(num_records, out)
+    stats = ProducerStats(num_records, report)
     pick = random.Random(0).randrange
     try:
         producer.partitions_for(topic)
@@ -196,7 +185,7 @@ def producer_perf(bootstrap: str, topic: str, num_records: int, throughput: floa
         producer.flush()
     finally:
         producer.close()
-    out.write(stats.total_line() + "\n")
+    stats.report_total()
     if print_metrics:
         elapsed = max(1e-9, (now_ms() - stats.start) / 1000)
         client = settings.get("client_id", "perf-producer-client")
@@ -204,39 +193,12 @@ def producer_perf(bootstrap: str, topic: str, num_records: int, throughput: floa
                    "record-error-total": len(failures), "record-size-avg": stats.bytes / max(1, stats.count),
                    "request-latency-avg": stats.total_latency / max(1, stats.count),
                    "request-latency-max": stats.max_latency}
-        print_metric_table({f"producer-metrics:{k}:{{client-id={client}}}": float(v) for k, v in metrics.items()}, out)
-    for err in failures[:5]:
-        sys.stderr.write(f"Error when sending message to topic {topic}: {err}\n")
+        report.metrics({f"producer-metrics:{k}:{{client-id={client}}}": float(v) for k, v in metrics.items()})
+    report.send_errors(topic, failures)
     return 1 if failures else 0
 
 
-def print_metric_table(metrics: dict[str, float], out: TextIO) -> None:
-    """ToolsUtils.printMetrics: a `Metric Name` / `Value` table, names sorted."""
-    width = max(len(k) for k in metrics)
-    out.write(f"\n{'Metric Name':<{width}}   Value\n")
-    for name in sorted(metrics):
-        out.write(f"{name:<{width}} : {metrics[name]:.3f}\n")
-
-
 # ---- consumer ----
-
-def java_date(ms: float, pattern: str) -> str:
-    """`ms` (epoch) in a SimpleDateFormat pattern's common letters (default yyyy-MM-dd HH:mm:ss:SSS)."""
-    t = time.localtime(ms / 1000)
-    parts = {"yyyy": f"{t.tm_year:04d}", "MM": f"{t.tm_mon:02d}", "dd": f"{t.tm_mday:02d}",
-             "HH": f"{t.tm_hour:02d}", "mm": f"{t.tm_min:02d}", "ss": f"{t.tm_sec:02d}",
-             "SSS": f"{int(ms % 1000):03d}"}
-    out = pattern
-    for token in ("yyyy", "SSS", "MM", "dd", "HH", "mm", "ss"):
-        out = out.replace(token, parts[token])
-    return out
-
-
-def consumer_header(detailed: bool) -> str:
-    first = "time, threadId" if detailed else "start.time, end.time"
-    return (f"{first}, data.consumed.in.MB, MB.sec, data.consumed.in.nMsg, nMsg.sec, "
-            "rebalance.time.ms, fetch.time.ms, fetch.MB.sec, fetch.nMsg.sec")
-
 
 def consumer_perf(bootstrap: str, topic: str, messages: int, group: Optional[str] = None,
                   timeout_ms: int = 10_000, show_detailed_stats: bool = False,
@@ -250,8 +212,9 @@ def consumer_perf(bootstrap: str, topic: str, messages: int, group: Optional[str
 
     if reporting_interval_ms <= 0:
         raise errors.UsageError("Reporting interval must be greater than 0.")
+    report = PerfPrinter(out)
     if not hide_header:
-        out.write(consumer_header(show_detailed_stats) + "\n")
+        report.consumer_header(show_detailed_stats)
     consumer = Consumer(bootstrap, group_id=group or f"perf-consumer-{random.randrange(100_000)}",
                         client_id="perf-consumer-client", max_partition_fetch_bytes=fetch_size,
                         auto_offset_reset="latest" if from_latest else "earliest",
@@ -279,112 +242,87 @@ def consumer_perf(bootstrap: str, topic: str, messages: int, group: Optional[str
             nbytes += sum(len(r.key) for r in records if r.key is not None)
             if current - last_report >= reporting_interval_ms:
                 if show_detailed_stats:
-                    out.write(progress_line(nbytes, last_bytes, read, last_read, last_report, current,
-                                            date_format, join_round_ms) + "\n")
-                    out.flush()
+                    report.consumer_progress(nbytes, last_bytes, read, last_read, last_report, current,
+                                             date_format, join_round_ms)
                 join_round_ms = 0
                 last_report, last_read, last_bytes = current, read, nbytes
         if read < messages:
-            out.write(f"WARNING: Exiting before consuming the expected number of messages: timeout "
-                      f"({timeout_ms} ms) exceeded. You can use the --timeout option to increase the timeout.\n")
+            report.consumer_timed_out(timeout_ms)
         end_ms = time.time() * 1000
     finally:
         consumer.close()
-    elapsed_s = max(1e-9, (end_ms - start_ms) / 1000)
     fetch_ms = int(end_ms - start_ms) - join_ms
     if not show_detailed_stats:
-        mb = nbytes / MB
-        fetch_s = fetch_ms / 1000
-        out.write(f"{java_date(start_ms, date_format)}, {java_date(end_ms, date_format)}, {mb:.4f}, "
-                  f"{mb / elapsed_s:.4f}, {read}, {read / elapsed_s:.4f}, {join_ms}, {fetch_ms}, "
-                  f"{mb / fetch_s if fetch_s > 0 else 0.0:.4f}, {read / fetch_s if fetch_s > 0 else 0.0:.4f}\n")
+        report.consumer_total(start_ms, end_ms, nbytes, read, join_ms, fetch_ms, date_format)
     if print_metrics:
-        print_metric_table({f"consumer-fetch-manager-metrics:records-consumed-total:{{client-id=perf-consumer-client}}":
-                            float(read),
-                            f"consumer-fetch-manager-metrics:bytes-consumed-total:{{client-id=perf-consumer-client}}":
-                            float(nbytes)}, out)
+        report.metrics({
+            "consumer-fetch-manager-metrics:records-consumed-total:{client-id=perf-consumer-client}": float(read),
+            "consumer-fetch-manager-metrics:bytes-consumed-total:{client-id=perf-consumer-client}": float(nbytes)})
     return 0
-
-
-def progress_line(nbytes: int, last_bytes: int, read: int, last_read: int, start_ms: float, end_ms: float,
-                  date_format: str, join_round_ms: int) -> str:
-    """printBasicProgress + printExtendedProgress: one detailed-stats line (thread id 0)."""
-    elapsed = max(1e-9, end_ms - start_ms)
-    interval_mb = (nbytes - last_bytes) / MB
-    fetch_ms = int(end_ms - start_ms) - join_round_ms
-    fetch_mb_s = 1000.0 * interval_mb / fetch_ms if fetch_ms > 0 else 0.0
-    fetch_n_s = 1000.0 * (read - last_read) / fetch_ms if fetch_ms > 0 else 0.0
-    return (f"{java_date(end_ms, date_format)}, 0, {nbytes / MB:.4f}, {1000.0 * interval_mb / elapsed:.4f}, "
-            f"{read}, {(read - last_read) / elapsed * 1000.0:.4f}, {join_round_ms}, {fetch_ms}, "
-            f"{fetch_mb_s:.4f}, {fetch_n_s:.4f}")
 
 
 # ---- the commands ----
 
-def register(app: typer.Typer) -> None:
-    """Add `perf-test producer|consumer` to the kafka app."""
-    from dcli.cli.common import settings
+app = typer.Typer(name="perf-test", help="Throughput tests: kafka-producer-perf-test, kafka-consumer-perf-test.",
+                  no_args_is_help=True, add_completion=False, rich_markup_mode=None,
+                  context_settings={"help_option_names": ["-h", "--help"]})
 
-    perf = typer.Typer(name="perf-test", help="Throughput tests: kafka-producer-perf-test, kafka-consumer-perf-test.",
-                       no_args_is_help=True, add_completion=False, rich_markup_mode=None,
-                       context_settings={"help_option_names": ["-h", "--help"]})
 
-    @perf.command("producer", context_settings={"allow_extra_args": True})
-    def producer(ctx: typer.Context,
-                 topic: str = typer.Option(..., "--topic", metavar="TOPIC", help="Produce messages to this topic."),
-                 num_records: int = typer.Option(..., "--num-records", metavar="NUM-RECORDS"),
-                 record_size: Optional[int] = typer.Option(None, "--record-size", metavar="RECORD-SIZE",
-                                                           help="Message size in bytes."),
-                 payload_file: Optional[str] = typer.Option(None, "--payload-file", metavar="PAYLOAD-FILE"),
-                 payload_delimiter: str = typer.Option("\\n", "--payload-delimiter", metavar="PAYLOAD-DELIMITER"),
-                 payload_monotonic: bool = typer.Option(False, "--payload-monotonic"),
-                 throughput: float = typer.Option(..., "--throughput", metavar="THROUGHPUT",
-                                                  help="Records/s to hold to; -1: no limit."),
-                 producer_props: Optional[list[str]] = typer.Option(
-                     None, "--producer-props", metavar="PROP-NAME=PROP-VALUE ...",
-                     help="Producer properties (bootstrap.servers, acks, linger.ms, batch.size, ...)."),
-                 producer_config: Optional[str] = typer.Option(None, "--producer.config", metavar="CONFIG-FILE"),
-                 print_metrics: bool = typer.Option(False, "--print-metrics")) -> None:
-        """Send records as fast as allowed and report throughput and latency: kafka-producer-perf-test.
+@app.command("producer", context_settings={"allow_extra_args": True})
+def producer(ctx: typer.Context,
+             topic: str = typer.Option(..., "--topic", metavar="TOPIC", help="Produce messages to this topic."),
+             num_records: int = typer.Option(..., "--num-records", metavar="NUM-RECORDS"),
+             record_size: Optional[int] = typer.Option(None, "--record-size", metavar="RECORD-SIZE",
+                                                       help="Message size in bytes."),
+             payload_file: Optional[str] = typer.Option(None, "--payload-file", metavar="PAYLOAD-FILE"),
+             payload_delimiter: str = typer.Option("\\n", "--payload-delimiter", metavar="PAYLOAD-DELIMITER"),
+             payload_monotonic: bool = typer.Option(False, "--payload-monotonic"),
+             throughput: float = typer.Option(..., "--throughput", metavar="THROUGHPUT",
+                                              help="Records/s to hold to; -1: no limit."),
+             producer_props: Optional[list[str]] = typer.Option(
+                 None, "--producer-props", metavar="PROP-NAME=PROP-VALUE ...",
+                 help="Producer properties (bootstrap.servers, acks, linger.ms, batch.size, ...)."),
+             producer_config: Optional[str] = typer.Option(None, "--producer.config", metavar="CONFIG-FILE"),
+             print_metrics: bool = typer.Option(False, "--print-metrics")) -> None:
+    """Send records as fast as allowed and report throughput and latency: kafka-producer-perf-test.
 
-        dcli kafka perf-test producer --topic chat --num-records 100000 --record-size 100
-        --throughput -1 --producer-props bootstrap.servers=127.0.0.1:7181 acks=1
-        """
-        items = list(producer_props or [])
-        if ctx.args and not producer_props:
-            raise errors.UsageError(f"Unexpected argument: {ctx.args[0]}")
-        items += ctx.args                # --producer-props takes every k=v that follows it
-        if not items and not producer_config:
-            raise errors.UsageError("Either --producer-props or --producer.config must be specified.")
-        servers, kwargs = producer_settings(read_properties(items, producer_config))
-        raise typer.Exit(producer_perf(servers or settings(ctx).resolved_server(), topic, num_records,
-                                       throughput, kwargs, record_size, payload_file, payload_delimiter,
-                                       payload_monotonic, print_metrics))
+    dcli kafka perf-test producer --topic chat --num-records 100000 --record-size 100
+    --throughput -1 --producer-props bootstrap.servers=127.0.0.1:7181 acks=1
+    """
+    items = list(producer_props or [])
+    if ctx.args and not producer_props:
+        raise errors.UsageError(f"Unexpected argument: {ctx.args[0]}")
+    items += ctx.args                # --producer-props takes every k=v that follows it
+    if not items and not producer_config:
+        raise errors.UsageError("Either --producer-props or --producer.config must be specified.")
+    servers, kwargs = producer_settings(read_properties(items, producer_config))
+    raise typer.Exit(producer_perf(options.bootstrap(ctx, servers), topic, num_records,
+                                   throughput, kwargs, record_size, payload_file, payload_delimiter,
+                                   payload_monotonic, print_metrics))
 
-    @perf.command("consumer")
-    def consumer(ctx: typer.Context,
-                 bootstrap_server: Optional[str] = typer.Option(None, "--bootstrap-server", metavar="server to connect to"),
-                 topic: str = typer.Option(..., "--topic", metavar="topic"),
-                 messages: int = typer.Option(..., "--messages", metavar="count",
-                                              help="The number of messages to consume."),
-                 group: Optional[str] = typer.Option(None, "--group", metavar="gid",
-                                                     help="Default: perf-consumer-<random>."),
-                 timeout: int = typer.Option(10_000, "--timeout", metavar="milliseconds",
-                                             help="The longest time allowed between returned records."),
-                 show_detailed_stats: bool = typer.Option(False, "--show-detailed-stats"),
-                 reporting_interval: int = typer.Option(REPORTING_INTERVAL_MS, "--reporting-interval",
-                                                        metavar="interval_ms"),
-                 hide_header: bool = typer.Option(False, "--hide-header"),
-                 from_latest: bool = typer.Option(False, "--from-latest"),
-                 fetch_size: int = typer.Option(1 << 20, "--fetch-size", metavar="size"),
-                 date_format: str = typer.Option("yyyy-MM-dd HH:mm:ss:SSS", "--date-format", metavar="date format"),
-                 print_metrics: bool = typer.Option(False, "--print-metrics")) -> None:
-        """Read records in a group and report throughput: kafka-consumer-perf-test.
 
-        dcli kafka perf-test consumer --bootstrap-server 127.0.0.1:7181 --topic chat --messages 100000
-        """
-        raise typer.Exit(consumer_perf(bootstrap_server or settings(ctx).resolved_server(), topic, messages,
-                                       group, timeout, show_detailed_stats, reporting_interval, hide_header,
-                                       from_latest, fetch_size, date_format, print_metrics))
+@app.command("consumer")
+def consumer(ctx: typer.Context,
+             bootstrap_server: Optional[str] = typer.Option(None, "--bootstrap-server", metavar="server to connect to"),
+             topic: str = typer.Option(..., "--topic", metavar="topic"),
+             messages: int = typer.Option(..., "--messages", metavar="count",
+                                          help="The number of messages to consume."),
+             group: Optional[str] = typer.Option(None, "--group", metavar="gid",
+                                                 help="Default: perf-consumer-<random>."),
+             timeout: int = typer.Option(10_000, "--timeout", metavar="milliseconds",
+                                         help="The longest time allowed between returned records."),
+             show_detailed_stats: bool = typer.Option(False, "--show-detailed-stats"),
+             reporting_interval: int = typer.Option(REPORTING_INTERVAL_MS, "--reporting-interval",
+                                                    metavar="interval_ms"),
+             hide_header: bool = typer.Option(False, "--hide-header"),
+             from_latest: bool = typer.Option(False, "--from-latest"),
+             fetch_size: int = typer.Option(1 << 20, "--fetch-size", metavar="size"),
+             date_format: str = typer.Option("yyyy-MM-dd HH:mm:ss:SSS", "--date-format", metavar="date format"),
+             print_metrics: bool = typer.Option(False, "--print-metrics")) -> None:
+    """Read records in a group and report throughput: kafka-consumer-perf-test.
 
-    app.add_typer(perf, name="perf-test")
+    dcli kafka perf-test consumer --bootstrap-server 127.0.0.1:7181 --topic chat --messages 100000
+    """
+    raise typer.Exit(consumer_perf(options.bootstrap(ctx, bootstrap_server), topic, messages,
+                                   group, timeout, show_detailed_stats, reporting_interval, hide_header,
+                                   from_latest, fetch_size, date_format, print_metrics))

@@ -9,13 +9,12 @@ partition (unclean), as Kafka's tool does, with its output:
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from dcli.cli.kafka import BootstrapOption, _script, app, bootstrap
+from dcli.cli.kafka.options import BootstrapOption, bootstrap, printer
 from dcli.wire import errors
 
 TYPES = {"preferred": "PREFERRED", "unclean": "UNCLEAN"}
@@ -33,7 +32,6 @@ def partitions_from_json(path: Path) -> list[tuple[str, int]]:
                                 f'{{"partitions": [{{"topic": "t", "partition": 0}}]}}: {e}') from None
 
 
-@app.command("leader-election")
 def leader_election(ctx: typer.Context, bootstrap_server: Optional[str] = BootstrapOption,
                     election_type: Optional[str] = typer.Option(None, "--election-type", metavar="PREFERRED|UNCLEAN",
                                                                 help="Preferred replica, or any live one when none in sync is."),
@@ -55,13 +53,14 @@ def leader_election(ctx: typer.Context, bootstrap_server: Optional[str] = Bootst
         raise errors.UsageError("Missing required option(s) [topic]")
     from dcli.client.admin import Admin
 
+    p = printer(ctx)
     with Admin(bootstrap(ctx, bootstrap_server)) as admin:
         if json_file is not None:
             wanted = partitions_from_json(json_file)
         elif topic is not None:
             [described] = admin.describe_topics([topic])
             wanted = ([(topic, partition)] if partition is not None
-                      else [(topic, p.partition) for p in described.partitions])
+                      else [(topic, q.partition) for q in described.partitions])
         else:
             wanted = None
         results = admin.elect_leaders(wanted, unclean=kind == "UNCLEAN")
@@ -69,16 +68,6 @@ def leader_election(ctx: typer.Context, bootstrap_server: Optional[str] = Bootst
     noop = [f"{t}-{p}" for (t, p), e in results.items() if isinstance(e, errors.ElectionNotNeededError)]
     failed = {f"{t}-{p}": e for (t, p), e in results.items()
               if e is not None and not isinstance(e, errors.ElectionNotNeededError)}
-    if done:
-        print(f"Successfully completed leader election ({kind}) for partitions {', '.join(done)}")
-    if noop:
-        print(f"Valid replica already elected for partitions {', '.join(noop)}")
-    for name, e in failed.items():
-        print(f"Error completing leader election ({kind}) for partition: {name}: {e}")
+    p.elections(kind, done, noop, failed)
     if failed:
-        print(f"Exception in thread \"main\" kafka.common.AdminCommandFailedException: "
-              f"{len(failed)} replica(s) could not be elected", file=sys.stderr)
         raise typer.Exit(1)
-
-
-leader_election_main = _script("leader-election")
