@@ -1,0 +1,320 @@
+"""PeerConnection: one authenticated frame stream to one peer, carrying all traffic both ways.
+
+Both sides use the connection alike, whoever dialled: one-way messages (Raft), and requests
+matched to their response by id (forwarded writes, KV replica calls, follower fetches).
+
+- Order: frames leave in the order they were queued (one writer task), and the receiver hands
+  one-way messages to `on_message` in that order. Requests start their handler in arrival order
+  (each in its own task, so a slow one does not hold up the stream); their answers may finish
+  in any order and find their caller by id.
+- Back-pressure: the send queue is bounded. `send` and `request` wait while it is full, `post`
+  drops instead (Raft resends). When the writer cannot drain (the peer does not read), the queue
+  fills. On the receiving side at most `max_handlers` requests run at once; beyond that the
+  reader stops reading, so TCP pushes back on the sender.
+- Liveness: a PING goes out every `keepalive_s`; a connection on which nothing arrived for
+  `dead_after_s` (a paused or partitioned peer, a half-open socket) is closed.
+- Loss: once closed, every request still waiting fails with `PeerUnreachable` (its outcome is
+  unknown), and `on_closed` is called once. Reconnecting is the owner's business (`PeerLink`).
+- Bad frames close the connection with one rate-limited log line, never a traceback.
+
+    conn = PeerConnection(stream, peer_id=2, on_message=step, on_request=handle)
+    conn.start()
+    conn.post(RAFT, message)                      # never blocks; False if dropped
+    answer = await conn.request(FORWARD, payload, timeout=5.0)
+    await conn.close()                            # sends what is queued first (bounded wait)
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Awaitable, Callable
+
+from dcli_server.listeners.peer_frames import (
+    WRITE_HIGH_WATER, ConnectionClosed, Frame, FrameError, FrameStream, Kind)
+
+log = logging.getLogger("dcli.server.peer")
+
+QUEUE_LIMIT = 4096              # frames waiting to be written to one peer
+MAX_HANDLERS = 256              # requests from one peer being handled at once
+WRITE_BATCH = 512               # frames per write call at most
+KEEPALIVE_S = 1.0
+DEAD_AFTER_S = 5.0
+CLOSE_FLUSH_S = 1.0
+
+OnMessage = Callable[[int, int, bytes], None]                 # (peer id, method, payload)
+OnRequest = Callable[[int, int, bytes], Awaitable[bytes]]      # -> the answer's payload
+_PING = Frame(Kind.PING, 0, 0, b"")
+_PONG = Frame(Kind.PONG, 0, 0, b"")
+_STOP = Frame(0, 0, 0, b"")     # the writer's sign to flush and end (never encoded)
+
+
+class PeerUnreachable(Exception):
+    """No connection to the peer, it broke before the answer came, or no answer in time."""
+
+
+class PeerError(Exception):
+    """The peer's handler failed; the message is what it said."""
+
+
+class RateLimitedLog:
+    """At most one line per key per `interval` seconds; says how many it held back."""
+
+    def __init__(self, logger: logging.Logger, interval: float = 10.0):
+        self._log = logger
+        self._interval = interval
+        self._last: dict[str, tuple[float, int]] = {}
+
+    def warning(self, key: str, message: str, *args) -> None:
+        now = time.monotonic()
+        last, held = self._last.get(key, (-self._interval, 0))
+        if now - last < self._interval:
+            self._last[key] = (last, held + 1)
+            return
+        if len(self._last) > 1024:
+            self._last.clear()
+        self._last[key] = (now, 0)
+        if held:
+            message += f" ({held} more like this not logged)"
+        self._log.warning(message, *args)
+
+
+limited = RateLimitedLog(log)
+
+
+def _expire(future: asyncio.Future, peer_id: int, timeout: float) -> None:
+    if not future.done():
+        future.set_exception(PeerUnreachable(f"node {peer_id}: no answer in {timeout:g} s"))
+
+
+def _no_message(peer: int, method: int, payload: bytes) -> None:
+    raise LookupError(f"no handler for one-way method {method}")
+
+
+async def _no_request(peer: int, method: int, payload: bytes) -> bytes:
+    raise LookupError(f"no handler for method {method}")
+
+
+class PeerConnection:
+    def __init__(self, stream: FrameStream, peer_id: int, *, on_message: OnMessage = _no_message,
+                 on_request: OnRequest = _no_request,
+                 on_closed: Callable[["PeerConnection", str], None] = lambda conn, reason: None,
+                 queue_limit: int = QUEUE_LIMIT, max_handlers: int = MAX_HANDLERS,
+                 keepalive_s: float = KEEPALIVE_S, dead_after_s: float = DEAD_AFTER_S):
+        self.stream = stream
+        self._transport = stream.writer.transport
+        self.peer_id = peer_id
+        self._on_message = on_message
+        self._on_request = on_request
+        self._on_closed = on_closed
+        self._queue: asyncio.Queue[Frame] = asyncio.Queue(queue_limit)
+        self._slots = asyncio.Semaphore(max_handlers)
+        self._keepalive_s = keepalive_s
+        self._dead_after_s = dead_after_s
+        self._pending: dict[int, asyncio.Future] = {}
+        self._handlers: set[asyncio.Task] = set()
+        self._tasks: list[asyncio.Task] = []
+        self._next_id = 0
+        self._last_heard = 0.0
+        self._done = asyncio.Event()
+        self.closed = False
+        self.reason = ""
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._last_heard = loop.time()
+        self._tasks = [loop.create_task(self._read()), loop.create_task(self._write()),
+                       loop.create_task(self._keepalive())]
+
+    # -- sending -------------------------------------------------------------------------------------
+
+    def post(self, method: int, payload: bytes) -> bool:
+        """Queue a one-way message without waiting; False (dropped) if closed or the queue is full."""
+        if self.closed:
+            return False
+        frame = Frame(Kind.ONEWAY, method, 0, payload)
+        if self._queue.empty() and self._transport.get_write_buffer_size() < WRITE_HIGH_WATER:
+            self.stream.write(frame)
+            return True
+        try:
+            self._queue.put_nowait(frame)
+        except asyncio.QueueFull:
+            return False
+        return True
+
+    async def send(self, method: int, payload: bytes) -> None:
+        """Queue a one-way message, waiting while the queue is full."""
+        await self._put(Frame(Kind.ONEWAY, method, 0, payload))
+
+    async def request(self, method: int, payload: bytes, timeout: float) -> bytes:
+        """Send a request and wait for its answer; PeerUnreachable if none comes in `timeout` s."""
+        if self.closed:
+            raise PeerUnreachable(f"node {self.peer_id}: {self.reason}")
+        self._next_id += 1
+        id_ = self._next_id
+        loop = asyncio.get_running_loop()
+        future = self._pending[id_] = loop.create_future()
+        handle = loop.call_later(timeout, _expire, future, self.peer_id, timeout)
+        frame = Frame(Kind.REQUEST, method, id_, payload)
+        try:
+            await self._put(frame, future)
+            return await future
+        finally:
+            handle.cancel()
+            self._pending.pop(id_, None)
+
+    async def _put(self, frame: Frame, future: asyncio.Future | None = None) -> None:
+        """Queue a frame; while the queue is full wait for room, the connection's end or `future`."""
+        if self.closed:
+            raise PeerUnreachable(f"node {self.peer_id}: {self.reason}")
+        # nothing queued and the socket's buffer has room: write at once, saving the writer task a
+        # wake-up; order holds, as the writer writes what it takes from the queue before it awaits
+        if self._queue.empty() and self._transport.get_write_buffer_size() < WRITE_HIGH_WATER:
+            self.stream.write(frame)
+            return
+        try:
+            self._queue.put_nowait(frame)
+            return
+        except asyncio.QueueFull:
+            pass
+        loop = asyncio.get_running_loop()
+        put = loop.create_task(self._queue.put(frame))
+        ended = loop.create_task(self._done.wait())
+        try:
+            await asyncio.wait((put, ended) if future is None else (put, ended, future),
+                               return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            put.cancel()
+            ended.cancel()
+        if self.closed:
+            raise PeerUnreachable(f"node {self.peer_id}: {self.reason}")
+
+    # -- the three tasks -----------------------------------------------------------------------------
+
+    async def _write(self) -> None:
+        queue, stream = self._queue, self.stream
+        try:
+            while True:
+                batch = [await queue.get()]
+                while len(batch) < WRITE_BATCH and not queue.empty():
+                    batch.append(queue.get_nowait())
+                stop = batch[-1] is _STOP
+                if stop:
+                    batch.pop()
+                if batch:
+                    stream.write_many(batch)
+                await stream.drain()
+                if stop:
+                    return
+        except ConnectionClosed as e:
+            self._lost(f"write failed: {e}")
+
+    async def _read(self) -> None:
+        loop = asyncio.get_running_loop()
+        stream, pending = self.stream, self._pending
+        try:
+            while True:
+                frame = await stream.read()
+                self._last_heard = loop.time()
+                kind = frame.kind
+                if kind == Kind.ONEWAY:
+                    try:
+                        self._on_message(self.peer_id, frame.method, frame.payload)
+                    except Exception as e:
+                        limited.warning(f"message:{frame.method}", "node %d: one-way method %d failed: %r",
+                                        self.peer_id, frame.method, e)
+                elif kind == Kind.REQUEST:
+                    await self._slots.acquire()
+                    task = loop.create_task(self._handle(frame))
+                    self._handlers.add(task)
+                    task.add_done_callback(self._handlers.discard)
+                elif kind == Kind.RESPONSE or kind == Kind.ERROR:
+                    future = pending.pop(frame.id, None)
+                    if future is not None and not future.done():     # else: its caller gave up
+                        if kind == Kind.RESPONSE:
+                            future.set_result(frame.payload)
+                        else:
+                            future.set_exception(PeerError(frame.payload.decode("utf-8", "replace")))
+                elif kind == Kind.PING:
+                    self._try_queue(_PONG)
+                elif kind == Kind.HELLO:
+                    raise FrameError("a handshake frame after the handshake")
+        except ConnectionClosed as e:
+            self._lost(f"connection lost: {e}")
+        except FrameError as e:
+            limited.warning(f"frame:{self.stream.peername.rpartition(':')[0]}", "node %d (%s): bad frame, closing: %s",
+                            self.peer_id, self.stream.peername, e)
+            self._lost(f"bad frame: {e}")
+
+    async def _handle(self, frame: Frame) -> None:
+        try:
+            answer = Frame(Kind.RESPONSE, frame.method, frame.id,
+                           await self._on_request(self.peer_id, frame.method, frame.payload))
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            answer = Frame(Kind.ERROR, frame.method, frame.id, (str(e) or type(e).__name__).encode()[:4096])
+        finally:
+            self._slots.release()
+        try:
+            await self._put(answer)
+        except PeerUnreachable:
+            pass                    # the caller learns it from the connection's loss
+
+    async def _keepalive(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self._keepalive_s)
+            quiet = loop.time() - self._last_heard
+            if quiet > self._dead_after_s:
+                log.info("node %d: nothing heard for %.1f s, closing", self.peer_id, quiet)
+                self._lost(f"nothing heard for {quiet:.1f} s")
+                return
+            self._try_queue(_PING)
+
+    def _try_queue(self, frame: Frame) -> None:
+        try:
+            self._queue.put_nowait(frame)
+        except asyncio.QueueFull:
+            pass                # a full queue is traffic enough: PING/PONG only keep it alive
+
+    # -- ending --------------------------------------------------------------------------------------
+
+    def _lost(self, reason: str) -> None:
+        """Close at once: fail what waits, stop the tasks, close the socket, tell the owner."""
+        if self.closed:
+            return
+        self.closed = True
+        self.reason = reason
+        current = asyncio.current_task()
+        for task in [*self._tasks, *self._handlers]:
+            if task is not current:
+                task.cancel()
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(PeerUnreachable(f"node {self.peer_id}: {reason}"))
+        self._pending.clear()
+        if not self.stream.writer.is_closing():
+            self.stream.writer.close()
+        self._done.set()
+        self._on_closed(self, reason)
+
+    def abort(self, reason: str = "closed") -> None:
+        self._lost(reason)
+
+    async def close(self, flush_s: float = CLOSE_FLUSH_S) -> None:
+        """Write what is queued (for at most `flush_s`), then close."""
+        if not self.closed and self._tasks:
+            try:
+                self._queue.put_nowait(_STOP)
+            except asyncio.QueueFull:
+                pass                # a peer that does not read gets what it has, no more
+            else:
+                await asyncio.wait((self._tasks[1],), timeout=flush_s)
+        self._lost("closed")
+        await self.wait_closed()
+
+    async def wait_closed(self) -> None:
+        await self._done.wait()
+        await asyncio.gather(*self._tasks, *self._handlers, return_exceptions=True)
+        await self.stream.close()
