@@ -162,6 +162,12 @@ async def server_main(transport: str) -> None:
     stop = asyncio.Event()
     threading.Thread(target=control_thread, args=(asyncio.get_running_loop(), stop), daemon=True).start()
     await stop.wait()
+    if transport.startswith("grpc"):
+        await serve_grpc.server.stop(None)
+    elif transport == "peer-conn":
+        await serve_peer_conn.transport.close()
+    else:
+        serve_frames.server.close()
 
 
 # -- clients: one `call` (request, answer) and one `send` (one-way) per transport -------------------

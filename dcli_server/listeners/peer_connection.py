@@ -3,14 +3,16 @@
 Both sides use the connection alike, whoever dialled: one-way messages (Raft), and requests
 matched to their response by id (forwarded writes, KV replica calls, follower fetches).
 
-- Order: frames leave in the order they were queued (one writer task), and the receiver hands
-  one-way messages to `on_message` in that order. Requests start their handler in arrival order
-  (each in its own task, so a slow one does not hold up the stream); their answers may finish
-  in any order and find their caller by id.
+- Order: frames leave in the order they were queued (one writer task, or a direct write when
+  nothing is queued), and the receiver hands one-way messages to `on_message` in that order.
+  Request handlers start in arrival order among themselves (each in its own task, so a slow one
+  does not hold up the stream; a one-way message read in the same batch may run first); their
+  answers may finish in any order and find their caller by id.
 - Back-pressure: the send queue is bounded. `send` and `request` wait while it is full, `post`
   drops instead (Raft resends). When the writer cannot drain (the peer does not read), the queue
-  fills. On the receiving side at most `max_handlers` requests run at once; beyond that the
-  reader stops reading, so TCP pushes back on the sender.
+  fills. On the receiving side at most `max_handlers` requests run at once; one beyond that is
+  answered BUSY at once (`PeerBusy`: not run, safe to retry). The reader never stops for a
+  handler: a handler that itself calls back the same peer cannot deadlock the connection.
 - Liveness: a PING goes out every `keepalive_s`; a connection on which nothing arrived for
   `dead_after_s` (a paused or partitioned peer, a half-open socket) is closed.
 - Loss: once closed, every request still waiting fails with `PeerUnreachable` (its outcome is
@@ -31,12 +33,12 @@ import time
 from typing import Awaitable, Callable
 
 from dcli_server.listeners.peer_frames import (
-    WRITE_HIGH_WATER, ConnectionClosed, Frame, FrameError, FrameStream, Kind)
+    MAX_PAYLOAD, WRITE_HIGH_WATER, ConnectionClosed, Frame, FrameError, FrameStream, Kind)
 
 log = logging.getLogger("dcli.server.peer")
 
 QUEUE_LIMIT = 4096              # frames waiting to be written to one peer
-MAX_HANDLERS = 256              # requests from one peer being handled at once
+MAX_HANDLERS = 4096             # requests from one peer being handled at once; more are BUSY
 WRITE_BATCH = 512               # frames per write call at most
 KEEPALIVE_S = 1.0
 DEAD_AFTER_S = 5.0
@@ -57,6 +59,10 @@ class PeerError(Exception):
     """The peer's handler failed; the message is what it said."""
 
 
+class PeerBusy(PeerError):
+    """The peer did not run the request: too many of this node's requests were in progress there."""
+
+
 class RateLimitedLog:
     """At most one line per key per `interval` seconds; says how many it held back."""
 
@@ -66,6 +72,12 @@ class RateLimitedLog:
         self._last: dict[str, tuple[float, int]] = {}
 
     def warning(self, key: str, message: str, *args) -> None:
+        self.log(logging.WARNING, key, message, *args)
+
+    def info(self, key: str, message: str, *args) -> None:
+        self.log(logging.INFO, key, message, *args)
+
+    def log(self, level: int, key: str, message: str, *args) -> None:
         now = time.monotonic()
         last, held = self._last.get(key, (-self._interval, 0))
         if now - last < self._interval:
@@ -76,7 +88,7 @@ class RateLimitedLog:
         self._last[key] = (now, 0)
         if held:
             message += f" ({held} more like this not logged)"
-        self._log.warning(message, *args)
+        self._log.log(level, message, *args)
 
 
 limited = RateLimitedLog(log)
@@ -100,7 +112,8 @@ class PeerConnection:
                  on_request: OnRequest = _no_request,
                  on_closed: Callable[["PeerConnection", str], None] = lambda conn, reason: None,
                  queue_limit: int = QUEUE_LIMIT, max_handlers: int = MAX_HANDLERS,
-                 keepalive_s: float = KEEPALIVE_S, dead_after_s: float = DEAD_AFTER_S):
+                 keepalive_s: float = KEEPALIVE_S, dead_after_s: float = DEAD_AFTER_S,
+                 max_payload: int = MAX_PAYLOAD):
         self.stream = stream
         self._transport = stream.writer.transport
         self.peer_id = peer_id
@@ -108,7 +121,8 @@ class PeerConnection:
         self._on_request = on_request
         self._on_closed = on_closed
         self._queue: asyncio.Queue[Frame] = asyncio.Queue(queue_limit)
-        self._slots = asyncio.Semaphore(max_handlers)
+        self._max_handlers = max_handlers
+        self._max_payload = max_payload
         self._keepalive_s = keepalive_s
         self._dead_after_s = dead_after_s
         self._pending: dict[int, asyncio.Future] = {}
@@ -129,9 +143,11 @@ class PeerConnection:
     # -- sending -------------------------------------------------------------------------------------
 
     def post(self, method: int, payload: bytes) -> bool:
-        """Queue a one-way message without waiting; False (dropped) if closed or the queue is full."""
+        """Queue a one-way message without waiting; False (dropped) if closed or the queue is full.
+        A payload over the size limit is a ValueError here, in `send` and in `request`."""
         if self.closed:
             return False
+        self._check_size(payload)
         frame = Frame(Kind.ONEWAY, method, 0, payload)
         if self._queue.empty() and self._transport.get_write_buffer_size() < WRITE_HIGH_WATER:
             self.stream.write(frame)
@@ -163,10 +179,15 @@ class PeerConnection:
             handle.cancel()
             self._pending.pop(id_, None)
 
+    def _check_size(self, payload: bytes) -> None:
+        if len(payload) > self._max_payload:       # the peer would close the connection on it
+            raise ValueError(f"a payload of {len(payload)} bytes is over the limit of {self._max_payload}")
+
     async def _put(self, frame: Frame, future: asyncio.Future | None = None) -> None:
         """Queue a frame; while the queue is full wait for room, the connection's end or `future`."""
         if self.closed:
             raise PeerUnreachable(f"node {self.peer_id}: {self.reason}")
+        self._check_size(frame.payload)
         # nothing queued and the socket's buffer has room: write at once, saving the writer task a
         # wake-up; order holds, as the writer writes what it takes from the queue before it awaits
         if self._queue.empty() and self._transport.get_write_buffer_size() < WRITE_HIGH_WATER:
@@ -224,17 +245,22 @@ class PeerConnection:
                         limited.warning(f"message:{frame.method}", "node %d: one-way method %d failed: %r",
                                         self.peer_id, frame.method, e)
                 elif kind == Kind.REQUEST:
-                    await self._slots.acquire()
+                    if len(self._handlers) >= self._max_handlers:
+                        self._try_queue(Frame(Kind.BUSY, frame.method, frame.id, b""))
+                        continue
                     task = loop.create_task(self._handle(frame))
                     self._handlers.add(task)
                     task.add_done_callback(self._handlers.discard)
-                elif kind == Kind.RESPONSE or kind == Kind.ERROR:
+                elif kind == Kind.RESPONSE or kind == Kind.ERROR or kind == Kind.BUSY:
                     future = pending.pop(frame.id, None)
                     if future is not None and not future.done():     # else: its caller gave up
                         if kind == Kind.RESPONSE:
                             future.set_result(frame.payload)
-                        else:
+                        elif kind == Kind.ERROR:
                             future.set_exception(PeerError(frame.payload.decode("utf-8", "replace")))
+                        else:
+                            future.set_exception(PeerBusy(f"node {self.peer_id}: {self._max_handlers} "
+                                                          "requests in progress there"))
                 elif kind == Kind.PING:
                     self._try_queue(_PONG)
                 elif kind == Kind.HELLO:
@@ -248,14 +274,16 @@ class PeerConnection:
 
     async def _handle(self, frame: Frame) -> None:
         try:
-            answer = Frame(Kind.RESPONSE, frame.method, frame.id,
-                           await self._on_request(self.peer_id, frame.method, frame.payload))
+            payload = await self._on_request(self.peer_id, frame.method, frame.payload)
+            if not isinstance(payload, bytes):
+                raise TypeError(f"the handler of method {frame.method} returned {type(payload).__name__}, "
+                                "not bytes")
+            self._check_size(payload)
+            answer = Frame(Kind.RESPONSE, frame.method, frame.id, payload)
         except asyncio.CancelledError:
             raise
         except Exception as e:
             answer = Frame(Kind.ERROR, frame.method, frame.id, (str(e) or type(e).__name__).encode()[:4096])
-        finally:
-            self._slots.release()
         try:
             await self._put(answer)
         except PeerUnreachable:

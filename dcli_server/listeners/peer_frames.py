@@ -43,10 +43,11 @@ class Kind(enum.IntEnum):
     ERROR = 5           # the handler failed: payload is a UTF-8 message
     PING = 6            # keepalive: the other side answers PONG
     PONG = 7
+    BUSY = 8            # the request was not run: too many from this peer in progress; retry
 
 
 _KINDS = frozenset(int(k) for k in Kind)
-_NEEDS_ID = frozenset((Kind.REQUEST, Kind.RESPONSE, Kind.ERROR))
+_NEEDS_ID = frozenset((Kind.REQUEST, Kind.RESPONSE, Kind.ERROR, Kind.BUSY))
 
 
 class Frame(NamedTuple):

@@ -135,7 +135,8 @@ class PeerLink:
         old = self.connection
         conn = self.connection = PeerConnection(
             stream, self.peer_id, on_closed=self._lost, queue_limit=o.queue_limit, max_handlers=o.max_handlers,
-            keepalive_s=o.keepalive_s, dead_after_s=o.dead_after_s, **self._handlers)
+            keepalive_s=o.keepalive_s, dead_after_s=o.dead_after_s, max_payload=o.max_payload,
+            **self._handlers)
         conn.start()
         if old is not None:
             old.abort("replaced by a newer connection")
@@ -150,7 +151,7 @@ class PeerLink:
         self.connection = None
         self._up.clear()
         if not self.closing:
-            limited.warning(f"lost:{self.peer_id}", "node %d: %s", self.peer_id, reason)
+            limited.info(f"lost:{self.peer_id}", "node %d: %s", self.peer_id, reason)
         self._on_state(self.peer_id, False)
 
     async def _connect(self) -> FrameStream:
@@ -205,6 +206,7 @@ class PeerTransport:
         self._messages: dict[int, Callable[[int, bytes], None]] = {}
         self._requests: dict[int, Callable[[int, bytes], Awaitable[bytes]]] = {}
         self._server: asyncio.AbstractServer | None = None
+        self._closing: set[asyncio.Task] = set()
         self._handshaking = 0
         self.refused = 0                    # connections that failed the handshake
         self.port = 0
@@ -279,7 +281,9 @@ class PeerTransport:
     def remove_peer(self, peer_id: int) -> None:
         link = self._links.pop(peer_id, None)
         if link is not None:
-            asyncio.get_running_loop().create_task(link.close())
+            task = asyncio.get_running_loop().create_task(link.close())
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
 
     # -- the listener -------------------------------------------------------------------------------
 
@@ -324,6 +328,6 @@ class PeerTransport:
             server.close()
         links = list(self._links.values())
         self._links.clear()
-        await asyncio.gather(*(link.close() for link in links), return_exceptions=True)
+        await asyncio.gather(*(link.close() for link in links), *self._closing, return_exceptions=True)
         if server is not None:
             await server.wait_closed()

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dcli_server.listeners.peer_connection import PeerError, PeerUnreachable
+from dcli_server.listeners.peer_connection import PeerBusy, PeerError, PeerUnreachable
 from dcli_server.listeners.peer_frames import (
     HEADER, HEADER_SIZE, ConnectionClosed, Frame, FrameDecoder, FrameError, FrameStream, Kind, encode)
 from dcli_server.listeners.peer_handshake import ClusterSecretHandshake
@@ -80,7 +80,7 @@ def test_a_truncated_frame_waits_and_an_end_inside_it_is_a_closed_connection():
     run(scenario())
 
 
-@pytest.mark.parametrize("kind", [0, 8, 99, 255])
+@pytest.mark.parametrize("kind", [0, 9, 99, 255])
 def test_an_unknown_kind_is_refused(kind):
     with pytest.raises(FrameError, match="unknown frame kind"):
         FrameDecoder().feed(struct.pack(">IBHQ", 3, kind, 1, 0) + b"abc")
@@ -88,7 +88,7 @@ def test_an_unknown_kind_is_refused(kind):
         encode(Frame(kind, 1, 0, b""))
 
 
-@pytest.mark.parametrize("kind,id_", [(Kind.REQUEST, 0), (Kind.RESPONSE, 0), (Kind.ERROR, 0),
+@pytest.mark.parametrize("kind,id_", [(Kind.REQUEST, 0), (Kind.RESPONSE, 0), (Kind.ERROR, 0), (Kind.BUSY, 0),
                                       (Kind.ONEWAY, 5), (Kind.HELLO, 1), (Kind.PING, 2)])
 def test_an_id_that_does_not_fit_the_kind_is_refused(kind, id_):
     with pytest.raises(FrameError):
@@ -301,9 +301,9 @@ def test_a_peer_that_does_not_read_makes_send_wait_and_post_drop():
     run(scenario())
 
 
-def test_at_most_max_handlers_requests_run_at_once():
+def test_beyond_max_handlers_a_request_is_busy_and_the_stream_keeps_flowing():
     async def scenario():
-        one, two, _ = await pair(options=PeerOptions(max_handlers=2))
+        one, two, got = await pair(options=PeerOptions(max_handlers=2))
         release, running = asyncio.Event(), []
 
         async def held(peer, payload):
@@ -312,14 +312,44 @@ def test_at_most_max_handlers_requests_run_at_once():
             return payload
         two.handle_request(9, held)
         try:
-            calls = [asyncio.ensure_future(one.request(2, 9, b"%d" % i, timeout=20)) for i in range(6)]
+            calls = [asyncio.ensure_future(one.request(2, 9, b"%d" % i, timeout=20)) for i in range(2)]
             await until(lambda: len(running) == 2, "two handlers to start")
-            for _ in range(100):
-                await asyncio.sleep(0)
-            assert len(running) == 2
+            with pytest.raises(PeerBusy):
+                await one.request(2, 9, b"third", timeout=20)
+            # node 2's handlers are all taken, yet it still reads: answers to its own requests
+            # (a handler calling back the peer that called it cannot deadlock) and one-way messages
+            assert await two.request(1, ECHO, b"back", timeout=10) == b"1:back"
+            await one.send(2, SEQ, b"one-way")
+            await until(lambda: got[2] == [(1, b"one-way")], "the one-way message")
+            assert running == [b"0", b"1"]
             release.set()
-            assert await asyncio.gather(*calls) == [b"%d" % i for i in range(6)]
-            assert running == [b"%d" % i for i in range(6)]        # started in arrival order
+            assert await asyncio.gather(*calls) == [b"0", b"1"]
+            assert await one.request(2, 9, b"later", timeout=10) == b"later"
+        finally:
+            await one.close()
+            await two.close()
+    run(scenario())
+
+
+def test_payloads_over_the_limit_and_answers_that_are_not_bytes_are_refused_not_sent():
+    async def scenario():
+        one, two, _ = await pair(options=PeerOptions(max_payload=1000))
+
+        async def wrong(peer, payload):
+            return {"not": "bytes"} if payload == b"dict" else b"x" * 1001
+        two.handle_request(9, wrong)
+        try:
+            with pytest.raises(ValueError, match="over the limit"):
+                await one.request(2, ECHO, b"y" * 1001, timeout=10)
+            with pytest.raises(ValueError, match="over the limit"):
+                one.post(2, SEQ, b"y" * 1001)
+            with pytest.raises(PeerError, match="returned dict, not bytes"):
+                await one.request(2, 9, b"dict", timeout=10)
+            with pytest.raises(PeerError, match="over the limit"):
+                await one.request(2, 9, b"big", timeout=10)
+            connection = one._links[2].connection
+            assert await one.request(2, ECHO, b"y" * 998, timeout=10) == b"2:" + b"y" * 998
+            assert one._links[2].connection is connection         # none of it cost the connection
         finally:
             await one.close()
             await two.close()
