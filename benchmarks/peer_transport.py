@@ -8,8 +8,10 @@ transports
     grpc-stream   one gRPC aio bidi stream (generic handler, bytes in and out)
     grpc-unary    one gRPC aio unary call per message
     frames        asyncio streams, 15-byte header + payload (dcli_server/listeners/peer_frames.py)
-    peer-conn     the PeerConnection prototype over the same frames: request ids, send queue
-                  (dcli_server/listeners/peer_transport.py)
+    peer-conn     PeerTransport over the same frames (dcli_server/listeners/peer_transport.py):
+                  handshake, request ids, send queue; the server's handler a plain function,
+                  answered in the reader
+    peer-async    the same with a coroutine handler: one task per request on the server
 scenarios
     pingpong      100-byte request, 100-byte answer, one at a time: latency per round trip
     oneway        100-byte messages sent back to back, no answers (gRPC unary: 64 calls in flight)
@@ -43,7 +45,7 @@ sys.path.insert(0, str(ROOT))
 
 from dcli_server.listeners import peer_frames as pf  # noqa: E402
 
-TRANSPORTS = ("grpc-stream", "grpc-unary", "frames", "peer-conn")
+TRANSPORTS = ("grpc-stream", "grpc-unary", "frames", "peer-conn", "peer-async")
 SCENARIOS = ("pingpong", "oneway", "fetch-64k", "fetch-1m")
 SMALL = 100
 LIMITS = {"pingpong": 20_000, "oneway": 300_000, "fetch-64k": 5_000, "fetch-1m": 500}
@@ -128,16 +130,19 @@ async def serve_frames(counter: Counter) -> int:
     return server.sockets[0].getsockname()[1]
 
 
-async def serve_peer_conn(counter: Counter) -> int:
+async def serve_peer_conn(counter: Counter, in_task: bool = False) -> int:
     from dcli_server.listeners.peer_handshake import ClusterSecretHandshake
     from dcli_server.listeners.peer_transport import PeerTransport
 
-    async def on_request(peer, payload):
+    def answer(peer, payload):
+        return counter.answer(payload) or b""
+
+    async def answer_in_task(peer, payload):
         return counter.answer(payload) or b""
 
     transport = PeerTransport(ClusterSecretHandshake(node_id=2, secret=b"bench"))
     transport.handle_message(METHOD, lambda peer, payload: counter.answer(payload))
-    transport.handle_request(METHOD, on_request)
+    transport.handle_request(METHOD, answer_in_task if in_task else answer)
     serve_peer_conn.transport = transport
     return await transport.listen("127.0.0.1", 0)
 
@@ -156,7 +161,8 @@ def control_thread(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None
 async def server_main(transport: str) -> None:
     counter = Counter()
     start = {"grpc-stream": serve_grpc, "grpc-unary": serve_grpc, "frames": serve_frames,
-             "peer-conn": serve_peer_conn}[transport]
+             "peer-conn": serve_peer_conn,
+             "peer-async": lambda c: serve_peer_conn(c, in_task=True)}[transport]
     port = await start(counter)
     print(f"port {port}", flush=True)
     stop = asyncio.Event()
@@ -164,7 +170,7 @@ async def server_main(transport: str) -> None:
     await stop.wait()
     if transport.startswith("grpc"):
         await serve_grpc.server.stop(None)
-    elif transport == "peer-conn":
+    elif transport.startswith("peer"):
         await serve_peer_conn.transport.close()
     else:
         serve_frames.server.close()
@@ -254,7 +260,7 @@ class PeerConnClient:
 
 
 CLIENTS = {"grpc-stream": GrpcStreamClient, "grpc-unary": GrpcUnaryClient, "frames": FramesClient,
-           "peer-conn": PeerConnClient}
+           "peer-conn": PeerConnClient, "peer-async": PeerConnClient}
 
 
 async def run_scenario(client, scenario: str, seconds: float, warm: bool) -> dict:
@@ -390,7 +396,6 @@ def table(results: dict[str, dict[str, list[dict]]], transports, scenarios) -> s
         base = results.get("grpc-stream", {}).get(scenario)
         for t in transports:
             runs = results[t][scenario]
-            n = median_of(runs, "n")
             # per message: a round trip (pingpong, fetch) or one message (oneway), each side
             cli = statistics.median(r["client_cpu"] / r["n"] * 1e6 for r in runs)
             srv = statistics.median(r["server_cpu"] / r["n"] * 1e6 for r in runs)
@@ -407,7 +412,6 @@ def table(results: dict[str, dict[str, list[dict]]], transports, scenarios) -> s
                 cpu = statistics.median((r["client_cpu"] + r["server_cpu"]) / r["n"] for r in runs)
                 cpu_ratio = f"{cpu / base_cpu:.2f}"
             rows.append((scenario, t, rate, median, p99, f"{cli:.1f}", f"{srv:.1f}", ratio, cpu_ratio))
-            del n
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
                      for r in rows)
@@ -441,7 +445,7 @@ def main() -> None:
     import grpc
     print(f"peer transport benchmark: Python {sys.version.split()[0]}, grpcio {grpc.__version__}, "
           f"asyncio's own event loop, {os.cpu_count()} CPUs, {args.repeat} rounds of at most "
-          f"{args.seconds:g} s per scenario", flush=True)
+          f"{args.seconds:g} s per scenario; load average {os.getloadavg()[0]:.1f}", flush=True)
     results: dict[str, dict[str, list[dict]]] = {t: {s: [] for s in scenarios} for t in transports}
     for rnd in range(args.repeat):
         order = transports[rnd % len(transports):] + transports[:rnd % len(transports)]
@@ -452,6 +456,7 @@ def main() -> None:
     print(table(results, transports, scenarios))
     print("cli/srv us/msg: CPU per round trip (pingpong, fetch) or per message (oneway), client and server "
           "process; rate x, cpu x: against grpc-stream (cpu: both sides together)")
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
 

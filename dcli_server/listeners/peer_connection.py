@@ -5,9 +5,10 @@ matched to their response by id (forwarded writes, KV replica calls, follower fe
 
 - Order: frames leave in the order they were queued (one writer task, or a direct write when
   nothing is queued), and the receiver hands one-way messages to `on_message` in that order.
-  Request handlers start in arrival order among themselves (each in its own task, so a slow one
-  does not hold up the stream; a one-way message read in the same batch may run first); their
-  answers may finish in any order and find their caller by id.
+  A request handler that is a plain function answers at once, in the reader, in order with the
+  one-way messages. One that returns an awaitable (a coroutine function) is awaited in a task of
+  its own, so a slow one does not hold up the stream: such handlers start in arrival order, and
+  their answers may finish in any order and find their caller by id.
 - Back-pressure: the send queue is bounded. `send` and `request` wait while it is full, `post`
   drops instead (Raft resends). When the writer cannot drain (the peer does not read), the queue
   fills. On the receiving side at most `max_handlers` requests run at once; one beyond that is
@@ -45,7 +46,8 @@ DEAD_AFTER_S = 5.0
 CLOSE_FLUSH_S = 1.0
 
 OnMessage = Callable[[int, int, bytes], None]                 # (peer id, method, payload)
-OnRequest = Callable[[int, int, bytes], Awaitable[bytes]]      # -> the answer's payload
+# -> the answer's payload, or an awaitable of it (run in a task of its own)
+OnRequest = Callable[[int, int, bytes], "bytes | Awaitable[bytes]"]
 _PING = Frame(Kind.PING, 0, 0, b"")
 _PONG = Frame(Kind.PONG, 0, 0, b"")
 _STOP = Frame(0, 0, 0, b"")     # the writer's sign to flush and end (never encoded)
@@ -99,11 +101,15 @@ def _expire(future: asyncio.Future, peer_id: int, timeout: float) -> None:
         future.set_exception(PeerUnreachable(f"node {peer_id}: no answer in {timeout:g} s"))
 
 
+def _error(frame: Frame, e: Exception) -> Frame:
+    return Frame(Kind.ERROR, frame.method, frame.id, (str(e) or type(e).__name__).encode()[:4096])
+
+
 def _no_message(peer: int, method: int, payload: bytes) -> None:
     raise LookupError(f"no handler for one-way method {method}")
 
 
-async def _no_request(peer: int, method: int, payload: bytes) -> bytes:
+def _no_request(peer: int, method: int, payload: bytes) -> bytes:
     raise LookupError(f"no handler for method {method}")
 
 
@@ -148,12 +154,8 @@ class PeerConnection:
         if self.closed:
             return False
         self._check_size(payload)
-        frame = Frame(Kind.ONEWAY, method, 0, payload)
-        if self._queue.empty() and self._transport.get_write_buffer_size() < WRITE_HIGH_WATER:
-            self.stream.write(frame)
-            return True
         try:
-            self._queue.put_nowait(frame)
+            self._put_nowait(Frame(Kind.ONEWAY, method, 0, payload))
         except asyncio.QueueFull:
             return False
         return True
@@ -183,18 +185,21 @@ class PeerConnection:
         if len(payload) > self._max_payload:       # the peer would close the connection on it
             raise ValueError(f"a payload of {len(payload)} bytes is over the limit of {self._max_payload}")
 
+    def _put_nowait(self, frame: Frame) -> None:
+        # nothing queued and the socket's buffer has room: write at once, saving the writer task a
+        # wake-up; order holds, as the writer writes what it takes from the queue before it awaits
+        if self._queue.empty() and self._transport.get_write_buffer_size() < WRITE_HIGH_WATER:
+            self.stream.write(frame)
+        else:
+            self._queue.put_nowait(frame)
+
     async def _put(self, frame: Frame, future: asyncio.Future | None = None) -> None:
         """Queue a frame; while the queue is full wait for room, the connection's end or `future`."""
         if self.closed:
             raise PeerUnreachable(f"node {self.peer_id}: {self.reason}")
         self._check_size(frame.payload)
-        # nothing queued and the socket's buffer has room: write at once, saving the writer task a
-        # wake-up; order holds, as the writer writes what it takes from the queue before it awaits
-        if self._queue.empty() and self._transport.get_write_buffer_size() < WRITE_HIGH_WATER:
-            self.stream.write(frame)
-            return
         try:
-            self._queue.put_nowait(frame)
+            self._put_nowait(frame)
             return
         except asyncio.QueueFull:
             pass
@@ -246,9 +251,17 @@ class PeerConnection:
                                         self.peer_id, frame.method, e)
                 elif kind == Kind.REQUEST:
                     if len(self._handlers) >= self._max_handlers:
-                        self._try_queue(Frame(Kind.BUSY, frame.method, frame.id, b""))
+                        self._answer(Frame(Kind.BUSY, frame.method, frame.id, b""))
                         continue
-                    task = loop.create_task(self._handle(frame))
+                    try:
+                        result = self._on_request(self.peer_id, frame.method, frame.payload)
+                    except Exception as e:
+                        self._answer(_error(frame, e))
+                        continue
+                    if isinstance(result, bytes):       # answered at once: no task, no extra loop turn
+                        self._answer(self._response(frame, result))
+                        continue
+                    task = loop.create_task(self._finish(frame, result))
                     self._handlers.add(task)
                     task.add_done_callback(self._handlers.discard)
                 elif kind == Kind.RESPONSE or kind == Kind.ERROR or kind == Kind.BUSY:
@@ -262,7 +275,7 @@ class PeerConnection:
                             future.set_exception(PeerBusy(f"node {self.peer_id}: {self._max_handlers} "
                                                           "requests in progress there"))
                 elif kind == Kind.PING:
-                    self._try_queue(_PONG)
+                    self._try_queue(_PONG)     # dropped when full: that traffic proves us alive
                 elif kind == Kind.HELLO:
                     raise FrameError("a handshake frame after the handshake")
         except ConnectionClosed as e:
@@ -272,22 +285,45 @@ class PeerConnection:
                             self.peer_id, self.stream.peername, e)
             self._lost(f"bad frame: {e}")
 
-    async def _handle(self, frame: Frame) -> None:
+    def _response(self, frame: Frame, payload) -> Frame:
         try:
-            payload = await self._on_request(self.peer_id, frame.method, frame.payload)
             if not isinstance(payload, bytes):
                 raise TypeError(f"the handler of method {frame.method} returned {type(payload).__name__}, "
                                 "not bytes")
             self._check_size(payload)
-            answer = Frame(Kind.RESPONSE, frame.method, frame.id, payload)
+        except (TypeError, ValueError) as e:
+            return _error(frame, e)
+        return Frame(Kind.RESPONSE, frame.method, frame.id, payload)
+
+    async def _finish(self, frame: Frame, result: Awaitable[bytes]) -> None:
+        try:
+            answer = self._response(frame, await result)
         except asyncio.CancelledError:
             raise
         except Exception as e:
-            answer = Frame(Kind.ERROR, frame.method, frame.id, (str(e) or type(e).__name__).encode()[:4096])
+            answer = _error(frame, e)
         try:
             await self._put(answer)
         except PeerUnreachable:
             pass                    # the caller learns it from the connection's loss
+
+    def _answer(self, frame: Frame) -> None:
+        """Send an answer from the reader, which must never wait for the send queue: two peers that
+        both stopped reading until they can send would wait for each other for ever."""
+        if self.closed:
+            return
+        try:
+            self._put_nowait(frame)
+        except asyncio.QueueFull:
+            task = asyncio.get_running_loop().create_task(self._finish_put(frame))
+            self._handlers.add(task)
+            task.add_done_callback(self._handlers.discard)
+
+    async def _finish_put(self, frame: Frame) -> None:
+        try:
+            await self._put(frame)
+        except PeerUnreachable:
+            pass
 
     async def _keepalive(self) -> None:
         loop = asyncio.get_running_loop()
@@ -301,8 +337,10 @@ class PeerConnection:
             self._try_queue(_PING)
 
     def _try_queue(self, frame: Frame) -> None:
+        if self.closed:
+            return
         try:
-            self._queue.put_nowait(frame)
+            self._put_nowait(frame)
         except asyncio.QueueFull:
             pass                # a full queue is traffic enough: PING/PONG only keep it alive
 

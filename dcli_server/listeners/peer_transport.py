@@ -15,6 +15,7 @@ that peer knows its address.
     transport = PeerTransport(ClusterSecretHandshake(node_id=1, secret=secret))
     transport.handle_message(RAFT, lambda peer, payload: node.step(decode(payload)))
     transport.handle_request(FORWARD, forward_handler)          # async (peer, payload) -> bytes
+    transport.handle_request(EPOCH_END, epoch_end)              # plain (peer, payload) -> bytes
     await transport.listen("127.0.0.1", 7190)
     transport.add_peer(2, "127.0.0.1:7191")
     transport.post(2, RAFT, encode(message))                    # dropped if down or full
@@ -72,7 +73,7 @@ class PeerLink:
     def __init__(self, peer_id: int, address: str, handshake: Handshake, *, dials: bool = True,
                  options: PeerOptions = PeerOptions(),
                  on_message: Callable[[int, int, bytes], None] | None = None,
-                 on_request: Callable[[int, int, bytes], Awaitable[bytes]] | None = None,
+                 on_request: Callable[[int, int, bytes], bytes | Awaitable[bytes]] | None = None,
                  on_state: Callable[[int, bool], None] = lambda peer_id, up: None):
         self.peer_id = peer_id
         self.address = address
@@ -204,7 +205,7 @@ class PeerTransport:
         self._handshake = handshake
         self._links: dict[int, PeerLink] = {}
         self._messages: dict[int, Callable[[int, bytes], None]] = {}
-        self._requests: dict[int, Callable[[int, bytes], Awaitable[bytes]]] = {}
+        self._requests: dict[int, Callable[[int, bytes], bytes | Awaitable[bytes]]] = {}
         self._server: asyncio.AbstractServer | None = None
         self._closing: set[asyncio.Task] = set()
         self._handshaking = 0
@@ -217,9 +218,11 @@ class PeerTransport:
         """One-way messages of `method` go to handler(peer_id, payload), in arrival order per peer."""
         self._messages[method] = handler
 
-    def handle_request(self, method: int, handler: Callable[[int, bytes], Awaitable[bytes]]) -> None:
-        """Requests of `method` go to `await handler(peer_id, payload)`; what it returns is the answer,
-        what it raises reaches the caller as PeerError(str(exception))."""
+    def handle_request(self, method: int, handler: Callable[[int, bytes], bytes | Awaitable[bytes]]) -> None:
+        """Requests of `method` go to handler(peer_id, payload); what it returns (or, for a coroutine
+        function, what its awaitable returns) is the answer, what it raises reaches the caller as
+        PeerError(str(exception)). A plain function answers in order, without a task of its own:
+        the cheap way for what needs no waiting (a KV replica read, OffsetForLeaderEpoch)."""
         self._requests[method] = handler
 
     def post(self, to: int, method: int, payload: bytes) -> bool:
@@ -251,11 +254,11 @@ class PeerTransport:
             raise LookupError(f"no handler for one-way method {method}")
         handler(peer_id, payload)
 
-    async def _on_request(self, peer_id: int, method: int, payload: bytes) -> bytes:
+    def _on_request(self, peer_id: int, method: int, payload: bytes) -> bytes | Awaitable[bytes]:
         handler = self._requests.get(method)
         if handler is None:
             raise LookupError(f"no handler for method {method}")
-        return await handler(peer_id, payload)
+        return handler(peer_id, payload)
 
     # -- membership of the transport ----------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from dcli_server.listeners.peer_handshake import ClusterSecretHandshake
 from dcli_server.listeners.peer_transport import PeerLink, PeerOptions, PeerTransport
 
 DEADLINE_S = 30.0
-ECHO, SLOW, FAIL, SEQ = 1, 2, 3, 4
+ECHO, SLOW, FAIL, SEQ, SEEN, SYNC_FAIL = 1, 2, 3, 4, 5, 6
 
 
 def run(coro):
@@ -128,7 +128,12 @@ async def pair(secret=b"s3cret", options=PeerOptions(), secret2=None):
         async def fail(peer, payload):
             raise ValueError("the handler says no")
 
+        def fail_at_once(peer, payload):
+            raise KeyError("no such key")
+
         t.handle_request(ECHO, echo)
+        t.handle_request(SEEN, lambda peer, payload, n=node_id: b"%d" % len(got[n]))   # a plain function
+        t.handle_request(SYNC_FAIL, fail_at_once)
         t.handle_request(SLOW, slow)
         t.handle_request(FAIL, fail)
         await t.listen("127.0.0.1", 0)
@@ -180,6 +185,12 @@ def test_requests_find_their_answers_errors_and_timeouts():
                 await one.request(2, 77, b"", timeout=10)
             with pytest.raises(PeerUnreachable, match="no answer"):
                 await one.request(2, SLOW, b"5000", timeout=0.05)
+            # a plain-function handler answers in the reader, in order with the one-way messages
+            for i in range(5):
+                await one.send(2, SEQ, b"m")
+                assert await one.request(2, SEEN, b"", timeout=10) == b"%d" % (i + 1)
+            with pytest.raises(PeerError, match="no such key"):
+                await one.request(2, SYNC_FAIL, b"", timeout=10)
             with pytest.raises(PeerUnreachable, match="not a known peer"):
                 await one.request(3, ECHO, b"", timeout=1)
             assert await one.request(2, ECHO, b"still", timeout=10) == b"2:still"
