@@ -147,6 +147,19 @@ async def serve_peer_conn(counter: Counter, in_task: bool = False) -> int:
     return await transport.listen("127.0.0.1", 0)
 
 
+def settle_malloc() -> None:
+    """Free one large block so glibc raises its mmap threshold now, in every process alike.
+
+    asyncio receives into a fresh 256 KiB bytes object per recv. Until glibc has freed an mmap'd
+    block larger than its threshold (128 KiB at start), each of those is an mmap, an mremap and
+    a munmap plus page faults: 40-100 us per 64 KiB message here. A long-running server frees
+    some large block early on; in a fresh benchmark process it is luck, and it decided which
+    transport looked faster in the first runs.
+    """
+    block = bytearray(4 << 20)
+    del block
+
+
 def control_thread(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
     """stdin commands from the driver: `cpu` prints this process's CPU seconds; `quit`."""
     for line in sys.stdin:
@@ -159,6 +172,7 @@ def control_thread(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None
 
 
 async def server_main(transport: str) -> None:
+    settle_malloc()
     counter = Counter()
     start = {"grpc-stream": serve_grpc, "grpc-unary": serve_grpc, "frames": serve_frames,
              "peer-conn": serve_peer_conn,
@@ -311,6 +325,7 @@ async def run_scenario(client, scenario: str, seconds: float, warm: bool) -> dic
 
 
 async def client_main(transport: str, port: int, seconds: float) -> None:
+    settle_malloc()
     client = CLIENTS[transport]()
     await client.open(port)
     loop = asyncio.get_running_loop()
