@@ -217,9 +217,22 @@ def test_a_wrong_secret_or_cluster_is_refused():
             mine.add_peer(5, f"127.0.0.1:{other.port}")
             with pytest.raises(PeerUnreachable):
                 await mine.request(5, ECHO, b"", timeout=0.5)
+            await until(lambda: other.refused > 0, "the other cluster's node to refuse")
         finally:
             await mine.close()
             await other.close()
+        # the right cluster, but not the node this address was given for
+        six = PeerTransport(ClusterSecretHandshake(6, cluster_id=9))
+        await six.listen()
+        try:
+            mine = PeerTransport(ClusterSecretHandshake(4, cluster_id=9))
+            mine.add_peer(7, f"127.0.0.1:{six.port}")
+            with pytest.raises(PeerUnreachable):
+                await mine.request(7, ECHO, b"", timeout=0.5)
+            assert not mine.reachable(7) and not six.reachable(4)
+        finally:
+            await mine.close()
+            await six.close()
     run(scenario())
 
 
