@@ -73,6 +73,10 @@ class RateLimitedLog:
         self._interval = interval
         self._last: dict[str, tuple[float, int]] = {}
 
+    def clear(self) -> None:
+        """Forget what was logged: the next line of every key is logged."""
+        self._last.clear()
+
     def warning(self, key: str, message: str, *args) -> None:
         self.log(logging.WARNING, key, message, *args)
 

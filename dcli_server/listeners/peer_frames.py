@@ -6,13 +6,15 @@ Every frame is a 15-byte header and a payload::
 
 `kind` says what the frame is (one-way message, request, response, ...), `method` which domain
 handler it is for (Raft, forward, KV, broker fetch: numbers the wiring assigns), `id` matches a
-response to its request (0 for one-way messages). The decoder is sans-IO: `feed` takes whatever
-bytes arrived and returns the complete frames; a header with an unknown kind, an id that does
-not fit its kind or a length above the limit raises `FrameError` at once, before the payload is
-waited for or buffered, so a peer cannot make us allocate more than `max_payload` + one read.
+response to its request (0 for one-way messages). The decoder is sans-IO: `append` takes
+whatever bytes arrived and `next` returns the next complete frame. A header with an unknown kind,
+an id that does not fit its kind or a length above the limit raises `FrameError` at once, before
+the payload is waited for or buffered, so a peer cannot make us allocate more than
+`max_payload` + one read.
 
     decoder = FrameDecoder(max_payload=4096)     # small until the peer has authenticated
-    frames = decoder.feed(data)                  # [] until a whole frame is there
+    decoder.append(data)
+    frame = decoder.next()                       # None until a whole frame is there
     decoder.max_payload = 64 << 20
     stream = FrameStream(reader, writer, decoder)
     stream.write(Frame(Kind.ONEWAY, 1, 0, payload)); await stream.drain()
@@ -21,7 +23,6 @@ waited for or buffered, so a peer cannot make us allocate more than `max_payload
 from __future__ import annotations
 
 import asyncio
-import collections
 import enum
 import struct
 from typing import NamedTuple
@@ -77,40 +78,54 @@ def encode(frame: Frame) -> bytes:
 
 
 class FrameDecoder:
-    """Cuts frames out of a byte stream; checks each header as soon as its 15 bytes are there."""
+    """Cuts frames out of a byte stream one at a time, checking each header as soon as its 15
+    bytes are there. One at a time, so that a limit raised between two frames (at the end of the
+    handshake) applies from the second on, even when both came in one read."""
 
     def __init__(self, max_payload: int = MAX_PAYLOAD):
         self.max_payload = max_payload
         self._buf = bytearray()
-        self._need = HEADER_SIZE            # bytes the next frame needs in the buffer, once known
+        self._pos = 0                       # where the next frame starts in _buf
+        self._need = HEADER_SIZE            # bytes the next frame needs from _pos, once known
 
     @property
     def buffered(self) -> int:
-        return len(self._buf)
+        return len(self._buf) - self._pos
 
     def wanted(self) -> int:
         """How many more bytes complete the frame being read (at least 1)."""
-        return max(1, self._need - len(self._buf))
+        return max(1, self._need - self.buffered)
+
+    def append(self, data: bytes) -> None:
+        if self._pos and self._pos * 2 >= len(self._buf):     # drop what was consumed, now and then
+            del self._buf[:self._pos]
+            self._pos = 0
+        self._buf += data
+
+    def next(self) -> Frame | None:
+        """The next complete frame, or None until more bytes come; FrameError for a bad header."""
+        buf, pos = self._buf, self._pos
+        if len(buf) - pos < HEADER_SIZE:
+            self._need = HEADER_SIZE
+            return None
+        length, kind, method, id_ = HEADER.unpack_from(buf, pos)
+        self._check(length, kind, id_)
+        stop = pos + HEADER_SIZE + length
+        if stop > len(buf):
+            self._need = HEADER_SIZE + length
+            return None
+        with memoryview(buf) as view:       # one copy of the payload; released before buf changes
+            payload = bytes(view[pos + HEADER_SIZE:stop])
+        self._pos = stop
+        self._need = HEADER_SIZE
+        return Frame(kind, method, id_, payload)
 
     def feed(self, data: bytes) -> list[Frame]:
-        buf = self._buf
-        buf += data
-        frames: list[Frame] = []
-        pos = 0
-        end = len(buf)
-        self._need = HEADER_SIZE
-        with memoryview(buf) as view:       # one copy per payload; released before buf changes size
-            while end - pos >= HEADER_SIZE:
-                length, kind, method, id_ = HEADER.unpack_from(buf, pos)
-                self._check(length, kind, id_)
-                stop = pos + HEADER_SIZE + length
-                if stop > end:
-                    self._need = HEADER_SIZE + length
-                    break
-                frames.append(Frame(kind, method, id_, bytes(view[pos + HEADER_SIZE:stop])))
-                pos = stop
-        if pos:
-            del buf[:pos]
+        """append, then every frame that is complete."""
+        self.append(data)
+        frames = []
+        while (frame := self.next()) is not None:
+            frames.append(frame)
         return frames
 
     def _check(self, length: int, kind: int, id_: int) -> None:
@@ -130,7 +145,6 @@ class FrameStream:
         self.reader = reader
         self.writer = writer
         self.decoder = decoder or FrameDecoder(HANDSHAKE_MAX_PAYLOAD)
-        self._frames: collections.deque[Frame] = collections.deque()
 
     @property
     def peername(self) -> str:
@@ -138,16 +152,18 @@ class FrameStream:
         return f"{name[0]}:{name[1]}" if isinstance(name, tuple) else str(name)
 
     async def read(self) -> Frame:
-        frames = self._frames
-        while not frames:
+        decoder = self.decoder
+        while True:
+            frame = decoder.next()
+            if frame is not None:
+                return frame
             try:
-                data = await self.reader.read(max(READ_CHUNK, self.decoder.wanted()))
+                data = await self.reader.read(max(READ_CHUNK, decoder.wanted()))
             except (ConnectionError, OSError) as e:
                 raise ConnectionClosed(str(e) or type(e).__name__) from None
             if not data:
-                raise ConnectionClosed("end of stream" + (" inside a frame" if self.decoder.buffered else ""))
-            frames.extend(self.decoder.feed(data))
-        return frames.popleft()
+                raise ConnectionClosed("end of stream" + (" inside a frame" if decoder.buffered else ""))
+            decoder.append(data)
 
     def write(self, frame: Frame) -> None:
         self.writer.writelines((header(frame.kind, frame.method, frame.id, len(frame.payload)), frame.payload))

@@ -209,7 +209,7 @@ class PeerTransport:
         self._server: asyncio.AbstractServer | None = None
         self._closing: set[asyncio.Task] = set()
         self._handshaking = 0
-        self.refused = 0                    # connections that failed the handshake
+        self.refused = 0                    # connections refused: busy, or the handshake failed
         self.port = 0
 
     # -- what the domain registers and calls --------------------------------------------------------
@@ -298,6 +298,7 @@ class PeerTransport:
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         stream = FrameStream(reader, writer, FrameDecoder(HANDSHAKE_MAX_PAYLOAD))
         if self._handshaking >= MAX_HANDSHAKING:
+            self.refused += 1
             limited.warning("accept:busy", "peer listener: %d connections are authenticating, refusing %s",
                             self._handshaking, stream.peername)
             await stream.close()
@@ -306,9 +307,9 @@ class PeerTransport:
         try:
             _tune(writer)
             peer = await asyncio.wait_for(self._handshake.accept(stream), self.options.connect_timeout_s)
-            link = self._links.get(peer)
-            if link is not None and link.dials:
+            if peer > self.node_id:           # by the rule it waits for us: its view or its id is wrong
                 raise HandshakeError(f"node {peer} dialled in, but the lower id ({self.node_id}) dials")
+            link = self._links.get(peer)
         except (asyncio.TimeoutError, ConnectionClosed, FrameError, HandshakeError, OSError) as e:
             self.refused += 1
             limited.warning(f"accept:{stream.peername.rpartition(':')[0]}", "peer listener: refused %s: %s",

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dcli_server.listeners.peer_connection import PeerBusy, PeerError, PeerUnreachable
+from dcli_server.listeners.peer_connection import PeerBusy, PeerError, PeerUnreachable, limited
 from dcli_server.listeners.peer_frames import (
     HEADER, HEADER_SIZE, ConnectionClosed, Frame, FrameDecoder, FrameError, FrameStream, Kind, encode)
 from dcli_server.listeners.peer_handshake import ClusterSecretHandshake
@@ -61,6 +61,17 @@ def test_an_oversized_length_is_refused_from_the_header_alone():
         decoder.feed(HEADER.pack(1001, Kind.ONEWAY, 1, 0))
     with pytest.raises(FrameError, match="over the limit"):
         FrameDecoder().feed(HEADER.pack(0xFFFFFFFF, Kind.REQUEST, 1, 1))
+
+
+def test_a_limit_raised_between_two_frames_applies_to_the_second_even_in_one_read():
+    hello = encode(Frame(Kind.HELLO, 0, 0, b"h" * 29))
+    big = encode(Frame(Kind.ONEWAY, 1, 0, b"r" * 100_000))
+    decoder = FrameDecoder(max_payload=4096)
+    decoder.append(hello + big)                  # the peer's proof and its first message together
+    assert decoder.next() == Frame(Kind.HELLO, 0, 0, b"h" * 29)
+    decoder.max_payload = 1 << 20
+    assert decoder.next() == Frame(Kind.ONEWAY, 1, 0, b"r" * 100_000)
+    assert decoder.next() is None and decoder.buffered == 0
 
 
 def test_a_truncated_frame_waits_and_an_end_inside_it_is_a_closed_connection():
@@ -409,37 +420,63 @@ def test_a_silent_peer_is_declared_dead_and_close_flushes_what_is_queued():
 
 
 def test_the_listener_survives_random_bytes_and_serves_a_good_peer_after(caplog):
+    """300 connections of junk: 100 random, 100 a parsable header then random, 100 a complete
+    authenticated handshake (as nodes 2-8) then random. The listener (node 9) refuses or closes
+    each with rate-limited lines, no traceback, and its good peer (node 1) is served throughout."""
     caplog.set_level(logging.INFO, logger="dcli.server.peer")
+    limited.clear()                         # earlier tests' lines must not hold back this one's
     rng = random.Random(20261207)
+    ups: list[int] = []
+
+    async def junk_after_handshake(port: int, node_id: int, junk: bytes, abort: bool) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        stream = FrameStream(reader, writer)
+        await ClusterSecretHandshake(node_id, cluster_id=9, secret=b"k").dial(stream, expect=9)
+        writer.write(junk)
+        await writer.drain()
+        writer.transport.abort() if abort else writer.close()
 
     async def scenario():
-        one, two, _ = await pair(secret=None)
-        hello = HEADER.pack(29, Kind.HELLO, 0, 0) + struct.pack(">BIQ16s", 1, 3, 9, b"n" * 16)
+        nine = PeerTransport(ClusterSecretHandshake(9, cluster_id=9, secret=b"k"),
+                             on_state=lambda peer, up: up and peer != 1 and ups.append(peer))
+
+        async def echo(peer, payload):
+            return b"9:" + payload
+        nine.handle_request(ECHO, echo)
+        await nine.listen()
+        one = PeerTransport(ClusterSecretHandshake(1, cluster_id=9, secret=b"k"))
+        one.add_peer(9, f"127.0.0.1:{nine.port}")
         try:
-            assert await one.request(2, ECHO, b"before", timeout=10) == b"2:before"
+            assert await one.request(9, ECHO, b"before", timeout=10) == b"9:before"
             for i in range(300):
-                _, writer = await asyncio.open_connection("127.0.0.1", two.port)
                 junk = rng.randbytes(rng.randrange(1, 2000))
+                if i % 3 == 2:
+                    if i % 4 == 0:                  # a header that parses, with a random kind, then more
+                        junk = HEADER.pack(rng.randrange(0, 1 << 20), rng.choice(list(Kind)), 0,
+                                           rng.choice((0, 1))) + junk
+                    await junk_after_handshake(nine.port, 2 + i % 7, junk, abort=i % 2 == 1)
+                    continue
+                _, writer = await asyncio.open_connection("127.0.0.1", nine.port)
                 if i % 3 == 1:                      # a header that parses, then nonsense
                     junk = HEADER.pack(rng.randrange(0, 5000), rng.choice(list(Kind)), 0, 0) + junk
-                elif i % 3 == 2:                    # a good handshake as node 3, then nonsense
-                    junk = hello + junk
                 writer.write(junk)
-                if i % 2:
-                    writer.transport.abort()
-                else:
-                    writer.close()
-            await until(lambda: two.refused == 300, "the listener to refuse all 300")
-            assert await one.request(2, ECHO, b"after", timeout=10) == b"2:after"
-            fresh = PeerTransport(ClusterSecretHandshake(1, cluster_id=9))
-            fresh.add_peer(2, f"127.0.0.1:{two.port}")
+                writer.transport.abort() if i % 2 else writer.close()
+            await until(lambda: nine.refused == 200, "the listener to refuse the 200 unauthenticated")
+            await until(lambda: len(ups) == 100 and not any(nine.reachable(n) for n in range(2, 9)),
+                        "the 100 authenticated junk connections to be closed")
+            assert await one.request(9, ECHO, b"after", timeout=10) == b"9:after"
+            fresh = PeerTransport(ClusterSecretHandshake(1, cluster_id=9, secret=b"k"))
+            fresh.add_peer(9, f"127.0.0.1:{nine.port}")
             try:
-                assert await fresh.request(2, ECHO, b"new", timeout=10) == b"2:new"
+                assert await fresh.request(9, ECHO, b"new", timeout=10) == b"9:new"
             finally:
                 await fresh.close()
         finally:
             await one.close()
-            await two.close()
+            await nine.close()
     run(scenario())
     assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
-    assert len([r for r in caplog.records if r.levelno >= logging.WARNING]) < 30, "not rate-limited"
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert any("bad frame" in w for w in warnings), "no junk got past the handshake"
+    assert any("refused" in w for w in warnings)
+    assert len(warnings) < 30, f"not rate-limited: {len(warnings)} lines"
