@@ -7,10 +7,10 @@ a socket. Frames, handshake and one connection's behaviour live in `peer_frames`
 `peer_handshake` and `peer_connection`.
 
 One connection per pair of nodes, used both ways: the node with the lower id dials (and redials
-with backoff, 50 ms doubling to 1 s, jittered), the other accepts. A node that dials in without
-being configured here (a new member this node has not heard of yet) is accepted after the
-handshake and can be answered. A side that waits for its peer to dial in can only reach it once
-that peer knows its address.
+with backoff, 50 ms doubling to 1 s, jittered), the other accepts; a higher id dialling in is
+refused. A lower id that dials in without being configured here (a member this node has not
+heard of yet) is accepted after the handshake and can be answered. The side that waits can
+reach its peer only once that peer knows its address and has dialled.
 
     transport = PeerTransport(ClusterSecretHandshake(node_id=1, secret=secret))
     transport.handle_message(RAFT, lambda peer, payload: node.step(decode(payload)))
