@@ -238,6 +238,9 @@ class PeerConnection:
                     return
         except ConnectionClosed as e:
             self._lost(f"write failed: {e}")
+        except Exception as e:                  # a bug: one line, the connection goes, the node stays
+            limited.warning(f"write:{self.peer_id}", "node %d: writing failed: %r", self.peer_id, e)
+            self._lost(f"writing failed: {e!r}")
 
     async def _read(self) -> None:
         loop = asyncio.get_running_loop()
@@ -288,6 +291,9 @@ class PeerConnection:
             limited.warning(f"frame:{self.stream.peername.rpartition(':')[0]}", "node %d (%s): bad frame, closing: %s",
                             self.peer_id, self.stream.peername, e)
             self._lost(f"bad frame: {e}")
+        except Exception as e:                  # a bug: one line, the connection goes, the node stays
+            limited.warning(f"read:{self.peer_id}", "node %d: reading failed: %r", self.peer_id, e)
+            self._lost(f"reading failed: {e!r}")
 
     def _response(self, frame: Frame, payload) -> Frame:
         try:

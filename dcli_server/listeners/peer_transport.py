@@ -34,8 +34,7 @@ from typing import Awaitable, Callable
 from dcli_server.listeners.peer_connection import (
     DEAD_AFTER_S, KEEPALIVE_S, MAX_HANDLERS, QUEUE_LIMIT, PeerConnection, PeerUnreachable, limited)
 from dcli_server.listeners.peer_frames import (
-    HANDSHAKE_MAX_PAYLOAD, MAX_PAYLOAD, STREAM_LIMIT, WRITE_HIGH_WATER, ConnectionClosed, FrameDecoder,
-    FrameError, FrameStream)
+    HANDSHAKE_MAX_PAYLOAD, MAX_PAYLOAD, STREAM_LIMIT, WRITE_HIGH_WATER, FrameDecoder, FrameStream)
 from dcli_server.listeners.peer_handshake import Handshake, HandshakeError
 
 log = logging.getLogger("dcli.server.peer")
@@ -175,7 +174,7 @@ class PeerLink:
         while not self.closing:
             try:
                 stream = await self._connect()
-            except (OSError, ValueError, asyncio.TimeoutError, ConnectionClosed, FrameError, HandshakeError) as e:
+            except Exception as e:              # refused, unreachable, or a bug: one line, then retry
                 limited.warning(f"dial:{self.peer_id}", "node %d (%s): cannot connect: %s", self.peer_id,
                                 self.address, str(e) or type(e).__name__)
             else:
@@ -310,7 +309,7 @@ class PeerTransport:
             if peer > self.node_id:           # by the rule it waits for us: its view or its id is wrong
                 raise HandshakeError(f"node {peer} dialled in, but the lower id ({self.node_id}) dials")
             link = self._links.get(peer)
-        except (asyncio.TimeoutError, ConnectionClosed, FrameError, HandshakeError, OSError) as e:
+        except Exception as e:     # timeout, bad frame, failed handshake, socket error (or a bug)
             self.refused += 1
             limited.warning(f"accept:{stream.peername.rpartition(':')[0]}", "peer listener: refused %s: %s",
                             stream.peername, str(e) or type(e).__name__)
