@@ -283,6 +283,55 @@ def test_reconnects_after_the_other_side_closes_and_after_it_restarts():
     run(scenario())
 
 
+def test_connections_broken_under_traffic_lose_only_what_was_in_flight_and_never_reorder():
+    async def scenario():
+        one, two, got = await pair(options=PeerOptions(backoff_min_s=0.01, backoff_max_s=0.05))
+        done, lost, breaks = [0], [0], [0]
+        crossed = asyncio.Event()
+
+        async def worker(w: int) -> None:
+            for i in range(300):
+                try:
+                    payload = b"%d-%d" % (w, i)
+                    assert await one.request(2, ECHO, payload, timeout=20) == b"2:" + payload
+                    done[0] += 1
+                    if done[0] % 100 == 0:
+                        crossed.set()
+                except PeerUnreachable:
+                    lost[0] += 1
+
+        async def breaker() -> None:
+            while True:
+                await crossed.wait()
+                crossed.clear()
+                conn = two._links[1].connection
+                if conn is not None:
+                    conn.abort("broken by the test")
+                    breaks[0] += 1
+
+        async def poster() -> None:
+            for i in range(20_000):
+                one.post(2, SEQ, b"%d" % i)             # dropped while down or full, never reordered
+                if i % 50 == 0:
+                    await asyncio.sleep(0)
+
+        breaking = asyncio.ensure_future(breaker())
+        try:
+            await asyncio.gather(poster(), *(worker(w) for w in range(4)))
+            breaking.cancel()
+            assert done[0] + lost[0] == 1200
+            assert breaks[0] >= 5
+            assert lost[0] <= 4 * breaks[0]             # at most one in flight per worker at each break
+            await until(lambda: one.reachable(2), "the last reconnect")
+            seqs = [int(p) for _, p in got[2]]
+            assert seqs and all(a < b for a, b in zip(seqs, seqs[1:]))
+        finally:
+            breaking.cancel()
+            await one.close()
+            await two.close()
+    run(scenario())
+
+
 async def silent_peer(read: asyncio.Event, got: list, secret=b"s3cret"):
     """A node 2 that completes the handshake, then reads nothing until `read` is set."""
     async def accept(reader, writer):
