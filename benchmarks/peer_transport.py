@@ -8,6 +8,8 @@ transports
     grpc-stream   one gRPC aio bidi stream (generic handler, bytes in and out)
     grpc-unary    one gRPC aio unary call per message
     frames        asyncio streams, 15-byte header + payload (dcli_server/listeners/peer_frames.py)
+    frames-buf    the same frames received by an asyncio.BufferedProtocol straight into the
+                  decoder's buffer (dcli_server/listeners/peer_stream.py)
     peer-conn     PeerTransport over the same frames (dcli_server/listeners/peer_transport.py):
                   handshake, request ids, send queue; the server's handler a plain function,
                   answered in the reader
@@ -45,7 +47,7 @@ sys.path.insert(0, str(ROOT))
 
 from dcli_server.listeners import peer_frames as pf  # noqa: E402
 
-TRANSPORTS = ("grpc-stream", "grpc-unary", "frames", "peer-conn", "peer-async")
+TRANSPORTS = ("grpc-stream", "grpc-unary", "frames", "frames-buf", "peer-conn", "peer-async")
 SCENARIOS = ("pingpong", "oneway", "fetch-64k", "fetch-1m")
 SMALL = 100
 LIMITS = {"pingpong": 20_000, "oneway": 300_000, "fetch-64k": 5_000, "fetch-1m": 500}
@@ -109,23 +111,62 @@ async def serve_grpc(counter: Counter) -> int:
     return port
 
 
-async def serve_frames(counter: Counter) -> int:
-    async def conn(reader, writer):
-        writer.transport.set_write_buffer_limits(high=pf.WRITE_HIGH_WATER)
-        stream = pf.FrameStream(reader, writer, pf.FrameDecoder(pf.MAX_PAYLOAD))
-        try:
-            while True:
-                f = await stream.read()
-                out = counter.answer(f.payload)
-                if f.kind == pf.Kind.REQUEST:
-                    stream.write(pf.Frame(pf.Kind.RESPONSE, f.method, f.id, out or b""))
-                    await stream.drain()
-        except pf.ConnectionClosed:
-            pass
-        finally:
-            await stream.close()
+class StreamFrames:
+    """Frames over asyncio's streams (StreamReader, StreamWriter), cut by the same decoder."""
 
-    server = await asyncio.start_server(conn, "127.0.0.1", 0, limit=pf.STREAM_LIMIT)
+    LIMIT = 1 << 20                 # StreamReader pauses the socket at twice this
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+        self.reader, self.writer = reader, writer
+        self.decoder = pf.FrameDecoder(pf.MAX_PAYLOAD)
+        writer.transport.set_write_buffer_limits(high=1 << 20)
+
+    async def read(self) -> pf.Frame:
+        while (frame := self.decoder.next()) is None:
+            data = await self.reader.read(max(256 << 10, self.decoder.wanted()))
+            if not data:
+                raise pf.ConnectionClosed("end of stream")
+            self.decoder.append(data)
+        return frame
+
+    def write(self, f: pf.Frame) -> None:
+        self.writer.writelines((pf.header(f.kind, f.method, f.id, len(f.payload)), f.payload))
+
+    async def drain(self) -> None:
+        await self.writer.drain()
+
+    def close_soon(self) -> None:
+        self.writer.close()
+
+
+async def answer_frames(counter: Counter, stream) -> None:
+    try:
+        while True:
+            f = await stream.read()
+            out = counter.answer(f.payload)
+            if f.kind == pf.Kind.REQUEST:
+                stream.write(pf.Frame(pf.Kind.RESPONSE, f.method, f.id, out or b""))
+                await stream.drain()
+    except pf.ConnectionClosed:
+        pass
+    finally:
+        stream.close_soon()
+
+
+async def serve_frames(counter: Counter) -> int:
+    server = await asyncio.start_server(lambda r, w: answer_frames(counter, StreamFrames(r, w)), "127.0.0.1", 0,
+                                        limit=StreamFrames.LIMIT)
+    serve_frames.server = server
+    return server.sockets[0].getsockname()[1]
+
+
+async def serve_frames_buf(counter: Counter) -> int:
+    from dcli_server.listeners.peer_stream import serve_frames as serve
+
+    async def on_stream(stream):
+        stream.decoder.max_payload = pf.MAX_PAYLOAD
+        await answer_frames(counter, stream)
+    server = await serve(on_stream, "127.0.0.1", 0)
     serve_frames.server = server
     return server.sockets[0].getsockname()[1]
 
@@ -175,6 +216,7 @@ async def server_main(transport: str) -> None:
     settle_malloc()
     counter = Counter()
     start = {"grpc-stream": serve_grpc, "grpc-unary": serve_grpc, "frames": serve_frames,
+             "frames-buf": serve_frames_buf,
              "peer-conn": serve_peer_conn,
              "peer-async": lambda c: serve_peer_conn(c, in_task=True)}[transport]
     port = await start(counter)
@@ -232,9 +274,8 @@ class GrpcUnaryClient:
 
 class FramesClient:
     async def open(self, port: int) -> None:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=pf.STREAM_LIMIT)
-        writer.transport.set_write_buffer_limits(high=pf.WRITE_HIGH_WATER)
-        self.stream = pf.FrameStream(reader, writer, pf.FrameDecoder(pf.MAX_PAYLOAD))
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=StreamFrames.LIMIT)
+        self.stream = StreamFrames(reader, writer)
         self.next_id = 0
 
     async def call_(self, msg: bytes) -> bytes:
@@ -251,6 +292,13 @@ class FramesClient:
 
     async def flush(self) -> None:
         pass
+
+
+class BufFramesClient(FramesClient):
+    async def open(self, port: int) -> None:
+        from dcli_server.listeners.peer_stream import open_frame_stream
+        self.stream = await open_frame_stream("127.0.0.1", port, pf.MAX_PAYLOAD)
+        self.next_id = 0
 
 
 class PeerConnClient:
@@ -274,7 +322,7 @@ class PeerConnClient:
 
 
 CLIENTS = {"grpc-stream": GrpcStreamClient, "grpc-unary": GrpcUnaryClient, "frames": FramesClient,
-           "peer-conn": PeerConnClient, "peer-async": PeerConnClient}
+           "frames-buf": BufFramesClient, "peer-conn": PeerConnClient, "peer-async": PeerConnClient}
 
 
 async def run_scenario(client, scenario: str, seconds: float, warm: bool) -> dict:

@@ -33,8 +33,8 @@ import logging
 import time
 from typing import Awaitable, Callable
 
-from dcli_server.listeners.peer_frames import (
-    MAX_PAYLOAD, WRITE_HIGH_WATER, ConnectionClosed, Frame, FrameError, FrameStream, Kind)
+from dcli_server.listeners.peer_frames import MAX_PAYLOAD, ConnectionClosed, Frame, FrameError, Kind
+from dcli_server.listeners.peer_stream import WRITE_HIGH_WATER, FrameStream
 
 log = logging.getLogger("dcli.server.peer")
 
@@ -125,7 +125,7 @@ class PeerConnection:
                  keepalive_s: float = KEEPALIVE_S, dead_after_s: float = DEAD_AFTER_S,
                  max_payload: int = MAX_PAYLOAD):
         self.stream = stream
-        self._transport = stream.writer.transport
+        self._transport = stream.transport
         self.peer_id = peer_id
         self._on_message = on_message
         self._on_request = on_request
@@ -370,8 +370,7 @@ class PeerConnection:
             if not future.done():
                 future.set_exception(PeerUnreachable(f"node {self.peer_id}: {reason}"))
         self._pending.clear()
-        if not self.stream.writer.is_closing():
-            self.stream.writer.close()
+        self.stream.close_soon()
         self._done.set()
         self._on_closed(self, reason)
 

@@ -13,16 +13,12 @@ the payload is waited for or buffered, so a peer cannot make us allocate more th
 `max_payload` + one read.
 
     decoder = FrameDecoder(max_payload=4096)     # small until the peer has authenticated
-    decoder.append(data)
+    decoder.append(data)                         # or: recv_into(decoder.get_buffer()), buffer_updated(n)
     frame = decoder.next()                       # None until a whole frame is there
     decoder.max_payload = 64 << 20
-    stream = FrameStream(reader, writer, decoder)
-    stream.write(Frame(Kind.ONEWAY, 1, 0, payload)); await stream.drain()
-    frame = await stream.read()                  # raises ConnectionClosed at EOF
 """
 from __future__ import annotations
 
-import asyncio
 import enum
 import struct
 from typing import NamedTuple
@@ -31,9 +27,9 @@ HEADER = struct.Struct(">IBHQ")
 HEADER_SIZE = HEADER.size                   # 15
 MAX_PAYLOAD = 64 << 20                      # as the gRPC channels' max message length today
 HANDSHAKE_MAX_PAYLOAD = 4096                # until the peer has proved who it is
-READ_CHUNK = 256 << 10
-STREAM_LIMIT = 1 << 20                      # asyncio's StreamReader pauses the socket at twice this
-WRITE_HIGH_WATER = 1 << 20                  # drain() waits while more than this is unsent
+RECV_BUFFER = 256 << 10                     # a connection's receive buffer, unless a frame needs more
+MIN_RECV = 64 << 10                         # room offered to each receive
+KEEP_BUFFER = 8 << 20                       # a buffer grown for big frames is kept up to this size
 
 
 class Kind(enum.IntEnum):
@@ -80,43 +76,78 @@ def encode(frame: Frame) -> bytes:
 class FrameDecoder:
     """Cuts frames out of a byte stream one at a time, checking each header as soon as its 15
     bytes are there. One at a time, so that a limit raised between two frames (at the end of the
-    handshake) applies from the second on, even when both came in one read."""
+    handshake) applies from the second on, even when both came in one read.
+
+    Bytes come in either by `append(data)` or, without a copy, by receiving straight into
+    `get_buffer()` and reporting with `buffer_updated(n)` (asyncio's BufferedProtocol). The
+    buffer grows only to hold a frame whose header has passed the checks; grown beyond
+    `KEEP_BUFFER`, it shrinks back once that frame is out.
+    """
 
     def __init__(self, max_payload: int = MAX_PAYLOAD):
         self.max_payload = max_payload
-        self._buf = bytearray()
-        self._pos = 0                       # where the next frame starts in _buf
+        self._buf = bytearray(RECV_BUFFER)
+        self._pos = 0                       # unread bytes are _buf[_pos:_end]
+        self._end = 0
         self._need = HEADER_SIZE            # bytes the next frame needs from _pos, once known
 
     @property
     def buffered(self) -> int:
-        return len(self._buf) - self._pos
+        return self._end - self._pos
+
+    @property
+    def complete(self) -> bool:
+        """A whole frame (or a header that fails the checks) is waiting: `next` will not say None."""
+        return self._end - self._pos >= self._need
 
     def wanted(self) -> int:
         """How many more bytes complete the frame being read (at least 1)."""
         return max(1, self._need - self.buffered)
 
+    def _make_room(self, at_least: int) -> None:
+        buf, pos, end = self._buf, self._pos, self._end
+        if len(buf) - end >= at_least and pos + self._need <= len(buf):
+            return
+        size = max(RECV_BUFFER, self._need, end - pos + at_least)
+        if size <= len(buf) <= KEEP_BUFFER:
+            buf[:end - pos] = buf[pos:end]         # same size: moves the unread bytes to the front
+        else:                                       # grow for a big frame, or shrink after one
+            self._buf = bytearray(size)
+            self._buf[:end - pos] = buf[pos:end]
+        self._pos, self._end = 0, end - pos
+
+    def get_buffer(self, sizehint: int = -1) -> memoryview:
+        self._make_room(MIN_RECV)
+        return memoryview(self._buf)[self._end:]
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self._end += nbytes
+
     def append(self, data: bytes) -> None:
-        if self._pos and self._pos * 2 >= len(self._buf):     # drop what was consumed, now and then
-            del self._buf[:self._pos]
-            self._pos = 0
-        self._buf += data
+        self._make_room(len(data))
+        self._buf[self._end:self._end + len(data)] = data
+        self._end += len(data)
 
     def next(self) -> Frame | None:
         """The next complete frame, or None until more bytes come; FrameError for a bad header."""
-        buf, pos = self._buf, self._pos
-        if len(buf) - pos < HEADER_SIZE:
+        buf, pos, end = self._buf, self._pos, self._end
+        if end - pos < HEADER_SIZE:
             self._need = HEADER_SIZE
             return None
         length, kind, method, id_ = HEADER.unpack_from(buf, pos)
         self._check(length, kind, id_)
         stop = pos + HEADER_SIZE + length
-        if stop > len(buf):
+        if stop > end:
             self._need = HEADER_SIZE + length
             return None
-        with memoryview(buf) as view:       # one copy of the payload; released before buf changes
+        with memoryview(buf) as view:       # one copy of the payload
             payload = bytes(view[pos + HEADER_SIZE:stop])
-        self._pos = stop
+        if stop == end:
+            self._pos = self._end = 0
+            if len(buf) > KEEP_BUFFER:              # a very big frame has gone: give its room back
+                self._buf = bytearray(RECV_BUFFER)
+        else:
+            self._pos = stop
         self._need = HEADER_SIZE
         return Frame(kind, method, id_, payload)
 
@@ -135,56 +166,3 @@ class FrameDecoder:
             raise FrameError(f"frame of {length} bytes is over the limit of {self.max_payload}")
         if (kind in _NEEDS_ID) != (id_ != 0):
             raise FrameError(f"frame kind {Kind(kind).name} with id {id_}")
-
-
-class FrameStream:
-    """Frames over one asyncio stream pair: `read` the next frame, `write` (buffered), `drain`."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                 decoder: FrameDecoder | None = None):
-        self.reader = reader
-        self.writer = writer
-        self.decoder = decoder or FrameDecoder(HANDSHAKE_MAX_PAYLOAD)
-
-    @property
-    def peername(self) -> str:
-        name = self.writer.get_extra_info("peername")
-        return f"{name[0]}:{name[1]}" if isinstance(name, tuple) else str(name)
-
-    async def read(self) -> Frame:
-        decoder = self.decoder
-        while True:
-            frame = decoder.next()
-            if frame is not None:
-                return frame
-            try:
-                data = await self.reader.read(max(READ_CHUNK, decoder.wanted()))
-            except (ConnectionError, OSError) as e:
-                raise ConnectionClosed(str(e) or type(e).__name__) from None
-            if not data:
-                raise ConnectionClosed("end of stream" + (" inside a frame" if decoder.buffered else ""))
-            decoder.append(data)
-
-    def write(self, frame: Frame) -> None:
-        self.writer.writelines((header(frame.kind, frame.method, frame.id, len(frame.payload)), frame.payload))
-
-    def write_many(self, frames) -> None:
-        parts = []
-        for f in frames:
-            parts.append(header(f.kind, f.method, f.id, len(f.payload)))
-            parts.append(f.payload)
-        self.writer.writelines(parts)
-
-    async def drain(self) -> None:
-        try:
-            await self.writer.drain()
-        except (ConnectionError, OSError) as e:
-            raise ConnectionClosed(str(e) or type(e).__name__) from None
-
-    async def close(self) -> None:
-        if not self.writer.is_closing():
-            self.writer.close()
-        try:
-            await self.writer.wait_closed()
-        except (ConnectionError, OSError):
-            pass

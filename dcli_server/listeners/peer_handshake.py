@@ -23,7 +23,8 @@ import os
 import struct
 from typing import Protocol
 
-from dcli_server.listeners.peer_frames import Frame, FrameStream, Kind
+from dcli_server.listeners.peer_frames import Frame, Kind
+from dcli_server.listeners.peer_stream import FrameStream
 
 VERSION = 1
 _HELLO = struct.Struct(">BIQ16s")           # version, node id, cluster id, nonce

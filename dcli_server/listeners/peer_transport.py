@@ -33,8 +33,8 @@ from typing import Awaitable, Callable
 
 from dcli_server.listeners.peer_connection import (
     DEAD_AFTER_S, KEEPALIVE_S, MAX_HANDLERS, QUEUE_LIMIT, PeerConnection, PeerUnreachable, limited)
-from dcli_server.listeners.peer_frames import (
-    HANDSHAKE_MAX_PAYLOAD, MAX_PAYLOAD, STREAM_LIMIT, WRITE_HIGH_WATER, FrameDecoder, FrameStream)
+from dcli_server.listeners.peer_frames import HANDSHAKE_MAX_PAYLOAD, MAX_PAYLOAD
+from dcli_server.listeners.peer_stream import FrameStream, open_frame_stream, serve_frames
 from dcli_server.listeners.peer_handshake import Handshake, HandshakeError
 
 log = logging.getLogger("dcli.server.peer")
@@ -60,10 +60,6 @@ def split_address(address: str) -> tuple[str, int]:
     if not sep or not port.isdigit() or not 0 < int(port) < 65536:
         raise ValueError(f"bad peer address {address!r}: expected HOST:PORT")
     return host.strip("[]"), int(port)
-
-
-def _tune(writer: asyncio.StreamWriter) -> None:
-    writer.transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
 
 
 class PeerLink:
@@ -157,13 +153,11 @@ class PeerLink:
     async def _connect(self) -> FrameStream:
         host, port = split_address(self.address)
         t = self.options.connect_timeout_s
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port, limit=STREAM_LIMIT), t)
-        _tune(writer)
-        stream = FrameStream(reader, writer, FrameDecoder(HANDSHAKE_MAX_PAYLOAD))
+        stream = await asyncio.wait_for(open_frame_stream(host, port, HANDSHAKE_MAX_PAYLOAD), t)
         try:
             await asyncio.wait_for(self._handshake.dial(stream, expect=self.peer_id), t)
         except BaseException:
-            writer.close()
+            stream.abort()
             raise
         stream.decoder.max_payload = self.options.max_payload
         return stream
@@ -207,6 +201,7 @@ class PeerTransport:
         self._requests: dict[int, Callable[[int, bytes], bytes | Awaitable[bytes]]] = {}
         self._server: asyncio.AbstractServer | None = None
         self._closing: set[asyncio.Task] = set()
+        self._accepting: set[asyncio.Task] = set()
         self._handshaking = 0
         self.refused = 0                    # connections refused: busy, or the handshake failed
         self.port = 0
@@ -290,35 +285,39 @@ class PeerTransport:
     # -- the listener -------------------------------------------------------------------------------
 
     async def listen(self, host: str = "127.0.0.1", port: int = 0) -> int:
-        self._server = await asyncio.start_server(self._accept, host, port, limit=STREAM_LIMIT)
+        self._server = await serve_frames(self._accept, host, port, HANDSHAKE_MAX_PAYLOAD)
         self.port = self._server.sockets[0].getsockname()[1]
         return self.port
 
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        stream = FrameStream(reader, writer, FrameDecoder(HANDSHAKE_MAX_PAYLOAD))
+    async def _accept(self, stream: FrameStream) -> None:
         if self._handshaking >= MAX_HANDSHAKING:
             self.refused += 1
             limited.warning("accept:busy", "peer listener: %d connections are authenticating, refusing %s",
                             self._handshaking, stream.peername)
-            await stream.close()
+            stream.abort()
             return
         self._handshaking += 1
+        task = asyncio.current_task()
+        self._accepting.add(task)
         try:
-            _tune(writer)
             peer = await asyncio.wait_for(self._handshake.accept(stream), self.options.connect_timeout_s)
             if peer > self.node_id:           # by the rule it waits for us: its view or its id is wrong
                 raise HandshakeError(f"node {peer} dialled in, but the lower id ({self.node_id}) dials")
             link = self._links.get(peer)
+        except asyncio.CancelledError:      # the transport is closing
+            stream.abort()
+            return
         except Exception as e:     # timeout, bad frame, failed handshake, socket error (or a bug)
             self.refused += 1
             limited.warning(f"accept:{stream.peername.rpartition(':')[0]}", "peer listener: refused %s: %s",
                             stream.peername, str(e) or type(e).__name__)
-            await stream.close()
+            stream.abort()
             return
         finally:
             self._handshaking -= 1
+            self._accepting.discard(task)
         if self._server is None:            # closed meanwhile
-            await stream.close()
+            stream.abort()
             return
         stream.decoder.max_payload = self.options.max_payload
         if link is None:                    # not configured here (yet): it may be answered all the same
@@ -329,6 +328,8 @@ class PeerTransport:
         server, self._server = self._server, None
         if server is not None:
             server.close()
+        for task in list(self._accepting):
+            task.cancel()
         links = list(self._links.values())
         self._links.clear()
         await asyncio.gather(*(link.close() for link in links), *self._closing, return_exceptions=True)

@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 
 from dcli_server.listeners.peer_connection import PeerBusy, PeerError, PeerUnreachable, limited
 from dcli_server.listeners.peer_frames import (
-    HEADER, HEADER_SIZE, ConnectionClosed, Frame, FrameDecoder, FrameError, FrameStream, Kind, encode)
+    HEADER, HEADER_SIZE, KEEP_BUFFER, RECV_BUFFER, ConnectionClosed, Frame, FrameDecoder, FrameError, Kind, encode)
+from dcli_server.listeners.peer_stream import open_frame_stream, serve_frames
 from dcli_server.listeners.peer_handshake import ClusterSecretHandshake
 from dcli_server.listeners.peer_transport import PeerLink, PeerOptions, PeerTransport
 
@@ -63,6 +64,34 @@ def test_an_oversized_length_is_refused_from_the_header_alone():
         FrameDecoder().feed(HEADER.pack(0xFFFFFFFF, Kind.REQUEST, 1, 1))
 
 
+def test_receiving_into_the_decoder_grows_it_for_a_checked_frame_only_and_shrinks_it_after():
+    def receive(decoder, data):
+        while data:
+            room = decoder.get_buffer()
+            n = min(len(room), len(data))
+            room[:n] = data[:n]
+            decoder.buffer_updated(n)
+            data = data[n:]
+
+    decoder = FrameDecoder(max_payload=1000)
+    receive(decoder, HEADER.pack(1 << 30, Kind.ONEWAY, 1, 0))
+    with pytest.raises(FrameError, match="over the limit"):
+        decoder.next()
+    assert len(decoder.get_buffer()) <= RECV_BUFFER              # nothing was grown for it
+
+    decoder = FrameDecoder(max_payload=KEEP_BUFFER * 2)
+    frames = [Frame(Kind.ONEWAY, 1, 0, b"a" * 10), Frame(Kind.REQUEST, 2, 5, os.urandom(KEEP_BUFFER + 1)),
+              Frame(Kind.RESPONSE, 2, 5, b"b")]
+    data = b"".join(encode(f) for f in frames)
+    out = []
+    for i in range(0, len(data), 1 << 20):                         # a receive at a time, as the loop does
+        receive(decoder, data[i:i + (1 << 20)])
+        while (f := decoder.next()) is not None:
+            out.append(f)
+    assert out == frames
+    assert len(decoder.get_buffer()) <= RECV_BUFFER              # the big frame's room was given back
+
+
 def test_a_limit_raised_between_two_frames_applies_to_the_second_even_in_one_read():
     hello = encode(Frame(Kind.HELLO, 0, 0, b"h" * 29))
     big = encode(Frame(Kind.ONEWAY, 1, 0, b"r" * 100_000))
@@ -82,12 +111,17 @@ def test_a_truncated_frame_waits_and_an_end_inside_it_is_a_closed_connection():
     assert decoder.feed(data[HEADER_SIZE + 50:]) == [Frame(Kind.REQUEST, 3, 1, b"z" * 100)]
 
     async def scenario():
-        reader = asyncio.StreamReader()
-        reader.feed_data(data[:HEADER_SIZE + 10])
-        reader.feed_eof()
-        stream = FrameStream(reader, None, FrameDecoder())   # type: ignore[arg-type]
-        with pytest.raises(ConnectionClosed, match="inside a frame"):
-            await stream.read()
+        async def cut_short(stream):
+            stream.write_raw(data[:HEADER_SIZE + 10])
+            stream.close_soon()
+        server = await serve_frames(cut_short, "127.0.0.1", 0)
+        try:
+            stream = await open_frame_stream("127.0.0.1", server.sockets[0].getsockname()[1])
+            with pytest.raises(ConnectionClosed, match="inside a frame"):
+                await stream.read()
+            await stream.close()
+        finally:
+            server.close()
     run(scenario())
 
 
@@ -173,8 +207,8 @@ def test_one_connection_carries_both_directions_in_order():
             assert back == sorted(back)
             # node 2 never dialled: its request to node 1 travels on node 1's connection
             assert await two.request(1, ECHO, b"hi", timeout=10) == b"1:hi"
-            local = one._links[2].connection.stream.writer.get_extra_info("sockname")
-            remote = two._links[1].connection.stream.writer.get_extra_info("peername")
+            local = one._links[2].connection.stream.get_extra_info("sockname")
+            remote = two._links[1].connection.stream.get_extra_info("peername")
             assert local == remote
         finally:
             await one.close()
@@ -334,8 +368,7 @@ def test_connections_broken_under_traffic_lose_only_what_was_in_flight_and_never
 
 async def silent_peer(read: asyncio.Event, got: list, secret=b"s3cret"):
     """A node 2 that completes the handshake, then reads nothing until `read` is set."""
-    async def accept(reader, writer):
-        stream = FrameStream(reader, writer)
+    async def accept(stream):
         await ClusterSecretHandshake(2, cluster_id=9, secret=secret).accept(stream)
         stream.decoder.max_payload = 64 << 20
         await read.wait()
@@ -346,7 +379,7 @@ async def silent_peer(read: asyncio.Event, got: list, secret=b"s3cret"):
                     got.append(f.payload[:8])
         except ConnectionClosed:
             pass
-    return await asyncio.start_server(accept, "127.0.0.1", 0)
+    return await serve_frames(accept, "127.0.0.1", 0)
 
 
 def test_a_peer_that_does_not_read_makes_send_wait_and_post_drop():
@@ -478,12 +511,11 @@ def test_the_listener_survives_random_bytes_and_serves_a_good_peer_after(caplog)
     ups: list[int] = []
 
     async def junk_after_handshake(port: int, node_id: int, junk: bytes, abort: bool) -> None:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        stream = FrameStream(reader, writer)
+        stream = await open_frame_stream("127.0.0.1", port)
         await ClusterSecretHandshake(node_id, cluster_id=9, secret=b"k").dial(stream, expect=9)
-        writer.write(junk)
-        await writer.drain()
-        writer.transport.abort() if abort else writer.close()
+        stream.write_raw(junk)
+        await stream.drain()
+        stream.abort() if abort else stream.close_soon()
 
     async def scenario():
         nine = PeerTransport(ClusterSecretHandshake(9, cluster_id=9, secret=b"k"),
