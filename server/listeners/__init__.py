@@ -2,5 +2,14 @@
 
 The composition root (dcli_server.main) builds the domain services once (`Services`) and hands
 them to each listener; a listener owns its socket, its framing and its error mapping, and calls
-the same services as every other listener. Today: the client gRPC listener (client.py).
+the same services as every other listener.
+
+    client.py           the client gRPC listener (dcli's own API)
+    broker_peers.py     a broker's calls to the other brokers (BrokerPeers, over gRPC today)
+    peer_frames.py      the peer wire format: the frame header, FrameDecoder (checks before it allocates)
+    peer_stream.py      FrameStream: frames over one TCP connection (an asyncio BufferedProtocol)
+    peer_handshake.py   Handshake: who is on the other end (node id, cluster id, cluster secret)
+    peer_connection.py  PeerConnection: one peer's frame stream, one-way and request/response
+    peer_transport.py   PeerTransport: the peer listener, a PeerLink (dial, redial) per peer
+                        (not wired into the server yet)
 """
