@@ -45,9 +45,9 @@ def free_ports(n: int) -> list[int]:
 
 
 def start_nodes(base: Path, count: int) -> tuple[list[subprocess.Popen], list[str]]:
-    ports = free_ports(count)
-    addresses = [f"127.0.0.1:{p}" for p in ports]
-    peers = ",".join(f"{i}={a}" for i, a in enumerate(addresses, 1)) if count > 1 else None
+    ports = free_ports(2 * count)                   # a client port and a peer port each
+    addresses = [f"127.0.0.1:{p}" for p in ports[:count]]
+    peers = ",".join(f"{i}={a}/{p}" for i, (a, p) in enumerate(zip(addresses, ports[count:]), 1)) if count > 1 else None
     procs = []
     for i, address in enumerate(addresses, 1):
         args = [sys.executable, "-m", "dcli_server", "--listen", address, "--data-dir", str(base / f"node-{i}")]

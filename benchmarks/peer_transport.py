@@ -7,10 +7,10 @@ Payloads are plain bytes on every transport (no protobuf): this measures the tra
 transports
     grpc-stream   one gRPC aio bidi stream (generic handler, bytes in and out)
     grpc-unary    one gRPC aio unary call per message
-    frames        asyncio streams, 15-byte header + payload (dcli_server/listeners/peer_frames.py)
+    frames        asyncio streams, 15-byte header + payload (server/listeners/peer_frames.py)
     frames-buf    the same frames received by an asyncio.BufferedProtocol straight into the
-                  decoder's buffer (dcli_server/listeners/peer_stream.py)
-    peer-conn     PeerTransport over the same frames (dcli_server/listeners/peer_transport.py):
+                  decoder's buffer (server/listeners/peer_stream.py)
+    peer-conn     PeerTransport over the same frames (server/listeners/peer_transport.py):
                   handshake, request ids, send queue; the server's handler a plain function,
                   answered in the reader
     peer-async    the same with a coroutine handler: one task per request on the server

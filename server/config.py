@@ -23,7 +23,7 @@ from typing import Any, Callable, Mapping, Sequence
 from dcli.wire.addresses import split_host_port
 from dcli.wire.datadir import node_data_dir
 from dcli.wire.errors import ExitCode, UsageError
-from dcli.wire.peers import format_peers, parse_node_id, parse_peers
+from dcli.wire.peers import Member, format_peers, parse_node_id, parse_peers
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -40,6 +40,7 @@ class ServerConfig:
     """One node's settings, validated. Fields are named as the settings, with underscores."""
 
     listen: str = DEFAULT_LISTEN
+    peer_listen: str | None = None          # None: no peer listener (a node alone)
     data_dir: Path = field(default_factory=node_data_dir)
     fsync: str = "always"
     max_data_bytes: int = 1024 * 1024
@@ -51,7 +52,7 @@ class ServerConfig:
     auto_create_topics: bool | None = None
     group_initial_rebalance_delay_ms: int = 3000
     node_id: int = 1
-    peers: dict[int, str] = field(default_factory=dict)
+    peers: dict[int, Member] = field(default_factory=dict)
     join: bool = False
     kv_weights: dict[int, float] = field(default_factory=dict)
     kv_vnodes: int = 128
@@ -71,7 +72,15 @@ class ServerConfig:
                         container_check_interval_ms=self.container_check_interval_ms)
         return NodeConfig(data_dir=self.data_dir, fsync=FsyncMode(self.fsync), limits=limits,
                           snapshot_every=self.snapshot_every, node_id=self.node_id,
-                          peers=dict(self.peers), join=self.join)
+                          peers=self.client_addresses, peer_addresses=self.peer_addresses, join=self.join)
+
+    @property
+    def client_addresses(self) -> dict[int, str]:
+        return {i: m.client for i, m in self.peers.items()}
+
+    @property
+    def peer_addresses(self) -> dict[int, str]:
+        return {i: m.peer for i, m in self.peers.items()}
 
     def broker(self):
         """(BrokerConfig, names it did not know): the properties file, then the overrides, then
@@ -105,7 +114,7 @@ class ServerConfig:
     def kv_config(self):
         from dcli_server.kv.node import KVConfig
 
-        return KVConfig(node_id=self.node_id, peers=dict(self.peers), weights=dict(self.kv_weights),
+        return KVConfig(node_id=self.node_id, peers=self.client_addresses, weights=dict(self.kv_weights),
                         vnodes=self.kv_vnodes, heartbeat_ms=self.kv_heartbeat_ms,
                         anti_entropy_ms=self.kv_anti_entropy_ms,
                         request_timeout_ms=self.kv_request_timeout_ms)
@@ -180,13 +189,17 @@ def _listen(raw: Any, where: str) -> str:
     return str(raw)
 
 
+def _peer_listen(raw: Any, where: str) -> str | None:
+    return None if str(raw).lower() == "none" else _listen(raw, where)
+
+
 def _path(raw: Any, where: str) -> Path:
     if not isinstance(raw, (str, os.PathLike)) or not str(raw):
         raise UsageError(f"invalid {where} {raw!r}: expected a path")
     return Path(raw).expanduser()
 
 
-def _peers(raw: Any, where: str) -> dict[int, str]:
+def _peers(raw: Any, where: str) -> dict[int, Member]:
     if isinstance(raw, Mapping):                # [peers] 1 = "host:port" in the file
         raw = ",".join(f"{k}={v}" for k, v in raw.items())
     return parse_peers(str(raw))
@@ -235,6 +248,9 @@ def _log_level(raw: Any, where: str) -> str:
 SETTINGS: tuple[Setting, ...] = (
     Setting("listen", _listen, "Address to serve on (port 0 picks a free one; default 127.0.0.1:7181, "
             "or this node's address in --peers).", "HOST:PORT"),
+    Setting("peer-listen", _peer_listen, "Address other nodes talk to this one on (its own port; default: "
+            "this node's peer address in --peers, none for a node alone; port 0 picks a free one).",
+            "HOST:PORT|none", show=lambda v: v if v else "none"),
     Setting("data-dir", _path, "Where this node keeps its data (default: ~/.local/share/dcli/node-N).", "DIR",
             show=str),
     Setting("fsync", _choice("always", "batch", "off"),
@@ -256,8 +272,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("group-initial-rebalance-delay-ms", _int(0),
             "How long a new consumer group waits for more members (group.initial.rebalance.delay.ms).", "MS"),
     Setting("node-id", lambda raw, where: parse_node_id(raw, where), "This node's id in --peers (1-255).", "N"),
-    Setting("peers", _peers, "Every node of the cluster, the same list on each node; "
-            "--listen defaults to this node's address in it.", "ID=HOST:PORT,...",
+    Setting("peers", _peers, "Every node of the cluster with its client and peer addresses, the same "
+            "list on each node (a peer address left out is the client port + 1000); --listen and "
+            "--peer-listen default to this node's addresses in it.", "ID=HOST:PORT[/PEER],...",
             show=lambda v: format_peers(v) if v else None),
     Setting("join", _bool, "This node is being added to a running cluster (see `dcli cluster member add`): "
             "start with an empty log and wait for the leader.", flag="switch"),
@@ -357,7 +374,10 @@ def _complete(values: dict[str, Any]) -> ServerConfig:
     peers = values.get("peers", {})
     if peers and node_id not in peers:
         raise UsageError(f"--node-id {node_id} is not in --peers")
-    values.setdefault("listen", peers.get(node_id) or DEFAULT_LISTEN)
+    me = peers.get(node_id)
+    values.setdefault("listen", me.client if me else DEFAULT_LISTEN)
+    if "peer_listen" not in values:
+        values["peer_listen"] = me.peer if me else None
     data_dir = values.get("data_dir") or node_data_dir(node_id)
     values["data_dir"] = data_dir.expanduser().resolve()
     return ServerConfig(**values)

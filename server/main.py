@@ -21,6 +21,7 @@ from dcli_server.broker.tree_offsets import TreeOffsetStore
 from dcli_server.config import ServerConfig
 from dcli_server.kv.node import KVNode
 from dcli_server.listeners.broker_peers import GrpcBrokerPeers
+from dcli_server.listeners.peer import PeerListener
 from dcli_server.listeners.client import MAX_REQUEST_BYTES, ClientListener
 from dcli_server.node import CoordNode
 
@@ -50,6 +51,7 @@ class Services:
     groups: Groups
     kv: KVNode
     kv_transport: GrpcTransport
+    peers: PeerListener | None = None       # the peer listener, in a cluster
     membership: object | None = None        # BrokerMembership, with more than one peer
 
     @classmethod
@@ -60,8 +62,23 @@ class Services:
             broker_config, _ = settings.broker()
         if broker_config.broker_id < 0:
             broker_config = dataclasses.replace(broker_config, broker_id=config.node_id)
-        node = CoordNode(config)
-        await node.start()
+        peers = None
+        if settings.peer_listen is not None:
+            peers = PeerListener(config.node_id, settings.peer_listen)
+            try:
+                await peers.start()
+            except OSError as e:
+                await peers.close()
+                raise OSError(f"peer address {settings.peer_listen}: {e.strerror or e}") from None
+        node = CoordNode(config, transport=peers.raft if peers else None, channel=peers)
+        if peers is not None:
+            peers.attach(node)
+        try:
+            await node.start()
+        except BaseException:
+            if peers is not None:
+                await peers.close()
+            raise
         clustered = len(config.peers) > 1
         if clustered:
             broker = ReplicatedBroker(config.data_dir / "broker", broker_config, fsync=config.fsync.value,
@@ -75,7 +92,7 @@ class Services:
         kv_config = settings.kv_config()
         kv_transport = GrpcTransport(kv_config.request_timeout_ms)
         kv = KVNode(config.data_dir, kv_config, kv_transport)
-        services = cls(settings, node, broker, groups, kv, kv_transport)
+        services = cls(settings, node, broker, groups, kv, kv_transport, peers)
         try:
             await broker.start()
             await groups.start()
@@ -113,6 +130,8 @@ class Services:
         await self.groups.close()
         await self.broker.close()
         await self.node.stop()
+        if self.peers is not None:
+            await self.peers.close()
 
 
 async def serve(settings: ServerConfig, *, ready=None, broker_config: BrokerConfig | None = None,

@@ -30,9 +30,11 @@ from pathlib import Path
 from dcli.v1 import cluster_pb2 as cpb
 from dcli.v1 import coord_pb2 as pb
 from dcli.v1 import coordlog_pb2 as logpb
+from dcli.v1 import peer_pb2 as ppb
 from dcli.wire.errors import (ConnectionLossError, DcliError, MarshallingError,
                               SessionExpiredError, SystemError_, TooFarBehindError)
-from dcli_server.cluster.forward import ForwardLink
+from dcli_server.cluster.forward import ForwardChannel, ForwardLink, ForwardServer, PeerChannel
+from dcli_server.cluster.transport import RaftTransport
 from dcli_server.cluster.replica import Replica, ReplicaConfig
 from dcli_server.consensus import (NONE, ConfChange, Entry, EntryType, ProposalDropped,
                                    Role, Snapshot, SoftState)
@@ -58,7 +60,8 @@ class NodeConfig:
     snapshot_every: int = 50_000          # entries between snapshots: bounds restart time
     name: str = "127.0.0.1:7181"
     node_id: int = 1
-    peers: dict[int, str] = field(default_factory=dict)   # every node's address; {} = this one alone
+    peers: dict[int, str] = field(default_factory=dict)   # every node's client address; {} = this one alone
+    peer_addresses: dict[int, str] = field(default_factory=dict)   # where the nodes reach each other
     raft_tick_s: float = 0.05
     election_tick: int = 10
     join: bool = False                    # added to a running cluster: wait for its leader
@@ -91,14 +94,21 @@ class Conn:
 
 
 class CoordNode:
-    def __init__(self, config: NodeConfig):
+    def __init__(self, config: NodeConfig, *, transport: RaftTransport | None = None,
+                 channel: PeerChannel | None = None):
+        """`transport` carries Raft's messages and `channel` forwarded requests to the other
+        nodes (the peer listener's); a node alone has neither."""
         self.config = config
         self._lock = DataDirLock(config.data_dir)
         self.replica = Replica(
             ReplicaConfig(node_id=config.node_id, peers=dict(config.peers) or {config.node_id: config.name},
+                          peer_addresses=dict(config.peer_addresses),
                           directory=config.data_dir / "raft", fsync=config.fsync,
                           tick_s=config.raft_tick_s, election_tick=config.election_tick, join=config.join),
-            apply=self._on_committed, on_state=self._on_state)
+            apply=self._on_committed, on_state=self._on_state, transport=transport)
+        # follower: the link to the leader; leader: the followers' links
+        self.forward_channel = ForwardChannel(channel, config.node_id) if channel is not None else None
+        self.forwarding = ForwardServer(self, channel) if channel is not None else None
         self.peers = self.replica.peers          # every member's address, kept up to date by Raft
         self.coordinator = self._new_coordinator()
         self._conns: dict[int, Conn] = {}
@@ -154,6 +164,8 @@ class CoordNode:
         os._exit(70)
 
     async def stop(self) -> None:
+        if self.forwarding is not None:
+            self.forwarding.close()
         for conn in list(self._conns.values()) + list(self._forwarders):
             self.disconnect(conn)
         if self._link is not None:
@@ -226,9 +238,11 @@ class CoordNode:
         self._ensure_link()
 
     def writable(self) -> bool:
-        """The leader, with every entry of earlier terms applied: its tree is the whole log."""
+        """The leader, with every entry of earlier terms applied: its tree is the whole log. The
+        core's own role counts too: it steps down on a message (a newer term, say) before the
+        Ready that tells this node, and a proposal made in between would be dropped."""
         raft = self.replica.raft
-        return (self._role == Role.LEADER and self._visible >= self._writable_from
+        return (self._role == Role.LEADER and raft.role == Role.LEADER and self._visible >= self._writable_from
                 and raft.lead_transferee == NONE and not self._snapshot_blocks_writes())
 
     # ---- snapshots ----
@@ -310,7 +324,7 @@ class CoordNode:
                 return sid, password, timeout, self.coordinator.last_zxid
             if self._link is not None and self._link.ready:
                 fut = asyncio.get_running_loop().create_future()
-                rid = self._forward(None, fut, cpb.ForwardedRequest(open_session_timeout_ms=timeout_ms))
+                rid = self._forward(None, fut, ppb.ForwardedRequest(open_session_timeout_ms=timeout_ms))
                 try:
                     opened: pb.Connected = await asyncio.wait_for(fut, deadline - time.monotonic())
                 except asyncio.TimeoutError:
@@ -361,7 +375,7 @@ class CoordNode:
                     conn.inflight += 1
                     if op == "close_session":
                         conn.closing = True
-                    self._forward(conn, None, cpb.ForwardedRequest(session_id=conn.session_id, request=req))
+                    self._forward(conn, None, ppb.ForwardedRequest(session_id=conn.session_id, request=req))
                 else:
                     break       # no leader to take it yet: it waits (the client's timeout bounds this)
             else:
@@ -476,7 +490,8 @@ class CoordNode:
 
     def _ensure_link(self) -> None:
         lead = self.replica.leader_id
-        if self._role == Role.LEADER or lead == NONE or lead not in self.peers:
+        if (self._role == Role.LEADER or lead == NONE or self.forward_channel is None
+                or lead not in self.replica.peer_addresses):
             return
         # a leader not heard from for an election timeout is probably gone: no new link to it
         # (writes wait for the election instead of failing on link after link)
@@ -484,12 +499,11 @@ class CoordNode:
         if time.monotonic() - heard > self.config.election_tick * self.config.raft_tick_s:
             return
         if self._link is None or self._link.closed:
-            self._link = ForwardLink(self.config.node_id, lead, self.peers[lead],
-                                     on_reply=self._on_forward_reply, on_lost=self._on_link_lost,
-                                     on_commit=self.replica.observe_commit, on_ready=self._pump_all)
-            self._link.start()
+            self._link = self.forward_channel.open(
+                lead, on_reply=self._on_forward_reply, on_lost=self._on_link_lost,
+                on_commit=self.replica.observe_commit, on_ready=self._pump_all)
 
-    def _forward(self, conn: Conn | None, fut: asyncio.Future | None, request: cpb.ForwardedRequest) -> int:
+    def _forward(self, conn: Conn | None, fut: asyncio.Future | None, request: ppb.ForwardedRequest) -> int:
         rid = self._next_forward_id
         self._next_forward_id += 1
         request.id = rid
@@ -497,7 +511,7 @@ class CoordNode:
         self._link.send(request)
         return rid
 
-    def _on_forward_reply(self, reply: cpb.ForwardReply) -> None:
+    def _on_forward_reply(self, reply: ppb.ForwardReply) -> None:
         conn, fut = self._forwarded.pop(reply.id, (None, None))
         kind = reply.WhichOneof("kind")
         if fut is not None:
@@ -521,6 +535,13 @@ class CoordNode:
             return
         self._pump(conn)
 
+    def on_peer_down(self, peer: int) -> None:
+        """The connection to node `peer` broke: what was forwarded either way is over."""
+        if self.forwarding is not None:
+            self.forwarding.on_peer_down(peer)
+        if self.forward_channel is not None:
+            self.forward_channel.on_peer_down(peer)
+
     def _on_link_lost(self, link: ForwardLink) -> None:
         """Whatever was forwarded on `link` and not answered has an unknown outcome."""
         for rid, (conn, fut) in list(self._forwarded.items()):
@@ -541,7 +562,7 @@ class CoordNode:
             self.disconnect(conn)
         return conn
 
-    def submit_forwarded(self, conn: Conn, frame: cpb.ForwardFrame) -> None:
+    def submit_forwarded(self, conn: Conn, frame: ppb.ForwardFrame) -> None:
         if conn.closed:
             return
         c = self.coordinator
@@ -553,15 +574,15 @@ class CoordNode:
     def _pump_forwarded(self, conn: Conn) -> None:
         c = self.coordinator
         while conn.pending and self.writable():
-            fr: cpb.ForwardedRequest = conn.pending.popleft()
+            fr: ppb.ForwardedRequest = conn.pending.popleft()
             if fr.WhichOneof("kind") == "open_session_timeout_ms":
                 sid, password, timeout = c.open_session(fr.open_session_timeout_ms)
                 opened = pb.Connected(session_id=sid, password=password, timeout_ms=timeout,
                                       zxid=c.last_zxid, server=self.config.name)
-                conn.outbox.append((c.last_zxid, cpb.ForwardReply(id=fr.id, opened=opened)))
+                conn.outbox.append((c.last_zxid, ppb.ForwardReply(id=fr.id, opened=opened)))
             else:
                 resp = self._handle(fr.session_id, fr.request)
-                conn.outbox.append((max(resp.zxid, c.last_zxid), cpb.ForwardReply(id=fr.id, response=resp)))
+                conn.outbox.append((max(resp.zxid, c.last_zxid), ppb.ForwardReply(id=fr.id, response=resp)))
         self._flush(conn)
 
     # ---- operators: membership and leadership ----

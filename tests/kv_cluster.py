@@ -26,15 +26,16 @@ class KVCluster:
     def __init__(self, base: Path, size: int, *extra: str, spare: int = 0):
         """`spare` nodes get ports and ids past `size` but are neither started nor in --peers:
         they join with `dcli kv rebalance --add`."""
-        ports = free_ports(size + spare)
+        ports = free_ports(2 * (size + spare))          # a client port and a peer port each
         self.base = base
         self.extra = list(extra or FAST)
-        self.addresses = {i: f"127.0.0.1:{p}" for i, p in enumerate(ports, 1)}
-        members = {i: a for i, a in self.addresses.items() if i <= size}
+        self.addresses = {i: f"127.0.0.1:{p}" for i, p in enumerate(ports[:size + spare], 1)}
+        peer_ports = dict(enumerate(ports[size + spare:], 1))
+        members = {i: f"{a}/{peer_ports[i]}" for i, a in self.addresses.items() if i <= size}
         self.peers = ",".join(f"{i}={a}" for i, a in members.items())
         self.nodes: dict[int, ServerProcess] = {}
         for i, address in self.addresses.items():
-            listed = self.peers if i <= size else f"{self.peers},{i}={address}"
+            listed = self.peers if i <= size else f"{self.peers},{i}={address}/{peer_ports[i]}"
             self.nodes[i] = ServerProcess(base / f"node-{i}", "--node-id", str(i), "--peers", listed,
                                           *self.extra, port=int(address.rsplit(":", 1)[1]))
         self.size = size

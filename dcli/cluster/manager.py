@@ -40,7 +40,7 @@ from dcli.cluster.process import NodeProcess
 from dcli.cluster.state import ClusterRecord, Node, NodeState
 from dcli.wire import errors
 from dcli.wire.datadir import cluster_dir
-from dcli.wire.peers import MAX_NODE_ID, format_peers, parse_node_id
+from dcli.wire.peers import MAX_NODE_ID, PEER_PORT_OFFSET, format_peers, parse_node_id
 
 HOST = "127.0.0.1"
 DEFAULT_NODES = 3
@@ -103,7 +103,7 @@ class LocalCluster:
     @property
     def peers(self) -> str:
         """The `--peers` list every node was started with."""
-        return format_peers({n.id: n.address for n in self.nodes})
+        return format_peers({n.id: n.member for n in self.nodes})
 
     # ---- the whole cluster ----
 
@@ -266,16 +266,17 @@ class LocalCluster:
             if node_id > MAX_NODE_ID:
                 raise errors.ClusterStateError(f"a cluster has at most {MAX_NODE_ID} nodes")
             port = max(n.port for n in rec.nodes) + 1
-            if port > 65535 or not port_free(port):
-                port = free_ports(1)[0]
+            peer_port = max(n.peer_port for n in rec.nodes) + 1
+            if max(port, peer_port) > 65535 or not port_free(port) or not port_free(peer_port):
+                port, peer_port = free_ports(2)
             node = Node(node_id, f"{HOST}:{port}", self.directory / f"node-{node_id}",
-                        self.directory / f"node-{node_id}.log", join=True)
+                        self.directory / f"node-{node_id}.log", join=True, peer_address=f"{HOST}:{peer_port}")
             shutil.rmtree(node.data_dir, ignore_errors=True)   # a new member starts empty
             members = [n.address for n in rec.nodes]
             rec.nodes.append(node)
             try:
                 self._spawn_all(rec, [node])
-                admin.add_member(members, node.id, node.address)
+                admin.add_member(members, node.id, node.member)
             except BaseException:
                 proc = self._find(node)
                 if proc is not None:
@@ -310,13 +311,17 @@ class LocalCluster:
         if not 1 <= count <= MAX_NODE_ID:
             raise errors.UsageError(f"invalid --nodes {count}: expected 1 to {MAX_NODE_ID}")
         if base_port == 0:
-            ports = free_ports(count)
-        elif 1 <= base_port and base_port + count - 1 <= 65535:
+            free = free_ports(2 * count)
+            ports, peer_ports = free[:count], free[count:]
+        elif 1 <= base_port and base_port + count - 1 + PEER_PORT_OFFSET <= 65535:
             ports = list(range(base_port, base_port + count))
+            peer_ports = [p + PEER_PORT_OFFSET for p in ports]
         else:
-            raise errors.UsageError(f"invalid --base-port {base_port}: the {count} ports must be in 1-65535")
-        return [Node(i, f"{HOST}:{port}", self.directory / f"node-{i}", self.directory / f"node-{i}.log")
-                for i, port in enumerate(ports, start=1)]
+            raise errors.UsageError(f"invalid --base-port {base_port}: the {count} ports and their peer "
+                                    f"ports (+{PEER_PORT_OFFSET}) must be in 1-65535")
+        return [Node(i, f"{HOST}:{port}", self.directory / f"node-{i}", self.directory / f"node-{i}.log",
+                     peer_address=f"{HOST}:{peer}")
+                for i, (port, peer) in enumerate(zip(ports, peer_ports), start=1)]
 
     def _check_reusable(self, rec: ClusterRecord, nodes: int | None, base_port: int | None) -> None:
         running = [n.id for n in rec.nodes if self._is_running(n)]
@@ -334,15 +339,16 @@ class LocalCluster:
                 "`dcli cluster down --purge` removes it, or choose another --dir")
 
     def _check_port(self, node: Node) -> None:
-        if not port_free(node.port):
-            raise errors.NodeStartError(
-                f"cannot start node {node.id}: port {node.port} is in use "
-                "(choose another --base-port, or --base-port 0 for free ports)")
+        for port in (node.port, node.peer_port):
+            if not port_free(port):
+                raise errors.NodeStartError(
+                    f"cannot start node {node.id}: port {port} is in use "
+                    "(choose another --base-port, or --base-port 0 for free ports)")
 
     def _spawn_all(self, rec: ClusterRecord, nodes: list[Node]) -> list[Node]:
         """Start the processes side by side, record their pids, then wait for each to serve; if
         one does not, the ones started here are killed again and the error raised."""
-        peers = format_peers({n.id: n.address for n in rec.nodes})
+        peers = format_peers({n.id: n.member for n in rec.nodes})
         started: list[tuple[Node, subprocess.Popen, int]] = []
         try:
             for node in nodes:

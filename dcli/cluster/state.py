@@ -1,7 +1,7 @@
 """What the manager records of a cluster (cluster.json) and what it reports of a node (status).
 
     {"version": 1, "extra_args": [],
-     "nodes": [{"id": 1, "address": "127.0.0.1:7181", "pid": 4242,
+     "nodes": [{"id": 1, "address": "127.0.0.1:7181", "peer_address": "127.0.0.1:8181", "pid": 4242,
                 "data_dir": ".../cluster/node-1", "log": ".../cluster/node-1.log"}, ...]}
 """
 from __future__ import annotations
@@ -21,18 +21,34 @@ class Node:
     """One node as recorded in cluster.json; pid is that of its last start (None: stopped)."""
 
     id: int
-    address: str
+    address: str            # the client listener's
     data_dir: Path
     log: Path
     pid: int | None = None
     join: bool = False      # added to the running cluster (`member add`): starts with --join
+    peer_address: str = ""  # the peer listener's ("": the client port + 1000, as --peers reads it)
+
+    def __post_init__(self) -> None:
+        if not self.peer_address:
+            from dcli.wire.peers import parse_member
+
+            self.peer_address = parse_member(self.address).peer
+
+    @property
+    def member(self) -> str:
+        """This node in --peers: CLIENT/PEER."""
+        return f"{self.address}/{self.peer_address}"
+
+    @property
+    def peer_port(self) -> int:
+        return int(self.peer_address.rpartition(":")[2])
 
     @property
     def port(self) -> int:
         return int(self.address.rpartition(":")[2])
 
     def to_json(self) -> dict:
-        out = {"id": self.id, "address": self.address, "pid": self.pid,
+        out = {"id": self.id, "address": self.address, "peer_address": self.peer_address, "pid": self.pid,
                "data_dir": str(self.data_dir), "log": str(self.log)}
         if self.join:
             out["join"] = True
@@ -41,7 +57,7 @@ class Node:
     @classmethod
     def from_json(cls, d: dict) -> Node:
         return cls(int(d["id"]), d["address"], Path(d["data_dir"]), Path(d["log"]), d.get("pid"),
-                   bool(d.get("join", False)))
+                   bool(d.get("join", False)), d.get("peer_address", ""))
 
 
 @dataclass

@@ -22,42 +22,29 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
-from dcli.v1 import coord_pb2 as dcli_dot_v1_dot_coord__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x64\x63li/v1/cluster.proto\x12\x07\x64\x63li.v1\x1a\x13\x64\x63li/v1/coord.proto\"?\n\tRaftFrame\x12\x0c\n\x04\x66rom\x18\x01 \x01(\x05\x12\x12\n\ncluster_id\x18\x02 \x01(\x03\x12\x10\n\x08messages\x18\x03 \x03(\x0c\"\t\n\x07RaftAck\"a\n\x0c\x46orwardFrame\x12\x0c\n\x04\x66rom\x18\x01 \x01(\x05\x12+\n\x08requests\x18\x02 \x03(\x0b\x32\x19.dcli.v1.ForwardedRequest\x12\x16\n\x0e\x61live_sessions\x18\x03 \x03(\x03\"\x82\x01\n\x10\x46orwardedRequest\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x12\n\nsession_id\x18\x02 \x01(\x03\x12#\n\x07request\x18\x03 \x01(\x0b\x32\x10.dcli.v1.RequestH\x00\x12!\n\x17open_session_timeout_ms\x18\x04 \x01(\x05H\x00\x42\x06\n\x04kind\"c\n\x0e\x46orwardReplies\x12&\n\x07replies\x18\x01 \x03(\x0b\x32\x15.dcli.v1.ForwardReply\x12\x14\n\x0c\x63ommit_index\x18\x02 \x01(\x03\x12\x13\n\x0b\x63ommit_term\x18\x03 \x01(\x03\"\x90\x01\n\x0c\x46orwardReply\x12\n\n\x02id\x18\x01 \x01(\x03\x12%\n\x08response\x18\x02 \x01(\x0b\x32\x11.dcli.v1.ResponseH\x00\x12$\n\x06opened\x18\x03 \x01(\x0b\x32\x12.dcli.v1.ConnectedH\x00\x12\x1f\n\x05\x65rror\x18\x04 \x01(\x0b\x32\x0e.dcli.v1.ErrorH\x00\x42\x06\n\x04kind\"\x0f\n\rStatusRequest\"R\n\x06Member\x12\x0f\n\x07node_id\x18\x01 \x01(\x05\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x11\n\treachable\x18\x03 \x01(\x08\x12\x13\n\x0bmatch_index\x18\x04 \x01(\x03\"\xd5\x02\n\nNodeStatus\x12\x0f\n\x07node_id\x18\x01 \x01(\x05\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x0c\n\x04role\x18\x03 \x01(\t\x12\x0c\n\x04term\x18\x04 \x01(\x03\x12\x11\n\tleader_id\x18\x05 \x01(\x05\x12\x14\n\x0c\x63ommit_index\x18\x06 \x01(\x03\x12\x15\n\rapplied_index\x18\x07 \x01(\x03\x12\x11\n\tlast_zxid\x18\x08 \x01(\x03\x12\x10\n\x08sessions\x18\t \x01(\x05\x12\x0e\n\x06znodes\x18\n \x01(\x03\x12 \n\x07members\x18\x0b \x03(\x0b\x32\x0f.dcli.v1.Member\x12\x12\n\ncluster_id\x18\x0c \x01(\x03\x12\x16\n\x0esnapshot_index\x18\r \x01(\x03\x12\x17\n\x0flog_first_index\x18\x0e \x01(\x03\x12\x16\n\x0elog_last_index\x18\x0f \x01(\x03\x12\x15\n\rcontroller_id\x18\x10 \x01(\x05\"1\n\rMemberRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\x05\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\"2\n\x0eMemberResponse\x12 \n\x07members\x18\x01 \x03(\x0b\x32\x0f.dcli.v1.Member\"#\n\x15TransferLeaderRequest\x12\n\n\x02to\x18\x01 \x01(\x05\"+\n\x16TransferLeaderResponse\x12\x11\n\tleader_id\x18\x01 \x01(\x05\x32\x81\x03\n\x07\x43luster\x12.\n\x04Raft\x12\x12.dcli.v1.RaftFrame\x1a\x10.dcli.v1.RaftAck(\x01\x12=\n\x07\x46orward\x12\x15.dcli.v1.ForwardFrame\x1a\x17.dcli.v1.ForwardReplies(\x01\x30\x01\x12\x35\n\x06Status\x12\x16.dcli.v1.StatusRequest\x1a\x13.dcli.v1.NodeStatus\x12<\n\tAddMember\x12\x16.dcli.v1.MemberRequest\x1a\x17.dcli.v1.MemberResponse\x12?\n\x0cRemoveMember\x12\x16.dcli.v1.MemberRequest\x1a\x17.dcli.v1.MemberResponse\x12Q\n\x0eTransferLeader\x12\x1e.dcli.v1.TransferLeaderRequest\x1a\x1f.dcli.v1.TransferLeaderResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x64\x63li/v1/cluster.proto\x12\x07\x64\x63li.v1\"\x0f\n\rStatusRequest\"R\n\x06Member\x12\x0f\n\x07node_id\x18\x01 \x01(\x05\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x11\n\treachable\x18\x03 \x01(\x08\x12\x13\n\x0bmatch_index\x18\x04 \x01(\x03\"\xd5\x02\n\nNodeStatus\x12\x0f\n\x07node_id\x18\x01 \x01(\x05\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x0c\n\x04role\x18\x03 \x01(\t\x12\x0c\n\x04term\x18\x04 \x01(\x03\x12\x11\n\tleader_id\x18\x05 \x01(\x05\x12\x14\n\x0c\x63ommit_index\x18\x06 \x01(\x03\x12\x15\n\rapplied_index\x18\x07 \x01(\x03\x12\x11\n\tlast_zxid\x18\x08 \x01(\x03\x12\x10\n\x08sessions\x18\t \x01(\x05\x12\x0e\n\x06znodes\x18\n \x01(\x03\x12 \n\x07members\x18\x0b \x03(\x0b\x32\x0f.dcli.v1.Member\x12\x12\n\ncluster_id\x18\x0c \x01(\x03\x12\x16\n\x0esnapshot_index\x18\r \x01(\x03\x12\x17\n\x0flog_first_index\x18\x0e \x01(\x03\x12\x16\n\x0elog_last_index\x18\x0f \x01(\x03\x12\x15\n\rcontroller_id\x18\x10 \x01(\x05\"1\n\rMemberRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\x05\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\"2\n\x0eMemberResponse\x12 \n\x07members\x18\x01 \x03(\x0b\x32\x0f.dcli.v1.Member\"#\n\x15TransferLeaderRequest\x12\n\n\x02to\x18\x01 \x01(\x05\"+\n\x16TransferLeaderResponse\x12\x11\n\tleader_id\x18\x01 \x01(\x05\x32\x92\x02\n\x07\x43luster\x12\x35\n\x06Status\x12\x16.dcli.v1.StatusRequest\x1a\x13.dcli.v1.NodeStatus\x12<\n\tAddMember\x12\x16.dcli.v1.MemberRequest\x1a\x17.dcli.v1.MemberResponse\x12?\n\x0cRemoveMember\x12\x16.dcli.v1.MemberRequest\x1a\x17.dcli.v1.MemberResponse\x12Q\n\x0eTransferLeader\x12\x1e.dcli.v1.TransferLeaderRequest\x1a\x1f.dcli.v1.TransferLeaderResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'dcli.v1.cluster_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_RAFTFRAME']._serialized_start=55
-  _globals['_RAFTFRAME']._serialized_end=118
-  _globals['_RAFTACK']._serialized_start=120
-  _globals['_RAFTACK']._serialized_end=129
-  _globals['_FORWARDFRAME']._serialized_start=131
-  _globals['_FORWARDFRAME']._serialized_end=228
-  _globals['_FORWARDEDREQUEST']._serialized_start=231
-  _globals['_FORWARDEDREQUEST']._serialized_end=361
-  _globals['_FORWARDREPLIES']._serialized_start=363
-  _globals['_FORWARDREPLIES']._serialized_end=462
-  _globals['_FORWARDREPLY']._serialized_start=465
-  _globals['_FORWARDREPLY']._serialized_end=609
-  _globals['_STATUSREQUEST']._serialized_start=611
-  _globals['_STATUSREQUEST']._serialized_end=626
-  _globals['_MEMBER']._serialized_start=628
-  _globals['_MEMBER']._serialized_end=710
-  _globals['_NODESTATUS']._serialized_start=713
-  _globals['_NODESTATUS']._serialized_end=1054
-  _globals['_MEMBERREQUEST']._serialized_start=1056
-  _globals['_MEMBERREQUEST']._serialized_end=1105
-  _globals['_MEMBERRESPONSE']._serialized_start=1107
-  _globals['_MEMBERRESPONSE']._serialized_end=1157
-  _globals['_TRANSFERLEADERREQUEST']._serialized_start=1159
-  _globals['_TRANSFERLEADERREQUEST']._serialized_end=1194
-  _globals['_TRANSFERLEADERRESPONSE']._serialized_start=1196
-  _globals['_TRANSFERLEADERRESPONSE']._serialized_end=1239
-  _globals['_CLUSTER']._serialized_start=1242
-  _globals['_CLUSTER']._serialized_end=1627
+  _globals['_STATUSREQUEST']._serialized_start=34
+  _globals['_STATUSREQUEST']._serialized_end=49
+  _globals['_MEMBER']._serialized_start=51
+  _globals['_MEMBER']._serialized_end=133
+  _globals['_NODESTATUS']._serialized_start=136
+  _globals['_NODESTATUS']._serialized_end=477
+  _globals['_MEMBERREQUEST']._serialized_start=479
+  _globals['_MEMBERREQUEST']._serialized_end=528
+  _globals['_MEMBERRESPONSE']._serialized_start=530
+  _globals['_MEMBERRESPONSE']._serialized_end=580
+  _globals['_TRANSFERLEADERREQUEST']._serialized_start=582
+  _globals['_TRANSFERLEADERREQUEST']._serialized_end=617
+  _globals['_TRANSFERLEADERRESPONSE']._serialized_start=619
+  _globals['_TRANSFERLEADERRESPONSE']._serialized_end=662
+  _globals['_CLUSTER']._serialized_start=665
+  _globals['_CLUSTER']._serialized_end=939
 # @@protoc_insertion_point(module_scope)

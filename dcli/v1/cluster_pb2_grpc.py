@@ -34,16 +34,6 @@ class ClusterStub:
         Args:
             channel: A grpc.Channel.
         """
-        self.Raft = channel.stream_unary(
-                '/dcli.v1.Cluster/Raft',
-                request_serializer=dcli_dot_v1_dot_cluster__pb2.RaftFrame.SerializeToString,
-                response_deserializer=dcli_dot_v1_dot_cluster__pb2.RaftAck.FromString,
-                _registered_method=True)
-        self.Forward = channel.stream_stream(
-                '/dcli.v1.Cluster/Forward',
-                request_serializer=dcli_dot_v1_dot_cluster__pb2.ForwardFrame.SerializeToString,
-                response_deserializer=dcli_dot_v1_dot_cluster__pb2.ForwardReplies.FromString,
-                _registered_method=True)
         self.Status = channel.unary_unary(
                 '/dcli.v1.Cluster/Status',
                 request_serializer=dcli_dot_v1_dot_cluster__pb2.StatusRequest.SerializeToString,
@@ -69,26 +59,8 @@ class ClusterStub:
 class ClusterServicer:
     """Missing associated documentation comment in .proto file."""
 
-    def Raft(self, request_iterator, context):
-        """Node to node. Each node keeps one stream open to every peer and sends its Raft messages
-        on it; the receiver steps them into its own Raft core. Nothing comes back on the stream.
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def Forward(self, request_iterator, context):
-        """A follower's requests to the leader on behalf of its clients: writes, session opens, sync,
-        and which sessions are alive. One stream per follower; replies come back in the order the
-        leader executed the requests, many to a message.
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
     def Status(self, request, context):
-        """Operators.
-        """
+        """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -114,16 +86,6 @@ class ClusterServicer:
 
 def add_ClusterServicer_to_server(servicer, server):
     rpc_method_handlers = {
-            'Raft': grpc.stream_unary_rpc_method_handler(
-                    servicer.Raft,
-                    request_deserializer=dcli_dot_v1_dot_cluster__pb2.RaftFrame.FromString,
-                    response_serializer=dcli_dot_v1_dot_cluster__pb2.RaftAck.SerializeToString,
-            ),
-            'Forward': grpc.stream_stream_rpc_method_handler(
-                    servicer.Forward,
-                    request_deserializer=dcli_dot_v1_dot_cluster__pb2.ForwardFrame.FromString,
-                    response_serializer=dcli_dot_v1_dot_cluster__pb2.ForwardReplies.SerializeToString,
-            ),
             'Status': grpc.unary_unary_rpc_method_handler(
                     servicer.Status,
                     request_deserializer=dcli_dot_v1_dot_cluster__pb2.StatusRequest.FromString,
@@ -154,60 +116,6 @@ def add_ClusterServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class Cluster:
     """Missing associated documentation comment in .proto file."""
-
-    @staticmethod
-    def Raft(request_iterator,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.stream_unary(
-            request_iterator,
-            target,
-            '/dcli.v1.Cluster/Raft',
-            dcli_dot_v1_dot_cluster__pb2.RaftFrame.SerializeToString,
-            dcli_dot_v1_dot_cluster__pb2.RaftAck.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def Forward(request_iterator,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.stream_stream(
-            request_iterator,
-            target,
-            '/dcli.v1.Cluster/Forward',
-            dcli_dot_v1_dot_cluster__pb2.ForwardFrame.SerializeToString,
-            dcli_dot_v1_dot_cluster__pb2.ForwardReplies.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
 
     @staticmethod
     def Status(request,

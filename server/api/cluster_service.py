@@ -1,7 +1,7 @@
-"""The Cluster service: node-to-node Raft traffic, forwarded requests, and the operators' view."""
+"""The Cluster service: the operators' view of a node (status, membership, leadership). Node-to-node
+traffic is the peer listener's (server/listeners/peer.py)."""
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 
@@ -10,7 +10,7 @@ import grpc
 from dcli.v1 import cluster_pb2 as cpb
 from dcli.v1 import cluster_pb2_grpc as cpb_grpc
 from dcli.wire.errors import BadArgumentsError, ClusterStateError, DcliError, UnavailableError
-from dcli.wire.peers import parse_address, parse_node_id
+from dcli.wire.peers import parse_member, parse_node_id
 from dcli_server.api.errors import guarded
 from dcli_server.consensus import ConfChange, ConfChangeType, ProposalDropped
 
@@ -21,42 +21,6 @@ class ClusterService(cpb_grpc.ClusterServicer):
     def __init__(self, node):
         self._node = node
 
-    async def Raft(self, request_iterator, context: grpc.aio.ServicerContext) -> cpb.RaftAck:
-        replica = self._node.replica
-        async for frame in request_iterator:
-            for message in frame.messages:
-                try:
-                    replica.step(message)
-                except ValueError as e:         # a message that does not decode
-                    log.warning("dropping a bad raft message from node %d: %s", getattr(frame, "from"), e)
-        return cpb.RaftAck()
-
-    async def Forward(self, request_iterator, context: grpc.aio.ServicerContext):
-        node = self._node
-        conn = node.attach_forwarder()
-
-        async def read() -> None:
-            try:
-                async for frame in request_iterator:
-                    node.submit_forwarded(conn, frame)
-            finally:
-                conn.close_after_flush = True
-                conn.wake.set()
-
-        reader = asyncio.get_running_loop().create_task(read())
-        try:
-            while not conn.closed:
-                await conn.wake.wait()
-                ready = node.take_ready(conn)
-                if ready:
-                    commit, term = node.replica.commit_hint()
-                    yield cpb.ForwardReplies(replies=ready, commit_index=commit, commit_term=term)
-                if conn.close_after_flush and not conn.outbox:
-                    return
-        finally:
-            reader.cancel()
-            node.disconnect(conn)
-
     async def Status(self, request: cpb.StatusRequest, context: grpc.aio.ServicerContext) -> cpb.NodeStatus:
         return self._node.status()
 
@@ -64,10 +28,10 @@ class ClusterService(cpb_grpc.ClusterServicer):
     async def AddMember(self, request: cpb.MemberRequest, context) -> cpb.MemberResponse:
         try:
             node_id = parse_node_id(request.node_id)
-            address = parse_address(request.address, "member address")
+            member = parse_member(request.address, "member address")    # CLIENT[/PEER]
         except DcliError as e:
             raise BadArgumentsError("", str(e)) from None
-        return await self._change(ConfChange(ConfChangeType.ADD_NODE, node_id, address.encode()))
+        return await self._change(ConfChange(ConfChangeType.ADD_NODE, node_id, str(member).encode()))
 
     @guarded
     async def RemoveMember(self, request: cpb.MemberRequest, context) -> cpb.MemberResponse:

@@ -12,7 +12,7 @@ from dcli.v1 import kv_pb2 as pb
 from dcli.v1 import kv_pb2_grpc as pb_grpc
 from dcli.wire import errors
 from dcli_server.api import kv_codec as codec
-from dcli_server.cluster.transport import CHANNEL_OPTIONS
+from dcli_server.listeners.broker_peers import CHANNEL_OPTIONS
 from dcli_server.kv.merkle import MerkleTree
 from dcli_server.kv.transport import PeerUnreachable
 from dcli_server.kv.versions import decode_siblings

@@ -1,26 +1,27 @@
-"""ForwardLink: a follower's stream to the leader, for what only the leader may do.
+"""Forwarding: what a follower's clients ask that only the leader may do, and the answers.
 
-Writes, `sync` and session opens of the follower's clients go to the leader on one
-`Cluster.Forward` stream, with the sessions the follower heard from (the leader decides expiry).
-Replies come back in the order the leader executed the requests. When the stream breaks, every
-request still waiting is reported lost (`on_lost`): its outcome is unknown, as on any
-connection loss, and the follower's clients retry according to their delivery policy.
+Writes, `sync` and session opens of the follower's clients go to the leader as one-way
+ForwardFrames on the peer connection, with the sessions the follower heard from (the leader
+decides expiry); the leader answers with ForwardReplies frames, in the order it executed the
+requests, each carrying its commit index. A follower's `ForwardLink` is one such exchange with
+one leader, numbered (`link`) so that the leader tells a new one from an old one on the same
+connection. When the connection breaks, or the leader changes, every request still waiting is
+reported lost (`on_lost`): its outcome is unknown, as on any connection loss, and the
+follower's clients retry according to their delivery policy.
 
-    link = ForwardLink(node_id=2, address="127.0.0.1:7181", on_reply=..., on_lost=...)
-    link.start()
-    link.send(cpb.ForwardedRequest(id=7, session_id=sid, request=req))
+    channel = ForwardChannel(peers)                       # peers: the node's PeerChannel
+    link = channel.open(leader_id=1, on_reply=..., on_lost=..., on_commit=..., on_ready=...)
+    link.send(ppb.ForwardedRequest(id=7, session_id=sid, request=req))
+    server = ForwardServer(node, peers)                   # the leader's side, for every follower
 """
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Callable
+import random
+from typing import Callable, Protocol
 
-import grpc
-
-from dcli.v1 import cluster_pb2 as cpb
-from dcli.v1 import cluster_pb2_grpc as cpb_grpc
-from dcli_server.cluster.transport import CHANNEL_OPTIONS
+from dcli.v1 import peer_pb2 as ppb
 
 log = logging.getLogger("dcli.server.forward")
 
@@ -28,31 +29,41 @@ CONNECT_TIMEOUT_S = 1.0
 FRAME_REQUESTS = 1000           # requests per frame at most
 
 
+class PeerChannel(Protocol):
+    """What forwarding needs of the peer transport (server/listeners/peer.py implements it)."""
+
+    async def wait_connected(self, node_id: int, timeout: float) -> bool: ...
+
+    async def send_forward(self, to: int, frame: ppb.ForwardFrame) -> None: ...
+
+    async def send_replies(self, to: int, replies: ppb.ForwardReplies) -> None: ...
+
+
 class ForwardLink:
-    def __init__(self, node_id: int, leader_id: int, address: str, *,
-                 on_reply: Callable[[cpb.ForwardReply], None], on_lost: Callable[["ForwardLink"], None],
+    def __init__(self, channel: PeerChannel, node_id: int, leader_id: int, link: int, *,
+                 on_reply: Callable[[ppb.ForwardReply], None], on_lost: Callable[["ForwardLink"], None],
                  on_commit: Callable[[int, int], None] = lambda index, term: None,
                  on_ready: Callable[[], None] = lambda: None):
+        self._channel = channel
         self.node_id = node_id
         self.leader_id = leader_id
-        self.address = address
+        self.link = link
         self._on_reply = on_reply
         self._on_lost = on_lost
         self._on_ready = on_ready
         self._on_commit = on_commit
         self.ready = False          # connected: until then nothing is sent on it
         # what the next frame carries: all that was sent while the previous one was written
-        self._requests: list[cpb.ForwardedRequest] = []
+        self._requests: list[ppb.ForwardedRequest] = []
         self._alive: list[int] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
-        self._channel: grpc.aio.Channel | None = None
         self.closed = False
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
-    def send(self, request: cpb.ForwardedRequest) -> None:
+    def send(self, request: ppb.ForwardedRequest) -> None:
         self._requests.append(request)
         self._wake.set()
 
@@ -61,54 +72,32 @@ class ForwardLink:
             self._alive.extend(sessions)
             self._wake.set()
 
+    def replies(self, message: ppb.ForwardReplies) -> None:
+        """The leader's answers on this link."""
+        if self.closed:
+            return
+        if message.commit_index:
+            self._on_commit(message.commit_index, message.commit_term)
+        for reply in message.replies:
+            self._on_reply(reply)
+
     def close(self) -> None:
         """Stop; on_lost is called once for what was pending."""
         if self.closed:
             return
         self.closed = True
         self.ready = False
-        if self._task is not None:
+        if self._task is not None and self._task is not asyncio.current_task():
             self._task.cancel()
         self._on_lost(self)
 
     async def _run(self) -> None:
-        self._channel = grpc.aio.insecure_channel(self.address, options=CHANNEL_OPTIONS)
-        call = writer = None
         try:
-            await asyncio.wait_for(self._channel.channel_ready(), CONNECT_TIMEOUT_S)
-            call = cpb_grpc.ClusterStub(self._channel).Forward()
-            writer = asyncio.get_running_loop().create_task(self._write(call))
+            if not await self._channel.wait_connected(self.leader_id, CONNECT_TIMEOUT_S):
+                log.info("no forwarding to node %d: it does not answer", self.leader_id)
+                return
             self.ready = True
             self._on_ready()
-            while True:
-                message = await call.read()
-                if message is grpc.aio.EOF:
-                    break
-                if message.commit_index:
-                    self._on_commit(message.commit_index, message.commit_term)
-                for reply in message.replies:
-                    self._on_reply(reply)
-        except asyncio.CancelledError:
-            pass
-        except asyncio.TimeoutError:
-            log.info("no forward stream to node %d: it does not answer", self.leader_id)
-        except grpc.aio.AioRpcError as e:
-            log.info("forward stream to node %d lost: %s", self.leader_id, e.code().name)
-        except Exception:
-            log.exception("forward stream to node %d failed", self.leader_id)
-        finally:
-            self.ready = False
-            if writer is not None:
-                writer.cancel()
-            if call is not None:
-                call.cancel()
-            await self._channel.close(grace=None)
-            if not self.closed:
-                self.closed = True
-                self._on_lost(self)
-
-    async def _write(self, call) -> None:
-        try:
             while True:
                 await self._wake.wait()
                 self._wake.clear()
@@ -116,9 +105,109 @@ class ForwardLink:
                     requests = self._requests[:FRAME_REQUESTS]
                     del self._requests[:FRAME_REQUESTS]
                     alive, self._alive = self._alive, []
-                    await call.write(cpb.ForwardFrame(**{"from": self.node_id}, requests=requests,
-                                                      alive_sessions=alive))
+                    await self._channel.send_forward(self.leader_id, ppb.ForwardFrame(
+                        **{"from": self.node_id}, link=self.link, requests=requests, alive_sessions=alive))
         except asyncio.CancelledError:
-            raise
-        except Exception:           # the stream broke: the reader sees it too
-            call.cancel()
+            pass
+        except Exception as e:      # the connection broke (PeerUnreachable) or a bug: pending is lost
+            log.info("forwarding to node %d lost: %s", self.leader_id, str(e) or type(e).__name__)
+        finally:
+            self.ready = False
+            if not self.closed:
+                self.close()
+
+
+class ForwardChannel:
+    """The follower's side: at most one live link, to the leader; the leader's replies routed to it."""
+
+    def __init__(self, channel: PeerChannel, node_id: int):
+        self._channel = channel
+        self.node_id = node_id
+        self.link: ForwardLink | None = None
+
+    def open(self, leader_id: int, **callbacks) -> ForwardLink:
+        # a random number, not a count: a restarted follower must not reuse one the leader ended
+        number = random.getrandbits(63) or 1
+        self.link = ForwardLink(self._channel, self.node_id, leader_id, number, **callbacks)
+        self.link.start()
+        return self.link
+
+    def on_replies(self, peer: int, message: ppb.ForwardReplies) -> None:
+        link = self.link
+        if link is not None and link.leader_id == peer and link.link == message.link:
+            link.replies(message)
+            if message.closed:              # the leader ended it (it no longer leads, say)
+                link.close()
+
+    def on_peer_down(self, peer: int) -> None:
+        link = self.link
+        if link is not None and link.leader_id == peer:
+            link.close()
+
+
+class ForwardServer:
+    """The leader's side: one stream (a Conn of the node, session 0) per follower's link, whose
+    requests run in order and whose answers go back in order, each with the commit index."""
+
+    def __init__(self, node, channel: PeerChannel):
+        self._node = node
+        self._channel = channel
+        self._streams: dict[int, tuple[int, object, asyncio.Task]] = {}    # peer -> (link, Conn, pump)
+        self._ended: dict[int, int] = {}        # peer -> the link this node ended last
+
+    def on_frame(self, peer: int, frame: ppb.ForwardFrame) -> None:
+        if self._ended.get(peer) == frame.link:     # sent before the follower heard it was over
+            self._tell_closed(peer, frame.link)
+            return
+        current = self._streams.get(peer)
+        if current is None or current[0] != frame.link:
+            if current is not None:                     # the follower opened a new link: the old is over
+                self._end(peer)
+            conn = self._node.attach_forwarder()
+            pump = asyncio.get_running_loop().create_task(self._pump(peer, frame.link, conn))
+            current = self._streams[peer] = (frame.link, conn, pump)
+        self._node.submit_forwarded(current[1], frame)
+
+    def on_peer_down(self, peer: int) -> None:
+        self._ended.pop(peer, None)
+        self._end(peer)
+
+    def _tell_closed(self, peer: int, link: int) -> None:
+        task = asyncio.get_running_loop().create_task(
+            self._channel.send_replies(peer, ppb.ForwardReplies(link=link, closed=True)))
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())   # best effort: it may be gone
+
+    def _end(self, peer: int) -> None:
+        stream = self._streams.pop(peer, None)
+        if stream is not None:
+            _, conn, pump = stream
+            pump.cancel()
+            self._node.disconnect(conn)
+
+    async def _pump(self, peer: int, link: int, conn) -> None:
+        node = self._node
+        try:
+            while not conn.closed:
+                await conn.wake.wait()
+                ready = node.take_ready(conn)
+                if ready:
+                    commit, term = node.replica.commit_hint()
+                    await self._channel.send_replies(peer, ppb.ForwardReplies(
+                        replies=ready, commit_index=commit, commit_term=term, link=link))
+                if conn.close_after_flush and not conn.outbox:
+                    return
+        except asyncio.CancelledError:
+            pass
+        except Exception as e:      # the connection broke: the follower finds its link lost
+            log.info("answers to node %d lost: %s", peer, str(e) or type(e).__name__)
+        finally:
+            node.disconnect(conn)
+            stream = self._streams.get(peer)
+            if stream is not None and stream[1] is conn:
+                del self._streams[peer]
+                self._ended[peer] = link
+                self._tell_closed(peer, link)
+
+    def close(self) -> None:
+        for peer in list(self._streams):
+            self._end(peer)

@@ -20,7 +20,7 @@ import json
 import logging
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -28,7 +28,9 @@ from dcli_server.consensus import (NONE, Config, ConfChange, ConfChangeType, Ent
                                    RaftNode, Role,
                                    Snapshot, SoftState, decode, encode)
 from dcli_server.consensus.storage import RaftStorage
-from dcli_server.cluster.transport import Transport
+from dcli.wire.errors import UsageError
+from dcli.wire.peers import Member, parse_member
+from dcli_server.cluster.transport import NoPeers, RaftTransport
 from dcli_server.storage import FsyncMode
 from dcli_server.storage.files import DamagedFileError, write_atomically
 
@@ -61,10 +63,11 @@ HEARTBEATS_DURING_FSYNC_S = 5.0
 _LEADER_SENDS = frozenset({MessageType.APP, MessageType.HEARTBEAT, MessageType.SNAP})
 
 
-def read_members(path: Path) -> dict[int, str]:
-    """members.json: the addresses of members added since --peers. An empty file is what an older
-    version's unsynced write left after a power loss: it is reported and read as no additions
-    (the log re-applies the changes after the snapshot); anything else unreadable stops the node."""
+def read_members(path: Path) -> dict[int, Member]:
+    """members.json: the addresses of members added since --peers ("client/peer", or a client
+    address alone from an older version). An empty file is what an older version's unsynced write
+    left after a power loss: it is reported and read as no additions (the log re-applies the
+    changes after the snapshot); anything else unreadable stops the node."""
     try:
         text = path.read_text()
     except FileNotFoundError:
@@ -73,35 +76,38 @@ def read_members(path: Path) -> dict[int, str]:
         log.warning("%s is empty (a write cut by a power loss?): using --peers", path)
         return {}
     try:
-        return {int(k): str(v) for k, v in json.loads(text).items()}
-    except (ValueError, AttributeError) as e:
+        return {int(k): parse_member(str(v)) for k, v in json.loads(text).items()}
+    except (ValueError, AttributeError, UsageError) as e:
         raise DamagedFileError(f"{path} is damaged ({e}): restore it, or remove it to use --peers only") from None
 
 
 @dataclass
 class ReplicaConfig:
     node_id: int
-    peers: dict[int, str]           # every voter's address, this node's included
+    peers: dict[int, str]           # every voter's client address, this node's included
     directory: Path
     fsync: FsyncMode = FsyncMode.ALWAYS
     tick_s: float = 0.05
     election_tick: int = 10         # elections after 0.5-1 s without a leader (at 50 ms ticks)
     heartbeat_tick: int = 1
     join: bool = False              # a node added to a running cluster: no bootstrap, wait for the leader
+    peer_addresses: dict[int, str] = field(default_factory=dict)   # where the nodes reach each other
 
 
 class Replica:
     def __init__(self, config: ReplicaConfig, *, apply: Callable[[Snapshot | None, list[Entry]], None],
-                 on_state: Callable[[SoftState], None]):
+                 on_state: Callable[[SoftState], None], transport: RaftTransport | None = None):
         self.config = config
         self._apply = apply
         self._on_state = on_state
         self.storage = RaftStorage(config.directory, config.fsync)
-        # the members' addresses: --peers, then every membership change applied since
+        # the members' client and peer addresses: --peers, then every membership change since
         self.peers = dict(config.peers)
+        self.peer_addresses = dict(config.peer_addresses)
         self._members_file = config.directory / "members.json"
-        self.peers.update(read_members(self._members_file))
-        self.transport = Transport(config.node_id, self.peers)
+        for node_id, member in read_members(self._members_file).items():
+            self.peers[node_id], self.peer_addresses[node_id] = member
+        self.transport = transport or NoPeers()
         self.raft: RaftNode | None = None
         self.applied = 0
         self._kick: asyncio.Event | None = None
@@ -135,7 +141,9 @@ class Replica:
 
     async def start(self) -> None:
         self._kick = asyncio.Event()
-        self.transport.start()
+        for node_id, address in self.peer_addresses.items():
+            if node_id != self.config.node_id:
+                self.transport.add_peer(node_id, address)
         if self.raft.voters == {self.config.node_id}:
             # alone: no one to wait for, so take the lead at once instead of after a timeout
             for _ in range(3 * self.config.election_tick):
@@ -156,7 +164,6 @@ class Replica:
         for t in self._tasks:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self.transport.close()
         await asyncio.get_running_loop().run_in_executor(None, self.storage.sync)
         self.storage.close()
 
@@ -203,13 +210,17 @@ class Replica:
         """A committed membership change: remember the member's address (or forget it)."""
         if change.type == ConfChangeType.ADD_NODE:
             if change.context:
-                self.peers[change.node_id] = change.context.decode()
-            if change.node_id in self.peers:
-                self.transport.add_peer(change.node_id, self.peers[change.node_id])
+                self.peers[change.node_id], self.peer_addresses[change.node_id] = \
+                    parse_member(change.context.decode())
+            if change.node_id in self.peer_addresses:
+                self.transport.add_peer(change.node_id, self.peer_addresses[change.node_id])
         elif change.node_id != self.config.node_id:
             self.peers.pop(change.node_id, None)
+            self.peer_addresses.pop(change.node_id, None)
             self.transport.remove_peer(change.node_id)
-        write_atomically(self._members_file, json.dumps({str(k): v for k, v in sorted(self.peers.items())}))
+        write_atomically(self._members_file, json.dumps(
+            {str(k): str(Member(v, self.peer_addresses[k])) if k in self.peer_addresses else v
+             for k, v in sorted(self.peers.items())}))
 
     # ---- what the node asks ----
 

@@ -9,7 +9,16 @@ import grpc
 from dcli.v1 import broker_pb2_grpc as pb_grpc
 from dcli.wire import errors
 from dcli_server.broker.peers import PeerUnreachable
-from dcli_server.cluster.transport import CHANNEL_OPTIONS
+
+# gRPC channels to other nodes' client ports (until these calls move to the peer listener)
+CHANNEL_OPTIONS = [
+    ("grpc.max_send_message_length", 64 * 1024 * 1024),
+    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+    ("grpc.enable_retries", 0),
+    ("grpc.initial_reconnect_backoff_ms", 50),
+    ("grpc.min_reconnect_backoff_ms", 50),
+    ("grpc.max_reconnect_backoff_ms", 500),
+]
 
 
 class GrpcBrokerLink:

@@ -229,6 +229,11 @@ class PeerTransport:
     async def request(self, to: int, method: int, payload: bytes, timeout: float | None = None) -> bytes:
         return await self._link(to).request(method, payload, timeout)
 
+    async def wait_connected(self, peer_id: int, timeout: float) -> bool:
+        """Whether a connection to `peer_id` is up within `timeout` (False for an unknown peer)."""
+        link = self._links.get(peer_id)
+        return link is not None and await link.wait_connected(timeout)
+
     def reachable(self, peer_id: int) -> bool:
         link = self._links.get(peer_id)
         return link is not None and link.connected

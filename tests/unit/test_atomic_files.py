@@ -48,8 +48,9 @@ def test_a_failed_write_keeps_the_old_file_and_removes_the_temp(tmp_path):
 def test_members_file_round_trip_and_damage(tmp_path, caplog):
     path = tmp_path / "members.json"
     assert read_members(path) == {}
-    write_atomically(path, '{"4": "127.0.0.1:7184"}')
-    assert read_members(path) == {4: "127.0.0.1:7184"}
+    write_atomically(path, '{"4": "127.0.0.1:7184/127.0.0.1:9184", "5": "127.0.0.1:7185"}')
+    assert read_members(path) == {4: ("127.0.0.1:7184", "127.0.0.1:9184"),      # a client address alone:
+                                  5: ("127.0.0.1:7185", "127.0.0.1:8185")}      # an older version's
     path.write_text("")                          # what an unsynced write left after a power loss
     assert read_members(path) == {} and "is empty" in caplog.text
     path.write_text("{not json")

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from dcli.wire.errors import ExitCode, UsageError
+from dcli.wire.peers import Member
 from dcli_server.config import SETTINGS, ServerConfig, load, to_toml
 
 PEERS = "1=127.0.0.1:7181,2=127.0.0.1:7182,3=127.0.0.1:7183"
@@ -20,7 +21,7 @@ def test_defaults_are_the_documented_ones(tmp_path, monkeypatch):
     c = config()
     assert c.listen == "127.0.0.1:7181"
     assert c.data_dir == (tmp_path / "dcli" / "node-1").resolve()
-    assert (c.fsync, c.node_id, c.peers, c.join) == ("always", 1, {}, False)
+    assert (c.fsync, c.node_id, c.peers, c.join, c.peer_listen) == ("always", 1, {}, False, None)
     assert c.node_config().limits.max_data_bytes == 1024 * 1024
 
 
@@ -39,10 +40,19 @@ def test_flags_beat_the_environment_which_beats_the_file(tmp_path):
 def test_a_node_of_a_cluster_listens_on_its_own_address_and_directory(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
     c = config("--node-id", "2", "--peers", PEERS)
-    assert c.listen == "127.0.0.1:7182"
+    assert (c.listen, c.peer_listen) == ("127.0.0.1:7182", "127.0.0.1:8182")     # peer port: client + 1000
     assert c.data_dir.name == "node-2"
-    assert c.peers == {1: "127.0.0.1:7181", 2: "127.0.0.1:7182", 3: "127.0.0.1:7183"}
-    assert c.kv_config().peers == c.peers and c.node_config().peers == c.peers
+    assert c.peers == {i: Member(f"127.0.0.1:718{i}", f"127.0.0.1:818{i}") for i in (1, 2, 3)}
+    assert c.kv_config().peers == c.node_config().peers == {i: f"127.0.0.1:718{i}" for i in (1, 2, 3)}
+    assert c.node_config().peer_addresses == {i: f"127.0.0.1:818{i}" for i in (1, 2, 3)}
+
+
+def test_peer_addresses_may_be_given_whole_or_as_a_port():
+    c = config("--node-id", "1", "--peers", "1=a:7181/b:9001,2=a:7182/9002,3=c:7183")
+    assert c.peers == {1: Member("a:7181", "b:9001"), 2: Member("a:7182", "a:9002"), 3: Member("c:7183", "c:8183")}
+    assert c.peer_listen == "b:9001"
+    assert config("--node-id", "1", "--peers", PEERS, "--peer-listen", "127.0.0.1:0").peer_listen == "127.0.0.1:0"
+    assert config("--peer-listen", "none").peer_listen is None
 
 
 def test_the_file_takes_tables_for_peers_weights_and_broker_overrides(tmp_path):
@@ -50,7 +60,7 @@ def test_the_file_takes_tables_for_peers_weights_and_broker_overrides(tmp_path):
     f.write_text('node-id = 3\n[peers]\n1 = "h:1"\n2 = "h:2"\n3 = "h:3"\n'
                  '[kv-weights]\n3 = 2.5\n[override]\n"num.partitions" = 4\n"auto.create.topics.enable" = false\n')
     c = config("--config", str(f))
-    assert c.peers == {1: "h:1", 2: "h:2", 3: "h:3"} and c.listen == "h:3"
+    assert c.peers == {i: Member(f"h:{i}", f"h:{1000 + i}") for i in (1, 2, 3)} and c.listen == "h:3"
     assert c.kv_weights == {3: 2.5}
     broker, unknown = c.broker()
     assert (broker.num_partitions, broker.auto_create_topics_enable, unknown) == (4, False, [])
@@ -92,6 +102,11 @@ def test_every_setting_has_a_flag_an_environment_variable_and_a_field():
     (["--node-id", "300"], {}, None, "invalid --node-id '300': expected a number from 1 to 255"),
     (["--node-id", "4", "--peers", PEERS], {}, None, "--node-id 4 is not in --peers"),
     (["--peers", "1=h:1,1=h:2"], {}, None, "peer 1 is listed twice"),
+    (["--peers", "1=h:1/h:2,2=h:2"], {}, None, "address h:2 is listed twice"),
+    (["--peers", "1=h:1/h:1"], {}, None, "invalid peer address 'h:1/h:1': the peer address must differ"),
+    (["--peers", "1=h:65000"], {}, None, "invalid peer address 'h:65000': give the peer address too"),
+    (["--peers", "1=h:1/x"], {}, None, "invalid peer address in peer address 'x': expected host:port"),
+    (["--peer-listen", "nowhere"], {}, None, "invalid --peer-listen 'nowhere': expected host:port"),
     (["--override", "nonsense"], {}, None, "invalid --override 'nonsense': expected NAME=VALUE"),
     (["--log-level", "loud"], {}, None, "invalid --log-level 'loud': choose debug, info, warning, error or critical"),
     (["--no-such-flag"], {}, None, "Unrecognized option: --no-such-flag"),

@@ -1,0 +1,115 @@
+"""The peer listener: every node-to-node exchange of the tree, on a port of its own.
+
+One PeerTransport (frames over TCP, one connection per pair of nodes, peer_transport.py) carries
+Raft's messages and forwarded requests with their answers. Each kind has a method number;
+payloads are decoded here, and one that does not decode is dropped with one rate-limited log
+line: the connection and the node go on. The client port serves none of this.
+
+    peers = PeerListener(node_id=1, listen="127.0.0.1:8181")
+    host, port = await peers.start()
+    node = CoordNode(config, transport=peers.raft, channel=peers)
+    peers.attach(node)                       # from now on, what arrives goes to the node
+    ...
+    await peers.close()
+"""
+from __future__ import annotations
+
+import logging
+
+from google.protobuf.message import DecodeError
+
+from dcli.v1 import peer_pb2 as ppb
+from dcli.wire.addresses import split_host_port
+from dcli_server.listeners.peer_connection import RateLimitedLog
+from dcli_server.listeners.peer_handshake import ClusterSecretHandshake
+from dcli_server.listeners.peer_transport import PeerTransport
+
+log = logging.getLogger("dcli.server.peer")
+limited = RateLimitedLog(log)
+
+# method numbers: one per kind of exchange (never reuse one for another meaning)
+RAFT = 1                # one-way: a Raft message (consensus/messages.py encoding)
+FORWARD = 2             # one-way, follower -> leader: a ForwardFrame
+FORWARD_REPLIES = 3     # one-way, leader -> follower: a ForwardReplies
+
+
+class RaftOverFrames:
+    """The replica's RaftTransport (cluster/transport.py) on the peer transport."""
+
+    def __init__(self, transport: PeerTransport):
+        self._transport = transport
+
+    def add_peer(self, node_id: int, peer_address: str) -> None:
+        self._transport.add_peer(node_id, peer_address)
+
+    def remove_peer(self, node_id: int) -> None:
+        self._transport.remove_peer(node_id)
+
+    def send(self, to: int, message: bytes) -> None:
+        self._transport.post(to, RAFT, message)     # dropped when down or full: Raft resends
+
+    def reachable(self, node_id: int) -> bool:
+        return self._transport.reachable(node_id)
+
+
+class PeerListener:
+    def __init__(self, node_id: int, listen: str, *, cluster_id: int = 0, secret: bytes | None = None):
+        self.listen = listen
+        self.transport = PeerTransport(ClusterSecretHandshake(node_id, cluster_id, secret), on_state=self._on_state)
+        self.raft = RaftOverFrames(self.transport)
+        self._node = None
+
+    async def start(self) -> tuple[str, int]:
+        """Bind the port; (host, port). OSError if it is taken."""
+        host, port = split_host_port(self.listen, "--peer-listen", allow_zero=True)
+        return host, await self.transport.listen(host, port)
+
+    def attach(self, node) -> None:
+        """Hand what arrives to `node` (a CoordNode) from now on."""
+        self._node = node
+        t = self.transport
+        t.handle_message(RAFT, self._raft)
+        t.handle_message(FORWARD, self._forward)
+        t.handle_message(FORWARD_REPLIES, self._replies)
+
+    async def close(self) -> None:
+        await self.transport.close()
+
+    # -- what arrives -------------------------------------------------------------------------
+
+    def _raft(self, peer: int, payload: bytes) -> None:
+        try:
+            self._node.replica.step(payload)
+        except ValueError as e:             # a message that does not decode
+            limited.warning(f"raft:{peer}", "dropping a bad raft message from node %d: %s", peer, e)
+
+    def _forward(self, peer: int, payload: bytes) -> None:
+        try:
+            frame = ppb.ForwardFrame.FromString(payload)
+        except DecodeError as e:
+            limited.warning(f"forward:{peer}", "dropping a bad forward frame from node %d: %s", peer, e)
+            return
+        self._node.forwarding.on_frame(peer, frame)
+
+    def _replies(self, peer: int, payload: bytes) -> None:
+        try:
+            replies = ppb.ForwardReplies.FromString(payload)
+        except DecodeError as e:
+            limited.warning(f"replies:{peer}", "dropping bad forward replies from node %d: %s", peer, e)
+            return
+        self._node.forward_channel.on_replies(peer, replies)
+
+    def _on_state(self, peer: int, up: bool) -> None:
+        if not up and self._node is not None:
+            self._node.on_peer_down(peer)
+
+    # -- PeerChannel (cluster/forward.py) -----------------------------------------------------
+
+    async def wait_connected(self, node_id: int, timeout: float) -> bool:
+        return await self.transport.wait_connected(node_id, timeout)
+
+    async def send_forward(self, to: int, frame: ppb.ForwardFrame) -> None:
+        await self.transport.send(to, FORWARD, frame.SerializeToString())
+
+    async def send_replies(self, to: int, replies: ppb.ForwardReplies) -> None:
+        await self.transport.send(to, FORWARD_REPLIES, replies.SerializeToString())

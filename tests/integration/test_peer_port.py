@@ -1,0 +1,77 @@
+"""Nodes talk to each other on their peer port only: the client port serves no peer method, and
+the peer listener survives garbage (a bounded fuzz) while the cluster goes on taking writes."""
+from __future__ import annotations
+
+import random
+import socket
+import struct
+
+import grpc
+import pytest
+
+from dcli.client import CoordClient
+
+# what used to be served on the client port for other nodes
+PEER_METHODS = ["/dcli.v1.Cluster/Raft", "/dcli.v1.Cluster/Forward"]
+FUZZ_CONNECTIONS = 150
+WAIT_S = 60
+
+
+@pytest.fixture
+def cluster(local_cluster):
+    return local_cluster(3)
+
+
+@pytest.mark.parametrize("method", PEER_METHODS)
+def test_the_client_port_serves_no_peer_method(cluster, method):
+    with grpc.insecure_channel(cluster.address(1)) as channel:
+        with pytest.raises(grpc.RpcError) as e:
+            channel.unary_unary(method)(b"\x08\x01", timeout=10)
+    assert e.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+def test_each_node_has_its_own_peer_port(cluster):
+    nodes = [cluster.manager.node(i) for i in cluster.ids]
+    addresses = {n.address for n in nodes} | {n.peer_address for n in nodes}
+    assert len(addresses) == 2 * len(nodes)
+    for n in nodes:       # the peer port takes connections (and is not the gRPC API)
+        with socket.create_connection(("127.0.0.1", n.peer_port), timeout=5):
+            pass
+
+
+def _garbage(rng: random.Random) -> bytes:
+    """Random bytes, or frame headers with lies in them (huge lengths, unknown kinds)."""
+    kind = rng.randrange(4)
+    if kind == 0:
+        return rng.randbytes(rng.randrange(1, 300))
+    if kind == 1:       # a header claiming a payload of up to 4 GiB
+        return struct.pack(">IBHQ", rng.randrange(1 << 32), rng.randrange(256), rng.randrange(1 << 16),
+                           rng.randrange(1 << 64)) + rng.randbytes(rng.randrange(40))
+    if kind == 2:       # a plausible HELLO with a wrong body
+        body = rng.randbytes(rng.randrange(60))
+        return struct.pack(">IBHQ", len(body), 1, 0, 0) + body
+    return b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+
+
+def test_garbage_on_the_peer_port_harms_nothing(cluster):
+    rng = random.Random(20261207)
+    target = cluster.manager.node(1)
+    for _ in range(FUZZ_CONNECTIONS):
+        try:
+            with socket.create_connection(("127.0.0.1", target.peer_port), timeout=5) as s:
+                s.sendall(_garbage(rng))
+                s.settimeout(0.2)
+                try:
+                    s.recv(4096)        # whatever it answers, if anything; then it closes
+                except OSError:
+                    pass
+        except OSError:
+            pass                        # refused or reset: the listener may shed a flood
+    with CoordClient(cluster.servers) as zk:          # the cluster still works, through every node
+        for i in cluster.ids:
+            with CoordClient(cluster.address(i)) as one:
+                one.create(f"/after-fuzz-{i}", b"ok")
+        assert sorted(c for c in zk.get_children("/") if c.startswith("after-fuzz")) == \
+            [f"after-fuzz-{i}" for i in cluster.ids]
+    states = cluster.status_all(timeout=5)
+    assert all(s.state == "up" for s in states) and len({s.leader_id for s in states}) == 1
