@@ -3,8 +3,8 @@
 All node-to-node traffic goes through here: Raft's one-way messages, and requests with an answer
 (forwarded writes, KV replica calls, follower fetches, membership changes). The domain registers
 a handler per method number and calls `post`, `send` or `request` with a node id; it never sees
-a socket. Frames, handshake and one connection's behaviour live in `peer_frames`,
-`peer_handshake` and `peer_connection`.
+a socket. The frame format, the socket, the handshake and one connection's behaviour live in
+`peer_frames`, `peer_stream`, `peer_handshake` and `peer_connection`.
 
 One connection per pair of nodes, used both ways: the node with the lower id dials (and redials
 with backoff, 50 ms doubling to 1 s, jittered), the other accepts; a higher id dialling in is
