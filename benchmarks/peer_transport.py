@@ -308,7 +308,7 @@ class PeerConnClient:
         self.transport = PeerTransport(ClusterSecretHandshake(node_id=1, secret=b"bench"))
         self.transport.add_peer(2, f"127.0.0.1:{port}")
         self.transport.handle_message(METHOD, lambda peer, payload: None)
-        if not await self.transport._links[2].wait_connected(10):
+        if not await self.transport.wait_connected(2, 10):
             raise SystemExit("peer-conn: no connection")
 
     async def call_(self, msg: bytes) -> bytes:

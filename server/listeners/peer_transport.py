@@ -3,8 +3,8 @@
 All node-to-node traffic goes through here: Raft's one-way messages, and requests with an answer
 (forwarded writes, KV replica calls, follower fetches, membership changes). The domain registers
 a handler per method number and calls `post`, `send` or `request` with a node id; it never sees
-a socket. Frames, handshake and one connection's behaviour live in `peer_frames`,
-`peer_handshake` and `peer_connection`.
+a socket. The frame format, the socket, the handshake and one connection's behaviour live in
+`peer_frames`, `peer_stream`, `peer_handshake` and `peer_connection`.
 
 One connection per pair of nodes, used both ways: the node with the lower id dials (and redials
 with backoff, 50 ms doubling to 1 s, jittered), the other accepts; a higher id dialling in is
@@ -237,6 +237,10 @@ class PeerTransport:
     def reachable(self, peer_id: int) -> bool:
         link = self._links.get(peer_id)
         return link is not None and link.connected
+
+    async def wait_connected(self, peer_id: int, timeout: float) -> bool:
+        link = self._links.get(peer_id)
+        return link is not None and await link.wait_connected(timeout)
 
     def peers(self) -> dict[int, str]:
         return {i: link.address for i, link in self._links.items()}
