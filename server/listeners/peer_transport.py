@@ -238,10 +238,6 @@ class PeerTransport:
         link = self._links.get(peer_id)
         return link is not None and link.connected
 
-    async def wait_connected(self, peer_id: int, timeout: float) -> bool:
-        link = self._links.get(peer_id)
-        return link is not None and await link.wait_connected(timeout)
-
     def peers(self) -> dict[int, str]:
         return {i: link.address for i, link in self._links.items()}
 
