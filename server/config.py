@@ -102,9 +102,13 @@ class ServerConfig:
             props["auto.create.topics.enable"] = self.auto_create_topics
         from dcli.wire.errors import BrokerError
         try:
-            return BrokerConfig.from_properties(props)
+            config, unknown = BrokerConfig.from_properties(props)
         except BrokerError as e:
             raise UsageError(str(e)) from None
+        if len(self.peers) > 1 and config.broker_id not in (-1, self.node_id):
+            raise UsageError(f"broker.id {config.broker_id} is not --node-id {self.node_id}: in a cluster "
+                             f"each node's broker id is its node id")
+        return config, unknown
 
     def group_config(self):
         from dcli_server.broker.groups import GroupConfig
@@ -378,6 +382,8 @@ def _complete(values: dict[str, Any]) -> ServerConfig:
     values.setdefault("listen", me.client if me else DEFAULT_LISTEN)
     if "peer_listen" not in values:
         values["peer_listen"] = me.peer if me else None
+    elif values["peer_listen"] is None and len(peers) > 1:
+        raise UsageError("--peer-listen none: a node of a cluster needs its peer listener")
     data_dir = values.get("data_dir") or node_data_dir(node_id)
     values["data_dir"] = data_dir.expanduser().resolve()
     return ServerConfig(**values)

@@ -20,7 +20,6 @@ from dcli_server.broker.replicated import READY_WAIT_S, ReplicatedBroker
 from dcli_server.broker.tree_offsets import TreeOffsetStore
 from dcli_server.config import ServerConfig
 from dcli_server.kv.node import KVNode
-from dcli_server.listeners.broker_peers import GrpcBrokerPeers
 from dcli_server.listeners.peer import PeerListener
 from dcli_server.listeners.client import MAX_REQUEST_BYTES, ClientListener
 from dcli_server.node import CoordNode
@@ -82,7 +81,8 @@ class Services:
         clustered = len(config.peers) > 1
         if clustered:
             broker = ReplicatedBroker(config.data_dir / "broker", broker_config, fsync=config.fsync.value,
-                                      peers=GrpcBrokerPeers())
+                                      peers=peers.brokers)
+            peers.attach_broker(broker)
         else:
             broker = Broker(config.data_dir / "broker", broker_config, fsync=config.fsync.value)
         offsets = None

@@ -84,11 +84,6 @@ class BrokerStub:
                 request_serializer=dcli_dot_v1_dot_broker__pb2.ListOffsetsRequest.SerializeToString,
                 response_deserializer=dcli_dot_v1_dot_broker__pb2.ListOffsetsResponse.FromString,
                 _registered_method=True)
-        self.OffsetForLeaderEpoch = channel.unary_unary(
-                '/dcli.v1.Broker/OffsetForLeaderEpoch',
-                request_serializer=dcli_dot_v1_dot_broker__pb2.OffsetForLeaderEpochRequest.SerializeToString,
-                response_deserializer=dcli_dot_v1_dot_broker__pb2.OffsetForLeaderEpochResponse.FromString,
-                _registered_method=True)
         self.FindCoordinator = channel.unary_unary(
                 '/dcli.v1.Broker/FindCoordinator',
                 request_serializer=dcli_dot_v1_dot_broker__pb2.FindCoordinatorRequest.SerializeToString,
@@ -207,17 +202,11 @@ class BrokerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def OffsetForLeaderEpoch(self, request, context):
-        """---- replication (between brokers) ----
-        Where a leader epoch ends in the leader's log: a follower truncates there before fetching
-        from a new leader (Kafka's OffsetsForLeaderEpoch, KIP-101).
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
     def FindCoordinator(self, request, context):
-        """---- consumer groups (Kafka's classic protocol; the group leader assigns, client-side) ----
+        """Replication between brokers (a follower's fetches, OffsetForLeaderEpoch) is not here: it
+        goes over the peer listener, with these messages as payloads (server/listeners/peer.py).
+
+        ---- consumer groups (Kafka's classic protocol; the group leader assigns, client-side) ----
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -329,11 +318,6 @@ def add_BrokerServicer_to_server(servicer, server):
                     servicer.ListOffsets,
                     request_deserializer=dcli_dot_v1_dot_broker__pb2.ListOffsetsRequest.FromString,
                     response_serializer=dcli_dot_v1_dot_broker__pb2.ListOffsetsResponse.SerializeToString,
-            ),
-            'OffsetForLeaderEpoch': grpc.unary_unary_rpc_method_handler(
-                    servicer.OffsetForLeaderEpoch,
-                    request_deserializer=dcli_dot_v1_dot_broker__pb2.OffsetForLeaderEpochRequest.FromString,
-                    response_serializer=dcli_dot_v1_dot_broker__pb2.OffsetForLeaderEpochResponse.SerializeToString,
             ),
             'FindCoordinator': grpc.unary_unary_rpc_method_handler(
                     servicer.FindCoordinator,
@@ -656,33 +640,6 @@ class Broker:
             '/dcli.v1.Broker/ListOffsets',
             dcli_dot_v1_dot_broker__pb2.ListOffsetsRequest.SerializeToString,
             dcli_dot_v1_dot_broker__pb2.ListOffsetsResponse.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def OffsetForLeaderEpoch(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/dcli.v1.Broker/OffsetForLeaderEpoch',
-            dcli_dot_v1_dot_broker__pb2.OffsetForLeaderEpochRequest.SerializeToString,
-            dcli_dot_v1_dot_broker__pb2.OffsetForLeaderEpochResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -31,6 +31,52 @@ def _require(ok: bool, message: str) -> None:
         raise BadArgumentsError("", message)
 
 
+async def fetch(broker: Broker, request: pb.FetchRequest, *, replica_id: int) -> pb.FetchResponse:
+    """A Fetch, for a consumer (replica_id -1, the client port) or for the follower that broker
+    `replica_id` is (the peer port, which knows who asks)."""
+    for name in ("max_wait_ms", "min_bytes", "max_bytes"):
+        value = getattr(request, name)
+        _require(value >= 0, f"{name} must not be negative, not {value}")
+    for p in request.partitions:
+        _require(p.partition_max_bytes >= 0,
+                 f"partition_max_bytes must not be negative, not {p.partition_max_bytes}")
+    items = [FetchItem(p.topic, p.partition, p.fetch_offset, p.partition_max_bytes,
+                       _given(p, "current_leader_epoch")) for p in request.partitions]
+    results = await broker.fetch(items, max_wait_ms=request.max_wait_ms, min_bytes=request.min_bytes,
+                                 max_bytes=request.max_bytes, replica_id=replica_id)
+    return pb.FetchResponse(partitions=[
+        pb.FetchedPartition(topic=r.topic, partition=r.partition, high_watermark=r.high_watermark,
+                            log_start_offset=r.log_start_offset, log_end_offset=r.log_end_offset,
+                            records=r.records, **kafka_fields(r.error))
+        for r in results])
+
+
+async def offset_for_leader_epoch(broker: Broker, request: pb.OffsetForLeaderEpochRequest,
+                                  ) -> pb.OffsetForLeaderEpochResponse:
+    """Where a leader epoch ends in this leader's log (a follower truncates there first, KIP-101)."""
+    try:
+        epoch, end = await broker.offset_for_leader_epoch(
+            request.topic, request.partition, request.current_leader_epoch, request.leader_epoch)
+    except BrokerError as e:
+        return pb.OffsetForLeaderEpochResponse(leader_epoch=-1, end_offset=-1, **kafka_fields(e))
+    return pb.OffsetForLeaderEpochResponse(leader_epoch=epoch, end_offset=end)
+
+
+async def elect_leaders(broker: Broker, request: pb.ElectLeadersRequest, *,
+                        forwarded: bool) -> pb.ElectLeadersResponse:
+    """A leader election, done by the controller: this broker if it is the one, else (unless it
+    was `forwarded` here by another broker already) handed to it once."""
+    _require(request.election_type in (0, 1), f"election_type must be 0 (preferred) or 1 (unclean), "
+                                              f"not {request.election_type}")
+    wanted = None if request.all_partitions else [(p.topic, p.partition) for p in request.partitions]
+    try:
+        results = await broker.elect_leaders(wanted, unclean=request.election_type == 1, forwarded=forwarded)
+    except BrokerError as e:
+        return pb.ElectLeadersResponse(**kafka_fields(e))
+    return pb.ElectLeadersResponse(results=[
+        pb.PartitionError(topic=t, partition=i, **kafka_fields(e)) for (t, i), e in sorted(results.items())])
+
+
 class BrokerService(GroupRpcs, pb_grpc.BrokerServicer):
     def __init__(self, broker: Broker, groups: Groups):
         self._broker = broker
@@ -78,16 +124,8 @@ class BrokerService(GroupRpcs, pb_grpc.BrokerServicer):
 
     @guarded
     async def ElectLeaders(self, request: pb.ElectLeadersRequest, context) -> pb.ElectLeadersResponse:
-        _require(request.election_type in (0, 1), f"election_type must be 0 (preferred) or 1 (unclean), "
-                                                  f"not {request.election_type}")
-        wanted = None if request.all_partitions else [(p.topic, p.partition) for p in request.partitions]
-        try:
-            results = await self._broker.elect_leaders(wanted, unclean=request.election_type == 1,
-                                                       forwarded=request.forwarded)
-        except BrokerError as e:
-            return pb.ElectLeadersResponse(**kafka_fields(e))
-        return pb.ElectLeadersResponse(results=[
-            pb.PartitionError(topic=t, partition=i, **kafka_fields(e)) for (t, i), e in sorted(results.items())])
+        # `forwarded` is what a broker says on the peer port when it hands an election on
+        return await elect_leaders(self._broker, request, forwarded=False)
 
     @guarded
     async def DescribeConfigs(self, request: pb.DescribeConfigsRequest, context) -> pb.DescribeConfigsResponse:
@@ -134,32 +172,9 @@ class BrokerService(GroupRpcs, pb_grpc.BrokerServicer):
 
     @guarded
     async def Fetch(self, request: pb.FetchRequest, context) -> pb.FetchResponse:
-        for name in ("max_wait_ms", "min_bytes", "max_bytes"):
-            value = getattr(request, name)
-            _require(value >= 0, f"{name} must not be negative, not {value}")
-        for p in request.partitions:
-            _require(p.partition_max_bytes >= 0,
-                     f"partition_max_bytes must not be negative, not {p.partition_max_bytes}")
-        items = [FetchItem(p.topic, p.partition, p.fetch_offset, p.partition_max_bytes,
-                           _given(p, "current_leader_epoch")) for p in request.partitions]
-        results = await self._broker.fetch(items, max_wait_ms=request.max_wait_ms,
-                                           min_bytes=request.min_bytes, max_bytes=request.max_bytes,
-                                           replica_id=_given(request, "replica_id"))
-        return pb.FetchResponse(partitions=[
-            pb.FetchedPartition(topic=r.topic, partition=r.partition, high_watermark=r.high_watermark,
-                                log_start_offset=r.log_start_offset, log_end_offset=r.log_end_offset,
-                                records=r.records, **kafka_fields(r.error))
-            for r in results])
-
-    @guarded
-    async def OffsetForLeaderEpoch(self, request: pb.OffsetForLeaderEpochRequest,
-                                   context) -> pb.OffsetForLeaderEpochResponse:
-        try:
-            epoch, end = await self._broker.offset_for_leader_epoch(
-                request.topic, request.partition, request.current_leader_epoch, request.leader_epoch)
-        except BrokerError as e:
-            return pb.OffsetForLeaderEpochResponse(leader_epoch=-1, end_offset=-1, **kafka_fields(e))
-        return pb.OffsetForLeaderEpochResponse(leader_epoch=epoch, end_offset=end)
+        _require(_given(request, "replica_id") < 0,
+                 "replica_id: only a broker fetches as a replica, and only on the peer port")
+        return await fetch(self._broker, request, replica_id=-1)
 
     @guarded
     async def ListOffsets(self, request: pb.ListOffsetsRequest, context) -> pb.ListOffsetsResponse:

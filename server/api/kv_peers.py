@@ -12,11 +12,19 @@ from dcli.v1 import kv_pb2 as pb
 from dcli.v1 import kv_pb2_grpc as pb_grpc
 from dcli.wire import errors
 from dcli_server.api import kv_codec as codec
-from dcli_server.listeners.broker_peers import CHANNEL_OPTIONS
 from dcli_server.kv.merkle import MerkleTree
 from dcli_server.kv.transport import PeerUnreachable
 from dcli_server.kv.versions import decode_siblings
 
+# gRPC channels to other nodes' client ports (until these calls move to the peer listener)
+CHANNEL_OPTIONS = [
+    ("grpc.max_send_message_length", 64 * 1024 * 1024),
+    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+    ("grpc.enable_retries", 0),
+    ("grpc.initial_reconnect_backoff_ms", 50),
+    ("grpc.min_reconnect_backoff_ms", 50),
+    ("grpc.max_reconnect_backoff_ms", 500),
+]
 _UNREACHABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED,
                 grpc.StatusCode.UNKNOWN}
 STREAM_TIMEOUT_S = 3600.0

@@ -2,10 +2,12 @@
 
 A follower fetches from its partitions' leader and asks it where a leader epoch ends; a broker
 that is not the controller hands a leader election to the one that is. The listener layer
-implements this (server/listeners/broker_peers.py); the broker knows only these methods and
-the messages of broker.proto.
+implements this over the peer listener (server/listeners/peer.py); the broker knows only these
+methods and the messages of broker.proto. Brokers are named by id: in a cluster a node's broker
+id is its node id, and the peer listener knows who it is talking to, so a follower can only
+fetch as itself.
 
-    link = peers.link("127.0.0.1:7182")
+    link = peers.link(2)
     reply = await link.fetch(pb.FetchRequest(replica_id=2, ...), timeout=10.5)
     await link.close()
 """
@@ -34,4 +36,4 @@ class BrokerLink(Protocol):
 
 
 class BrokerPeers(Protocol):
-    def link(self, address: str) -> BrokerLink: ...
+    def link(self, broker_id: int) -> BrokerLink: ...

@@ -1,6 +1,6 @@
 """The broker of a node in a cluster: partitions replicated across brokers, as Kafka does it.
 
-    broker = ReplicatedBroker(data_dir / "broker", BrokerConfig(broker_id=2), peers=GrpcBrokerPeers())
+    broker = ReplicatedBroker(data_dir / "broker", BrokerConfig(broker_id=2), peers=listener.brokers)
     await broker.start()                  # hosted partitions open as followers of nobody
     membership = start_membership(node, 2, host, port, broker_config=broker.config)
     broker.attach(membership)             # from now on the tree says who leads what
@@ -445,7 +445,7 @@ class ReplicatedBroker(Broker):
                                          all_partitions=partitions is None,
                                          partitions=[pb.TopicPartition(topic=t, partition=i)
                                                      for t, i in partitions or ()])
-        link = self.peers.link(target.address)
+        link = self.peers.link(target.broker_id)
         try:
             reply = await link.elect_leaders(request, timeout=30)
         except PeerUnreachable as e:
@@ -531,20 +531,13 @@ class _Fetcher:
         self._task.cancel()
 
     async def _run(self) -> None:
-        link = None
-        address = None
+        link = self.broker.peers.link(self.leader)
         me = self.broker.broker_id
         try:
             while not self.stopped:
-                info = self.broker.membership.brokers.get(self.leader)
-                if info is None:
+                if self.leader not in self.broker.membership.brokers:
                     await asyncio.sleep(RETRY_S)          # the leader is not registered (yet)
                     continue
-                if info.address != address:
-                    if link is not None:
-                        await link.close()
-                    address = info.address
-                    link = self.broker.peers.link(address)
                 if not self.partitions:
                     self._wake.clear()
                     await self._wake.wait()
@@ -562,8 +555,7 @@ class _Fetcher:
         except asyncio.CancelledError:
             pass
         finally:
-            if link is not None:
-                await link.close()
+            await link.close()
 
     async def _truncate_one(self, link, key: tuple[str, int]) -> None:
         """Truncate to where this replica's log diverges from the leader's (KIP-101, KIP-279)."""

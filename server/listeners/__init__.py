@@ -5,11 +5,10 @@ them to each listener; a listener owns its socket, its framing and its error map
 the same services as every other listener.
 
     client.py           the client gRPC listener (dcli's own API)
-    broker_peers.py     a broker's calls to the other brokers (BrokerPeers, over gRPC today)
+    peer.py             the peer listener: Raft, forwarding and the brokers' replication on frames
     peer_frames.py      the peer wire format: the frame header, FrameDecoder (checks before it allocates)
     peer_stream.py      FrameStream: frames over one TCP connection (an asyncio BufferedProtocol)
     peer_handshake.py   Handshake: who is on the other end (node id, cluster id, cluster secret)
     peer_connection.py  PeerConnection: one peer's frame stream, one-way and request/response
     peer_transport.py   PeerTransport: the peer listener, a PeerLink (dial, redial) per peer
-                        (not wired into the server yet)
 """

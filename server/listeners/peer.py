@@ -1,14 +1,18 @@
-"""The peer listener: every node-to-node exchange of the tree, on a port of its own.
+"""The peer listener: node-to-node exchanges on a port of their own.
 
 One PeerTransport (frames over TCP, one connection per pair of nodes, peer_transport.py) carries
-Raft's messages and forwarded requests with their answers. Each kind has a method number;
-payloads are decoded here, and one that does not decode is dropped with one rate-limited log
-line: the connection and the node go on. The client port serves none of this.
+Raft's messages, forwarded requests with their answers, and the brokers' replication (a
+follower's fetches and OffsetForLeaderEpoch, elections handed to the controller). Each kind has
+a method number; payloads are decoded here, and one that does not decode is dropped (or
+answered with an error) with one rate-limited log line: the connection and the node go on. A
+follower fetches as the node the handshake said it is, whatever its request claims. The client
+port serves none of this.
 
     peers = PeerListener(node_id=1, listen="127.0.0.1:8181")
     host, port = await peers.start()
     node = CoordNode(config, transport=peers.raft, channel=peers)
     peers.attach(node)                       # from now on, what arrives goes to the node
+    peers.attach_broker(broker)              # and to the broker: broker=ReplicatedBroker(peers=peers.brokers)
     ...
     await peers.close()
 """
@@ -18,9 +22,12 @@ import logging
 
 from google.protobuf.message import DecodeError
 
+from dcli.v1 import broker_pb2 as bpb
 from dcli.v1 import peer_pb2 as ppb
 from dcli.wire.addresses import split_host_port
-from dcli_server.listeners.peer_connection import RateLimitedLog
+from dcli_server.api.broker_service import elect_leaders, fetch, offset_for_leader_epoch
+from dcli_server.broker.peers import PeerUnreachable as BrokerUnreachable
+from dcli_server.listeners.peer_connection import PeerError, PeerUnreachable, RateLimitedLog
 from dcli_server.listeners.peer_handshake import ClusterSecretHandshake
 from dcli_server.listeners.peer_transport import PeerTransport
 
@@ -31,6 +38,9 @@ limited = RateLimitedLog(log)
 RAFT = 1                # one-way: a Raft message (consensus/messages.py encoding)
 FORWARD = 2             # one-way, follower -> leader: a ForwardFrame
 FORWARD_REPLIES = 3     # one-way, leader -> follower: a ForwardReplies
+BROKER_FETCH = 10       # request: a follower's FetchRequest -> FetchResponse
+BROKER_EPOCH_END = 11   # request: OffsetForLeaderEpochRequest -> OffsetForLeaderEpochResponse
+BROKER_ELECT = 12       # request: an ElectLeadersRequest handed to the controller -> ElectLeadersResponse
 
 
 class RaftOverFrames:
@@ -52,12 +62,49 @@ class RaftOverFrames:
         return self._transport.reachable(node_id)
 
 
+class FramesBrokerLink:
+    """A broker's calls to broker `broker_id` (BrokerLink, broker/peers.py) on the peer transport."""
+
+    def __init__(self, transport: PeerTransport, broker_id: int):
+        self._transport = transport
+        self.broker_id = broker_id
+
+    async def _call(self, method: int, request, answer, timeout: float):
+        try:
+            payload = await self._transport.request(self.broker_id, method, request.SerializeToString(), timeout)
+            return answer.FromString(payload)
+        except (PeerUnreachable, PeerError, DecodeError) as e:
+            raise BrokerUnreachable(f"broker {self.broker_id}: {str(e) or type(e).__name__}") from None
+
+    async def fetch(self, request, timeout: float):
+        return await self._call(BROKER_FETCH, request, bpb.FetchResponse, timeout)
+
+    async def offset_for_leader_epoch(self, request, timeout: float):
+        return await self._call(BROKER_EPOCH_END, request, bpb.OffsetForLeaderEpochResponse, timeout)
+
+    async def elect_leaders(self, request, timeout: float):
+        return await self._call(BROKER_ELECT, request, bpb.ElectLeadersResponse, timeout)
+
+    async def close(self) -> None:
+        pass                    # the connection is the transport's, shared by everything
+
+
+class FramesBrokerPeers:
+    def __init__(self, transport: PeerTransport):
+        self._transport = transport
+
+    def link(self, broker_id: int) -> FramesBrokerLink:
+        return FramesBrokerLink(self._transport, broker_id)
+
+
 class PeerListener:
     def __init__(self, node_id: int, listen: str, *, cluster_id: int = 0, secret: bytes | None = None):
         self.listen = listen
         self.transport = PeerTransport(ClusterSecretHandshake(node_id, cluster_id, secret), on_state=self._on_state)
         self.raft = RaftOverFrames(self.transport)
+        self.brokers = FramesBrokerPeers(self.transport)
         self._node = None
+        self._broker = None
 
     async def start(self) -> tuple[str, int]:
         """Bind the port; (host, port). OSError if it is taken."""
@@ -71,6 +118,14 @@ class PeerListener:
         t.handle_message(RAFT, self._raft)
         t.handle_message(FORWARD, self._forward)
         t.handle_message(FORWARD_REPLIES, self._replies)
+
+    def attach_broker(self, broker) -> None:
+        """Serve the other brokers' replication calls from `broker` (a ReplicatedBroker)."""
+        self._broker = broker
+        t = self.transport
+        t.handle_request(BROKER_FETCH, self._fetch)
+        t.handle_request(BROKER_EPOCH_END, self._epoch_end)
+        t.handle_request(BROKER_ELECT, self._elect)
 
     async def close(self) -> None:
         await self.transport.close()
@@ -99,6 +154,18 @@ class PeerListener:
             return
         self._node.forward_channel.on_replies(peer, replies)
 
+    async def _fetch(self, peer: int, payload: bytes) -> bytes:
+        request = _decode(bpb.FetchRequest, payload, "fetch", peer)
+        return (await fetch(self._broker, request, replica_id=peer)).SerializeToString()
+
+    async def _epoch_end(self, peer: int, payload: bytes) -> bytes:
+        request = _decode(bpb.OffsetForLeaderEpochRequest, payload, "epoch end", peer)
+        return (await offset_for_leader_epoch(self._broker, request)).SerializeToString()
+
+    async def _elect(self, peer: int, payload: bytes) -> bytes:
+        request = _decode(bpb.ElectLeadersRequest, payload, "election", peer)
+        return (await elect_leaders(self._broker, request, forwarded=True)).SerializeToString()
+
     def _on_state(self, peer: int, up: bool) -> None:
         if not up and self._node is not None:
             self._node.on_peer_down(peer)
@@ -113,3 +180,12 @@ class PeerListener:
 
     async def send_replies(self, to: int, replies: ppb.ForwardReplies) -> None:
         await self.transport.send(to, FORWARD_REPLIES, replies.SerializeToString())
+
+
+def _decode(message_type, payload: bytes, what: str, peer: int):
+    """A request's payload, or ValueError (the caller gets an error answer) with one log line."""
+    try:
+        return message_type.FromString(payload)
+    except DecodeError as e:
+        limited.warning(f"{what}:{peer}", "a bad %s request from node %d: %s", what, peer, e)
+        raise ValueError(f"malformed {what} request") from None

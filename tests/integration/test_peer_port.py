@@ -12,7 +12,7 @@ import pytest
 from dcli.client import CoordClient
 
 # what used to be served on the client port for other nodes
-PEER_METHODS = ["/dcli.v1.Cluster/Raft", "/dcli.v1.Cluster/Forward"]
+PEER_METHODS = ["/dcli.v1.Cluster/Raft", "/dcli.v1.Cluster/Forward", "/dcli.v1.Broker/OffsetForLeaderEpoch"]
 FUZZ_CONNECTIONS = 150
 WAIT_S = 60
 
@@ -28,6 +28,19 @@ def test_the_client_port_serves_no_peer_method(cluster, method):
         with pytest.raises(grpc.RpcError) as e:
             channel.unary_unary(method)(b"\x08\x01", timeout=10)
     assert e.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+def test_the_client_port_takes_no_fetch_as_a_replica(cluster):
+    """A follower's fetch moves the leader's idea of that follower's log (and so the high
+    watermark): only the peer port, which knows which node asks, may take one."""
+    from dcli.v1 import broker_pb2 as pb
+    from dcli.v1 import broker_pb2_grpc as pb_grpc
+
+    with grpc.insecure_channel(cluster.address(1)) as channel:
+        with pytest.raises(grpc.RpcError) as e:
+            pb_grpc.BrokerStub(channel).Fetch(pb.FetchRequest(replica_id=2, max_wait_ms=0), timeout=10)
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "only a broker fetches as a replica" in e.value.details()
 
 
 def test_each_node_has_its_own_peer_port(cluster):

@@ -76,6 +76,12 @@ def test_broker_settings_stack_file_overrides_then_flags(tmp_path):
     assert unknown == ["no.such.thing"]
 
 
+def test_a_cluster_nodes_broker_id_is_its_node_id():
+    with pytest.raises(UsageError, match="broker.id 7 is not --node-id 2: in a cluster"):
+        config("--node-id", "2", "--peers", PEERS, "--override", "broker.id=7").broker()
+    assert config("--override", "broker.id=7").broker()[0].broker_id == 7       # alone, any id
+
+
 def test_printed_configuration_reads_back_to_the_same_settings(tmp_path):
     first = config("--node-id", "2", "--peers", PEERS, "--fsync", "batch", "--override", "a.b=c",
                    "--kv-weights", "1=2,3=0.5", "--data-dir", str(tmp_path / "d"), "--join")
@@ -107,6 +113,8 @@ def test_every_setting_has_a_flag_an_environment_variable_and_a_field():
     (["--peers", "1=h:65000"], {}, None, "invalid peer address 'h:65000': give the peer address too"),
     (["--peers", "1=h:1/x"], {}, None, "invalid peer address in peer address 'x': expected host:port"),
     (["--peer-listen", "nowhere"], {}, None, "invalid --peer-listen 'nowhere': expected host:port"),
+    (["--node-id", "1", "--peers", PEERS, "--peer-listen", "none"], {}, None,
+     "--peer-listen none: a node of a cluster needs its peer listener"),
     (["--override", "nonsense"], {}, None, "invalid --override 'nonsense': expected NAME=VALUE"),
     (["--log-level", "loud"], {}, None, "invalid --log-level 'loud': choose debug, info, warning, error or critical"),
     (["--no-such-flag"], {}, None, "Unrecognized option: --no-such-flag"),
