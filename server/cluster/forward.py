@@ -17,6 +17,7 @@ follower's clients retry according to their delivery policy.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import random
 from typing import Callable, Protocol
@@ -145,28 +146,48 @@ class ForwardChannel:
             link.close()
 
 
+class _Stream:
+    """One follower link on the leader: its requests waiting to run, the Conn they run on."""
+
+    __slots__ = ("link", "conn", "inbox", "has_work", "tasks")
+
+    def __init__(self, link: int, conn):
+        self.link = link
+        self.conn = conn
+        self.inbox: collections.deque[ppb.ForwardFrame] = collections.deque()
+        self.has_work = asyncio.Event()
+        self.tasks: list[asyncio.Task] = []
+
+
 class ForwardServer:
     """The leader's side: one stream (a Conn of the node, session 0) per follower's link, whose
-    requests run in order and whose answers go back in order, each with the commit index."""
+    requests run in order and whose answers go back in order, each with the commit index.
+
+    A frame arrives in the peer connection's reader with up to FRAME_REQUESTS requests, and a
+    busy follower sends many back to back; they run one frame per turn of the event loop, in a
+    task of the stream's own, so that heartbeats and other peers' messages go on meanwhile (run
+    in the reader, a burst of 20,000 pipelined creates held the loop long enough for the
+    followers to elect another leader)."""
 
     def __init__(self, node, channel: PeerChannel):
         self._node = node
         self._channel = channel
-        self._streams: dict[int, tuple[int, object, asyncio.Task]] = {}    # peer -> (link, Conn, pump)
+        self._streams: dict[int, _Stream] = {}     # peer -> its current link
         self._ended: dict[int, int] = {}        # peer -> the link this node ended last
 
     def on_frame(self, peer: int, frame: ppb.ForwardFrame) -> None:
         if self._ended.get(peer) == frame.link:     # sent before the follower heard it was over
             self._tell_closed(peer, frame.link)
             return
-        current = self._streams.get(peer)
-        if current is None or current[0] != frame.link:
-            if current is not None:                     # the follower opened a new link: the old is over
+        stream = self._streams.get(peer)
+        if stream is None or stream.link != frame.link:
+            if stream is not None:                      # the follower opened a new link: the old is over
                 self._end(peer)
-            conn = self._node.attach_forwarder()
-            pump = asyncio.get_running_loop().create_task(self._pump(peer, frame.link, conn))
-            current = self._streams[peer] = (frame.link, conn, pump)
-        self._node.submit_forwarded(current[1], frame)
+            stream = self._streams[peer] = _Stream(frame.link, self._node.attach_forwarder())
+            loop = asyncio.get_running_loop()
+            stream.tasks = [loop.create_task(self._run(stream)), loop.create_task(self._pump(peer, stream))]
+        stream.inbox.append(frame)
+        stream.has_work.set()
 
     def on_peer_down(self, peer: int) -> None:
         self._ended.pop(peer, None)
@@ -180,12 +201,22 @@ class ForwardServer:
     def _end(self, peer: int) -> None:
         stream = self._streams.pop(peer, None)
         if stream is not None:
-            _, conn, pump = stream
-            pump.cancel()
-            self._node.disconnect(conn)
+            for task in stream.tasks:
+                task.cancel()
+            self._node.disconnect(stream.conn)
 
-    async def _pump(self, peer: int, link: int, conn) -> None:
-        node = self._node
+    async def _run(self, stream: _Stream) -> None:
+        """The link's requests, a frame per turn of the loop."""
+        node, conn = self._node, stream.conn
+        while not conn.closed:
+            await stream.has_work.wait()
+            stream.has_work.clear()
+            while stream.inbox and not conn.closed:
+                node.submit_forwarded(conn, stream.inbox.popleft())
+                await asyncio.sleep(0)
+
+    async def _pump(self, peer: int, stream: _Stream) -> None:
+        node, conn, link = self._node, stream.conn, stream.link
         try:
             while not conn.closed:
                 await conn.wake.wait()
@@ -202,9 +233,11 @@ class ForwardServer:
             log.info("answers to node %d lost: %s", peer, str(e) or type(e).__name__)
         finally:
             node.disconnect(conn)
-            stream = self._streams.get(peer)
-            if stream is not None and stream[1] is conn:
+            if self._streams.get(peer) is stream:
                 del self._streams[peer]
+                for task in stream.tasks:
+                    if task is not asyncio.current_task():
+                        task.cancel()
                 self._ended[peer] = link
                 self._tell_closed(peer, link)
 

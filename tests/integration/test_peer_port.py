@@ -14,6 +14,7 @@ from dcli.client import CoordClient
 # what used to be served on the client port for other nodes
 PEER_METHODS = ["/dcli.v1.Cluster/Raft", "/dcli.v1.Cluster/Forward", "/dcli.v1.Broker/OffsetForLeaderEpoch"]
 FUZZ_CONNECTIONS = 150
+BURSTS, BURST_WRITES = 3, 20_000
 WAIT_S = 60
 
 
@@ -88,3 +89,26 @@ def test_garbage_on_the_peer_port_harms_nothing(cluster):
             [f"after-fuzz-{i}" for i in cluster.ids]
     states = cluster.status_all(timeout=5)
     assert all(s.state == "up" for s in states) and len({s.leader_id for s in states}) == 1
+
+
+def test_a_burst_of_pipelined_writes_through_a_follower_keeps_the_leader(cluster):
+    """Thousands of forwarded creates in flight: each is answered, and the leader stays the leader
+    (forwarded frames run a frame per turn of the leader's loop; run back to back in its
+    connection's reader they once held the loop long enough for an election)."""
+    states = cluster.status_all(timeout=5)
+    leader = next(s for s in states if s.role == "leader")
+    follower = next(s for s in states if s.role == "follower")
+    with CoordClient(cluster.address(follower.id), timeout=30) as zk:
+        for burst in range(BURSTS):
+            zk.create(f"/burst{burst}", b"")
+            futures = [zk.create_async(f"/burst{burst}/n{i:05d}", b"x" * 16) for i in range(BURST_WRITES)]
+            failed = []
+            for f in futures:
+                try:
+                    f.result(timeout=WAIT_S)
+                except Exception as e:        # noqa: BLE001 - counted, the test says which
+                    failed.append(e)
+            assert failed == [], f"burst {burst}: {len(failed)} failed, the first: {failed[0]!r}"
+            assert len(zk.get_children(f"/burst{burst}")) == BURST_WRITES
+    after = cluster.status(leader.id, timeout=5)
+    assert (after.role, after.term) == ("leader", leader.term)
