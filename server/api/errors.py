@@ -17,40 +17,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import time
 
 import grpc
 
 from dcli.wire.errors import BrokerError, DcliError, error_tag
+from dcli_server.listeners.ratelimit import RateLimitedLog
 
 log = logging.getLogger("dcli.server")
-
-LOG_EVERY_S = 10.0      # at most one line per kind of failure in this long
-
-
-class RateLimitedLog:
-    """One log line per key per `every` seconds; the lines held back are counted in the next."""
-
-    def __init__(self, logger: logging.Logger, every: float = LOG_EVERY_S, clock=time.monotonic):
-        self._log, self._every, self._clock = logger, every, clock
-        self._last: dict[str, tuple[float, int]] = {}
-
-    def warning(self, key: str, message: str, *args, exc_info: BaseException | None = None) -> bool:
-        """Log (True) unless `key` was logged within `every` seconds (counted, False)."""
-        now = self._clock()
-        last, held = self._last.get(key, (float("-inf"), 0))
-        if now - last < self._every:
-            self._last[key] = (last, held + 1)
-            return False
-        if len(self._last) > 1000:          # keys are method names and the like; bound them anyway
-            self._last.clear()
-        self._last[key] = (now, 0)
-        suffix = f" ({held} more like it not logged)" if held else ""
-        self._log.warning(message + suffix, *args)
-        if exc_info is not None:
-            self._log.debug("%s", key, exc_info=exc_info)
-        return True
-
 
 unexpected = RateLimitedLog(log)
 

@@ -11,4 +11,5 @@ the same services as every other listener.
     peer_handshake.py   Handshake: who is on the other end (node id, cluster id, cluster secret)
     peer_connection.py  PeerConnection: one peer's frame stream, one-way and request/response
     peer_transport.py   PeerTransport: the peer listener, a PeerLink (dial, redial) per peer
+    ratelimit.py        RateLimitedLog: one log line per kind of bad or failed traffic
 """

@@ -27,7 +27,8 @@ from dcli.v1 import peer_pb2 as ppb
 from dcli.wire.addresses import split_host_port
 from dcli_server.api.broker_service import elect_leaders, fetch, offset_for_leader_epoch
 from dcli_server.broker.peers import PeerUnreachable as BrokerUnreachable
-from dcli_server.listeners.peer_connection import PeerError, PeerUnreachable, RateLimitedLog
+from dcli_server.listeners.peer_connection import PeerError, PeerUnreachable
+from dcli_server.listeners.ratelimit import RateLimitedLog
 from dcli_server.listeners.peer_handshake import ClusterSecretHandshake
 from dcli_server.listeners.peer_transport import PeerTransport
 

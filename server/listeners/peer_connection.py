@@ -30,11 +30,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from typing import Awaitable, Callable
 
 from dcli_server.listeners.peer_frames import MAX_PAYLOAD, ConnectionClosed, Frame, FrameError, Kind
 from dcli_server.listeners.peer_stream import WRITE_HIGH_WATER, FrameStream
+from dcli_server.listeners.ratelimit import RateLimitedLog
 
 log = logging.getLogger("dcli.server.peer")
 
@@ -63,38 +63,6 @@ class PeerError(Exception):
 
 class PeerBusy(PeerError):
     """The peer did not run the request: too many of this node's requests were in progress there."""
-
-
-class RateLimitedLog:
-    """At most one line per key per `interval` seconds; says how many it held back."""
-
-    def __init__(self, logger: logging.Logger, interval: float = 10.0):
-        self._log = logger
-        self._interval = interval
-        self._last: dict[str, tuple[float, int]] = {}
-
-    def clear(self) -> None:
-        """Forget what was logged: the next line of every key is logged."""
-        self._last.clear()
-
-    def warning(self, key: str, message: str, *args) -> None:
-        self.log(logging.WARNING, key, message, *args)
-
-    def info(self, key: str, message: str, *args) -> None:
-        self.log(logging.INFO, key, message, *args)
-
-    def log(self, level: int, key: str, message: str, *args) -> None:
-        now = time.monotonic()
-        last, held = self._last.get(key, (-self._interval, 0))
-        if now - last < self._interval:
-            self._last[key] = (last, held + 1)
-            return
-        if len(self._last) > 1024:
-            self._last.clear()
-        self._last[key] = (now, 0)
-        if held:
-            message += f" ({held} more like this not logged)"
-        self._log.log(level, message, *args)
 
 
 limited = RateLimitedLog(log)

@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from dcli.wire import errors
-from dcli_server.api.errors import RateLimitedLog
+from dcli_server.listeners.ratelimit import RateLimitedLog
 
 DECLARED = sorted(errors._BY_NAME.values(), key=lambda c: c.__name__)
 
@@ -67,7 +67,7 @@ def test_retry_decisions_are_the_errors_own():
 
 def test_rate_limited_log_says_how_many_it_held_back(caplog):
     now = [0.0]
-    limited = RateLimitedLog(logging.getLogger("t"), every=10, clock=lambda: now[0])
+    limited = RateLimitedLog(logging.getLogger("t"), interval=10, clock=lambda: now[0])
     with caplog.at_level(logging.WARNING, "t"):
         assert limited.warning("k", "bad %s", "one")
         assert not limited.warning("k", "bad %s", "two")
