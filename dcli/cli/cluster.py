@@ -328,12 +328,13 @@ def member_list(ctx: typer.Context, server: Optional[str] = ServerListOption,
 @member_app.command("add")
 def member_add(ctx: typer.Context,
                node_id: Optional[str] = typer.Argument(None, metavar="[ID", help="With --server: the new node's id."),
-               address: Optional[str] = typer.Argument(None, metavar="HOST:PORT]",
-                                                       help="With --server: the new node's address."),
+               address: Optional[str] = typer.Argument(None, metavar="HOST:PORT[/PEER]]",
+                                                       help="With --server: the new node's client address and, "
+                                                            "after /, its peer address (default: port + 1000)."),
                server: Optional[str] = ServerListOption,
                directory: Optional[Path] = DirOption, output: Optional[str] = WriteOutOption) -> None:
-    """Add one node. On the local cluster: start node N+1 on the next port with --join and have
-    the leader add it; it catches up from the leader. With --server ID HOST:PORT: only ask the
+    """Add one node. On the local cluster: start node N+1 on the next ports with --join and have
+    the leader add it; it catches up from the leader. With --server ID HOST:PORT[/PEER]: only ask the
     leader to add it (start that node yourself with `dcli server start --node-id ID --peers ...
     --join`, before or after).
 
@@ -341,7 +342,7 @@ def member_add(ctx: typer.Context,
     Example:
       $ dcli cluster member add
       node 4 added at 127.0.0.1:7184 (pid 12345)
-      $ dcli cluster member add --server 10.0.0.1:7181 4 10.0.0.4:7181
+      $ dcli cluster member add --server 10.0.0.1:7181 4 10.0.0.4:7181/10.0.0.4:8181
     """
     from dcli.output import cluster as printers
     from dcli.wire import errors
@@ -355,12 +356,12 @@ def member_add(ctx: typer.Context,
                         address=n.address, pid=n.pid)
         return
     from dcli.cluster import admin
-    from dcli.wire.peers import parse_address, parse_node_id
+    from dcli.wire.peers import parse_member, parse_node_id
 
     if node_id is None or address is None:
-        raise errors.UsageError("with --server, give the new node's ID and HOST:PORT")
-    printers.members(fmt, admin.add_member(_servers(server, directory), parse_node_id(node_id),
-                                           parse_address(address, "member address")))
+        raise errors.UsageError("with --server, give the new node's ID and HOST:PORT[/PEER]")
+    member = parse_member(address, "member address")        # its client and peer addresses
+    printers.members(fmt, admin.add_member(_servers(server, directory), parse_node_id(node_id), str(member)))
 
 
 @member_app.command("remove")
