@@ -78,16 +78,15 @@ class Services:
             if peers is not None:
                 await peers.close()
             raise
-        clustered = len(config.peers) > 1
-        if clustered:
+        offsets = None
+        if len(config.peers) > 1:
             broker = ReplicatedBroker(config.data_dir / "broker", broker_config, fsync=config.fsync.value,
                                       peers=peers.brokers)
             peers.attach_broker(broker)
+            # committed offsets in the tree, read by whichever broker coordinates next
+            offsets = TreeOffsetStore(lambda: broker.membership.client(wait=READY_WAIT_S))
         else:
             broker = Broker(config.data_dir / "broker", broker_config, fsync=config.fsync.value)
-        offsets = None
-        if clustered:       # committed offsets in the tree, read by whichever broker coordinates next
-            offsets = TreeOffsetStore(lambda: broker.membership.client(wait=READY_WAIT_S))
         groups = Groups(config.data_dir / "groups", settings.group_config(), offsets=offsets)
         kv_config = settings.kv_config()
         kv_transport = GrpcTransport(kv_config.request_timeout_ms)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dcli.wire import errors
+from dcli.wire.addresses import split_host_port
 
 VERSION = 1
 
@@ -41,11 +42,11 @@ class Node:
 
     @property
     def peer_port(self) -> int:
-        return int(self.peer_address.rpartition(":")[2])
+        return split_host_port(self.peer_address)[1]
 
     @property
     def port(self) -> int:
-        return int(self.address.rpartition(":")[2])
+        return split_host_port(self.address)[1]
 
     def to_json(self) -> dict:
         out = {"id": self.id, "address": self.address, "peer_address": self.peer_address, "pid": self.pid,

@@ -31,6 +31,7 @@ import time
 from dataclasses import dataclass
 from typing import Awaitable, Callable
 
+from dcli.wire.addresses import split_host_port
 from dcli_server.listeners.peer_connection import (
     DEAD_AFTER_S, KEEPALIVE_S, MAX_HANDLERS, QUEUE_LIMIT, PeerConnection, PeerUnreachable, limited)
 from dcli_server.listeners.peer_frames import HANDSHAKE_MAX_PAYLOAD, MAX_PAYLOAD
@@ -53,13 +54,6 @@ class PeerOptions:
     backoff_min_s: float = 0.05
     backoff_max_s: float = 1.0
     request_timeout_s: float = 5.0
-
-
-def split_address(address: str) -> tuple[str, int]:
-    host, sep, port = address.rpartition(":")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"bad peer address {address!r}: expected HOST:PORT")
-    return host.strip("[]"), int(port)
 
 
 class PeerLink:
@@ -151,7 +145,7 @@ class PeerLink:
         self._on_state(self.peer_id, False)
 
     async def _connect(self) -> FrameStream:
-        host, port = split_address(self.address)
+        host, port = split_host_port(self.address, "peer address")
         t = self.options.connect_timeout_s
         stream = await asyncio.wait_for(open_frame_stream(host, port, HANDSHAKE_MAX_PAYLOAD), t)
         try:
@@ -271,7 +265,7 @@ class PeerTransport:
         """Know a peer's address; the lower id of the two dials. An address change redials."""
         if peer_id == self.node_id:
             return
-        split_address(address)
+        split_host_port(address, "peer address")
         link = self._links.get(peer_id)
         if link is not None:
             if link.address == address or (not link.dials and not link.address):
