@@ -658,6 +658,7 @@ class CoordNode:
             pr = raft.progress.get(node_id) if raft.role == Role.LEADER else None
             members.append(cpb.Member(
                 node_id=node_id, address=self.peers.get(node_id, ""),
+                peer_address=self.replica.peer_addresses.get(node_id, ""),
                 reachable=node_id == self.config.node_id or self.replica.transport.reachable(node_id),
                 match_index=pr.match if pr is not None else 0))
         return cpb.NodeStatus(

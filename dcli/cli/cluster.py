@@ -301,16 +301,16 @@ def _servers(server: Optional[str], directory: Optional[Path]) -> list[str]:
 @member_app.command("list")
 def member_list(ctx: typer.Context, server: Optional[str] = ServerListOption,
                 directory: Optional[Path] = DirOption, output: Optional[str] = WriteOutOption) -> None:
-    """The voters, as the leader sees them: address, whether the leader reaches it, and how far
-    its log matches the leader's.
+    """The voters, as the leader sees them: client address, peer address (where the nodes reach
+    each other), whether the leader reaches it, and how far its log matches the leader's.
 
     \b
     Example:
       $ dcli cluster member list
-      NODE  ADDRESS         REACHABLE  MATCH
-      1     127.0.0.1:7181  yes           42
-      2     127.0.0.1:7182  yes           42
-      3     127.0.0.1:7183  no            17
+      NODE  ADDRESS         PEER            REACHABLE  MATCH
+      1     127.0.0.1:7181  127.0.0.1:8181  yes           42
+      2     127.0.0.1:7182  127.0.0.1:8182  yes           42
+      3     127.0.0.1:7183  127.0.0.1:8183  no            17
     """
     from dcli.cluster import admin, status as status_rpc
     from dcli.output import cluster as printers

@@ -262,7 +262,10 @@ def test_member_commands_of_the_cli(local_cluster):
     listed = run_cli("cluster", "member", "list", "--dir", str(c.directory), "-w", "json")
     assert listed.returncode == 0, listed.stderr
     members = [json.loads(line) for line in listed.stdout.decode().splitlines()]
-    assert [(m["node"], m["address"]) for m in members] == [(i, c.address(i)) for i in c.ids]
+    assert [(m["node"], m["address"], m["peer_address"]) for m in members] == \
+        [(i, c.address(i), c.manager.node(i).peer_address) for i in c.ids]
+    table = run_cli("cluster", "member", "list", "--dir", str(c.directory))
+    assert table.stdout.decode().split("\n")[0].split() == ["NODE", "ADDRESS", "PEER", "REACHABLE", "MATCH"]
     other = next(i for i in c.ids if i != lead)
     moved = run_cli("cluster", "transfer-leader", str(other), "--server", c.servers)
     assert moved.returncode == 0, moved.stderr
