@@ -38,7 +38,7 @@ from dcli.v1 import broker_pb2 as bpb
 from dcli.wire import errors
 from dcli.wire.consumer_protocol import (Assignment, Subscription, decode_assignment,
                                          decode_subscription, encode_assignment, encode_subscription)
-from dcli.wire.records import decode_rows, iter_batches
+from dcli.wire.records import decode_rows, iter_batches, validate_batch
 
 EARLIEST, LATEST = -2, -1
 OFFSET_OUT_OF_RANGE = 1
@@ -64,6 +64,17 @@ class ConsumerRecord(NamedTuple):
     value: bytes | None
     headers: tuple
     leader_epoch: int
+
+
+def _verify(batch, tp: tuple[str, int], position: int) -> None:
+    """The batch's CRC-32C, as Kafka's consumer checks it (check.crcs): a batch damaged between
+    the producer and here raises, naming the partition and the position to seek past."""
+    try:
+        validate_batch(batch)
+    except errors.CorruptRecordError as e:
+        raise errors.CorruptRecordError(
+            "", f"Record batch for partition {tp[0]}-{tp[1]} at offset {position} is invalid, cause: {e.message}. "
+                "If needed, please seek past the record to continue consumption.") from None
 
 
 class _Chunk:
@@ -103,7 +114,7 @@ class Consumer:
                  max_poll_interval_ms: int = 300000, max_poll_records: int = 500,
                  fetch_max_wait_ms: int = 500, fetch_min_bytes: int = 1,
                  max_partition_fetch_bytes: int = 1 << 20, fetch_max_bytes: int = 50 << 20,
-                 partition_assignment_strategy=("range", "roundrobin")):
+                 partition_assignment_strategy=("range", "roundrobin"), check_crcs: bool = True):
         if auto_offset_reset not in ("earliest", "latest", "none"):
             raise errors.UsageError(f"Invalid value {auto_offset_reset} for configuration auto.offset.reset: "
                                     "String must be one of: latest, earliest, none")
@@ -125,6 +136,7 @@ class Consumer:
         self.partition_fetch_bytes = max_partition_fetch_bytes
         self.fetch_max_bytes = fetch_max_bytes
         self.strategies = tuple(partition_assignment_strategy)
+        self.check_crcs = check_crcs        # Kafka's check.crcs: a batch damaged on the way is refused
         self._subscription: tuple[str, ...] = ()
         self._assigned: list[tuple[str, int]] = []
         self._positions: dict[tuple[str, int], int] = {}
@@ -215,6 +227,8 @@ class Consumer:
                     batch = chunk.batches[chunk.next_batch]
                     chunk.batches[chunk.next_batch] = None
                     chunk.next_batch += 1
+                    if self.check_crcs:
+                        _verify(batch, tp, positions[tp])
                     # a batch may begin before the position: min_offset
                     chunk.records = decode_rows(batch, ConsumerRecord, topic, partition, positions[tp])
                     chunk.next_record = 0

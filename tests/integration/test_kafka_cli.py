@@ -217,3 +217,17 @@ def test_leader_election_on_one_broker_has_nothing_to_elect(server, tmp_path):
     ]:
         out = kafka(server, "leader-election", *args)
         assert out.returncode != 0 and message in (out.stdout + out.stderr).decode(), args
+
+
+
+def test_console_consumer_check_crcs_property(server):
+    """check.crcs (on by default, as in Kafka) can be turned off; a value that is not a boolean
+    is refused in Kafka's words. The check itself: tests/unit/test_consumer_crc.py."""
+    name = topic()
+    assert kafka(server, "topics", "--create", "--topic", name, "--partitions", "1").returncode == 0
+    assert kafka(server, "console-producer", "--topic", name, input=b"v1\n").returncode == 0
+    read = ("console-consumer", "--topic", name, "--from-beginning", "--max-messages", "1", "--timeout-ms", "20000")
+    unchecked = kafka(server, *read, "--consumer-property", "check.crcs=false")
+    assert unchecked.returncode == 0 and unchecked.stdout.decode().splitlines() == ["v1"], unchecked.stderr
+    bad = kafka(server, *read, "--consumer-property", "check.crcs=maybe")
+    assert bad.returncode == 2 and "Invalid value maybe for configuration check.crcs" in bad.stderr.decode()

@@ -57,6 +57,10 @@ def console_consumer(ctx: typer.Context, bootstrap_server: Optional[str] = Boots
     formatter = MessageFormatter(dict(item.partition("=")[::2] for item in (prop or [])))
     extra = dict(item.partition("=")[::2] for item in (consumer_prop or []))
     reset = extra.pop("auto.offset.reset", None)
+    check_crcs = extra.pop("check.crcs", "true").lower()
+    if check_crcs not in ("true", "false"):
+        raise errors.UsageError(f"Invalid value {check_crcs} for configuration check.crcs: Expected value to be "
+                                "either true or false")
     if from_beginning and reset not in (None, "earliest"):
         raise errors.UsageError(f"Can't simultaneously specify --from-beginning and 'auto.offset.reset={reset}', "
                                 "please remove one option")
@@ -68,7 +72,8 @@ def console_consumer(ctx: typer.Context, bootstrap_server: Optional[str] = Boots
     consumer = Consumer(bootstrap(ctx, bootstrap_server),
                         group_id=group or (None if partition is not None else random_group()),
                         client_id="console-consumer", enable_auto_commit=group is not None,
-                        auto_offset_reset="earliest" if from_beginning else (reset or "latest"))
+                        auto_offset_reset="earliest" if from_beginning else (reset or "latest"),
+                        check_crcs=check_crcs == "true")
     count = 0
     try:
         if partition is not None:
