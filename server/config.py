@@ -43,6 +43,7 @@ class ServerConfig:
     peer_listen: str | None = None          # None: no peer listener (a node alone)
     data_dir: Path = field(default_factory=node_data_dir)
     fsync: str = "always"
+    unsafe_fsync: bool = False
     max_data_bytes: int = 1024 * 1024
     container_check_interval_ms: int = 60_000
     snapshot_every: int = 50_000
@@ -259,7 +260,10 @@ SETTINGS: tuple[Setting, ...] = (
             show=str),
     Setting("fsync", _choice("always", "batch", "off"),
             "always: fsync before every acknowledgement (concurrent writes share one); "
-            "batch: every 100 ms; off: leave it to the OS.", "always|batch|off"),
+            "batch: every 100 ms; off: leave it to the OS. A node of a cluster needs --unsafe-fsync for "
+            "batch or off.", "always|batch|off"),
+    Setting("unsafe-fsync", _bool, "Accept --fsync batch or off in a cluster, where nodes that lose power "
+            "together can forget writes they acknowledged (etcd's --unsafe-no-fsync).", flag="switch"),
     Setting("max-data-bytes", _int(1), "Largest znode data accepted.", "N"),
     Setting("container-check-interval-ms", _int(1),
             "How often empty containers and expired TTL nodes are removed.", "MS"),
@@ -384,6 +388,10 @@ def _complete(values: dict[str, Any]) -> ServerConfig:
         values["peer_listen"] = me.peer if me else None
     elif values["peer_listen"] is None and len(peers) > 1:
         raise UsageError("--peer-listen none: a node of a cluster needs its peer listener")
+    fsync = values.get("fsync", "always")
+    if len(peers) > 1 and fsync != "always" and not values.get("unsafe_fsync"):
+        raise UsageError(f"--fsync {fsync} in a cluster: nodes that lose power together can forget writes "
+                         "they acknowledged; give --unsafe-fsync to accept that")
     data_dir = values.get("data_dir") or node_data_dir(node_id)
     values["data_dir"] = data_dir.expanduser().resolve()
     return ServerConfig(**values)

@@ -51,7 +51,7 @@ def up(ctx: typer.Context,
                                                     "0 picks free ports)."),
        server_arg: Optional[list[str]] = typer.Option(None, "--server-arg", metavar="ARG",
                                                       help="An extra option for every node's `dcli server "
-                                                           "start` (repeat: --server-arg=--fsync --server-arg=batch)."),
+                                                           "start` (repeat: --server-arg=--log-level --server-arg=info)."),
        directory: Optional[Path] = DirOption,
        output: Optional[str] = WriteOutOption) -> None:
     """Start N node processes in the background, each with its own data dir and log, and wait

@@ -83,7 +83,7 @@ def test_a_cluster_nodes_broker_id_is_its_node_id():
 
 
 def test_printed_configuration_reads_back_to_the_same_settings(tmp_path):
-    first = config("--node-id", "2", "--peers", PEERS, "--fsync", "batch", "--override", "a.b=c",
+    first = config("--node-id", "2", "--peers", PEERS, "--fsync", "batch", "--unsafe-fsync", "--override", "a.b=c",
                    "--kv-weights", "1=2,3=0.5", "--data-dir", str(tmp_path / "d"), "--join")
     f = tmp_path / "again.toml"
     f.write_text(to_toml(first))
@@ -143,3 +143,11 @@ def test_a_missing_config_file_is_named(tmp_path):
 def test_data_dir_is_made_absolute(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert config("--data-dir", "rel").data_dir == Path(tmp_path / "rel").resolve()
+
+
+def test_a_cluster_node_refuses_fsync_batch_or_off_unless_told_it_is_unsafe():
+    for mode in ("batch", "off"):
+        with pytest.raises(UsageError, match=f"--fsync {mode} in a cluster: .* give --unsafe-fsync"):
+            config("--node-id", "2", "--peers", PEERS, "--fsync", mode)
+        assert config("--node-id", "2", "--peers", PEERS, "--fsync", mode, "--unsafe-fsync").fsync == mode
+        assert config("--fsync", mode).fsync == mode                      # a node alone: its own choice
