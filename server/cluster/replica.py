@@ -169,10 +169,16 @@ class Replica:
 
     # ---- inputs ----
 
-    def step(self, data: bytes) -> None:
+    def step(self, data: bytes, sender: int | None = None) -> None:
+        """One message from another node. `sender`: who the transport says sent it; a message
+        claiming another sender, or from a node that is not a member, is refused (ValueError)."""
         m: Message = decode(data)
         if m.to != self.config.node_id:
             return
+        if sender is not None and m.from_ != sender:
+            raise ValueError(f"a raft message from node {sender} claims to be from node {m.from_}")
+        if m.from_ not in self.peers:
+            raise ValueError(f"a raft message from node {m.from_}, which is not a member")
         self.last_contact[m.from_] = time.monotonic()
         self.raft.step(m)
         if self._fsync_since is not None:

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 
 NONE = 0  # "no node": node ids are positive integers
 FORMAT_VERSION = 1
+MAX_VALUE = 2**63 - 1     # terms, indexes and sizes: what every store of them (int64) can hold
+MAX_NODE_ID = 255         # dcli.wire.peers.MAX_NODE_ID
 
 
 class EntryType(enum.IntEnum):
@@ -176,6 +178,8 @@ def decode(data: bytes) -> Message:
         value, pos = _read_uvarint(data, pos)
         fields.append(value)
     from_, to, term, log_term, index, commit, reject_hint, flags, n_entries = fields
+    if not (1 <= from_ <= MAX_NODE_ID and 1 <= to <= MAX_NODE_ID):
+        raise ValueError(f"node id out of range in a raft message (from {from_} to {to})")
     entries = []
     prev = 0
     end = len(data)
@@ -240,6 +244,8 @@ def _read_uvarint(data: bytes, pos: int) -> tuple[int, int]:
         pos += 1
         value |= (b & 0x7F) << shift
         if b < 0x80:
+            if value > MAX_VALUE:
+                raise ValueError(f"value {value} out of range in a raft message")
             return value, pos
         shift += 7
     raise ValueError("varint too long")

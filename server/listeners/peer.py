@@ -135,8 +135,8 @@ class PeerListener:
 
     def _raft(self, peer: int, payload: bytes) -> None:
         try:
-            self._node.replica.step(payload)
-        except ValueError as e:             # a message that does not decode
+            self._node.replica.step(payload, sender=peer)
+        except ValueError as e:             # a message that does not decode, or not from `peer`
             limited.warning(f"raft:{peer}", "dropping a bad raft message from node %d: %s", peer, e)
 
     def _forward(self, peer: int, payload: bytes) -> None:

@@ -112,3 +112,35 @@ def test_a_burst_of_pipelined_writes_through_a_follower_keeps_the_leader(cluster
             assert len(zk.get_children(f"/burst{burst}")) == BURST_WRITES
     after = cluster.status(leader.id, timeout=5)
     assert (after.role, after.term) == ("leader", leader.term)
+
+
+def test_a_raft_message_claiming_another_sender_is_refused(cluster):
+    """Whoever the handshake says is calling is who the message is from: a message claiming
+    another node (here a forged heartbeat with a far higher term) is dropped with a log line,
+    and the node's term does not move."""
+    import asyncio
+
+    from dcli_server.consensus.messages import Message, MessageType, encode
+    from dcli_server.listeners.peer import RAFT
+    from dcli_server.listeners.peer_handshake import ClusterSecretHandshake
+    from dcli_server.listeners.peer_transport import PeerTransport
+
+    cluster.wait_for(lambda: cluster.status(3).term > 0, WAIT_S, message="node 3 to have a term")
+    term = cluster.status(3).term
+    forged = encode(Message(MessageType.HEARTBEAT, from_=2, to=3, term=term + 100, commit=0))
+
+    async def send() -> None:
+        transport = PeerTransport(ClusterSecretHandshake(1))      # dials as node 1 (lower ids dial)
+        transport.add_peer(3, cluster.manager.node(3).peer_address)
+        try:
+            assert await transport.wait_connected(3, WAIT_S)
+            assert transport.post(3, RAFT, forged)
+        finally:
+            await transport.close()
+    asyncio.run(send())
+    node3_log = cluster.manager.directory / "node-3.log"
+    cluster.wait_for(lambda: "claims to be from node 2" in node3_log.read_text(errors="replace"), WAIT_S,
+                     message="node 3 to log the forged message")
+    assert cluster.status(3).term < term + 100
+    with CoordClient(cluster.address(3)) as zk:                 # and it goes on serving
+        zk.create("/after-forgery", b"")

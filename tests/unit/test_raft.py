@@ -537,3 +537,15 @@ def test_a_message_with_an_unknown_entry_type_does_not_decode():
     data[-3] = 9
     with pytest.raises(ValueError, match="entry type"):
         decode(bytes(data))
+
+
+def test_a_message_with_values_out_of_range_does_not_decode():
+    """A term or index past int64, or a node id outside 1-255, is refused before Raft sees it
+    (a term of 2**64+5 once crashed a node while it persisted the term)."""
+    ok = encode(Message(MT.HEARTBEAT, from_=1, to=2, term=3, commit=4))
+    assert decode(ok).term == 3
+    for fields in ({"term": 2**63}, {"commit": 2**64 + 5}, {"from_": 256}, {"to": 1000}):
+        data = encode(Message(MT.HEARTBEAT, **{"from_": 1, "to": 2, "term": 3, **fields}))
+        with pytest.raises(ValueError, match="out of range"):
+            decode(data)
+    assert decode(encode(Message(MT.HEARTBEAT, from_=1, to=2, term=2**63 - 1))).term == 2**63 - 1
