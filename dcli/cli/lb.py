@@ -35,8 +35,9 @@ Other requests go to the instances in no routed pool.
 Limits (nginx/HAProxy/Envoy names): a request head must arrive whole within
 --client-header-timeout (408) with at most --max-headers fields and --max-header-size bytes
 (431); a body over --client-max-body-size gets 413 and is streamed, never held whole; beyond
---max-connections clients a new connection is closed at once; a tcp connection with no byte
-either way for --idle-timeout is closed. X-Forwarded-For/-Proto/-Host from a client are replaced
+--max-connections clients a new connection is closed at once; a client that reads none of its
+response for --send-timeout, and a tcp connection with no byte either way for --idle-timeout,
+are closed. X-Forwarded-For/-Proto/-Host from a client are replaced
 unless it is a --trusted-proxy.
 
 \b
@@ -86,6 +87,8 @@ def start(ctx: typer.Context,
                                                     help="http: the longest wait between two reads of a request body (else 408)."),
           keepalive_timeout: float = typer.Option(120.0, "--keepalive-timeout", metavar="SECONDS",
                                                   help="http: close a kept-alive client connection idle this long."),
+          send_timeout: float = typer.Option(60.0, "--send-timeout", metavar="SECONDS",
+                                             help="http: close a client that takes none of its response for this long."),
           max_headers: int = typer.Option(100, "--max-headers", metavar="N",
                                           help="http: header fields allowed in a request (else 431)."),
           max_header_size: str = typer.Option("64k", "--max-header-size", metavar="SIZE",
@@ -115,6 +118,7 @@ def start(ctx: typer.Context,
                         (timeout, "--timeout"), (pool_size, "--pool-size"),
                         (client_header_timeout, "--client-header-timeout"),
                         (client_body_timeout, "--client-body-timeout"), (keepalive_timeout, "--keepalive-timeout"),
+                        (send_timeout, "--send-timeout"),
                         (max_headers, "--max-headers"), (max_connections, "--max-connections")):
         positive(value, flag)
     if idle_timeout < 0:
@@ -131,7 +135,7 @@ def start(ctx: typer.Context,
     split_address(listen)
     split_address(admin)
     limits = Limits(client_header_timeout=client_header_timeout, client_body_timeout=client_body_timeout,
-                    keepalive_timeout=keepalive_timeout, max_headers=max_headers,
+                    keepalive_timeout=keepalive_timeout, send_timeout=send_timeout, max_headers=max_headers,
                     max_header_size=positive(parse_size(max_header_size, "--max-header-size"), "--max-header-size"),
                     client_max_body_size=parse_size(client_max_body_size, "--client-max-body-size"),
                     max_connections=max_connections, idle_timeout=idle_timeout,

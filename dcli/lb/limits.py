@@ -7,6 +7,8 @@ Names and defaults follow the proxies they come from:
                                     connection (or the next request's first byte) to its last line
     client_body_timeout    60 s     nginx client_body_timeout: between two reads of a request body
     keepalive_timeout      120 s    nginx keepalive_timeout: a kept-alive connection with no request
+    send_timeout           60 s     nginx send_timeout: a client that takes nothing of its response
+                                    for this long is closed
     max_headers            100      Envoy max_headers_count (431 beyond it)
     max_header_size        64 KiB   request line and headers together (Envoy max_request_headers_kb
                                     is 60 KiB; 431 beyond it)
@@ -38,6 +40,7 @@ class Limits:
     client_header_timeout: float = 60.0
     client_body_timeout: float = 60.0
     keepalive_timeout: float = 120.0
+    send_timeout: float = 60.0
     max_headers: int = 100
     max_header_size: int = 64 * 1024
     client_max_body_size: int = 64 * 2**20

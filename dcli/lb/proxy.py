@@ -238,7 +238,8 @@ class Proxy:
         if e.status is None or conn.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
             return
         try:
-            await respond(conn, writer, e.status, f"{e.text}\n", close=True)
+            await respond(conn, writer, e.status, f"{e.text}\n", close=True,
+                          send_timeout=self.limits.send_timeout)
             if writer.can_write_eof():
                 writer.write_eof()
 
@@ -262,7 +263,7 @@ class Proxy:
             try:
                 b = self.backends.pick(client_ip, pool, tried)
             except NoBackendError as e:
-                await respond(conn, writer, 502, f"{e}\n")
+                await respond(conn, writer, 502, f"{e}\n", send_timeout=self.limits.send_timeout)
                 return True
             tried.append(b.address)
             outcome = await self._exchange(b, conn, writer, request, headers, body)
@@ -282,7 +283,8 @@ class Proxy:
                 self.report_failure(b, describe(e))
                 if request.method in IDEMPOTENT and body.replayable:
                     return RETRY
-                await respond(conn, writer, 502, f"{b.address} did not answer: {describe(e)}\n")
+                await respond(conn, writer, 502, f"{b.address} did not answer: {describe(e)}\n",
+                              send_timeout=self.limits.send_timeout)
                 return True
             self.backends.observe(b, self.clock() - started)
             self.report_success(b)
@@ -301,12 +303,12 @@ class Proxy:
                 up.send(h11.Request(method=request.method, target=request.target, headers=headers))
                 for chunk in body.held:
                     up.send(h11.Data(data=chunk))
-                await up.writer.drain()
+                await asyncio.wait_for(up.writer.drain(), self.timeout)
                 while (chunk := await body.next_chunk()) is not None:
                     up.send(h11.Data(data=chunk))
-                    await up.writer.drain()
+                    await asyncio.wait_for(up.writer.drain(), self.timeout)    # the backend reads it first
                 up.send(h11.EndOfMessage())
-                await up.writer.drain()
+                await asyncio.wait_for(up.writer.drain(), self.timeout)
                 while True:
                     event = await asyncio.wait_for(up.next_event(), self.timeout)
                     if isinstance(event, h11.Response):
@@ -323,6 +325,10 @@ class Proxy:
                 raise
         raise AssertionError("unreachable")
 
+    async def _drain(self, writer: asyncio.StreamWriter) -> None:
+        """Wait for the client to take what was written, for at most send_timeout (TimeoutError)."""
+        await asyncio.wait_for(writer.drain(), self.limits.send_timeout)
+
     async def _relay(self, b: Backend, up: Upstream, head: h11.Response, conn, writer) -> bool:
         """The response's head and body to the client; the backend connection back to its pool."""
         done = False
@@ -337,14 +343,14 @@ class Proxy:
                     return False             # the client's response is cut short: close it too
                 if isinstance(event, h11.Data):
                     writer.write(conn.send(event))
-                    await writer.drain()
+                    await self._drain(writer)        # a client that does not read is given up on
                 elif isinstance(event, h11.EndOfMessage):
                     break
             done = True
             # back to the pool before the client hears the end: its next request can reuse it
             self.upstreams.release(b, up, keep=b.address in self.backends.backends)
             writer.write(conn.send(h11.EndOfMessage()))
-            await writer.drain()
+            await self._drain(writer)
             return True
         finally:
             if not done:
@@ -364,7 +370,7 @@ def reason(status: int) -> bytes:
 
 
 async def respond(conn: h11.Connection, writer: asyncio.StreamWriter, status: int, text: str,
-                  close: bool = False) -> None:
+                  close: bool = False, send_timeout: float = 60.0) -> None:
     """A short plain-text response of the balancer's own (502, 400, 408, 413, 431)."""
     body = text.encode()
     headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode())]
@@ -373,4 +379,4 @@ async def respond(conn: h11.Connection, writer: asyncio.StreamWriter, status: in
     writer.write(conn.send(h11.Response(status_code=status, headers=headers, reason=reason(status))))
     writer.write(conn.send(h11.Data(data=body)))
     writer.write(conn.send(h11.EndOfMessage()))
-    await writer.drain()
+    await asyncio.wait_for(writer.drain(), send_timeout)

@@ -6,7 +6,8 @@
 http: every request is answered 200 with a JSON body {"backend", "conn", "method", "path",
 "xff", "xfp", "xfh", "bytes", "sha256"}; `conn` numbers the connections this backend accepted (so
 keep-alive reuse is visible); `bytes` and `sha256` are the request body's length and digest, read
-in chunks as it arrives (Content-Length or chunked), never held whole.
+in chunks as it arrives (Content-Length or chunked), never held whole. GET /big/SIZE answers
+SIZE bytes instead.
 tcp: every line received is answered with "NAME CONN LINE".
 `--delay` is added to every answer (a slow backend). With --server it registers itself into
 the service registry (the recipe), with --meta as its metadata.
@@ -74,6 +75,8 @@ def http_server(name: str, delay: float) -> ThreadingHTTPServer:
 
         def answer(self):
             count, digest = self.read_body()
+            if self.path.startswith("/big/"):
+                return self.big(int(self.path[len("/big/"):]))
             if delay:
                 time.sleep(delay)              # the work this backend takes
             body = json.dumps({"backend": name, "conn": self.conn_id, "method": self.command,
@@ -88,6 +91,16 @@ def http_server(name: str, delay: float) -> ThreadingHTTPServer:
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(body)
+
+        def big(self, size: int):
+            """GET /big/SIZE: SIZE bytes of 'z', written as fast as the client takes them."""
+            self.send_response(200)
+            self.send_header("Content-Length", str(size))
+            self.end_headers()
+            block = b"z" * 65536
+            while size > 0:
+                self.wfile.write(block[:size])
+                size -= len(block)
 
         do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = answer
 

@@ -108,12 +108,13 @@ class Rig:
     def lb(self, strategy: str, mode: str = "http", *extra: str) -> Balancer:
         args = [sys.executable, "-c", CLI, "lb", "start", "--listen", "127.0.0.1:0", "--service", self.service,
                 "--root", self.root, "--strategy", strategy, "--mode", mode, *extra]
-        p = Proc(args, self.tmp / "lb.log", env=dict(os.environ, DCLI_SERVER=self.server.address))
+        log = self.tmp / f"lb-{sum(1 for q in self.procs if q.log.name.startswith('lb'))}.log"
+        p = Proc(args, log, env=dict(os.environ, DCLI_SERVER=self.server.address))
         self.procs.append(p)
         line = p.expect(lambda s: True, "at all")
         assert line.startswith("dcli lb listening on 127.0.0.1:"), line
         assert f"({mode}, {strategy}, service {self.service}), admin 127.0.0.1:" in line
-        return Balancer(p, line.split()[4], self)
+        return Balancer(p, line.split()[4], self, admin=line.rsplit(" ", 1)[1])
 
     def name_of(self, address: str) -> str:
         return {a: n for n, a in self.address.items()}[address]
@@ -124,8 +125,8 @@ class Rig:
 
 
 class Balancer:
-    def __init__(self, proc: Proc, address: str, rig: Rig):
-        self.proc, self.address, self.rig = proc, address, rig
+    def __init__(self, proc: Proc, address: str, rig: Rig, admin: str):
+        self.proc, self.address, self.rig, self.admin = proc, address, rig, admin
 
     def sees(self, *names: str) -> str:
         """Wait until the balancer's backends are exactly `names` (as it prints them)."""
@@ -138,11 +139,12 @@ class Balancer:
             return sorted(listed) == wanted
         return self.proc.expect(match, f"listing backends {names}")
 
-    def get(self, path: str = "/", method: str = "GET", body: bytes | None = None) -> tuple[int, dict | str]:
+    def get(self, path: str = "/", method: str = "GET", body: bytes | None = None,
+            headers: dict | None = None) -> tuple[int, dict | str]:
         host, port = self.address.rsplit(":", 1)
         conn = http.client.HTTPConnection(host, int(port), timeout=WAIT_S)
         try:
-            conn.request(method, path, body=body)
+            conn.request(method, path, body=body, headers=headers or {})
             reply = conn.getresponse()
             data = reply.read().decode()
             return reply.status, (json.loads(data) if reply.status == 200 else data)

@@ -149,7 +149,12 @@ def test_bad_flags_are_one_line_usage_errors(server):
              (["--route", "method=POST:w"], "--route needs --mode http"),
              (["--mode", "http", "--route", "method=POST"], "invalid --route 'method=POST'"),
              (["--listen", "nowhere"], "invalid address 'nowhere'"),
-             (["--health-path", "health"], "invalid --health-path")]
+             (["--health-path", "health"], "invalid --health-path"),
+             (["--trusted-proxy", "10.0.0.0/33"], "invalid --trusted-proxy '10.0.0.0/33'"),
+             (["--client-max-body-size", "5x"], "invalid --client-max-body-size '5x'"),
+             (["--max-header-size", "0"], "--max-header-size must be positive"),
+             (["--max-connections", "0"], "--max-connections must be positive"),
+             (["--idle-timeout", "-1"], "--idle-timeout must not be negative")]
     for extra, message in cases:
         args = ["lb", "start", "--listen", "127.0.0.1:0", "--service", "s", *extra]
         r = run_cli(*args, server=server)
