@@ -33,6 +33,7 @@ from dcli.wire import errors
 
 SIZE = re.compile(r"^(\d+)([kKmMgG]?)$")
 UNITS = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30}
+REFUSED_REPORT_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -100,12 +101,15 @@ class Refuse(asyncio.Protocol):
 class ConnectionCap:
     """A stream listener that serves at most `limit` client connections at once. The count is
     taken when a connection is accepted, before anything is allocated for it, and given back
-    when its handler returns."""
+    when its handler returns. `on_refused(count)` hears of refused connections at most once every
+    REFUSED_REPORT_S (count: those since the last report), so that a flood does not flood the log."""
 
-    def __init__(self, limit: int):
-        self.limit = limit
+    def __init__(self, limit: int, on_refused: Callable[[int], None] = lambda count: None):
+        self.limit, self.on_refused = limit, on_refused
         self.active = 0
         self.refused = 0
+        self._reported = 0
+        self._report_at = float("-inf")
 
     async def serve(self, handler: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]],
                     host: str, port: int) -> asyncio.Server:
@@ -121,6 +125,10 @@ class ConnectionCap:
         def protocol() -> asyncio.BaseProtocol:
             if self.active >= self.limit:
                 self.refused += 1
+                if loop.time() >= self._report_at:
+                    self._report_at = loop.time() + REFUSED_REPORT_S
+                    self.on_refused(self.refused - self._reported)
+                    self._reported = self.refused
                 return Refuse()
             self.active += 1
             return asyncio.StreamReaderProtocol(asyncio.StreamReader(loop=loop), counted, loop=loop)

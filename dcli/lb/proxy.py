@@ -57,7 +57,7 @@ class Proxy:
         self.log, self.clock = log, clock
         self.connect_timeout, self.timeout, self.limits = connect_timeout, timeout, limits
         self.upstreams = UpstreamPool(pool_size, connect_timeout)
-        self.clients = ConnectionCap(limits.max_connections)
+        self.clients = ConnectionCap(limits.max_connections, self._refused)
 
     async def listen(self, host: str, port: int) -> asyncio.Server:
         handler = self._serve_tcp if self.mode == "tcp" else self._serve_http
@@ -65,6 +65,11 @@ class Proxy:
 
     def close(self) -> None:
         self.upstreams.close()
+
+    def _refused(self, count: int) -> None:
+        self.log("refused", f"refused {count} client connection{'s' if count != 1 else ''}: "
+                            f"--max-connections {self.limits.max_connections} reached",
+                 count=count, max_connections=self.limits.max_connections)
 
     # ---- what happened to a backend ----
 

@@ -142,6 +142,7 @@ def test_connections_beyond_the_cap_are_closed_at_once(rig):
             pass
         assert until_closed(s) == b""           # closed without an answer
     assert admin.fetch(lb.admin)["clients"]["refused"] >= 1
+    lb.proc.expect(lambda s: s.startswith("refused 1 client connection: --max-connections 2 reached"), "refused")
     held[0].close()
     deadline = time.monotonic() + WAIT_S        # the close reaches the balancer: room for one more
     while True:
