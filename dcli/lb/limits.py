@@ -92,7 +92,7 @@ def parse_cidr(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
 
 
 class Refuse(asyncio.Protocol):
-    """A connection beyond the cap: reset at once (no reader, no buffers, no task)."""
+    """A connection beyond the cap: closed at once (no reader, no buffers, no task)."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         transport.abort()

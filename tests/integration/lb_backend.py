@@ -4,7 +4,7 @@
         [--server ADDR --service NAME [--root PATH] [--meta KEY=VALUE ...] [--session-timeout S]]
 
 http: every request is answered 200 with a JSON body {"backend", "conn", "method", "path",
-"xff", "xfp", "xfh", "bytes", "sha256"}; `conn` numbers the connections this backend accepted (so
+"xff", "xfp", "xfh", "forwarded", "real_ip", "bytes", "sha256"}; `conn` numbers the connections this backend accepted (so
 keep-alive reuse is visible); `bytes` and `sha256` are the request body's length and digest, read
 in chunks as it arrives (Content-Length or chunked), never held whole. GET /big/SIZE answers
 SIZE bytes instead.
@@ -83,6 +83,8 @@ def http_server(name: str, delay: float) -> ThreadingHTTPServer:
                                "path": self.path, "xff": self.headers.get("X-Forwarded-For"),
                                "xfp": self.headers.get("X-Forwarded-Proto"),
                                "xfh": self.headers.get("X-Forwarded-Host"),
+                               "forwarded": self.headers.get("Forwarded"),
+                               "real_ip": self.headers.get("X-Real-IP"),
                                "bytes": count, "sha256": digest}).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")

@@ -183,16 +183,19 @@ def test_a_tcp_connection_idle_both_ways_is_closed(rig):
 
 def test_forwarded_headers_from_a_client_are_replaced_unless_it_is_a_trusted_proxy(rig):
     rig.backends("a")
-    claims = {"X-Forwarded-For": "6.6.6.6", "X-Forwarded-Proto": "https", "X-Forwarded-Host": "evil.example"}
+    claims = {"X-Forwarded-For": "6.6.6.6", "X-Forwarded-Proto": "https", "X-Forwarded-Host": "evil.example",
+              "Forwarded": "for=6.6.6.6", "X-Real-IP": "6.6.6.6"}
     lb = rig.lb("round-robin", "http", "--health-interval", "0")
     status, doc = lb.get("/", headers=claims)
     assert status == 200
     assert (doc["xff"], doc["xfp"], doc["xfh"]) == ("127.0.0.1", "http", lb.address)
+    assert doc["forwarded"] is None and doc["real_ip"] is None
     trusting = rig.lb("round-robin", "http", "--health-interval", "0", "--trusted-proxy", "10.0.0.0/8",
                       "--trusted-proxy", "127.0.0.0/8")
     status, doc = trusting.get("/", headers=claims)
     assert status == 200
     assert (doc["xff"], doc["xfp"], doc["xfh"]) == ("6.6.6.6, 127.0.0.1", "https", "evil.example")
+    assert doc["forwarded"] == "for=6.6.6.6" and doc["real_ip"] == "6.6.6.6"
 
 
 SEEDS = [
