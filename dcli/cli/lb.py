@@ -32,6 +32,15 @@ meta pool=POOL; MATCH is method=POST (or POST|PUT), path=/prefix, header=NAME or
 Other requests go to the instances in no routed pool.
 
 \b
+Limits (nginx/HAProxy/Envoy names): a request head must arrive whole within
+--client-header-timeout (408) with at most --max-headers fields and --max-header-size bytes
+(431); a body over --client-max-body-size gets 413 and is streamed, never held whole; beyond
+--max-connections clients a new connection is closed at once; a client that reads none of its
+response for --send-timeout, and a tcp connection with no byte either way for --idle-timeout,
+are closed. X-Forwarded-For/-Proto/-Host from a client are replaced
+unless it is a --trusted-proxy.
+
+\b
 Example:
   dcli registry register orders 127.0.0.1:9001 --meta weight=2 &
   dcli registry register orders 127.0.0.1:9002 --meta pool=writers &
@@ -72,6 +81,26 @@ def start(ctx: typer.Context,
                                         help="http: give up waiting for a backend's response after this long."),
           pool_size: int = typer.Option(16, "--pool-size", metavar="N",
                                         help="http: idle keep-alive connections kept per backend."),
+          client_header_timeout: float = typer.Option(60.0, "--client-header-timeout", metavar="SECONDS",
+                                                      help="http: the whole request head must arrive within this (else 408)."),
+          client_body_timeout: float = typer.Option(60.0, "--client-body-timeout", metavar="SECONDS",
+                                                    help="http: the longest wait between two reads of a request body (else 408)."),
+          keepalive_timeout: float = typer.Option(120.0, "--keepalive-timeout", metavar="SECONDS",
+                                                  help="http: close a kept-alive client connection idle this long."),
+          send_timeout: float = typer.Option(60.0, "--send-timeout", metavar="SECONDS",
+                                             help="http: close a client that takes none of its response for this long."),
+          max_headers: int = typer.Option(100, "--max-headers", metavar="N",
+                                          help="http: header fields allowed in a request (else 431)."),
+          max_header_size: str = typer.Option("64k", "--max-header-size", metavar="SIZE",
+                                              help="http: request line and headers together, e.g. 64k (else 431)."),
+          client_max_body_size: str = typer.Option("64m", "--client-max-body-size", metavar="SIZE",
+                                                   help="http: the largest request body, e.g. 8m (else 413; 0: no limit)."),
+          max_connections: int = typer.Option(1024, "--max-connections", metavar="N",
+                                              help="Client connections at once; more are closed on accept."),
+          idle_timeout: float = typer.Option(3600.0, "--idle-timeout", metavar="SECONDS",
+                                             help="tcp: close both sides after no byte either way for this long (0: never)."),
+          trusted_proxy: Optional[list[str]] = typer.Option(None, "--trusted-proxy", metavar="CIDR",
+                                                            help="http: keep X-Forwarded-* from clients in CIDR (repeat)."),
           session_timeout: float = SessionTimeoutOption) -> None:
     if not service or "/" in service:
         raise errors.UsageError(f"invalid --service '{service}': a name without /")
@@ -86,22 +115,35 @@ def start(ctx: typer.Context,
     if health_interval < 0:
         raise errors.UsageError("--health-interval must not be negative")
     for value, flag in ((retry_after, "--retry-after"), (connect_timeout, "--connect-timeout"),
-                        (timeout, "--timeout"), (pool_size, "--pool-size")):
+                        (timeout, "--timeout"), (pool_size, "--pool-size"),
+                        (client_header_timeout, "--client-header-timeout"),
+                        (client_body_timeout, "--client-body-timeout"), (keepalive_timeout, "--keepalive-timeout"),
+                        (send_timeout, "--send-timeout"),
+                        (max_headers, "--max-headers"), (max_connections, "--max-connections")):
         positive(value, flag)
+    if idle_timeout < 0:
+        raise errors.UsageError("--idle-timeout must not be negative")
     try:
-        from dcli.lb.proxy import split_address
+        from dcli.lb.limits import Limits, parse_cidr, parse_size
         from dcli.lb.routes import parse_route
         from dcli.lb.service import Config, LoadBalancer
+        from dcli.lb.upstream import split_address
     except ImportError as e:                   # h11, a declared dependency, missing from this install
         raise errors.DcliError(message=f"dcli lb cannot run: {e} (pip install h11)") from None
     import asyncio
 
     split_address(listen)
     split_address(admin)
+    limits = Limits(client_header_timeout=client_header_timeout, client_body_timeout=client_body_timeout,
+                    keepalive_timeout=keepalive_timeout, send_timeout=send_timeout, max_headers=max_headers,
+                    max_header_size=positive(parse_size(max_header_size, "--max-header-size"), "--max-header-size"),
+                    client_max_body_size=parse_size(client_max_body_size, "--client-max-body-size"),
+                    max_connections=max_connections, idle_timeout=idle_timeout,
+                    trusted_proxies=tuple(parse_cidr(c) for c in trusted_proxy or []))
     config = Config(listen=listen, service=service, strategy=strategy, mode=mode,
                     routes=[parse_route(r) for r in route or []], name=name or "", admin=admin, root=root,
                     health_interval=health_interval, health_path=health_path, retry_after=retry_after,
-                    connect_timeout=connect_timeout, timeout=timeout, pool_size=pool_size)
+                    connect_timeout=connect_timeout, timeout=timeout, pool_size=pool_size, limits=limits)
     out = EventLines(settings(ctx).resolved_write_out())
 
     def ready(line: str) -> None:

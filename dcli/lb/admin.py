@@ -87,7 +87,7 @@ def fetch(admin_address: str, timeout: float = 5.0) -> dict:
     OSError or ValueError when it cannot be had."""
     import http.client
 
-    from dcli.lb.proxy import split_address
+    from dcli.lb.upstream import split_address
 
     host, port = split_address(admin_address)
     conn = http.client.HTTPConnection(host, port, timeout=timeout)

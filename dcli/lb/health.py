@@ -12,7 +12,8 @@ import asyncio
 
 import h11
 
-from dcli.lb.proxy import Proxy, describe, split_address
+from dcli.lb.proxy import Proxy
+from dcli.lb.upstream import describe, split_address
 from dcli.lb.strategies import Backend
 
 

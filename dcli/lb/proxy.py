@@ -1,15 +1,21 @@
 """The proxy: accepts clients and forwards them to the backend the strategy picks.
 
 tcp (layer 4): each client connection is spliced to one backend connection, both ways, until
-both sides have finished. A backend that refuses the connection is ejected and the next one is
-tried, so the client never sees it.
+both sides have finished, or until no byte has gone either way for `idle_timeout`. A backend that
+refuses the connection is ejected and the next one is tried, so the client never sees it.
 
 http (layer 7, HTTP/1.1 parsed by h11): each request is routed to a pool (see `Route`), sent to
-a backend over a keep-alive connection from that backend's idle pool (adding X-Forwarded-For),
-and its response streamed back. A backend that cannot be reached is ejected and the request goes
-to the next one (requests already sent are sent again only when their method is idempotent);
-when none answers the client gets 502. Response times (to the response's head) are measured per
-backend for `response-time` and for `dcli lb stats`.
+a backend over a keep-alive connection from that backend's idle pool (with X-Forwarded-* as
+`forwarded` writes them), its body streamed as it arrives (see `ClientBody`) and its response
+streamed back. A backend that cannot be reached is ejected and the request goes to the next one
+(a request already sent is sent again only when its method is idempotent and its body was held
+whole); when none answers the client gets 502. Response times (to the response's head) are
+measured per backend for `response-time` and for `dcli lb stats`.
+
+Both modes keep to `Limits`: client connections beyond `max_connections` are closed on accept;
+a request head must arrive whole within `client_header_timeout` and within `max_headers` and
+`max_header_size` (408 and 431 otherwise, then the connection is closed); a body over
+`client_max_body_size` gets 413.
 
     proxy = Proxy(backends, "http", routes=[parse_route("method=POST:writers")], log=print_event)
     server = await proxy.listen("127.0.0.1", 8080)
@@ -17,114 +23,24 @@ backend for `response-time` and for `dcli lb stats`.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from http import HTTPStatus
 from typing import Callable
 
 import h11
 
+from dcli.lb.body import ClientBody, ClientError
+from dcli.lb.forwarded import backend_headers, response_headers
+from dcli.lb.limits import ConnectionCap, Limits
 from dcli.lb.routes import Route
 from dcli.lb.strategies import DEFAULT_POOL, Backend, BackendSet, NoBackendError
+from dcli.lb.upstream import READ_SIZE, Unreachable, Upstream, UpstreamPool, describe, split_address
 from dcli.wire import errors
 
-READ_SIZE = 64 * 1024
-MAX_HEAD = 64 * 1024              # request line and headers
-MAX_BODY = 64 * 1024 * 1024       # request bodies are read whole (so that they can be sent again)
-IDLE_TIMEOUT_S = 120.0            # a keep-alive client connection with no request for this long is closed
 IDEMPOTENT = {b"GET", b"HEAD", b"PUT", b"DELETE", b"OPTIONS", b"TRACE"}
-HOP_BY_HOP = {b"connection", b"keep-alive", b"proxy-connection", b"te", b"trailer",
-              b"transfer-encoding", b"upgrade", b"proxy-authenticate", b"proxy-authorization"}
+LINGER_S = 5.0                    # after an error answer, unread request bytes are read and dropped
+LINGER_BYTES = 1024 * 1024        # for at most this long and this much (nginx's lingering close)
 RETRY = object()
-
-
-def split_address(address: str) -> tuple[str, int]:
-    """'host:port' (port 0-65535) as (host, port); errors.UsageError otherwise."""
-    host, sep, port = address.rpartition(":")
-    if not sep or not host or not port.isdigit() or int(port) > 65535:
-        raise errors.UsageError(f"invalid address '{address}': expected HOST:PORT")
-    return host.strip("[]"), int(port)
-
-
-def describe(e: BaseException) -> str:
-    """A short reason for the log: 'connection refused', 'timed out', ..."""
-    if isinstance(e, asyncio.TimeoutError):
-        return "timed out"
-    if isinstance(e, OSError) and e.errno:
-        return os.strerror(e.errno).lower()
-    if isinstance(e, OSError) and e.strerror:
-        return e.strerror.lower()
-    return str(e) or type(e).__name__
-
-
-class Upstream:
-    """One connection to a backend, h11 speaking the client's side."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
-        self.reader, self.writer = reader, writer
-        self.conn = h11.Connection(h11.CLIENT)
-
-    def send(self, event) -> None:
-        data = self.conn.send(event)
-        if data:
-            self.writer.write(data)
-
-    async def next_event(self):
-        while True:
-            event = self.conn.next_event()
-            if event is not h11.NEED_DATA:
-                return event
-            self.conn.receive_data(await self.reader.read(READ_SIZE))
-
-    def alive(self) -> bool:
-        return not self.writer.is_closing() and not self.reader.at_eof()
-
-    def close(self) -> None:
-        self.writer.close()
-
-
-class Unreachable(Exception):
-    """The backend could not be connected to: nothing was sent."""
-
-
-class UpstreamPool:
-    """Idle keep-alive connections per backend address (the most recently used is reused first)."""
-
-    def __init__(self, size: int, connect_timeout: float):
-        self.size, self.connect_timeout = size, connect_timeout
-        self.idle: dict[str, list[Upstream]] = {}
-
-    async def acquire(self, backend: Backend) -> tuple[Upstream, bool]:
-        """A connection to `backend` and whether it was reused; Unreachable if none can be made."""
-        idle = self.idle.get(backend.address, [])
-        while idle:
-            up = idle.pop()
-            if up.alive():
-                return up, True
-            up.close()
-        host, port = split_address(backend.address)
-        try:
-            reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), self.connect_timeout)
-        except (OSError, asyncio.TimeoutError) as e:
-            raise Unreachable(describe(e)) from None
-        backend.connections += 1
-        return Upstream(reader, writer), False
-
-    def release(self, backend: Backend, up: Upstream, keep: bool = True) -> None:
-        idle = self.idle.setdefault(backend.address, [])
-        if keep and up.conn.our_state is h11.DONE and up.conn.their_state is h11.DONE and len(idle) < self.size:
-            up.conn.start_next_cycle()
-            idle.append(up)
-        else:
-            up.close()
-
-    def drop(self, address: str) -> None:
-        for up in self.idle.pop(address, []):
-            up.close()
-
-    def close(self) -> None:
-        for address in list(self.idle):
-            self.drop(address)
 
 
 class Proxy:
@@ -133,20 +49,27 @@ class Proxy:
 
     def __init__(self, backends: BackendSet, mode: str, *, routes: list[Route] = (),
                  log: Callable[..., None] = lambda *a, **k: None, connect_timeout: float = 2.0,
-                 timeout: float = 30.0, pool_size: int = 16, clock: Callable[[], float] = time.monotonic):
+                 timeout: float = 30.0, pool_size: int = 16, limits: Limits = Limits(),
+                 clock: Callable[[], float] = time.monotonic):
         if mode not in ("tcp", "http"):
             raise errors.UsageError(f"invalid mode '{mode}': choose tcp or http")
         self.backends, self.mode, self.routes = backends, mode, list(routes)
         self.log, self.clock = log, clock
-        self.connect_timeout, self.timeout = connect_timeout, timeout
+        self.connect_timeout, self.timeout, self.limits = connect_timeout, timeout, limits
         self.upstreams = UpstreamPool(pool_size, connect_timeout)
+        self.clients = ConnectionCap(limits.max_connections, self._refused)
 
     async def listen(self, host: str, port: int) -> asyncio.Server:
         handler = self._serve_tcp if self.mode == "tcp" else self._serve_http
-        return await asyncio.start_server(handler, host, port, reuse_address=True)
+        return await self.clients.serve(handler, host, port)
 
     def close(self) -> None:
         self.upstreams.close()
+
+    def _refused(self, count: int) -> None:
+        self.log("refused", f"refused {count} client connection{'s' if count != 1 else ''}: "
+                            f"--max-connections {self.limits.max_connections} reached",
+                 count=count, max_connections=self.limits.max_connections)
 
     # ---- what happened to a backend ----
 
@@ -166,34 +89,34 @@ class Proxy:
     async def _serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         client_ip = peer_ip(writer)
         tried: list[str] = []
-        try:
-            while True:
-                try:
-                    b = self.backends.pick(client_ip, DEFAULT_POOL, tried)
-                except NoBackendError:
-                    return                   # nothing to splice to: the client sees the close
-                tried.append(b.address)
-                b.begin()
-                host, port = split_address(b.address)
-                try:
-                    up_reader, up_writer = await asyncio.wait_for(asyncio.open_connection(host, port),
-                                                                  self.connect_timeout)
-                except (OSError, asyncio.TimeoutError) as e:
-                    b.end()
-                    self.report_failure(b, describe(e))
-                    continue
-                b.connections += 1
-                self.report_success(b)
-                break
-            await self._splice(b, reader, writer, up_reader, up_writer)
-        finally:
-            writer.close()
+        while True:
+            try:
+                b = self.backends.pick(client_ip, DEFAULT_POOL, tried)
+            except NoBackendError:
+                return                       # nothing to splice to: the client sees the close
+            tried.append(b.address)
+            b.begin()
+            host, port = split_address(b.address)
+            try:
+                up_reader, up_writer = await asyncio.wait_for(asyncio.open_connection(host, port),
+                                                              self.connect_timeout)
+            except (OSError, asyncio.TimeoutError) as e:
+                b.end()
+                self.report_failure(b, describe(e))
+                continue
+            b.connections += 1
+            self.report_success(b)
+            break
+        await self._splice(b, reader, writer, up_reader, up_writer)
 
     async def _splice(self, b: Backend, reader, writer, up_reader, up_writer) -> None:
-        """Both directions until both have ended. The backend's end of the connection counts it
-        as no longer active at once (least-connections sees it before the client does)."""
+        """Both directions until both have ended, or until neither has carried a byte for
+        idle_timeout. The backend's end of the connection counts it as no longer active at once
+        (least-connections sees it before the client does)."""
+        loop = asyncio.get_running_loop()
         connected = self.clock()
         first_sent: list[float] = []
+        last_byte = loop.time()
         released = False
 
         def release() -> None:
@@ -203,8 +126,10 @@ class Proxy:
                 b.end()
 
         async def client_to_backend() -> None:
+            nonlocal last_byte
             try:
                 while data := await reader.read(READ_SIZE):
+                    last_byte = loop.time()
                     if not first_sent:
                         first_sent.append(self.clock())
                     up_writer.write(data)
@@ -215,9 +140,11 @@ class Proxy:
                 up_writer.close()
 
         async def backend_to_client() -> None:
+            nonlocal last_byte
             measured = False
             try:
                 while data := await up_reader.read(READ_SIZE):
+                    last_byte = loop.time()
                     if not measured:      # response time: from the client's first bytes to the backend's
                         measured = True
                         self.backends.observe(b, self.clock() - (first_sent[0] if first_sent else connected))
@@ -230,14 +157,25 @@ class Proxy:
                 release()
                 writer.close()
 
+        idle = self.limits.idle_timeout
         tasks = [asyncio.ensure_future(client_to_backend()), asyncio.ensure_future(backend_to_client())]
         try:
-            await asyncio.gather(*tasks)
+            pending = set(tasks)
+            while pending:
+                wait = max(0.0, last_byte + idle - loop.time()) if idle > 0 else None
+                _done, pending = await asyncio.wait(pending, timeout=wait)
+                if pending and idle > 0 and loop.time() - last_byte >= idle:
+                    break                   # idle both ways: both sides are closed below
         finally:
             for t in tasks:
                 t.cancel()
+            outcomes = await asyncio.gather(*tasks, return_exceptions=True)
             release()
             up_writer.close()
+            writer.close()
+        for outcome in outcomes:         # OSError is handled in each direction: anything else is a bug
+            if isinstance(outcome, Exception):
+                raise outcome
 
     # ---- layer 7 ----
 
@@ -249,71 +187,95 @@ class Proxy:
 
     async def _serve_http(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         client_ip = peer_ip(writer)
-        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD)
+        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=self.limits.max_header_size)
+        first = True
         try:
             while True:
-                request = await self._next(conn, reader, IDLE_TIMEOUT_S)
+                request = await self._read_head(conn, reader, first)
+                first = False
                 if not isinstance(request, h11.Request):
-                    return                         # the client closed between requests
-                body = await self._read_body(conn, reader, writer)
-                if body is None:
-                    await respond(conn, writer, 413, "request body too large\n", close=True)
-                    return
-                keep = await self._forward(conn, writer, request, body, client_ip)
+                    return                         # the client closed, or kept still, between requests
+                line = len(request.method) + len(request.target) + len(b"  HTTP/1.1\r\n")
+                problem = self.limits.head_problem(line, request.headers)
+                if problem:
+                    raise ClientError(431, problem)
+                keep = await self._forward(conn, reader, writer, request, client_ip)
                 if not keep or conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
                     return
                 conn.start_next_cycle()
-        except h11.RemoteProtocolError as e:
-            if conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
-                try:
-                    await respond(conn, writer, e.error_status_hint, f"bad request: {e}\n", close=True)
-                except (OSError, h11.LocalProtocolError):
-                    pass
+        except ClientError as e:
+            await self._refuse(conn, reader, writer, e)
         except (OSError, asyncio.TimeoutError):
             pass
-        finally:
-            writer.close()
 
-    @staticmethod
-    async def _next(conn: h11.Connection, reader: asyncio.StreamReader, timeout: float):
+    async def _read_head(self, conn: h11.Connection, reader: asyncio.StreamReader, first: bool):
+        """The next request's head, or None when a kept-alive connection stays silent for
+        keepalive_timeout. The head must be whole within client_header_timeout of the
+        connection's start (its first request) or of its first byte (a later one), however
+        slowly its bytes come."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.limits.client_header_timeout if first or conn.trailing_data[0] else None
         while True:
-            event = conn.next_event()
+            try:
+                event = conn.next_event()
+            except h11.RemoteProtocolError as e:
+                raise ClientError(e.error_status_hint, f"bad request: {e}") from None
             if event is not h11.NEED_DATA:
                 return event
-            conn.receive_data(await asyncio.wait_for(reader.read(READ_SIZE), timeout))
-
-    async def _read_body(self, conn, reader, writer) -> bytes | None:
-        if conn.they_are_waiting_for_100_continue:
-            writer.write(conn.send(h11.InformationalResponse(status_code=100, headers=[])))
-        chunks, size = [], 0
-        while True:
-            event = await self._next(conn, reader, self.timeout)
-            if isinstance(event, h11.EndOfMessage):
-                return b"".join(chunks)
-            if isinstance(event, h11.Data):
-                size += len(event.data)
-                if size > MAX_BODY:
+            if deadline is None:
+                try:
+                    data = await asyncio.wait_for(reader.read(READ_SIZE), self.limits.keepalive_timeout)
+                except asyncio.TimeoutError:
                     return None
-                chunks.append(event.data)
+                deadline = loop.time() + self.limits.client_header_timeout
+            else:
+                try:
+                    data = await asyncio.wait_for(reader.read(READ_SIZE), max(0.0, deadline - loop.time()))
+                except asyncio.TimeoutError:
+                    raise ClientError(408, "request head not received in time") from None
+            conn.receive_data(data)
 
-    async def _forward(self, conn, writer, request: h11.Request, body: bytes, client_ip: str) -> bool:
+    async def _refuse(self, conn: h11.Connection, reader: asyncio.StreamReader,
+                      writer: asyncio.StreamWriter, e: ClientError) -> None:
+        """The client's error answer, if it can still have one, then a lingering close: what it
+        is still sending is read and dropped for a while, so that its socket is not reset before
+        it has read the answer."""
+        if e.status is None or conn.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
+            return
+        try:
+            await respond(conn, writer, e.status, f"{e.text}\n", close=True,
+                          send_timeout=self.limits.send_timeout)
+            if writer.can_write_eof():
+                writer.write_eof()
+
+            async def drop() -> None:
+                dropped = 0
+                while dropped < LINGER_BYTES and (data := await reader.read(READ_SIZE)):
+                    dropped += len(data)
+            await asyncio.wait_for(drop(), LINGER_S)
+        except (OSError, asyncio.TimeoutError, h11.LocalProtocolError):
+            pass
+
+    async def _forward(self, conn, reader, writer, request: h11.Request, client_ip: str) -> bool:
         """Send one request to a backend (the next one on failure) and its response back.
         Returns whether the client connection can carry another request."""
         pool = self.route(request)
-        headers = request_headers(request, body, client_ip)
+        body = ClientBody(conn, reader, writer, request, self.limits)
+        await body.hold()
+        headers = backend_headers(request, client_ip, self.limits.trusts(client_ip), body.framing(request.method))
         tried: list[str] = []
         while True:
             try:
                 b = self.backends.pick(client_ip, pool, tried)
             except NoBackendError as e:
-                await respond(conn, writer, 502, f"{e}\n")
+                await respond(conn, writer, 502, f"{e}\n", send_timeout=self.limits.send_timeout)
                 return True
             tried.append(b.address)
             outcome = await self._exchange(b, conn, writer, request, headers, body)
             if outcome is not RETRY:
                 return outcome
 
-    async def _exchange(self, b: Backend, conn, writer, request, headers, body):
+    async def _exchange(self, b: Backend, conn, writer, request, headers, body: ClientBody):
         """One attempt at `b`: True/False as _forward, or RETRY (try another backend)."""
         b.begin()
         try:
@@ -324,9 +286,10 @@ class Proxy:
                 return RETRY
             except (OSError, asyncio.TimeoutError, h11.ProtocolError, EOFError) as e:
                 self.report_failure(b, describe(e))
-                if request.method in IDEMPOTENT:
+                if request.method in IDEMPOTENT and body.replayable:
                     return RETRY
-                await respond(conn, writer, 502, f"{b.address} did not answer: {describe(e)}\n")
+                await respond(conn, writer, 502, f"{b.address} did not answer: {describe(e)}\n",
+                              send_timeout=self.limits.send_timeout)
                 return True
             self.backends.observe(b, self.clock() - started)
             self.report_success(b)
@@ -334,18 +297,23 @@ class Proxy:
         finally:
             b.end()
 
-    async def _send(self, b: Backend, request: h11.Request, headers, body):
+    async def _send(self, b: Backend, request: h11.Request, headers, body: ClientBody):
         """The request sent and the response's head read: (upstream, head, when sent). A kept-alive
-        connection the backend closed meanwhile is replaced by a new one, once."""
+        connection the backend closed meanwhile is replaced by a new one, once; a body that is
+        not held whole goes on a new connection."""
         for attempt in range(2):
-            up, reused = await self.upstreams.acquire(b)
+            up, reused = await self.upstreams.acquire(b, fresh=not body.replayable)
             started = self.clock()
             try:
                 up.send(h11.Request(method=request.method, target=request.target, headers=headers))
-                if body:
-                    up.send(h11.Data(data=body))
+                for chunk in body.held:
+                    up.send(h11.Data(data=chunk))
+                await asyncio.wait_for(up.writer.drain(), self.timeout)
+                while (chunk := await body.next_chunk()) is not None:
+                    up.send(h11.Data(data=chunk))
+                    await asyncio.wait_for(up.writer.drain(), self.timeout)    # the backend reads it first
                 up.send(h11.EndOfMessage())
-                await up.writer.drain()
+                await asyncio.wait_for(up.writer.drain(), self.timeout)
                 while True:
                     event = await asyncio.wait_for(up.next_event(), self.timeout)
                     if isinstance(event, h11.Response):
@@ -362,6 +330,10 @@ class Proxy:
                 raise
         raise AssertionError("unreachable")
 
+    async def _drain(self, writer: asyncio.StreamWriter) -> None:
+        """Wait for the client to take what was written, for at most send_timeout (TimeoutError)."""
+        await asyncio.wait_for(writer.drain(), self.limits.send_timeout)
+
     async def _relay(self, b: Backend, up: Upstream, head: h11.Response, conn, writer) -> bool:
         """The response's head and body to the client; the backend connection back to its pool."""
         done = False
@@ -376,14 +348,14 @@ class Proxy:
                     return False             # the client's response is cut short: close it too
                 if isinstance(event, h11.Data):
                     writer.write(conn.send(event))
-                    await writer.drain()
+                    await self._drain(writer)        # a client that does not read is given up on
                 elif isinstance(event, h11.EndOfMessage):
                     break
             done = True
             # back to the pool before the client hears the end: its next request can reuse it
             self.upstreams.release(b, up, keep=b.address in self.backends.backends)
             writer.write(conn.send(h11.EndOfMessage()))
-            await writer.drain()
+            await self._drain(writer)
             return True
         finally:
             if not done:
@@ -395,32 +367,6 @@ def peer_ip(writer: asyncio.StreamWriter) -> str:
     return str(peer[0]) if peer else ""
 
 
-def request_headers(request: h11.Request, body: bytes, client_ip: str) -> list[tuple[bytes, bytes]]:
-    """The client's headers less hop-by-hop ones and framing (h11 frames the body again), with
-    the client's address added to X-Forwarded-For."""
-    out, forwarded, host = [], [], False
-    for name, value in request.headers:
-        if name in HOP_BY_HOP or name == b"content-length":
-            continue
-        if name == b"x-forwarded-for":
-            forwarded.append(value)
-            continue
-        host = host or name == b"host"
-        out.append((name, value))
-    if not host:
-        out.append((b"host", b"backend"))
-    forwarded.append(client_ip.encode())
-    out.append((b"x-forwarded-for", b", ".join(forwarded)))
-    if body or request.method in (b"POST", b"PUT", b"PATCH"):
-        out.append((b"content-length", str(len(body)).encode()))
-    return out
-
-
-def response_headers(headers) -> list[tuple[bytes, bytes]]:
-    """The backend's headers less hop-by-hop ones (h11 frames the body for the client)."""
-    return [(n, v) for n, v in headers if n not in HOP_BY_HOP]
-
-
 def reason(status: int) -> bytes:
     try:
         return HTTPStatus(status).phrase.encode()
@@ -429,8 +375,8 @@ def reason(status: int) -> bytes:
 
 
 async def respond(conn: h11.Connection, writer: asyncio.StreamWriter, status: int, text: str,
-                  close: bool = False) -> None:
-    """A short plain-text response of the balancer's own (502, 400, 413)."""
+                  close: bool = False, send_timeout: float = 60.0) -> None:
+    """A short plain-text response of the balancer's own (502, 400, 408, 413, 431)."""
     body = text.encode()
     headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode())]
     if close:
@@ -438,4 +384,4 @@ async def respond(conn: h11.Connection, writer: asyncio.StreamWriter, status: in
     writer.write(conn.send(h11.Response(status_code=status, headers=headers, reason=reason(status))))
     writer.write(conn.send(h11.Data(data=body)))
     writer.write(conn.send(h11.EndOfMessage()))
-    await writer.drain()
+    await asyncio.wait_for(writer.drain(), send_timeout)

@@ -18,9 +18,11 @@ from typing import Callable
 
 from dcli.lb import admin
 from dcli.lb.health import HealthChecker
-from dcli.lb.proxy import Proxy, describe, split_address
+from dcli.lb.limits import Limits
+from dcli.lb.proxy import Proxy
 from dcli.lb.routes import Route
 from dcli.lb.strategies import BackendSet
+from dcli.lb.upstream import describe, split_address
 from dcli.wire import errors
 
 RECONNECT_DELAY_S = 2.0
@@ -42,6 +44,7 @@ class Config:
     connect_timeout: float = 2.0
     timeout: float = 30.0
     pool_size: int = 16
+    limits: Limits = field(default_factory=Limits)
 
 
 class LoadBalancer:
@@ -53,7 +56,7 @@ class LoadBalancer:
                                    retry_after=config.retry_after)
         self.proxy = Proxy(self.backends, config.mode, routes=config.routes, log=log,
                            connect_timeout=config.connect_timeout, timeout=config.timeout,
-                           pool_size=config.pool_size)
+                           pool_size=config.pool_size, limits=config.limits)
         self.listen_address = self.admin_address = ""
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lost: asyncio.Event | None = None
@@ -185,7 +188,8 @@ class LoadBalancer:
         c = self.config
         return {"name": self.name, "service": c.service, "mode": c.mode, "strategy": c.strategy,
                 "listen": self.listen_address, "admin": self.admin_address,
-                "routes": [r.text for r in c.routes], "backends": self.backends.stats()}
+                "routes": [r.text for r in c.routes], "clients": self.proxy.clients.stats(),
+                "backends": self.backends.stats()}
 
 
 def bound(server: asyncio.Server) -> str:

@@ -4,7 +4,10 @@
         [--server ADDR --service NAME [--root PATH] [--meta KEY=VALUE ...] [--session-timeout S]]
 
 http: every request is answered 200 with a JSON body {"backend", "conn", "method", "path",
-"xff"}; `conn` numbers the connections this backend accepted (so keep-alive reuse is visible).
+"xff", "xfp", "xfh", "forwarded", "real_ip", "bytes", "sha256"}; `conn` numbers the connections this backend accepted (so
+keep-alive reuse is visible); `bytes` and `sha256` are the request body's length and digest, read
+in chunks as it arrives (Content-Length or chunked), never held whole. GET /big/SIZE answers
+SIZE bytes instead.
 tcp: every line received is answered with "NAME CONN LINE".
 `--delay` is added to every answer (a slow backend). With --server it registers itself into
 the service registry (the recipe), with --meta as its metadata.
@@ -16,6 +19,7 @@ once registered. Commands on stdin, one a line: `meta KEY=VALUE ...` replaces it
 from __future__ import annotations
 
 import argparse
+import hashlib
 import itertools
 import os
 import json
@@ -44,14 +48,44 @@ def http_server(name: str, delay: float) -> ThreadingHTTPServer:
             super().setup()
             self.conn_id = next(connection_ids)
 
+        def read_body(self) -> tuple[int, str]:
+            digest, count = hashlib.sha256(), 0
+            for chunk in self.body_chunks():
+                digest.update(chunk)
+                count += len(chunk)
+            return count, digest.hexdigest()
+
+        def body_chunks(self):
+            if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+                while size := int(self.rfile.readline().split(b";")[0].strip(), 16):
+                    yield from self.exactly(size)
+                    self.rfile.readline()
+                while self.rfile.readline() not in (b"\r\n", b"\n", b""):     # trailers
+                    pass
+            else:
+                yield from self.exactly(int(self.headers.get("Content-Length") or 0))
+
+        def exactly(self, size: int):
+            while size > 0:
+                chunk = self.rfile.read(min(size, 65536))
+                if not chunk:
+                    raise ConnectionError("body cut short")
+                size -= len(chunk)
+                yield chunk
+
         def answer(self):
-            length = int(self.headers.get("Content-Length") or 0)
-            if length:
-                self.rfile.read(length)
+            count, digest = self.read_body()
+            if self.path.startswith("/big/"):
+                return self.big(int(self.path[len("/big/"):]))
             if delay:
                 time.sleep(delay)              # the work this backend takes
             body = json.dumps({"backend": name, "conn": self.conn_id, "method": self.command,
-                               "path": self.path, "xff": self.headers.get("X-Forwarded-For")}).encode()
+                               "path": self.path, "xff": self.headers.get("X-Forwarded-For"),
+                               "xfp": self.headers.get("X-Forwarded-Proto"),
+                               "xfh": self.headers.get("X-Forwarded-Host"),
+                               "forwarded": self.headers.get("Forwarded"),
+                               "real_ip": self.headers.get("X-Real-IP"),
+                               "bytes": count, "sha256": digest}).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
@@ -59,6 +93,16 @@ def http_server(name: str, delay: float) -> ThreadingHTTPServer:
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(body)
+
+        def big(self, size: int):
+            """GET /big/SIZE: SIZE bytes of 'z', written as fast as the client takes them."""
+            self.send_response(200)
+            self.send_header("Content-Length", str(size))
+            self.end_headers()
+            block = b"z" * 65536
+            while size > 0:
+                self.wfile.write(block[:size])
+                size -= len(block)
 
         do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = answer
 
