@@ -32,6 +32,7 @@ else:                                   # pragma: no cover - Python 3.10
 
 DEFAULT_LISTEN = "127.0.0.1:7181"
 ENV_PREFIX = "DCLI_"
+MIN_SECRET_BYTES = 16
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 
@@ -41,6 +42,7 @@ class ServerConfig:
 
     listen: str = DEFAULT_LISTEN
     peer_listen: str | None = None          # None: no peer listener (a node alone)
+    cluster_secret_file: Path | None = None  # the nodes prove it to each other on the peer port
     data_dir: Path = field(default_factory=node_data_dir)
     fsync: str = "always"
     unsafe_fsync: bool = False
@@ -82,6 +84,20 @@ class ServerConfig:
     @property
     def peer_addresses(self) -> dict[int, str]:
         return {i: m.peer for i, m in self.peers.items()}
+
+    def cluster_secret(self) -> bytes | None:
+        """The shared secret of --cluster-secret-file (its bytes, without a trailing newline)."""
+        if self.cluster_secret_file is None:
+            return None
+        try:
+            secret = self.cluster_secret_file.read_bytes().rstrip(b"\r\n")
+        except OSError as e:
+            raise UsageError(f"cannot read --cluster-secret-file {self.cluster_secret_file}: "
+                             f"{e.strerror or e}") from None
+        if len(secret) < MIN_SECRET_BYTES:
+            raise UsageError(f"--cluster-secret-file {self.cluster_secret_file}: the secret must be at least "
+                             f"{MIN_SECRET_BYTES} bytes (e.g. `openssl rand -hex 32 > FILE`)")
+        return secret
 
     def broker(self):
         """(BrokerConfig, names it did not know): the properties file, then the overrides, then
@@ -286,6 +302,10 @@ SETTINGS: tuple[Setting, ...] = (
             show=lambda v: format_peers(v) if v else None),
     Setting("join", _bool, "This node is being added to a running cluster (see `dcli cluster member add`): "
             "start with an empty log and wait for the leader.", flag="switch"),
+    Setting("cluster-secret-file", lambda raw, where: None if raw in (None, "") else _path(raw, where),
+            "A file holding the cluster's shared secret (16 bytes or more, the same on every node): a "
+            "node proves it to each peer, by challenge and response, before they talk.", "FILE",
+            show=lambda v: str(v) if v else None),
     Setting("kv-weights", _weights, "Key-value store: each node's capacity (virtual nodes in proportion), "
             "the same list on every node; unlisted nodes weigh 1.", "ID=WEIGHT,...",
             show=lambda v: ",".join(f"{k}={w:g}" for k, w in sorted(v.items())) or None),
@@ -432,11 +452,15 @@ def main(argv: Sequence[str] | None = None, prog: str = "dcli server start") -> 
             sys.stdout.write(to_toml(config))
             return ExitCode.OK
         broker, unknown = config.broker()
+        config.cluster_secret()                 # readable and long enough, before anything starts
     except UsageError as e:
         return _fail(str(e), e.exit_code)
     if len(config.peers) % 2 == 0 and config.peers:
         print(f"WARNING: a cluster of {len(config.peers)} nodes tolerates no more failures than one of "
               f"{len(config.peers) - 1}; use an odd number of nodes", file=sys.stderr)
+    if config.peer_listen is not None and config.cluster_secret_file is None:
+        print("WARNING: no --cluster-secret-file: any process that reaches the peer port "
+              f"{config.peer_listen} can act as a node of this cluster", file=sys.stderr)
     for name in unknown:
         print(f"WARNING: The configuration '{name}' was supplied but isn't a known config.", file=sys.stderr)
     return run(config, broker)

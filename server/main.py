@@ -63,7 +63,7 @@ class Services:
             broker_config = dataclasses.replace(broker_config, broker_id=config.node_id)
         peers = None
         if settings.peer_listen is not None:
-            peers = PeerListener(config.node_id, settings.peer_listen)
+            peers = PeerListener(config.node_id, settings.peer_listen, secret=settings.cluster_secret())
             try:
                 await peers.start()
             except OSError as e:

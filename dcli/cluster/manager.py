@@ -5,6 +5,7 @@
     DIR/cluster.json     the nodes: id, address, pid, data dir, log (replaced atomically)
     DIR/node-<i>/        node i's data dir
     DIR/node-<i>.log     node i's stdout and stderr, appended to across restarts
+    DIR/cluster.secret   the secret the nodes prove to each other on their peer ports (0600)
 
 Node processes run detached, in their own session, and outlive the process that started them;
 any later LocalCluster on the same directory (the next `dcli cluster` command) finds them through
@@ -25,6 +26,7 @@ import contextlib
 import fcntl
 import importlib.util
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -46,6 +48,7 @@ HOST = "127.0.0.1"
 DEFAULT_NODES = 3
 DEFAULT_BASE_PORT = 7181
 STATE_FILE = "cluster.json"
+SECRET_FILE = "cluster.secret"
 LOCK_FILE = ".cluster.lock"
 READY_LINE = "dcli server listening on "
 START_TIMEOUT_S = 30.0
@@ -114,6 +117,7 @@ class LocalCluster:
         made in the directory and now down is started again as recorded, keeping its data.
         extra_args go to every node's `dcli server start`."""
         made_dir = not self.directory.exists()
+        made_secret = not (self.directory / SECRET_FILE).exists()
         self.directory.mkdir(parents=True, exist_ok=True)
         fresh: list[Path] = []       # data dirs this call makes: removed again if it fails
         try:
@@ -136,6 +140,8 @@ class LocalCluster:
         except BaseException:
             if fresh:   # a cluster that never came up is not kept; the logs are, for the error to point at
                 self.state_file.unlink(missing_ok=True)
+                if made_secret:
+                    (self.directory / SECRET_FILE).unlink(missing_ok=True)
                 for d in fresh:
                     shutil.rmtree(d, ignore_errors=True)
             if made_dir and not self.exists():
@@ -383,10 +389,21 @@ class LocalCluster:
                 return
             time.sleep(0.05)
 
+    def _secret_file(self) -> Path:
+        """DIR/cluster.secret, made on first use (32 random bytes, hex; readable by the owner
+        only): the nodes prove it to each other before they talk on their peer ports."""
+        path = self.directory / SECRET_FILE
+        if not path.exists():
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_hex(32) + "\n")
+        return path
+
     def _spawn(self, node: Node, peers: str, extra_args: Sequence[str]) -> tuple[subprocess.Popen, int]:
         node.data_dir.mkdir(parents=True, exist_ok=True)
         argv = [sys.executable, "-m", "dcli_server", "--node-id", str(node.id), "--peers", peers,
-                "--data-dir", str(node.data_dir), *(["--join"] if node.join else []), *extra_args]
+                "--data-dir", str(node.data_dir), "--cluster-secret-file", str(self._secret_file()),
+                *(["--join"] if node.join else []), *extra_args]
         with open(node.log, "ab") as log:
             stamp = time.strftime("%Y-%m-%d %H:%M:%S")
             log.write(f"--- dcli cluster: starting node {node.id} at {stamp}\n".encode())
@@ -521,6 +538,7 @@ class LocalCluster:
             shutil.rmtree(n.data_dir, ignore_errors=True)
             n.log.unlink(missing_ok=True)
         self.state_file.unlink(missing_ok=True)
+        (self.directory / SECRET_FILE).unlink(missing_ok=True)
         (self.directory / LOCK_FILE).unlink(missing_ok=True)
         with contextlib.suppress(OSError):
             self.directory.rmdir()          # only if nothing else is left in it

@@ -114,30 +114,57 @@ def test_a_burst_of_pipelined_writes_through_a_follower_keeps_the_leader(cluster
     assert (after.role, after.term) == ("leader", leader.term)
 
 
-def test_a_raft_message_claiming_another_sender_is_refused(cluster):
-    """Whoever the handshake says is calling is who the message is from: a message claiming
-    another node (here a forged heartbeat with a far higher term) is dropped with a log line,
-    and the node's term does not move."""
-    import asyncio
 
-    from dcli_server.consensus.messages import Message, MessageType, encode
+async def _post_as(cluster, node_id: int, to: int, payload: bytes, secret: bytes | None) -> bool:
+    """Dial node `to`'s peer port as node `node_id` with `secret` and post one Raft message;
+    whether the handshake went through."""
     from dcli_server.listeners.peer import RAFT
     from dcli_server.listeners.peer_handshake import ClusterSecretHandshake
     from dcli_server.listeners.peer_transport import PeerTransport
 
+    transport = PeerTransport(ClusterSecretHandshake(node_id, secret=secret))
+    transport.add_peer(to, cluster.manager.node(to).peer_address)
+    try:
+        if not await transport.wait_connected(to, 10):
+            return False
+        return transport.post(to, RAFT, payload)
+    finally:
+        await transport.close()
+
+
+def _forged_heartbeat(cluster, claimed: int) -> tuple[bytes, int]:
+    from dcli_server.consensus.messages import Message, MessageType, encode
+
     cluster.wait_for(lambda: cluster.status(3).term > 0, WAIT_S, message="node 3 to have a term")
     term = cluster.status(3).term
-    forged = encode(Message(MessageType.HEARTBEAT, from_=2, to=3, term=term + 100, commit=0))
+    return encode(Message(MessageType.HEARTBEAT, from_=claimed, to=3, term=term + 100, commit=0)), term
 
-    async def send() -> None:
-        transport = PeerTransport(ClusterSecretHandshake(1))      # dials as node 1 (lower ids dial)
-        transport.add_peer(3, cluster.manager.node(3).peer_address)
-        try:
-            assert await transport.wait_connected(3, WAIT_S)
-            assert transport.post(3, RAFT, forged)
-        finally:
-            await transport.close()
-    asyncio.run(send())
+
+def test_a_peer_without_the_cluster_secret_is_refused(cluster):
+    """`dcli cluster up` gives the nodes a secret; a process that does not know it (or knows
+    another) fails the handshake, and what it sends never reaches Raft."""
+    import asyncio
+
+    forged, term = _forged_heartbeat(cluster, claimed=1)
+    for secret in (None, b"not the secret of this cluster"):
+        assert asyncio.run(_post_as(cluster, 1, 3, forged, secret)) is False
+    node3_log = cluster.manager.directory / "node-3.log"
+    cluster.wait_for(lambda: "peer listener: refused" in node3_log.read_text(errors="replace"), WAIT_S,
+                     message="node 3 to log the refused handshake")
+    assert cluster.status(3).term < term + 100
+    with CoordClient(cluster.address(3)) as zk:
+        zk.create("/after-refusal", b"")
+
+
+def test_a_raft_message_claiming_another_sender_is_refused(cluster):
+    """Whoever the handshake proved is calling is who the message is from: a node that knows the
+    secret but claims to be another node (a forged heartbeat with a far higher term) is dropped
+    with a log line, and the node's term does not move."""
+    import asyncio
+
+    forged, term = _forged_heartbeat(cluster, claimed=2)
+    secret = (cluster.manager.directory / "cluster.secret").read_bytes().strip()
+    assert asyncio.run(_post_as(cluster, 1, 3, forged, secret)) is True
     node3_log = cluster.manager.directory / "node-3.log"
     cluster.wait_for(lambda: "claims to be from node 2" in node3_log.read_text(errors="replace"), WAIT_S,
                      message="node 3 to log the forged message")

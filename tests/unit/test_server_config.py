@@ -151,3 +151,16 @@ def test_a_cluster_node_refuses_fsync_batch_or_off_unless_told_it_is_unsafe():
             config("--node-id", "2", "--peers", PEERS, "--fsync", mode)
         assert config("--node-id", "2", "--peers", PEERS, "--fsync", mode, "--unsafe-fsync").fsync == mode
         assert config("--fsync", mode).fsync == mode                      # a node alone: its own choice
+
+
+def test_the_cluster_secret_file_is_read_and_checked(tmp_path):
+    assert config().cluster_secret() is None
+    good = tmp_path / "secret"
+    good.write_text("0123456789abcdef0123\n")
+    assert config("--cluster-secret-file", str(good)).cluster_secret() == b"0123456789abcdef0123"
+    short = tmp_path / "short"
+    short.write_text("abc\n")
+    with pytest.raises(UsageError, match="the secret must be at least 16 bytes"):
+        config("--cluster-secret-file", str(short)).cluster_secret()
+    with pytest.raises(UsageError, match="cannot read --cluster-secret-file .*missing: No such file"):
+        config("--cluster-secret-file", str(tmp_path / "missing")).cluster_secret()
