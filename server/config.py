@@ -47,6 +47,9 @@ class ServerConfig:
     fsync: str = "always"
     unsafe_fsync: bool = False
     max_data_bytes: int = 1024 * 1024
+    max_path_bytes: int = 4096
+    max_watches_per_session: int = 100_000
+    max_outstanding_requests: int = 1000
     container_check_interval_ms: int = 60_000
     snapshot_every: int = 50_000
     broker_config: Path | None = None
@@ -72,7 +75,9 @@ class ServerConfig:
         from dcli_server.storage import FsyncMode
 
         limits = Limits(max_data_bytes=self.max_data_bytes,
-                        container_check_interval_ms=self.container_check_interval_ms)
+                        container_check_interval_ms=self.container_check_interval_ms,
+                        max_path_bytes=self.max_path_bytes, max_watches_per_session=self.max_watches_per_session,
+                        max_outstanding_per_session=self.max_outstanding_requests)
         return NodeConfig(data_dir=self.data_dir, fsync=FsyncMode(self.fsync), limits=limits,
                           snapshot_every=self.snapshot_every, node_id=self.node_id,
                           peers=self.client_addresses, peer_addresses=self.peer_addresses, join=self.join)
@@ -281,6 +286,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("unsafe-fsync", _bool, "Accept --fsync batch or off in a cluster, where nodes that lose power "
             "together can forget writes they acknowledged (etcd's --unsafe-no-fsync).", flag="switch"),
     Setting("max-data-bytes", _int(1), "Largest znode data accepted.", "N"),
+    Setting("max-path-bytes", _int(1), "Longest znode path accepted.", "N"),
+    Setting("max-watches-per-session", _int(0), "Watches one session may hold (0: no limit).", "N"),
+    Setting("max-outstanding-requests", _int(1), "Requests of one session read and not yet answered; past "
+            "this the server stops reading the session's stream until answers leave (ZooKeeper's "
+            "globalOutstandingLimit).", "N"),
     Setting("container-check-interval-ms", _int(1),
             "How often empty containers and expired TTL nodes are removed.", "MS"),
     Setting("snapshot-every", _int(1), "Write a snapshot after this many transactions.", "N"),

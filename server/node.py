@@ -79,7 +79,7 @@ class Conn:
     applied `wait_zxid` (the last forwarded answer), so a session always sees its own writes."""
 
     __slots__ = ("session_id", "outbox", "wake", "closed", "close_after_flush", "pending",
-                 "inflight", "wait_zxid", "closing")
+                 "inflight", "wait_zxid", "closing", "room")
 
     def __init__(self, session_id: int):
         self.session_id = session_id
@@ -91,6 +91,13 @@ class Conn:
         self.inflight = 0
         self.wait_zxid = 0
         self.closing = False          # the client asked to close its session
+        self.room = asyncio.Event()   # set when fewer requests are outstanding than the limit
+
+    @property
+    def outstanding(self) -> int:
+        """Requests read and not yet taken by the stream: queued, forwarded, or answered and
+        waiting for the log (ZooKeeper counts them against globalOutstandingLimit)."""
+        return len(self.pending) + self.inflight + len(self.outbox)
 
 
 class CoordNode:
@@ -468,6 +475,8 @@ class CoordNode:
             item = box.popleft()[1]
             budget -= item.ByteSize()
             ready.append(item)
+        if ready and conn.outstanding < self.config.limits.max_outstanding_per_session:
+            conn.room.set()     # the stream's reader may read more requests
         if box and box[0][0] <= visible:
             return ready    # more is ready: the stream comes straight back for it
         conn.wake.clear()   # what is left waits for the log: _flush() wakes the stream
@@ -481,6 +490,7 @@ class CoordNode:
         self._forwarders.discard(conn)
         conn.closed = True
         conn.wake.set()
+        conn.room.set()
 
     def _drop_all_streams(self) -> None:
         for conn in list(self._conns.values()) + list(self._forwarders):

@@ -78,8 +78,15 @@ class CoordinationService(pb_grpc.CoordinationServicer):
 
     async def _read(self, context, conn: Conn, failure: list[DcliError]) -> None:
         node = self._node
+        limit = node.config.limits.max_outstanding_per_session
         try:
             while not conn.closed:
+                while conn.outstanding >= limit and not conn.closed:
+                    # back-pressure: a client that does not read its answers stops being read
+                    # (gRPC's flow control then stops its sends), as ZooKeeper stops reading a
+                    # connection past globalOutstandingLimit; the memory held stays bounded
+                    conn.room.clear()
+                    await conn.room.wait()
                 frame = await context.read()
                 if conn.closed:
                     return

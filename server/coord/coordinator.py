@@ -45,7 +45,7 @@ class Coordinator:
         self._now = now_ms
         self._tree = DataTree()
         self._sessions = SessionTable()
-        self._watches = WatchManager()
+        self._watches = WatchManager(limits.max_watches_per_session)
         self._last_zxid = 0
         # the zxid of the next Txn; a replicated node makes it the index of its next log entry
         self._next_zxid = next_zxid or (lambda: self._last_zxid + 1)
@@ -91,7 +91,7 @@ class Coordinator:
             self._last_zxid = snap.zxid
         else:
             self._tree, self._sessions, self._last_zxid = DataTree(), SessionTable(), 0
-        self._watches = WatchManager()
+        self._watches = WatchManager(self._limits.max_watches_per_session)
         for raw in txns:
             txn = raw if isinstance(raw, logpb.Txn) else logpb.Txn.FromString(raw)
             if txn.zxid > self._last_zxid:
@@ -293,11 +293,22 @@ class Coordinator:
             handler = self._handlers.get(kind) if kind else None
             if handler is None:
                 raise UnimplementedError(op_path(request))
+            self._check_path_sizes(request)
             handler(session_id, request, response)
         except DcliError as err:
             response.error.CopyFrom(err.to_proto())
         response.zxid = self._last_zxid
         return response
+
+    def _check_path_sizes(self, request: pb.Request) -> None:
+        """Paths longer than --max-path-bytes are refused before anything looks them up."""
+        limit = self._limits.max_path_bytes
+        ops = request.multi.ops if request.WhichOneof("op") == "multi" else (request,)
+        for op in ops:
+            path = op_path(op)
+            if len(path) * 4 > limit and len(path.encode()) > limit:
+                raise BadArgumentsError(path[:64] + "...", f"path of {len(path.encode())} bytes exceeds the "
+                                                           f"limit of {limit} bytes (--max-path-bytes)")
 
     def _write_one(self, session_id: int, request: pb.Request, response: pb.Response) -> None:
         body = prepare(PendingView(self._tree), self._limits, session_id, request)

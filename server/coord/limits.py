@@ -29,6 +29,9 @@ class Limits:
     max_session_timeout_ms: int = 40000
     container_check_interval_ms: int = 60000    # ZooKeeper's container/TTL sweep period
     ttl_enabled: bool = True                    # ZooKeeper's extendedTypesEnabled
+    max_path_bytes: int = 4096                  # one path (PATH_MAX); ZooKeeper bounds it by jute.maxbuffer
+    max_watches_per_session: int = 100_000      # 0: no limit
+    max_outstanding_per_session: int = 1000     # requests read and not yet answered (globalOutstandingLimit)
 
     def negotiate_timeout(self, requested_ms: int) -> int:
         """The session timeout the server grants: the request clamped to [min, max]."""

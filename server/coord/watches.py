@@ -23,6 +23,7 @@ from enum import Enum
 from typing import Iterable
 
 from dcli.v1 import coord_pb2 as pb
+from dcli.wire.errors import BadArgumentsError
 from dcli.wire.paths import parent_of
 
 from dcli_server.coord.tree import Change, ChangeKind
@@ -52,7 +53,8 @@ _REPORTED_AS = {
 
 
 class WatchManager:
-    def __init__(self) -> None:
+    def __init__(self, max_per_session: int = 0) -> None:
+        self.max_per_session = max_per_session      # 0: no limit
         self._tables: dict[WatchKind, dict[str, set[int]]] = {kind: {} for kind in WatchKind}
         # the same tables by name, for the path every write takes (an Enum key hashes slowly)
         self._data, self._child, self._persistent, self._recursive = (self._tables[k] for k in (
@@ -62,8 +64,13 @@ class WatchManager:
     # ---- registration ----
 
     def add(self, kind: WatchKind, session_id: int, path: str) -> None:
+        """Register a watch; BadArgumentsError when the session already holds its maximum."""
+        mine = self._by_session.setdefault(session_id, set())
+        if self.max_per_session and len(mine) >= self.max_per_session and (kind, path) not in mine:
+            raise BadArgumentsError(path, f"too many watches for session 0x{session_id:x}: the limit is "
+                                          f"{self.max_per_session} (--max-watches-per-session)")
         self._tables[kind].setdefault(path, set()).add(session_id)
-        self._by_session.setdefault(session_id, set()).add((kind, path))
+        mine.add((kind, path))
 
     def has(self, kind: WatchKind, session_id: int, path: str) -> bool:
         return session_id in self._tables[kind].get(path, ())
