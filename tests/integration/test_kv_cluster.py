@@ -2,15 +2,13 @@
 handoff, anti-entropy, range sharding, eventual keyspaces."""
 from __future__ import annotations
 
+import time
 import uuid
 
-import grpc
 import pytest
 
-from dcli.v1 import kv_pb2 as pb
-from dcli.v1 import kv_pb2_grpc as pb_grpc
 from dcli.wire import errors
-from dcli_server.kv.versions import VectorClock, Version, decode_siblings, encode_siblings
+from dcli_server.kv.versions import VectorClock, Version
 from tests.kv_cluster import FAST, KVCluster
 from tests.waiting import eventually
 
@@ -38,9 +36,8 @@ def pytest_runtest_makereport(item, call):
 
 def local(cluster: KVCluster, node: int, keys: list[bytes], keyspace: str = "default"):
     """What one node's own store holds for `keys` (the replica, not a quorum read)."""
-    with grpc.insecure_channel(cluster.address(node)) as ch:
-        reply = pb_grpc.KVStub(ch).ReplicaRead(pb.ReplicaReadRequest(keyspace=keyspace, keys=keys), timeout=10)
-    return [decode_siblings(e.siblings) for e in reply.entries]
+    with cluster.store(node) as store:
+        return [store.get(keyspace, k) for k in keys]
 
 
 def values(versions) -> list[bytes]:
@@ -90,9 +87,8 @@ def test_read_repair_brings_stale_replicas_to_the_newest_version(cluster, prefix
         assert first.quorum.acks == 3
         # node 1 alone learns of a newer version (as if the others had missed a write)
         newer = Version("9", 1, VectorClock.decode(kv.get(key, r=3).context), b"new")
-    with grpc.insecure_channel(cluster.address(1)) as ch:
-        pb_grpc.KVStub(ch).ReplicaApply(pb.ReplicaApplyRequest(
-            keyspace="default", entries=[pb.KVEntry(key=key, siblings=encode_siblings((newer,)))]), timeout=10)
+    with cluster.store(1) as store:
+        store.apply("default", key, (newer,), int(time.time() * 1000))
     assert [values(local(cluster, i, [key])[0]) for i in (1, 2, 3)] == [[b"new"], [b"old"], [b"old"]]
     with cluster.client(2) as kv:
         got = kv.get(key, r=3)
