@@ -95,11 +95,12 @@ class FramesKVTransport:
     async def _call(self, node: str, method: int, request, answer, timeout: float | None = None):
         if self._transport is None:
             raise PeerUnreachable(f"node {node}: this node has no peer listener (start it with --peer-listen)")
+        node_id = _node_id(node)
         try:
-            raw = await self._transport.request(_node_id(node), method, request.SerializeToString(),
+            raw = await self._transport.request(node_id, method, request.SerializeToString(),
                                                 timeout or self.timeout)
-        except (conn.PeerUnreachable, conn.PeerBusy) as e:
-            raise PeerUnreachable(str(e) or f"node {node}: no answer") from None
+        except (conn.PeerUnreachable, conn.PeerBusy) as e:     # the caller names the node itself
+            raise PeerUnreachable(str(e).removeprefix(f"node {node_id}: ") or "no answer") from None
         except conn.PeerError as e:         # it could not take the request (a bug, an older build)
             raise errors.SystemError_("", f"node {node}: {e}") from None
         try:
