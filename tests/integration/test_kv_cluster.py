@@ -132,6 +132,30 @@ def test_range_sharded_scans_ask_only_the_owning_shards(cluster, prefix):
         assert len(every.entries) == 5 and sorted(every.asked) == ["1", "2", "3"]
 
 
+def test_a_write_to_a_node_that_holds_no_replica_is_forwarded_and_no_client_can_claim_forwarding(cluster):
+    """N=1: a put to node 1 for a key another node holds is coordinated by that node (forwarded
+    on the peer port), also when the request carries what was once the `forwarded` flag (field
+    6), which made the node it reached coordinate."""
+    import grpc
+
+    from dcli.v1 import kv_pb2 as pb
+
+    name = "fw" + uuid.uuid4().hex[:6]
+    with cluster.client(1) as kv:
+        kv.create_keyspace(name, n=1, sharding="range", splits=["h", "p"])
+        shards = next(k for k in kv.ring(name).keyspaces if k.name == name).shards
+        # three shards on three nodes: one or two of them are another node's
+        first = {b"": "a", b"h": "k", b"p": "z"}
+        letter, owner = next((first[s.start], s.replicas[0]) for s in shards if s.replicas[0] != "1")
+        assert kv.put(letter + "-put", "x", keyspace=name).quorum.coordinator == owner
+    raw = pb.PutRequest(keyspace=name, key=f"{letter}-claimed".encode(), value=b"x").SerializeToString() + b"\x30\x01"
+    with grpc.insecure_channel(cluster.address(1)) as ch:
+        put = ch.unary_unary("/dcli.v1.KV/Put", request_serializer=None,
+                             response_deserializer=pb.WriteResponse.FromString)
+        answer = put(raw, timeout=15)
+    assert answer.quorum.coordinator == owner and [o.node for o in answer.quorum.replicas] == [owner]
+
+
 def test_the_ring_shows_nodes_down_and_back(cluster):
     with cluster.client(1) as kv:
         ring = kv.ring()
