@@ -34,6 +34,7 @@ from dcli_server.api import kv_codec as codec
 from dcli_server.kv import rebalance
 from dcli_server.kv.merkle import MerkleTree
 from dcli_server.kv.repair import local_hashes, local_tree
+from dcli_server.kv.ring import RING_SIZE, TokenRange, token
 from dcli_server.kv.transport import PeerUnreachable
 from dcli_server.kv.versions import VectorClock, VersionDecodeError, decode_siblings
 from dcli_server.listeners import peer_connection as conn
@@ -164,8 +165,7 @@ class FramesKVTransport:
                 yield codec.entries_from_pb(page.entries)
             if page.done:
                 return
-            at = (page.span, page.after if page.HasField("after") else None)
-            if at <= (req.span, req.after if req.HasField("after") else None):
+            if _position(page, spans) <= _position(req, spans):
                 raise errors.SystemError_("", f"node {node}: a page of {keyspace} that does not move on")
             req.span = page.span
             req.ClearField("after")
@@ -325,6 +325,19 @@ class KVPeerService:
         result = await self.node.coordinator.write(validate_keyspace(request.keyspace or "default"), request.key,
                                                    None, _context(request), request.w or None, True)
         return codec.write_to_pb(result)
+
+
+def _position(message, spans) -> tuple[int, int, int, bytes]:
+    """Where a page request starts or a page ends, in the order the source reads: span by span;
+    in a key range by key, in a token range by the key's token from the span's start (the whole
+    ring: from token 0), then by key."""
+    if not message.HasField("after"):
+        return message.span, 0, 0, b""
+    span = spans[message.span] if message.span < len(spans) else None
+    if isinstance(span, TokenRange):
+        t = token(message.after)
+        return message.span, 1, t if span.start == span.end else (t - span.start - 1) % RING_SIZE, message.after
+    return message.span, 1, 0, message.after
 
 
 def _context(request) -> VectorClock | None:
