@@ -32,7 +32,7 @@ from dcli.wire import errors
 from dcli.wire.kv_keys import validate_key, validate_keyspace
 from dcli_server.api import kv_codec as codec
 from dcli_server.kv import rebalance
-from dcli_server.kv.merkle import MerkleTree
+from dcli_server.kv.merkle import MAX_DEPTH, MerkleTree
 from dcli_server.kv.repair import local_hashes, local_tree
 from dcli_server.kv.ring import RING_SIZE, TokenRange, token
 from dcli_server.kv.transport import PeerUnreachable
@@ -95,7 +95,7 @@ class FramesKVTransport:
 
     async def _call(self, node: str, method: int, request, answer, timeout: float | None = None):
         if self._transport is None:
-            raise PeerUnreachable(f"node {node}: this node has no peer listener (start it with --peer-listen)")
+            raise PeerUnreachable("this node has no peer listener (start it with --peer-listen)")
         node_id = _node_id(node)
         try:
             raw = await self._transport.request(node_id, method, request.SerializeToString(),
@@ -285,7 +285,7 @@ class KVPeerService:
         keyspace = validate_keyspace(request.keyspace)
         spans = [codec.span_from_pb(s) for s in request.spans]
         depth = request.depth or 10
-        if not 1 <= depth <= 20:
+        if not 1 <= depth <= MAX_DEPTH:
             raise ValueError(f"merkle depth {depth}")
         store = self.node.store
         trees = await asyncio.to_thread(lambda: [local_tree(store, keyspace, s, depth).encode() for s in spans])
