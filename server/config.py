@@ -140,7 +140,8 @@ class ServerConfig:
     def kv_config(self):
         from dcli_server.kv.node import KVConfig
 
-        return KVConfig(node_id=self.node_id, peers=self.client_addresses, weights=dict(self.kv_weights),
+        return KVConfig(node_id=self.node_id, peers=self.client_addresses, peer_addresses=self.peer_addresses,
+                        weights=dict(self.kv_weights),
                         vnodes=self.kv_vnodes, heartbeat_ms=self.kv_heartbeat_ms,
                         anti_entropy_ms=self.kv_anti_entropy_ms,
                         request_timeout_ms=self.kv_request_timeout_ms)

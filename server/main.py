@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 from dcli.wire.addresses import join_host_port
 from dcli_server.api.broker_groups import Groups
-from dcli_server.api.kv_peers import GrpcTransport
 from dcli_server.broker.broker import Broker
 from dcli_server.broker.config import BrokerConfig
 from dcli_server.broker.membership import start_membership
@@ -21,6 +20,7 @@ from dcli_server.broker.tree_offsets import TreeOffsetStore
 from dcli_server.config import ServerConfig
 from dcli_server.kv.node import KVNode
 from dcli_server.listeners.peer import PeerListener
+from dcli_server.listeners.peer_kv import FramesKVTransport
 from dcli_server.listeners.client import MAX_REQUEST_BYTES, ClientListener
 from dcli_server.node import CoordNode
 
@@ -49,7 +49,7 @@ class Services:
     broker: Broker
     groups: Groups
     kv: KVNode
-    kv_transport: GrpcTransport
+    kv_transport: FramesKVTransport
     peers: PeerListener | None = None       # the peer listener, in a cluster
     membership: object | None = None        # BrokerMembership, with more than one peer
 
@@ -89,8 +89,12 @@ class Services:
             broker = Broker(config.data_dir / "broker", broker_config, fsync=config.fsync.value)
         groups = Groups(config.data_dir / "groups", settings.group_config(), offsets=offsets)
         kv_config = settings.kv_config()
-        kv_transport = GrpcTransport(kv_config.request_timeout_ms)
+        kv_transport = FramesKVTransport(peers.transport if peers else None, kv_config.request_timeout_ms)
+        if peers is not None:
+            kv_config.peer_addresses.setdefault(config.node_id, peers.address)
         kv = KVNode(config.data_dir, kv_config, kv_transport)
+        if peers is not None:
+            peers.attach_kv(kv)
         services = cls(settings, node, broker, groups, kv, kv_transport, peers)
         try:
             await broker.start()

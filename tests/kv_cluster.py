@@ -31,6 +31,7 @@ class KVCluster:
         self.extra = list(extra or FAST)
         self.addresses = {i: f"127.0.0.1:{p}" for i, p in enumerate(ports[:size + spare], 1)}
         peer_ports = dict(enumerate(ports[size + spare:], 1))
+        self.peer_addresses = {i: f"127.0.0.1:{p}" for i, p in peer_ports.items()}
         members = {i: f"{a}/{peer_ports[i]}" for i, a in self.addresses.items() if i <= size}
         self.peers = ",".join(f"{i}={a}" for i, a in members.items())
         self.nodes: dict[int, ServerProcess] = {}
@@ -68,6 +69,17 @@ class KVCluster:
 
     def address(self, i: int) -> str:
         return self.addresses[i]
+
+    def member(self, i: int) -> str:
+        """Node i's client and peer address, as `dcli kv rebalance --add` takes them."""
+        return f"{self.addresses[i]}/{self.peer_addresses[i]}"
+
+    def store(self, i: int):
+        """Node i's own sqlite store, opened beside the running server (sqlite's locking keeps the
+        two apart): what that replica holds, not a quorum read."""
+        from dcli_server.kv.store import KVStore
+
+        return KVStore(self.nodes[i].data_dir / "kv" / "kv.sqlite3")
 
     def running(self) -> list[int]:
         return [i for i, n in self.nodes.items() if n.proc is not None and n.proc.poll() is None]

@@ -173,23 +173,28 @@ def create_keyspace(ctx: typer.Context, name: str = typer.Argument(..., metavar=
 
 @app.command("rebalance")
 def rebalance(ctx: typer.Context,
-              add: Optional[list[str]] = typer.Option(None, "--add", metavar="ID=HOST:PORT", help="A node to add (repeat)."),
+              add: Optional[list[str]] = typer.Option(
+                  None, "--add", metavar="ID=HOST:PORT[/PEER]",
+                  help="A node to add, with its client address and its peer address (HOST:PORT or a PORT on "
+                       "the same host; left out: the one in the server's --peers, else the client port + 1000). "
+                       "Repeat for more."),
               remove: Optional[list[str]] = typer.Option(None, "--remove", metavar="ID", help="A node to remove (repeat)."),
               weight: Optional[list[str]] = typer.Option(None, "--weight", metavar="ID=W", help="A node's new weight (repeat)."),
               dry_run: bool = typer.Option(False, "--dry-run", help="Show which ranges would move, move nothing.")) -> None:
     """Add or remove nodes or change weights, streaming only the ranges that change owners.
 
-    Example: dcli kv rebalance --add 4=127.0.0.1:7184
+    Example: dcli kv rebalance --add 4=127.0.0.1:7184/8184
     """
     from dcli.output import kv as printers
-    from dcli.wire.peers import parse_address, parse_node_id
+    from dcli.wire.peers import parse_member, parse_node_id
 
     adds = {}
     for item in add or []:
         ident, sep, address = item.partition("=")
         if not sep:
-            raise errors.UsageError(f"invalid --add '{item}': expected ID=HOST:PORT")
-        adds[str(parse_node_id(ident, "node id"))] = parse_address(address, "--add address")
+            raise errors.UsageError(f"invalid --add '{item}': expected ID=HOST:PORT[/PEER]")
+        parse_member(address, "--add address")          # checked here, sent as given
+        adds[str(parse_node_id(ident, "node id"))] = address.strip()
     weights = {}
     for item in weight or []:
         ident, sep, value = item.partition("=")

@@ -26,6 +26,7 @@ import grpc
 
 from dcli.client.rpc import error_from_rpc
 from dcli.client.session import CHANNEL_OPTIONS, parse_servers
+from dcli.wire.peers import parse_member
 from dcli.v1 import kv_pb2 as pb
 from dcli.v1 import kv_pb2_grpc as pb_grpc
 from dcli.wire import errors
@@ -223,9 +224,14 @@ class KVClient:
                   weights: dict[str, float] | None = None, dry_run: bool = False,
                   timeout: float = 3600.0) -> Iterator[pb.RebalanceProgress]:
         """Change membership; yields progress until every moved range has arrived.
-        `add` maps a node id to its address (weight 1, or from `weights`)."""
+        `add` maps a node id to its addresses, `CLIENT[/PEER]` (weight 1, or from `weights`); a
+        peer address left out is the one in the server's `--peers`, else the client port + 1000."""
         weights = dict(weights or {})
-        adds = [pb.NodeChange(id=i, address=a, weight=weights.pop(i, 0.0)) for i, a in (add or {}).items()]
+        adds = []
+        for i, text in (add or {}).items():
+            member = parse_member(text, "address of the node to add")
+            adds.append(pb.NodeChange(id=i, address=member.client, weight=weights.pop(i, 0.0),
+                                      peer=member.peer if "/" in text else ""))
         req = pb.RebalanceRequest(add=adds, remove=list(remove), weights=weights, dry_run=dry_run)
         server = self.servers[0]
         try:

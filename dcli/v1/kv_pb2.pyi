@@ -57,34 +57,30 @@ class Quorum(_message.Message):
     def __init__(self, n: _Optional[int] = ..., r: _Optional[int] = ..., w: _Optional[int] = ..., consistency: _Optional[str] = ..., preference: _Optional[_Iterable[str]] = ..., replicas: _Optional[_Iterable[_Union[ReplicaOutcome, _Mapping]]] = ..., coordinator: _Optional[str] = ..., epoch: _Optional[int] = ..., acks: _Optional[int] = ...) -> None: ...
 
 class PutRequest(_message.Message):
-    __slots__ = ("keyspace", "key", "value", "context", "w", "forwarded")
+    __slots__ = ("keyspace", "key", "value", "context", "w")
     KEYSPACE_FIELD_NUMBER: _ClassVar[int]
     KEY_FIELD_NUMBER: _ClassVar[int]
     VALUE_FIELD_NUMBER: _ClassVar[int]
     CONTEXT_FIELD_NUMBER: _ClassVar[int]
     W_FIELD_NUMBER: _ClassVar[int]
-    FORWARDED_FIELD_NUMBER: _ClassVar[int]
     keyspace: str
     key: bytes
     value: bytes
     context: bytes
     w: int
-    forwarded: bool
-    def __init__(self, keyspace: _Optional[str] = ..., key: _Optional[bytes] = ..., value: _Optional[bytes] = ..., context: _Optional[bytes] = ..., w: _Optional[int] = ..., forwarded: _Optional[bool] = ...) -> None: ...
+    def __init__(self, keyspace: _Optional[str] = ..., key: _Optional[bytes] = ..., value: _Optional[bytes] = ..., context: _Optional[bytes] = ..., w: _Optional[int] = ...) -> None: ...
 
 class KVDeleteRequest(_message.Message):
-    __slots__ = ("keyspace", "key", "context", "w", "forwarded")
+    __slots__ = ("keyspace", "key", "context", "w")
     KEYSPACE_FIELD_NUMBER: _ClassVar[int]
     KEY_FIELD_NUMBER: _ClassVar[int]
     CONTEXT_FIELD_NUMBER: _ClassVar[int]
     W_FIELD_NUMBER: _ClassVar[int]
-    FORWARDED_FIELD_NUMBER: _ClassVar[int]
     keyspace: str
     key: bytes
     context: bytes
     w: int
-    forwarded: bool
-    def __init__(self, keyspace: _Optional[str] = ..., key: _Optional[bytes] = ..., context: _Optional[bytes] = ..., w: _Optional[int] = ..., forwarded: _Optional[bool] = ...) -> None: ...
+    def __init__(self, keyspace: _Optional[str] = ..., key: _Optional[bytes] = ..., context: _Optional[bytes] = ..., w: _Optional[int] = ...) -> None: ...
 
 class WriteResponse(_message.Message):
     __slots__ = ("version", "context", "siblings", "quorum")
@@ -286,14 +282,16 @@ class CreateKeyspaceRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ..., n: _Optional[int] = ..., r: _Optional[int] = ..., w: _Optional[int] = ..., consistency: _Optional[str] = ..., sharding: _Optional[str] = ..., splits: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class NodeChange(_message.Message):
-    __slots__ = ("id", "address", "weight")
+    __slots__ = ("id", "address", "weight", "peer")
     ID_FIELD_NUMBER: _ClassVar[int]
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
     WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    PEER_FIELD_NUMBER: _ClassVar[int]
     id: str
     address: str
     weight: float
-    def __init__(self, id: _Optional[str] = ..., address: _Optional[str] = ..., weight: _Optional[float] = ...) -> None: ...
+    peer: str
+    def __init__(self, id: _Optional[str] = ..., address: _Optional[str] = ..., weight: _Optional[float] = ..., peer: _Optional[str] = ...) -> None: ...
 
 class RebalanceRequest(_message.Message):
     __slots__ = ("add", "remove", "weights", "dry_run")
@@ -468,14 +466,46 @@ class RangeHashesResponse(_message.Message):
     hashes: _containers.RepeatedCompositeFieldContainer[KeyHash]
     def __init__(self, hashes: _Optional[_Iterable[_Union[KeyHash, _Mapping]]] = ...) -> None: ...
 
-class EntryChunk(_message.Message):
-    __slots__ = ("entries",)
+class RangePageRequest(_message.Message):
+    __slots__ = ("keyspace", "spans", "span", "after")
+    KEYSPACE_FIELD_NUMBER: _ClassVar[int]
+    SPANS_FIELD_NUMBER: _ClassVar[int]
+    SPAN_FIELD_NUMBER: _ClassVar[int]
+    AFTER_FIELD_NUMBER: _ClassVar[int]
+    keyspace: str
+    spans: _containers.RepeatedCompositeFieldContainer[KVSpan]
+    span: int
+    after: bytes
+    def __init__(self, keyspace: _Optional[str] = ..., spans: _Optional[_Iterable[_Union[KVSpan, _Mapping]]] = ..., span: _Optional[int] = ..., after: _Optional[bytes] = ...) -> None: ...
+
+class RangePage(_message.Message):
+    __slots__ = ("entries", "done", "span", "after")
     ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    DONE_FIELD_NUMBER: _ClassVar[int]
+    SPAN_FIELD_NUMBER: _ClassVar[int]
+    AFTER_FIELD_NUMBER: _ClassVar[int]
     entries: _containers.RepeatedCompositeFieldContainer[KVEntry]
-    def __init__(self, entries: _Optional[_Iterable[_Union[KVEntry, _Mapping]]] = ...) -> None: ...
+    done: bool
+    span: int
+    after: bytes
+    def __init__(self, entries: _Optional[_Iterable[_Union[KVEntry, _Mapping]]] = ..., done: _Optional[bool] = ..., span: _Optional[int] = ..., after: _Optional[bytes] = ...) -> None: ...
 
 class PullRangesRequest(_message.Message):
-    __slots__ = ("epoch",)
+    __slots__ = ("epoch", "start")
     EPOCH_FIELD_NUMBER: _ClassVar[int]
+    START_FIELD_NUMBER: _ClassVar[int]
     epoch: int
-    def __init__(self, epoch: _Optional[int] = ...) -> None: ...
+    start: bool
+    def __init__(self, epoch: _Optional[int] = ..., start: _Optional[bool] = ...) -> None: ...
+
+class PullRangesStatus(_message.Message):
+    __slots__ = ("progress", "finished", "error_tag", "error")
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    FINISHED_FIELD_NUMBER: _ClassVar[int]
+    ERROR_TAG_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    progress: RebalanceProgress
+    finished: bool
+    error_tag: str
+    error: str
+    def __init__(self, progress: _Optional[_Union[RebalanceProgress, _Mapping]] = ..., finished: _Optional[bool] = ..., error_tag: _Optional[str] = ..., error: _Optional[str] = ...) -> None: ...

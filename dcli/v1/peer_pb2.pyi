@@ -55,3 +55,19 @@ class ForwardReply(_message.Message):
     opened: _coord_pb2.Connected
     error: _coord_pb2.Error
     def __init__(self, id: _Optional[int] = ..., response: _Optional[_Union[_coord_pb2.Response, _Mapping]] = ..., opened: _Optional[_Union[_coord_pb2.Connected, _Mapping]] = ..., error: _Optional[_Union[_coord_pb2.Error, _Mapping]] = ...) -> None: ...
+
+class KVPeerReply(_message.Message):
+    __slots__ = ("answer", "error")
+    ANSWER_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    answer: bytes
+    error: KVPeerError
+    def __init__(self, answer: _Optional[bytes] = ..., error: _Optional[_Union[KVPeerError, _Mapping]] = ...) -> None: ...
+
+class KVPeerError(_message.Message):
+    __slots__ = ("tag", "message")
+    TAG_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    tag: str
+    message: str
+    def __init__(self, tag: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...

@@ -1,5 +1,5 @@
 """The KV store's messages (kv.proto) to and from the domain's values, for both sides of a call:
-the servicer (kv_service.py) and the node-to-node transport (kv_peers.py)."""
+the client servicer (kv_service.py) and the node-to-node calls (listeners/peer_kv.py)."""
 from __future__ import annotations
 
 from dcli.v1 import kv_pb2 as pb

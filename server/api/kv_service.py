@@ -1,4 +1,6 @@
-"""The KV service (kv.proto): client calls to the node's coordinator, node-to-node calls to its store.
+"""The KV service (kv.proto): client calls to the node's coordinator. The calls between nodes are
+not here: they travel on the peer listener (listeners/peer_kv.py), and no client can claim to be
+a node (a write a client sends is always coordinated as a client's).
 
 Translation only; failures end the call as dcli_server.api.errors says (a DcliError as its gRPC
 status with the `dcli-error` trailing metadata, anything else INTERNAL and one log line).
@@ -11,18 +13,15 @@ import logging
 
 from dcli.v1 import kv_pb2 as pb
 from dcli.v1 import kv_pb2_grpc as pb_grpc
-from dcli.wire.kv_keys import DEFAULT_KEYSPACE, InvalidKeyError, validate_key, validate_keyspace
+from dcli.wire.kv_keys import DEFAULT_KEYSPACE, InvalidKeyError, validate_keyspace
 from dcli_server.api import kv_codec as codec
 from dcli_server.api.errors import guarded, guarded_stream
 from dcli_server.kv import rebalance
 from dcli_server.kv.membership import KeyspaceConfig
 from dcli_server.kv.node import KVNode
-from dcli_server.kv.ring import KeyRange
-from dcli_server.kv.repair import local_hashes, local_tree
 from dcli_server.kv.versions import VectorClock, VersionDecodeError
 
 log = logging.getLogger("dcli.server")
-CHUNK_ENTRIES = 256
 
 
 def _context(request) -> VectorClock | None:
@@ -50,13 +49,13 @@ class KVService(pb_grpc.KVServicer):
     @guarded
     async def Put(self, request: pb.PutRequest, context) -> pb.WriteResponse:
         result = await self.node.coordinator.write(_keyspace(request.keyspace), request.key, request.value,
-                                                   _context(request), request.w or None, request.forwarded)
+                                                   _context(request), request.w or None)
         return codec.write_to_pb(result)
 
     @guarded
     async def Delete(self, request: pb.KVDeleteRequest, context) -> pb.WriteResponse:
         result = await self.node.coordinator.write(_keyspace(request.keyspace), request.key, None,
-                                                   _context(request), request.w or None, request.forwarded)
+                                                   _context(request), request.w or None)
         return codec.write_to_pb(result)
 
     @guarded
@@ -109,86 +108,7 @@ class KVService(pb_grpc.KVServicer):
 
     @guarded_stream
     async def Rebalance(self, request: pb.RebalanceRequest, context):
-        add = {c.id: (c.address, c.weight or 1.0) for c in request.add}
+        add = {c.id: (c.address, c.weight or 1.0, c.peer) for c in request.add}
         async for p in rebalance.rebalance(self.node, add, list(request.remove), dict(request.weights),
                                            request.dry_run):
-            yield codec.progress_to_pb(p)
-
-    # -- node to node ------------------------------------------------------------------------------
-
-    @guarded
-    async def Ping(self, request: pb.KVPingRequest, context) -> pb.KVPingResponse:
-        epoch, digest = self.node.on_ping(getattr(request, "from"), request.epoch, request.digest)
-        self.node.peers.mark_up(getattr(request, "from"))
-        return pb.KVPingResponse(node=self.node.me, epoch=epoch, digest=digest)
-
-    @guarded
-    async def Membership(self, request: pb.MembershipRequest, context) -> pb.MembershipResponse:
-        return pb.MembershipResponse(document=self.node.on_membership(request.document))
-
-    @guarded
-    async def ReplicaApply(self, request: pb.ReplicaApplyRequest, context) -> pb.ReplicaApplyResponse:
-        keyspace = validate_keyspace(request.keyspace)
-        entries = codec.entries_from_pb(request.entries)
-        store = self.node.store
-        if request.hint_for:
-            await asyncio.to_thread(store.add_hints, request.hint_for, keyspace, entries)
-        else:
-            await self.node.group_commit.apply(keyspace, entries)
-        return pb.ReplicaApplyResponse(epoch=self.node.document.epoch)
-
-    @guarded
-    async def ReplicaRead(self, request: pb.ReplicaReadRequest, context) -> pb.ReplicaReadResponse:
-        keyspace = validate_keyspace(request.keyspace)
-        keys = [validate_key(k) for k in request.keys]
-        store = self.node.store
-        found = await asyncio.to_thread(lambda: [(k, store.get(keyspace, k)) for k in keys])
-        return pb.ReplicaReadResponse(entries=codec.entries_to_pb(found), epoch=self.node.document.epoch)
-
-    @guarded
-    async def ReplicaScan(self, request: pb.ScanRequest, context) -> pb.ReplicaScanResponse:
-        limit = request.limit or 1000
-        found = await asyncio.to_thread(self.node.store.scan, validate_keyspace(request.keyspace),
-                                        start=request.start, end=request.end if request.HasField("end") else None,
-                                        limit=limit, include_tombstones=True)
-        return pb.ReplicaScanResponse(entries=codec.entries_to_pb(found), truncated=len(found) >= limit)
-
-    @guarded
-    async def MerkleTrees(self, request: pb.SpansRequest, context) -> pb.MerkleTreesResponse:
-        keyspace = validate_keyspace(request.keyspace)
-        spans = [codec.span_from_pb(s) for s in request.spans]
-        store, depth = self.node.store, request.depth or 10
-        trees = await asyncio.to_thread(lambda: [local_tree(store, keyspace, s, depth).encode() for s in spans])
-        return pb.MerkleTreesResponse(trees=trees)
-
-    @guarded
-    async def RangeHashes(self, request: pb.SpansRequest, context) -> pb.RangeHashesResponse:
-        keyspace = validate_keyspace(request.keyspace)
-        spans = [codec.span_from_pb(s) for s in request.spans]
-        found = await asyncio.to_thread(local_hashes, self.node.store, keyspace, spans)
-        return pb.RangeHashesResponse(hashes=[pb.KeyHash(key=k, vhash=h) for k, h in found])
-
-    @guarded_stream
-    async def StreamRange(self, request: pb.SpansRequest, context):
-        keyspace = validate_keyspace(request.keyspace)
-        store = self.node.store
-        for span in (codec.span_from_pb(s) for s in request.spans):
-            source = store.entries_in_keys(keyspace, span) if isinstance(span, KeyRange) else store.entries(keyspace, span)
-
-            def page(it=source):
-                out = []
-                for entry in it:
-                    out.append(entry)
-                    if len(out) == CHUNK_ENTRIES:
-                        break
-                return out
-            while True:
-                chunk = await asyncio.to_thread(page)
-                if not chunk:
-                    break
-                yield pb.EntryChunk(entries=codec.entries_to_pb(chunk))
-
-    @guarded_stream
-    async def PullRanges(self, request: pb.PullRangesRequest, context):
-        async for p in rebalance.pull(self.node, request.epoch):
             yield codec.progress_to_pb(p)

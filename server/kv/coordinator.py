@@ -63,6 +63,7 @@ class Coordinator:
             await asyncio.gather(*list(self._background), return_exceptions=True)
 
     def _address(self, doc: RingDocument, node: str) -> str:
+        """The client address a replica's outcome shows (calls name the node, not an address)."""
         return doc.address(node) or ""
 
     # -- writes -------------------------------------------------------------------------------
@@ -83,7 +84,7 @@ class Coordinator:
         if self.me not in replicas and not forwarded:
             for node in sorted(replicas, key=lambda x: not self.peers.is_up(x)):
                 try:
-                    result = await self.transport.forward_write(self._address(doc, node), keyspace, key,
+                    result = await self.transport.forward_write(node, keyspace, key,
                                                                 value, context, w)
                     self.peers.mark_up(node)
                     return result
@@ -140,7 +141,7 @@ class Coordinator:
         # tried even when believed down: a refused connection fails at once, and the failure
         # detector may be a heartbeat behind a node that just came back
         try:
-            await self.transport.apply(address, keyspace, [(key, versions)], me=self.me, epoch=doc.epoch)
+            await self.transport.apply(node, keyspace, [(key, versions)], me=self.me, epoch=doc.epoch)
             self.peers.mark_up(node)
             return ReplicaOutcome(node, address, "stored")
         except PeerUnreachable as e:
@@ -160,7 +161,7 @@ class Coordinator:
                 continue
             used.add(node)
             try:
-                await self.transport.apply(self._address(doc, node), keyspace, [(key, versions)],
+                await self.transport.apply(node, keyspace, [(key, versions)],
                                            hint_for=target, me=self.me, epoch=doc.epoch)
                 self.peers.mark_up(node)
                 return node
@@ -174,7 +175,7 @@ class Coordinator:
     async def _read_one(self, doc: RingDocument, keyspace: str, node: str, key: bytes) -> tuple[Version, ...]:
         if node == self.me:
             return await asyncio.to_thread(self.store.get, keyspace, key)
-        [versions] = await self.transport.read(self._address(doc, node), keyspace, [key], doc.epoch)
+        [versions] = await self.transport.read(node, keyspace, [key], doc.epoch)
         self.peers.mark_up(node)
         return versions
 
@@ -183,8 +184,7 @@ class Coordinator:
         if node == self.me:
             await asyncio.to_thread(self.store.apply, keyspace, key, versions, self.now_ms())
         else:
-            await self.transport.apply(self._address(doc, node), keyspace, [(key, versions)],
-                                       me=self.me, epoch=doc.epoch)
+            await self.transport.apply(node, keyspace, [(key, versions)], me=self.me, epoch=doc.epoch)
 
     async def read(self, keyspace: str, key: bytes, r: int | None = None) -> ReadResult:
         validate_keyspace(keyspace)
@@ -279,7 +279,7 @@ class Coordinator:
                 got = await asyncio.to_thread(self.store.scan, keyspace, start=start, end=end,
                                               limit=limit, include_tombstones=True)
                 return got, len(got) >= limit
-            result = await self.transport.scan(self._address(doc, node), keyspace, start, end, limit)
+            result = await self.transport.scan(node, keyspace, start, end, limit)
             self.peers.mark_up(node)
             return result
 

@@ -51,8 +51,9 @@ DEFAULT_N = 3
 
 @dataclass(frozen=True)
 class NodeEntry:
-    address: str
+    address: str                # the client address (what clients and `dcli kv ring` see)
     weight: float = 1.0
+    peer: str = ""              # the peer address other nodes call; "": not recorded (older ring.json)
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,8 @@ class RingDocument:
 
     def to_json(self) -> str:
         def nodes(m):
-            return {k: {"address": v.address, "weight": v.weight} for k, v in sorted(m.items(), key=_node_order)}
+            return {k: {"address": v.address, "weight": v.weight, **({"peer": v.peer} if v.peer else {})}
+                    for k, v in sorted(m.items(), key=_node_order)}
         data = {"epoch": self.epoch, "vnodes": self.vnodes, "nodes": nodes(self.nodes),
                 "previous": None if self.previous is None else nodes(self.previous),
                 "keyspaces": {k: v.to_json() for k, v in sorted(self.keyspaces.items())}}
@@ -140,7 +142,8 @@ class RingDocument:
         data = json.loads(text)
 
         def nodes(m):
-            return {str(k): NodeEntry(v["address"], float(v.get("weight", 1.0))) for k, v in m.items()}
+            return {str(k): NodeEntry(v["address"], float(v.get("weight", 1.0)), str(v.get("peer") or ""))
+                    for k, v in m.items()}
         return cls(int(data["epoch"]), int(data.get("vnodes", DEFAULT_VNODES)), nodes(data["nodes"]),
                    {k: KeyspaceConfig.from_json(k, v) for k, v in data.get("keyspaces", {}).items()},
                    None if data.get("previous") is None else nodes(data["previous"]))
@@ -195,8 +198,11 @@ class RingDocument:
         return self._layouts[key]
 
     def address(self, node: str) -> str | None:
-        entry = self.nodes.get(node) or (self.previous or {}).get(node)
+        entry = self.entry(node)
         return entry.address if entry else None
+
+    def entry(self, node: str) -> NodeEntry | None:
+        return self.nodes.get(node) or (self.previous or {}).get(node)
 
     def members(self) -> list[str]:
         """Every node of the ring and, during a move, of the old one."""
@@ -204,19 +210,23 @@ class RingDocument:
 
     # -- changes ----------------------------------------------------------------------------
 
-    def change(self, add: Mapping[str, tuple[str, float]] = {}, remove=(),
+    def change(self, add: Mapping[str, tuple] = {}, remove=(),
                weights: Mapping[str, float] = {}) -> RingDocument:
-        """The first document of a membership change (epoch + 1, `previous` = today's nodes)."""
+        """The first document of a membership change (epoch + 1, `previous` = today's nodes).
+        `add` maps a node id to (client address, weight[, peer address])."""
         if self.moving:
             raise MembershipError(message="Membership change refused: a move is under way "
                                           "(run `dcli kv rebalance` with no change to finish it)")
         nodes = dict(self.nodes)
-        for node, (address, weight) in add.items():
+        for node, (address, weight, *peer) in add.items():
+            peer = peer[0] if peer else ""
             if node in nodes:
                 raise MembershipError(message=f"Membership change refused: node {node} is already on the ring")
-            if any(e.address == address for e in nodes.values()):
-                raise MembershipError(message=f"Membership change refused: {address} is already on the ring")
-            nodes[node] = NodeEntry(address, _weight(weight or 1.0))
+            taken = {a for e in nodes.values() for a in (e.address, e.peer) if a}
+            for a in (address, peer):
+                if a in taken:
+                    raise MembershipError(message=f"Membership change refused: {a} is already on the ring")
+            nodes[node] = NodeEntry(address, _weight(weight or 1.0), peer)
         for node in remove:
             if node not in nodes:
                 raise MembershipError(message=f"Membership change refused: node {node} is not on the ring")
@@ -270,10 +280,11 @@ def _node_order(item):
 
 
 def bootstrap(peers: Mapping[int, str], weights: Mapping[int, float] | None = None,
-              vnodes: int = DEFAULT_VNODES) -> RingDocument:
-    """Epoch 0: every `--peers` node, with its `--kv-weights` weight (1 when not given)."""
-    weights = weights or {}
-    return RingDocument(0, vnodes, {str(i): NodeEntry(addr, float(weights.get(i, 1.0)))
+              vnodes: int = DEFAULT_VNODES, peer_addresses: Mapping[int, str] | None = None) -> RingDocument:
+    """Epoch 0: every `--peers` node (client and peer address), with its `--kv-weights` weight
+    (1 when not given)."""
+    weights, peer_addresses = weights or {}, peer_addresses or {}
+    return RingDocument(0, vnodes, {str(i): NodeEntry(addr, float(weights.get(i, 1.0)), peer_addresses.get(i, ""))
                                     for i, addr in sorted(peers.items())})
 
 

@@ -5,6 +5,8 @@ first, and `dcli kv rebalance` changes it (membership.py). The node owns:
 
 * the sqlite3 store under `<data-dir>/kv/` and the ring document beside it (`ring.json`);
 * the coordinator (coordinator.py) that serves client requests with quorums;
+* the transport's list of members to talk to: each member's peer address, from the ring
+  document (an older ring.json has none: then `--peers`, else the client port + 1000);
 * a heartbeat every `heartbeat_ms` to every member, which keeps the failure detector current,
   exchanges ring epochs (the newer document wins, and is fetched or pushed), and starts the
   handoff of hints to nodes that are back;
@@ -22,10 +24,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dcli.wire.errors import UsageError
 from dcli.wire.kv_keys import DEFAULT_KEYSPACE
+from dcli.wire.peers import parse_member
 from dcli_server.kv import membership
 from dcli_server.kv.coordinator import Coordinator
-from dcli_server.kv.membership import RANGE, KeyspaceConfig, RingDocument
+from dcli_server.kv.membership import RANGE, KeyspaceConfig, NodeEntry, RingDocument
 from dcli_server.kv.merkle import DEFAULT_DEPTH
 from dcli_server.kv.peers import PeerTable
 from dcli_server.kv.repair import Repairs
@@ -40,6 +44,7 @@ log = logging.getLogger("dcli.kv")
 class KVConfig:
     node_id: int = 1
     peers: dict[int, str] = field(default_factory=dict)       # {} = this node alone
+    peer_addresses: dict[int, str] = field(default_factory=dict)    # --peers' peer addresses (and this node's)
     weights: dict[int, float] = field(default_factory=dict)   # --kv-weights; 1 when not given
     vnodes: int = DEFAULT_VNODES
     heartbeat_ms: int = 1000
@@ -114,9 +119,10 @@ class KVNode:
 
     async def start(self, address: str) -> None:
         peers = self.config.peers or {self.config.node_id: address}
-        booted = membership.bootstrap(peers, self.config.weights, self.config.vnodes)
+        booted = membership.bootstrap(peers, self.config.weights, self.config.vnodes, self.config.peer_addresses)
         saved = membership.load(self.ring_path)
         self.document = saved if saved is not None and saved.epoch > 0 else booted
+        self._tell_transport()
         self.peers.on_up.append(lambda node: self.coordinator.spawn(self.repairs.hand_off(node)))
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._every(self.config.heartbeat_ms, self.heartbeat)),
@@ -154,7 +160,29 @@ class KVNode:
         log.warning("kv: ring epoch %d -> %d%s", self.document.epoch, doc.epoch,
                     " (moving ranges)" if doc.moving else "")
         self.document = doc
+        self._tell_transport()
         return True
+
+    def peer_address(self, node: str, entry: NodeEntry | None = None) -> str:
+        """Where `node`'s peer listener is: the document's word for it, else `--peers`', else its
+        client port + 1000 ("" when none of these gives one)."""
+        entry = entry or self.document.entry(node)
+        if entry is not None and entry.peer:
+            return entry.peer
+        return self.default_peer(node, entry.address if entry is not None else "")
+
+    def default_peer(self, node: str, address: str) -> str:
+        """A peer address for a node that names none: `--peers`' for its id, else the default."""
+        if node.isdigit() and int(node) in self.config.peer_addresses:
+            return self.config.peer_addresses[int(node)]
+        try:
+            return parse_member(address).peer if address else ""
+        except UsageError:
+            return ""
+
+    def _tell_transport(self) -> None:
+        doc = self.document
+        self.transport.set_members({n: self.peer_address(n) for n in doc.members() if n != self.me})
 
     async def publish(self, doc: RingDocument) -> list[str]:
         """Adopt `doc` here and push it to every member; returns the members not reached."""
@@ -164,7 +192,7 @@ class KVNode:
 
         async def push(node: str) -> str | None:
             try:
-                answer = RingDocument.from_json(await self.transport.membership(doc.address(node), text))
+                answer = RingDocument.from_json(await self.transport.membership(node, text))
                 self.peers.mark_up(node)
                 self.adopt(answer)
                 return None
@@ -187,7 +215,7 @@ class KVNode:
 
     async def _fetch(self, node: str) -> None:
         try:
-            self.on_membership(await self.transport.membership(self.document.address(node), ""))
+            self.on_membership(await self.transport.membership(node, ""))
         except PeerUnreachable as e:
             self.peers.mark_down(node, str(e))
 
@@ -196,7 +224,7 @@ class KVNode:
 
         async def ping(node: str) -> None:
             try:
-                epoch, digest = await self.transport.ping(doc.address(node), self.me, doc.epoch, doc.digest)
+                epoch, digest = await self.transport.ping(node, self.me, doc.epoch, doc.digest)
             except PeerUnreachable as e:
                 self.peers.mark_down(node, str(e))
                 return
@@ -204,9 +232,9 @@ class KVNode:
             if (epoch, digest) == (doc.epoch, doc.digest):
                 return
             try:
-                theirs = await self.transport.membership(doc.address(node), "")
+                theirs = await self.transport.membership(node, "")
                 if not self.on_membership(theirs) and self.document.supersedes(RingDocument.from_json(theirs)):
-                    await self.transport.membership(doc.address(node), self.document.to_json())
+                    await self.transport.membership(node, self.document.to_json())
             except PeerUnreachable as e:
                 self.peers.mark_down(node, str(e))
         await asyncio.gather(*(ping(n) for n in doc.members() if n != self.me))
@@ -240,7 +268,7 @@ class KVNode:
             if node == self.me:
                 return await asyncio.to_thread(self.stats)
             try:
-                found = await self.transport.status(doc.address(node))
+                found = await self.transport.status(node)
                 self.peers.mark_up(node)
                 return found
             except PeerUnreachable as e:

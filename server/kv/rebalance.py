@@ -6,13 +6,14 @@ documents):
 1. *announce*: the moving document (epoch e: new nodes, old ones in `previous`) goes to every
    member, old and new. From the moment a node holds it, the writes it coordinates go to the
    replicas of both rings, and W is counted on the old one, which reads still use.
-2. *stream*: each node that gains ranges pulls them (`PullRanges`) from every reachable old
-   replica of each range and reconciles what it gets; asking all of them, not one, means a write
+2. *stream*: each node that gains ranges pulls them from every reachable old replica of each
+   range, a page at a time (`read_page` on the old replica), and reconciles what it gets; asking all of them, not one, means a write
    acknowledged by any W old replicas arrives even if the others missed it. Writes made during
    the stream reach the new owner directly (step 1).
 3. *commit*: epoch e + 1, without `previous`, goes to every member: reads switch to the new ring.
 
-Only the ranges whose replica set changes move (`membership.layout_moves`). If a node that
+The node driving the change starts each gaining node's pull and polls it (`Pulls`) until it
+ends. Only the ranges whose replica set changes move (`membership.layout_moves`). If a node that
 must take ranges cannot be reached the change stops after step 1, safely (reads on the old ring,
 writes to both); `dcli kv rebalance` with no change finishes it. Nodes that were down during
 the change learn the newest document from their peers' heartbeats.
@@ -22,17 +23,23 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from typing import TYPE_CHECKING, AsyncIterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, AsyncIterator, Sequence
 
-from dcli.wire.errors import DcliError, MembershipError
+from dcli.wire.errors import DcliError, MembershipError, SystemError_
 from dcli_server.kv.membership import RingDocument
 from dcli_server.kv.ring import RING_SIZE, KeyRange, TokenRange
-from dcli_server.kv.transport import PeerUnreachable, Progress
+from dcli_server.kv.store import KVStore
+from dcli_server.kv.transport import Entry, PeerUnreachable, Progress
 
 if TYPE_CHECKING:
     from dcli_server.kv.node import KVNode
 
 log = logging.getLogger("dcli.kv")
+
+PAGE_ENTRIES = 256              # a page of a moved range: at most this many keys ...
+PAGE_BYTES = 4 << 20            # ... and about this many bytes (one key more at most), far below a frame
+KEPT_PULLS = 4                  # finished pulls remembered (their outcome is polled once more)
 
 
 def describe_span(span) -> str:
@@ -77,9 +84,8 @@ async def pull(node: KVNode, epoch: int) -> AsyncIterator[Progress]:
     reached: dict[str, int] = defaultdict(int)
     yield Progress(epoch, "stream", spans_total, 0, 0, node=node.me)
     for (keyspace, source), spans in sorted(work.items()):
-        address = doc.address(source)
         try:
-            async for chunk in node.transport.stream_range(address, keyspace, spans):
+            async for chunk in node.transport.stream_range(source, keyspace, spans):
                 keys += await asyncio.to_thread(node.store.apply_many, keyspace, chunk, node.now_ms())
             reached[keyspace] += 1
             node.peers.mark_up(source)
@@ -97,8 +103,11 @@ async def pull(node: KVNode, epoch: int) -> AsyncIterator[Progress]:
 
 async def rebalance(node: KVNode, add: dict, remove: list, weights: dict,
                     dry_run: bool = False) -> AsyncIterator[Progress]:
+    """`add` maps a node id to (client address, weight[, peer address]); a peer address left
+    out comes from `--peers`, else the client port + 1000."""
     current = node.document
     if add or remove or weights:
+        add = {n: (a, w, (p[0] if p and p[0] else node.default_peer(n, a))) for n, (a, w, *p) in add.items()}
         moving = current.change(add=add, remove=remove, weights=weights)
     elif current.moving:
         moving = current
@@ -125,7 +134,7 @@ async def rebalance(node: KVNode, add: dict, remove: list, weights: dict,
             if target == node.me:
                 stream = pull(node, moving.epoch)
             else:
-                stream = node.transport.pull_ranges(moving.address(target), moving.epoch)
+                stream = node.transport.pull_ranges(target, moving.epoch)
             async for p in stream:
                 await queue.put(p)
             await queue.put(("ok", target))
@@ -157,3 +166,89 @@ async def rebalance(node: KVNode, add: dict, remove: list, weights: dict,
     yield Progress(final.epoch, "done", total, total, sum(p.keys_moved for p in per_node.values()),
                    message="committed" + (f"; not reached (they will catch up): {', '.join(missed)}"
                                           if missed else ""))
+
+
+# -- the source side of a move: pages ----------------------------------------------------------
+
+@dataclass
+class Page:
+    entries: list[Entry]
+    done: bool
+    span: int = 0                   # where the next page starts: span index and the key it is past
+    after: bytes | None = None
+
+
+def read_page(store: KVStore, keyspace: str, spans: Sequence, span: int = 0, after: bytes | None = None,
+              max_entries: int = PAGE_ENTRIES, max_bytes: int = PAGE_BYTES) -> Page:
+    """The entries of `spans` from span index `span`, past key `after` in it: one bounded page
+    and where the next begins. Blocking (sqlite): run it in a thread."""
+    out: list[Entry] = []
+    size = 0
+    while span < len(spans):
+        part = spans[span]
+        rows = (store.entries_in_keys(keyspace, part, after) if isinstance(part, KeyRange)
+                else store.entries(keyspace, part, after))
+        for key, versions in rows:
+            out.append((key, versions))
+            size += len(key) + sum(len(v.value or b"") + 64 for v in versions)
+            if len(out) >= max_entries or size >= max_bytes:
+                return Page(out, False, span, key)
+        span, after = span + 1, None
+    return Page(out, True, span, None)
+
+
+# -- the gaining side: a pull started once and polled ------------------------------------------
+
+@dataclass
+class PullState:
+    epoch: int
+    latest: Progress
+    task: asyncio.Task | None = None
+    error: DcliError | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.task is not None and self.task.done()
+
+
+class Pulls:
+    """This node's pulls of gained ranges, one per move epoch: `start` runs one (unless one of that
+    epoch runs already), `state` says how far it got. The node driving the move polls both
+    through the transport (one request each) instead of holding a stream open.
+
+        pulls = Pulls(node)
+        state = pulls.start(epoch)          # then, until state.finished:
+        state = pulls.state(epoch)
+    """
+
+    def __init__(self, node: KVNode):
+        self.node = node
+        self._pulls: dict[int, PullState] = {}
+
+    def start(self, epoch: int) -> PullState:
+        state = self._pulls.get(epoch)
+        if state is not None and not state.finished:
+            return state
+        state = self._pulls[epoch] = PullState(epoch, Progress(epoch, "stream", node=self.node.me))
+        state.task = self.node.coordinator.spawn(self._run(state))
+        for old in sorted(self._pulls)[:-KEPT_PULLS]:
+            if self._pulls[old].finished:
+                del self._pulls[old]
+        return state
+
+    def state(self, epoch: int) -> PullState:
+        state = self._pulls.get(epoch)
+        if state is None:
+            raise MembershipError(message=f"Membership change refused: node {self.node.me} runs no pull "
+                                          f"for the move of epoch {epoch}")
+        return state
+
+    async def _run(self, state: PullState) -> None:
+        try:
+            async for p in pull(self.node, state.epoch):
+                state.latest = p
+        except DcliError as e:
+            state.error = e
+        except Exception as e:      # noqa: BLE001 - the driver hears of it, not only the log
+            log.exception("move of epoch %d: the pull failed", state.epoch)
+            state.error = SystemError_("", f"node {self.node.me}: the pull failed: {e!r}")

@@ -97,8 +97,7 @@ class Repairs:
                     by_keyspace[keyspace].append((key, versions))
                 for keyspace, entries in by_keyspace.items():
                     if target in doc.members():
-                        await node.transport.apply(doc.address(target), keyspace, entries, me=node.me,
-                                                   epoch=doc.epoch)
+                        await node.transport.apply(target, keyspace, entries, me=node.me, epoch=doc.epoch)
                     else:
                         await self._to_replicas(keyspace, entries)
                 await asyncio.to_thread(node.store.drop_hints, [h[0] for h in hints])
@@ -124,8 +123,8 @@ class Repairs:
                 if replica == node.me:
                     await asyncio.to_thread(node.store.apply, keyspace, key, versions, node.now_ms())
                 else:
-                    await node.transport.apply(doc.address(replica), keyspace, [(key, versions)],
-                                               me=node.me, epoch=doc.epoch)
+                    await node.transport.apply(replica, keyspace, [(key, versions)], me=node.me,
+                                               epoch=doc.epoch)
 
     async def hand_off_all(self) -> None:
         targets = await asyncio.to_thread(self.node.store.hint_targets)
@@ -151,7 +150,7 @@ class Repairs:
                 if not node.peers.is_up(peer):
                     continue
                 try:
-                    changed += await self._sync(config.name, peer, doc.address(peer), join_spans(spans))
+                    changed += await self._sync(config.name, peer, join_spans(spans))
                 except PeerUnreachable as e:
                     node.peers.mark_down(peer, str(e))
                 except DcliError as e:
@@ -160,10 +159,10 @@ class Repairs:
         self.keys_repaired += changed
         return changed
 
-    async def _sync(self, keyspace: str, peer: str, address: str, spans: list) -> int:
+    async def _sync(self, keyspace: str, peer: str, spans: list) -> int:
         node = self.node
         store = node.store
-        theirs = await node.transport.merkle_trees(address, keyspace, spans, self.depth)
+        theirs = await node.transport.merkle_trees(peer, keyspace, spans, self.depth)
         mine = await asyncio.to_thread(lambda: [local_tree(store, keyspace, s, self.depth) for s in spans])
         suspect = []
         for span, a, b in zip(spans, mine, theirs):
@@ -172,17 +171,17 @@ class Repairs:
             suspect += [span] if isinstance(span, KeyRange) else list(diff(a, b).ranges)
         if not suspect:
             return 0
-        remote = dict(await node.transport.range_hashes(address, keyspace, suspect))
+        remote = dict(await node.transport.range_hashes(peer, keyspace, suspect))
         local = dict(await asyncio.to_thread(local_hashes, store, keyspace, suspect))
         keys = sorted(differing_keys(local, remote))
         if not keys:
             return 0
-        fetched = await node.transport.read(address, keyspace, keys)
+        fetched = await node.transport.read(peer, keyspace, keys)
         ours = await asyncio.to_thread(lambda: [store.get(keyspace, k) for k in keys])
         changed = await asyncio.to_thread(store.apply_many, keyspace, list(zip(keys, fetched)), node.now_ms())
         send = [(k, v) for k, v in zip(keys, ours) if v and local.get(k) != remote.get(k)]
         if send:
-            await node.transport.apply(address, keyspace, send, me=node.me, epoch=node.document.epoch)
+            await node.transport.apply(peer, keyspace, send, me=node.me, epoch=node.document.epoch)
         if keys:
             log.info("anti-entropy with node %s on %s: %d key(s) differed", peer, keyspace, len(keys))
         return max(changed, 0) + len(send)

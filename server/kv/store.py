@@ -172,7 +172,7 @@ class KVStore:
         validate_keyspace(keyspace)
         yield from self._token_pages(keyspace, span, "vhash")
 
-    def _token_pages(self, keyspace: str, span: TokenRange, column: str):
+    def _token_pages(self, keyspace: str, span: TokenRange, column: str, after: bytes | None = None):
         lo, hi = span.start - _SIGNED, span.end - _SIGNED
         if span.start < span.end:
             pieces = [(lo, hi)]
@@ -180,20 +180,28 @@ class KVStore:
             pieces = [(lo, _SIGNED - 1), (None, hi)]     # wraps past the top of the ring
         else:
             pieces = [(None, _SIGNED - 1)]
-        for after, upto in pieces:
+        position = None
+        if after is not None:       # go on past `after`: from its place in the piece that holds it
+            position = (token(after) - _SIGNED, bytes(after))
+            held = [i for i, (low, upto) in enumerate(pieces) if (low is None or position[0] > low)
+                    and position[0] <= upto]
+            if not held:
+                return              # not a key of this span: nothing follows it here
+            pieces = pieces[held[0]:]
+        for i, (low, upto) in enumerate(pieces):
             yield from self._pages(
                 "SELECT token, key, " + column + " FROM kv WHERE keyspace=? AND token<=?{cond} "
-                "ORDER BY token, key LIMIT ?", keyspace, upto, after)
+                "ORDER BY token, key LIMIT ?", keyspace, upto, low, position if i == 0 else None)
 
-    def entries(self, keyspace: str, span: TokenRange = FULL_RING) -> Iterator[Entry]:
-        """(key, siblings) of every key whose token is in `span`, tombstones included: what a
-        range's new owner streams."""
+    def entries(self, keyspace: str, span: TokenRange = FULL_RING, after: bytes | None = None) -> Iterator[Entry]:
+        """(key, siblings) of every key whose token is in `span`, tombstones included, in token
+        order (past key `after` when given): what a range's new owner streams."""
         validate_keyspace(keyspace)
-        for key, raw in self._token_pages(keyspace, span, "siblings"):
+        for key, raw in self._token_pages(keyspace, span, "siblings", after):
             yield key, decode_siblings(raw)
 
-    def entries_in_keys(self, keyspace: str, keys: KeyRange) -> Iterator[Entry]:
-        start = bytes(keys.start)
+    def entries_in_keys(self, keyspace: str, keys: KeyRange, after: bytes | None = None) -> Iterator[Entry]:
+        start = bytes(keys.start) if after is None else max(bytes(keys.start), bytes(after) + b"\0")
         while True:
             page = self.scan(keyspace, start=start, end=keys.end, limit=_PAGE, include_tombstones=True)
             yield from page
@@ -223,8 +231,8 @@ class KVStore:
                 return
             cursor, first = bytes(rows[-1][0]), False
 
-    def _pages(self, template: str, keyspace: str, upto: int, after: int | None):
-        position: tuple[int, bytes] | None = None
+    def _pages(self, template: str, keyspace: str, upto: int, after: int | None,
+               position: tuple[int, bytes] | None = None):
         while True:
             if position is not None:
                 cond, args = " AND (token, key) > (?, ?)", [keyspace, upto, *position]

@@ -1,14 +1,16 @@
 """What a KV node needs from the network, and what its requests return.
 
-The domain code talks to other nodes only through `Transport` (implemented over gRPC in
-`server/api/kv_peers.py`), so it imports no gRPC and tests could drive it in-process. A call
-that cannot reach its node raises `PeerUnreachable` (the caller marks the node down and goes on);
-an error the remote node answered with (a quorum it could not reach, say) is the DcliError itself.
+The domain code talks to other nodes only through `Transport` (implemented on the peer
+listener's frames in `server/listeners/peer_kv.py`), so it imports no network code and tests
+could drive it in-process. Nodes are named by their KV node id (the ring document's key); the
+node keeps the transport told of every member's peer address (`set_members`). A call that
+cannot reach its node raises `PeerUnreachable` (the caller marks the node down and goes on); an
+error the remote node answered with (a quorum it could not reach, say) is the DcliError itself.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import AsyncIterator, Protocol, Sequence
+from typing import AsyncIterator, Mapping, Protocol, Sequence
 
 from dcli_server.kv.merkle import MerkleTree
 from dcli_server.kv.versions import VectorClock, Version
@@ -86,28 +88,33 @@ class Progress:
 
 
 class Transport(Protocol):
-    async def ping(self, address: str, me: str, epoch: int, digest: str) -> tuple[int, str]: ...
+    def set_members(self, peers: Mapping[str, str]) -> None:
+        """The ring's other members (node id -> peer address) this node talks to from now on."""
 
-    async def membership(self, address: str, document: str) -> str: ...
+    async def ping(self, node: str, me: str, epoch: int, digest: str) -> tuple[int, str]: ...
 
-    async def status(self, address: str) -> dict: ...
+    async def membership(self, node: str, document: str) -> str: ...
 
-    async def apply(self, address: str, keyspace: str, entries: Sequence[Entry], *, hint_for: str = "",
+    async def status(self, node: str) -> dict: ...
+
+    async def apply(self, node: str, keyspace: str, entries: Sequence[Entry], *, hint_for: str = "",
                     me: str = "", epoch: int = 0) -> int: ...
 
-    async def read(self, address: str, keyspace: str, keys: Sequence[bytes],
+    async def read(self, node: str, keyspace: str, keys: Sequence[bytes],
                    epoch: int = 0) -> list[tuple[Version, ...]]: ...
 
-    async def scan(self, address: str, keyspace: str, start: bytes, end: bytes | None,
+    async def scan(self, node: str, keyspace: str, start: bytes, end: bytes | None,
                    limit: int) -> tuple[list[Entry], bool]: ...
 
-    async def merkle_trees(self, address: str, keyspace: str, spans: Sequence, depth: int) -> list[MerkleTree]: ...
+    async def merkle_trees(self, node: str, keyspace: str, spans: Sequence, depth: int) -> list[MerkleTree]: ...
 
-    async def range_hashes(self, address: str, keyspace: str, spans: Sequence) -> list[tuple[bytes, bytes]]: ...
+    async def range_hashes(self, node: str, keyspace: str, spans: Sequence) -> list[tuple[bytes, bytes]]: ...
 
-    def stream_range(self, address: str, keyspace: str, spans: Sequence) -> AsyncIterator[list[Entry]]: ...
+    def stream_range(self, node: str, keyspace: str, spans: Sequence) -> AsyncIterator[list[Entry]]:
+        """Every entry of `spans` on `node`, a page at a time."""
 
-    def pull_ranges(self, address: str, epoch: int) -> AsyncIterator[Progress]: ...
+    def pull_ranges(self, node: str, epoch: int) -> AsyncIterator[Progress]:
+        """Have `node` pull the ranges it gains in the move of `epoch`; its progress until it ends."""
 
-    async def forward_write(self, address: str, keyspace: str, key: bytes, value: bytes | None,
+    async def forward_write(self, node: str, keyspace: str, key: bytes, value: bytes | None,
                             context: VectorClock | None, w: int | None) -> WriteResult: ...

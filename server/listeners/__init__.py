@@ -6,6 +6,8 @@ the same services as every other listener.
 
     client.py           the client gRPC listener (dcli's own API)
     peer.py             the peer listener: Raft, forwarding and the brokers' replication on frames
+    peer_methods.py     the peer listener's method numbers, one table
+    peer_kv.py          the key-value store's calls between nodes on frames (both ends)
     peer_frames.py      the peer wire format: the frame header, FrameDecoder (checks before it allocates)
     peer_stream.py      FrameStream: frames over one TCP connection (an asyncio BufferedProtocol)
     peer_handshake.py   Handshake: who is on the other end (node id, cluster id, cluster secret)

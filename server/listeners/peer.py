@@ -1,9 +1,9 @@
 """The peer listener: node-to-node exchanges on a port of their own.
 
 One PeerTransport (frames over TCP, one connection per pair of nodes, peer_transport.py) carries
-Raft's messages, forwarded requests with their answers, and the brokers' replication (a
-follower's fetches and OffsetForLeaderEpoch, elections handed to the controller). Each kind has
-a method number; payloads are decoded here, and one that does not decode is dropped (or
+Raft's messages, forwarded requests with their answers, the brokers' replication (a follower's
+fetches and OffsetForLeaderEpoch, elections handed to the controller) and the key-value store's
+calls (peer_kv.py). Each kind has a method number (peer_methods.py); payloads are decoded here, and one that does not decode is dropped (or
 answered with an error) with one rate-limited log line: the connection and the node go on. A
 follower fetches as the node the handshake said it is, whatever its request claims. The client
 port serves none of this.
@@ -13,6 +13,7 @@ port serves none of this.
     node = CoordNode(config, transport=peers.raft, channel=peers)
     peers.attach(node)                       # from now on, what arrives goes to the node
     peers.attach_broker(broker)              # and to the broker: broker=ReplicatedBroker(peers=peers.brokers)
+    peers.attach_kv(kv)                      # and to the KV node: kv=KVNode(..., FramesKVTransport(peers.transport))
     ...
     await peers.close()
 """
@@ -24,10 +25,13 @@ from google.protobuf.message import DecodeError
 
 from dcli.v1 import broker_pb2 as bpb
 from dcli.v1 import peer_pb2 as ppb
-from dcli.wire.addresses import split_host_port
+from dcli.wire.addresses import join_host_port, split_host_port
 from dcli_server.api.broker_service import elect_leaders, fetch, offset_for_leader_epoch
 from dcli_server.broker.peers import PeerUnreachable as BrokerUnreachable
 from dcli_server.listeners.peer_connection import PeerError, PeerUnreachable
+from dcli_server.listeners.peer_kv import KVPeerService
+from dcli_server.listeners.peer_methods import (BROKER_ELECT, BROKER_EPOCH_END, BROKER_FETCH, FORWARD,
+                                                FORWARD_REPLIES, RAFT)
 from dcli_server.listeners.ratelimit import RateLimitedLog
 from dcli_server.listeners.peer_handshake import ClusterSecretHandshake
 from dcli_server.listeners.peer_transport import PeerTransport
@@ -35,13 +39,6 @@ from dcli_server.listeners.peer_transport import PeerTransport
 log = logging.getLogger("dcli.server.peer")
 limited = RateLimitedLog(log)
 
-# method numbers: one per kind of exchange (never reuse one for another meaning)
-RAFT = 1                # one-way: a Raft message (consensus/messages.py encoding)
-FORWARD = 2             # one-way, follower -> leader: a ForwardFrame
-FORWARD_REPLIES = 3     # one-way, leader -> follower: a ForwardReplies
-BROKER_FETCH = 10       # request: a follower's FetchRequest -> FetchResponse
-BROKER_EPOCH_END = 11   # request: OffsetForLeaderEpochRequest -> OffsetForLeaderEpochResponse
-BROKER_ELECT = 12       # request: an ElectLeadersRequest handed to the controller -> ElectLeadersResponse
 
 
 class RaftOverFrames:
@@ -51,10 +48,10 @@ class RaftOverFrames:
         self._transport = transport
 
     def add_peer(self, node_id: int, peer_address: str) -> None:
-        self._transport.add_peer(node_id, peer_address)
+        self._transport.add_peer(node_id, peer_address, user="raft")
 
     def remove_peer(self, node_id: int) -> None:
-        self._transport.remove_peer(node_id)
+        self._transport.remove_peer(node_id, user="raft")       # the KV store's peers stay
 
     def send(self, to: int, message: bytes) -> None:
         self._transport.post(to, RAFT, message)     # dropped when down or full: Raft resends
@@ -106,11 +103,14 @@ class PeerListener:
         self.brokers = FramesBrokerPeers(self.transport)
         self._node = None
         self._broker = None
+        self.address = ""                       # host:port once bound
 
     async def start(self) -> tuple[str, int]:
         """Bind the port; (host, port). OSError if it is taken."""
         host, port = split_host_port(self.listen, "--peer-listen", allow_zero=True)
-        return host, await self.transport.listen(host, port)
+        port = await self.transport.listen(host, port)
+        self.address = join_host_port(host, port)
+        return host, port
 
     def attach(self, node) -> None:
         """Hand what arrives to `node` (a CoordNode) from now on."""
@@ -127,6 +127,10 @@ class PeerListener:
         t.handle_request(BROKER_FETCH, self._fetch)
         t.handle_request(BROKER_EPOCH_END, self._epoch_end)
         t.handle_request(BROKER_ELECT, self._elect)
+
+    def attach_kv(self, kv) -> None:
+        """Serve the other KV nodes' calls from `kv` (a KVNode)."""
+        KVPeerService(kv).register(self.transport)
 
     async def close(self) -> None:
         await self.transport.close()

@@ -17,7 +17,7 @@ reach its peer only once that peer knows its address and has dialled.
     transport.handle_request(FORWARD, forward_handler)          # async (peer, payload) -> bytes
     transport.handle_request(EPOCH_END, epoch_end)              # plain (peer, payload) -> bytes
     await transport.listen("127.0.0.1", 7190)
-    transport.add_peer(2, "127.0.0.1:7191")
+    transport.add_peer(2, "127.0.0.1:7191", user="raft")       # each user registers its own
     transport.post(2, RAFT, encode(message))                    # dropped if down or full
     answer = await transport.request(2, FORWARD, payload, timeout=5)
     await transport.close()
@@ -191,6 +191,7 @@ class PeerTransport:
         self.on_state = on_state
         self._handshake = handshake
         self._links: dict[int, PeerLink] = {}
+        self._users: dict[int, dict[str, str]] = {}     # peer -> {user: address}, who needs the link
         self._messages: dict[int, Callable[[int, bytes], None]] = {}
         self._requests: dict[int, Callable[[int, bytes], bytes | Awaitable[bytes]]] = {}
         self._server: asyncio.AbstractServer | None = None
@@ -261,25 +262,49 @@ class PeerTransport:
             on_message=self._on_message, on_request=self._on_request, on_state=self.on_state)
         return link
 
-    def add_peer(self, peer_id: int, address: str) -> None:
-        """Know a peer's address; the lower id of the two dials. An address change redials."""
+    def add_peer(self, peer_id: int, address: str, user: str = "") -> None:
+        """Know a peer's address for `user` (Raft, the KV store, ...); the lower id of the two
+        dials. Each user registers and removes its peers on its own: a link lives while any user
+        holds it, so one user's removal never cuts another's peer. When two users give different
+        addresses the latest given is dialled; an address change redials."""
         if peer_id == self.node_id:
             return
         split_host_port(address, "peer address")
-        link = self._links.get(peer_id)
-        if link is not None:
-            if link.address == address or (not link.dials and not link.address):
-                link.address = address
-                return
-            self.remove_peer(peer_id)
-        self._new_link(peer_id, address).start()
+        users = self._users.setdefault(peer_id, {})
+        users.pop(user, None)
+        users[user] = address                   # last: the address in force
+        self._use(peer_id, address)
 
-    def remove_peer(self, peer_id: int) -> None:
+    def remove_peer(self, peer_id: int, user: str = "") -> None:
+        """`user` no longer needs `peer_id`; the link goes when no user holds it any more."""
+        users = self._users.get(peer_id)
+        if users is None or users.pop(user, None) is None:
+            return
+        if users:
+            self._use(peer_id, next(reversed(users.values())))
+            return
+        del self._users[peer_id]
         link = self._links.pop(peer_id, None)
         if link is not None:
             task = asyncio.get_running_loop().create_task(link.close())
             self._closing.add(task)
             task.add_done_callback(self._closing.discard)
+
+    def users(self, peer_id: int) -> list[str]:
+        """Who holds a link to `peer_id` (in registration order)."""
+        return list(self._users.get(peer_id, ()))
+
+    def _use(self, peer_id: int, address: str) -> None:
+        link = self._links.get(peer_id)
+        if link is not None:
+            if link.address == address or (not link.dials and not link.address):
+                link.address = address
+                return
+            self._links.pop(peer_id)
+            task = asyncio.get_running_loop().create_task(link.close())
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+        self._new_link(peer_id, address).start()
 
     # -- the listener -------------------------------------------------------------------------------
 
@@ -331,6 +356,7 @@ class PeerTransport:
             task.cancel()
         links = list(self._links.values())
         self._links.clear()
+        self._users.clear()
         await asyncio.gather(*(link.close() for link in links), *self._closing, return_exceptions=True)
         if server is not None:
             await server.wait_closed()

@@ -2,15 +2,13 @@
 handoff, anti-entropy, range sharding, eventual keyspaces."""
 from __future__ import annotations
 
+import time
 import uuid
 
-import grpc
 import pytest
 
-from dcli.v1 import kv_pb2 as pb
-from dcli.v1 import kv_pb2_grpc as pb_grpc
 from dcli.wire import errors
-from dcli_server.kv.versions import VectorClock, Version, decode_siblings, encode_siblings
+from dcli_server.kv.versions import VectorClock, Version
 from tests.kv_cluster import FAST, KVCluster
 from tests.waiting import eventually
 
@@ -38,9 +36,8 @@ def pytest_runtest_makereport(item, call):
 
 def local(cluster: KVCluster, node: int, keys: list[bytes], keyspace: str = "default"):
     """What one node's own store holds for `keys` (the replica, not a quorum read)."""
-    with grpc.insecure_channel(cluster.address(node)) as ch:
-        reply = pb_grpc.KVStub(ch).ReplicaRead(pb.ReplicaReadRequest(keyspace=keyspace, keys=keys), timeout=10)
-    return [decode_siblings(e.siblings) for e in reply.entries]
+    with cluster.store(node) as store:
+        return [store.get(keyspace, k) for k in keys]
 
 
 def values(versions) -> list[bytes]:
@@ -90,9 +87,8 @@ def test_read_repair_brings_stale_replicas_to_the_newest_version(cluster, prefix
         assert first.quorum.acks == 3
         # node 1 alone learns of a newer version (as if the others had missed a write)
         newer = Version("9", 1, VectorClock.decode(kv.get(key, r=3).context), b"new")
-    with grpc.insecure_channel(cluster.address(1)) as ch:
-        pb_grpc.KVStub(ch).ReplicaApply(pb.ReplicaApplyRequest(
-            keyspace="default", entries=[pb.KVEntry(key=key, siblings=encode_siblings((newer,)))]), timeout=10)
+    with cluster.store(1) as store:
+        store.apply("default", key, (newer,), int(time.time() * 1000))
     assert [values(local(cluster, i, [key])[0]) for i in (1, 2, 3)] == [[b"new"], [b"old"], [b"old"]]
     with cluster.client(2) as kv:
         got = kv.get(key, r=3)
@@ -134,6 +130,30 @@ def test_range_sharded_scans_ask_only_the_owning_shards(cluster, prefix):
         assert [k for k, _ in mid.entries] == [b"kiwi"] and mid.asked == owners[b"h"]
         every = kv.scan(keyspace=name)
         assert len(every.entries) == 5 and sorted(every.asked) == ["1", "2", "3"]
+
+
+def test_a_write_to_a_node_that_holds_no_replica_is_forwarded_and_no_client_can_claim_forwarding(cluster):
+    """N=1: a put to node 1 for a key another node holds is coordinated by that node (forwarded
+    on the peer port), also when the request carries what was once the `forwarded` flag (field
+    6), which made the node it reached coordinate."""
+    import grpc
+
+    from dcli.v1 import kv_pb2 as pb
+
+    name = "fw" + uuid.uuid4().hex[:6]
+    with cluster.client(1) as kv:
+        kv.create_keyspace(name, n=1, sharding="range", splits=["h", "p"])
+        shards = next(k for k in kv.ring(name).keyspaces if k.name == name).shards
+        # three shards on three nodes: one or two of them are another node's
+        first = {b"": "a", b"h": "k", b"p": "z"}
+        letter, owner = next((first[s.start], s.replicas[0]) for s in shards if s.replicas[0] != "1")
+        assert kv.put(letter + "-put", "x", keyspace=name).quorum.coordinator == owner
+    raw = pb.PutRequest(keyspace=name, key=f"{letter}-claimed".encode(), value=b"x").SerializeToString() + b"\x30\x01"
+    with grpc.insecure_channel(cluster.address(1)) as ch:
+        put = ch.unary_unary("/dcli.v1.KV/Put", request_serializer=None,
+                             response_deserializer=pb.WriteResponse.FromString)
+        answer = put(raw, timeout=15)
+    assert answer.quorum.coordinator == owner and [o.node for o in answer.quorum.replicas] == [owner]
 
 
 def test_the_ring_shows_nodes_down_and_back(cluster):

@@ -92,7 +92,7 @@ def test_joining_and_removing_nodes_under_writes_loses_nothing(tmp_path):
         writer.wait_more(30, "before the join")
         c.restart(4)          # first start of the spare node: not on the ring yet
         with c.client(2) as kv:
-            phases = [p.phase for p in kv.rebalance(add={"4": c.address(4)})]
+            phases = [p.phase for p in kv.rebalance(add={"4": c.member(4)})]
             assert phases[0] == "plan" and phases[-1] == "done" and "stream" in phases
             ring = kv.ring()
             assert [n.id for n in ring.nodes] == ["1", "2", "3", "4"] and not ring.moving

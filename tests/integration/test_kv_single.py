@@ -112,13 +112,18 @@ def test_cli_prints_the_quorum_and_exits_with_design_codes(server, prefix, tmp_p
              (("kv", "put", prefix + "big", "--file", str(big)), 2, "Value too large"),
              (("kv", "get", prefix + "k", "-r", "2"), 2, "Invalid quorum"),
              (("kv", "put", prefix + "k", "v", "-w", "0"), 2, "Invalid quorum"),
-             (("kv", "get", prefix + "k", "-k", "no-such"), 3, "Keyspace does not exist")]
+             (("kv", "get", prefix + "k", "-k", "no-such"), 3, "Keyspace does not exist"),
+             (("kv", "rebalance", "--add", "4=127.0.0.1:7184/notaport"), 2, "invalid peer address in --add"),
+             (("kv", "rebalance", "--add", "4=127.0.0.1:7184/7184"), 2, "invalid --add address"),
+             (("kv", "rebalance", "--add", "4"), 2, "invalid --add '4': expected ID=HOST:PORT[/PEER]")]
     for args, code, words in cases:
         result = run_cli(*args, server=server)
         assert result.returncode == code, (args, result.stderr)
         assert result.stderr.startswith(words) and result.stderr.count("\n") == 1, result.stderr
     scan = run_cli("kv", "scan", "--prefix", prefix, server=server)
     assert scan.returncode == 0 and scan.stdout.startswith(f"{prefix}k\thello")
+    plan = run_cli("kv", "rebalance", "--add", "4=127.0.0.1:7184/8999", "--dry-run", server=server)
+    assert plan.returncode == 0 and "to node 4" in plan.stdout, plan.stderr
     for command in ("ring", "status"):
         shown = run_cli("kv", command, server=server)
         assert shown.returncode == 0 and server.address in shown.stdout

@@ -2,6 +2,7 @@
 the peer listener survives garbage (a bounded fuzz) while the cluster goes on taking writes."""
 from __future__ import annotations
 
+import asyncio
 import random
 import socket
 import struct
@@ -12,8 +13,11 @@ import pytest
 from dcli.client import CoordClient
 
 # what used to be served on the client port for other nodes
-PEER_METHODS = ["/dcli.v1.Cluster/Raft", "/dcli.v1.Cluster/Forward", "/dcli.v1.Broker/OffsetForLeaderEpoch"]
+PEER_METHODS = ["/dcli.v1.Cluster/Raft", "/dcli.v1.Cluster/Forward", "/dcli.v1.Broker/OffsetForLeaderEpoch",
+                *(f"/dcli.v1.KV/{m}" for m in ("Ping", "Membership", "ReplicaApply", "ReplicaRead", "ReplicaScan",
+                                               "MerkleTrees", "RangeHashes", "StreamRange", "PullRanges"))]
 FUZZ_CONNECTIONS = 150
+KV_FUZZ_PER_METHOD = 30
 BURSTS, BURST_WRITES = 3, 20_000
 WAIT_S = 60
 
@@ -171,3 +175,72 @@ def test_a_raft_message_claiming_another_sender_is_refused(cluster):
     assert cluster.status(3).term < term + 100
     with CoordClient(cluster.address(3)) as zk:                 # and it goes on serving
         zk.create("/after-forgery", b"")
+
+
+def _bad_kv_requests(rng: random.Random) -> list[tuple[int, bytes]]:
+    """(method, payload): random bytes for every KV method, and well-formed messages that lie
+    (siblings that do not decode, a document that is not a ring, a page past the spans)."""
+    from dcli.v1 import kv_pb2 as pb
+    from dcli_server.listeners import peer_methods as m
+
+    methods = [m.KV_PING, m.KV_MEMBERSHIP, m.KV_STATUS, m.KV_APPLY, m.KV_READ, m.KV_SCAN, m.KV_MERKLE,
+               m.KV_HASHES, m.KV_RANGE_PAGE, m.KV_PULL, m.KV_PUT, m.KV_DELETE]
+    out = [(method, rng.randbytes(rng.randrange(1, 200))) for method in methods for _ in range(KV_FUZZ_PER_METHOD)]
+    lies = [(m.KV_APPLY, pb.ReplicaApplyRequest(keyspace="default", entries=[pb.KVEntry(key=b"k", siblings=b"\xff" * 9)])),
+            (m.KV_MEMBERSHIP, pb.MembershipRequest(document='{"nodes": 1}')),
+            (m.KV_MEMBERSHIP, pb.MembershipRequest(document="not json")),
+            (m.KV_RANGE_PAGE, pb.RangePageRequest(keyspace="default", span=7)),
+            (m.KV_MERKLE, pb.SpansRequest(keyspace="default", spans=[pb.KVSpan(start=1, end=2)], depth=60)),
+            (m.KV_SCAN, pb.ScanRequest(keyspace="default", limit=-5)),
+            (m.KV_READ, pb.ReplicaReadRequest(keyspace="../x", keys=[b"k"])),
+            (m.KV_PUT, pb.PutRequest(keyspace="default", key=b"k", value=b"v", context=b"\xff\x00")),
+            (m.KV_PULL, pb.PullRangesRequest(epoch=12345))]
+    return out + [(method, msg.SerializeToString()) for method, msg in lies]
+
+
+def test_bad_kv_requests_on_the_peer_port_get_error_answers(tmp_path):
+    """A node's KV calls come only on the peer port: requests that do not decode, or decode to
+    nonsense, are answered with an error (never a traceback), and the node goes on serving."""
+    from dcli.client.kv import KVClient
+    from dcli.cluster.manager import free_ports
+    from dcli.v1 import kv_pb2 as pb
+    from dcli.v1 import peer_pb2 as ppb
+    from dcli_server.listeners.peer_connection import PeerError
+    from dcli_server.listeners.peer_handshake import ClusterSecretHandshake
+    from dcli_server.listeners.peer_methods import KV_PING
+    from dcli_server.listeners.peer_transport import PeerTransport
+    from tests.conftest import ServerProcess
+
+    client_port, peer_port = free_ports(2)
+    node = ServerProcess(tmp_path / "node-5", "--node-id", "5", "--peers", f"5=127.0.0.1:{client_port}/{peer_port}",
+                         port=client_port).start()
+    try:
+        async def exchange() -> tuple[dict, ppb.KVPeerReply]:
+            caller = PeerTransport(ClusterSecretHandshake(1))      # the lower id dials
+            caller.add_peer(5, f"127.0.0.1:{peer_port}")
+            outcomes = {"error": 0, "answered": 0}
+            try:
+                for method, payload in _bad_kv_requests(random.Random(20261207)):
+                    try:
+                        reply = ppb.KVPeerReply.FromString(await caller.request(5, method, payload, timeout=10))
+                    except PeerError:
+                        outcomes["error"] += 1
+                    else:
+                        assert reply.WhichOneof("kind") in ("answer", "error")
+                        outcomes["answered"] += 1
+                ping = pb.KVPingRequest(epoch=0, digest="", **{"from": "1"})
+                good = ppb.KVPeerReply.FromString(await caller.request(5, KV_PING, ping.SerializeToString(), timeout=10))
+            finally:
+                await caller.close()
+            return outcomes, good
+
+        outcomes, good = asyncio.run(exchange())
+        assert outcomes["error"] > 0, outcomes
+        assert pb.KVPingResponse.FromString(good.answer).node == "5"
+        with KVClient(node.address, timeout=10) as kv:
+            assert kv.put("after-kv-fuzz", "ok").quorum.acks == 1
+        log = node.log()
+        assert "Traceback" not in log
+        assert "a bad kv" in log
+    finally:
+        node.kill()

@@ -1,13 +1,16 @@
 """The ring document: quorum rules, epochs, membership changes, persistence, layouts."""
 from __future__ import annotations
 
+import asyncio
+import json
+
 import pytest
 from hypothesis import given, settings, strategies as st
 
 from dcli.wire.errors import InvalidQuorumError, KeyspaceExistsError, KeyspaceNotFoundError, MembershipError
-from dcli_server.kv import membership
+from dcli_server.kv import membership, rebalance
 from dcli_server.kv.membership import EVENTUAL, KeyspaceConfig, RingDocument, bootstrap, layout_moves
-from dcli_server.kv.ring import RING_SIZE, KeyRange
+from dcli_server.kv.ring import RING_SIZE, KeyRange, TokenRange
 from dcli_server.kv.versions import VectorClock
 from dcli_server.kv.store import KVStore
 
@@ -144,3 +147,88 @@ def test_store_streams_a_token_span_and_applies_in_one_transaction(tmp_path):
     assert target.apply_many("default", entries, 0) == 700
     assert target.apply_many("default", entries, 0) == 0
     assert dict(target.hashes("default")) == dict(source.hashes("default"))
+
+
+@pytest.mark.parametrize("span", [TokenRange(0, 0), TokenRange(1 << 62, 3 << 62), TokenRange(3 << 62, 1 << 62),
+                                  KeyRange(b"k1", b"k5"), KeyRange(b"k3", None)])
+def test_a_moved_span_comes_in_bounded_pages_each_key_once(span):
+    """The source side of a move (rebalance.read_page): pages resume past the last key, also
+    across the top of the ring, and together hold exactly the span's entries."""
+    store = KVStore(":memory:")
+    for i in range(600):
+        store.write("default", b"k%d" % i, b"v", None, "1", 0)
+    spans = [span, KeyRange(b"zz", None)]
+    whole = [k for s in spans for k, _ in (store.entries_in_keys("default", s) if isinstance(s, KeyRange)
+                                           else store.entries("default", s))]
+    got, at, pages = [], (0, None), 0
+    while pages < 1000:
+        page = rebalance.read_page(store, "default", spans, *at, max_entries=37)
+        pages += 1
+        assert len(page.entries) <= 37
+        got += [k for k, _ in page.entries]
+        if page.done:
+            break
+        at = (page.span, page.after)
+    assert got == whole and len(set(got)) == len(got)
+    assert pages == len(whole) // 37 + 1
+    assert rebalance.read_page(store, "default", spans, 0, b"not-in-it" if isinstance(span, TokenRange) else None,
+                               max_entries=10**6).entries is not None
+
+
+def test_a_page_stops_at_its_byte_budget_with_at_least_one_key():
+    store = KVStore(":memory:")
+    for i in range(10):
+        store.write("default", b"k%d" % i, b"x" * 1000, None, "1", 0)
+    page = rebalance.read_page(store, "default", [TokenRange(0, 0)], max_bytes=2500)
+    assert len(page.entries) == 3 and not page.done
+    assert len(rebalance.read_page(store, "default", [TokenRange(0, 0)], max_bytes=1).entries) == 1
+
+
+def test_peer_addresses_persist_and_an_older_document_without_them_loads(tmp_path):
+    doc = bootstrap({1: "127.0.0.1:7181", 2: "127.0.0.1:7182"}, peer_addresses={1: "127.0.0.1:9001"})
+    again = RingDocument.from_json(doc.to_json())
+    assert again == doc and again.entry("1").peer == "127.0.0.1:9001" and again.entry("2").peer == ""
+    old = ('{"epoch":3,"vnodes":8,"previous":null,"keyspaces":{},'
+           '"nodes":{"1":{"address":"127.0.0.1:7181","weight":1.0},"2":{"address":"127.0.0.1:7182","weight":2.0}}}')
+    (tmp_path / "ring.json").write_text(old)
+    loaded = membership.load(tmp_path / "ring.json")
+    assert loaded.epoch == 3 and loaded.entry("2") == membership.NodeEntry("127.0.0.1:7182", 2.0, "")
+    assert json.loads(loaded.to_json()) == json.loads(old)     # nothing added: the same digest everywhere
+    bigger = loaded.change(add={"3": ("127.0.0.1:7183", 1.0, "127.0.0.1:9003")})
+    assert bigger.entry("3").peer == "127.0.0.1:9003"
+    with pytest.raises(MembershipError, match="127.0.0.1:9003 is already on the ring"):
+        bigger.committed().change(add={"4": ("127.0.0.1:7184", 1.0, "127.0.0.1:9003")})
+
+
+class _Members:
+    """A Transport stand-in that only records what the node tells it about members."""
+
+    def __init__(self):
+        self.members = {}
+
+    def set_members(self, peers):
+        self.members = dict(peers)
+
+
+def test_the_node_tells_its_transport_each_members_peer_address(tmp_path):
+    """From the document, else --peers, else the client port + 1000; itself left out."""
+    from dcli_server.kv.node import KVConfig, KVNode
+
+    transport = _Members()
+    config = KVConfig(node_id=1, peers={1: "127.0.0.1:7181", 2: "127.0.0.1:7182", 3: "127.0.0.1:7183"},
+                      peer_addresses={1: "127.0.0.1:9001", 2: "127.0.0.1:9002"})
+    node = KVNode(tmp_path, config, transport)
+    saved = bootstrap(config.peers, peer_addresses={3: "127.0.0.1:9903"})
+    membership.save(node.ring_path, RingDocument(5, saved.vnodes, dict(saved.nodes)))
+
+    async def started():
+        await node.start("127.0.0.1:7181")
+        await node.stop()
+    asyncio.run(started())
+    assert transport.members == {"2": "127.0.0.1:9002", "3": "127.0.0.1:9903"}
+    node.adopt(node.document.change(add={"4": ("127.0.0.1:7184", 1.0)}))
+    assert transport.members["4"] == "127.0.0.1:8184"
+    node.adopt(node.document.committed().change(remove=["2"]))
+    assert "2" in transport.members             # still in the old ring while ranges move
+    node.adopt(node.document.committed())
+    assert "2" not in transport.members

@@ -245,6 +245,33 @@ def test_requests_find_their_answers_errors_and_timeouts():
     run(scenario())
 
 
+def test_a_peer_stays_while_any_user_holds_it():
+    """Raft's membership and the KV ring register peers on the same transport: one user's
+    removal does not cut the link another still needs, and the last removal does."""
+    async def scenario():
+        one, two, _ = await pair()          # registered by the default user
+        try:
+            address = one.peers()[2]
+            one.add_peer(2, address, user="kv")
+            assert one.users(2) == ["", "kv"]
+            await until(lambda: one.reachable(2), "the connection")
+            link = one._links[2]
+            one.remove_peer(2)              # the first user lets go: the link stays, not redialled
+            one.remove_peer(2, user="raft")     # a user that never held it changes nothing
+            assert one._links.get(2) is link and one.users(2) == ["kv"]
+            assert await one.request(2, ECHO, b"kept", timeout=10) == b"2:kept"
+            one.remove_peer(2, user="kv")
+            assert 2 not in one.peers() and one.users(2) == []
+            with pytest.raises(PeerUnreachable, match="not a known peer"):
+                await one.request(2, ECHO, b"", timeout=1)
+            one.add_peer(2, address, user="kv")
+            assert await one.request(2, ECHO, b"back", timeout=10) == b"2:back"
+        finally:
+            await one.close()
+            await two.close()
+    run(scenario())
+
+
 def test_a_wrong_secret_or_cluster_is_refused():
     async def scenario():
         one, two, _ = await pair(secret=b"right", secret2=b"wrong")
