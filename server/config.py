@@ -50,6 +50,7 @@ class ServerConfig:
     max_path_bytes: int = 4096
     max_watches_per_session: int = 100_000
     max_outstanding_requests: int = 1000
+    max_client_cnxns: int = 60
     container_check_interval_ms: int = 60_000
     snapshot_every: int = 50_000
     broker_config: Path | None = None
@@ -289,6 +290,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max-data-bytes", _int(1), "Largest znode data accepted.", "N"),
     Setting("max-path-bytes", _int(1), "Longest znode path accepted.", "N"),
     Setting("max-watches-per-session", _int(0), "Watches one session may hold (0: no limit).", "N"),
+    Setting("max-client-cnxns", _int(0), "Sessions one client address may hold open on this node at once "
+            "(ZooKeeper's maxClientCnxns, 60; 0: no limit).", "N"),
     Setting("max-outstanding-requests", _int(1), "Requests of one session read and not yet answered; past "
             "this the server stops reading the session's stream until answers leave (ZooKeeper's "
             "globalOutstandingLimit).", "N"),

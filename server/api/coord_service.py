@@ -8,19 +8,33 @@ import grpc
 
 from dcli.v1 import coord_pb2 as pb
 from dcli.v1 import coord_pb2_grpc as pb_grpc
-from dcli.wire.errors import BadArgumentsError, DcliError, MarshallingError, RequestTooLargeError
+from dcli.wire.errors import (BadArgumentsError, ConnectionLossError, DcliError, MarshallingError,
+                              RequestTooLargeError)
 from dcli_server.api.errors import abort
+from dcli_server.listeners.guard import Malformed
+from dcli_server.listeners.ratelimit import RateLimitedLog
 from dcli_server.node import Conn, CoordNode
 
 log = logging.getLogger("dcli.server")
+limited = RateLimitedLog(log)
 
 _MALFORMED = "malformed frame: not a dcli.v1.ClientFrame"
 
 
+def client_host(peer: str) -> str:
+    """The address part of gRPC's peer string ("ipv4:127.0.0.1:5000", "ipv6:[::1]:5000")."""
+    kind, _, rest = peer.partition(":")
+    if kind == "ipv6":
+        return rest.rpartition("]")[0].lstrip("[")
+    return rest.rpartition(":")[0] if kind == "ipv4" else peer
+
+
 class CoordinationService(pb_grpc.CoordinationServicer):
-    def __init__(self, node: CoordNode, max_frame_bytes: int = 8 * 1024 * 1024):
+    def __init__(self, node: CoordNode, max_frame_bytes: int = 8 * 1024 * 1024, max_client_cnxns: int = 60):
         self._node = node
         self._max_frame_bytes = max_frame_bytes
+        self._max_client_cnxns = max_client_cnxns     # session streams per client address; 0: no limit
+        self._streams: dict[str, int] = {}
 
     def _too_large(self, frame: pb.ClientFrame) -> DcliError | None:
         size = frame.ByteSize()
@@ -29,6 +43,28 @@ class CoordinationService(pb_grpc.CoordinationServicer):
         return None
 
     async def Session(self, request_iterator, context: grpc.aio.ServicerContext):
+        host = client_host(context.peer() or "")
+        count = self._streams.get(host, 0)
+        if self._max_client_cnxns and count >= self._max_client_cnxns:
+            # ZooKeeper's maxClientCnxns: refused before the stream is read or a session opened
+            limited.warning(f"cnxns:{host}", "too many connections from %s - max is %d",
+                            host, self._max_client_cnxns)
+            yield pb.ServerFrame(error=ConnectionLossError(
+                message=f"too many connections from {host}: the limit is {self._max_client_cnxns} "
+                        "(--max-client-cnxns)").to_proto())
+            return
+        self._streams[host] = count + 1
+        try:
+            async for frame in self._session(context):
+                yield frame
+        finally:
+            left = self._streams.get(host, 1) - 1
+            if left > 0:
+                self._streams[host] = left
+            else:
+                self._streams.pop(host, None)
+
+    async def _session(self, context: grpc.aio.ServicerContext):
         node = self._node
         try:
             first = await context.read()
@@ -36,6 +72,8 @@ class CoordinationService(pb_grpc.CoordinationServicer):
             await abort(context, MarshallingError("", _MALFORMED), "Session")
         if first is grpc.aio.EOF:
             return
+        if isinstance(first, Malformed):
+            await abort(context, MarshallingError("", _MALFORMED), "Session")
         if (problem := self._too_large(first)) is not None:
             await abort(context, problem, "Session")
         if not first.HasField("connect"):
@@ -93,6 +131,10 @@ class CoordinationService(pb_grpc.CoordinationServicer):
                 if frame is grpc.aio.EOF:
                     # the client is done sending: answer what it asked, then end the stream
                     conn.close_after_flush = True
+                    conn.wake.set()
+                    return
+                if isinstance(frame, Malformed):
+                    failure.append(MarshallingError("", _MALFORMED))
                     conn.wake.set()
                     return
                 if (problem := self._too_large(frame)) is not None:

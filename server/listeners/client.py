@@ -16,11 +16,24 @@ from dcli_server.api.broker_service import BrokerService
 from dcli_server.api.cluster_service import ClusterService
 from dcli_server.api.coord_service import CoordinationService
 from dcli_server.api.kv_service import KVService
+from dcli_server.listeners.guard import GuardedRegistry
 
 MAX_REQUEST_BYTES = 8 * 1024 * 1024     # one client frame; a znode's data is capped lower (Limits)
 # one gRPC message of any kind: a snapshot on its way to a lagging follower, a Produce request
 # of many batches (Kafka's socket.request.max.bytes is 100 MiB); each service caps its own below
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+# HTTP/2 on the client port: streams per connection, and keepalive both ways. A client may ping
+# every 5 s (dcli's own clients ping every 10 s while a stream is open), not more often, and
+# only while it has a call; the server pings an idle connection every minute and drops one
+# that does not answer in 20 s.
+GRPC_OPTIONS = [
+    ("grpc.max_concurrent_streams", 1000),
+    ("grpc.http2.min_recv_ping_interval_without_data_ms", 5_000),
+    ("grpc.http2.max_ping_strikes", 2),
+    ("grpc.keepalive_permit_without_calls", 0),
+    ("grpc.keepalive_time_ms", 60_000),
+    ("grpc.keepalive_timeout_ms", 20_000),
+]
 
 
 class ClientListener:
@@ -30,10 +43,12 @@ class ClientListener:
             ("grpc.max_receive_message_length", max(MAX_MESSAGE_BYTES, max_request_bytes)),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
             ("grpc.so_reuseport", 0),
+            *GRPC_OPTIONS,
         ])
-        s = self._server
+        s = GuardedRegistry(self._server)       # a request that does not decode: INVALID_ARGUMENT
         coord_pb2_grpc.add_CoordinationServicer_to_server(
-            CoordinationService(services.node, max_frame_bytes=max_request_bytes), s)
+            CoordinationService(services.node, max_frame_bytes=max_request_bytes,
+                                max_client_cnxns=services.settings.max_client_cnxns), s)
         broker_pb2_grpc.add_BrokerServicer_to_server(BrokerService(services.broker, services.groups), s)
         cluster_pb2_grpc.add_ClusterServicer_to_server(ClusterService(services.node), s)
         kv_pb2_grpc.add_KVServicer_to_server(KVService(services.kv), s)

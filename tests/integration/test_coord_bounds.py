@@ -92,3 +92,25 @@ def test_a_client_that_does_not_read_its_answers_stops_being_read(bounded):
         channel.close()
     with CoordClient(bounded.address) as zk:
         assert zk.exists("/big").data_length == BIG
+
+
+def test_one_client_address_holds_at_most_max_client_cnxns_sessions(tmp_path):
+    srv = ServerProcess(tmp_path / "cnxns", "--max-client-cnxns", "3").start()
+    try:
+        held = [CoordClient(srv.address).start() for _ in range(3)]
+        try:
+            for zk in held:
+                zk.create(f"/s{id(zk)}", b"", ephemeral=True)
+            with grpc.insecure_channel(srv.address) as channel:
+                frames = list(pb_grpc.CoordinationStub(channel).Session(
+                    iter([pb.ClientFrame(connect=pb.Connect(timeout_ms=10000))]), timeout=WAIT_S))
+            assert "too many connections from 127.0.0.1: the limit is 3" in frames[0].error.message
+            assert "too many connections from 127.0.0.1 - max is 3" in srv.log()
+        finally:
+            held.pop().close()
+        with CoordClient(srv.address) as again:              # one left: there is room again
+            assert again.exists("/") is not None
+        for zk in held:
+            zk.close()
+    finally:
+        srv.kill()
