@@ -43,6 +43,10 @@ class ServerConfig:
     listen: str = DEFAULT_LISTEN
     peer_listen: str | None = None          # None: no peer listener (a node alone)
     cluster_secret_file: Path | None = None  # the nodes prove it to each other on the peer port
+    cert_file: Path | None = None           # TLS on the client port (etcd's names)
+    key_file: Path | None = None
+    trusted_ca_file: Path | None = None
+    client_cert_auth: bool = False
     data_dir: Path = field(default_factory=node_data_dir)
     fsync: str = "always"
     unsafe_fsync: bool = False
@@ -104,6 +108,21 @@ class ServerConfig:
             raise UsageError(f"--cluster-secret-file {self.cluster_secret_file}: the secret must be at least "
                              f"{MIN_SECRET_BYTES} bytes (e.g. `openssl rand -hex 32 > FILE`)")
         return secret
+
+    def client_tls(self):
+        """grpc server credentials for the client port, or None for plaintext."""
+        if self.cert_file is None:
+            return None
+        import grpc
+
+        def read(path: Path, flag: str) -> bytes:
+            try:
+                return path.read_bytes()
+            except OSError as e:
+                raise UsageError(f"cannot read {flag} {path}: {e.strerror or e}") from None
+        ca = read(self.trusted_ca_file, "--trusted-ca-file") if self.trusted_ca_file else None
+        return grpc.ssl_server_credentials([(read(self.key_file, "--key-file"), read(self.cert_file, "--cert-file"))],
+                                           root_certificates=ca, require_client_auth=self.client_cert_auth)
 
     def broker(self):
         """(BrokerConfig, names it did not know): the properties file, then the overrides, then
@@ -320,6 +339,16 @@ SETTINGS: tuple[Setting, ...] = (
             "A file holding the cluster's shared secret (16 bytes or more, the same on every node): a "
             "node proves it to each peer, by challenge and response, before they talk.", "FILE",
             show=lambda v: str(v) if v else None),
+    Setting("cert-file", lambda raw, where: None if raw in (None, "") else _path(raw, where),
+            "The client port's TLS certificate (PEM); with --key-file, clients connect with TLS.", "FILE",
+            show=lambda v: str(v) if v else None),
+    Setting("key-file", lambda raw, where: None if raw in (None, "") else _path(raw, where),
+            "The key of --cert-file (PEM).", "FILE", show=lambda v: str(v) if v else None),
+    Setting("trusted-ca-file", lambda raw, where: None if raw in (None, "") else _path(raw, where),
+            "The CA that signs client certificates (PEM), for --client-cert-auth.", "FILE",
+            show=lambda v: str(v) if v else None),
+    Setting("client-cert-auth", _bool, "Clients must present a certificate signed by --trusted-ca-file.",
+            flag="switch"),
     Setting("kv-weights", _weights, "Key-value store: each node's capacity (virtual nodes in proportion), "
             "the same list on every node; unlisted nodes weigh 1.", "ID=WEIGHT,...",
             show=lambda v: ",".join(f"{k}={w:g}" for k, w in sorted(v.items())) or None),
@@ -426,6 +455,10 @@ def _complete(values: dict[str, Any]) -> ServerConfig:
     if len(peers) > 1 and fsync != "always" and not values.get("unsafe_fsync"):
         raise UsageError(f"--fsync {fsync} in a cluster: nodes that lose power together can forget writes "
                          "they acknowledged; give --unsafe-fsync to accept that")
+    if bool(values.get("cert_file")) != bool(values.get("key_file")):
+        raise UsageError("--cert-file and --key-file go together")
+    if values.get("client_cert_auth") and not (values.get("trusted_ca_file") and values.get("cert_file")):
+        raise UsageError("--client-cert-auth needs --cert-file, --key-file and --trusted-ca-file")
     data_dir = values.get("data_dir") or node_data_dir(node_id)
     values["data_dir"] = data_dir.expanduser().resolve()
     return ServerConfig(**values)
@@ -467,6 +500,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "dcli server start") -> 
             return ExitCode.OK
         broker, unknown = config.broker()
         config.cluster_secret()                 # readable and long enough, before anything starts
+        config.client_tls()
     except UsageError as e:
         return _fail(str(e), e.exit_code)
     if len(config.peers) % 2 == 0 and config.peers:
@@ -493,7 +527,8 @@ def run(config: ServerConfig, broker_config=None) -> int:
         broker_config, _ = config.broker()
 
     def ready(address: str) -> None:
-        print(f"dcli server listening on {address}, data in {config.data_dir} (fsync {config.fsync})", flush=True)
+        tls = ", TLS" if config.cert_file else ""
+        print(f"dcli server listening on {address}, data in {config.data_dir} (fsync {config.fsync}{tls})", flush=True)
 
     try:
         asyncio.run(serve(config, ready=ready, broker_config=broker_config))

@@ -54,5 +54,22 @@ ServerOption = typer.Option(None, "--server", "-server", metavar="HOST:PORT[,...
                             help="Server address(es); env DCLI_SERVER; default 127.0.0.1:7181.")
 WriteOutOption = typer.Option(None, "--write-out", "-w", metavar="simple|json|table",
                               help="Output format; env DCLI_WRITE_OUT.")
+CacertOption = typer.Option(None, "--cacert", metavar="FILE",
+                            help="Connect with TLS, trusting servers signed by this CA; env DCLI_CACERT.")
+CertOption = typer.Option(None, "--cert", metavar="FILE",
+                          help="Client certificate for TLS (servers with --client-cert-auth); env DCLI_CERT.")
+KeyOption = typer.Option(None, "--key", metavar="FILE", help="The key of --cert; env DCLI_KEY.")
+
+
+def apply_tls(cacert: str | None, cert: str | None, key: str | None) -> None:
+    """--cacert/--cert/--key over DCLI_CACERT/DCLI_CERT/DCLI_KEY, for every client the command opens."""
+    from dcli.client.tls import ENV, TlsFiles
+
+    for name, value in (("cacert", cacert), ("cert", cert), ("key", key)):
+        if value:
+            os.environ[ENV[name]] = value
+    TlsFiles.from_env().check()
+
+
 DialTimeoutOption = typer.Option(None, "--dial-timeout", metavar="SECONDS",
                                  help="Give up connecting after this long (default 5).")

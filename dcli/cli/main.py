@@ -13,7 +13,8 @@ import click
 import typer
 from typer.core import TyperGroup
 
-from dcli.cli.common import DialTimeoutOption, ServerOption, WriteOutOption, apply_options
+from dcli.cli.common import (CacertOption, CertOption, DialTimeoutOption, KeyOption, ServerOption, WriteOutOption,
+                             apply_options, apply_tls)
 from dcli.cli.runner import complete_if_asked, exit_now, fail, run
 
 __all__ = ["app", "main", "run", "fail", "exit_now", "complete_if_asked", "GROUPS", "COMMANDS"]
@@ -80,8 +81,11 @@ app = typer.Typer(name="dcli", help="ZooKeeper-, Kafka- and Dynamo-style service
 @app.callback()
 def root(ctx: typer.Context, server_: Optional[str] = ServerOption,
          write_out: Optional[str] = WriteOutOption,
-         dial_timeout: Optional[float] = DialTimeoutOption) -> None:
+         dial_timeout: Optional[float] = DialTimeoutOption,
+         cacert: Optional[str] = CacertOption, cert: Optional[str] = CertOption,
+         key: Optional[str] = KeyOption) -> None:
     apply_options(ctx, server_, write_out, dial_timeout)
+    apply_tls(cacert, cert, key)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -11,8 +11,9 @@ import time
 import grpc
 
 from dcli.client.broker_metadata import WILDCARD_HOSTS, ClusterMetadata, Leader, host_of, join_host_port
-from dcli.client.session import CHANNEL_OPTIONS, parse_servers
 from dcli.client.rpc import error_from_rpc
+from dcli.client.session import CHANNEL_OPTIONS, parse_servers
+from dcli.client.tls import open_channel
 from dcli.v1 import broker_pb2 as bpb
 from dcli.v1 import broker_pb2_grpc as bpb_grpc
 from dcli.wire import errors
@@ -98,7 +99,7 @@ class BrokerChannel:
         with self._lock:
             entry = self._stubs.get(address)
             if entry is None:
-                channel = grpc.insecure_channel(address, options=BROKER_CHANNEL_OPTIONS)
+                channel = open_channel(address, BROKER_CHANNEL_OPTIONS)
                 produce = channel.unary_unary("/dcli.v1.Broker/Produce",
                                               response_deserializer=bpb.ProduceResponse.FromString)
                 entry = self._stubs[address] = (channel, bpb_grpc.BrokerStub(channel), produce)

@@ -26,6 +26,7 @@ import grpc
 
 from dcli.client.rpc import error_from_rpc
 from dcli.client.session import CHANNEL_OPTIONS, parse_servers
+from dcli.client.tls import open_channel
 from dcli.wire.peers import parse_member
 from dcli.v1 import kv_pb2 as pb
 from dcli.v1 import kv_pb2_grpc as pb_grpc
@@ -142,7 +143,7 @@ class KVClient:
     def _stub(self, server: str) -> pb_grpc.KVStub:
         ch = self._channels.get(server)
         if ch is None:
-            ch = self._channels[server] = grpc.insecure_channel(server, options=CHANNEL_OPTIONS)
+            ch = self._channels[server] = open_channel(server, CHANNEL_OPTIONS)
         return pb_grpc.KVStub(ch)
 
     @staticmethod

@@ -32,6 +32,9 @@ def error_from_rpc(e: grpc.RpcError, server: str, *, kafka: bool = False) -> err
         if key == TAG:
             return errors.from_tag(value, details)
     if code == grpc.StatusCode.UNAVAILABLE:
+        from dcli.client.tls import explain
+
+        details = explain(server) or details      # TLS on one side only: say so
         if not kafka:
             return errors.UnavailableError(server, f"Cannot connect to {server}: {details or code.name}")
         if details.startswith(NOT_CONNECTED_DETAILS):

@@ -19,6 +19,7 @@ from concurrent.futures import Future
 import grpc
 
 from dcli.client.events import EventThread
+from dcli.client.tls import explain, open_channel
 from dcli.client.types import EVENT_TYPES, ConnState, EventType, KeeperState, WatchedEvent
 from dcli.client.watches import WatchRegistry
 from dcli.v1 import coord_pb2 as pb
@@ -122,6 +123,10 @@ class SessionIO:
         if not self._connected.is_set() or self._start_error is not None:
             err = self._start_error or errors.UnavailableError(
                 ",".join(self.servers), f"Cannot connect to {','.join(self.servers)}: timed out")
+            if isinstance(err, errors.UnavailableError):
+                why = next((w for w in map(explain, self.servers) if w), "")
+                if why:             # a plaintext client of a TLS server, or the other way round
+                    err = errors.UnavailableError(err.path, f"Cannot connect to {','.join(self.servers)}: {why}")
             self._shutdown()
             raise err
 
@@ -271,7 +276,7 @@ class SessionIO:
     def _channel(self, server: str) -> grpc.Channel:
         ch = self._channels.get(server)
         if ch is None:
-            ch = grpc.insecure_channel(server, options=CHANNEL_OPTIONS)
+            ch = open_channel(server, CHANNEL_OPTIONS)
             self._channels[server] = ch
         return ch
 

@@ -28,10 +28,11 @@ def _call(servers: list[str], method: str, request):
     import grpc
 
     from dcli.client.rpc import error_from_rpc
+    from dcli.client.tls import open_channel
     from dcli.v1 import cluster_pb2_grpc as cpb_grpc
 
     leader = find_leader(servers)
-    with grpc.insecure_channel(leader, options=[("grpc.enable_retries", 0)]) as channel:
+    with open_channel(leader, [("grpc.enable_retries", 0)]) as channel:
         try:
             return getattr(cpb_grpc.ClusterStub(channel), method)(request, timeout=CALL_TIMEOUT_S)
         except grpc.RpcError as e:

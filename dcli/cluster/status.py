@@ -17,10 +17,11 @@ def query(addresses: dict[int, str], timeout: float = DEFAULT_TIMEOUT_S) -> dict
     """node id -> its `NodeStatus` message, or the exception its call ended with."""
     import grpc
 
+    from dcli.client.tls import open_channel
     from dcli.v1 import cluster_pb2 as cpb
     from dcli.v1 import cluster_pb2_grpc as cpb_grpc
 
-    channels = {i: grpc.insecure_channel(a, options=[("grpc.enable_retries", 0)])
+    channels = {i: open_channel(a, [("grpc.enable_retries", 0)])
                 for i, a in addresses.items()}
     try:
         calls = {i: cpb_grpc.ClusterStub(ch).Status.future(cpb.StatusRequest(), timeout=timeout)

@@ -39,6 +39,7 @@ GRPC_OPTIONS = [
 class ClientListener:
     def __init__(self, services, listen: str, *, max_request_bytes: int = MAX_REQUEST_BYTES):
         self.listen = listen
+        self._credentials = services.settings.client_tls()      # None: plaintext
         self._server = grpc.aio.server(options=[
             ("grpc.max_receive_message_length", max(MAX_MESSAGE_BYTES, max_request_bytes)),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
@@ -57,7 +58,10 @@ class ClientListener:
         """(host, port) bound; OSError if the address is taken or not this machine's."""
         host, _ = split_host_port(self.listen, "--listen", allow_zero=True)
         try:
-            bound = self._server.add_insecure_port(self.listen)
+            if self._credentials is None:
+                bound = self._server.add_insecure_port(self.listen)
+            else:
+                bound = self._server.add_secure_port(self.listen, self._credentials)
         except RuntimeError:        # grpc's way of saying the port is taken or the host is wrong
             bound = 0
         if bound == 0:
