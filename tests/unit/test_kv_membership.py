@@ -219,12 +219,13 @@ def test_the_node_tells_its_transport_each_members_peer_address(tmp_path):
                       peer_addresses={1: "127.0.0.1:9001", 2: "127.0.0.1:9002"})
     node = KVNode(tmp_path, config, transport)
     saved = bootstrap(config.peers, peer_addresses={3: "127.0.0.1:9903"})
-    membership.save(node.ring_path, RingDocument(5, saved.vnodes, dict(saved.nodes)))
 
     async def started():
         await node.start("127.0.0.1:7181")
         await node.stop()
     asyncio.run(started())
+    assert transport.members == {"2": "127.0.0.1:9002", "3": "127.0.0.1:8183"}
+    node.adopt(RingDocument(5, saved.vnodes, dict(saved.nodes)))
     assert transport.members == {"2": "127.0.0.1:9002", "3": "127.0.0.1:9903"}
     node.adopt(node.document.change(add={"4": ("127.0.0.1:7184", 1.0)}))
     assert transport.members["4"] == "127.0.0.1:8184"
