@@ -46,6 +46,7 @@ log = logging.getLogger("dcli.kv")
 
 RING_READ_AT_START_S = 10.0     # the longest start waits for the tree to answer
 ADOPT_WAIT_S = 10.0             # the longest a change waits for the nodes to adopt it
+MEMBER_WAIT_S = 2.0             # how long a new member may take to reach this node's replica
 CHANGE_ATTEMPTS = 3             # a change that can be recomputed is tried this often
 
 
@@ -292,13 +293,18 @@ class KVNode:
         doc = self.document
         self.transport.set_members({n: self.peer_address(n) for n in doc.members() if n != self.me})
 
-    def check_coordination_member(self, node: str) -> None:
+    async def check_coordination_member(self, node: str, timeout: float = MEMBER_WAIT_S) -> None:
         """A node joins the ring only as a member of the coordination cluster: it reads the ring
-        from its replica of the tree."""
-        members = self.coord_members() if self.coord_members is not None else None
-        if members is not None and (not node.isdigit() or int(node) not in members):
-            raise MembershipError(message=f"Membership change refused: node {node} is not a member of the "
-                                          "coordination cluster; add it first (`dcli cluster member add`)")
+        from its replica of the tree. (This node's replica may apply a member just added a
+        moment after the leader: it is given `timeout` to.)"""
+        if self.coord_members is None:
+            return
+        deadline = time.monotonic() + timeout
+        while not (node.isdigit() and int(node) in self.coord_members()):
+            if time.monotonic() >= deadline:
+                raise MembershipError(message=f"Membership change refused: node {node} is not a member of the "
+                                              "coordination cluster; add it first (`dcli cluster member add`)")
+            await asyncio.sleep(0.1)
 
     async def heartbeat(self) -> None:
         """Failure detection, and hinted hand-off to nodes that answer again."""

@@ -115,7 +115,7 @@ async def rebalance(node: KVNode, add: dict, remove: list, weights: dict,
     if add or remove or weights:
         if not dry_run:             # a plan is only shown: it may come before `cluster member add`
             for n in add:
-                node.check_coordination_member(n)
+                await node.check_coordination_member(n)
         add = {n: (a, w, (p[0] if p and p[0] else node.default_peer(n, a))) for n, (a, w, *p) in add.items()}
         moving = current.change(add=add, remove=remove, weights=weights)
     elif current.moving:
