@@ -145,7 +145,10 @@ class KVNode:
                                              self.config.peer_addresses)
         self._tell_transport()
         if self.ring is not None:
-            await self._read_ring()
+            # a node not yet a member of the coordination cluster (started with --join, before
+            # `cluster member add`) has no tree to read and is on no ring: its watch reads later
+            if self.coord_members is None or self.config.node_id in self.coord_members():
+                await self._read_ring()
             self.ring.start()
         self.peers.on_up.append(lambda node: self.coordinator.spawn(self.repairs.hand_off(node)))
         loop = asyncio.get_running_loop()
