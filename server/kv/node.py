@@ -228,15 +228,21 @@ class KVNode:
         self._adopted = asyncio.Event()
         return True
 
-    async def commit(self, doc: RingDocument) -> RingDocument:
-        """Write `doc`, computed from our document, to the tree (compare-and-set on the znode
-        version ours came from) and use it. RingChangedError when the ring changed meanwhile.
-        Without a tree (a node in a unit test) it is only used here."""
+    async def commit(self, doc: RingDocument, version: int) -> int:
+        """Write `doc`, computed from the document of znode version `version` (take both from
+        `snapshot()`, together), to the tree with compare-and-set on that version, and use it;
+        the version it got. RingChangedError when the ring changed meanwhile. Without a tree
+        (a node in a unit test) it is only used here."""
         if self.ring is None:
             self.adopt(doc)
-        else:
-            self.adopt_from_tree(doc, await self.ring.write(doc, self.ring_version))
-        return doc
+            return version + 1
+        written = await self.ring.write(doc, version)
+        self.adopt_from_tree(doc, written)
+        return written
+
+    def snapshot(self) -> tuple[RingDocument, int]:
+        """Our document and the znode version it came from (ABSENT: the bootstrap)."""
+        return self.document, self.ring_version
 
     async def wait_epoch(self, epoch: int, timeout: float = ADOPT_WAIT_S) -> bool:
         """Until this node holds a document of `epoch` or later (its watch brings it); False if
@@ -333,7 +339,9 @@ class KVNode:
         got to the tree first (a few times at most)."""
         for attempt in range(CHANGE_ATTEMPTS):
             try:
-                return await self.commit(self.document.with_keyspace(config))
+                doc, version = self.snapshot()
+                await self.commit(doc.with_keyspace(config), version)
+                return self.document
             except RingChangedError:        # the newer ring is ours now: compute on it again
                 if attempt == CHANGE_ATTEMPTS - 1:
                     raise

@@ -5,9 +5,10 @@ documents):
 
 1. *announce*: the moving document (epoch e: new nodes, old ones in `previous`) is written to the
    ring's znode (compare-and-set on the version it was computed from: a change made meanwhile
-   through another node makes this one fail, to be run again) and the driver waits until every
-   member, old and new, holds it (each reads it from its replica of the tree). From the moment a node holds it, the writes it coordinates go to the
-   replicas of both rings, and W is counted on the old one, which reads still use.
+   through another node makes this one fail, to be run again), and the driver waits until every
+   member, old and new, holds it (each reads it from its replica of the tree). From the moment
+   a node holds it, the writes it coordinates go to the replicas of both rings, and W is
+   counted on the old one, which reads still use.
 2. *stream*: each node that gains ranges pulls them from every reachable old replica of each
    range, a page at a time (`read_page` on the old replica), and reconciles what it gets; asking all of them, not one, means a write
    acknowledged by any W old replicas arrives even if the others missed it. Writes made during
@@ -111,11 +112,11 @@ async def rebalance(node: KVNode, add: dict, remove: list, weights: dict,
                     dry_run: bool = False) -> AsyncIterator[Progress]:
     """`add` maps a node id to (client address, weight[, peer address]); a peer address left
     out comes from `--peers`, else the client port + 1000."""
-    current = node.document
+    if add and not dry_run:         # a plan is only shown: it may come before `cluster member add`
+        for n in add:
+            await node.check_coordination_member(n)
+    current, version = node.snapshot()      # the change is written only over this very version
     if add or remove or weights:
-        if not dry_run:             # a plan is only shown: it may come before `cluster member add`
-            for n in add:
-                await node.check_coordination_member(n)
         add = {n: (a, w, (p[0] if p and p[0] else node.default_peer(n, a))) for n, (a, w, *p) in add.items()}
         moving = current.change(add=add, remove=remove, weights=weights)
     elif current.moving:
@@ -130,7 +131,7 @@ async def rebalance(node: KVNode, add: dict, remove: list, weights: dict,
         return
     # 1. announce: the moving document into the tree; every member's watch brings it
     if moving is not current:
-        await node.commit(moving)
+        version = await node.commit(moving, version)
     missed = await node.wait_members(moving.epoch)
     yield Progress(moving.epoch, "announce", len(steps), 0, 0,
                    message="every member holds the new ring" if not missed
@@ -173,9 +174,10 @@ async def rebalance(node: KVNode, add: dict, remove: list, weights: dict,
     # 3. commit
     final = moving.committed()
     try:
-        await node.commit(final)
+        await node.commit(final, version)
     except RingChangedError:
         # another `dcli kv rebalance` finished this same move first: that is the outcome wanted
+        # (any other change meanwhile, a keyspace say, makes this one stop: run it again)
         if node.document.nodes != final.nodes or node.document.epoch < final.epoch or node.document.moving:
             raise
     missed = await node.wait_members(final.epoch)

@@ -61,10 +61,12 @@ def test_a_change_through_one_node_reaches_the_others_through_their_watch(tmp_pa
         try:
             assert a.document.epoch == b.document.epoch == 0          # the bootstrap, not written
             assert await a.ring.tree.get(RING_PATH) is None
-            await a.commit(a.document.change(add={"4": ("127.0.0.1:7184", 1.0)}))
+            doc, version = a.snapshot()
+            await a.commit(doc.change(add={"4": ("127.0.0.1:7184", 1.0)}), version)
             await _until(lambda: b.document.epoch == 1, "node 2 to adopt epoch 1")
             assert b.document == a.document and sorted(b.document.nodes) == ["1", "2", "3", "4"]
-            await a.commit(a.document.committed())
+            doc, version = a.snapshot()
+            await a.commit(doc.committed(), version)
             await _until(lambda: not b.document.moving, "node 2 to adopt the commit")
             data, stat = await a.ring.tree.get(RING_PATH)
             assert RingDocument.from_json(data.decode()) == b.document and stat.version == 1
@@ -84,17 +86,16 @@ def test_a_change_computed_from_an_older_ring_loses_cleanly(tmp_path):
         coord = await _tree(tmp_path)
         a, b = await _kv(tmp_path, coord, 1), await _kv(tmp_path, coord, 2)
         try:
-            stale = b.document                   # both operators start from epoch 0
-            await a.commit(a.document.change(add={"4": ("127.0.0.1:7184", 1.0)}))
+            stale, version = b.snapshot()        # both operators start from epoch 0
+            doc, _ = a.snapshot()
+            await a.commit(doc.change(add={"4": ("127.0.0.1:7184", 1.0)}), version)
             await _until(lambda: b.document.epoch == 1, "node 2 to adopt epoch 1")
-            b.document, b.ring_version = stale, -1      # node 2 computed its change before it heard
             with pytest.raises(RingChangedError, match=r"the ring changed meanwhile \(epoch 1\); run the command again"):
-                await b.commit(stale.change(remove=["3"]))
+                await b.commit(stale.change(remove=["3"]), version)     # computed before it heard
             found = await a.ring.tree.get(RING_PATH)
             assert sorted(RingDocument.from_json(found[0].decode()).nodes) == ["1", "2", "3", "4"]
             # a keyspace is recomputed on the newer ring instead: nothing of either change is lost
-            await _until(lambda: b.document.epoch == 1, "node 2 to read the ring again")
-            b.document, b.ring_version = stale, -1
+            b.document, b.ring_version = stale, -1      # as if node 2's watch had not fired yet
             await b.create_keyspace(KeyspaceConfig("users", n=1))
             await _until(lambda: "users" in a.document.keyspaces, "node 1 to see the keyspace")
             assert sorted(a.document.nodes) == ["1", "2", "3", "4"] and a.document.epoch == 2
