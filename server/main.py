@@ -22,6 +22,7 @@ from dcli_server.kv.node import KVNode
 from dcli_server.listeners.peer import PeerListener
 from dcli_server.listeners.peer_kv import FramesKVTransport
 from dcli_server.listeners.client import MAX_REQUEST_BYTES, ClientListener
+from dcli_server.local_session import LocalSession
 from dcli_server.node import CoordNode
 
 log = logging.getLogger("dcli.server")
@@ -92,7 +93,9 @@ class Services:
         kv_transport = FramesKVTransport(peers.transport if peers else None, kv_config.request_timeout_ms)
         if peers is not None:
             kv_config.peer_addresses.setdefault(config.node_id, peers.address)
-        kv = KVNode(config.data_dir, kv_config, kv_transport)
+        kv_config.join = config.join
+        kv = KVNode(config.data_dir, kv_config, kv_transport, tree=LocalSession(node),
+                    coord_members=lambda: node.replica.raft.voters)
         if peers is not None:
             peers.attach_kv(kv)
         services = cls(settings, node, broker, groups, kv, kv_transport, peers)

@@ -8,6 +8,16 @@
         c.wait_for(lambda: not c.status(2).up)
         c.restart(1, kill=True)
 
+The key-value store's tests use the same clusters, with KV_SERVER_ARGS for short heartbeats:
+
+    c = local_cluster(3, server_args=KV_SERVER_ARGS)
+    with c.kv(2) as kv:                                 # a KVClient that asks node 2 first
+        kv.put("k", "v", w=2)
+    c.wait_kv_up(1)                                     # node 1 sees every running node up
+    new = c.add_node()                                  # --join + AddMember; then onto the ring:
+    with c.kv(1) as kv:
+        list(kv.rebalance(add={str(new): c.member(new)}))
+
 Built on dcli.cluster.LocalCluster, in the test's tmp_path. At teardown every process the fixture
 started is killed by its pid (a test that fails half-way leaves nothing behind), and when a test
 fails, each node's log is added to its report.
@@ -26,6 +36,9 @@ from dcli.wire import errors
 # As the single-server fixtures: sweeps and new groups without waiting, for short tests.
 DEFAULT_SERVER_ARGS = ("--container-check-interval-ms", "200", "--group-initial-rebalance-delay-ms", "0", "--log-level", "info")
 LOG_TAIL_CHARS = 5000
+# the KV store's failure detector and requests made quick; anti-entropy only when a test asks
+KV_ARGS = ("--kv-heartbeat-ms", "200", "--kv-anti-entropy-ms", "600000", "--kv-request-timeout-ms", "1500")
+KV_SERVER_ARGS = (*DEFAULT_SERVER_ARGS, *KV_ARGS)
 
 
 class Cluster:
@@ -74,6 +87,46 @@ class Cluster:
 
     def resume(self, node_id: int) -> None:
         self.manager.resume(node_id)
+
+    def add_node(self) -> int:
+        """Start one more node with --join and add it to the coordination cluster; its id."""
+        return self.manager.add_node().id
+
+    def remove_node(self, node_id: int) -> None:
+        self.manager.remove_node(node_id)
+
+    def running(self) -> list[int]:
+        """The ids of the nodes whose process runs (paused ones too)."""
+        return [i for i in self.ids if self.manager.process_state(i) != "down"]
+
+    def member(self, node_id: int) -> str:
+        """The node's client and peer address, as `dcli kv rebalance --add ID=...` takes them."""
+        return self.manager.node(node_id).member
+
+    # -- the key-value store ------------------------------------------------------------------
+
+    def kv(self, *prefer: int, keyspace: str = "default", timeout: float = 15.0):
+        """A KVClient on the running nodes, asking `prefer` first in that order."""
+        from dcli.client.kv import KVClient
+
+        order = list(prefer) + [i for i in self.running() if i not in prefer]
+        return KVClient([self.address(i) for i in order], keyspace=keyspace, timeout=timeout)
+
+    def wait_kv_up(self, seen_from: int, timeout: float = 60.0) -> None:
+        """Until node `seen_from`'s KV failure detector sees every running node up."""
+        running = {str(i) for i in self.running()}
+
+        def seen() -> bool:
+            with self.kv(seen_from) as kv:
+                return running <= {n.id for n in kv.ring().nodes if n.up}
+        eventually(seen, timeout, f"node {seen_from} to see nodes {sorted(running)} up")
+
+    def kv_store(self, node_id: int):
+        """Node i's own sqlite store, opened beside the running server (sqlite's locking keeps
+        the two apart): what that replica holds, not a quorum read."""
+        from dcli_server.kv.store import KVStore
+
+        return KVStore(self.manager.node(node_id).data_dir / "kv" / "kv.sqlite3")
 
     def status(self, node_id: int, timeout: float = 1.0) -> NodeState:
         return self.manager.status(node_id, timeout)

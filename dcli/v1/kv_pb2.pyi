@@ -347,35 +347,19 @@ class RebalanceProgress(_message.Message):
     def __init__(self, epoch: _Optional[int] = ..., phase: _Optional[str] = ..., ranges_total: _Optional[int] = ..., ranges_done: _Optional[int] = ..., keys_moved: _Optional[int] = ..., moves: _Optional[_Iterable[_Union[RangeMoveInfo, _Mapping]]] = ..., message: _Optional[str] = ..., node: _Optional[str] = ...) -> None: ...
 
 class KVPingRequest(_message.Message):
-    __slots__ = ("epoch", "digest")
+    __slots__ = ("epoch",)
     FROM_FIELD_NUMBER: _ClassVar[int]
     EPOCH_FIELD_NUMBER: _ClassVar[int]
-    DIGEST_FIELD_NUMBER: _ClassVar[int]
     epoch: int
-    digest: str
-    def __init__(self, epoch: _Optional[int] = ..., digest: _Optional[str] = ..., **kwargs) -> None: ...
+    def __init__(self, epoch: _Optional[int] = ..., **kwargs) -> None: ...
 
 class KVPingResponse(_message.Message):
-    __slots__ = ("node", "epoch", "digest")
+    __slots__ = ("node", "epoch")
     NODE_FIELD_NUMBER: _ClassVar[int]
     EPOCH_FIELD_NUMBER: _ClassVar[int]
-    DIGEST_FIELD_NUMBER: _ClassVar[int]
     node: str
     epoch: int
-    digest: str
-    def __init__(self, node: _Optional[str] = ..., epoch: _Optional[int] = ..., digest: _Optional[str] = ...) -> None: ...
-
-class MembershipRequest(_message.Message):
-    __slots__ = ("document",)
-    DOCUMENT_FIELD_NUMBER: _ClassVar[int]
-    document: str
-    def __init__(self, document: _Optional[str] = ...) -> None: ...
-
-class MembershipResponse(_message.Message):
-    __slots__ = ("document",)
-    DOCUMENT_FIELD_NUMBER: _ClassVar[int]
-    document: str
-    def __init__(self, document: _Optional[str] = ...) -> None: ...
+    def __init__(self, node: _Optional[str] = ..., epoch: _Optional[int] = ...) -> None: ...
 
 class ReplicaApplyRequest(_message.Message):
     __slots__ = ("keyspace", "entries", "hint_for", "epoch")

@@ -1,16 +1,17 @@
 """The ring document: which nodes hold the key-value store, their weights, the keyspaces, an epoch.
 
-Every node keeps one document, persisted as `<data-dir>/kv/ring.json`, and tells its peers its
-epoch in every heartbeat. A node that hears of a newer epoch fetches the document and adopts it:
-the newest epoch wins. Two different documents of the same epoch (two operators changing the
-ring at once through different nodes) are ordered by their digest, so every node settles on the
-same one; the loser's change is gone and its operator sees the ring without it.
+The document lives in one versioned znode of the coordination tree, `/dcli/kv/ring`, as the
+JSON of `to_json` (ring_znode.py reads, watches and writes it). A change is computed from the
+document a node holds and written with compare-and-set on the znode version that document came
+from, so of two operators changing the ring at once through different nodes exactly one wins;
+the other's command fails and is run again on the newer ring. Every node adopts what the znode
+holds, read from its own replica of the tree.
 
 Epoch 0 is the bootstrap document each node derives from its own flags (`--peers`,
-`--kv-weights`, the same on every node, like `--peers`), so a fresh cluster agrees without a
-round of messages. An epoch-0 document never replaces another one: a node started later with a
-longer `--peers` list does not push itself into the ring. Nodes join and leave by an explicit
-change (`dcli kv rebalance`), which makes epoch 1, 2, ...
+`--kv-weights`, the same on every node, like `--peers`; a node started with `--join` leaves
+itself out), so a fresh cluster agrees without writing anything; the first change creates the
+znode. Nodes join and leave by an explicit change (`dcli kv rebalance`), which makes epoch 1,
+2, ...
 
 A membership change is two documents. The first (epoch e) holds the new nodes and, in
 `previous`, the old ones: while it is in force reads use the old ring, writes go to the replicas
@@ -18,9 +19,8 @@ of both, and each new owner streams the ranges it gains. When every range has mo
 drops `previous`, and reads switch to the new ring. An acknowledged write is thus always on W
 replicas of the ring that reads use.
 
-The document is plain JSON with no node-local field, so that it can later live in a znode of the
-replicated coordination tree (one versioned znode, `/dcli/kv/ring`, compare-and-set on its
-version) instead of being exchanged by the nodes themselves.
+The document is plain JSON with no node-local field. `load` reads the `<data-dir>/kv/ring.json`
+an older build kept per node, which a node's first start migrates into the znode.
 
     >>> doc = bootstrap({1: "127.0.0.1:7181"}, vnodes=8)
     >>> doc.layout("default").preference_list(b"k")
@@ -32,7 +32,6 @@ version) instead of being exchanged by the nodes themselves.
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -53,7 +52,7 @@ DEFAULT_N = 3
 class NodeEntry:
     address: str                # the client address (what clients and `dcli kv ring` see)
     weight: float = 1.0
-    peer: str = ""              # the peer address other nodes call; "": not recorded (older ring.json)
+    peer: str = ""              # the peer address other nodes call; "": not recorded (an older build)
 
 
 @dataclass(frozen=True)
@@ -147,16 +146,6 @@ class RingDocument:
         return cls(int(data["epoch"]), int(data.get("vnodes", DEFAULT_VNODES)), nodes(data["nodes"]),
                    {k: KeyspaceConfig.from_json(k, v) for k, v in data.get("keyspaces", {}).items()},
                    None if data.get("previous") is None else nodes(data["previous"]))
-
-    @functools.cached_property
-    def digest(self) -> str:
-        return hashlib.blake2b(self.to_json().encode(), digest_size=8).hexdigest()
-
-    def supersedes(self, other: RingDocument) -> bool:
-        """Whether a node holding `other` should adopt this one."""
-        if self.epoch != other.epoch:
-            return self.epoch > other.epoch
-        return self.epoch > 0 and self.digest > other.digest
 
     # -- placement --------------------------------------------------------------------------
 
@@ -296,7 +285,7 @@ def load(path: Path) -> RingDocument | None:
 
 
 def save(path: Path, doc: RingDocument) -> None:
-    """Atomically: a torn write must not leave a node without its ring."""
+    """Atomically (what an older build did with ring.json; tests make such files with it)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomically(path, doc.to_json())
 

@@ -3,20 +3,24 @@
 The node that takes `dcli kv rebalance` drives the change in three steps (membership.py has the
 documents):
 
-1. *announce*: the moving document (epoch e: new nodes, old ones in `previous`) goes to every
-   member, old and new. From the moment a node holds it, the writes it coordinates go to the
-   replicas of both rings, and W is counted on the old one, which reads still use.
+1. *announce*: the moving document (epoch e: new nodes, old ones in `previous`) is written to the
+   ring's znode (compare-and-set on the version it was computed from: a change made meanwhile
+   through another node makes this one fail, to be run again), and the driver waits until every
+   member, old and new, holds it (each reads it from its replica of the tree). From the moment
+   a node holds it, the writes it coordinates go to the replicas of both rings, and W is
+   counted on the old one, which reads still use.
 2. *stream*: each node that gains ranges pulls them from every reachable old replica of each
    range, a page at a time (`read_page` on the old replica), and reconciles what it gets; asking all of them, not one, means a write
    acknowledged by any W old replicas arrives even if the others missed it. Writes made during
    the stream reach the new owner directly (step 1).
-3. *commit*: epoch e + 1, without `previous`, goes to every member: reads switch to the new ring.
+3. *commit*: epoch e + 1, without `previous`, is written to the znode: reads switch to the new ring.
 
 The node driving the change starts each gaining node's pull and polls it (`Pulls`) until it
 ends. Only the ranges whose replica set changes move (`membership.layout_moves`). If a node that
 must take ranges cannot be reached the change stops after step 1, safely (reads on the old ring,
 writes to both); `dcli kv rebalance` with no change finishes it. Nodes that were down during
-the change learn the newest document from their peers' heartbeats.
+the change read the newest document from the tree when they start. A node is added to the ring
+only once it is a member of the coordination cluster (`dcli cluster member add`).
 """
 from __future__ import annotations
 
@@ -29,6 +33,7 @@ from typing import TYPE_CHECKING, AsyncIterator, Sequence
 from dcli.wire.errors import DcliError, MembershipError, SystemError_
 from dcli_server.kv.membership import RingDocument
 from dcli_server.kv.ring import RING_SIZE, KeyRange, TokenRange
+from dcli_server.kv.ring_znode import RingChangedError
 from dcli_server.kv.store import KVStore
 from dcli_server.kv.transport import Entry, PeerUnreachable, Progress
 
@@ -73,7 +78,9 @@ def gains(doc: RingDocument, node: str) -> dict[tuple[str, str], list]:
 
 
 async def pull(node: KVNode, epoch: int) -> AsyncIterator[Progress]:
-    """Run on a new owner: fetch every range it gains in the move of `epoch`."""
+    """Run on a new owner: fetch every range it gains in the move of `epoch` (once its watch on
+    the ring's znode has brought it that document)."""
+    await node.wait_epoch(epoch)
     doc = node.document
     if doc.epoch != epoch or not doc.moving:
         raise MembershipError(message=f"Membership change refused: node {node.me} holds epoch "
@@ -105,7 +112,10 @@ async def rebalance(node: KVNode, add: dict, remove: list, weights: dict,
                     dry_run: bool = False) -> AsyncIterator[Progress]:
     """`add` maps a node id to (client address, weight[, peer address]); a peer address left
     out comes from `--peers`, else the client port + 1000."""
-    current = node.document
+    if add and not dry_run:         # a plan is only shown: it may come before `cluster member add`
+        for n in add:
+            await node.check_coordination_member(n)
+    current, version = node.snapshot()      # the change is written only over this very version
     if add or remove or weights:
         add = {n: (a, w, (p[0] if p and p[0] else node.default_peer(n, a))) for n, (a, w, *p) in add.items()}
         moving = current.change(add=add, remove=remove, weights=weights)
@@ -119,11 +129,13 @@ async def rebalance(node: KVNode, add: dict, remove: list, weights: dict,
                    message=f"{len(steps)} range(s) change replicas")
     if dry_run:
         return
-    # 1. announce
-    missed = await node.publish(moving)
+    # 1. announce: the moving document into the tree; every member's watch brings it
+    if moving is not current:
+        version = await node.commit(moving, version)
+    missed = await node.wait_members(moving.epoch)
     yield Progress(moving.epoch, "announce", len(steps), 0, 0,
                    message="every member holds the new ring" if not missed
-                   else f"not reached (they will catch up): {', '.join(missed)}")
+                   else f"not holding it yet (they read it from the tree when back): {', '.join(missed)}")
     # 2. stream: every gaining node pulls, concurrently; progress merged as it comes
     targets = sorted({n for s in steps for n in s["after"] if n not in s["before"]})
     per_node: dict[str, Progress] = {}
@@ -161,10 +173,18 @@ async def rebalance(node: KVNode, add: dict, remove: list, weights: dict,
                                       + "; ".join(failures))
     # 3. commit
     final = moving.committed()
-    missed = await node.publish(final)
+    try:
+        await node.commit(final, version)
+    except RingChangedError:
+        # another `dcli kv rebalance` finished this same move first: that is the outcome wanted
+        # (any other change meanwhile, a keyspace say, makes this one stop: run it again)
+        if node.document.nodes != final.nodes or node.document.epoch < final.epoch or node.document.moving:
+            raise
+    missed = await node.wait_members(final.epoch)
     total = sum(p.ranges_total for p in per_node.values())
     yield Progress(final.epoch, "done", total, total, sum(p.keys_moved for p in per_node.values()),
-                   message="committed" + (f"; not reached (they will catch up): {', '.join(missed)}"
+                   message="committed" + (f"; not holding it yet (they read it from the tree when back): "
+                                          f"{', '.join(missed)}"
                                           if missed else ""))
 
 

@@ -91,9 +91,8 @@ class Transport(Protocol):
     def set_members(self, peers: Mapping[str, str]) -> None:
         """The ring's other members (node id -> peer address) this node talks to from now on."""
 
-    async def ping(self, node: str, me: str, epoch: int, digest: str) -> tuple[int, str]: ...
-
-    async def membership(self, node: str, document: str) -> str: ...
+    async def ping(self, node: str, me: str, epoch: int) -> int:
+        """A heartbeat (failure detection); the epoch of the ring `node` holds."""
 
     async def status(self, node: str) -> dict: ...
 

@@ -39,7 +39,7 @@ from dcli_server.kv.transport import PeerUnreachable
 from dcli_server.kv.versions import VectorClock, VersionDecodeError, decode_siblings
 from dcli_server.listeners import peer_connection as conn
 from dcli_server.listeners.peer_methods import (
-    KV_APPLY, KV_DELETE, KV_HASHES, KV_MEMBERSHIP, KV_MERKLE, KV_PING, KV_PULL, KV_PUT, KV_RANGE_PAGE, KV_READ,
+    KV_APPLY, KV_DELETE, KV_HASHES, KV_MERKLE, KV_PING, KV_PULL, KV_PUT, KV_RANGE_PAGE, KV_READ,
     KV_SCAN, KV_STATUS)
 from dcli_server.listeners.ratelimit import RateLimitedLog
 
@@ -114,14 +114,9 @@ class FramesKVTransport:
 
     # -- Transport -------------------------------------------------------------------------------
 
-    async def ping(self, node, me, epoch, digest):
-        r = await self._call(node, KV_PING, pb.KVPingRequest(**{"from": me}, epoch=epoch, digest=digest),
-                             pb.KVPingResponse)
-        return r.epoch, r.digest
-
-    async def membership(self, node, document):
-        return (await self._call(node, KV_MEMBERSHIP, pb.MembershipRequest(document=document),
-                                 pb.MembershipResponse)).document
+    async def ping(self, node, me, epoch):
+        r = await self._call(node, KV_PING, pb.KVPingRequest(**{"from": me}, epoch=epoch), pb.KVPingResponse)
+        return r.epoch
 
     async def status(self, node):
         r = await self._call(node, KV_STATUS, pb.KVStatusRequest(), pb.NodeStats)
@@ -210,7 +205,7 @@ class KVPeerService:
 
     def register(self, transport) -> None:
         table = {
-            KV_PING: (pb.KVPingRequest, self.ping), KV_MEMBERSHIP: (pb.MembershipRequest, self.membership),
+            KV_PING: (pb.KVPingRequest, self.ping),
             KV_STATUS: (pb.KVStatusRequest, self.status), KV_APPLY: (pb.ReplicaApplyRequest, self.apply),
             KV_READ: (pb.ReplicaReadRequest, self.read), KV_SCAN: (pb.ScanRequest, self.scan),
             KV_MERKLE: (pb.SpansRequest, self.merkle_trees), KV_HASHES: (pb.SpansRequest, self.range_hashes),
@@ -240,16 +235,8 @@ class KVPeerService:
     # -- the handlers: (peer, request) -> response ------------------------------------------------
 
     async def ping(self, peer, request):
-        sender = getattr(request, "from")
-        epoch, digest = self.node.on_ping(sender, request.epoch, request.digest)
-        self.node.peers.mark_up(sender)
-        return pb.KVPingResponse(node=self.node.me, epoch=epoch, digest=digest)
-
-    async def membership(self, peer, request):
-        try:
-            return pb.MembershipResponse(document=self.node.on_membership(request.document))
-        except (KeyError, TypeError, AttributeError) as e:     # JSON that is not a ring document
-            raise ValueError(f"not a ring document: {e!r}") from None
+        self.node.peers.mark_up(getattr(request, "from"))
+        return pb.KVPingResponse(node=self.node.me, epoch=self.node.document.epoch)
 
     async def status(self, peer, request):
         return pb.NodeStats(**await asyncio.to_thread(self.node.stats))

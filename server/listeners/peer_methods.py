@@ -15,8 +15,9 @@ BROKER_ELECT = 12       # request: an ElectLeadersRequest handed to the controll
 
 # the key-value store (listeners/peer_kv.py): requests of kv.proto's messages, every answer a
 # KVPeerReply (peer.proto) holding the named response or the error the node raised
-KV_PING = 20            # KVPingRequest -> KVPingResponse: heartbeat with the ring epoch
-KV_MEMBERSHIP = 21      # MembershipRequest -> MembershipResponse: push and/or pull the ring document
+KV_PING = 20            # KVPingRequest -> KVPingResponse: heartbeat (failure detection), with the ring epoch
+# 21: retired, never to be reused (it pushed and pulled the ring document between nodes; the ring
+# lives in the tree's /dcli/kv/ring now, kv/ring_znode.py)
 KV_STATUS = 22          # KVStatusRequest -> NodeStats
 KV_APPLY = 23           # ReplicaApplyRequest -> ReplicaApplyResponse: a replica (or hinted) write
 KV_READ = 24            # ReplicaReadRequest -> ReplicaReadResponse

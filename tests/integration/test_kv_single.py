@@ -124,6 +124,10 @@ def test_cli_prints_the_quorum_and_exits_with_design_codes(server, prefix, tmp_p
     assert scan.returncode == 0 and scan.stdout.startswith(f"{prefix}k\thello")
     plan = run_cli("kv", "rebalance", "--add", "4=127.0.0.1:7184/8999", "--dry-run", server=server)
     assert plan.returncode == 0 and "to node 4" in plan.stdout, plan.stderr
+    joined = run_cli("kv", "rebalance", "--add", "4=127.0.0.1:7184/8999", server=server)
+    assert joined.returncode == 4 and joined.stderr == (
+        "Membership change refused: node 4 is not a member of the coordination cluster; "
+        "add it first (`dcli cluster member add`)\n"), joined.stderr
     for command in ("ring", "status"):
         shown = run_cli("kv", command, server=server)
         assert shown.returncode == 0 and server.address in shown.stdout

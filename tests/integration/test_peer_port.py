@@ -177,25 +177,28 @@ def test_a_raft_message_claiming_another_sender_is_refused(cluster):
         zk.create("/after-forgery", b"")
 
 
+RETIRED_KV_MEMBERSHIP = 21     # peer_methods.py: never reused
+
+
 def _bad_kv_requests(rng: random.Random) -> list[tuple[int, bytes]]:
-    """(method, payload): random bytes for every KV method, and well-formed messages that lie
-    (siblings that do not decode, a document that is not a ring, a page past the spans)."""
+    """(method, payload): random bytes for every KV method and for the retired number 21 (the
+    ring document's push and pull, gone since the ring lives in the tree), and well-formed
+    messages that lie (siblings that do not decode, a page past the spans)."""
     from dcli.v1 import kv_pb2 as pb
     from dcli_server.listeners import peer_methods as m
 
-    methods = [m.KV_PING, m.KV_MEMBERSHIP, m.KV_STATUS, m.KV_APPLY, m.KV_READ, m.KV_SCAN, m.KV_MERKLE,
+    methods = [m.KV_PING, RETIRED_KV_MEMBERSHIP, m.KV_STATUS, m.KV_APPLY, m.KV_READ, m.KV_SCAN, m.KV_MERKLE,
                m.KV_HASHES, m.KV_RANGE_PAGE, m.KV_PULL, m.KV_PUT, m.KV_DELETE]
     out = [(method, rng.randbytes(rng.randrange(1, 200))) for method in methods for _ in range(KV_FUZZ_PER_METHOD)]
     lies = [(m.KV_APPLY, pb.ReplicaApplyRequest(keyspace="default", entries=[pb.KVEntry(key=b"k", siblings=b"\xff" * 9)])),
-            (m.KV_MEMBERSHIP, pb.MembershipRequest(document='{"nodes": 1}')),
-            (m.KV_MEMBERSHIP, pb.MembershipRequest(document="not json")),
+            (RETIRED_KV_MEMBERSHIP, b'{"epoch": 9, "nodes": {}}'),
             (m.KV_RANGE_PAGE, pb.RangePageRequest(keyspace="default", span=7)),
             (m.KV_MERKLE, pb.SpansRequest(keyspace="default", spans=[pb.KVSpan(start=1, end=2)], depth=60)),
             (m.KV_SCAN, pb.ScanRequest(keyspace="default", limit=-5)),
             (m.KV_READ, pb.ReplicaReadRequest(keyspace="../x", keys=[b"k"])),
             (m.KV_PUT, pb.PutRequest(keyspace="default", key=b"k", value=b"v", context=b"\xff\x00")),
             (m.KV_PULL, pb.PullRangesRequest(epoch=12345))]
-    return out + [(method, msg.SerializeToString()) for method, msg in lies]
+    return out + [(method, msg if isinstance(msg, bytes) else msg.SerializeToString()) for method, msg in lies]
 
 
 def test_bad_kv_requests_on_the_peer_port_get_error_answers(tmp_path):
@@ -228,7 +231,9 @@ def test_bad_kv_requests_on_the_peer_port_get_error_answers(tmp_path):
                     else:
                         assert reply.WhichOneof("kind") in ("answer", "error")
                         outcomes["answered"] += 1
-                ping = pb.KVPingRequest(epoch=0, digest="", **{"from": "1"})
+                with pytest.raises(PeerError):              # no node serves the retired method
+                    await caller.request(5, RETIRED_KV_MEMBERSHIP, b"", timeout=10)
+                ping = pb.KVPingRequest(epoch=0, **{"from": "1"})
                 good = ppb.KVPeerReply.FromString(await caller.request(5, KV_PING, ping.SerializeToString(), timeout=10))
             finally:
                 await caller.close()
