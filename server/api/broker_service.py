@@ -15,7 +15,8 @@ from dcli.v1 import broker_pb2_grpc as pb_grpc
 from dcli.wire.errors import BadArgumentsError, BrokerError
 from dcli_server.api.broker_groups import GroupRpcs, Groups
 from dcli_server.api.errors import guarded, kafka_fields
-from dcli_server.broker.broker import Broker, FetchItem, NewTopic
+from dcli_server.broker.broker import Broker
+from dcli_server.broker.requests import FetchItem, NewTopic
 
 log = logging.getLogger("dcli.server")
 

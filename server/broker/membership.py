@@ -15,7 +15,7 @@ the ephemeral /brokers/ids/<id> (Kafka's registration), joins the controller ele
 LeaderElection under /controller; the Controller does the work when elected), follows who the
 controller is (LeaderObserver), and keeps a persistent recursive watch on /brokers/topics that
 turns each partition state change into `on_partition_state(topic, partition, state)` — what
-ReplicatedBroker acts on (lead or follow). It also keeps each topic's assignment and configs
+the Broker acts on (lead or follow). It also keeps each topic's assignment and configs
 (`topics`) and the live brokers' addresses (`brokers`), which is what clients get as metadata.
 
 When the session is lost (the node was cut off or paused longer than the session timeout: the
@@ -61,10 +61,12 @@ class BrokerMembership:
         self.session_timeout_ms = session_timeout_ms
         self.controller = Controller(broker_id, broker_config=broker_config, on_fenced=self._fenced)
         self.partition_states: dict[tuple[str, int], tuple[meta.PartitionState, int]] = {}
-        self.topics: dict[str, tuple[meta.TopicAssignment, dict[str, str]]] = {}   # assignment, configs
+        self.topics: dict[str, meta.TopicAssignment] = {}     # with their configs
         self.brokers: dict[int, meta.BrokerInfo] = {}         # the live ones
         self.brokers_version = 0     # + 1 at each change of the live set and each new session
         self.on_topic_deleted: Callable[[str], None] | None = None
+        self.on_scanned: Callable[[dict[str, str]], None] | None = None   # topic -> id, after each rescan
+        self.before_ready: Callable[[CoordClient], None] | None = None    # once registered, before `registered`
         self.registered = threading.Event()
         self._delivered = threading.Condition()
         self._listeners: list[StateListener] = [on_partition_state] if on_partition_state else []
@@ -161,6 +163,8 @@ class BrokerMembership:
         self._observer = LeaderObserver(client, meta.CONTROLLER, self._on_controller).start()
         self._stand(client)
         self._rescan(client)
+        self.registered.set()           # registered, and what the tree says is known here
+        self._scanned()
         while True:
             event = self._events.get()
             kind = event[0]
@@ -176,6 +180,7 @@ class BrokerMembership:
                 elif kind == "rescan":
                     self._read_brokers(client)
                     self._rescan(client)
+                    self._scanned()
                 elif kind == "fenced":
                     self._stand(client, again=True)
             except (errors.ConnectionLossError, errors.NotConnectedError, errors.OperationTimeoutError):
@@ -206,7 +211,9 @@ class BrokerMembership:
         else:
             return False
         log.info("broker %s registered at %s (session 0x%x)", self.broker_id, path, client.session_id)
-        self.registered.set()
+        if self.before_ready is not None:       # the migration of an older data directory
+            self.before_ready(client)
+            self.before_ready = None
         return True
 
     def _stand(self, client: CoordClient, again: bool = False) -> None:
@@ -276,9 +283,11 @@ class BrokerMembership:
             self.brokers_version += 1
         self.brokers = found
 
-    def _know_topic(self, client: CoordClient, topic: str) -> bool:
-        """Read a topic's assignment and configs once; False if it is gone."""
-        if topic in self.topics:
+    def _know_topic(self, client: CoordClient, topic: str, partition: int = 0) -> bool:
+        """Read a topic's assignment and configs once, and again when `partition` is beyond it
+        (CreatePartitions grew it); False if it is gone."""
+        known = self.topics.get(topic)
+        if known is not None and partition < known.partitions:
             return True
         try:        # a znode made by hand under /brokers/topics must not become a directory name
             validate_topic(topic)
@@ -288,7 +297,7 @@ class BrokerMembership:
         assignment = meta.read_assignment(client, topic)
         if assignment is None:
             return False
-        self.topics[topic] = (assignment, meta.read_topic_config(client, topic))
+        self.topics[topic] = assignment.with_configs(meta.read_topic_config(client, topic))
         return True
 
     def _topic_gone(self, topic: str) -> None:
@@ -304,7 +313,7 @@ class BrokerMembership:
 
     def _read_state(self, client: CoordClient, path: str) -> None:
         topic, p = meta.parse_state_path(path)
-        if not self._know_topic(client, topic):
+        if not self._know_topic(client, topic, p):
             return
         found = meta.read_state(client, topic, p)
         if found is not None:
@@ -323,8 +332,13 @@ class BrokerMembership:
                 continue
             for p in sorted(int(x) for x in partitions if x.isdigit()):
                 found = meta.read_state(client, topic, p)
-                if found is not None:
+                if found is not None and self._know_topic(client, topic, p):
                     self._deliver(topic, p, *found)
+
+    def _scanned(self) -> None:
+        """Tell the broker that every topic and state in the tree has been delivered."""
+        if self.on_scanned is not None:
+            self.on_scanned({t: a.topic_id for t, a in self.topics.items()})
 
     def _deliver(self, topic: str, p: int, state: meta.PartitionState, version: int) -> None:
         known = self.partition_states.get((topic, p))
@@ -343,7 +357,7 @@ class BrokerMembership:
 def start_membership(node, broker_id: int, host: str, port: int,
                      session_timeout_ms: int = DEFAULT_SESSION_TIMEOUT_MS, *,
                      broker_config: BrokerConfig | None = None, start: bool = True) -> BrokerMembership:
-    """Start the agent of a node in cluster mode (dcli_server.main) and let the node's status
+    """Start the agent of a node's broker (dcli_server.main) and let the node's status
     report the controller it sees. `node` is the CoordNode; its own address goes first. With
     `start=False` the caller starts it."""
     me = node.config.node_id
