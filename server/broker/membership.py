@@ -93,7 +93,7 @@ class BrokerMembership:
         """The agent's session with the tree, waiting up to `wait` seconds for this broker to
         be registered (raises NotConnectedError between sessions)."""
         deadline = time.monotonic() + wait
-        if wait > 0:
+        if wait > 0 and not self._stopping.is_set():
             self.registered.wait(wait)
         while True:     # between the tree's leaders the session reconnects: give it the time
             client = self._client
