@@ -137,7 +137,8 @@ class Services:
         # attached before the first request it serves
         self.membership = start_membership(node, broker.broker_id, host, port,
                                            self.settings.broker_session_timeout_ms,
-                                           broker_config=broker.config, start=False)
+                                           broker_config=broker.config, start=False,
+                                           session_file=broker.directory / "membership-session")
         if self.old_layout is not None:
             old, broker_id = self.old_layout, broker.broker_id
             self.membership.before_ready = lambda client: _migrate(client, old, broker_id)

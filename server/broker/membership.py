@@ -21,7 +21,9 @@ the Broker acts on (lead or follow). It also keeps each topic's assignment and c
 When the session is lost (the node was cut off or paused longer than the session timeout: the
 tree has already deleted the registration and the controller has moved its leaderships) the agent
 opens a new session and does everything again. A registration left by a previous run of this
-broker (a crash, then a quick restart) is waited out: it goes when that old session expires.
+broker (a crash, then a quick restart) goes at once: the agent notes each session it opens in
+`session_file` and, starting, takes over the one noted there and closes it. Without the note
+(or with the tree unreachable) it is waited out: it goes when that old session expires.
 Nothing here runs on an asyncio loop: the agent's own thread and the client's threads do it all.
 """
 from __future__ import annotations
@@ -30,6 +32,7 @@ import logging
 import queue
 import threading
 import time
+from pathlib import Path
 from typing import Callable
 
 from dcli.client import ConnState, CoordClient, EventType
@@ -39,6 +42,7 @@ from dcli.wire.topics import validate_topic
 from dcli_server.broker import cluster_meta as meta
 from dcli_server.broker.config import BrokerConfig
 from dcli_server.broker.controller import Controller
+from dcli_server.storage.files import write_atomically
 
 log = logging.getLogger("dcli.membership")
 
@@ -54,8 +58,10 @@ class BrokerMembership:
     def __init__(self, broker_id: int, host: str, port: int, servers: list[str], *,
                  session_timeout_ms: int = DEFAULT_SESSION_TIMEOUT_MS,
                  broker_config: BrokerConfig | None = None,
-                 on_partition_state: StateListener | None = None):
+                 on_partition_state: StateListener | None = None,
+                 session_file: Path | None = None):
         self.broker_id = broker_id
+        self.session_file = session_file    # where this broker's session is noted, to end it after a crash
         self.info = meta.BrokerInfo(broker_id, host, port)
         self.servers = list(servers)
         self.session_timeout_ms = session_timeout_ms
@@ -129,6 +135,7 @@ class BrokerMembership:
     # ---- the agent's thread ----
 
     def _run(self) -> None:
+        self._end_previous_session()
         while not self._stopping.is_set():
             client = self._connect()
             if client is None:
@@ -150,8 +157,36 @@ class BrokerMembership:
                 self._stopping.wait(_RETRY_S)
         return None
 
+    def _end_previous_session(self) -> None:
+        """This broker's session from before a crash (or kill -9) holds its registration and its
+        controller candidacy until it expires; it is this broker's (one process per data
+        directory), so it is taken over and closed: they go at once."""
+        if self.session_file is None:
+            return
+        try:
+            sid_text, password_text = self.session_file.read_text().split()
+            session = (int(sid_text, 16), bytes.fromhex(password_text))
+        except (OSError, ValueError):
+            return
+        try:
+            CoordClient(self.servers, timeout=self.session_timeout_ms / 1000, dial_timeout=2.0,
+                        session=session).start().close(timeout_s=2.0)
+            log.info("broker %s: closed its previous session 0x%x", self.broker_id, session[0])
+        except errors.DcliError as e:       # expired already, or the tree is not there yet
+            log.info("broker %s: previous session 0x%x not closed: %s", self.broker_id, session[0], e)
+
+    def _note_session(self, client: CoordClient) -> None:
+        if self.session_file is None:
+            return
+        try:
+            write_atomically(self.session_file,
+                             f"{client.session_id:x} {client.session_password.hex()}\n".encode())
+        except OSError as e:
+            log.warning("broker %s: cannot note its session in %s: %s", self.broker_id, self.session_file, e)
+
     def _session(self, client: CoordClient) -> None:
         self._client = client
+        self._note_session(client)
         self.brokers_version += 1       # what others decided while this broker was away is unknown
         client.add_listener(self._on_conn_state)
         if not self._register(client):
@@ -356,13 +391,14 @@ class BrokerMembership:
 
 def start_membership(node, broker_id: int, host: str, port: int,
                      session_timeout_ms: int = DEFAULT_SESSION_TIMEOUT_MS, *,
-                     broker_config: BrokerConfig | None = None, start: bool = True) -> BrokerMembership:
+                     broker_config: BrokerConfig | None = None, start: bool = True,
+                     session_file: Path | None = None) -> BrokerMembership:
     """Start the agent of a node's broker (dcli_server.main) and let the node's status
     report the controller it sees. `node` is the CoordNode; its own address goes first. With
     `start=False` the caller starts it."""
     me = node.config.node_id
     servers = [f"{host}:{port}"] + [a for i, a in sorted(node.peers.items()) if i != me and a]
     membership = BrokerMembership(broker_id, host, port, servers, session_timeout_ms=session_timeout_ms,
-                                  broker_config=broker_config)
+                                  broker_config=broker_config, session_file=session_file)
     node.controller_id = lambda: membership.controller_id
     return membership.start() if start else membership

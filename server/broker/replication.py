@@ -208,7 +208,6 @@ class Replication:
 
     async def _drop_topic(self, topic: str) -> None:
         parts = [p for p in self._partitions.pop(topic, []) if p is not None]
-        self._topics.pop(topic, None)
         for p in parts:
             self._unfollow((topic, p.index))
             p.detach(UnknownTopicOrPartitionError())
@@ -223,6 +222,8 @@ class Replication:
                 log.info("broker %s: topic %s deleted here", self.broker_id, topic)
         except OSError as e:
             log.error("broker %s: deleting %s failed: %s", self.broker_id, topic, e)
+        finally:
+            self._topics.pop(topic, None)       # now gone here (DeleteTopics waits for it)
 
     async def _remove_strays(self, topics: dict[str, str]) -> None:
         """After a full read of the tree: directories of topics it does not have go."""

@@ -429,7 +429,7 @@ async def test_create_describe_grow_and_delete(open_broker, tmp_path):
     assert shrink.error.kafka_code == 37
     deleted = await b.delete_topics(["chat", "chat"])
     assert deleted[0].error is None and deleted[1].error.kafka_code == 3
-    assert sorted(p.name for p in (tmp_path / "broker").iterdir()) == ["meta.properties"]
+    assert sorted(p.name for p in (tmp_path / "broker").iterdir()) == ["membership-session", "meta.properties"]
     await create(b, partitions=5)              # the same name again starts empty
     assert await fetch_all(b, partition=4) == b""
 
