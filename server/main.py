@@ -16,10 +16,11 @@ from dcli.wire.addresses import join_host_port
 from dcli.wire.errors import DcliError
 from dcli_server.api.broker_groups import Groups
 from dcli_server.api.kv_peers import GrpcTransport
-from dcli_server.broker.broker import READY_WAIT_S, Broker
+from dcli_server.broker.broker import Broker
 from dcli_server.broker.config import BrokerConfig
 from dcli_server.broker.membership import start_membership
 from dcli_server.broker.migrate import OldLayout, find_old_layout, migrate, refuse_if_clustered
+from dcli_server.broker.replication import READY_WAIT_S
 from dcli_server.broker.tree_offsets import TreeOffsetStore
 from dcli_server.config import ServerConfig
 from dcli_server.kv.node import KVNode

@@ -11,10 +11,10 @@ broker the only replica and leader of every partition.
     [fetched] = await broker.fetch([FetchItem("chat", 0, 0)], max_wait_ms=500, min_bytes=1)
     await broker.close()
 
-The class is built from three parts, one module each: this one, the data path (produce, fetch,
-durability, offsets, producer ids); admin.py, topics in the coordination tree (metadata,
-create, grow, delete, configs, elections); replication.py, acting on the tree's partition states
-(open, lead, follow, the ISR). Topic metadata lives only in the tree (cluster_meta.py); what is
+The class is built from four parts, one module each: this one, the data path (produce, fetch,
+durability, offsets); admin.py, topics in the coordination tree (metadata, create, grow,
+delete, configs, elections); replication.py, acting on the tree's partition states (open, lead,
+follow, the ISR); producer_ids.py, producer ids in blocks reserved in the tree. Topic metadata lives only in the tree (cluster_meta.py); what is
 on disk here is the partitions' logs (partition_dirs.py) and `meta.properties`.
 
 Everything runs on the server's event loop. Appends are plain writes and stay on it; fsync and
@@ -35,15 +35,12 @@ per topic so that one bad partition does not fail the others.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from dcli.wire import errors
 from dcli.wire.errors import (
-    BrokerError, CoordinatorNotAvailableError, FencedLeaderEpochError, InvalidProducerIdMappingError,
-    InvalidRequestError, KafkaStorageError,
+    BrokerError, FencedLeaderEpochError, InvalidRequestError, KafkaStorageError,
     NotEnoughReplicasAfterAppendError, NotEnoughReplicasError, NotLeaderOrFollowerError, RequestTimedOutError,
     UnknownLeaderEpochError, UnknownTopicOrPartitionError,
 )
@@ -54,7 +51,8 @@ from dcli_server.broker.config import BrokerConfig, parse_properties
 from dcli_server.broker.partition import Partition, split_batches
 from dcli_server.broker.partition_dirs import PartitionDirs
 from dcli_server.broker.peers import BrokerPeers, NoPeers
-from dcli_server.broker.replication import READY_WAIT_S, Replication, close_logs as _close_logs
+from dcli_server.broker.producer_ids import ProducerIds
+from dcli_server.broker.replication import Replication, close_logs as _close_logs
 from dcli_server.broker.requests import (
     DEFAULT_PARTITION_MAX_BYTES, EARLIEST, LATEST, MAX_FETCH_BYTES, FetchItem, FetchResult, OffsetResult,
     ProduceResult, storage_error as _storage_error,
@@ -65,17 +63,13 @@ from dcli_server.storage.files import write_atomically
 log = logging.getLogger(__name__)
 
 DEFAULT_PRODUCE_TIMEOUT_MS = 30_000      # a request's 0 (proto3's "unset")
-PRODUCER_ID_BLOCK = 1000                 # ids reserved in the tree at a time
-PRODUCER_ID_BLOCK_PATH = "/latest_producer_id_block"
-MAX_PRODUCER_EPOCH = 32766               # Short.MAX_VALUE - 1: the next bump takes a new id
 BATCH_FLUSH_INTERVAL_S = 0.1
 FSYNC_THREADS = 8                        # partitions fsync'd at once in a group commit
 META_FILE = "meta.properties"
 METADATA_KEY = "dcli.metadata"          # "tree" once the broker's metadata is in the tree
-__all__ = ["Broker", "FetchItem", "READY_WAIT_S", "DEFAULT_PARTITION_MAX_BYTES", "MAX_FETCH_BYTES"]
 
 
-class Broker(TopicAdmin, Replication):
+class Broker(TopicAdmin, Replication, ProducerIds):
     """See the module's docstring."""
 
     def __init__(self, directory: Path, config: BrokerConfig | None = None, *,
@@ -96,11 +90,9 @@ class Broker(TopicAdmin, Replication):
         self._dirty: set[Partition] = set()
         self._dirty_event = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
-        self._pid_lock = asyncio.Lock()
-        self._next_pid = 0
-        self._pid_block_end = 0
         self._closed = False
         Replication.__init__(self)
+        ProducerIds.__init__(self)
 
     # -- life cycle -------------------------------------------------------------------------
 
@@ -221,71 +213,6 @@ class Broker(TopicAdmin, Replication):
 
     def _local_partitions(self) -> list[Partition]:
         return [p for parts in self._partitions.values() for p in parts if p is not None]
-
-    # -- producer ids -----------------------------------------------------------------------
-
-    async def init_producer_id(self, producer_id: int = -1, producer_epoch: int = -1) -> tuple[int, int]:
-        """(producer id, epoch): a new id at epoch 0, or the given id with its epoch bumped
-        (KIP-360), or a new id when the epoch would overflow. Ids are reserved on disk in
-        blocks reserved in the tree (/latest_producer_id_block, as Kafka kept them) before they are
-        handed out, so no two brokers hand out the same id, even after a crash."""
-        if producer_id >= 0:
-            await self._check_producer_id(producer_id)
-            if producer_epoch < 0:
-                raise InvalidRequestError(message="A producer id needs its current epoch to be bumped.")
-            if producer_epoch < MAX_PRODUCER_EPOCH:
-                return producer_id, producer_epoch + 1
-        async with self._pid_lock:
-            if self._next_pid >= self._pid_block_end:
-                self._next_pid, self._pid_block_end = await self._reserve_producer_ids()
-            pid = self._next_pid
-            self._next_pid += 1
-        return pid, 0
-
-    async def _check_producer_id(self, producer_id: int) -> None:
-        """An id this broker or another handed out: below the end of the tree's last block."""
-        if producer_id < self._pid_block_end:
-            return
-        try:
-            end = await asyncio.to_thread(self._tree_block_end)
-        except errors.DcliError as e:
-            raise CoordinatorNotAvailableError(message=f"The producer id blocks cannot be read: {e}") from None
-        if producer_id >= end:
-            raise InvalidProducerIdMappingError(message=(
-                f"Producer id {producer_id} was never handed out by this cluster."))
-
-    def _tree_block_end(self) -> int:
-        """The end of the last producer id block reserved in the tree (0: none yet)."""
-        try:
-            data, _ = self.membership.client(wait=READY_WAIT_S).get(PRODUCER_ID_BLOCK_PATH)
-        except errors.NoNodeError:
-            return 0
-        return int(json.loads(data.decode())["block_end"]) + 1
-
-    async def _reserve_producer_ids(self) -> tuple[int, int]:
-        """The next block of ids, [start, end), recorded in the tree before any is handed out."""
-        try:
-            return await asyncio.to_thread(self._reserve_in_tree)
-        except errors.DcliError as e:       # the tree is between leaders: the client tries again
-            raise CoordinatorNotAvailableError(message=f"No producer id block could be reserved: {e}") from None
-
-    def _reserve_in_tree(self) -> tuple[int, int]:
-        client = self.membership.client(wait=READY_WAIT_S)
-        while True:
-            try:
-                data, stat = client.get(PRODUCER_ID_BLOCK_PATH)
-                start = int(json.loads(data.decode())["block_end"]) + 1
-            except errors.NoNodeError:
-                start, stat = 0, None
-            doc = encode_producer_id_block(self.broker_id, start)
-            try:
-                if stat is None:
-                    client.create(PRODUCER_ID_BLOCK_PATH, doc)
-                else:
-                    client.set(PRODUCER_ID_BLOCK_PATH, doc, stat.version)
-                return start, start + PRODUCER_ID_BLOCK
-            except (errors.BadVersionError, errors.NodeExistsError):
-                continue            # another broker took this block first
 
     # -- produce ----------------------------------------------------------------------------
 
@@ -498,8 +425,3 @@ def _clean(partition_log, high_watermark: int) -> int:
     except ValueError:              # closed meanwhile (topic deleted)
         return 0
 
-
-def encode_producer_id_block(broker_id: int, start: int) -> bytes:
-    """/latest_producer_id_block as Kafka wrote it: the block [start, start + PRODUCER_ID_BLOCK)."""
-    return json.dumps({"version": 1, "broker": broker_id, "block_start": str(start),
-                       "block_end": str(start + PRODUCER_ID_BLOCK - 1)}).encode()

@@ -158,7 +158,8 @@ class Controller:
             except Fenced:
                 self._on_fenced()
             except _CONNECTION as e:       # the election revokes and elects again on reconnection
-                log.warning("controller %s: %s while handling %s", self.broker_id, e, kind)
+                if self.active:
+                    log.warning("controller %s: %s while handling %s", self.broker_id, e, kind)
             except Exception:             # noqa: BLE001 - one bad event must not end the controller
                 log.exception("controller %s: handling %s failed", self.broker_id, kind)
 
@@ -189,6 +190,8 @@ class Controller:
             except errors.NoNodeError:       # our election znode is gone: the session with it
                 return
             except _CONNECTION as e:
+                if not self._current(gen):      # resigned meanwhile (the session ended): quietly
+                    return
                 log.warning("controller %s: %s while taking over; trying again", self.broker_id, e)
                 self._stopping.wait(_BACKOFF_S)
 

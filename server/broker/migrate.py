@@ -35,7 +35,7 @@ from dcli.wire import errors
 from dcli.wire.errors import BrokerError
 from dcli.wire.topics import parse_partition_dir, validate_topic
 from dcli_server.broker import cluster_meta as meta
-from dcli_server.broker.broker import PRODUCER_ID_BLOCK, PRODUCER_ID_BLOCK_PATH, encode_producer_id_block
+from dcli_server.broker.producer_ids import PRODUCER_ID_BLOCK, PRODUCER_ID_BLOCK_PATH, encode_producer_id_block
 from dcli_server.broker.offsets import OffsetAndMetadata, read_offsets_log
 from dcli_server.broker.topics import BrokerStateError
 from dcli_server.broker.tree_offsets import TreeOffsetStore

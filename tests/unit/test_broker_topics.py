@@ -3,18 +3,15 @@ what happens to stray ones; the broker's settings and server.properties."""
 from __future__ import annotations
 
 import base64
-import json
 
 import pytest
 
-from dcli.wire.errors import InvalidConfigurationError, InvalidTopicError
-from dcli_server.broker.config import BrokerConfig, load_server_properties, parse_properties
 from dcli.wire.errors import (
-    InvalidPartitionsError, InvalidReplicaAssignmentError, InvalidReplicationFactorError,
-    InvalidRequestError, TopicExistsError, UnknownTopicOrPartitionError,
+    InvalidConfigurationError, InvalidPartitionsError, InvalidReplicaAssignmentError,
+    InvalidReplicationFactorError, InvalidRequestError, InvalidTopicError, TopicExistsError,
 )
 from dcli_server.broker.assignment import assign_replicas
-from dcli_server.broker.config import validate_topic_configs
+from dcli_server.broker.config import BrokerConfig, load_server_properties, parse_properties, validate_topic_configs
 from dcli_server.broker.partition_dirs import PartitionDirs
 from dcli_server.broker.topics import new_topic_id, plan_partitions, plan_topic
 
