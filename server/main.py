@@ -49,12 +49,10 @@ def _migrate(client, old: OldLayout, broker_id: int) -> None:
     found only now (the tree has another topic of the same name) stops the server."""
     try:
         migrate(client, old, broker_id)
-    except OSError as e:
+    except DcliError:
+        raise               # the tree is between leaders: the agent tries again
+    except Exception as e:  # noqa: BLE001 - refused, or the disk failed: say why and stop
         _stop(f"the migration of {old.data_dir} failed: {e}")
-    except Exception as e:  # noqa: BLE001 - MigrationRefused and the like: say why and stop
-        if isinstance(e, DcliError):
-            raise           # the tree is between leaders: the agent tries again
-        _stop(str(e))
 
 
 def _stop(message: str) -> None:

@@ -435,6 +435,21 @@ async def test_create_describe_grow_and_delete(open_broker, tmp_path):
 
 
 @run
+async def test_explicit_replica_assignments(open_broker):
+    b = await open_broker()
+    [ok, bad, both] = await b.create_topics([NewTopic("placed", assignments={0: [1], 1: [1]}),
+                                             NewTopic("elsewhere", assignments={0: [2]}),
+                                             NewTopic("both", 2, -1, assignments={0: [1]})])
+    assert ok.error is None
+    assert bad.error.kafka_code == 39 and "broker 2, but no broker" in bad.error.message
+    assert both.error.kafka_code == 42
+    [t] = await b.metadata(["placed"])
+    assert [(p.partition, p.leader, p.replicas) for p in t.partitions] == [(0, 1, (1,)), (1, 1, (1,))]
+    [r] = await b.produce(-1, 0, [("placed", 1, batch(b"a"))])
+    assert r.error is None and r.base_offset == 0
+
+
+@run
 async def test_auto_creation_on_metadata_and_produce(open_broker):
     b = await open_broker(BrokerConfig(broker_id=1, num_partitions=2))
     [t] = await b.metadata(["auto"], allow_auto_topic_creation=True)
