@@ -68,7 +68,7 @@ class TopicAdmin:
                        allow_auto_topic_creation: bool = False) -> list[TopicDescription]:
         """Descriptions of `topics` (None: all), creating unknown ones when both the request
         and auto.create.topics.enable allow it."""
-        await self._ready()
+        await self.ready()
         known = self.membership.topics
         if topics is None:
             return [self._describe(n) for n in sorted(known)]
@@ -109,7 +109,7 @@ class TopicAdmin:
         log.info("broker %s: created topic %s on first use", self.broker_id, name)
 
     async def create_topics(self, topics: list[NewTopic], *, validate_only: bool = False) -> list[TopicResult]:
-        await self._ready()
+        await self.ready()
         names = [t.name for t in topics]
         out = []
         for t in topics:
@@ -154,7 +154,7 @@ class TopicAdmin:
         return assignment
 
     async def create_partitions(self, topic: str, count: int, *, validate_only: bool = False) -> TopicResult:
-        await self._ready()
+        await self.ready()
         found = self.membership.topics.get(topic)
         if found is None:
             return TopicResult(topic, "", UnknownTopicOrPartitionError(message=f"Topic '{topic}' does not exist."))
@@ -174,7 +174,7 @@ class TopicAdmin:
                 f"The cluster's metadata cannot be reached: {e}")))
 
     async def delete_topics(self, names: list[str]) -> list[TopicResult]:
-        await self._ready()
+        await self.ready()
         out = []
         for name in names:
             found = self.membership.topics.get(name)
@@ -231,7 +231,7 @@ class TopicAdmin:
     async def elect_leaders(self, partitions: list[tuple[str, int]] | None, *, unclean: bool = False,
                             forwarded: bool = False) -> dict[tuple[str, int], BrokerError | None]:
         """Done by the controller: this broker if it is the one, else forwarded to it once."""
-        await self._ready()
+        await self.ready()
         m = self.membership
         if m.is_controller:
             return await asyncio.to_thread(m.controller.elect_leaders, partitions, unclean=unclean)

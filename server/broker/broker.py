@@ -218,7 +218,7 @@ class Broker(TopicAdmin, Replication, ProducerIds):
 
     async def _partition_for_produce(self, topic: str, partition: int) -> Partition:
         if not self._scanned.is_set():
-            await self._ready()
+            await self.ready()
         if self.membership is not None and topic not in self.membership.topics:
             validate_topic(topic)
             if self.config.auto_create_topics_enable:
@@ -280,7 +280,7 @@ class Broker(TopicAdmin, Replication, ProducerIds):
         one batch), below the high watermark. When fewer than `min_bytes` are there and no
         partition has an error, wait up to `max_wait_ms` for appends to bring more."""
         if not self._scanned.is_set():
-            await self._ready()
+            await self.ready()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + max(max_wait_ms, 0) / 1000
         max_bytes = min(max_bytes, MAX_FETCH_BYTES) if max_bytes > 0 else MAX_FETCH_BYTES

@@ -108,7 +108,7 @@ class Replication:
     def controller_id(self) -> int:
         return self.membership.controller_id if self.membership is not None else -1
 
-    async def _ready(self) -> None:
+    async def ready(self) -> None:
         """Wait (a bounded time) until this broker has registered and acted on what the tree
         said when it did: a request right after a start finds the topics as they were."""
         if not self._scanned.is_set():
