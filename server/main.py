@@ -6,16 +6,20 @@ import asyncio
 import dataclasses
 import io
 import logging
+import os
 import signal
+import sys
 
 from dataclasses import dataclass
 
 from dcli.wire.addresses import join_host_port
+from dcli.wire.errors import DcliError
 from dcli_server.api.broker_groups import Groups
 from dcli_server.broker.broker import Broker
 from dcli_server.broker.config import BrokerConfig
 from dcli_server.broker.membership import start_membership
-from dcli_server.broker.replicated import READY_WAIT_S, ReplicatedBroker
+from dcli_server.broker.migrate import OldLayout, find_old_layout, migrate, refuse_if_clustered
+from dcli_server.broker.replication import READY_WAIT_S
 from dcli_server.broker.tree_offsets import TreeOffsetStore
 from dcli_server.config import ServerConfig
 from dcli_server.kv.node import KVNode
@@ -41,6 +45,24 @@ def dump_tasks() -> None:
     log.warning("%s", out.getvalue())
 
 
+def _migrate(client, old: OldLayout, broker_id: int) -> None:
+    """On the membership agent's thread, before the broker counts as registered. A refusal
+    found only now (the tree has another topic of the same name) stops the server."""
+    try:
+        migrate(client, old, broker_id)
+    except DcliError:
+        raise               # the tree is between leaders: the agent tries again
+    except Exception as e:  # noqa: BLE001 - refused, or the disk failed: say why and stop
+        _stop(f"the migration of {old.data_dir} failed: {e}")
+
+
+def _stop(message: str) -> None:
+    log.critical("%s", message)
+    sys.stderr.write(message + "\n")
+    sys.stderr.flush()
+    os._exit(1)
+
+
 @dataclass
 class Services:
     """The node's domain services, built once and shared by every listener."""
@@ -52,7 +74,8 @@ class Services:
     kv: KVNode
     kv_transport: FramesKVTransport
     peers: PeerListener | None = None       # the peer listener, in a cluster
-    membership: object | None = None        # BrokerMembership, with more than one peer
+    membership: object | None = None        # BrokerMembership, once the client port is known
+    old_layout: OldLayout | None = None     # an older single-node data directory to migrate
 
     @classmethod
     async def open(cls, settings: ServerConfig, broker_config: BrokerConfig | None = None) -> Services:
@@ -62,6 +85,9 @@ class Services:
             broker_config, _ = settings.broker()
         if broker_config.broker_id < 0:
             broker_config = dataclasses.replace(broker_config, broker_id=config.node_id)
+        old_layout = find_old_layout(config.data_dir)      # refused before anything starts
+        if old_layout is not None:
+            refuse_if_clustered(old_layout, len(config.peers))
         peers = None
         if settings.peer_listen is not None:
             peers = PeerListener(config.node_id, settings.peer_listen, secret=settings.cluster_secret())
@@ -79,16 +105,14 @@ class Services:
             if peers is not None:
                 await peers.close()
             raise
-        offsets = None
-        if len(config.peers) > 1:
-            broker = ReplicatedBroker(config.data_dir / "broker", broker_config, fsync=config.fsync.value,
-                                      peers=peers.brokers)
+        # a node alone is a broker cluster of one: the same broker, with nobody to call
+        broker = Broker(config.data_dir / "broker", broker_config, fsync=config.fsync.value,
+                        peers=peers.brokers if peers is not None else None)
+        if peers is not None:
             peers.attach_broker(broker)
-            # committed offsets in the tree, read by whichever broker coordinates next
-            offsets = TreeOffsetStore(lambda: broker.membership.client(wait=READY_WAIT_S))
-        else:
-            broker = Broker(config.data_dir / "broker", broker_config, fsync=config.fsync.value)
-        groups = Groups(config.data_dir / "groups", settings.group_config(), offsets=offsets)
+        # committed offsets in the tree, read by whichever broker coordinates next
+        groups = Groups(TreeOffsetStore(lambda: broker.membership.client(wait=READY_WAIT_S)),
+                        settings.group_config())
         kv_config = settings.kv_config()
         kv_transport = FramesKVTransport(peers.transport if peers else None, kv_config.request_timeout_ms)
         if peers is not None:
@@ -98,7 +122,7 @@ class Services:
                     coord_members=lambda: node.replica.raft.voters)
         if peers is not None:
             peers.attach_kv(kv)
-        services = cls(settings, node, broker, groups, kv, kv_transport, peers)
+        services = cls(settings, node, broker, groups, kv, kv_transport, peers, old_layout=old_layout)
         try:
             await broker.start()
             await groups.start()
@@ -116,11 +140,15 @@ class Services:
         if not node.config.peers:
             node.peers[node.config.node_id] = address
         broker.host, broker.port = host, port
-        if isinstance(broker, ReplicatedBroker):    # attached before the first request it serves
-            self.membership = start_membership(node, broker.config.broker_id, host, port,
-                                               self.settings.broker_session_timeout_ms,
-                                               broker_config=broker.config, start=False)
-            broker.attach(self.membership)
+        # attached before the first request it serves
+        self.membership = start_membership(node, broker.broker_id, host, port,
+                                           self.settings.broker_session_timeout_ms,
+                                           broker_config=broker.config, start=False,
+                                           session_file=broker.directory / "membership-session")
+        if self.old_layout is not None:
+            old, broker_id = self.old_layout, broker.broker_id
+            self.membership.before_ready = lambda client: _migrate(client, old, broker_id)
+        broker.attach(self.membership)
         return address
 
     async def start(self, address: str) -> None:

@@ -69,6 +69,9 @@ class NodeConfig:
     # and logged, but their reply is dropped and the stream is cut (env DCLI_FAULT_DROP_WRITE_REPLIES)
     fault_drop_write_replies: int = field(
         default_factory=lambda: int(os.environ.get("DCLI_FAULT_DROP_WRITE_REPLIES", "0") or 0))
+    # ... counting only writes under this path prefix (env DCLI_FAULT_DROP_UNDER; "" = all): the
+    # node's own broker writes to the tree too, and those are not what the tests want to lose
+    fault_drop_under: str = field(default_factory=lambda: os.environ.get("DCLI_FAULT_DROP_UNDER", ""))
 
 
 class Conn:
@@ -422,7 +425,7 @@ class CoordNode:
         """The leader executes one write of a session on this node; False: the stream is cut."""
         resp = self._handle(conn.session_id, req)
         if (self._replies_to_drop and req.WhichOneof("op") in _TREE_WRITES and not req.retry
-                and not resp.HasField("error")):
+                and not resp.HasField("error") and _write_path(req).startswith(self.config.fault_drop_under)):
             self._replies_to_drop -= 1
             log.warning("fault injection: dropping the reply to xid %d and cutting the stream", req.xid)
             conn.close_after_flush = True       # what is already queued goes; then the cut
@@ -684,3 +687,11 @@ def _txns(entries: list[Entry]):
     for e in entries:
         if e.type == EntryType.NORMAL and e.data:
             yield logpb.Txn.FromString(e.data)
+
+
+def _write_path(req: pb.Request) -> str:
+    """The path a write changes (a multi's first)."""
+    op = req.WhichOneof("op")
+    if op == "multi":
+        return _write_path(req.multi.ops[0]) if req.multi.ops else ""
+    return getattr(getattr(req, op), "path", "") if op else ""

@@ -289,6 +289,7 @@ class Targets:
         if block.nodes not in self.made:
             if block.nodes == 0:
                 self.servers.append(ServerProcess(self.workdir / "server" / "data", *SERVER_ARGS).start())
+                wait_for_broker(self.servers[-1].address)
                 self.made[0] = Target([self.servers[-1].address])
             else:
                 self.clusters = self.clusters or ClusterFactory(self.workdir)
@@ -308,6 +309,20 @@ class Targets:
             s.kill()
         if self.clusters:
             self.clusters.close()
+
+
+def wait_for_broker(address: str) -> None:
+    """The node's broker has registered and its controller has written what it writes on
+    taking over, so that a page's `ls /` shows the same tree every time."""
+    from dcli.client import CoordClient
+
+    deadline = time.monotonic() + LEADER_TIMEOUT_S
+    with CoordClient(address) as zk:
+        while time.monotonic() < deadline:
+            if zk.exists("/brokers/ids/1") and zk.exists("/controller_epoch"):
+                return
+            time.sleep(0.1)
+    raise AssertionError(f"the broker at {address} did not register within {LEADER_TIMEOUT_S:g} s")
 
 
 def make_leader(manager, node_id: int) -> None:

@@ -48,12 +48,17 @@ def _bytes(value) -> bytes | None:
 
 class CoordClient:
     def __init__(self, servers: str | list[str] = "127.0.0.1:7181", timeout: float = 10.0,
-                 dial_timeout: float = 5.0, default_watcher=None, delivery: str = "at-most-once"):
+                 dial_timeout: float = 5.0, default_watcher=None, delivery: str = "at-most-once",
+                 session: tuple[int, bytes] | None = None):
         """`delivery`: what happens to a write whose connection broke before its answer came
         (see SessionIO._on_stream_lost): "at-most-once" (ZooKeeper's: ConnectionLossError),
         "at-least-once" (sent again; may apply twice) or "exactly-once" (sent again as a retry
-        the server recognizes by the session's sequence number: applied once)."""
+        the server recognizes by the session's sequence number: applied once). `session`:
+        (session id, password) of an existing session to take over, as kazoo's `client_id`;
+        `start` raises SessionExpiredError when it is gone."""
         self._io = SessionIO(servers, timeout, dial_timeout, default_watcher, delivery)
+        if session is not None:
+            self._io.session_id, self._io.password = session
 
     # ---- session ----
 
@@ -84,6 +89,10 @@ class CoordClient:
     @property
     def session_id(self) -> int:
         return self._io.session_id
+
+    @property
+    def session_password(self) -> bytes:
+        return self._io.password
 
     @property
     def session_timeout_ms(self) -> int:

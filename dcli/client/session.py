@@ -254,6 +254,10 @@ class SessionIO:
                 self._stream_once(first_attempt_deadline if self.state is None else None)
                 lost_since = None
             except _SessionGone as e:
+                if self.state is None:          # a session to take over that is gone: say so at once
+                    self._start_error = e.error
+                    self._connected.set()
+                    return
                 self._set_lost(e.error)
                 return
             except _DialFailed as e:

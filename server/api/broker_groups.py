@@ -1,10 +1,12 @@
 """The consumer-group RPCs of the Broker service: Kafka's classic protocol, served by the pure
-GroupCoordinator (server/broker/groups.py) with committed offsets in its OffsetStore.
+GroupCoordinator (server/broker/groups.py) with committed offsets in the coordination tree
+(TreeOffsetStore).
 
 The coordinator never blocks: a JoinGroup or SyncGroup that must wait for the rest of the group
 hands it a future, answered when the coordinator says so (`drain()`); one timer task drives
 session expiry, rebalance timeouts and the initial rebalance delay. A commit is answered only
-after an fsync of the offset store that began after the commit was written (commits share one).
+after a flush of the offset store (a write to the tree, committed by its quorum) that began after
+the commit was made (commits share one).
 """
 from __future__ import annotations
 
@@ -12,17 +14,15 @@ import asyncio
 import contextlib
 import logging
 import time
-from pathlib import Path
 
 from dcli.v1 import broker_pb2 as pb
 from dcli.wire import errors
 from dcli.wire.errors import BrokerError, CoordinatorNotAvailableError, NotCoordinatorError
 from dcli_server.api.errors import kafka_fields
 from dcli_server.broker.groups import GroupConfig, GroupCoordinator, JoinRequest
-from dcli_server.broker.offsets import OffsetCommit, OffsetStore
+from dcli_server.broker.offsets import CommittedOffsets, OffsetCommit
 
 log = logging.getLogger("dcli.server")
-COMPACT_EVERY_S = 600.0
 
 
 def now_ms() -> int:
@@ -32,10 +32,8 @@ def now_ms() -> int:
 class Groups:
     """The group coordinator, its offset store and the task that keeps time for them."""
 
-    def __init__(self, directory: Path, config: GroupConfig | None = None, *, offsets=None):
-        """`offsets`: a store to use instead of the local OffsetStore (a broker cluster's
-        TreeOffsetStore)."""
-        self.directory = directory
+    def __init__(self, offsets: CommittedOffsets, config: GroupConfig | None = None):
+        """`offsets`: where committed offsets are kept (a TreeOffsetStore)."""
         self.config = config or GroupConfig()
         self.offsets = offsets
         self.coordinator: GroupCoordinator | None = None
@@ -46,14 +44,11 @@ class Groups:
         self._flushed = 0          # commits covered by a finished fsync
 
     async def start(self) -> None:
-        if self.offsets is None:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            self.offsets = await asyncio.to_thread(OffsetStore, self.directory / "__consumer_offsets-0")
         self.coordinator = GroupCoordinator(self.config, self.offsets)
         self._timer_changed = asyncio.Event()
         self._flush_lock = asyncio.Lock()
         loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(self._run_timers()), loop.create_task(self._compactor())]
+        self._tasks = [loop.create_task(self._run_timers())]
 
     async def close(self) -> None:
         for t in self._tasks:
@@ -67,20 +62,16 @@ class Groups:
             await asyncio.to_thread(self.offsets.close)
 
     async def ensure_loaded(self, group_id: str, epoch: int = 0) -> None:
-        """With offsets kept elsewhere (the tree), read the group's before coordinating it, and
-        again in each new coordination `epoch` (another broker may have coordinated it since)."""
-        load = getattr(self.offsets, "load", None)
-        if load is not None and not self.offsets.loaded(group_id, epoch):
-            await asyncio.to_thread(load, group_id, epoch)
+        """Read the group's offsets from the tree before coordinating it, and again in each new
+        coordination `epoch` (another broker may have coordinated it since)."""
+        if not self.offsets.loaded(group_id, epoch):
+            await asyncio.to_thread(self.offsets.load, group_id, epoch)
             self.coordinator.adopt(group_id)
 
     def unload(self, group_id: str) -> None:
         """Another broker coordinates the group now."""
-        forget = getattr(self.offsets, "forget", None)
-        if forget is None:          # offsets kept here: every group is this broker's
-            return
         self.coordinator.unload(group_id)
-        forget(group_id)
+        self.offsets.forget(group_id)
         self.deliver()
 
     def deliver(self) -> None:
@@ -90,7 +81,7 @@ class Groups:
         self._timer_changed.set()
 
     async def durable(self) -> None:
-        """Wait until every commit written so far is fsync'd (one fsync serves many)."""
+        """Wait until every commit made so far is flushed (one flush serves many)."""
         self._written += 1
         target = self._written
         async with self._flush_lock:
@@ -112,14 +103,6 @@ class Groups:
             if report.expired_offsets:
                 await self.durable()
 
-    async def _compactor(self) -> None:
-        while True:
-            await asyncio.sleep(COMPACT_EVERY_S)
-            try:
-                await asyncio.to_thread(self.offsets.compact, now_ms())
-            except Exception:       # compaction saves space; a failure costs none of the data
-                log.exception("offset store compaction failed")
-
 
 class GroupRpcs:
     """Mixed into BrokerService: `self._groups` is a started Groups, `self._broker` the Broker
@@ -139,7 +122,7 @@ class GroupRpcs:
             self._groups.unload(group_id)
             return NotCoordinatorError()
         try:
-            await self._groups.ensure_loaded(group_id, getattr(broker, "coordination_epoch", 0))
+            await self._groups.ensure_loaded(group_id, broker.coordination_epoch)
         except errors.DcliError as e:
             return CoordinatorNotAvailableError(message=f"The group's offsets cannot be read: {e}")
         return None
@@ -220,9 +203,21 @@ class GroupRpcs:
             for c in found])
 
     async def ListGroups(self, request: pb.ListGroupsRequest, context) -> pb.ListGroupsResponse:
+        await self._load_coordinated()
         return pb.ListGroupsResponse(groups=[
             pb.ListedGroup(group_id=g.group_id, protocol_type=g.protocol_type, state=g.state)
             for g in self._groups.coordinator.list_groups() if self._coordinates(g.group_id)])
+
+    async def _load_coordinated(self) -> None:
+        """Read the groups with offsets in the tree that this broker coordinates, so that a
+        listing shows them (Empty) after a restart, as Kafka's does."""
+        try:
+            names = await asyncio.to_thread(self._groups.offsets.group_ids)
+            for group_id in names:
+                if self._coordinates(group_id):
+                    await self._groups.ensure_loaded(group_id, self._broker.coordination_epoch)
+        except errors.DcliError as e:       # list what is known; the tree is between leaders
+            log.info("groups not read from the tree: %s", e)
 
     def _coordinates(self, group_id: str) -> bool:
         try:

@@ -15,7 +15,8 @@ from dcli.v1 import broker_pb2_grpc as pb_grpc
 from dcli.wire.errors import BadArgumentsError, BrokerError
 from dcli_server.api.broker_groups import GroupRpcs, Groups
 from dcli_server.api.errors import guarded, kafka_fields
-from dcli_server.broker.broker import Broker, FetchItem, NewTopic
+from dcli_server.broker.broker import Broker
+from dcli_server.broker.requests import FetchItem, NewTopic
 
 log = logging.getLogger("dcli.server")
 
@@ -129,6 +130,7 @@ class BrokerService(GroupRpcs, pb_grpc.BrokerServicer):
 
     @guarded
     async def DescribeConfigs(self, request: pb.DescribeConfigsRequest, context) -> pb.DescribeConfigsResponse:
+        await self._broker.ready()          # a topic of the tree is known once the broker read it
         try:
             entries = self._broker.describe_configs(request.topic)
         except BrokerError as e:
@@ -178,6 +180,7 @@ class BrokerService(GroupRpcs, pb_grpc.BrokerServicer):
 
     @guarded
     async def ListOffsets(self, request: pb.ListOffsetsRequest, context) -> pb.ListOffsetsResponse:
+        await self._broker.ready()
         results = self._broker.list_offsets([(p.topic, p.partition, p.timestamp) for p in request.partitions])
         return pb.ListOffsetsResponse(partitions=[
             pb.ListedOffset(topic=r.topic, partition=r.partition, offset=r.offset,

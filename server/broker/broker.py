@@ -1,12 +1,21 @@
-"""The broker of one node: topics and their partitions under `<data_dir>/broker/`, produce with
-acks 0/1/all and idempotent producers, fetch with long polls, offsets, housekeeping.
+"""The broker of one node: its partitions under `<data_dir>/broker/`, produce with acks 0/1/all and
+idempotent producers, fetch with long polls, offsets, housekeeping; replicated across the nodes'
+brokers as Kafka does it. A node alone is a broker cluster of one: the same code, with this
+broker the only replica and leader of every partition.
 
-    broker = Broker(data_dir / "broker", BrokerConfig(broker_id=1))
+    broker = Broker(data_dir / "broker", BrokerConfig(broker_id=1), peers=peer_listener.brokers)
     await broker.start()
+    broker.attach(start_membership(node, 1, host, port))      # the tree says who leads what
     [created] = await broker.create_topics([NewTopic("chat", 3)])
     [result] = await broker.produce(-1, 30000, [("chat", 0, batch_bytes)])
     [fetched] = await broker.fetch([FetchItem("chat", 0, 0)], max_wait_ms=500, min_bytes=1)
     await broker.close()
+
+The class is built from four parts, one module each: this one, the data path (produce, fetch,
+durability, offsets); admin.py, topics in the coordination tree (metadata, create, grow,
+delete, configs, elections); replication.py, acting on the tree's partition states (open, lead,
+follow, the ISR); producer_ids.py, producer ids in blocks reserved in the tree. Topic metadata lives only in the tree (cluster_meta.py); what is
+on disk here is the partitions' logs (partition_dirs.py) and `meta.properties`.
 
 Everything runs on the server's event loop. Appends are plain writes and stay on it; fsync and
 directory changes go to a thread. Durability (fsync "always", the default): every append marks
@@ -14,10 +23,11 @@ its partition dirty and wakes the committer, which fsyncs all dirty partitions i
 (group commit: produce requests that arrive meanwhile share the next one; the partitions are
 fsync'd in parallel when a producer or a consumer waits for the round) and then moves each
 partition's durable offset and high watermark to the log end it saw before the fsync.
-acks=all answers once the durable offset passes the batch; acks=1 once the batch is written;
-acks=0 likewise, with no result. Consumers read below the high watermark only, so nobody sees
-a record that a power cut could take back. With fsync "batch" the committer runs every 100 ms
-and the high watermark follows the log end at once; with "off" nothing is fsync'd before close.
+acks=all answers once the durable offset passes the batch and every ISR member has it;
+acks=1 once the batch is written; acks=0 likewise, with no result. Consumers read below the high
+watermark only, so nobody sees a record that a power cut could take back. With fsync "batch"
+the committer runs every 100 ms and the high watermark follows the log end at once; with "off"
+nothing is fsync'd before close.
 
 Domain errors are the BrokerError classes (Kafka's codes); results carry them per partition or
 per topic so that one bad partition does not fail the others.
@@ -27,132 +37,44 @@ from __future__ import annotations
 import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping
 
 from dcli.wire.errors import (
-    BrokerError, ElectionNotNeededError, FencedLeaderEpochError, InvalidProducerIdMappingError, InvalidRequestError,
-    KafkaStorageError, NotEnoughReplicasAfterAppendError, NotEnoughReplicasError,
-    NotLeaderOrFollowerError, RequestTimedOutError, UnknownLeaderEpochError, UnknownTopicOrPartitionError,
+    BrokerError, FencedLeaderEpochError, InvalidRequestError, KafkaStorageError,
+    NotEnoughReplicasAfterAppendError, NotEnoughReplicasError, NotLeaderOrFollowerError, RequestTimedOutError,
+    UnknownLeaderEpochError, UnknownTopicOrPartitionError,
 )
-from dcli.wire.topics import is_internal, validate_topic
+from dcli.wire.topics import validate_topic
+from dcli_server.broker import cluster_meta as meta
+from dcli_server.broker.admin import TopicAdmin
 from dcli_server.broker.config import BrokerConfig, parse_properties
 from dcli_server.broker.partition import Partition, split_batches
-from dcli_server.storage.files import write_atomically
-from dcli_server.broker.topics import (
-    BrokerStateError, TopicInfo, TopicStore, new_topic_id, plan_partitions, plan_topic,
+from dcli_server.broker.partition_dirs import PartitionDirs
+from dcli_server.broker.peers import BrokerPeers, NoPeers
+from dcli_server.broker.producer_ids import ProducerIds
+from dcli_server.broker.replication import Replication, close_logs as _close_logs
+from dcli_server.broker.requests import (
+    DEFAULT_PARTITION_MAX_BYTES, EARLIEST, LATEST, MAX_FETCH_BYTES, FetchItem, FetchResult, OffsetResult,
+    ProduceResult, storage_error as _storage_error,
 )
+from dcli_server.broker.topics import BrokerStateError, new_topic_id
+from dcli_server.storage.files import write_atomically
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PRODUCE_TIMEOUT_MS = 30_000      # a request's 0 (proto3's "unset")
-DEFAULT_PARTITION_MAX_BYTES = 1 << 20    # max.partition.fetch.bytes
-MAX_FETCH_BYTES = 32 << 20               # a fetch answer stays well inside one gRPC message
-PRODUCER_ID_BLOCK = 1000                 # ids reserved on disk at a time
-MAX_PRODUCER_EPOCH = 32766               # Short.MAX_VALUE - 1: the next bump takes a new id
 BATCH_FLUSH_INTERVAL_S = 0.1
 FSYNC_THREADS = 8                        # partitions fsync'd at once in a group commit
 META_FILE = "meta.properties"
-PRODUCER_IDS_FILE = "producer-ids"
-EARLIEST, LATEST = -2, -1
+METADATA_KEY = "dcli.metadata"          # "tree" once the broker's metadata is in the tree
 
 
-# -- requests and results ---------------------------------------------------------------------
+class Broker(TopicAdmin, Replication, ProducerIds):
+    """See the module's docstring."""
 
-
-@dataclass
-class NewTopic:
-    name: str
-    num_partitions: int = -1
-    replication_factor: int = -1
-    configs: Mapping[str, str] = field(default_factory=dict)
-    assignments: Mapping[int, list[int]] = field(default_factory=dict)
-
-
-@dataclass
-class TopicResult:
-    name: str
-    topic_id: str = ""
-    error: BrokerError | None = None
-
-
-@dataclass
-class PartitionDescription:
-    partition: int
-    leader: int
-    leader_epoch: int
-    replicas: tuple[int, ...]
-    isr: tuple[int, ...]
-    offline_replicas: tuple[int, ...] = ()
-
-
-@dataclass
-class TopicDescription:
-    name: str
-    topic_id: str = ""
-    error: BrokerError | None = None
-    is_internal: bool = False
-    partitions: list[PartitionDescription] = field(default_factory=list)
-    configs: dict[str, str] = field(default_factory=dict)   # the non-default ones
-
-
-@dataclass
-class ConfigValue:
-    name: str
-    value: str
-    is_default: bool
-    read_only: bool = False
-
-
-@dataclass
-class ProduceResult:
-    topic: str
-    partition: int
-    error: BrokerError | None = None
-    base_offset: int = -1
-    log_start_offset: int = -1
-
-
-@dataclass
-class FetchItem:
-    topic: str
-    partition: int
-    fetch_offset: int
-    partition_max_bytes: int = DEFAULT_PARTITION_MAX_BYTES
-    current_leader_epoch: int = -1
-
-
-@dataclass
-class FetchResult:
-    topic: str
-    partition: int
-    error: BrokerError | None = None
-    high_watermark: int = -1
-    log_start_offset: int = -1
-    log_end_offset: int = -1
-    records: bytes = b""
-
-
-@dataclass
-class OffsetResult:
-    topic: str
-    partition: int
-    error: BrokerError | None = None
-    offset: int = -1
-    timestamp: int = -1
-
-
-def _storage_error(exc: BaseException) -> KafkaStorageError:
-    return KafkaStorageError(message=f"Disk error when trying to access log file on the disk: {exc}")
-
-
-# -- the broker ---------------------------------------------------------------------------------
-
-
-class Broker:
     def __init__(self, directory: Path, config: BrokerConfig | None = None, *,
-                 fsync: str = "always", host: str = "127.0.0.1", port: int = 7181) -> None:
+                 fsync: str = "always", host: str = "127.0.0.1", port: int = 7181,
+                 peers: BrokerPeers | None = None) -> None:
         if fsync not in ("always", "batch", "off"):
             raise ValueError(f"fsync must be always, batch or off, not {fsync!r}")
         self.directory = Path(directory)
@@ -161,37 +83,21 @@ class Broker:
         self.fsync = fsync
         self.host, self.port = host, port
         self.cluster_id = ""
-        self._store: TopicStore | None = None
+        self.peers = peers or NoPeers()     # how this broker calls the others (the listener layer's)
+        self._dirs: PartitionDirs | None = None
         self._partitions: dict[str, list[Partition | None]] = {}   # None: hosted elsewhere
-        self._admin = asyncio.Lock()
+        self._topics: dict[str, meta.TopicAssignment] = {}         # what the partitions were opened as
         self._dirty: set[Partition] = set()
         self._dirty_event = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
-        self._pid_lock = asyncio.Lock()
-        self._next_pid = 0
-        self._pid_block_end = 0
         self._closed = False
-
-    @property
-    def brokers(self) -> list[int]:
-        """The live brokers: this one."""
-        return [self.broker_id]
-
-    def broker_infos(self) -> list[tuple[int, str, int]]:
-        """(id, host, port) of each live broker: this one."""
-        return [(self.broker_id, self.host, self.port)]
-
-    @property
-    def controller_id(self) -> int:
-        return self.broker_id
-
-    def coordinator_for(self, group_id: str) -> tuple[int, str, int]:
-        """(broker id, host, port) of the broker that coordinates `group_id`: this one."""
-        return self.broker_id, self.host, self.port
+        Replication.__init__(self)
+        ProducerIds.__init__(self)
 
     # -- life cycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
+        """Open the directory; the partitions open as the tree's states arrive (`attach`)."""
         await asyncio.to_thread(self._open)
         loop = asyncio.get_running_loop()
         if self.fsync != "off":
@@ -201,64 +107,24 @@ class Broker:
     def _open(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         self._load_meta()
-        self._load_producer_ids()
-        self._store = TopicStore(self.directory)
-        opened: dict[str, list[Partition]] = {}
-        try:
-            for info in self._store.topics.values():
-                opened[info.name] = self._open_partitions(info, range(info.partitions))
-        except BaseException:
-            for parts in opened.values():
-                for p in parts:
-                    p.log.close()
-            raise
-        self._partitions = opened
-
-    def _open_partitions(self, info: TopicInfo, indexes: Iterable[int]) -> list[Partition]:
-        out = []
-        log_config = self.config.log_config(info.configs)
-        min_isr = int(info.configs.get("min.insync.replicas", self.config.min_insync_replicas))
-        try:
-            for i in indexes:
-                path = self._store.ensure_partition_dir(info, i)
-                p = Partition.open(path, info.name, i, info.topic_id, log_config,
-                                   broker_id=self.broker_id, replicas=info.replicas[i])
-                p.min_insync_replicas = min_isr
-                p.hw_counts_durable = self.fsync == "always"
-                out.append(p)
-        except BaseException:
-            for p in out:
-                p.log.close()
-            raise
-        return out
+        self._dirs = PartitionDirs(self.directory)
 
     def _load_meta(self) -> None:
-        """meta.properties as Kafka keeps it: the cluster id and this node's id."""
+        """meta.properties as Kafka keeps it: the cluster id and this node's id, and
+        `dcli.metadata=tree`: this directory's topics are in the tree (migrate.py)."""
         path = self.directory / META_FILE
         try:
             props = parse_properties(path.read_text())
         except FileNotFoundError:
-            self.cluster_id = new_topic_id()
-            write_atomically(path, (f"cluster.id={self.cluster_id}\nnode.id={self.broker_id}\n"
-                                     "version=1\n").encode())
-            return
+            props = {"cluster.id": new_topic_id(), "node.id": str(self.broker_id), "version": "1"}
         stored = props.get("node.id", props.get("broker.id"))
         if stored is not None and stored != str(self.broker_id):
             raise BrokerStateError(path, 0, f"configured broker.id {self.broker_id} does not match "
                                             f"stored node.id {stored}")
+        if props.get(METADATA_KEY) != "tree":
+            props[METADATA_KEY] = "tree"
+            write_atomically(path, "".join(f"{k}={v}\n" for k, v in props.items()).encode())
         self.cluster_id = props.get("cluster.id", "")
-
-    def _load_producer_ids(self) -> None:
-        path = self.directory / PRODUCER_IDS_FILE
-        try:
-            text = path.read_text().strip()
-            self._pid_block_end = int(text)
-        except FileNotFoundError:
-            self._pid_block_end = 0
-        except ValueError:
-            raise BrokerStateError(path, 0, f"unreadable producer id block {text!r}") from None
-        # The rest of the last block may have been handed out before a crash: never reuse it.
-        self._next_pid = self._pid_block_end
 
     async def close(self) -> None:
         if self._closed:
@@ -266,6 +132,7 @@ class Broker:
         self._closed = True
         for t in self._tasks:
             t.cancel()
+        self._stop_fetchers()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         parts = self._local_partitions()
         self._partitions = {}
@@ -333,7 +200,7 @@ class Broker:
                 deleted += await asyncio.to_thread(_clean, p.log, p.high_watermark)
         return deleted
 
-    # -- topics -----------------------------------------------------------------------------
+    # -- partitions ------------------------------------------------------------------------
 
     def _lookup(self, topic: str, partition: int) -> Partition:
         parts = self._partitions.get(topic)
@@ -347,189 +214,12 @@ class Broker:
     def _local_partitions(self) -> list[Partition]:
         return [p for parts in self._partitions.values() for p in parts if p is not None]
 
-    def _describe(self, info: TopicInfo) -> TopicDescription:
-        parts = [PartitionDescription(p.index, p.leader_id, p.leader_epoch, p.replicas, p.isr,
-                                      tuple(b for b in p.replicas if b not in self.brokers))
-                 for p in self._partitions[info.name]]
-        configs = {c.name: c.value for c in self._topic_configs(info) if not c.is_default}
-        return TopicDescription(info.name, info.topic_id, None, is_internal(info.name), parts, configs)
-
-    def _topic_configs(self, info: TopicInfo) -> list[ConfigValue]:
-        out = []
-        for name, value in sorted(self.config.topic_defaults().items()):
-            if name in info.configs:
-                out.append(ConfigValue(name, info.configs[name], False))
-            else:
-                out.append(ConfigValue(name, value, not self.config.topic_default_is_explicit(name)))
-        return out
-
-    def topic_names(self) -> list[str]:
-        return sorted(self._partitions)
-
-    async def metadata(self, topics: list[str] | None = None, *,
-                       allow_auto_topic_creation: bool = False) -> list[TopicDescription]:
-        """Descriptions of `topics` (None: all), creating unknown ones when both the request
-        and auto.create.topics.enable allow it."""
-        if topics is None:
-            return [self._describe(self._store.topics[n]) for n in self.topic_names()]
-        out = []
-        for name in topics:
-            try:
-                if name not in self._partitions:
-                    validate_topic(name)
-                    if not (allow_auto_topic_creation and self.config.auto_create_topics_enable):
-                        raise UnknownTopicOrPartitionError()
-                    await self._auto_create(name)
-                out.append(self._describe(self._store.topics[name]))
-            except BrokerError as e:
-                out.append(TopicDescription(name, error=e, is_internal=is_internal(name)))
-        return out
-
-    async def _auto_create(self, name: str) -> None:
-        async with self._admin:
-            if name in self._partitions:
-                return
-            info = plan_topic(name, -1, -1, {}, {}, brokers=self.brokers, config=self.config,
-                              existing=self._store.topics)
-            await self._commit_create(info)
-            log.info("broker: created topic %s with %d partition(s) on first use", name, info.partitions)
-
-    async def _commit_create(self, info: TopicInfo) -> None:
-        def work() -> list[Partition]:
-            self._store.create(info)
-            return self._open_partitions(info, range(info.partitions))
-        try:
-            self._partitions[info.name] = await asyncio.to_thread(work)
-        except OSError as e:
-            raise _storage_error(e) from None
-
-    async def create_topics(self, topics: list[NewTopic], *, validate_only: bool = False) -> list[TopicResult]:
-        names = [t.name for t in topics]
-        out = []
-        async with self._admin:
-            for t in topics:
-                try:
-                    if names.count(t.name) > 1:
-                        raise InvalidRequestError(message=(
-                            f"Create topics request contains multiple entries for the topic {t.name}."))
-                    info = plan_topic(t.name, t.num_partitions, t.replication_factor, t.configs,
-                                      t.assignments, brokers=self.brokers, config=self.config,
-                                      existing=self._store.topics)
-                    if not validate_only:
-                        await self._commit_create(info)
-                    out.append(TopicResult(t.name, info.topic_id))
-                except BrokerError as e:
-                    out.append(TopicResult(t.name, "", e))
-        return out
-
-    async def delete_topics(self, names: list[str]) -> list[TopicResult]:
-        out = []
-        async with self._admin:
-            for name in names:
-                info = self._store.get(name)
-                if info is None:
-                    out.append(TopicResult(name, "", UnknownTopicOrPartitionError()))
-                    continue
-                parts = self._partitions.pop(name, [])
-                for p in parts:
-                    p.detach(UnknownTopicOrPartitionError())
-                    self._dirty.discard(p)
-
-                def work(parts=parts, name=name) -> None:
-                    _close_logs(parts)
-                    self._store.delete(name)
-                try:
-                    await asyncio.to_thread(work)
-                except OSError as e:
-                    out.append(TopicResult(name, info.topic_id, _storage_error(e)))
-                    continue
-                out.append(TopicResult(name, info.topic_id))
-        return out
-
-    async def create_partitions(self, topic: str, count: int, *, validate_only: bool = False) -> TopicResult:
-        async with self._admin:
-            try:
-                info = self._store.get(topic)
-                if info is None:
-                    raise UnknownTopicOrPartitionError(message=f"Topic '{topic}' does not exist.")
-                grown = plan_partitions(info, count, brokers=self.brokers, config=self.config,
-                                        existing=self._store.topics)
-                if not validate_only:
-                    def work() -> list[Partition]:
-                        self._store.add_partitions(grown)
-                        return self._open_partitions(grown, range(info.partitions, grown.partitions))
-                    try:
-                        self._partitions[topic] = self._partitions[topic] + await asyncio.to_thread(work)
-                    except OSError as e:
-                        raise _storage_error(e) from None
-                return TopicResult(topic, info.topic_id)
-            except BrokerError as e:
-                return TopicResult(topic, info.topic_id if info else "", e)
-
-    async def elect_leaders(self, partitions: list[tuple[str, int]] | None, *, unclean: bool = False,
-                            forwarded: bool = False) -> dict[tuple[str, int], BrokerError | None]:
-        """Kafka's ElectLeaders. One broker leads every partition it holds, and it is each one's
-        only (so preferred) replica: nothing to elect."""
-        wanted = ([(t, i) for t in self.topic_names() for i in range(len(self._partitions[t]))]
-                  if partitions is None else partitions)
-        out: dict[tuple[str, int], BrokerError | None] = {}
-        for topic, index in wanted:
-            try:
-                self._lookup(topic, index)
-                out[(topic, index)] = ElectionNotNeededError()
-            except BrokerError as e:
-                out[(topic, index)] = e
-        return out
-
-    def describe_configs(self, topic: str = "") -> list[ConfigValue]:
-        """A topic's settings (every topic-level name, overrides marked non-default), or with
-        "" the broker's own. Raises InvalidTopicError or UnknownTopicOrPartitionError."""
-        if not topic:
-            return [ConfigValue(n, v, d, read_only=True) for n, v, d in self.config.entries()]
-        validate_topic(topic)
-        info = self._store.get(topic)
-        if info is None:
-            raise UnknownTopicOrPartitionError()
-        return self._topic_configs(info)
-
-    # -- producer ids -----------------------------------------------------------------------
-
-    async def init_producer_id(self, producer_id: int = -1, producer_epoch: int = -1) -> tuple[int, int]:
-        """(producer id, epoch): a new id at epoch 0, or the given id with its epoch bumped
-        (KIP-360), or a new id when the epoch would overflow. Ids are reserved on disk in
-        blocks before they are handed out, so none is handed out twice, even after a crash."""
-        if producer_id >= 0:
-            self._check_producer_id(producer_id)
-            if producer_epoch < 0:
-                raise InvalidRequestError(message="A producer id needs its current epoch to be bumped.")
-            if producer_epoch < MAX_PRODUCER_EPOCH:
-                return producer_id, producer_epoch + 1
-        async with self._pid_lock:
-            if self._next_pid >= self._pid_block_end:
-                self._next_pid, self._pid_block_end = await self._reserve_producer_ids()
-            pid = self._next_pid
-            self._next_pid += 1
-        return pid, 0
-
-    def _check_producer_id(self, producer_id: int) -> None:
-        if producer_id >= self._next_pid:
-            raise InvalidProducerIdMappingError(message=(
-                f"Producer id {producer_id} was never handed out by this broker."))
-
-    async def _reserve_producer_ids(self) -> tuple[int, int]:
-        """The next block of ids, [start, end), recorded on disk before any is handed out."""
-        start = self._pid_block_end
-        end = start + PRODUCER_ID_BLOCK
-        try:
-            await asyncio.to_thread(write_atomically, self.directory / PRODUCER_IDS_FILE, f"{end}\n".encode())
-        except OSError as e:
-            raise _storage_error(e) from None
-        return start, end
-
     # -- produce ----------------------------------------------------------------------------
 
     async def _partition_for_produce(self, topic: str, partition: int) -> Partition:
-        if topic not in self._partitions:
+        if not self._scanned.is_set():
+            await self.ready()
+        if self.membership is not None and topic not in self.membership.topics:
             validate_topic(topic)
             if self.config.auto_create_topics_enable:
                 await self._auto_create(topic)
@@ -589,6 +279,8 @@ class Broker:
         """Read each partition from its fetch offset, at most `max_bytes` in all (but at least
         one batch), below the high watermark. When fewer than `min_bytes` are there and no
         partition has an error, wait up to `max_wait_ms` for appends to bring more."""
+        if not self._scanned.is_set():
+            await self.ready()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + max(max_wait_ms, 0) / 1000
         max_bytes = min(max_bytes, MAX_FETCH_BYTES) if max_bytes > 0 else MAX_FETCH_BYTES
@@ -659,9 +351,6 @@ class Broker:
         self._check_epoch(p, current_epoch)
         return p.epoch_end(epoch)
 
-    def _isr_may_grow(self, p: Partition) -> None:
-        """A follower out of the ISR caught up with leader `p` (cluster mode acts on it)."""
-
     # -- offsets ----------------------------------------------------------------------------
 
     def list_offsets(self, items: list[tuple[str, int, int]]) -> list[OffsetResult]:
@@ -694,7 +383,7 @@ class Broker:
 
 def _acks_all(p: Partition, end: int) -> asyncio.Future:
     """acks=all: resolved once the leader's log is fsync'd below `end` and the high watermark
-    passed it (on one node the same moment; in a cluster every ISR member has the batch too).
+    passed it (every ISR member has the batch too; with no other replica, the same moment).
     The fsync waiter counts at once, before the committer runs (see `has_waiters`)."""
     durable = p.durable_future(end)
 
@@ -728,14 +417,6 @@ def _flush_one(p: Partition) -> BaseException | None:
     return None
 
 
-def _close_logs(parts: list[Partition]) -> None:
-    for p in parts:
-        try:
-            p.log.close()
-        except OSError as e:
-            log.error("broker: closing %s failed: %s", p.name, e)
-
-
 def _clean(partition_log, high_watermark: int) -> int:
     try:
         deleted = partition_log.delete_old_segments(max_offset=high_watermark)
@@ -743,3 +424,4 @@ def _clean(partition_log, high_watermark: int) -> int:
         return deleted
     except ValueError:              # closed meanwhile (topic deleted)
         return 0
+

@@ -144,11 +144,14 @@ class BrokerInfo:
 
 @dataclass(frozen=True)
 class TopicAssignment:
-    """A topic's id and its partitions' replica lists (`replicas[p]`, preferred leader first)."""
+    """A topic: its id, its partitions' replica lists (`replicas[p]`, preferred leader first)
+    and its config overrides. The broker's one topic metadata type; the tree keeps the first
+    two at /brokers/topics/<topic> (`encode`) and the configs apart (`encode_topic_config`)."""
 
     name: str
     topic_id: str
     replicas: tuple[tuple[int, ...], ...]
+    configs: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @property
     def partitions(self) -> int:
@@ -175,6 +178,9 @@ class TopicAssignment:
             raise MetadataError(path, f"partitions are not 0..n-1: {numbers}")
         replicas = tuple(_ids(path, parts[str(p)], f"partition {p}") for p in numbers)
         return cls(name, str(d.get("topic_id", "")), replicas)
+
+    def with_configs(self, configs: Mapping[str, str]) -> TopicAssignment:
+        return TopicAssignment(self.name, self.topic_id, self.replicas, dict(configs))
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ every partition state, then brings each partition in line with the live brokers:
   (the first live replica leads alone); else leader -1, the partition is offline and its ISR keeps
   the last leader, which leads again once it is back; leader epoch + 1;
 - a broker that comes back is recorded live and nothing more: growing the ISR is the partition
-  leader's job (ReplicatedBroker), but an offline partition whose ISR holds it gets it as leader.
+  leader's job (the Broker, replication.py), but an offline partition whose ISR holds it gets it as leader.
 
 Fencing: every write is a multi whose first op checks /controller_epoch at the znode version this
 controller's bump produced, and state writes are conditional on the state's version as read. A
@@ -26,8 +26,8 @@ it stops acting and `on_fenced` tells the membership agent to stand again.
     controller.resigned("connection suspended")               # from on_revoked
 
 All work runs on the controller's own thread, one event at a time (Kafka's controller event
-queue); watches and election callbacks only enqueue. `propose_topic` is the other way to create
-a topic, from any broker or tool: it writes the assignment and configs, and the controller's
+queue); watches and election callbacks only enqueue. `propose_topic` (tree_topics.py) is the other
+way to create a topic, from any broker or tool: it writes the assignment and configs, and the controller's
 watch on /brokers/topics writes the initial partition states.
 """
 from __future__ import annotations
@@ -42,11 +42,10 @@ from typing import Callable, Mapping
 
 from dcli.client import CoordClient, EventType
 from dcli.wire import errors
-from dcli.wire.topics import collides, validate_topic
 from dcli_server.broker import cluster_meta as meta
-from dcli_server.broker.assignment import assign_replicas, next_state, preferred_state
-from dcli_server.broker.config import BrokerConfig, validate_topic_configs
-from dcli_server.broker.topics import new_topic_id
+from dcli_server.broker.assignment import next_state, preferred_state
+from dcli_server.broker.config import BrokerConfig
+from dcli_server.broker.tree_topics import check_topic_configs, plan_assignment
 
 log = logging.getLogger("dcli.controller")
 
@@ -58,47 +57,6 @@ _CONNECTION = (errors.ConnectionLossError, errors.NotConnectedError, errors.Oper
 
 class Fenced(Exception):
     """A newer controller epoch exists: this controller must not write again."""
-
-
-def check_topic_configs(configs: Mapping[str, str] | None, broker: BrokerConfig) -> dict[str, str]:
-    """A topic's config overrides, checked by Kafka's rules (names and values)."""
-    return validate_topic_configs({str(k): str(v) for k, v in (configs or {}).items()}, broker)
-
-
-def plan_assignment(client: CoordClient, name: str, partitions: int, rf: int, *,
-                    start_index: int | None = None, shift: int | None = None,
-                    rng: random.Random | None = None) -> meta.TopicAssignment:
-    """A new topic's assignment over the live brokers, checked as Kafka does: name, existence,
-    collision, partitions, replication factor."""
-    validate_topic(name)
-    existing = meta.topic_names(client)
-    if name in existing:
-        raise errors.TopicExistsError(message=f"Topic '{name}' already exists.")
-    for other in existing:
-        if collides(name, other):
-            raise errors.InvalidTopicError(message=f"Topic '{name}' collides with existing topic: {other}")
-    replicas = assign_replicas(partitions, rf, meta.live_brokers(client), start_index=start_index,
-                               shift=shift, rng=rng)
-    return meta.TopicAssignment(name, new_topic_id(), tuple(replicas))
-
-
-def propose_topic(client: CoordClient, name: str, partitions: int, rf: int,
-                  configs: Mapping[str, str] | None = None, *, broker: BrokerConfig | None = None,
-                  start_index: int | None = None, shift: int | None = None) -> meta.TopicAssignment:
-    """Create a topic from any broker or tool, as Kafka's ZooKeeper-mode admin did: write its
-    assignment and configs in one multi; the controller then writes its partition states."""
-    configs = check_topic_configs(configs, broker or BrokerConfig())
-    assignment = plan_assignment(client, name, partitions, rf, start_index=start_index, shift=shift)
-    client.ensure_path(meta.TOPICS)
-    client.ensure_path(meta.CONFIG_TOPICS)
-    t = client.transaction()
-    t.create(meta.topic_config_path(name), meta.encode_topic_config(configs))
-    t.create(meta.topic_path(name), assignment.encode())
-    try:
-        t.commit()
-    except errors.NodeExistsError:
-        raise errors.TopicExistsError(message=f"Topic '{name}' already exists.") from None
-    return assignment
 
 
 class Controller:
@@ -159,11 +117,12 @@ class Controller:
 
     def create_topic(self, name: str, partitions: int, rf: int, configs: Mapping[str, str] | None = None,
                      *, start_index: int | None = None, shift: int | None = None,
+                     assignments: Mapping[int, list[int]] | None = None,
                      timeout: float = 30.0) -> meta.TopicAssignment:
         """Place and create a topic: assignment, configs and initial partition states in one
         multi. Raises NotControllerError unless this broker is the active controller."""
         future: Future = Future()
-        self._events.put(("create", future, name, partitions, rf, configs, start_index, shift))
+        self._events.put(("create", future, name, partitions, rf, configs, start_index, shift, assignments))
         return future.result(timeout)
 
     # ---- the controller's thread ----
@@ -190,6 +149,8 @@ class Controller:
                     self._refresh_topics()
                 elif kind == "create":
                     self._on_create(*event[1:])
+                elif kind == "assignment" and self._live_event(event[1]):
+                    self._refresh_assignment(event[2])
                 elif kind == "elect":
                     self._on_elect(*event[1:])
                 elif kind == "imbalance" and self.active and self.broker_config.auto_leader_rebalance_enable:
@@ -197,7 +158,8 @@ class Controller:
             except Fenced:
                 self._on_fenced()
             except _CONNECTION as e:       # the election revokes and elects again on reconnection
-                log.warning("controller %s: %s while handling %s", self.broker_id, e, kind)
+                if self.active:
+                    log.warning("controller %s: %s while handling %s", self.broker_id, e, kind)
             except Exception:             # noqa: BLE001 - one bad event must not end the controller
                 log.exception("controller %s: handling %s failed", self.broker_id, kind)
 
@@ -228,6 +190,8 @@ class Controller:
             except errors.NoNodeError:       # our election znode is gone: the session with it
                 return
             except _CONNECTION as e:
+                if not self._current(gen):      # resigned meanwhile (the session ended): quietly
+                    return
                 log.warning("controller %s: %s while taking over; trying again", self.broker_id, e)
                 self._stopping.wait(_BACKOFF_S)
 
@@ -291,7 +255,7 @@ class Controller:
         names = self._client.get_children(meta.TOPICS, watch=self._watch("topics"))
         for name in sorted(set(names) - set(self.topics)):
             try:
-                assignment = meta.read_assignment(self._client, name)
+                assignment = self._read_assignment(name)
                 configs = meta.read_topic_config(self._client, name)
             except meta.MetadataError as e:
                 log.error("controller %s: topic %s skipped: %s", self.broker_id, name, e)
@@ -305,6 +269,29 @@ class Controller:
             self.topics.pop(name)
             for key in [k for k in self.states if k[0] == name]:
                 self.states.pop(key)
+
+    def _read_assignment(self, name: str) -> meta.TopicAssignment | None:
+        """A topic's assignment, with a watch that brings its changes (CreatePartitions) here."""
+        gen = self._gen
+
+        def fire(event) -> None:
+            if event.type is EventType.NODE_DATA_CHANGED:
+                self._events.put(("assignment", gen, name))
+        try:
+            data, _ = self._client.get(meta.topic_path(name), watch=fire)
+        except errors.NoNodeError:
+            return None
+        return meta.TopicAssignment.decode(name, data)
+
+    def _refresh_assignment(self, name: str) -> None:
+        """A topic's assignment changed (grown by `add_partitions`): write the new partitions'
+        initial states."""
+        if name not in self.topics:
+            return
+        assignment = self._read_assignment(name)
+        if assignment is not None:
+            self.topics[name] = assignment
+            self._load_states(assignment)
 
     def _load_states(self, assignment: meta.TopicAssignment) -> None:
         """Read a topic's partition states; write the initial ones it lacks (a proposed topic)."""
@@ -353,6 +340,8 @@ class Controller:
         for p, state in states.items():
             self.states[(name, p)] = (state, 0)
         self.topics[name] = assignment
+        if create_topic:
+            self._read_assignment(name)         # its watch: CreatePartitions comes that way
         log.info("controller %s: topic %s, partitions %s, replicas %s", self.broker_id, name,
                  partitions, [list(assignment.replicas[p]) for p in partitions])
 
@@ -469,14 +458,15 @@ class Controller:
                 for tp in off:
                     self._elect(tp, unclean=False)
 
-    def _on_create(self, future: Future, name, partitions, rf, configs, start_index, shift) -> None:
+    def _on_create(self, future: Future, name, partitions, rf, configs, start_index, shift, assignments) -> None:
         def create() -> meta.TopicAssignment:
             if not self.active or self._client is None:
                 raise errors.NotControllerError()
             checked = check_topic_configs(configs, self.broker_config)
             self.live = set(meta.live_brokers(self._client))
             assignment = plan_assignment(self._client, name, partitions, rf, start_index=start_index,
-                                         shift=shift, rng=self.rng)
+                                         shift=shift, rng=self.rng, assignments=assignments,
+                                         broker=self.broker_config)
             self._unclean[name] = self._allows_unclean(checked)
             try:
                 self._write_initial(assignment, list(range(assignment.partitions)),
@@ -485,3 +475,4 @@ class Controller:
                 raise errors.TopicExistsError(message=f"Topic '{name}' already exists.") from None
             return assignment
         self._answer(future, create)
+

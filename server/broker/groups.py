@@ -79,7 +79,7 @@ from dcli.wire.errors import (
     BrokerError, GroupIdNotFoundError, IllegalGenerationError, InconsistentGroupProtocolError, InvalidGroupIdError,
     InvalidSessionTimeoutError, MemberIdRequiredError, NonEmptyGroupError, NotCoordinatorError,
     OffsetMetadataTooLargeError, RebalanceInProgressError, UnknownMemberIdError)
-from dcli_server.broker.offsets import OffsetCommit, OffsetStore
+from dcli_server.broker.offsets import CommittedOffsets, OffsetCommit
 
 CONSUMER_PROTOCOL_TYPE = "consumer"
 NO_GENERATION = -1
@@ -349,7 +349,7 @@ class GroupCoordinator:
         [(waiter, result)] = groups.drain()        # result: JoinResult, generation 1
     """
 
-    def __init__(self, config: GroupConfig | None = None, offsets: OffsetStore | None = None, *,
+    def __init__(self, config: GroupConfig | None = None, offsets: CommittedOffsets | None = None, *,
                  new_uuid: Callable[[], str] = lambda: str(uuid.uuid4())) -> None:
         self.config = config or GroupConfig()
         self.offsets = offsets

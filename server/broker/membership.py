@@ -15,13 +15,15 @@ the ephemeral /brokers/ids/<id> (Kafka's registration), joins the controller ele
 LeaderElection under /controller; the Controller does the work when elected), follows who the
 controller is (LeaderObserver), and keeps a persistent recursive watch on /brokers/topics that
 turns each partition state change into `on_partition_state(topic, partition, state)` — what
-ReplicatedBroker acts on (lead or follow). It also keeps each topic's assignment and configs
+the Broker acts on (lead or follow). It also keeps each topic's assignment and configs
 (`topics`) and the live brokers' addresses (`brokers`), which is what clients get as metadata.
 
 When the session is lost (the node was cut off or paused longer than the session timeout: the
 tree has already deleted the registration and the controller has moved its leaderships) the agent
 opens a new session and does everything again. A registration left by a previous run of this
-broker (a crash, then a quick restart) is waited out: it goes when that old session expires.
+broker (a crash, then a quick restart) goes at once: the agent notes each session it opens in
+`session_file` and, starting, takes over the one noted there and closes it. Without the note
+(or with the tree unreachable) it is waited out: it goes when that old session expires.
 Nothing here runs on an asyncio loop: the agent's own thread and the client's threads do it all.
 """
 from __future__ import annotations
@@ -30,6 +32,7 @@ import logging
 import queue
 import threading
 import time
+from pathlib import Path
 from typing import Callable
 
 from dcli.client import ConnState, CoordClient, EventType
@@ -39,6 +42,7 @@ from dcli.wire.topics import validate_topic
 from dcli_server.broker import cluster_meta as meta
 from dcli_server.broker.config import BrokerConfig
 from dcli_server.broker.controller import Controller
+from dcli_server.storage.files import write_atomically
 
 log = logging.getLogger("dcli.membership")
 
@@ -54,17 +58,21 @@ class BrokerMembership:
     def __init__(self, broker_id: int, host: str, port: int, servers: list[str], *,
                  session_timeout_ms: int = DEFAULT_SESSION_TIMEOUT_MS,
                  broker_config: BrokerConfig | None = None,
-                 on_partition_state: StateListener | None = None):
+                 on_partition_state: StateListener | None = None,
+                 session_file: Path | None = None):
         self.broker_id = broker_id
+        self.session_file = session_file    # where this broker's session is noted, to end it after a crash
         self.info = meta.BrokerInfo(broker_id, host, port)
         self.servers = list(servers)
         self.session_timeout_ms = session_timeout_ms
         self.controller = Controller(broker_id, broker_config=broker_config, on_fenced=self._fenced)
         self.partition_states: dict[tuple[str, int], tuple[meta.PartitionState, int]] = {}
-        self.topics: dict[str, tuple[meta.TopicAssignment, dict[str, str]]] = {}   # assignment, configs
+        self.topics: dict[str, meta.TopicAssignment] = {}     # with their configs
         self.brokers: dict[int, meta.BrokerInfo] = {}         # the live ones
         self.brokers_version = 0     # + 1 at each change of the live set and each new session
         self.on_topic_deleted: Callable[[str], None] | None = None
+        self.on_scanned: Callable[[dict[str, str]], None] | None = None   # topic -> id, after each rescan
+        self.before_ready: Callable[[CoordClient], None] | None = None    # once registered, before `registered`
         self.registered = threading.Event()
         self._delivered = threading.Condition()
         self._listeners: list[StateListener] = [on_partition_state] if on_partition_state else []
@@ -91,7 +99,7 @@ class BrokerMembership:
         """The agent's session with the tree, waiting up to `wait` seconds for this broker to
         be registered (raises NotConnectedError between sessions)."""
         deadline = time.monotonic() + wait
-        if wait > 0:
+        if wait > 0 and not self._stopping.is_set():
             self.registered.wait(wait)
         while True:     # between the tree's leaders the session reconnects: give it the time
             client = self._client
@@ -127,6 +135,7 @@ class BrokerMembership:
     # ---- the agent's thread ----
 
     def _run(self) -> None:
+        self._end_previous_session()
         while not self._stopping.is_set():
             client = self._connect()
             if client is None:
@@ -148,8 +157,36 @@ class BrokerMembership:
                 self._stopping.wait(_RETRY_S)
         return None
 
+    def _end_previous_session(self) -> None:
+        """This broker's session from before a crash (or kill -9) holds its registration and its
+        controller candidacy until it expires; it is this broker's (one process per data
+        directory), so it is taken over and closed: they go at once."""
+        if self.session_file is None:
+            return
+        try:
+            sid_text, password_text = self.session_file.read_text().split()
+            session = (int(sid_text, 16), bytes.fromhex(password_text))
+        except (OSError, ValueError):
+            return
+        try:
+            CoordClient(self.servers, timeout=self.session_timeout_ms / 1000, dial_timeout=2.0,
+                        session=session).start().close(timeout_s=2.0)
+            log.info("broker %s: closed its previous session 0x%x", self.broker_id, session[0])
+        except errors.DcliError as e:       # expired already, or the tree is not there yet
+            log.info("broker %s: previous session 0x%x not closed: %s", self.broker_id, session[0], e)
+
+    def _note_session(self, client: CoordClient) -> None:
+        if self.session_file is None:
+            return
+        try:
+            write_atomically(self.session_file,
+                             f"{client.session_id:x} {client.session_password.hex()}\n".encode())
+        except OSError as e:
+            log.warning("broker %s: cannot note its session in %s: %s", self.broker_id, self.session_file, e)
+
     def _session(self, client: CoordClient) -> None:
         self._client = client
+        self._note_session(client)
         self.brokers_version += 1       # what others decided while this broker was away is unknown
         client.add_listener(self._on_conn_state)
         if not self._register(client):
@@ -161,6 +198,8 @@ class BrokerMembership:
         self._observer = LeaderObserver(client, meta.CONTROLLER, self._on_controller).start()
         self._stand(client)
         self._rescan(client)
+        self.registered.set()           # registered, and what the tree says is known here
+        self._scanned()
         while True:
             event = self._events.get()
             kind = event[0]
@@ -176,6 +215,7 @@ class BrokerMembership:
                 elif kind == "rescan":
                     self._read_brokers(client)
                     self._rescan(client)
+                    self._scanned()
                 elif kind == "fenced":
                     self._stand(client, again=True)
             except (errors.ConnectionLossError, errors.NotConnectedError, errors.OperationTimeoutError):
@@ -206,7 +246,9 @@ class BrokerMembership:
         else:
             return False
         log.info("broker %s registered at %s (session 0x%x)", self.broker_id, path, client.session_id)
-        self.registered.set()
+        if self.before_ready is not None:       # the migration of an older data directory
+            self.before_ready(client)
+            self.before_ready = None
         return True
 
     def _stand(self, client: CoordClient, again: bool = False) -> None:
@@ -276,9 +318,11 @@ class BrokerMembership:
             self.brokers_version += 1
         self.brokers = found
 
-    def _know_topic(self, client: CoordClient, topic: str) -> bool:
-        """Read a topic's assignment and configs once; False if it is gone."""
-        if topic in self.topics:
+    def _know_topic(self, client: CoordClient, topic: str, partition: int = 0) -> bool:
+        """Read a topic's assignment and configs once, and again when `partition` is beyond it
+        (CreatePartitions grew it); False if it is gone."""
+        known = self.topics.get(topic)
+        if known is not None and partition < known.partitions:
             return True
         try:        # a znode made by hand under /brokers/topics must not become a directory name
             validate_topic(topic)
@@ -288,7 +332,7 @@ class BrokerMembership:
         assignment = meta.read_assignment(client, topic)
         if assignment is None:
             return False
-        self.topics[topic] = (assignment, meta.read_topic_config(client, topic))
+        self.topics[topic] = assignment.with_configs(meta.read_topic_config(client, topic))
         return True
 
     def _topic_gone(self, topic: str) -> None:
@@ -304,7 +348,7 @@ class BrokerMembership:
 
     def _read_state(self, client: CoordClient, path: str) -> None:
         topic, p = meta.parse_state_path(path)
-        if not self._know_topic(client, topic):
+        if not self._know_topic(client, topic, p):
             return
         found = meta.read_state(client, topic, p)
         if found is not None:
@@ -323,8 +367,13 @@ class BrokerMembership:
                 continue
             for p in sorted(int(x) for x in partitions if x.isdigit()):
                 found = meta.read_state(client, topic, p)
-                if found is not None:
+                if found is not None and self._know_topic(client, topic, p):
                     self._deliver(topic, p, *found)
+
+    def _scanned(self) -> None:
+        """Tell the broker that every topic and state in the tree has been delivered."""
+        if self.on_scanned is not None:
+            self.on_scanned({t: a.topic_id for t, a in self.topics.items()})
 
     def _deliver(self, topic: str, p: int, state: meta.PartitionState, version: int) -> None:
         known = self.partition_states.get((topic, p))
@@ -342,13 +391,14 @@ class BrokerMembership:
 
 def start_membership(node, broker_id: int, host: str, port: int,
                      session_timeout_ms: int = DEFAULT_SESSION_TIMEOUT_MS, *,
-                     broker_config: BrokerConfig | None = None, start: bool = True) -> BrokerMembership:
-    """Start the agent of a node in cluster mode (dcli_server.main) and let the node's status
+                     broker_config: BrokerConfig | None = None, start: bool = True,
+                     session_file: Path | None = None) -> BrokerMembership:
+    """Start the agent of a node's broker (dcli_server.main) and let the node's status
     report the controller it sees. `node` is the CoordNode; its own address goes first. With
     `start=False` the caller starts it."""
     me = node.config.node_id
     servers = [f"{host}:{port}"] + [a for i, a in sorted(node.peers.items()) if i != me and a]
     membership = BrokerMembership(broker_id, host, port, servers, session_timeout_ms=session_timeout_ms,
-                                  broker_config=broker_config)
+                                  broker_config=broker_config, session_file=session_file)
     node.controller_id = lambda: membership.controller_id
     return membership.start() if start else membership

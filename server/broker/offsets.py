@@ -1,30 +1,20 @@
-"""Committed offsets of consumer groups, kept as Kafka keeps them: records in the compacted
-internal log `__consumer_offsets`, one record per (group, topic, partition), rebuilt into
-memory when the store opens.
+"""Committed offsets of consumer groups: the records of an OffsetCommit, the interface of the
+store that keeps them (CommittedOffsets; TreeOffsetStore, tree_offsets.py, keeps them in the
+coordination tree) and a reader of the log in which older versions kept a single node's offsets,
+for the migration of such a data directory (migrate.py).
 
-Records are byte-compatible with Kafka's (coordinator `OffsetCommitKey` / `OffsetCommitValue`)::
+That log was Kafka's compacted internal log `__consumer_offsets` (in `<data-dir>/groups/
+__consumer_offsets-0`), one record per (group, topic, partition), byte-compatible with Kafka's
+coordinator records (`OffsetCommitKey` / `OffsetCommitValue`)::
 
     key    int16 version (1), string group, string topic, int32 partition
     value  int16 version (3), int64 offset, int32 leaderEpoch, string metadata,
            int64 commitTimestamp               (null value = tombstone: the offset is gone)
 
-Reading also accepts values v0-v2; keys of other versions (Kafka's group metadata records) are
-skipped. One OffsetCommit request is one record batch, so a crash keeps all of it or none.
+Reading accepts values v0-v3; keys of other versions (Kafka's group metadata records) are skipped.
 
-Durability point: `commit` appends the batch (to the OS) and updates memory, so OffsetFetch
-sees it at once; it is durable only after `flush()`, which fsyncs. The caller acknowledges a
-commit after a flush that started after the commit returned; many commits can share one flush::
-
-    store = OffsetStore(data_dir / "__consumer_offsets-0")
-    store.commit("my-group", [OffsetCommit("chat", 0, 42)], now_ms)
-    await asyncio.to_thread(store.flush)   # now reply to the committer
-    store.fetch("my-group")                # {("chat", 0): OffsetAndMetadata(42, "", now_ms, -1)}
-
-A failed fsync makes the log refuse further writes (see PartitionLog.flush); the commits that
-were not flushed stay in memory but were never acknowledged.
-
-Threading: every method but `flush` and `compact` from one thread (the event loop); `flush` and
-`compact` from any thread, as the partition log allows.
+    offsets = read_offsets_log(data_dir / "groups" / "__consumer_offsets-0")
+    offsets["my-group"][("chat", 0)]      # OffsetAndMetadata(42, "", 1700000000000, -1)
 
 Which commits are allowed (generation and member checks) is the group coordinator's business:
 see `GroupCoordinator.commit_offsets` in groups.py.
@@ -33,10 +23,10 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Callable, Iterable, NamedTuple
+from typing import Iterable, NamedTuple
 
 from dcli.wire.consumer_protocol import ConsumerProtocolError, Reader, Writer
-from dcli.wire.records import Record, build_batch, decode_records, iter_batches
+from dcli.wire.records import decode_records, iter_batches
 from dcli_server.storage.log_config import LogConfig
 from dcli_server.storage.segments import PartitionLog
 
@@ -101,10 +91,37 @@ def decode_value(data: bytes) -> OffsetAndMetadata:
 
 
 class CommittedOffsets(ABC):
-    """The reading side of an offset store, and what follows from `delete_offsets`: the
-    committed offsets per group in memory (`_offsets`), whatever keeps them durable."""
+    """The offset store the group coordinator uses: the committed offsets per group in memory
+    (`_offsets`), made durable by `flush`. `commit` and `delete_offsets` change memory at once;
+    the caller acknowledges them after a `flush` that began after they returned. A store may
+    keep the groups another broker coordinates elsewhere: `load` reads one before this broker
+    coordinates it (in coordination epoch `epoch`), `forget` drops it when it moves away."""
 
     _offsets: dict[str, dict[tuple[str, int], OffsetAndMetadata]]
+
+    @abstractmethod
+    def commit(self, group_id: str, offsets: Iterable[OffsetCommit], now_ms: int) -> None:
+        """Record these offsets, visible at once; durable after `flush`."""
+
+    @abstractmethod
+    def flush(self) -> None:
+        """Make every change made before this call durable (in a thread: it may wait)."""
+
+    def loaded(self, group_id: str, epoch: int = 0) -> bool:
+        return True
+
+    def load(self, group_id: str, epoch: int = 0) -> None:
+        """Read the group's offsets before coordinating it (in a thread)."""
+
+    def forget(self, group_id: str) -> None:
+        """Another broker coordinates the group now: drop it from memory."""
+
+    def close(self) -> None:
+        """Release what the store holds (after a last `flush`)."""
+
+    def group_ids(self) -> list[str]:
+        """Every group with committed offsets, wherever kept (in a thread)."""
+        return self.groups()
 
     @abstractmethod
     def delete_offsets(self, group_id: str, partitions: Iterable[tuple[str, int]], now_ms: int) -> int:
@@ -141,91 +158,41 @@ class CommittedOffsets(ABC):
         return group_id in self._offsets
 
 
-class OffsetStore(CommittedOffsets):
-    """Committed offsets per group, durable in a compacted partition log in `directory`."""
-
-    def __init__(self, directory: Path, config: LogConfig = DEFAULT_LOG_CONFIG, *,
-                 clock: Callable[[], int] | None = None) -> None:
-        if not config.compacts:
-            raise ValueError("the offsets log must be compacted (cleanup.policy=compact)")
-        kwargs = {"clock": clock} if clock is not None else {}
-        self._log = PartitionLog(Path(directory), config, **kwargs)
-        self._offsets: dict[str, dict[tuple[str, int], OffsetAndMetadata]] = {}
-        self._load()
-
-    def _load(self) -> None:
-        offset, end = self._log.log_start_offset, self._log.log_end_offset
+def read_offsets_log(directory: Path) -> dict[str, dict[tuple[str, int], OffsetAndMetadata]]:
+    """Every committed offset in a `__consumer_offsets` log directory, the last record of each
+    key winning and tombstones removing. A torn tail (a crash mid-append) is cut off by the
+    log's recovery, as it was when the log was the store."""
+    out: dict[str, dict[tuple[str, int], OffsetAndMetadata]] = {}
+    partition_log = PartitionLog(Path(directory), DEFAULT_LOG_CONFIG)
+    try:
+        offset, end = partition_log.log_start_offset, partition_log.log_end_offset
         while offset < end:
-            data = self._log.read(offset, _READ_CHUNK)
+            data = partition_log.read(offset, _READ_CHUNK)
             if not data:
                 break
             for h, batch in iter_batches(memoryview(data)):
                 for r in decode_records(batch):
                     if r.offset >= offset:
-                        self._apply(r.key, r.value)
+                        _apply(out, r.key, r.value)
                 offset = h.next_offset
+    finally:
+        partition_log.close()
+    return out
 
-    def _apply(self, key: bytes | None, value: bytes | None) -> None:
-        try:
-            parsed = decode_key(key) if key is not None else None
-        except ConsumerProtocolError:
-            return  # not ours to read; compaction keeps it by its key
-        if parsed is None:
-            return
-        group, topic, partition = parsed
-        if value is None:
-            offsets = self._offsets.get(group)
-            if offsets is not None:
-                offsets.pop((topic, partition), None)
-                if not offsets:
-                    del self._offsets[group]
-            return
-        self._offsets.setdefault(group, {})[(topic, partition)] = decode_value(value)
 
-    def _append(self, records: list[Record]) -> None:
-        if not records:
-            return
-        self._log.append(build_batch(records))
-        for r in records:
-            self._apply(r.key, r.value)
-
-    # -- writing ----------------------------------------------------------------------------
-
-    def commit(self, group_id: str, offsets: Iterable[OffsetCommit], now_ms: int) -> None:
-        """Append one batch with these offsets and make them visible; durable after flush()."""
-        self._append([
-            Record(encode_key(group_id, c.topic, c.partition),
-                   encode_value(OffsetAndMetadata(c.offset, c.metadata, now_ms, c.leader_epoch)),
-                   timestamp=now_ms)
-            for c in offsets
-        ])
-
-    def delete_offsets(self, group_id: str, partitions: Iterable[tuple[str, int]], now_ms: int) -> int:
-        """Write tombstones for these committed partitions of the group; how many there were."""
-        known = self._offsets.get(group_id, {})
-        gone = [tp for tp in dict.fromkeys(partitions) if tp in known]
-        self._append([Record(encode_key(group_id, t, p), None, timestamp=now_ms) for t, p in gone])
-        return len(gone)
-
-    def flush(self) -> None:
-        """fsync every commit and tombstone appended before this call: the durability point."""
-        self._log.flush()
-
-    def compact(self, now_ms: int | None = None) -> int:
-        """Compact the closed segments of the log (latest record per key; tombstones older
-        than delete.retention.ms go); records removed. Slow: run it off the event loop."""
-        return self._log.compact(now_ms)
-
-    @property
-    def log(self) -> PartitionLog:
-        return self._log
-
-    def close(self) -> None:
-        """fsync what is pending and close the log."""
-        self._log.close()
-
-    def __enter__(self) -> OffsetStore:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+def _apply(offsets: dict, key: bytes | None, value: bytes | None) -> None:
+    try:
+        parsed = decode_key(key) if key is not None else None
+    except ConsumerProtocolError:
+        return  # not ours to read
+    if parsed is None:
+        return
+    group, topic, partition = parsed
+    if value is None:
+        found = offsets.get(group)
+        if found is not None:
+            found.pop((topic, partition), None)
+            if not found:
+                del offsets[group]
+        return
+    offsets.setdefault(group, {})[(topic, partition)] = decode_value(value)

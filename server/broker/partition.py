@@ -1,7 +1,7 @@
 """One partition: its log, its idempotent producers, and its replication state (leader, epoch,
-replicas, in-sync replicas, high watermark). On one node the broker leads every partition it
-holds; in a cluster the tree says whether this broker leads or follows (`become_leader`,
-`become_follower`).
+replicas, in-sync replicas, high watermark). The tree says whether this broker leads or
+follows (`become_leader`, `become_follower`; the broker makes a partition it opens a follower of
+nobody until then). Opened on its own, it leads, as the only replica.
 
     p = Partition.open(broker_dir / "chat-0", "chat", 0, topic_id, LogConfig(), broker_id=1, replicas=(1,))
     result = p.append(split_batches(records, p.name, p.log.config))   # on the event loop
@@ -124,7 +124,7 @@ class Partition:
         self.producers = producers
         self.broker_id = broker_id
         self.replicas = tuple(replicas)
-        # One node: this broker leads every partition it holds; the others are not there.
+        # Until told otherwise (the broker does at once): the only replica, leading.
         self.leader_id = broker_id if broker_id in self.replicas else -1
         self.leader_epoch = 0
         self.isr = tuple(b for b in self.replicas if b == broker_id)
@@ -283,7 +283,7 @@ class Partition:
                 fut.set_exception(error)
         self._hw_waiters = []
 
-    # -- leading and following (cluster mode) -----------------------------------------------
+    # -- leading and following -------------------------------------------------------------
 
     def become_leader(self, leader_epoch: int, isr: tuple[int, ...], replicas: tuple[int, ...], *,
                       version: int, controller_epoch: int) -> None:

@@ -37,3 +37,26 @@ class BrokerLink(Protocol):
 
 class BrokerPeers(Protocol):
     def link(self, broker_id: int) -> BrokerLink: ...
+
+
+class _NoLink:
+    """A link to a broker this node has no way to reach: every call is PeerUnreachable."""
+
+    def __init__(self, broker_id: int):
+        self.broker_id = broker_id
+
+    async def _unreachable(self, request, timeout: float):
+        raise PeerUnreachable(f"broker {self.broker_id}: this node has no peer listener")
+
+    fetch = offset_for_leader_epoch = elect_leaders = _unreachable
+
+    async def close(self) -> None:
+        return None
+
+
+class NoPeers:
+    """The BrokerPeers of a node alone (no peer listener): there is nobody to call. Its broker
+    is the only replica of every partition, so nothing asks for a link in practice."""
+
+    def link(self, broker_id: int) -> BrokerLink:
+        return _NoLink(broker_id)

@@ -1,12 +1,12 @@
-"""Committed offsets in the coordination tree, for a broker cluster: whichever broker coordinates a
-group next reads what the last one acknowledged. Kafka kept them in ZooKeeper this way before
+"""Committed offsets in the coordination tree: whichever broker coordinates a group next reads what
+the last one acknowledged (a node alone is a cluster of one and keeps them there too). Kafka kept them in ZooKeeper this way before
 `__consumer_offsets`:
 
     /consumers/<group>/offsets/<topic>/<partition>
         {"offset":42,"metadata":"","commit_timestamp":1700000000000,"leader_epoch":-1}
 
 (`<group>` is percent-encoded, so that any group id is one znode name.) The interface is
-OffsetStore's (offsets.py), so the group coordinator does not know which one it has:
+CommittedOffsets (offsets.py), the one the group coordinator knows:
 
     store = TreeOffsetStore(lambda: membership.client())
     await asyncio.to_thread(store.load, "my-group", 7)   # coordinating it in coordination epoch 7
@@ -14,7 +14,7 @@ OffsetStore's (offsets.py), so the group coordinator does not know which one it 
     await asyncio.to_thread(store.flush)                  # written to the tree: acknowledge now
     store.forget("my-group")                              # another broker coordinates it now
 
-The durability point is the same as OffsetStore's: `flush`, which writes every change made
+The durability point is `flush`, which writes every change made
 before it to the tree (each write is committed by a majority of the nodes before it returns).
 A flush that fails keeps the changes pending and raises; nobody was told they were durable.
 
@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import threading
 from typing import Callable, Iterable
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from dcli.wire import errors
 from dcli_server.broker.offsets import CommittedOffsets, OffsetAndMetadata, OffsetCommit
@@ -117,7 +117,14 @@ class TreeOffsetStore(CommittedOffsets):
             self._loaded.pop(group_id, None)
             self._offsets.pop(group_id, None)
 
-    # -- writing (OffsetStore's interface) ------------------------------------------------------
+    def group_ids(self) -> list[str]:
+        """Every group with offsets in the tree (in a thread)."""
+        try:
+            return sorted(unquote(g) for g in self._client().get_children(CONSUMERS))
+        except errors.NoNodeError:
+            return []
+
+    # -- writing ----------------------------------------------------------------------------------
 
     def commit(self, group_id: str, offsets: Iterable[OffsetCommit], now_ms: int) -> None:
         with self._lock:
@@ -125,6 +132,14 @@ class TreeOffsetStore(CommittedOffsets):
                 v = OffsetAndMetadata(c.offset, c.metadata, now_ms, c.leader_epoch)
                 self._offsets.setdefault(group_id, {})[(c.topic, c.partition)] = v
                 self._pending[(group_id, c.topic, c.partition)] = v
+
+    def restore(self, group_id: str, offsets: dict[tuple[str, int], OffsetAndMetadata]) -> None:
+        """Put offsets as they were committed elsewhere (their own commit times), as `commit`
+        does: visible at once, in the tree after `flush` (the migration of an older layout)."""
+        with self._lock:
+            for (topic, p), v in offsets.items():
+                self._offsets.setdefault(group_id, {})[(topic, p)] = v
+                self._pending[(group_id, topic, p)] = v
 
     def delete_offsets(self, group_id: str, partitions: Iterable[tuple[str, int]], now_ms: int) -> int:
         with self._lock:
@@ -166,9 +181,6 @@ class TreeOffsetStore(CommittedOffsets):
                 for key, v in batch.items():
                     self._pending.setdefault(key, v)
             raise
-
-    def compact(self, now_ms: int | None = None) -> int:
-        return 0                 # the tree keeps one znode per partition: nothing to compact
 
     def close(self) -> None:
         """Nothing to close: what was flushed is in the tree."""

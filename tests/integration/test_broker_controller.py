@@ -16,7 +16,8 @@ import pytest
 from dcli.client import CoordClient
 from dcli.wire import errors
 from dcli_server.broker import cluster_meta as meta
-from dcli_server.broker.controller import Controller, propose_topic
+from dcli_server.broker.controller import Controller
+from dcli_server.broker.tree_topics import propose_topic
 
 from tests.cluster_fixture import DEFAULT_SERVER_ARGS
 

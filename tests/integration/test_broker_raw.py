@@ -253,6 +253,22 @@ def test_topics_and_producer_ids_survive_a_kill(fresh_server):
         assert retry.base_offset == 0 and fetch(s, "kept", partition=1).log_end_offset == 1
 
 
+def test_partition_directories_of_topics_the_tree_does_not_have_are_removed(fresh_server):
+    ch, s = connect(fresh_server)
+    with ch:
+        create(s, "kept", 1)
+    fresh_server.kill()
+    ghost = fresh_server.data_dir / "broker" / "ghost-0"          # a topic deleted while down
+    ghost.mkdir()
+    (ghost / "partition.metadata").write_text("version: 0\ntopic_id: AAAAAAAAAAAAAAAAAAAAAA\n")
+    fresh_server.start()
+    ch, s = connect(fresh_server)
+    with ch:
+        [t] = describe(s, "kept")                   # answered once the broker has read the tree
+        assert t.error_code == 0 and len(t.partitions) == 1
+    assert not ghost.exists() and (fresh_server.data_dir / "broker" / "kept-0").is_dir()
+
+
 def test_nothing_acknowledged_is_lost_when_the_server_is_killed(fresh_server):
     ch, s = connect(fresh_server)
     with ch:

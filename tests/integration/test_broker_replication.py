@@ -103,6 +103,13 @@ def test_the_seeds_command_places_three_replicas_of_three_partitions(local_clust
         replicas = ",".join(map(str, p.replicas))
         assert (f"\tTopic: chat\tPartition: {p.partition}\tLeader: {p.leader}\tReplicas: {replicas}"
                 f"\tIsr: {','.join(map(str, p.isr))}") in lines
+    # grown from any broker: the controller's watch on the assignment places the new partitions
+    out = run_cli("kafka", "topics", "--alter", "--topic", "chat", "--partitions", "5",
+                  "--bootstrap-server", c.address(2))
+    assert out.returncode == 0, out.stdout + out.stderr
+    c.wait_for(lambda: len(parts := partitions(c, "chat")) == 5 and all(
+        p.leader > 0 and len(p.isr) == 3 for p in parts.values()), WAIT_S)
+    assert produce(c, "chat", 4, [b"grown"]) == [0]
 
 
 def test_too_few_live_brokers_is_kafkas_error(local_cluster):

@@ -161,4 +161,5 @@ def test_committed_offsets_survive_kill_9(fresh_server):
         admin.commit_offsets(group, {(topic, 0): 2})
     fresh_server.restart()                              # SIGKILL, then start on the same data
     with Admin(fresh_server.address) as admin:
+        assert [(g.group_id, g.state) for g in admin.list_groups()] == [(group, "Empty")]   # listed before use
         assert admin.committed_offsets(group) == {(topic, 0): 2}

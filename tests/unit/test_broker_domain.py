@@ -1,6 +1,8 @@
 """The Broker object itself, on an asyncio loop over a temporary directory: produce and fetch,
 acks and group commit, idempotent producers, long polls, offsets, topics, housekeeping and
-reopening."""
+reopening. The broker runs as it does in a server, in a node alone (a broker cluster of one):
+its node's services are opened in this process with a client port, so that its membership
+agent reads and writes the coordination tree as it always does."""
 from __future__ import annotations
 
 import asyncio
@@ -13,10 +15,37 @@ from dcli.wire.records import (
     with_leader_epoch,
 )
 from dcli_server.broker import broker as broker_module
-from dcli_server.broker.broker import Broker, FetchItem, NewTopic
+from dcli_server.broker.broker import Broker
 from dcli_server.broker.config import BrokerConfig
+from dcli_server.broker.requests import FetchItem, NewTopic
+from dcli_server.config import ServerConfig
+from dcli_server.listeners.client import ClientListener
+from dcli_server.main import Services
 
-WAIT_S = 30  # a bound on waiting for something that should come at once, not a measurement
+WAIT_S = 60  # a bound on waiting for something that should come at once, not a measurement
+
+
+async def open_node(data_dir, config: BrokerConfig, fsync: str) -> Broker:
+    """A node alone, serving on a free port; its broker's `close` closes the node."""
+    settings = ServerConfig(listen="127.0.0.1:0", data_dir=data_dir, fsync=fsync)
+    services = await Services.open(settings, config)
+    listener = ClientListener(services, settings.listen)
+    host, port = listener.bind()
+    address = await services.serving_at(host, port)
+    await listener.start()
+    await services.start(address)
+    broker = services.broker
+    close_broker = broker.close
+
+    async def close() -> None:
+        broker.close = close_broker         # the node's close calls the broker's own
+        if services.membership is not None:
+            await asyncio.to_thread(services.membership.stop)
+            services.membership = None
+        await listener.stop(grace=0.5)
+        await services.close()
+    broker.close = close
+    return broker
 
 
 def run(coro_fn):
@@ -32,15 +61,15 @@ def run(coro_fn):
             opened = []
 
             async def open_broker(config=None, fsync="always"):
-                b = Broker(tmp_path / "broker", config or BrokerConfig(broker_id=1), fsync=fsync)
-                await b.start()
+                b = await open_node(tmp_path, config or BrokerConfig(broker_id=1), fsync)
                 opened.append(b)
                 return b
             try:
                 await asyncio.wait_for(coro_fn(open_broker, **kwargs), WAIT_S)
             finally:
                 for b in opened:
-                    await b.close()
+                    if not b._closed:
+                        await b.close()
         asyncio.run(main())
     wrapper.__name__ = coro_fn.__name__
     wrapper.__doc__ = coro_fn.__doc__
@@ -400,9 +429,24 @@ async def test_create_describe_grow_and_delete(open_broker, tmp_path):
     assert shrink.error.kafka_code == 37
     deleted = await b.delete_topics(["chat", "chat"])
     assert deleted[0].error is None and deleted[1].error.kafka_code == 3
-    assert sorted(p.name for p in (tmp_path / "broker").iterdir()) == ["meta.properties", "topics.json"]
+    assert sorted(p.name for p in (tmp_path / "broker").iterdir()) == ["membership-session", "meta.properties"]
     await create(b, partitions=5)              # the same name again starts empty
     assert await fetch_all(b, partition=4) == b""
+
+
+@run
+async def test_explicit_replica_assignments(open_broker):
+    b = await open_broker()
+    [ok, bad, both] = await b.create_topics([NewTopic("placed", assignments={0: [1], 1: [1]}),
+                                             NewTopic("elsewhere", assignments={0: [2]}),
+                                             NewTopic("both", 2, -1, assignments={0: [1]})])
+    assert ok.error is None
+    assert bad.error.kafka_code == 39 and "broker 2, but no broker" in bad.error.message
+    assert both.error.kafka_code == 42
+    [t] = await b.metadata(["placed"])
+    assert [(p.partition, p.leader, p.replicas) for p in t.partitions] == [(0, 1, (1,)), (1, 1, (1,))]
+    [r] = await b.produce(-1, 0, [("placed", 1, batch(b"a"))])
+    assert r.error is None and r.base_offset == 0
 
 
 @run

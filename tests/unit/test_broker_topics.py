@@ -1,29 +1,26 @@
-"""Topic metadata: Kafka's checks and messages, replica placement, the durable store and what it
-does with stray partition directories; the broker's settings and server.properties."""
+"""Topic metadata: Kafka's checks and messages, replica placement, the partition directories and
+what happens to stray ones; the broker's settings and server.properties."""
 from __future__ import annotations
 
 import base64
-import json
 
 import pytest
 
-from dcli.wire.errors import InvalidConfigurationError, InvalidTopicError
-from dcli_server.broker.config import BrokerConfig, load_server_properties, parse_properties
 from dcli.wire.errors import (
-    InvalidPartitionsError, InvalidReplicaAssignmentError, InvalidReplicationFactorError,
-    InvalidRequestError, TopicExistsError, UnknownTopicOrPartitionError,
+    InvalidConfigurationError, InvalidPartitionsError, InvalidReplicaAssignmentError,
+    InvalidReplicationFactorError, InvalidRequestError, InvalidTopicError, TopicExistsError,
 )
-from dcli_server.broker.topics import (
-    BrokerStateError, TopicStore, assign_replicas, new_topic_id, plan_partitions, plan_topic,
-)
+from dcli_server.broker.assignment import assign_replicas
+from dcli_server.broker.config import BrokerConfig, load_server_properties, parse_properties, validate_topic_configs
+from dcli_server.broker.partition_dirs import PartitionDirs
+from dcli_server.broker.topics import new_topic_id, plan_partitions, plan_topic
 
 CONFIG = BrokerConfig(broker_id=1)
 
 
-def plan(name="chat", partitions=1, rf=1, configs=None, assignments=None, existing=None,
-         brokers=(1,), config=CONFIG):
-    return plan_topic(name, partitions, rf, configs or {}, assignments or {}, brokers=list(brokers),
-                      config=config, existing=existing or {})
+def plan(name="chat", partitions=1, rf=1, assignments=None, existing=None, brokers=(1,), config=CONFIG):
+    return plan_topic(name, partitions, rf, assignments or {}, brokers=list(brokers), config=config,
+                      existing=existing or {})
 
 
 # -- ids and placement ----------------------------------------------------------------------------
@@ -50,6 +47,7 @@ def test_replica_placement_follows_kafkas_rack_unaware_rule():
 
 def test_defaults_come_from_the_broker():
     info = plan(partitions=-1, rf=-1, config=BrokerConfig(broker_id=1, num_partitions=4))
+    assert info.configs == {}
     assert info.partitions == 4 and info.replication_factor == 1
     assert info.replicas == ((1,),) * 4
 
@@ -110,15 +108,17 @@ def test_explicit_assignments_are_checked():
 
 
 def test_topic_configs_are_checked_by_name_and_value():
-    info = plan(configs={"cleanup.policy": "compact", "min.insync.replicas": "1"})
-    assert dict(info.configs) == {"cleanup.policy": "compact", "min.insync.replicas": "1"}
+    def check(configs):
+        return validate_topic_configs(configs, CONFIG)
+    assert check({"cleanup.policy": "compact", "min.insync.replicas": "1"}) == {
+        "cleanup.policy": "compact", "min.insync.replicas": "1"}
     with pytest.raises(InvalidConfigurationError) as e:
-        plan(configs={"no.such.config": "1"})
+        check({"no.such.config": "1"})
     assert e.value.kafka_code == 40 and e.value.message == "Unknown topic config name: no.such.config"
     with pytest.raises(InvalidConfigurationError, match="Invalid value abc for configuration segment.bytes"):
-        plan(configs={"segment.bytes": "abc"})
+        check({"segment.bytes": "abc"})
     with pytest.raises(InvalidConfigurationError, match="min.insync.replicas: Value must be at least 1"):
-        plan(configs={"min.insync.replicas": "0"})
+        check({"min.insync.replicas": "0"})
 
 
 def test_the_broker_caps_its_partitions():
@@ -139,72 +139,47 @@ def test_partitions_only_grow():
         plan_partitions(info, 3, brokers=[1], config=CONFIG, existing={"chat": info})
 
 
-# -- the store ------------------------------------------------------------------------------------
+# -- partition directories -------------------------------------------------------------------------
 
 
-def test_topics_survive_reopening(tmp_path):
-    store = TopicStore(tmp_path)
-    info = plan(partitions=2, configs={"retention.ms": "1000"})
-    store.create(info)
-    assert {p.name for p in tmp_path.iterdir()} >= {"chat-0", "chat-1", "topics.json"}
-    assert f"topic_id: {info.topic_id}" in (tmp_path / "chat-0" / "partition.metadata").read_text()
-    again = TopicStore(tmp_path)
-    assert again.get("chat") == info
-    assert not list(tmp_path.glob("*.tmp"))
+def test_partition_directories_carry_their_topic_id(tmp_path):
+    dirs = PartitionDirs(tmp_path)
+    topic_id = new_topic_id()
+    path = dirs.ensure("chat", topic_id, 1)
+    assert path == tmp_path / "chat-1"
+    assert f"topic_id: {topic_id}" in (path / "partition.metadata").read_text()
+    assert dirs.found() == {"chat": [1]}
+    (path / "00000000000000000000.log").write_bytes(b"data")
+    assert dirs.ensure("chat", topic_id, 1) == path and (path / "00000000000000000000.log").exists()
+    newer = new_topic_id()                          # an older topic's directory goes, data and all
+    assert dirs.ensure("chat", newer, 1) == path and not (path / "00000000000000000000.log").exists()
+    assert f"topic_id: {newer}" in (path / "partition.metadata").read_text()
+    assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob("*-delete"))
 
 
 def test_deleting_a_topic_removes_its_directories(tmp_path):
-    store = TopicStore(tmp_path)
-    store.create(plan(partitions=2))
+    dirs = PartitionDirs(tmp_path)
+    for p in range(2):
+        dirs.ensure("chat", new_topic_id(), p)
     (tmp_path / "chat-1" / "00000000000000000000.log").write_bytes(b"data")
-    store.delete("chat")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["topics.json"]
-    assert TopicStore(tmp_path).get("chat") is None
-    with pytest.raises(UnknownTopicOrPartitionError):
-        store.delete("chat")
+    dirs.ensure("other", new_topic_id(), 0)
+    dirs.delete("chat")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other-0"]
 
 
-def test_what_a_crash_leaves_is_cleaned_on_open(tmp_path):
-    store = TopicStore(tmp_path)
-    info = plan(partitions=1)
-    store.create(info)
-    # a delete cut short after the rename; a topic forgotten before its directories went;
-    # an older topic of the same name; a partition beyond the count
-    (tmp_path / "old-0.0123456789abcdef-delete").mkdir()
-    (tmp_path / "gone-0").mkdir()
-    (tmp_path / "chat-5").mkdir()
-    store2 = TopicStore(tmp_path)
-    assert store2.get("chat") == info
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["chat-0", "topics.json"]
-    (tmp_path / "chat-0" / "partition.metadata").write_text("version: 0\ntopic_id: AAAAAAAAAAAAAAAAAAAAAA\n")
-    TopicStore(tmp_path)
-    assert not (tmp_path / "chat-0").exists()
-
-
-def test_a_missing_partition_directory_is_made_again(tmp_path):
-    store = TopicStore(tmp_path)
-    info = plan(partitions=1)
-    store.create(info)
-    (tmp_path / "chat-0" / "partition.metadata").unlink()
-    (tmp_path / "chat-0").rmdir()
-    path = TopicStore(tmp_path).ensure_partition_dir(info, 0)
-    assert (path / "partition.metadata").exists()
-
-
-def test_a_damaged_or_missing_topics_file_stops_the_broker_rather_than_delete_data(tmp_path):
-    store = TopicStore(tmp_path)
-    store.create(plan())
-    (tmp_path / "topics.json").write_text("{not json")
-    with pytest.raises(BrokerStateError, match="unreadable topic metadata"):
-        TopicStore(tmp_path)
-    (tmp_path / "topics.json").unlink()
-    with pytest.raises(BrokerStateError, match="topics.json is missing"):
-        TopicStore(tmp_path)
-    assert (tmp_path / "chat-0").is_dir()
-    (tmp_path / "topics.json").write_text(json.dumps({"version": 1, "topics": [
-        {"name": "../x", "id": "x", "replicas": [[1]]}]}))
-    with pytest.raises(BrokerStateError):
-        TopicStore(tmp_path)
+def test_what_a_crash_or_a_deletion_elsewhere_leaves_is_removed(tmp_path):
+    dirs = PartitionDirs(tmp_path)
+    chat = new_topic_id()
+    dirs.ensure("chat", chat, 0)
+    dirs.ensure("gone", new_topic_id(), 0)          # deleted in the tree while this node was down
+    dirs.ensure("again", new_topic_id(), 0)         # an older topic of a name the tree has again
+    dirs.ensure("open", new_topic_id(), 0)          # open here: the broker drops it itself
+    (tmp_path / "old-0.0123456789abcdef-delete").mkdir()    # a delete cut short after the rename
+    dirs = PartitionDirs(tmp_path)
+    assert not (tmp_path / "old-0.0123456789abcdef-delete").exists()
+    removed = dirs.remove_strays({"chat": chat, "again": new_topic_id()}, keep=["open"])
+    assert sorted(removed)[0].startswith("again-0.") and len(removed) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["chat-0", "open-0"]
 
 
 # -- settings -------------------------------------------------------------------------------------

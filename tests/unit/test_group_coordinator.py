@@ -4,7 +4,6 @@ commits, and the admin calls."""
 from __future__ import annotations
 
 import itertools
-from pathlib import Path
 
 import pytest
 
@@ -12,7 +11,7 @@ from dcli.wire.consumer_protocol import Subscription, encode_subscription
 from dcli_server.broker.groups import (
     GroupConfig, GroupCoordinator, GroupState, JoinRequest, JoinResult, MemberInfo, SyncResult,
 )
-from dcli_server.broker.offsets import OffsetCommit, OffsetStore
+from dcli_server.broker.offsets import CommittedOffsets, OffsetAndMetadata, OffsetCommit
 
 NONE, ILLEGAL_GENERATION, INCONSISTENT, INVALID_GROUP = 0, 22, 23, 24
 UNKNOWN_MEMBER, INVALID_SESSION, REBALANCING = 25, 26, 27
@@ -25,7 +24,7 @@ RANGE = (("range", SUB),)
 class Groups:
     """A coordinator, a clock, and the replies it delivered, by waiter."""
 
-    def __init__(self, config: GroupConfig | None = None, offsets: OffsetStore | None = None):
+    def __init__(self, config: GroupConfig | None = None, offsets: CommittedOffsets | None = None):
         ids = (f"u{i}" for i in itertools.count(1))
         self.c = GroupCoordinator(config or GroupConfig(initial_rebalance_delay_ms=0), offsets,
                                   new_uuid=lambda: next(ids))
@@ -429,10 +428,36 @@ def test_state_transitions(delayed):
 # -- offsets ------------------------------------------------------------------------------------------
 
 
+class MemoryOffsets(CommittedOffsets):
+    """The offset store interface over a dict: `durable` is what the last flush kept, what a
+    store opened again (after a restart) starts from. The coordinator's rules are under test
+    here; the tree's store is tested against a real server (test_tree_offsets.py)."""
+
+    def __init__(self, durable: dict | None = None):
+        self.durable = {g: dict(o) for g, o in (durable or {}).items()}
+        self._offsets = {g: dict(o) for g, o in self.durable.items()}
+
+    def commit(self, group_id, offsets, now_ms):
+        for c in offsets:
+            self._offsets.setdefault(group_id, {})[(c.topic, c.partition)] = OffsetAndMetadata(
+                c.offset, c.metadata, now_ms, c.leader_epoch)
+
+    def delete_offsets(self, group_id, partitions, now_ms):
+        known = self._offsets.get(group_id, {})
+        gone = [tp for tp in dict.fromkeys(partitions) if tp in known]
+        for tp in gone:
+            del known[tp]
+        if not known:
+            self._offsets.pop(group_id, None)
+        return len(gone)
+
+    def flush(self):
+        self.durable = {g: dict(o) for g, o in self._offsets.items()}
+
+
 @pytest.fixture
-def store(tmp_path: Path):
-    with OffsetStore(tmp_path / "__consumer_offsets-0") as s:
-        yield s
+def store():
+    return MemoryOffsets()
 
 
 def commit(g: Groups, member: str, generation: int, group: str = "g", metadata: str = ""):
@@ -504,19 +529,17 @@ def test_describe_list_and_delete(store):
     assert dict(g.c.delete_groups(g.now, ["idle"]))["idle"].error_code == NOT_FOUND
 
 
-def test_groups_with_offsets_come_back_empty_after_a_restart(tmp_path):
-    path = tmp_path / "__consumer_offsets-0"
-    with OffsetStore(path) as store:
-        g = Groups(GroupConfig(initial_rebalance_delay_ms=0), store)
-        a = g.replies[g.join("a")].member_id
-        g.sync(a, 1, {a: b""})
-        assert commit(g, a, 1) == [NONE]
-        store.flush()
-    with OffsetStore(path) as store:
-        again = Groups(offsets=store)
-        assert again.c.list_groups() == [("g", "", "Empty")]
-        assert again.heartbeat(a, 1) == UNKNOWN_MEMBER
-        assert again.c.fetch_offsets("g") == [("chat", 0, 5, "")]
+def test_groups_with_offsets_come_back_empty_after_a_restart():
+    store = MemoryOffsets()
+    g = Groups(GroupConfig(initial_rebalance_delay_ms=0), store)
+    a = g.replies[g.join("a")].member_id
+    g.sync(a, 1, {a: b""})
+    assert commit(g, a, 1) == [NONE]
+    store.flush()
+    again = Groups(offsets=MemoryOffsets(store.durable))
+    assert again.c.list_groups() == [("g", "", "Empty")]
+    assert again.heartbeat(a, 1) == UNKNOWN_MEMBER
+    assert again.c.fetch_offsets("g") == [("chat", 0, 5, "")]
 
 
 def test_offsets_of_an_empty_group_expire_and_the_group_goes(store):
