@@ -459,6 +459,9 @@ def _complete(values: dict[str, Any]) -> ServerConfig:
         raise UsageError("--cert-file and --key-file go together")
     if values.get("client_cert_auth") and not (values.get("trusted_ca_file") and values.get("cert_file")):
         raise UsageError("--client-cert-auth needs --cert-file, --key-file and --trusted-ca-file")
+    if values.get("cert_file") and not values.get("trusted_ca_file"):
+        raise UsageError("--cert-file needs --trusted-ca-file too: the CA that signed the nodes' certificates "
+                         "(the node's broker reaches the tree over TLS as a client)")
     data_dir = values.get("data_dir") or node_data_dir(node_id)
     values["data_dir"] = data_dir.expanduser().resolve()
     return ServerConfig(**values)
@@ -506,9 +509,6 @@ def main(argv: Sequence[str] | None = None, prog: str = "dcli server start") -> 
     if len(config.peers) % 2 == 0 and config.peers:
         print(f"WARNING: a cluster of {len(config.peers)} nodes tolerates no more failures than one of "
               f"{len(config.peers) - 1}; use an odd number of nodes", file=sys.stderr)
-    if config.peer_listen is not None and config.cluster_secret_file is None:
-        print("WARNING: no --cluster-secret-file: any process that reaches the peer port "
-              f"{config.peer_listen} can act as a node of this cluster", file=sys.stderr)
     for name in unknown:
         print(f"WARNING: The configuration '{name}' was supplied but isn't a known config.", file=sys.stderr)
     return run(config, broker)
@@ -525,8 +525,17 @@ def run(config: ServerConfig, broker_config=None) -> int:
     logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if broker_config is None:
         broker_config, _ = config.broker()
+    if config.cert_file is not None:
+        # the node's broker is a client of the tree through the client port: it speaks TLS there
+        # too, trusting the nodes' CA and, where clients must prove themselves, as the node
+        os.environ["DCLI_CACERT"] = str(config.trusted_ca_file)
+        if config.client_cert_auth:
+            os.environ["DCLI_CERT"], os.environ["DCLI_KEY"] = str(config.cert_file), str(config.key_file)
 
     def ready(address: str) -> None:
+        if config.peer_listen is not None and config.cluster_secret_file is None:
+            print("WARNING: no --cluster-secret-file: any process that reaches the peer port "
+                  f"{config.peer_listen} can act as a node of this cluster", file=sys.stderr, flush=True)
         tls = ", TLS" if config.cert_file else ""
         print(f"dcli server listening on {address}, data in {config.data_dir} (fsync {config.fsync}{tls})", flush=True)
 

@@ -23,7 +23,7 @@ import asyncio
 import logging
 from typing import Callable
 
-from dcli.wire.errors import BadVersionError, DcliError, MembershipError, NodeExistsError
+from dcli.wire.errors import BadVersionError, ConnectionLossError, DcliError, MembershipError, NodeExistsError
 from dcli_server.kv.membership import RingDocument
 
 log = logging.getLogger("dcli.kv")
@@ -31,6 +31,7 @@ log = logging.getLogger("dcli.kv")
 RING_PATH = "/dcli/kv/ring"
 ABSENT = -1                     # the version of a znode that does not exist (yet)
 RETRY_S = 1.0                   # a failed re-read is tried again this much later
+WRITE_ATTEMPTS = 5              # a write whose answer was lost is checked and tried again
 
 
 class RingChangedError(MembershipError):
@@ -68,18 +69,29 @@ class RingZnode:
     async def write(self, doc: RingDocument, version: int) -> int:
         """Write `doc` if the znode is still at `version` (ABSENT: create it); its new version.
         Raises RingChangedError, naming the epoch now in the tree, when it is not (and hands
-        that document to the listener)."""
+        that document to the listener). A write whose answer was lost with the connection (the
+        node's streams are dropped when its leader changes) is checked against the znode: done
+        if the znode holds `doc`, tried again if it is still at `version`."""
         data = doc.to_json().encode()
-        try:
-            if version == ABSENT:
-                await self.tree.create(RING_PATH, data, parents=True)
-                return 0
-            return (await self.tree.set(RING_PATH, data, version=version)).version
-        except (BadVersionError, NodeExistsError):
-            now, version = await self.read()        # the ring that won, taken here too
-            if now is not None:
-                self.on_document(now, version)
-            raise changed_meanwhile(now.epoch if now is not None else 0) from None
+        for _ in range(WRITE_ATTEMPTS):
+            try:
+                if version == ABSENT:
+                    await self.tree.create(RING_PATH, data, parents=True)
+                    return 0
+                return (await self.tree.set(RING_PATH, data, version=version)).version
+            except ConnectionLossError:
+                found = await self.tree.get(RING_PATH)
+                if found is not None and found[0] == data:
+                    return found[1].version              # it was written; the answer was lost
+                if (found[1].version if found is not None else ABSENT) == version:
+                    continue                             # it was not: try again
+            except (BadVersionError, NodeExistsError):
+                pass
+            break
+        now, version = await self.read()        # the ring that won, taken here too
+        if now is not None:
+            self.on_document(now, version)
+        raise changed_meanwhile(now.epoch if now is not None else 0)
 
     # -- following the znode ------------------------------------------------------------------
 

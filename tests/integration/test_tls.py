@@ -17,7 +17,7 @@ def pki(tmp_path_factory):
     other = LocalCA.create(base / "other")
     return {
         "ca": ca.cert_path, "other": other.cert_path,
-        "node": ca.issue("node", server=True), "client": ca.issue("client", client=True),
+        "node": ca.issue("node", server=True, client=True), "client": ca.issue("client", client=True),
         "stranger": other.issue("stranger", client=True),
         "expired": ca.issue("expired", server=True, days=-1, not_before_days=-30),
     }
@@ -26,7 +26,8 @@ def pki(tmp_path_factory):
 def _server(tmp_path, pki, *extra, cert="node"):
     issued = pki[cert]
     return ServerProcess(tmp_path / f"data-{cert}", "--cert-file", str(issued.cert), "--key-file", str(issued.key),
-                         "--group-initial-rebalance-delay-ms", "0", *extra).start()
+                         "--trusted-ca-file", str(pki["ca"]), "--group-initial-rebalance-delay-ms", "0",
+                         *extra).start()
 
 
 def dcli(srv, *args, env=None):
@@ -78,7 +79,7 @@ def test_an_expired_server_certificate_is_refused(tmp_path, pki):
 
 
 def test_client_cert_auth_lets_in_only_clients_the_ca_signed(tmp_path, pki):
-    srv = _server(tmp_path, pki, "--trusted-ca-file", str(pki["ca"]), "--client-cert-auth")
+    srv = _server(tmp_path, pki, "--client-cert-auth")
     try:
         ca = ["--cacert", str(pki["ca"]), "--dial-timeout", "3"]
         client, stranger = pki["client"], pki["stranger"]
@@ -104,3 +105,5 @@ def test_the_server_refuses_tls_settings_that_do_not_fit(tmp_path, pki):
     assert alone.returncode == 2 and "--cert-file and --key-file go together" in alone.stderr.decode()
     auth = start("--cert-file", str(pki["node"].cert), "--key-file", str(pki["node"].key), "--client-cert-auth")
     assert auth.returncode == 2 and "--client-cert-auth needs" in auth.stderr.decode()
+    no_ca = start("--cert-file", str(pki["node"].cert), "--key-file", str(pki["node"].key))
+    assert no_ca.returncode == 2 and "--cert-file needs --trusted-ca-file" in no_ca.stderr.decode()
