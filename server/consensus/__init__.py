@@ -6,6 +6,7 @@ server/cluster drives it on the event loop with a gRPC transport.
 
     messages.py  entries, messages, hard/soft state, snapshots, and their byte encoding
     log.py       RaftLog: the in-memory log after a snapshot, and which part is persisted
+    membership.py Membership: voters and learners, and when a learner is caught up to vote
     raft.py      RaftNode: elections, replication, commit, snapshots, transfer, membership
     storage.py   RaftStorage: entries, hard state and snapshots on disk
 """

@@ -25,7 +25,9 @@ The Ready contract — the caller handles each Ready in this order, then calls `
 After a crash, rebuild with ``RaftNode(config, rng, persisted=PersistedState(hard_state,
 snapshot, entries))`` from exactly what step 1 wrote. A brand-new cluster bootstraps with
 ``peers=[1, 2, 3]`` (each node writes the same initial CONF_CHANGE entries, term 1, committed);
-a node that joins later starts with no peers and gets the log or a snapshot from the leader.
+a node that joins later starts with no peers and gets the log or a snapshot from the leader:
+it joins as a learner (ADD_LEARNER_NODE), which the leader promotes to voter once it has caught
+up (see membership.py).
 
     node = RaftNode(Config(node_id=1), random.Random(7), peers=[1])
     for _ in range(30):
@@ -33,7 +35,8 @@ a node that joins later starts with no peers and gets the log or a snapshot from
     rd = node.ready(); persist(rd); send(rd.messages); apply(rd); node.advance(rd)
     index = node.propose(b"set x 1")     # raises ProposalDropped unless leader
 
-Messages and values live in ``messages.py``, the in-memory log in ``log.py``.
+Messages and values live in ``messages.py``, the in-memory log in ``log.py``, voters and
+learners in ``membership.py``.
 """
 from __future__ import annotations
 
@@ -43,6 +46,7 @@ import random
 from dataclasses import dataclass, field
 
 from dcli_server.consensus.log import RaftLog
+from dcli_server.consensus.membership import Membership, caught_up
 from dcli_server.consensus.messages import (
     NONE, ConfChange, ConfChangeType, ConfState, Entry, EntryType, HardState, Message,
     MessageType as MT, Role, Snapshot, SoftState)
@@ -67,6 +71,10 @@ class Config:
     # asking for an answer. etcd sends one at once, and every follower answers it; on a busy
     # cluster that is two messages per follower per write that tell nothing new.
     lazy_commit: bool = False
+    # A leader promotes a learner to voter, one at a time, once the learner's log is at most
+    # this many entries behind its own (membership.caught_up).
+    promote_learners: bool = True
+    promote_within: int = 64
 
 
 @dataclass
@@ -196,8 +204,7 @@ class RaftNode:
                            applied=snap.index if applied is None else applied)
         self.term, self.vote = p.hard_state.term, p.hard_state.vote
         self._prev_hard = p.hard_state
-        self.voters: frozenset[int] = snap.conf.voters
-        self._conf_history: list[tuple[int, frozenset[int]]] = [(snap.index, self.voters)]
+        self.members = Membership(snap.index, snap.conf)
         self._apply_conf_entries(snap.index, self.log.committed)
         if fresh and peers:
             boot = [Entry(1, i + 1, EntryType.CONF_CHANGE,
@@ -207,6 +214,14 @@ class RaftNode:
             self.term = 1
             self._commit_to(len(boot))
         self.become_follower(self.term, NONE)
+
+    @property
+    def voters(self) -> frozenset[int]:
+        return self.members.voters
+
+    @property
+    def learners(self) -> frozenset[int]:
+        return self.members.learners
 
     # --- inputs --------------------------------------------------------------------------------
 
@@ -228,17 +243,11 @@ class RaftNode:
         return index
 
     def propose_conf_change(self, change: ConfChange) -> int:
-        """Add or remove one voter; the change takes effect when its entry commits."""
+        """Add, promote or remove one member; the change takes effect when its entry commits."""
         self._check_can_propose()
         if self.pending_conf_index > self.log.committed:
             raise ProposalDropped("a membership change is still pending", self.id)
-        if change.type == ConfChangeType.ADD_NODE and change.node_id in self.voters:
-            raise ValueError(f"node {change.node_id} is already a voter")
-        if change.type == ConfChangeType.REMOVE_NODE:
-            if change.node_id not in self.voters:
-                raise ValueError(f"node {change.node_id} is not a voter")
-            if len(self.voters) == 1:
-                raise ValueError("cannot remove the last voter")
+        self.members.check(change)
         index = self.log.last_index() + 1
         self._append_entries([Entry(self.term, index, EntryType.CONF_CHANGE, change.encode())])
         self.pending_conf_index = index
@@ -261,12 +270,7 @@ class RaftNode:
     def compact(self, snapshot: Snapshot) -> None:
         """The caller persisted `snapshot` (index <= applied): drop the entries it covers."""
         self.log.compact(snapshot)
-        history = self._conf_history
-        keep = 0
-        for i, (index, _) in enumerate(history):
-            if index <= snapshot.index:
-                keep = i
-        del history[:keep]
+        self.members.compact(snapshot.index)
 
     def commit_unannounced(self) -> bool:
         """A leader with followers that have not been sent its commit index (see lazy_commit)."""
@@ -322,11 +326,7 @@ class RaftNode:
         term = self.log.term(index)
         if term is None or index > self.log.applied:
             raise ValueError(f"index {index} is not applied or already compacted")
-        voters = self._conf_history[0][1]
-        for at, v in self._conf_history:
-            if at <= index:
-                voters = v
-        return Snapshot(index, term, ConfState(voters), bytes(data))
+        return Snapshot(index, term, self.members.at(index), bytes(data))
 
     def step(self, m: Message) -> None:
         """Handle one message from a peer."""
@@ -397,7 +397,7 @@ class RaftNode:
         self._ready_outstanding = False
 
     def conf_state(self) -> ConfState:
-        return ConfState(self.voters)
+        return self.members.conf
 
     # --- roles ---------------------------------------------------------------------------------
 
@@ -419,7 +419,7 @@ class RaftNode:
         self._reset(self.term)
         self.role, self.lead = Role.LEADER, self.id
         last = self.log.last_index()
-        self.progress = {v: Progress(last + 1) for v in self.voters}
+        self.progress = {v: Progress(last + 1) for v in self.members.all}
         if self.id in self.progress:
             self.progress[self.id].recent_active = True
         # Entries of earlier terms may hide an uncommitted membership change: none may be
@@ -453,7 +453,7 @@ class RaftNode:
         self.votes.setdefault(voter, granted)
         yes = sum(1 for v, g in self.votes.items() if g and v in self.voters)
         no = sum(1 for v, g in self.votes.items() if not g and v in self.voters)
-        quorum = len(self.voters) // 2 + 1
+        quorum = self.members.quorum()
         return "won" if yes >= quorum else "lost" if no >= quorum else "pending"
 
     def _promotable(self) -> bool:
@@ -511,8 +511,7 @@ class RaftNode:
                     self._commit_to(s.index)
                 else:
                     log.restore(s)
-                    self.voters = s.conf.voters
-                    self._conf_history = [(s.index, self.voters)]
+                    self.members.restore(s.index, s.conf)
             self._send(Message(MT.APP_RESP, to=m.from_, index=log.committed))
             return
         if m.index < log.committed:
@@ -604,15 +603,30 @@ class RaftNode:
                 commit = min(pr.match, self.log.committed, self.log.stable)
                 pr.commit_sent = max(pr.commit_sent, commit)
                 self._send(Message(MT.HEARTBEAT, to=pid, commit=commit))
+            if self.cfg.promote_learners and self.learners:
+                self._maybe_promote()
 
     def _quorum_active(self) -> bool:
         active = 0
+        voters = self.voters
         for pid, pr in self.progress.items():
-            if pid == self.id or pr.recent_active:
+            if pid in voters and (pid == self.id or pr.recent_active):
                 active += 1
             if pid != self.id:
                 pr.recent_active = False
-        return active >= len(self.voters) // 2 + 1
+        return active >= self.members.quorum()
+
+    def _maybe_promote(self) -> None:
+        """Propose the first learner that has caught up as a voter (one change at a time)."""
+        if self.pending_conf_index > self.log.committed or self.lead_transferee != NONE:
+            return
+        last = self.log.last_index()
+        for pid in sorted(self.learners):
+            pr = self.progress.get(pid)
+            if pr is not None and pr.recent_active and caught_up(
+                    pr.match, last, self.pending_conf_index, self.cfg.promote_within):
+                self.propose_conf_change(ConfChange(ConfChangeType.PROMOTE_LEARNER, pid))
+                return
 
     def _append_entries(self, entries: list[Entry]) -> None:
         self.log.append(entries)
@@ -657,9 +671,10 @@ class RaftNode:
     def _maybe_commit(self) -> bool:
         advanced = False
         for _ in range(2):  # a committed removal shrinks the quorum: look once more
-            matches = sorted((pr.match for pid, pr in self.progress.items() if pid in self.voters),
+            voters = self.voters    # learners' acknowledgements do not count
+            matches = sorted((pr.match for pid, pr in self.progress.items() if pid in voters),
                              reverse=True)
-            quorum = len(self.voters) // 2 + 1
+            quorum = self.members.quorum()
             if len(matches) < quorum:
                 break
             index = matches[quorum - 1]
@@ -699,18 +714,13 @@ class RaftNode:
                 self._apply_conf_change(i, ConfChange.decode(e.data))
 
     def _apply_conf_change(self, index: int, cc: ConfChange) -> None:
-        voters = set(self.voters)
-        if cc.type == ConfChangeType.ADD_NODE:
-            voters.add(cc.node_id)
-        else:
-            voters.discard(cc.node_id)
-        self.voters = frozenset(voters)
-        self._conf_history.append((index, self.voters))
+        self.members.apply(index, cc)
         if self.role != Role.LEADER:
             return
-        if cc.type == ConfChangeType.ADD_NODE and cc.node_id not in self.progress:
+        members = self.members.all
+        if cc.node_id in members and cc.node_id not in self.progress:
             self.progress[cc.node_id] = Progress(self.log.last_index() + 1)
-        elif cc.type == ConfChangeType.REMOVE_NODE:
+        elif cc.node_id not in members:
             self.progress.pop(cc.node_id, None)
             if self.lead_transferee == cc.node_id:
                 self.lead_transferee = NONE
