@@ -36,12 +36,10 @@ up (see membership.py).
     index = node.propose(b"set x 1")     # raises ProposalDropped unless leader
 
 Messages and values live in ``messages.py``, the in-memory log in ``log.py``, voters and
-learners in ``membership.py``.
+learners in ``membership.py``, the leader's view of each follower in ``progress.py``.
 """
 from __future__ import annotations
 
-import collections
-import enum
 import random
 from dataclasses import dataclass, field
 
@@ -50,6 +48,7 @@ from dcli_server.consensus.membership import Membership, caught_up
 from dcli_server.consensus.messages import (
     NONE, ConfChange, ConfChangeType, ConfState, Entry, EntryType, HardState, Message,
     MessageType as MT, Role, Snapshot, SoftState)
+from dcli_server.consensus.progress import PState, Progress
 
 
 @dataclass
@@ -106,76 +105,6 @@ class ProposalDropped(Exception):
     def __init__(self, reason: str, leader: int = NONE):
         super().__init__(reason)
         self.leader = leader
-
-
-class _PState(enum.IntEnum):
-    PROBE = 0       # one append in flight until the follower answers
-    REPLICATE = 1   # stream entries optimistically, up to max_inflight
-    SNAPSHOT = 2    # a snapshot is on its way; send nothing else
-
-
-class Progress:
-    """The leader's view of one follower's log."""
-
-    __slots__ = ("match", "next", "state", "probe_sent", "recent_active", "pending_snapshot",
-                 "snapshot_wait", "commit_sent", "inflight")
-
-    def __init__(self, next_index: int):
-        self.inflight: collections.deque[int] = collections.deque()  # last index of each append
-        self.match = 0
-        self.next = next_index
-        self.state = _PState.PROBE
-        self.probe_sent = False
-        self.recent_active = False
-        self.pending_snapshot = 0
-        self.snapshot_wait = 0
-        self.commit_sent = 0        # the highest commit index sent to it
-
-    def become_probe(self) -> None:
-        if self.state == _PState.SNAPSHOT:
-            self.next = max(self.match + 1, self.pending_snapshot + 1)
-        else:
-            self.next = self.match + 1
-        self.state, self.probe_sent, self.pending_snapshot = _PState.PROBE, False, 0
-        self.inflight.clear()
-
-    def become_replicate(self) -> None:
-        self.state, self.next, self.probe_sent = _PState.REPLICATE, self.match + 1, False
-        self.inflight.clear()
-
-    def become_snapshot(self, index: int) -> None:
-        self.state, self.pending_snapshot, self.snapshot_wait = _PState.SNAPSHOT, index, 0
-        self.inflight.clear()
-
-    def is_paused(self, max_inflight: int, max_msgs: int) -> bool:
-        if self.state == _PState.PROBE:
-            return self.probe_sent
-        if self.state == _PState.REPLICATE:
-            return self.next - 1 - self.match >= max_inflight or len(self.inflight) >= max_msgs
-        return True
-
-    def maybe_update(self, index: int) -> bool:
-        updated = index > self.match
-        if updated:
-            self.match = index
-            self.probe_sent = False
-        inflight = self.inflight
-        while inflight and inflight[0] <= index:
-            inflight.popleft()
-        self.next = max(self.next, index + 1)
-        return updated
-
-    def maybe_decr_to(self, rejected: int, match_hint: int) -> bool:
-        if self.state == _PState.REPLICATE:
-            if rejected <= self.match:
-                return False  # stale rejection
-            self.next = self.match + 1
-            return True
-        if self.next - 1 != rejected:
-            return False      # answers an older probe
-        self.next = max(min(rejected, match_hint + 1), self.match + 1)
-        self.probe_sent = False
-        return True
 
 
 class RaftNode:
@@ -278,7 +207,7 @@ class RaftNode:
             return False
         committed = self.log.committed
         for pid, pr in self.progress.items():
-            if pr.commit_sent < committed and pr.state == _PState.REPLICATE and pid != self.id:
+            if pr.commit_sent < committed and pr.state == PState.REPLICATE and pid != self.id:
                 return True
         return False
 
@@ -289,7 +218,7 @@ class RaftNode:
             return
         committed = self.log.committed
         for pid, pr in self.progress.items():
-            if pid != self.id and pr.commit_sent < committed and pr.state == _PState.REPLICATE:
+            if pid != self.id and pr.commit_sent < committed and pr.state == PState.REPLICATE:
                 self._send_append(pid, quiet=True)
 
     def observe_commit(self, index: int, term: int) -> None:
@@ -537,10 +466,10 @@ class RaftNode:
         pr.recent_active = True
         if m.type == MT.HEARTBEAT_RESP:
             pr.probe_sent = False
-            if pr.state == _PState.REPLICATE and len(pr.inflight) >= self.cfg.max_inflight_msgs:
+            if pr.state == PState.REPLICATE and len(pr.inflight) >= self.cfg.max_inflight_msgs:
                 pr.inflight.popleft()   # an append may have been lost: let one more go (as etcd)
             if pr.match < self.log.last_index():
-                if pr.state == _PState.REPLICATE and self._paused(pr):
+                if pr.state == PState.REPLICATE and self._paused(pr):
                     pr.become_probe()  # the window is full and may have been lost: probe again
                 self._send_append(m.from_)
         elif m.type == MT.APP_RESP:
@@ -552,15 +481,15 @@ class RaftNode:
             if m.log_term > 0:
                 next_probe, _ = self.log.find_conflict_by_term(m.reject_hint, m.log_term)
             if pr.maybe_decr_to(m.index, next_probe):
-                if pr.state == _PState.REPLICATE:
+                if pr.state == PState.REPLICATE:
                     pr.become_probe()
                 self._send_append(m.from_)
             return
         was_paused = self._paused(pr)
         if pr.maybe_update(m.index):
-            if pr.state == _PState.PROBE:
+            if pr.state == PState.PROBE:
                 pr.become_replicate()
-            elif pr.state == _PState.SNAPSHOT and pr.match >= pr.pending_snapshot:
+            elif pr.state == PState.SNAPSHOT and pr.match >= pr.pending_snapshot:
                 pr.become_probe()
                 pr.become_replicate()
             lazy = self.cfg.lazy_commit
@@ -593,7 +522,7 @@ class RaftNode:
             for pid, pr in self.progress.items():
                 if pid == self.id:
                     continue
-                if pr.state == _PState.SNAPSHOT:
+                if pr.state == PState.SNAPSHOT:
                     pr.snapshot_wait += 1
                     if pr.snapshot_wait > self.cfg.election_tick:
                         pr.pending_snapshot = 0  # assume it was lost; probe (and resend) again
@@ -660,11 +589,11 @@ class RaftNode:
         self._send(Message(MT.APP, to=to, index=prev, log_term=prev_term, entries=entries,
                            commit=log.committed, quiet=quiet and not entries))
         pr.commit_sent = max(pr.commit_sent, log.committed)
-        if pr.state == _PState.REPLICATE:
+        if pr.state == PState.REPLICATE:
             if entries:
                 pr.next = entries[-1].index + 1
                 pr.inflight.append(pr.next - 1)
-        elif pr.state == _PState.PROBE:
+        elif pr.state == PState.PROBE:
             pr.probe_sent = True
         return True
 
