@@ -231,3 +231,19 @@ def test_a_snapshot_message_with_learners_round_trips_and_one_without_is_unchang
     # the format before learners: version type fields... n_voters voters len data
     assert encode(without).endswith(bytes([50, 3, 2, 1, 2, 1]) + b"s")
     assert decode(encode(without)) == without
+
+
+def test_a_stored_snapshot_keeps_its_learners_and_one_without_is_stored_as_before(tmp_path):
+    from dcli_server.consensus.storage import RaftStorage
+
+    s = RaftStorage(tmp_path)
+    s.load()
+    snap = Snapshot(index=20, term=2, conf=ConfState(frozenset({1, 2, 3}), frozenset({4, 7})), data=b"tree")
+    s.save_snapshot(snap)
+    s.close()
+    assert RaftStorage(tmp_path).load().snapshot == snap
+    plain = Snapshot(index=20, term=2, conf=ConfState(frozenset({1, 2})), data=b"tree")
+    # term (8 bytes), number of voters (4), the voters (4 each), the data: the format before learners
+    assert encode_snapshot(plain) == (2).to_bytes(8, "big") + (2).to_bytes(4, "big") \
+        + (1).to_bytes(4, "big") + (2).to_bytes(4, "big") + b"tree"
+    assert decode_snapshot(20, encode_snapshot(plain)) == plain
