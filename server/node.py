@@ -215,8 +215,9 @@ class CoordNode:
             elif e.type == EntryType.CONF_CHANGE:
                 change = ConfChange.decode(e.data)
                 self.replica.member_changed(change)
-                log.info("membership change at index %d (%s node %d): voters now %s", e.index,
-                         change.type.name, change.node_id, sorted(self.replica.raft.voters))
+                raft = self.replica.raft
+                log.info("membership change at index %d (%s node %d): voters now %s, learners %s", e.index,
+                         change.type.name, change.node_id, sorted(raft.voters), sorted(raft.learners))
         if entries:
             self._visible = entries[-1].index
         self._flush_all()
@@ -601,11 +602,13 @@ class CoordNode:
     # ---- operators: membership and leadership ----
 
     async def change_members(self, change: ConfChange) -> None:
-        """Add or remove one voter (leader only); returns once the change is applied here."""
+        """Add (as a learner), promote or remove one member (leader only); returns once the
+        change is applied here. The leader promotes a learner itself once it has caught up."""
         if self._role != Role.LEADER:
             raise ProposalDropped("not the leader", self.replica.leader_id)
         index = self.replica.propose_conf_change(change)
-        committed = lambda: self.replica.raft.log.committed >= index    # noqa: E731
+        # applied, not only committed: the answer lists the members with their addresses
+        committed = lambda: self.replica.applied >= index    # noqa: E731
         # a leader removing itself steps down as the change commits
         await self._until(lambda: committed() or self._role != Role.LEADER, 30.0)
         if not committed():
@@ -667,9 +670,10 @@ class CoordNode:
         """What `dcli cluster status` shows of this node."""
         c, raft = self.coordinator, self.replica.raft
         members = []
-        for node_id in sorted(raft.voters | set(self.peers)):
+        for node_id in sorted(raft.voters | raft.learners | set(self.peers)):
             pr = raft.progress.get(node_id) if raft.role == Role.LEADER else None
             members.append(cpb.Member(
+                role="learner" if node_id in raft.learners else "voter" if node_id in raft.voters else "",
                 node_id=node_id, address=self.peers.get(node_id, ""),
                 peer_address=self.replica.peer_addresses.get(node_id, ""),
                 reachable=node_id == self.config.node_id or self.replica.transport.reachable(node_id),

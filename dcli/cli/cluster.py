@@ -11,6 +11,7 @@ from typing import Optional
 import typer
 
 from dcli.cli.common import WriteOutOption, apply_options, settings
+from dcli.cluster.admin import PROMOTE_WAIT_S
 from dcli.output.recipes import EventLines
 
 app = typer.Typer(name="cluster", help="A local cluster: start, inspect, kill and restart node processes.",
@@ -301,16 +302,18 @@ def _servers(server: Optional[str], directory: Optional[Path]) -> list[str]:
 @member_app.command("list")
 def member_list(ctx: typer.Context, server: Optional[str] = ServerListOption,
                 directory: Optional[Path] = DirOption, output: Optional[str] = WriteOutOption) -> None:
-    """The voters, as the leader sees them: client address, peer address (where the nodes reach
-    each other), whether the leader reaches it, and how far its log matches the leader's.
+    """The members, as the leader sees them: client address, peer address (where the nodes
+    reach each other), ROLE (voter, or learner: added, catching up, no vote until the leader
+    promotes it), whether the leader reaches it, and how far its log matches the leader's.
 
     \b
     Example:
       $ dcli cluster member list
-      NODE  ADDRESS         PEER            REACHABLE  MATCH
-      1     127.0.0.1:7181  127.0.0.1:8181  yes           42
-      2     127.0.0.1:7182  127.0.0.1:8182  yes           42
-      3     127.0.0.1:7183  127.0.0.1:8183  no            17
+      NODE  ADDRESS         PEER            ROLE     REACHABLE  MATCH
+      1     127.0.0.1:7181  127.0.0.1:8181  voter    yes           42
+      2     127.0.0.1:7182  127.0.0.1:8182  voter    yes           42
+      3     127.0.0.1:7183  127.0.0.1:8183  voter    yes           42
+      4     127.0.0.1:7184  127.0.0.1:8184  learner  no             0
     """
     from dcli.cluster import admin, status as status_rpc
     from dcli.output import cluster as printers
@@ -332,16 +335,23 @@ def member_add(ctx: typer.Context,
                                                        help="With --server: the new node's client address and, "
                                                             "after /, its peer address (default: port + 1000)."),
                server: Optional[str] = ServerListOption,
+               wait: bool = typer.Option(False, "--wait", help="With --server: return once the leader has "
+                                         f"promoted the node to voter (at most {PROMOTE_WAIT_S:.0f} s)."),
                directory: Optional[Path] = DirOption, output: Optional[str] = WriteOutOption) -> None:
-    """Add one node. On the local cluster: start node N+1 on the next ports with --join and have
-    the leader add it; it catches up from the leader. With --server ID HOST:PORT[/PEER]: only ask the
-    leader to add it (start that node yourself with `dcli server start --node-id ID --peers ...
-    --join`, before or after).
+    """Add one node, as a learner: it gets the log but no vote, and the leader promotes it to
+    voter once its log has caught up. A node that never answers stays a learner and the cluster
+    keeps its quorum; remove it with `member remove`.
+
+    On the local cluster: start node N+1 on the next ports with --join, have the leader add it,
+    and return once it is a voter. With --server ID HOST:PORT[/PEER]: only ask the leader to add
+    it, and return at once, as `etcdctl member add` does (start that node yourself with `dcli
+    server start --node-id ID --peers ... --join`, before or after); `--wait` waits for the
+    promotion, and `member list` shows it (ROLE).
 
     \b
     Example:
       $ dcli cluster member add
-      node 4 added at 127.0.0.1:7184 (pid 12345)
+      node 4 added at 127.0.0.1:7184 (pid 12345), a voter
       $ dcli cluster member add --server 10.0.0.1:7181 4 10.0.0.4:7181/10.0.0.4:8181
     """
     from dcli.output import cluster as printers
@@ -352,8 +362,8 @@ def member_add(ctx: typer.Context,
         if node_id is not None or address is not None:
             raise errors.UsageError("ID and HOST:PORT go with --server; the local cluster picks them itself")
         n = manager(directory).add_node()
-        EventLines(fmt)("added", f"node {n.id} added at {n.address} (pid {n.pid})", node=n.id,
-                        address=n.address, pid=n.pid)
+        EventLines(fmt)("added", f"node {n.id} added at {n.address} (pid {n.pid}), a voter", node=n.id,
+                        address=n.address, pid=n.pid, role="voter")
         return
     from dcli.cluster import admin
     from dcli.wire.peers import parse_member, parse_node_id
@@ -361,7 +371,18 @@ def member_add(ctx: typer.Context,
     if node_id is None or address is None:
         raise errors.UsageError("with --server, give the new node's ID and HOST:PORT[/PEER]")
     member = parse_member(address, "member address")        # its client and peer addresses
-    printers.members(fmt, admin.add_member(_servers(server, directory), parse_node_id(node_id), str(member)))
+    servers, new_id = _servers(server, directory), parse_node_id(node_id)
+    members = admin.add_member(servers, new_id, str(member))
+    if wait:
+        promoted = admin.wait_promoted(servers, new_id, PROMOTE_WAIT_S)
+        if promoted is None:
+            raise errors.UnavailableError(server, f"node {new_id} is still a learner after {PROMOTE_WAIT_S:.0f} s: "
+                                                  "is it started, and does it reach the leader's peer port?")
+        members = promoted
+    printers.members(fmt, members)
+    if not wait:
+        sys.stderr.write(f"node {new_id} joins as a learner; the leader promotes it to voter once it has caught up "
+                         f"(`dcli cluster member list` shows its ROLE)\n")
 
 
 @member_app.command("remove")

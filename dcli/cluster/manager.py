@@ -263,9 +263,20 @@ class LocalCluster:
 
     # ---- membership ----
 
-    def add_node(self) -> Node:
+    def add_node(self, promote_wait_s: float = admin.PROMOTE_WAIT_S) -> Node:
         """Start one more node (the next id, the next port) with --join, and have the leader add
-        it to the cluster; it then catches up from the leader's log or snapshot."""
+        it to the cluster as a learner; it catches up from the leader's log or snapshot, and the
+        leader then promotes it to voter. Returns once it votes; a node still a learner after
+        `promote_wait_s` stays a member (it may yet catch up) and is reported as an error."""
+        node = self._start_learner()
+        if admin.wait_promoted(self.addresses, node.id, promote_wait_s) is None:
+            raise errors.UnavailableError(node.address, (
+                f"node {node.id} was added (pid {node.pid}) but is still a learner after {promote_wait_s:.0f} s: "
+                f"`dcli cluster member list` shows ROLE voter once it has caught up; "
+                f"`dcli cluster logs {node.id}` says why it has not"))
+        return node
+
+    def _start_learner(self) -> Node:
         with self._lock():
             rec = self._read()
             node_id = max(n.id for n in rec.nodes) + 1

@@ -52,15 +52,17 @@ def nodes(write_out: str, nodes, verb: str) -> None:
 
 
 def members(write_out: str, members) -> None:
-    """`cluster member list|add|remove`: the voters as the leader sees them."""
+    """`cluster member list|add|remove`: the members as the leader sees them, voters and
+    learners (members added but not yet promoted)."""
     if write_out == "json":
         for m in members:
             sys.stdout.write(json.dumps({"node": m.node_id, "address": m.address, "peer_address": m.peer_address,
-                                         "reachable": m.reachable, "match_index": m.match_index}) + "\n")
+                                         "role": m.role, "reachable": m.reachable,
+                                         "match_index": m.match_index}) + "\n")
         return
-    rows = [[str(m.node_id), m.address, m.peer_address or "-", "yes" if m.reachable else "no", str(m.match_index)]
-            for m in members]
-    _table(["NODE", "ADDRESS", "PEER", "REACHABLE", "MATCH"], rows, boxed=write_out == "table")
+    rows = [[str(m.node_id), m.address, m.peer_address or "-", m.role or "-", "yes" if m.reachable else "no",
+             str(m.match_index)] for m in members]
+    _table(["NODE", "ADDRESS", "PEER", "ROLE", "REACHABLE", "MATCH"], rows, boxed=write_out == "table")
 
 
 def _table(titles: list[str], rows: list[list[str]], boxed: bool) -> None:

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x64\x63li/v1/cluster.proto\x12\x07\x64\x63li.v1\"\x0f\n\rStatusRequest\"h\n\x06Member\x12\x0f\n\x07node_id\x18\x01 \x01(\x05\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x11\n\treachable\x18\x03 \x01(\x08\x12\x13\n\x0bmatch_index\x18\x04 \x01(\x03\x12\x14\n\x0cpeer_address\x18\x05 \x01(\t\"\xd5\x02\n\nNodeStatus\x12\x0f\n\x07node_id\x18\x01 \x01(\x05\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x0c\n\x04role\x18\x03 \x01(\t\x12\x0c\n\x04term\x18\x04 \x01(\x03\x12\x11\n\tleader_id\x18\x05 \x01(\x05\x12\x14\n\x0c\x63ommit_index\x18\x06 \x01(\x03\x12\x15\n\rapplied_index\x18\x07 \x01(\x03\x12\x11\n\tlast_zxid\x18\x08 \x01(\x03\x12\x10\n\x08sessions\x18\t \x01(\x05\x12\x0e\n\x06znodes\x18\n \x01(\x03\x12 \n\x07members\x18\x0b \x03(\x0b\x32\x0f.dcli.v1.Member\x12\x12\n\ncluster_id\x18\x0c \x01(\x03\x12\x16\n\x0esnapshot_index\x18\r \x01(\x03\x12\x17\n\x0flog_first_index\x18\x0e \x01(\x03\x12\x16\n\x0elog_last_index\x18\x0f \x01(\x03\x12\x15\n\rcontroller_id\x18\x10 \x01(\x05\"1\n\rMemberRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\x05\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\"2\n\x0eMemberResponse\x12 \n\x07members\x18\x01 \x03(\x0b\x32\x0f.dcli.v1.Member\"#\n\x15TransferLeaderRequest\x12\n\n\x02to\x18\x01 \x01(\x05\"+\n\x16TransferLeaderResponse\x12\x11\n\tleader_id\x18\x01 \x01(\x05\x32\x92\x02\n\x07\x43luster\x12\x35\n\x06Status\x12\x16.dcli.v1.StatusRequest\x1a\x13.dcli.v1.NodeStatus\x12<\n\tAddMember\x12\x16.dcli.v1.MemberRequest\x1a\x17.dcli.v1.MemberResponse\x12?\n\x0cRemoveMember\x12\x16.dcli.v1.MemberRequest\x1a\x17.dcli.v1.MemberResponse\x12Q\n\x0eTransferLeader\x12\x1e.dcli.v1.TransferLeaderRequest\x1a\x1f.dcli.v1.TransferLeaderResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x64\x63li/v1/cluster.proto\x12\x07\x64\x63li.v1\"\x0f\n\rStatusRequest\"v\n\x06Member\x12\x0f\n\x07node_id\x18\x01 \x01(\x05\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x11\n\treachable\x18\x03 \x01(\x08\x12\x13\n\x0bmatch_index\x18\x04 \x01(\x03\x12\x14\n\x0cpeer_address\x18\x05 \x01(\t\x12\x0c\n\x04role\x18\x06 \x01(\t\"\xd5\x02\n\nNodeStatus\x12\x0f\n\x07node_id\x18\x01 \x01(\x05\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x0c\n\x04role\x18\x03 \x01(\t\x12\x0c\n\x04term\x18\x04 \x01(\x03\x12\x11\n\tleader_id\x18\x05 \x01(\x05\x12\x14\n\x0c\x63ommit_index\x18\x06 \x01(\x03\x12\x15\n\rapplied_index\x18\x07 \x01(\x03\x12\x11\n\tlast_zxid\x18\x08 \x01(\x03\x12\x10\n\x08sessions\x18\t \x01(\x05\x12\x0e\n\x06znodes\x18\n \x01(\x03\x12 \n\x07members\x18\x0b \x03(\x0b\x32\x0f.dcli.v1.Member\x12\x12\n\ncluster_id\x18\x0c \x01(\x03\x12\x16\n\x0esnapshot_index\x18\r \x01(\x03\x12\x17\n\x0flog_first_index\x18\x0e \x01(\x03\x12\x16\n\x0elog_last_index\x18\x0f \x01(\x03\x12\x15\n\rcontroller_id\x18\x10 \x01(\x05\"1\n\rMemberRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\x05\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\"2\n\x0eMemberResponse\x12 \n\x07members\x18\x01 \x03(\x0b\x32\x0f.dcli.v1.Member\"#\n\x15TransferLeaderRequest\x12\n\n\x02to\x18\x01 \x01(\x05\"+\n\x16TransferLeaderResponse\x12\x11\n\tleader_id\x18\x01 \x01(\x05\x32\x92\x02\n\x07\x43luster\x12\x35\n\x06Status\x12\x16.dcli.v1.StatusRequest\x1a\x13.dcli.v1.NodeStatus\x12<\n\tAddMember\x12\x16.dcli.v1.MemberRequest\x1a\x17.dcli.v1.MemberResponse\x12?\n\x0cRemoveMember\x12\x16.dcli.v1.MemberRequest\x1a\x17.dcli.v1.MemberResponse\x12Q\n\x0eTransferLeader\x12\x1e.dcli.v1.TransferLeaderRequest\x1a\x1f.dcli.v1.TransferLeaderResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,17 +34,17 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_STATUSREQUEST']._serialized_start=34
   _globals['_STATUSREQUEST']._serialized_end=49
   _globals['_MEMBER']._serialized_start=51
-  _globals['_MEMBER']._serialized_end=155
-  _globals['_NODESTATUS']._serialized_start=158
-  _globals['_NODESTATUS']._serialized_end=499
-  _globals['_MEMBERREQUEST']._serialized_start=501
-  _globals['_MEMBERREQUEST']._serialized_end=550
-  _globals['_MEMBERRESPONSE']._serialized_start=552
-  _globals['_MEMBERRESPONSE']._serialized_end=602
-  _globals['_TRANSFERLEADERREQUEST']._serialized_start=604
-  _globals['_TRANSFERLEADERREQUEST']._serialized_end=639
-  _globals['_TRANSFERLEADERRESPONSE']._serialized_start=641
-  _globals['_TRANSFERLEADERRESPONSE']._serialized_end=684
-  _globals['_CLUSTER']._serialized_start=687
-  _globals['_CLUSTER']._serialized_end=961
+  _globals['_MEMBER']._serialized_end=169
+  _globals['_NODESTATUS']._serialized_start=172
+  _globals['_NODESTATUS']._serialized_end=513
+  _globals['_MEMBERREQUEST']._serialized_start=515
+  _globals['_MEMBERREQUEST']._serialized_end=564
+  _globals['_MEMBERRESPONSE']._serialized_start=566
+  _globals['_MEMBERRESPONSE']._serialized_end=616
+  _globals['_TRANSFERLEADERREQUEST']._serialized_start=618
+  _globals['_TRANSFERLEADERREQUEST']._serialized_end=653
+  _globals['_TRANSFERLEADERRESPONSE']._serialized_start=655
+  _globals['_TRANSFERLEADERRESPONSE']._serialized_end=698
+  _globals['_CLUSTER']._serialized_start=701
+  _globals['_CLUSTER']._serialized_end=975
 # @@protoc_insertion_point(module_scope)

@@ -11,18 +11,20 @@ class StatusRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class Member(_message.Message):
-    __slots__ = ("node_id", "address", "reachable", "match_index", "peer_address")
+    __slots__ = ("node_id", "address", "reachable", "match_index", "peer_address", "role")
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
     REACHABLE_FIELD_NUMBER: _ClassVar[int]
     MATCH_INDEX_FIELD_NUMBER: _ClassVar[int]
     PEER_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
     node_id: int
     address: str
     reachable: bool
     match_index: int
     peer_address: str
-    def __init__(self, node_id: _Optional[int] = ..., address: _Optional[str] = ..., reachable: _Optional[bool] = ..., match_index: _Optional[int] = ..., peer_address: _Optional[str] = ...) -> None: ...
+    role: str
+    def __init__(self, node_id: _Optional[int] = ..., address: _Optional[str] = ..., reachable: _Optional[bool] = ..., match_index: _Optional[int] = ..., peer_address: _Optional[str] = ..., role: _Optional[str] = ...) -> None: ...
 
 class NodeStatus(_message.Message):
     __slots__ = ("node_id", "address", "role", "term", "leader_id", "commit_index", "applied_index", "last_zxid", "sessions", "znodes", "members", "cluster_id", "snapshot_index", "log_first_index", "log_last_index", "controller_id")

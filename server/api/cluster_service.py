@@ -31,7 +31,9 @@ class ClusterService(cpb_grpc.ClusterServicer):
             member = parse_member(request.address, "member address")    # CLIENT[/PEER]
         except DcliError as e:
             raise BadArgumentsError("", str(e)) from None
-        return await self._change(ConfChange(ConfChangeType.ADD_NODE, node_id, str(member).encode()))
+        # a learner: the leader promotes it once it has caught up, so a member that never
+        # answers (a wrong address, a node not started yet) cannot take the quorum away
+        return await self._change(ConfChange(ConfChangeType.ADD_LEARNER_NODE, node_id, str(member).encode()))
 
     @guarded
     async def RemoveMember(self, request: cpb.MemberRequest, context) -> cpb.MemberResponse:
@@ -51,7 +53,7 @@ class ClusterService(cpb_grpc.ClusterServicer):
     @contextlib.contextmanager
     def _refusals(self):
         """The consensus core's refusals as errors: a change that cannot be made (already a
-        member, not a member, the last one), and a node that is not the leader (which names it)."""
+        member, not a member, the last voter), and a node that is not the leader (which names it)."""
         try:
             yield
         except ValueError as e:

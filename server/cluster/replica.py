@@ -60,6 +60,9 @@ ENTRIES_PER_APPEND = 256
 # followers' answers, leave during an fsync (RaftNode.take_liveness_messages) -- for this long:
 # a disk stuck for longer must let another node lead.
 HEARTBEATS_DURING_FSYNC_S = 5.0
+# A learner is promoted to voter once its log is at most this many entries behind the leader's:
+# what the appends in flight to a follower in step hold, so a busy cluster promotes it too.
+PROMOTE_WITHIN = INFLIGHT_APPENDS * ENTRIES_PER_APPEND
 _LEADER_SENDS = frozenset({MessageType.APP, MessageType.HEARTBEAT, MessageType.SNAP})
 
 
@@ -129,7 +132,8 @@ class Replica:
         fresh = persisted.hard_state.term == 0 and persisted.snapshot.index == 0 and not persisted.entries
         cfg = Config(node_id=self.config.node_id, election_tick=self.config.election_tick,
                      heartbeat_tick=self.config.heartbeat_tick, lazy_commit=True,
-                     max_inflight_msgs=INFLIGHT_APPENDS, max_entries_per_msg=ENTRIES_PER_APPEND)
+                     max_inflight_msgs=INFLIGHT_APPENDS, max_entries_per_msg=ENTRIES_PER_APPEND,
+                     promote_within=PROMOTE_WITHIN)
         snap = persisted.snapshot
         # the state machine replays up to the stored commit index before the loop starts
         self.applied = max(persisted.hard_state.commit, snap.index)
@@ -213,8 +217,9 @@ class Replica:
         self._kick.set()
 
     def member_changed(self, change: ConfChange) -> None:
-        """A committed membership change: remember the member's address (or forget it)."""
-        if change.type == ConfChangeType.ADD_NODE:
+        """A committed membership change: remember the member's address (or forget it). A
+        learner is reached like any member; its promotion changes nothing here."""
+        if change.type in (ConfChangeType.ADD_NODE, ConfChangeType.ADD_LEARNER_NODE, ConfChangeType.PROMOTE_LEARNER):
             if change.context:
                 self.peers[change.node_id], self.peer_addresses[change.node_id] = \
                     parse_member(change.context.decode())

@@ -4,10 +4,12 @@ This package is the pure consensus core (no network, no clock), driven by the ca
 `RaftNode`'s inputs and its `Ready` outputs, and the storage of what a Ready says to persist;
 server/cluster drives it on the event loop with a gRPC transport.
 
-    messages.py  entries, messages, hard/soft state, snapshots, and their byte encoding
-    log.py       RaftLog: the in-memory log after a snapshot, and which part is persisted
-    raft.py      RaftNode: elections, replication, commit, snapshots, transfer, membership
-    storage.py   RaftStorage: entries, hard state and snapshots on disk
+    messages.py   entries, messages, hard/soft state, snapshots, and their byte encoding
+    log.py        RaftLog: the in-memory log after a snapshot, and which part is persisted
+    membership.py Membership: voters and learners, and when a learner is caught up to vote
+    progress.py   Progress: the leader's view of one follower's log (probe, replicate, snapshot)
+    raft.py       RaftNode: elections, replication, commit, snapshots, transfer, membership
+    storage.py    RaftStorage: entries, hard state and snapshots on disk
 """
 from dcli_server.consensus.messages import (
     NONE, ConfChange, ConfChangeType, ConfState, Entry, EntryType, HardState, Message,

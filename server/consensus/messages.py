@@ -6,7 +6,10 @@ easy to replace. The format is versioned and compact: a version byte, then unsig
 
     version(=1) type from to term log_term index commit reject_hint flags
     n_entries  { index_delta term type len data }*        (index_delta: first entry absolute)
-    [snapshot: index term n_voters voter* len data]        (only when flags has HAS_SNAPSHOT)
+    [snapshot: index term n_voters voter* [n_learners learner*] len data]
+                                          (only when flags has HAS_SNAPSHOT; the learners only
+                                           when flags has HAS_LEARNERS, so a membership without
+                                           learners encodes as it did before learners existed)
 
 A membership change travels as the data of a CONF_CHANGE entry, encoded by `ConfChange.encode`.
 """
@@ -47,8 +50,16 @@ class Role(enum.IntEnum):
 
 
 class ConfChangeType(enum.IntEnum):
-    ADD_NODE = 1
-    REMOVE_NODE = 2
+    """What a CONF_CHANGE entry does. The values are on disk: never renumber them.
+
+    ADD_NODE adds a voter, as it did before learners existed: every log written then (the
+    bootstrap entries of each cluster, every AddMember) replays to the same voters. On a learner
+    it promotes it, as etcd's ConfChangeAddNode does."""
+
+    ADD_NODE = 1            # a voter (new, or a learner promoted)
+    REMOVE_NODE = 2         # a voter or a learner
+    ADD_LEARNER_NODE = 3    # a non-voting member: it gets the log, never votes or counts
+    PROMOTE_LEARNER = 4     # a learner becomes a voter (refused for anything but a learner)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +72,8 @@ class Entry:
 
 @dataclass(frozen=True, slots=True)
 class ConfChange:
-    """One voter added or removed; the data of a CONF_CHANGE entry. `context` travels with it
-    untouched (the node puts the new member's address there)."""
+    """One member added, promoted or removed; the data of a CONF_CHANGE entry. `context`
+    travels with it untouched (the node puts the new member's address there)."""
 
     type: ConfChangeType
     node_id: int
@@ -91,6 +102,7 @@ class ConfChange:
 @dataclass(frozen=True, slots=True)
 class ConfState:
     voters: frozenset[int] = frozenset()
+    learners: frozenset[int] = frozenset()     # never also voters
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,13 +149,14 @@ class Message:
     quiet: bool = False        # APP without entries: the follower answers only a mismatch
 
 
-_REJECT, _FORCE, _HAS_SNAPSHOT, _QUIET = 1, 2, 4, 8
+_REJECT, _FORCE, _HAS_SNAPSHOT, _QUIET, _HAS_LEARNERS = 1, 2, 4, 8, 16
 _ENTRY_TYPES = tuple(EntryType(v) for v in range(max(EntryType) + 1))
 
 
 def encode(m: Message) -> bytes:
     flags = (_REJECT if m.reject else 0) | (_FORCE if m.force else 0) | (
-        _HAS_SNAPSHOT if m.snapshot is not None else 0) | (_QUIET if m.quiet else 0)
+        _HAS_SNAPSHOT if m.snapshot is not None else 0) | (_QUIET if m.quiet else 0) | (
+        _HAS_LEARNERS if m.snapshot is not None and m.snapshot.conf.learners else 0)
     out = bytearray((FORMAT_VERSION, int(m.type)))
     for value in (m.from_, m.to, m.term, m.log_term, m.index, m.commit, m.reject_hint, flags,
                   len(m.entries)):
@@ -163,6 +176,10 @@ def encode(m: Message) -> bytes:
         _put(out, len(s.conf.voters))
         for v in sorted(s.conf.voters):
             _put(out, v)
+        if s.conf.learners:
+            _put(out, len(s.conf.learners))
+            for v in sorted(s.conf.learners):
+                _put(out, v)
         _put(out, len(s.data))
         out += s.data
     return bytes(out)
@@ -206,13 +223,13 @@ def decode(data: bytes) -> Message:
     if flags & _HAS_SNAPSHOT:
         sindex, pos = _read_uvarint(data, pos)
         sterm, pos = _read_uvarint(data, pos)
-        n_voters, pos = _read_uvarint(data, pos)
-        voters = []
-        for _ in range(n_voters):
-            v, pos = _read_uvarint(data, pos)
-            voters.append(v)
+        voters, pos = _read_ids(data, pos)
+        learners: list[int] = []
+        if flags & _HAS_LEARNERS:
+            learners, pos = _read_ids(data, pos)
         size, pos = _read_uvarint(data, pos)
-        snapshot = Snapshot(sindex, sterm, ConfState(frozenset(voters)), _take(data, pos, size))
+        conf = ConfState(frozenset(voters), frozenset(learners))
+        snapshot = Snapshot(sindex, sterm, conf, _take(data, pos, size))
         pos += size
     if pos != len(data):
         raise ValueError("trailing bytes after raft message")
@@ -249,6 +266,17 @@ def _read_uvarint(data: bytes, pos: int) -> tuple[int, int]:
             return value, pos
         shift += 7
     raise ValueError("varint too long")
+
+
+def _read_ids(data: bytes, pos: int) -> tuple[list[int], int]:
+    count, pos = _read_uvarint(data, pos)
+    if count > MAX_NODE_ID:
+        raise ValueError(f"{count} node ids in a raft message")
+    ids = []
+    for _ in range(count):
+        v, pos = _read_uvarint(data, pos)
+        ids.append(v)
+    return ids, pos
 
 
 def _take(data: bytes, pos: int, size: int) -> bytes:

@@ -25,7 +25,9 @@ The Ready contract — the caller handles each Ready in this order, then calls `
 After a crash, rebuild with ``RaftNode(config, rng, persisted=PersistedState(hard_state,
 snapshot, entries))`` from exactly what step 1 wrote. A brand-new cluster bootstraps with
 ``peers=[1, 2, 3]`` (each node writes the same initial CONF_CHANGE entries, term 1, committed);
-a node that joins later starts with no peers and gets the log or a snapshot from the leader.
+a node that joins later starts with no peers and gets the log or a snapshot from the leader:
+it joins as a learner (ADD_LEARNER_NODE), which the leader promotes to voter once it has caught
+up (see membership.py).
 
     node = RaftNode(Config(node_id=1), random.Random(7), peers=[1])
     for _ in range(30):
@@ -33,19 +35,20 @@ a node that joins later starts with no peers and gets the log or a snapshot from
     rd = node.ready(); persist(rd); send(rd.messages); apply(rd); node.advance(rd)
     index = node.propose(b"set x 1")     # raises ProposalDropped unless leader
 
-Messages and values live in ``messages.py``, the in-memory log in ``log.py``.
+Messages and values live in ``messages.py``, the in-memory log in ``log.py``, voters and
+learners in ``membership.py``, the leader's view of each follower in ``progress.py``.
 """
 from __future__ import annotations
 
-import collections
-import enum
 import random
 from dataclasses import dataclass, field
 
 from dcli_server.consensus.log import RaftLog
+from dcli_server.consensus.membership import Membership, caught_up
 from dcli_server.consensus.messages import (
     NONE, ConfChange, ConfChangeType, ConfState, Entry, EntryType, HardState, Message,
     MessageType as MT, Role, Snapshot, SoftState)
+from dcli_server.consensus.progress import PState, Progress
 
 
 @dataclass
@@ -67,6 +70,10 @@ class Config:
     # asking for an answer. etcd sends one at once, and every follower answers it; on a busy
     # cluster that is two messages per follower per write that tell nothing new.
     lazy_commit: bool = False
+    # A leader promotes a learner to voter, one at a time, once the learner's log is at most
+    # this many entries behind its own (membership.caught_up).
+    promote_learners: bool = True
+    promote_within: int = 64
 
 
 @dataclass
@@ -100,76 +107,6 @@ class ProposalDropped(Exception):
         self.leader = leader
 
 
-class _PState(enum.IntEnum):
-    PROBE = 0       # one append in flight until the follower answers
-    REPLICATE = 1   # stream entries optimistically, up to max_inflight
-    SNAPSHOT = 2    # a snapshot is on its way; send nothing else
-
-
-class Progress:
-    """The leader's view of one follower's log."""
-
-    __slots__ = ("match", "next", "state", "probe_sent", "recent_active", "pending_snapshot",
-                 "snapshot_wait", "commit_sent", "inflight")
-
-    def __init__(self, next_index: int):
-        self.inflight: collections.deque[int] = collections.deque()  # last index of each append
-        self.match = 0
-        self.next = next_index
-        self.state = _PState.PROBE
-        self.probe_sent = False
-        self.recent_active = False
-        self.pending_snapshot = 0
-        self.snapshot_wait = 0
-        self.commit_sent = 0        # the highest commit index sent to it
-
-    def become_probe(self) -> None:
-        if self.state == _PState.SNAPSHOT:
-            self.next = max(self.match + 1, self.pending_snapshot + 1)
-        else:
-            self.next = self.match + 1
-        self.state, self.probe_sent, self.pending_snapshot = _PState.PROBE, False, 0
-        self.inflight.clear()
-
-    def become_replicate(self) -> None:
-        self.state, self.next, self.probe_sent = _PState.REPLICATE, self.match + 1, False
-        self.inflight.clear()
-
-    def become_snapshot(self, index: int) -> None:
-        self.state, self.pending_snapshot, self.snapshot_wait = _PState.SNAPSHOT, index, 0
-        self.inflight.clear()
-
-    def is_paused(self, max_inflight: int, max_msgs: int) -> bool:
-        if self.state == _PState.PROBE:
-            return self.probe_sent
-        if self.state == _PState.REPLICATE:
-            return self.next - 1 - self.match >= max_inflight or len(self.inflight) >= max_msgs
-        return True
-
-    def maybe_update(self, index: int) -> bool:
-        updated = index > self.match
-        if updated:
-            self.match = index
-            self.probe_sent = False
-        inflight = self.inflight
-        while inflight and inflight[0] <= index:
-            inflight.popleft()
-        self.next = max(self.next, index + 1)
-        return updated
-
-    def maybe_decr_to(self, rejected: int, match_hint: int) -> bool:
-        if self.state == _PState.REPLICATE:
-            if rejected <= self.match:
-                return False  # stale rejection
-            self.next = self.match + 1
-            return True
-        if self.next - 1 != rejected:
-            return False      # answers an older probe
-        self.next = max(min(rejected, match_hint + 1), self.match + 1)
-        self.probe_sent = False
-        return True
-
-
 class RaftNode:
     def __init__(self, config: Config, rng: random.Random, *, peers: list[int] | tuple = (),
                  persisted: PersistedState | None = None, applied: int | None = None):
@@ -196,8 +133,7 @@ class RaftNode:
                            applied=snap.index if applied is None else applied)
         self.term, self.vote = p.hard_state.term, p.hard_state.vote
         self._prev_hard = p.hard_state
-        self.voters: frozenset[int] = snap.conf.voters
-        self._conf_history: list[tuple[int, frozenset[int]]] = [(snap.index, self.voters)]
+        self.members = Membership(snap.index, snap.conf)
         self._apply_conf_entries(snap.index, self.log.committed)
         if fresh and peers:
             boot = [Entry(1, i + 1, EntryType.CONF_CHANGE,
@@ -207,6 +143,14 @@ class RaftNode:
             self.term = 1
             self._commit_to(len(boot))
         self.become_follower(self.term, NONE)
+
+    @property
+    def voters(self) -> frozenset[int]:
+        return self.members.voters
+
+    @property
+    def learners(self) -> frozenset[int]:
+        return self.members.learners
 
     # --- inputs --------------------------------------------------------------------------------
 
@@ -228,17 +172,11 @@ class RaftNode:
         return index
 
     def propose_conf_change(self, change: ConfChange) -> int:
-        """Add or remove one voter; the change takes effect when its entry commits."""
+        """Add, promote or remove one member; the change takes effect when its entry commits."""
         self._check_can_propose()
         if self.pending_conf_index > self.log.committed:
             raise ProposalDropped("a membership change is still pending", self.id)
-        if change.type == ConfChangeType.ADD_NODE and change.node_id in self.voters:
-            raise ValueError(f"node {change.node_id} is already a voter")
-        if change.type == ConfChangeType.REMOVE_NODE:
-            if change.node_id not in self.voters:
-                raise ValueError(f"node {change.node_id} is not a voter")
-            if len(self.voters) == 1:
-                raise ValueError("cannot remove the last voter")
+        self.members.check(change)
         index = self.log.last_index() + 1
         self._append_entries([Entry(self.term, index, EntryType.CONF_CHANGE, change.encode())])
         self.pending_conf_index = index
@@ -261,12 +199,7 @@ class RaftNode:
     def compact(self, snapshot: Snapshot) -> None:
         """The caller persisted `snapshot` (index <= applied): drop the entries it covers."""
         self.log.compact(snapshot)
-        history = self._conf_history
-        keep = 0
-        for i, (index, _) in enumerate(history):
-            if index <= snapshot.index:
-                keep = i
-        del history[:keep]
+        self.members.compact(snapshot.index)
 
     def commit_unannounced(self) -> bool:
         """A leader with followers that have not been sent its commit index (see lazy_commit)."""
@@ -274,7 +207,7 @@ class RaftNode:
             return False
         committed = self.log.committed
         for pid, pr in self.progress.items():
-            if pr.commit_sent < committed and pr.state == _PState.REPLICATE and pid != self.id:
+            if pr.commit_sent < committed and pr.state == PState.REPLICATE and pid != self.id:
                 return True
         return False
 
@@ -285,7 +218,7 @@ class RaftNode:
             return
         committed = self.log.committed
         for pid, pr in self.progress.items():
-            if pid != self.id and pr.commit_sent < committed and pr.state == _PState.REPLICATE:
+            if pid != self.id and pr.commit_sent < committed and pr.state == PState.REPLICATE:
                 self._send_append(pid, quiet=True)
 
     def observe_commit(self, index: int, term: int) -> None:
@@ -322,11 +255,7 @@ class RaftNode:
         term = self.log.term(index)
         if term is None or index > self.log.applied:
             raise ValueError(f"index {index} is not applied or already compacted")
-        voters = self._conf_history[0][1]
-        for at, v in self._conf_history:
-            if at <= index:
-                voters = v
-        return Snapshot(index, term, ConfState(voters), bytes(data))
+        return Snapshot(index, term, self.members.at(index), bytes(data))
 
     def step(self, m: Message) -> None:
         """Handle one message from a peer."""
@@ -397,7 +326,7 @@ class RaftNode:
         self._ready_outstanding = False
 
     def conf_state(self) -> ConfState:
-        return ConfState(self.voters)
+        return self.members.conf
 
     # --- roles ---------------------------------------------------------------------------------
 
@@ -419,7 +348,7 @@ class RaftNode:
         self._reset(self.term)
         self.role, self.lead = Role.LEADER, self.id
         last = self.log.last_index()
-        self.progress = {v: Progress(last + 1) for v in self.voters}
+        self.progress = {v: Progress(last + 1) for v in self.members.all}
         if self.id in self.progress:
             self.progress[self.id].recent_active = True
         # Entries of earlier terms may hide an uncommitted membership change: none may be
@@ -453,7 +382,7 @@ class RaftNode:
         self.votes.setdefault(voter, granted)
         yes = sum(1 for v, g in self.votes.items() if g and v in self.voters)
         no = sum(1 for v, g in self.votes.items() if not g and v in self.voters)
-        quorum = len(self.voters) // 2 + 1
+        quorum = self.members.quorum()
         return "won" if yes >= quorum else "lost" if no >= quorum else "pending"
 
     def _promotable(self) -> bool:
@@ -511,8 +440,7 @@ class RaftNode:
                     self._commit_to(s.index)
                 else:
                     log.restore(s)
-                    self.voters = s.conf.voters
-                    self._conf_history = [(s.index, self.voters)]
+                    self.members.restore(s.index, s.conf)
             self._send(Message(MT.APP_RESP, to=m.from_, index=log.committed))
             return
         if m.index < log.committed:
@@ -538,10 +466,10 @@ class RaftNode:
         pr.recent_active = True
         if m.type == MT.HEARTBEAT_RESP:
             pr.probe_sent = False
-            if pr.state == _PState.REPLICATE and len(pr.inflight) >= self.cfg.max_inflight_msgs:
+            if pr.state == PState.REPLICATE and len(pr.inflight) >= self.cfg.max_inflight_msgs:
                 pr.inflight.popleft()   # an append may have been lost: let one more go (as etcd)
             if pr.match < self.log.last_index():
-                if pr.state == _PState.REPLICATE and self._paused(pr):
+                if pr.state == PState.REPLICATE and self._paused(pr):
                     pr.become_probe()  # the window is full and may have been lost: probe again
                 self._send_append(m.from_)
         elif m.type == MT.APP_RESP:
@@ -553,15 +481,15 @@ class RaftNode:
             if m.log_term > 0:
                 next_probe, _ = self.log.find_conflict_by_term(m.reject_hint, m.log_term)
             if pr.maybe_decr_to(m.index, next_probe):
-                if pr.state == _PState.REPLICATE:
+                if pr.state == PState.REPLICATE:
                     pr.become_probe()
                 self._send_append(m.from_)
             return
         was_paused = self._paused(pr)
         if pr.maybe_update(m.index):
-            if pr.state == _PState.PROBE:
+            if pr.state == PState.PROBE:
                 pr.become_replicate()
-            elif pr.state == _PState.SNAPSHOT and pr.match >= pr.pending_snapshot:
+            elif pr.state == PState.SNAPSHOT and pr.match >= pr.pending_snapshot:
                 pr.become_probe()
                 pr.become_replicate()
             lazy = self.cfg.lazy_commit
@@ -594,7 +522,7 @@ class RaftNode:
             for pid, pr in self.progress.items():
                 if pid == self.id:
                     continue
-                if pr.state == _PState.SNAPSHOT:
+                if pr.state == PState.SNAPSHOT:
                     pr.snapshot_wait += 1
                     if pr.snapshot_wait > self.cfg.election_tick:
                         pr.pending_snapshot = 0  # assume it was lost; probe (and resend) again
@@ -604,15 +532,30 @@ class RaftNode:
                 commit = min(pr.match, self.log.committed, self.log.stable)
                 pr.commit_sent = max(pr.commit_sent, commit)
                 self._send(Message(MT.HEARTBEAT, to=pid, commit=commit))
+            if self.cfg.promote_learners and self.learners:
+                self._maybe_promote()
 
     def _quorum_active(self) -> bool:
         active = 0
+        voters = self.voters
         for pid, pr in self.progress.items():
-            if pid == self.id or pr.recent_active:
+            if pid in voters and (pid == self.id or pr.recent_active):
                 active += 1
             if pid != self.id:
                 pr.recent_active = False
-        return active >= len(self.voters) // 2 + 1
+        return active >= self.members.quorum()
+
+    def _maybe_promote(self) -> None:
+        """Propose the first learner that has caught up as a voter (one change at a time)."""
+        if self.pending_conf_index > self.log.committed or self.lead_transferee != NONE:
+            return
+        last = self.log.last_index()
+        for pid in sorted(self.learners):
+            pr = self.progress.get(pid)
+            if pr is not None and pr.recent_active and caught_up(
+                    pr.match, last, self.pending_conf_index, self.cfg.promote_within):
+                self.propose_conf_change(ConfChange(ConfChangeType.PROMOTE_LEARNER, pid))
+                return
 
     def _append_entries(self, entries: list[Entry]) -> None:
         self.log.append(entries)
@@ -646,20 +589,21 @@ class RaftNode:
         self._send(Message(MT.APP, to=to, index=prev, log_term=prev_term, entries=entries,
                            commit=log.committed, quiet=quiet and not entries))
         pr.commit_sent = max(pr.commit_sent, log.committed)
-        if pr.state == _PState.REPLICATE:
+        if pr.state == PState.REPLICATE:
             if entries:
                 pr.next = entries[-1].index + 1
                 pr.inflight.append(pr.next - 1)
-        elif pr.state == _PState.PROBE:
+        elif pr.state == PState.PROBE:
             pr.probe_sent = True
         return True
 
     def _maybe_commit(self) -> bool:
         advanced = False
         for _ in range(2):  # a committed removal shrinks the quorum: look once more
-            matches = sorted((pr.match for pid, pr in self.progress.items() if pid in self.voters),
+            voters = self.voters    # learners' acknowledgements do not count
+            matches = sorted((pr.match for pid, pr in self.progress.items() if pid in voters),
                              reverse=True)
-            quorum = len(self.voters) // 2 + 1
+            quorum = self.members.quorum()
             if len(matches) < quorum:
                 break
             index = matches[quorum - 1]
@@ -699,18 +643,13 @@ class RaftNode:
                 self._apply_conf_change(i, ConfChange.decode(e.data))
 
     def _apply_conf_change(self, index: int, cc: ConfChange) -> None:
-        voters = set(self.voters)
-        if cc.type == ConfChangeType.ADD_NODE:
-            voters.add(cc.node_id)
-        else:
-            voters.discard(cc.node_id)
-        self.voters = frozenset(voters)
-        self._conf_history.append((index, self.voters))
+        self.members.apply(index, cc)
         if self.role != Role.LEADER:
             return
-        if cc.type == ConfChangeType.ADD_NODE and cc.node_id not in self.progress:
+        members = self.members.all
+        if cc.node_id in members and cc.node_id not in self.progress:
             self.progress[cc.node_id] = Progress(self.log.last_index() + 1)
-        elif cc.type == ConfChangeType.REMOVE_NODE:
+        elif cc.node_id not in members:
             self.progress.pop(cc.node_id, None)
             if self.lead_transferee == cc.node_id:
                 self.lead_transferee = NONE

@@ -17,7 +17,9 @@ Layout under the directory:
   the folder) whenever either changes — rarely: only around elections.
 - ``commit``: the commit index, rewritten in place without fsync. It only saves a restart from
   waiting for the leader; a lost or torn value reads as 0 and Raft finds the commit again.
-- ``snapshot/``: SnapshotStore files keyed by index; payload = term, voters, state machine bytes.
+- ``snapshot/``: SnapshotStore files keyed by index; payload = term, voters, learners (only
+  when there are any: the top bit of the voter count says so, and a snapshot without learners
+  is stored as before learners existed), state machine bytes.
 """
 from __future__ import annotations
 
@@ -35,6 +37,7 @@ _ENTRY = struct.Struct(">BQ")          # type, term
 _HARD = struct.Struct(">QQI")          # term, vote, crc32 of the first 16 bytes
 _COMMIT = struct.Struct(">QI")         # commit, crc32 of the first 8 bytes
 _SNAP = struct.Struct(">QI")           # term, number of voters; then the voters, then the data
+_LEARNERS_FOLLOW = 1 << 31             # in the number of voters: a count of learners and the learners follow the voters
 
 
 def encode_entry(e: Entry) -> bytes:
@@ -47,14 +50,25 @@ def decode_entry(index: int, payload: bytes) -> Entry:
 
 
 def encode_snapshot(s: Snapshot) -> bytes:
-    voters = sorted(s.conf.voters)
-    return _SNAP.pack(s.term, len(voters)) + struct.pack(f">{len(voters)}I", *voters) + s.data
+    voters, learners = sorted(s.conf.voters), sorted(s.conf.learners)
+    out = _SNAP.pack(s.term, len(voters) | (_LEARNERS_FOLLOW if learners else 0))
+    out += struct.pack(f">{len(voters)}I", *voters)
+    if learners:
+        out += struct.pack(f">I{len(learners)}I", len(learners), *learners)
+    return out + s.data
 
 
 def decode_snapshot(index: int, payload: bytes) -> Snapshot:
     term, n = _SNAP.unpack_from(payload)
-    voters = struct.unpack_from(f">{n}I", payload, _SNAP.size)
-    return Snapshot(index, term, ConfState(frozenset(voters)), payload[_SNAP.size + 4 * n:])
+    pos = _SNAP.size
+    voters = struct.unpack_from(f">{n & ~_LEARNERS_FOLLOW}I", payload, pos)
+    pos += 4 * len(voters)
+    learners: tuple[int, ...] = ()
+    if n & _LEARNERS_FOLLOW:
+        (count,) = struct.unpack_from(">I", payload, pos)
+        learners = struct.unpack_from(f">{count}I", payload, pos + 4)
+        pos += 4 + 4 * count
+    return Snapshot(index, term, ConfState(frozenset(voters), frozenset(learners)), payload[pos:])
 
 
 class RaftStorage:

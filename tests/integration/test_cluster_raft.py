@@ -256,6 +256,48 @@ def test_membership_changes_one_node_at_a_time_and_leadership_moves_on_request(l
         retry(lambda: zk.create("/after-removal", b""))
 
 
+def member_roles(c) -> dict[int, str]:
+    listed = run_cli("cluster", "member", "list", "--server", c.servers, "-w", "json")
+    assert listed.returncode == 0, listed.stderr
+    return {m["node"]: m["role"] for m in map(json.loads, listed.stdout.decode().splitlines())}
+
+
+def test_an_unreachable_new_member_is_a_learner_and_takes_no_quorum_away(local_cluster):
+    """The review's attack: AddMember of an address nobody answers at. As a voter, node 4 made
+    3 of 4 the quorum, so one more node down stopped every write; as a learner it counts for
+    nothing until it catches up, which it never does."""
+    c = local_cluster(3)
+    lead = wait_leader(c)
+    added = run_cli("cluster", "member", "add", "--server", c.servers, "4", "127.0.0.1:1", "-w", "json")
+    assert added.returncode == 0, added.stderr
+    assert "joins as a learner" in added.stderr.decode()
+    roles = {m["node"]: m["role"] for m in map(json.loads, added.stdout.decode().splitlines())}
+    assert roles == {1: "voter", 2: "voter", 3: "voter", 4: "learner"}
+    follower = next(i for i in c.ids if i != lead)
+    c.kill(follower)                                   # 2 of the 3 voters left: still a quorum
+    with client_on(c, lead) as zk:
+        for i in range(20):
+            zk.create(f"/while-4-is-a-learner-{i}", b"x")
+    assert member_roles(c)[4] == "learner" and wait_leader(c, among=set(c.ids) - {follower}) == lead
+    c.start(follower)
+    removed = run_cli("cluster", "member", "remove", "--server", c.servers, "4")
+    assert removed.returncode == 0, removed.stderr
+    assert member_roles(c) == {1: "voter", 2: "voter", 3: "voter"}
+    with client_on(c, *c.ids) as zk:
+        retry(lambda: zk.create("/after-removal", b""))
+
+
+def test_a_single_node_stays_writable_after_adding_an_unreachable_member(local_cluster):
+    c = local_cluster(1)
+    wait_leader(c)
+    added = run_cli("cluster", "member", "add", "--server", c.servers, "2", "127.0.0.1:1")
+    assert added.returncode == 0, added.stderr
+    assert added.stdout.decode().split("\n")[2].split()[:4] == ["2", "127.0.0.1:1", "127.0.0.1:1001", "learner"]
+    with client_on(c, 1) as zk:
+        zk.create("/still-writable", b"")              # 1 of 1 voter: committed at once
+    assert c.status(1).role == "leader"
+
+
 def test_member_commands_of_the_cli(local_cluster):
     c = local_cluster(3)
     lead = wait_leader(c)
@@ -264,8 +306,9 @@ def test_member_commands_of_the_cli(local_cluster):
     members = [json.loads(line) for line in listed.stdout.decode().splitlines()]
     assert [(m["node"], m["address"], m["peer_address"]) for m in members] == \
         [(i, c.address(i), c.manager.node(i).peer_address) for i in c.ids]
+    assert {m["role"] for m in members} == {"voter"}
     table = run_cli("cluster", "member", "list", "--dir", str(c.directory))
-    assert table.stdout.decode().split("\n")[0].split() == ["NODE", "ADDRESS", "PEER", "REACHABLE", "MATCH"]
+    assert table.stdout.decode().split("\n")[0].split() == ["NODE", "ADDRESS", "PEER", "ROLE", "REACHABLE", "MATCH"]
     other = next(i for i in c.ids if i != lead)
     moved = run_cli("cluster", "transfer-leader", str(other), "--server", c.servers)
     assert moved.returncode == 0, moved.stderr

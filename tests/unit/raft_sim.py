@@ -56,7 +56,7 @@ class Faults:
     propose: float = 0.3         # per round: the leader gets a proposal
     compact: float = 0.02        # per node and round: snapshot and compact the log
     transfer: float = 0.005      # per round: the leader hands over
-    conf_change: float = 0.02    # per round: the leader adds or removes one voter
+    conf_change: float = 0.02    # per round: the leader adds (a learner, or a voter) or removes one member
     slow_fsync: float = 0.0      # per Ready: its fsync takes up to 2 election timeouts
 
 
@@ -333,12 +333,17 @@ class Simulation:
         ids = sorted(self.nodes)
         fewest = min(3, len(ids) - 1)
         for node in self.leaders():
-            voters = node.core.voters
-            outside = [i for i in ids if i not in voters]
+            voters, learners = node.core.voters, node.core.learners
+            outside = [i for i in ids if i not in voters | learners]
             try:
                 if outside and (len(voters) <= fewest or self.rng.random() < 0.5):
-                    node_id = self.rng.choice(outside)
-                    node.core.propose_conf_change(ConfChange(ConfChangeType.ADD_NODE, node_id))
+                    # mostly as the node adds members: a learner the leader promotes once caught
+                    # up; now and then a voter at once, as logs written before learners say
+                    kind = ConfChangeType.ADD_NODE if self.rng.random() < 0.2 else ConfChangeType.ADD_LEARNER_NODE
+                    node.core.propose_conf_change(ConfChange(kind, self.rng.choice(outside)))
+                elif learners and self.rng.random() < 0.3:
+                    node_id = self.rng.choice(sorted(learners))
+                    node.core.propose_conf_change(ConfChange(ConfChangeType.REMOVE_NODE, node_id))
                 elif len(voters) > fewest:
                     node_id = self.rng.choice(sorted(voters))
                     node.core.propose_conf_change(ConfChange(ConfChangeType.REMOVE_NODE, node_id))
