@@ -119,7 +119,7 @@ class Services:
             kv_config.peer_addresses.setdefault(config.node_id, peers.address)
         kv_config.join = config.join
         kv = KVNode(config.data_dir, kv_config, kv_transport, tree=LocalSession(node),
-                    coord_members=lambda: node.replica.raft.voters)
+                    coord_members=lambda: node.replica.raft.voters | node.replica.raft.learners)
         if peers is not None:
             peers.attach_kv(kv)
         services = cls(settings, node, broker, groups, kv, kv_transport, peers, old_layout=old_layout)
