@@ -16,7 +16,7 @@ run: $(STAMP)
 	$(VENV)/bin/dcli shell --embedded
 
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=25
 
 proto: $(STAMP)
 	$(PY) scripts/gen_proto.py
