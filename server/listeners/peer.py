@@ -12,7 +12,7 @@ port serves none of this.
     host, port = await peers.start()
     node = CoordNode(config, transport=peers.raft, channel=peers)
     peers.attach(node)                       # from now on, what arrives goes to the node
-    peers.attach_broker(broker)              # and to the broker: broker=ReplicatedBroker(peers=peers.brokers)
+    peers.attach_broker(broker)              # and to the broker: broker=Broker(..., peers=peers.brokers)
     peers.attach_kv(kv)                      # and to the KV node: kv=KVNode(..., FramesKVTransport(peers.transport))
     ...
     await peers.close()
@@ -121,7 +121,7 @@ class PeerListener:
         t.handle_message(FORWARD_REPLIES, self._replies)
 
     def attach_broker(self, broker) -> None:
-        """Serve the other brokers' replication calls from `broker` (a ReplicatedBroker)."""
+        """Serve the other brokers' replication calls from `broker` (a Broker)."""
         self._broker = broker
         t = self.transport
         t.handle_request(BROKER_FETCH, self._fetch)

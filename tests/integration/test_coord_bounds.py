@@ -105,7 +105,7 @@ def test_one_client_address_holds_at_most_max_client_cnxns_sessions(tmp_path):
         refused = None
         for _ in range(4):
             try:
-                held.append(CoordClient(srv.address).start())
+                held.append(CoordClient(srv.address, dial_timeout=1.0).start())
             except ConnectionLossError as e:
                 refused = e
                 break

@@ -20,6 +20,7 @@ FUZZ_CONNECTIONS = 150
 KV_FUZZ_PER_METHOD = 30
 BURSTS, BURST_WRITES = 3, 20_000
 WAIT_S = 60
+HANDSHAKE_WAIT_S = 3
 
 
 @pytest.fixture
@@ -129,7 +130,9 @@ async def _post_as(cluster, node_id: int, to: int, payload: bytes, secret: bytes
     transport = PeerTransport(ClusterSecretHandshake(node_id, secret=secret))
     transport.add_peer(to, cluster.manager.node(to).peer_address)
     try:
-        if not await transport.wait_connected(to, 10):
+        # a handshake takes milliseconds on loopback; one that fails is retried by the transport
+        # and never connects: a few seconds tell the two apart
+        if not await transport.wait_connected(to, HANDSHAKE_WAIT_S):
             return False
         return transport.post(to, RAFT, payload)
     finally:

@@ -50,11 +50,11 @@ def test_clients_with_the_ca_connect_and_clients_without_it_are_told_why(tmp_pat
         assert read.stdout.decode().splitlines()[0] == "hello", read.stderr
         assert dcli(srv, "kv", "put", "k", "v", env=tls).returncode == 0
         assert dcli(srv, "kv", "get", "k", env=tls).stdout.decode().startswith("v")
-        plain = dcli(srv, "--dial-timeout", "3", "zk", "get", "/tls")
+        plain = dcli(srv, "--dial-timeout", "1", "zk", "get", "/tls")
         assert plain.returncode != 0
         err = plain.stderr.decode()
         assert "speaks TLS: give its CA with --cacert" in err and err.count("\n") == 1, err
-        wrong = dcli(srv, "--dial-timeout", "3", "zk", "get", "/tls", env={"DCLI_CACERT": str(pki["other"])})
+        wrong = dcli(srv, "--dial-timeout", "1", "zk", "get", "/tls", env={"DCLI_CACERT": str(pki["other"])})
         assert wrong.returncode != 0 and wrong.stderr.decode().count("\n") == 1
         missing = dcli(srv, "--cacert", str(tmp_path / "nope.pem"), "zk", "get", "/tls")
         assert missing.returncode == 2 and "cannot read --cacert" in missing.stderr.decode()
@@ -64,7 +64,7 @@ def test_clients_with_the_ca_connect_and_clients_without_it_are_told_why(tmp_pat
 
 
 def test_a_tls_client_of_a_plaintext_server_is_told_so(server, pki):
-    out = dcli(server, "--dial-timeout", "3", "--cacert", str(pki["ca"]), "zk", "ls", "/")
+    out = dcli(server, "--dial-timeout", "1", "--cacert", str(pki["ca"]), "zk", "ls", "/")
     assert out.returncode != 0
     assert "does not speak TLS: leave out --cacert" in out.stderr.decode(), out.stderr
 
@@ -72,7 +72,7 @@ def test_a_tls_client_of_a_plaintext_server_is_told_so(server, pki):
 def test_an_expired_server_certificate_is_refused(tmp_path, pki):
     srv = _server(tmp_path, pki, cert="expired")
     try:
-        out = dcli(srv, "--dial-timeout", "3", "--cacert", str(pki["ca"]), "zk", "ls", "/")
+        out = dcli(srv, "--dial-timeout", "1", "--cacert", str(pki["ca"]), "zk", "ls", "/")
         assert out.returncode != 0 and out.stderr.decode().count("\n") == 1
     finally:
         srv.kill()
@@ -81,7 +81,7 @@ def test_an_expired_server_certificate_is_refused(tmp_path, pki):
 def test_client_cert_auth_lets_in_only_clients_the_ca_signed(tmp_path, pki):
     srv = _server(tmp_path, pki, "--client-cert-auth")
     try:
-        ca = ["--cacert", str(pki["ca"]), "--dial-timeout", "3"]
+        ca = ["--cacert", str(pki["ca"]), "--dial-timeout", "1"]
         client, stranger = pki["client"], pki["stranger"]
         ok = dcli(srv, *ca, "--cert", str(client.cert), "--key", str(client.key), "zk", "ls", "/")
         assert ok.returncode == 0, ok.stderr
