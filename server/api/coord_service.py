@@ -54,10 +54,12 @@ class CoordinationService(pb_grpc.CoordinationServicer):
                         "(--max-client-cnxns)").to_proto())
             return
         self._streams[host] = count + 1
+        session = self._session(context)
         try:
-            async for frame in self._session(context):
+            async for frame in session:
                 yield frame
         finally:
+            await session.aclose()      # its own cleanup (the node forgets the stream) now, not at GC
             left = self._streams.get(host, 1) - 1
             if left > 0:
                 self._streams[host] = left
