@@ -37,9 +37,10 @@ import os
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Callable, Iterator
+
+from tests.waiting import eventually
 
 ROOT = Path(__file__).resolve().parent.parent
 MARKER = re.compile(r"^<!--\s*replay(?P<opts>(\s+\w+=\w+)*)\s*-->\s*$")
@@ -316,30 +317,25 @@ def wait_for_broker(address: str) -> None:
     taking over, so that a page's `ls /` shows the same tree every time."""
     from dcli.client import CoordClient
 
-    deadline = time.monotonic() + LEADER_TIMEOUT_S
     with CoordClient(address) as zk:
-        while time.monotonic() < deadline:
-            if zk.exists("/brokers/ids/1") and zk.exists("/controller_epoch"):
-                return
-            time.sleep(0.1)
-    raise AssertionError(f"the broker at {address} did not register within {LEADER_TIMEOUT_S:g} s")
+        eventually(lambda: zk.exists("/brokers/ids/1") and zk.exists("/controller_epoch"), LEADER_TIMEOUT_S,
+                   f"the broker at {address} to register", interval=0.1)
 
 
 def make_leader(manager, node_id: int) -> None:
     """Node node_id leads the cluster (a leader transfer if another does), and every node knows it."""
-    deadline = time.monotonic() + LEADER_TIMEOUT_S
-    while time.monotonic() < deadline:
+    def leads() -> bool:
         states = manager.status_all()
         leaders = {s.leader_id for s in states if s.up}
         if leaders == {node_id} and all(s.up for s in states):
-            return
+            return True
         if any(s.role == "leader" for s in states) and leaders != {node_id}:
             try:
                 manager.transfer_leader(node_id)
             except Exception:       # mid-election: the next round asks again
                 pass
-        time.sleep(0.1)
-    raise AssertionError(f"node {node_id} did not become the leader within {LEADER_TIMEOUT_S:g} s")
+        return False
+    eventually(leads, LEADER_TIMEOUT_S, f"node {node_id} to become the leader", interval=0.1)
 
 
 @dataclasses.dataclass
