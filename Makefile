@@ -16,7 +16,7 @@ run: $(STAMP)
 	$(VENV)/bin/dcli shell --embedded
 
 test: $(STAMP)
-	$(PY) -m pytest -q --durations=25
+	$(PY) -m pytest -q -n 2 --dist loadfile --durations=25
 
 proto: $(STAMP)
 	$(PY) scripts/gen_proto.py

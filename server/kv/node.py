@@ -336,11 +336,17 @@ class KVNode:
 
     async def create_keyspace(self, config: KeyspaceConfig) -> RingDocument:
         """A new document with the keyspace; recomputed on the newer ring when another change
-        got to the tree first (a few times at most)."""
+        got to the tree first (a few times at most). It answers once every member that can be
+        reached holds the new document (their watches bring it), so that a request to any node
+        right after finds the keyspace there."""
         for attempt in range(CHANGE_ATTEMPTS):
             try:
                 doc, version = self.snapshot()
                 await self.commit(doc.with_keyspace(config), version)
+                behind = await self.wait_members(self.document.epoch)
+                if behind:
+                    log.warning("kv: keyspace %s created at epoch %d; node(s) %s do not hold it yet",
+                                config.name, self.document.epoch, ", ".join(behind))
                 return self.document
             except RingChangedError:        # the newer ring is ours now: compute on it again
                 if attempt == CHANGE_ATTEMPTS - 1:

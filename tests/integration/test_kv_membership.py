@@ -24,9 +24,17 @@ class Writer(threading.Thread):
         self.acked: dict[str, int] = {}
         self.count = 0
         self.failures = 0
+        self.error: BaseException | None = None       # what ended the writer, if not stop()
         self.stop_event = threading.Event()
 
     def run(self) -> None:
+        try:
+            self.write()
+        except BaseException as e:      # noqa: BLE001 - wait_more reports it
+            self.error = e
+            raise
+
+    def write(self) -> None:
         from dcli.client.kv import KVClient
 
         seq, turn = 0, 0
@@ -39,13 +47,22 @@ class Writer(threading.Thread):
                     kv.put(key, f"{seq}", w=2)
                 self.acked[key] = seq
                 self.count += 1
-            except (errors.UnavailableError, errors.QuorumNotReachedError):
+            except errors.DcliError as e:
+                # not acknowledged: a node down, restarting or short of a quorum (any other
+                # error is a wrong answer and ends the writer, which wait_more reports)
+                if e.exit_code != errors.ExitCode.UNAVAILABLE:
+                    raise
                 self.failures += 1
                 turn += 1
 
     def wait_more(self, n: int, what: str) -> None:
         target = self.count + n
-        eventually(lambda: self.count >= target, timeout=120, what=f"{n} more acknowledged writes {what}")
+
+        def more() -> bool:
+            if self.error is not None:
+                raise AssertionError(f"the writer stopped {what}: {self.error!r}")
+            return self.count >= target
+        eventually(more, timeout=120, what=f"{n} more acknowledged writes {what}", errors=())
 
     def stop(self) -> None:
         self.stop_event.set()

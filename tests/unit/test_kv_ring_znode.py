@@ -14,6 +14,7 @@ from dcli_server.kv import membership, rebalance
 from dcli_server.kv.membership import KeyspaceConfig, RingDocument, bootstrap
 from dcli_server.kv.node import KVConfig, KVNode
 from dcli_server.kv.ring_znode import RING_PATH, RingChangedError
+from dcli_server.kv.transport import PeerUnreachable
 from dcli_server.local_session import LocalSession
 from dcli_server.node import CoordNode, NodeConfig
 
@@ -25,10 +26,16 @@ def run(coro):
 
 
 class _Members:
-    """A Transport stand-in: members only (these tests make no calls between nodes)."""
+    """A Transport stand-in: members only; no other node answers (these tests make no calls
+    between nodes: the tree carries the ring)."""
 
     def set_members(self, peers):
         self.members = dict(peers)
+
+    async def status(self, node, *_):
+        raise PeerUnreachable(f"node {node}: no transport in this test")
+
+    ping = status
 
 
 async def _tree(tmp_path) -> CoordNode:
