@@ -49,14 +49,16 @@ def _bytes(value) -> bytes | None:
 class CoordClient:
     def __init__(self, servers: str | list[str] = "127.0.0.1:7181", timeout: float = 10.0,
                  dial_timeout: float = 5.0, default_watcher=None, delivery: str = "at-most-once",
-                 session: tuple[int, bytes] | None = None):
+                 session: tuple[int, bytes] | None = None, channel=None):
         """`delivery`: what happens to a write whose connection broke before its answer came
         (see SessionIO._on_stream_lost): "at-most-once" (ZooKeeper's: ConnectionLossError),
         "at-least-once" (sent again; may apply twice) or "exactly-once" (sent again as a retry
         the server recognizes by the session's sequence number: applied once). `session`:
         (session id, password) of an existing session to take over, as kazoo's `client_id`;
-        `start` raises SessionExpiredError when it is gone."""
-        self._io = SessionIO(servers, timeout, dial_timeout, default_watcher, delivery)
+        `start` raises SessionExpiredError when it is gone. `channel`: what the session's streams
+        open on instead of a gRPC channel to `servers` (a node's own tree, in process:
+        dcli_server.local_client); `servers` then only names it."""
+        self._io = SessionIO(servers, timeout, dial_timeout, default_watcher, delivery, channel)
         if session is not None:
             self._io.session_id, self._io.password = session
 

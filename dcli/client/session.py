@@ -76,7 +76,7 @@ class SessionIO:
     """Owns the stream of one session; CoordClient builds requests on top of it."""
 
     def __init__(self, servers: str | list[str], timeout_s: float, dial_timeout_s: float,
-                 default_watcher=None, delivery: str = AT_MOST_ONCE):
+                 default_watcher=None, delivery: str = AT_MOST_ONCE, channel=None):
         if delivery not in DELIVERIES:
             raise errors.UsageError(f"delivery must be one of {', '.join(DELIVERIES)}, not {delivery!r}")
         self.delivery = delivery
@@ -102,6 +102,7 @@ class SessionIO:
         self._gen = 0                         # the stream generation the sender belongs to
         self._call = None
         self._channels: dict[str, grpc.Channel] = {}
+        self._given_channel = channel         # streams open on it instead of dialing `servers`
         self._closing = False
         self._closed = threading.Event()
         self._connected = threading.Event()
@@ -123,7 +124,7 @@ class SessionIO:
         if not self._connected.is_set() or self._start_error is not None:
             err = self._start_error or errors.UnavailableError(
                 ",".join(self.servers), f"Cannot connect to {','.join(self.servers)}: timed out")
-            if isinstance(err, errors.UnavailableError):
+            if isinstance(err, errors.UnavailableError) and self._given_channel is None:
                 why = next((w for w in map(explain, self.servers) if w), "")
                 if why:             # a plaintext client of a TLS server, or the other way round
                     err = errors.UnavailableError(err.path, f"Cannot connect to {','.join(self.servers)}: {why}")
@@ -278,6 +279,8 @@ class SessionIO:
             self._closed.wait(min(0.05 + random.random() * 0.2, 0.5))
 
     def _channel(self, server: str) -> grpc.Channel:
+        if self._given_channel is not None:
+            return self._given_channel
         ch = self._channels.get(server)
         if ch is None:
             ch = open_channel(server, CHANNEL_OPTIONS)
