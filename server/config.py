@@ -459,9 +459,6 @@ def _complete(values: dict[str, Any]) -> ServerConfig:
         raise UsageError("--cert-file and --key-file go together")
     if values.get("client_cert_auth") and not (values.get("trusted_ca_file") and values.get("cert_file")):
         raise UsageError("--client-cert-auth needs --cert-file, --key-file and --trusted-ca-file")
-    if values.get("cert_file") and not values.get("trusted_ca_file"):
-        raise UsageError("--cert-file needs --trusted-ca-file too: the CA that signed the nodes' certificates "
-                         "(the node's broker reaches the tree over TLS as a client)")
     data_dir = values.get("data_dir") or node_data_dir(node_id)
     values["data_dir"] = data_dir.expanduser().resolve()
     return ServerConfig(**values)
@@ -525,12 +522,6 @@ def run(config: ServerConfig, broker_config=None) -> int:
     logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if broker_config is None:
         broker_config, _ = config.broker()
-    if config.cert_file is not None:
-        # the node's broker is a client of the tree through the client port: it speaks TLS there
-        # too, trusting the nodes' CA and, where clients must prove themselves, as the node
-        os.environ["DCLI_CACERT"] = str(config.trusted_ca_file)
-        if config.client_cert_auth:
-            os.environ["DCLI_CERT"], os.environ["DCLI_KEY"] = str(config.cert_file), str(config.key_file)
 
     def ready(address: str) -> None:
         if config.peer_listen is not None and config.cluster_secret_file is None:

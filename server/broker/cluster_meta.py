@@ -249,7 +249,7 @@ def decode_epoch(data: bytes | None) -> int:
         raise MetadataError(CONTROLLER_EPOCH, f"not an integer: {data!r}") from None
 
 
-# -- readers (a CoordClient connected to the cluster) -------------------------------------------
+# -- readers (a CoordClient on the tree: a node's own, in process, or one over the network) -----
 
 
 def live_brokers(client: CoordClient, watch=None) -> list[int]:

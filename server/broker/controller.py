@@ -26,7 +26,8 @@ it stops acting and `on_fenced` tells the membership agent to stand again.
     controller.resigned("connection suspended")               # from on_revoked
 
 All work runs on the controller's own thread, one event at a time (Kafka's controller event
-queue); watches and election callbacks only enqueue. `propose_topic` (tree_topics.py) is the other
+queue); watches and election callbacks only enqueue. The client it is handed is the membership
+agent's session: on a node, a CoordClient on the node's own tree, in process (local_client.py). `propose_topic` (tree_topics.py) is the other
 way to create a topic, from any broker or tool: it writes the assignment and configs, and the controller's
 watch on /brokers/topics writes the initial partition states.
 """

@@ -2,32 +2,36 @@
 partition states it is told about.
 
     membership = BrokerMembership(broker_id=2, host="127.0.0.1", port=7182,
-                                  servers=["127.0.0.1:7182", "127.0.0.1:7181", "127.0.0.1:7183"],
+                                  tree=LocalTree(node, loop, "127.0.0.1:7182"),
                                   session_timeout_ms=4000,
                                   on_partition_state=lambda topic, p, state: print(topic, p, state))
     membership.start()             # returns at once; connects, registers, stands for controller
     membership.controller_id       # 0 until a controller is known
     membership.stop()              # closes the session: the broker znode goes at once
 
-The agent keeps one session with the coordination tree (a threaded CoordClient whose server list
-starts with this node, so it talks to its own node while it serves). In that session it creates
-the ephemeral /brokers/ids/<id> (Kafka's registration), joins the controller election (the seed's
-LeaderElection under /controller; the Controller does the work when elected), follows who the
-controller is (LeaderObserver), and keeps a persistent recursive watch on /brokers/topics that
-turns each partition state change into `on_partition_state(topic, partition, state)` — what
-the Broker acts on (lead or follow). It also keeps each topic's assignment and configs
-(`topics`) and the live brokers' addresses (`brokers`), which is what clients get as metadata.
+The agent keeps one session with the coordination tree: a threaded CoordClient on this node's
+own tree, in process (dcli_server.local_client: no client port, no TLS, no connection slot). In
+that session it creates the ephemeral /brokers/ids/<id> (Kafka's registration), joins the
+controller election (the seed's LeaderElection under /controller; the Controller does the work
+when elected), follows who the controller is (LeaderObserver), and keeps a persistent recursive
+watch on /brokers/topics that turns each partition state change into `on_partition_state(topic,
+partition, state)` — what the Broker acts on (lead or follow). It also keeps each topic's
+assignment and configs (`topics`) and the live brokers' addresses (`brokers`), which is what
+clients get as metadata.
 
 When the session is lost (the node was cut off or paused longer than the session timeout: the
 tree has already deleted the registration and the controller has moved its leaderships) the agent
 opens a new session and does everything again. A registration left by a previous run of this
-broker (a crash, then a quick restart) goes at once: the agent notes each session it opens in
-`session_file` and, starting, takes over the one noted there and closes it. Without the note
-(or with the tree unreachable) it is waited out: it goes when that old session expires.
-Nothing here runs on an asyncio loop: the agent's own thread and the client's threads do it all.
+broker (a crash, then a quick restart) goes at once: the agent notes the id of each session it
+opens in `session_file` and, starting, takes over the one noted there and closes it (its password
+comes from the node's own session table, so none is kept on disk). Without the note (or when this
+node does not know that session) it is waited out: it goes when that old session expires.
+Nothing here runs on the node's asyncio loop: the agent's own thread and the client's threads do
+it all (the client must not be called on the loop, whose work it waits for).
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import queue
 import threading
@@ -42,6 +46,7 @@ from dcli.wire.topics import validate_topic
 from dcli_server.broker import cluster_meta as meta
 from dcli_server.broker.config import BrokerConfig
 from dcli_server.broker.controller import Controller
+from dcli_server.local_client import LocalTree
 from dcli_server.storage.files import write_atomically
 
 log = logging.getLogger("dcli.membership")
@@ -55,7 +60,7 @@ StateListener = Callable[[str, int, meta.PartitionState], None]
 class BrokerMembership:
     """See the module's docstring."""
 
-    def __init__(self, broker_id: int, host: str, port: int, servers: list[str], *,
+    def __init__(self, broker_id: int, host: str, port: int, tree: LocalTree, *,
                  session_timeout_ms: int = DEFAULT_SESSION_TIMEOUT_MS,
                  broker_config: BrokerConfig | None = None,
                  on_partition_state: StateListener | None = None,
@@ -63,7 +68,7 @@ class BrokerMembership:
         self.broker_id = broker_id
         self.session_file = session_file    # where this broker's session is noted, to end it after a crash
         self.info = meta.BrokerInfo(broker_id, host, port)
-        self.servers = list(servers)
+        self.tree = tree
         self.session_timeout_ms = session_timeout_ms
         self.controller = Controller(broker_id, broker_config=broker_config, on_fenced=self._fenced)
         self.partition_states: dict[tuple[str, int], tuple[meta.PartitionState, int]] = {}
@@ -149,7 +154,7 @@ class BrokerMembership:
 
     def _connect(self) -> CoordClient | None:
         while not self._stopping.is_set():
-            client = CoordClient(self.servers, timeout=self.session_timeout_ms / 1000, dial_timeout=5.0)
+            client = self.tree.client(timeout=self.session_timeout_ms / 1000, dial_timeout=5.0)
             try:
                 return client.start()
             except errors.DcliError as e:
@@ -163,24 +168,26 @@ class BrokerMembership:
         directory), so it is taken over and closed: they go at once."""
         if self.session_file is None:
             return
-        try:
-            sid_text, password_text = self.session_file.read_text().split()
-            session = (int(sid_text, 16), bytes.fromhex(password_text))
-        except (OSError, ValueError):
+        try:        # the session's id (a file from an older version has its password after it)
+            session_id = int(self.session_file.read_text().split()[0], 16)
+        except (OSError, ValueError, IndexError):
             return
         try:
-            CoordClient(self.servers, timeout=self.session_timeout_ms / 1000, dial_timeout=2.0,
-                        session=session).start().close(timeout_s=2.0)
-            log.info("broker %s: closed its previous session 0x%x", self.broker_id, session[0])
-        except errors.DcliError as e:       # expired already, or the tree is not there yet
-            log.info("broker %s: previous session 0x%x not closed: %s", self.broker_id, session[0], e)
+            password = self.tree.password(session_id)
+            if password is None:
+                log.info("broker %s: previous session 0x%x is gone already", self.broker_id, session_id)
+                return
+            self.tree.client(timeout=self.session_timeout_ms / 1000, dial_timeout=2.0,
+                             session=(session_id, password)).start().close(timeout_s=2.0)
+            log.info("broker %s: closed its previous session 0x%x", self.broker_id, session_id)
+        except (errors.DcliError, TimeoutError) as e:   # expired already, or the tree is not there yet
+            log.info("broker %s: previous session 0x%x not closed: %s", self.broker_id, session_id, e)
 
     def _note_session(self, client: CoordClient) -> None:
         if self.session_file is None:
             return
         try:
-            write_atomically(self.session_file,
-                             f"{client.session_id:x} {client.session_password.hex()}\n".encode())
+            write_atomically(self.session_file, f"{client.session_id:x}\n".encode())
         except OSError as e:
             log.warning("broker %s: cannot note its session in %s: %s", self.broker_id, self.session_file, e)
 
@@ -393,12 +400,11 @@ def start_membership(node, broker_id: int, host: str, port: int,
                      session_timeout_ms: int = DEFAULT_SESSION_TIMEOUT_MS, *,
                      broker_config: BrokerConfig | None = None, start: bool = True,
                      session_file: Path | None = None) -> BrokerMembership:
-    """Start the agent of a node's broker (dcli_server.main) and let the node's status
-    report the controller it sees. `node` is the CoordNode; its own address goes first. With
-    `start=False` the caller starts it."""
-    me = node.config.node_id
-    servers = [f"{host}:{port}"] + [a for i, a in sorted(node.peers.items()) if i != me and a]
-    membership = BrokerMembership(broker_id, host, port, servers, session_timeout_ms=session_timeout_ms,
+    """Start the agent of a node's broker (dcli_server.main, on the node's loop) and let the
+    node's status report the controller it sees. `node` is the CoordNode, whose tree the agent
+    reaches in process. With `start=False` the caller starts it."""
+    tree = LocalTree(node, asyncio.get_running_loop(), f"{host}:{port}")
+    membership = BrokerMembership(broker_id, host, port, tree, session_timeout_ms=session_timeout_ms,
                                   broker_config=broker_config, session_file=session_file)
     node.controller_id = lambda: membership.controller_id
     return membership.start() if start else membership
