@@ -13,6 +13,7 @@ from dcli.v1 import coord_pb2 as pb
 from dcli.v1 import coord_pb2_grpc as pb_grpc
 from dcli.wire.errors import BadArgumentsError
 from tests.conftest import ServerProcess
+from tests.waiting import eventually
 
 WAIT_S = 60
 BIG = 1024 * 1024 - 1024            # just under --max-data-bytes' default
@@ -95,13 +96,16 @@ def test_a_client_that_does_not_read_its_answers_stops_being_read(bounded):
 
 
 def test_one_client_address_holds_at_most_max_client_cnxns_sessions(tmp_path):
-    """The node's own broker is a client of its tree from 127.0.0.1 too, so the clients here get
-    what it leaves of the 3: they are opened until one is refused."""
+    """The node's own broker reaches its tree in process, not as a client from 127.0.0.1: once
+    it is registered and controller, the clients here still get all 3 sessions, and a 4th is
+    refused."""
     from dcli.wire.errors import ConnectionLossError
 
     srv = ServerProcess(tmp_path / "cnxns", "--max-client-cnxns", "3").start()
-    held: list[CoordClient] = []
+    held: list[CoordClient] = [CoordClient(srv.address).start()]
     try:
+        eventually(lambda: held[0].exists("/brokers/ids/1") and held[0].get_children("/controller"),
+                   WAIT_S, "the broker registered and controller")
         refused = None
         for _ in range(4):
             try:
@@ -109,7 +113,7 @@ def test_one_client_address_holds_at_most_max_client_cnxns_sessions(tmp_path):
             except ConnectionLossError as e:
                 refused = e
                 break
-        assert refused is not None and 1 <= len(held) <= 3
+        assert refused is not None and len(held) == 3
         assert "too many connections from 127.0.0.1: the limit is 3" in str(refused)
         assert "too many connections from 127.0.0.1 - max is 3" in srv.log()
         held.pop().close()

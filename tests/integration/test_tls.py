@@ -23,11 +23,11 @@ def pki(tmp_path_factory):
     }
 
 
-def _server(tmp_path, pki, *extra, cert="node"):
+def _server(tmp_path, pki, *extra, cert="node", ca=True):
     issued = pki[cert]
+    trust = ["--trusted-ca-file", str(pki["ca"])] if ca else []
     return ServerProcess(tmp_path / f"data-{cert}", "--cert-file", str(issued.cert), "--key-file", str(issued.key),
-                         "--trusted-ca-file", str(pki["ca"]), "--group-initial-rebalance-delay-ms", "0",
-                         *extra).start()
+                         *trust, "--group-initial-rebalance-delay-ms", "0", *extra).start()
 
 
 def dcli(srv, *args, env=None):
@@ -105,5 +105,24 @@ def test_the_server_refuses_tls_settings_that_do_not_fit(tmp_path, pki):
     assert alone.returncode == 2 and "--cert-file and --key-file go together" in alone.stderr.decode()
     auth = start("--cert-file", str(pki["node"].cert), "--key-file", str(pki["node"].key), "--client-cert-auth")
     assert auth.returncode == 2 and "--client-cert-auth needs" in auth.stderr.decode()
-    no_ca = start("--cert-file", str(pki["node"].cert), "--key-file", str(pki["node"].key))
-    assert no_ca.returncode == 2 and "--cert-file needs --trusted-ca-file" in no_ca.stderr.decode()
+
+
+def test_a_node_without_a_trusted_ca_serves_its_broker(tmp_path, pki):
+    """The node's broker reaches the tree in process, not through the TLS client port: the node
+    needs no CA to trust its own certificate. Topic creation, produce and a group's consume all
+    go through the broker's registration, controller and committed offsets in the tree."""
+    srv = _server(tmp_path, pki, ca=False)
+    try:
+        tls = {"DCLI_CACERT": str(pki["ca"])}
+        made = dcli(srv, "kafka", "topics", "--create", "--topic", "t", "--partitions", "2", env=tls)
+        assert made.returncode == 0, made.stderr
+        sent = run_cli("kafka", "console-producer", "--topic", "t", server=srv, input=b"one\ntwo\n", env=tls)
+        assert sent.returncode == 0, sent.stderr
+        read = dcli(srv, "kafka", "console-consumer", "--topic", "t", "--group", "g", "--from-beginning",
+                    "--max-messages", "2", env=tls)
+        assert sorted(read.stdout.decode().split()) == ["one", "two"], read.stderr
+        lag = dcli(srv, "kafka", "consumer-groups", "--describe", "--group", "g", env=tls)
+        assert lag.returncode == 0 and "t" in lag.stdout.decode(), lag.stderr
+    finally:
+        srv.kill()
+    assert "Traceback" not in srv.log()
