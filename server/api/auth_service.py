@@ -37,7 +37,7 @@ class AuthService(apb_grpc.AuthServicer):
         host = client_host(context.peer() or "")
         step = request.WhichOneof("step")
         if step == "client_first":
-            exchange_id, server_first = await self._auth.begin(request.client_first, host)
+            exchange_id, server_first = self._auth.begin(request.client_first, host)
             return apb.AuthenticateResponse(exchange_id=exchange_id, server_first=server_first)
         if step == "client_final":
             server_final, token = self._auth.finish(request.exchange_id, request.client_final, host)

@@ -69,11 +69,13 @@ class Authenticator:
         salt = hmac.new(key, b"decoy-salt:" + user.encode(), hashlib.sha256).digest()[:scram.SALT_BYTES]
         return scram.Credential(salt, scram.DEFAULT_ITERATIONS, secrets.token_bytes(32), secrets.token_bytes(32))
 
-    async def begin(self, client_first: str, host: str) -> tuple[str, str]:
+    def begin(self, client_first: str, host: str) -> tuple[str, str]:
         """(exchange id, server-first-message)."""
         user, client_nonce, bare = scram.parse_client_first(client_first)
         self._limiter.check(keys_for(host, user))
-        key = await self.store.ensure_key()
+        key = self.store.key()
+        if key is None:         # auth is on only once the key is written: this node lags
+            raise AuthStateError("", "the token signing key is not readable yet: try again")
         record = self.store.user(user)
         credential = record.credential if record is not None else self._decoy(user, key)
         server_first = scram.server_first_message(credential, client_nonce, scram.nonce())

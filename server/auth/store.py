@@ -194,13 +194,3 @@ class AuthStore:
 
     async def close(self) -> None:
         await self._tree.close()
-
-    async def ensure_key(self) -> bytes:
-        """The signing key, made the first time one is needed."""
-        key = self.key()
-        if key is None:
-            await self._put(KEY, secrets.token_bytes(KEY_BYTES))
-            key = self.key()
-            if key is None:         # written, not yet applied here
-                raise AuthStateError("", "the token signing key is not readable yet: try again")
-        return key

@@ -151,9 +151,6 @@ class Store:
     def key(self):
         return self._key
 
-    async def ensure_key(self):
-        return self._key
-
     def user(self, name):
         return self.records.get(name)
 
@@ -162,10 +159,8 @@ class Store:
 
 
 def login(auth: Authenticator, user: str, password: str, host: str = "10.0.0.1") -> str:
-    import asyncio
-
     client = scram.ClientExchange(user, password)
-    exchange_id, server_first = asyncio.run(auth.begin(client.first(), host))
+    exchange_id, server_first = auth.begin(client.first(), host)
     server_final, token = auth.finish(exchange_id, client.final(server_first), host)
     client.verify(server_final)
     return token
