@@ -12,7 +12,6 @@ import sys
 
 from dataclasses import dataclass
 
-from dcli.client import auth as client_auth
 from dcli.wire.addresses import join_host_port
 from dcli.wire.errors import DcliError
 from dcli_server.api.broker_groups import Groups
@@ -125,11 +124,7 @@ class Services:
                     coord_members=lambda: node.replica.raft.voters | node.replica.raft.learners)
         if peers is not None:
             peers.attach_kv(kv)
-        auth = Authenticator(AuthStore(node, LocalSession(node)), token_ttl_s=settings.auth_token_ttl,
-                             node_id=config.node_id)
-        # this process's own clients of the client port (the broker's membership agent) carry
-        # node tokens, so turning auth on does not lock the node out of itself
-        client_auth.use_token_source(auth.node_token)
+        auth = Authenticator(AuthStore(node, LocalSession(node)), token_ttl_s=settings.auth_token_ttl)
         services = cls(settings, node, broker, groups, kv, kv_transport, auth, peers, old_layout=old_layout)
         try:
             await broker.start()

@@ -13,7 +13,6 @@ calls then go without one.
     configure("root", "secret")           # what the CLI's --user does
     channel = open_channel("127.0.0.1:7181")
 
-Inside a server process the node's own clients carry node tokens instead (`use_token_source`).
 """
 from __future__ import annotations
 
@@ -21,7 +20,6 @@ import os
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable
 
 import grpc
 
@@ -40,7 +38,6 @@ class Credentials:
 
 
 _configured: Credentials | None = None
-_token_source: Callable[[], str | None] | None = None
 _lock = threading.Lock()
 _tokens: dict[Credentials, tuple[str, float]] = {}     # credentials -> (token, refresh after, monotonic)
 
@@ -50,12 +47,6 @@ def configure(user: str | None, password: str | None) -> None:
     global _configured
     _configured = Credentials(user, password or "") if user else None
     forget_tokens()
-
-
-def use_token_source(source: Callable[[], str | None] | None) -> None:
-    """Tokens from `source()` instead of logging in (a server's own clients)."""
-    global _token_source
-    _token_source = source
 
 
 def split_user(value: str, password: str | None) -> tuple[str, str | None]:
@@ -120,8 +111,6 @@ class TokenInterceptor(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientI
         self._raw = raw
 
     def _token(self) -> str | None:
-        if _token_source is not None:
-            return _token_source()
         creds = credentials()
         if creds is None:
             return None
@@ -151,7 +140,7 @@ class TokenInterceptor(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientI
     def intercept_unary_unary(self, continuation, details, request):
         token = self._token()
         outcome = continuation(self._details(details, token), request)
-        if _token_source is None and credentials() is not None and _refused_token(outcome):
+        if credentials() is not None and _refused_token(outcome):
             forget_tokens()         # revoked, or the clocks disagree: once more with a new one
             outcome = continuation(self._details(details, self._token()), request)
         return outcome
@@ -184,7 +173,7 @@ def _refused_token(outcome) -> bool:
 
 
 def wrap(channel: grpc.Channel) -> grpc.Channel:
-    """`channel` with tokens, when this process has credentials or a token source; else itself."""
-    if _token_source is None and credentials() is None:
+    """`channel` with tokens, when this process has credentials; else itself."""
+    if credentials() is None:
         return channel
     return grpc.intercept_channel(channel, TokenInterceptor(channel))

@@ -34,7 +34,6 @@ from dcli_server.auth.tokens import Claims, Principal
 DEFAULT_TOKEN_TTL_S = 300       # etcd's simple tokens: 5 minutes
 EXCHANGE_TTL_S = 30.0
 MAX_EXCHANGES = 1024
-NODE_TOKEN_TTL_S = 60
 
 
 @dataclass
@@ -48,11 +47,10 @@ class _Exchange:
 
 
 class Authenticator:
-    def __init__(self, store: AuthStore, *, token_ttl_s: int = DEFAULT_TOKEN_TTL_S, node_id: int = 0,
+    def __init__(self, store: AuthStore, *, token_ttl_s: int = DEFAULT_TOKEN_TTL_S,
                  limiter: FailureLimiter | None = None, clock=time.monotonic, wall=time.time):
         self.store = store
         self.token_ttl_s = token_ttl_s
-        self._node_id = node_id
         self._limiter = limiter or FailureLimiter(clock=clock)
         self._clock = clock
         self._wall = wall
@@ -116,13 +114,6 @@ class Authenticator:
         expires = self._wall() + (ttl_s if ttl_s is not None else self.token_ttl_s)
         return tokens.sign(key, Claims(user, generation, expires))
 
-    def node_token(self) -> str | None:
-        """A token for this node's own clients (`@nodeN`, an administrator), or None before a
-        signing key exists (auth was never turned on: no token is needed)."""
-        if self.store.key() is None:
-            return None
-        return self.issue(f"{tokens.NODE_PREFIX}{self._node_id}", 0, NODE_TOKEN_TTL_S)
-
     # -- checking tokens ------------------------------------------------------------------------
 
     def principal(self, token: str) -> Principal:
@@ -132,8 +123,6 @@ class Authenticator:
         if key is None:
             raise InvalidAuthTokenError()
         claims = tokens.verify(key, token, self._wall())
-        if claims.user.startswith(tokens.NODE_PREFIX):
-            return Principal(claims.user, admin=True)
         record = self.store.user(claims.user)
         if record is None or record.generation != claims.generation:
             raise InvalidAuthTokenError("", "auth token revoked: the user was deleted or its password changed")

@@ -10,9 +10,8 @@ the tree can check any node's tokens; nobody without the key can make one.
     token = sign(key, Claims("alice", generation=42, expires=time.time() + 300))
     claims = verify(key, token, now=time.time())        # InvalidAuthTokenError when not good
 
-The node's own services (the broker's membership agent, which still opens a client session on
-the node's port) carry tokens of the principal `@node<ID>` (a name no user can have), minted in
-process with the same key.
+A node's own services carry no tokens: they reach its tree in process (the key-value store's
+LocalSession, the broker's LocalTree), never through its client port.
 """
 from __future__ import annotations
 
@@ -27,7 +26,6 @@ from dcli.wire.errors import InvalidAuthTokenError
 
 PREFIX = "v1"
 MAX_TOKEN_CHARS = 2048
-NODE_PREFIX = "@node"           # internal principals; user names cannot start with '@'
 
 
 @dataclass(frozen=True)
@@ -43,10 +41,6 @@ class Principal:
 
     name: str
     admin: bool
-
-    @property
-    def internal(self) -> bool:
-        return self.name.startswith(NODE_PREFIX)
 
 
 # The caller of the call being served, set by the client listener's interceptor (None: auth off).

@@ -25,7 +25,6 @@ FAST = ("--container-check-interval-ms", "200", "--group-initial-rebalance-delay
 def no_credentials():
     """Each test starts, and leaves this process, without credentials."""
     client_auth.configure(None, None)
-    client_auth.use_token_source(None)
     yield
     client_auth.configure(None, None)
 
@@ -206,8 +205,7 @@ def test_credentials_survive_a_kill_and_no_password_is_on_disk(tmp_path):
         ok = dcli(srv, "kv", "put", "k", "v", user="alice:alice-SeCrEt-91")
         assert ok.returncode == 0, ok.stderr
         assert dcli(srv, "kv", "get", "k", user="alice:wrong").returncode == 6
-        # the node's broker registered itself again through its own client port, auth on: its
-        # session carries the node's token
+        # the node's broker registered itself again, auth on: it reaches its tree in process
         client_auth.configure("alice", "alice-SeCrEt-91")
         with Admin(srv.address) as admin:
             admin.create_topic("after-restart", partitions=1)
