@@ -48,7 +48,7 @@ from dcli.wire.topics import validate_topic
 from dcli_server.broker import cluster_meta as meta
 from dcli_server.broker.admin import TopicAdmin
 from dcli_server.broker.config import BrokerConfig, parse_properties
-from dcli_server.broker.partition import Partition, split_batches
+from dcli_server.broker.partition import Partition, check_decompressed_sizes, compressed, split_batches
 from dcli_server.broker.partition_dirs import PartitionDirs
 from dcli_server.broker.peers import BrokerPeers, NoPeers
 from dcli_server.broker.producer_ids import ProducerIds
@@ -243,7 +243,11 @@ class Broker(TopicAdmin, Replication, ProducerIds):
                     raise NotEnoughReplicasError(message=(
                         f"The size of the current ISR {set(p.isr)} is insufficient to satisfy the "
                         f"min.isr requirement of {p.min_insync_replicas} for partition {p.name}"))
-                appended = p.append(split_batches(records, p.name, p.log.config))
+                batches = split_batches(records, p.name, p.log.config)
+                if compressed(batches):     # inflating is bounded, and off the event loop
+                    await asyncio.to_thread(check_decompressed_sizes, batches, p.name, p.log.config)
+                    p.check_leader()
+                appended = p.append(batches)
                 self._appended(p)
                 result.base_offset = appended.base_offset
                 result.log_start_offset = p.log_start_offset
