@@ -282,12 +282,15 @@ class Broker(TopicAdmin, Replication, ProducerIds):
                     max_bytes: int = MAX_FETCH_BYTES, replica_id: int = -1) -> list[FetchResult]:
         """Read each partition from its fetch offset, at most `max_bytes` in all (but at least
         one batch), below the high watermark. When fewer than `min_bytes` are there and no
-        partition has an error, wait up to `max_wait_ms` for appends to bring more."""
+        partition has an error, wait up to `max_wait_ms` for appends to bring more. Both are
+        clamped to the broker's bounds (dcli.fetch.max.wait.ms, fetch.max.bytes), as Kafka
+        clamps max_bytes to fetch.max.bytes."""
         if not self._scanned.is_set():
             await self.ready()
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + max(max_wait_ms, 0) / 1000
-        max_bytes = min(max_bytes, MAX_FETCH_BYTES) if max_bytes > 0 else MAX_FETCH_BYTES
+        deadline = loop.time() + min(max(max_wait_ms, 0), self.config.fetch_max_wait_ms) / 1000
+        cap = min(self.config.fetch_max_bytes, MAX_FETCH_BYTES)
+        max_bytes = min(max_bytes, cap) if max_bytes > 0 else cap
         while True:
             results, total, errored = self._read(items, max_bytes, replica_id)
             remaining = deadline - loop.time()

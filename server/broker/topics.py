@@ -19,6 +19,7 @@ from dcli.wire.topics import collides, validate_topic
 from dcli_server.broker.assignment import assign_replicas, check_replication_factor as _check_replication_factor
 from dcli_server.broker.cluster_meta import TopicAssignment
 from dcli_server.broker.config import BrokerConfig
+from dcli_server.broker.limits import check_partition_budget
 from dcli_server.storage.wal import CorruptLogError
 
 
@@ -72,14 +73,6 @@ def _check_assignments(assignments: Mapping[int, list[int]], brokers: list[int],
         width = len(replicas)
         out.append(tuple(replicas))
     return out
-
-
-def check_partition_budget(adding: int, existing: Mapping[str, TopicAssignment], config: BrokerConfig) -> None:
-    held = sum(t.partitions for t in existing.values())
-    if held + adding > config.max_partitions:
-        raise InvalidPartitionsError(message=(
-            f"Unable to add {adding} partition(s): the broker holds {held} of at most "
-            f"{config.max_partitions} partitions (dcli.max.partitions)."))
 
 
 def plan_topic(name: str, num_partitions: int, replication_factor: int,
