@@ -10,7 +10,9 @@ the commit was made (commits share one).
 
 Every method first checks the request's ids against the broker's bounds (limits.py): a group id
 too long is INVALID_GROUP_ID and a member or client id too long INVALID_REQUEST, answered before
-the group's offsets are read or anything is kept for it.
+the group's offsets are read or anything is kept for it. An OffsetCommit for a partition that
+does not exist is UNKNOWN_TOPIC_OR_PARTITION before the coordinator sees it (Kafka's KafkaApis
+does the same), so what the tree keeps for a group is bounded by the partitions that exist.
 """
 from __future__ import annotations
 
@@ -21,9 +23,10 @@ import time
 
 from dcli.v1 import broker_pb2 as pb
 from dcli.wire import errors
-from dcli.wire.errors import BrokerError, CoordinatorNotAvailableError, NotCoordinatorError
+from dcli.wire.errors import (BrokerError, CoordinatorNotAvailableError, NotCoordinatorError,
+                              UnknownTopicOrPartitionError)
 from dcli_server.api.errors import guarded, kafka_fields
-from dcli_server.broker.groups import GroupConfig, GroupCoordinator, JoinRequest
+from dcli_server.broker.groups import GroupConfig, GroupCoordinator, JoinRequest, PartitionResult
 from dcli_server.broker.limits import check_groups_in_request, group_request_error
 from dcli_server.broker.offsets import CommittedOffsets, OffsetCommit
 
@@ -193,9 +196,16 @@ class GroupRpcs:
             return pb.OffsetCommitResponse(partitions=[
                 pb.PartitionError(topic=p.topic, partition=p.partition, **kafka_fields(e)) for p in request.partitions])
         g = self._groups
-        results = g.coordinator.commit_offsets(
+        # Kafka's KafkaApis answers a partition it does not know UNKNOWN_TOPIC_OR_PARTITION before
+        # the coordinator sees it: what the tree keeps is bounded by the partitions that exist
+        exists = [self._exists(p.topic, p.partition) for p in request.partitions]
+        known = [p for p, ok in zip(request.partitions, exists) if ok]
+        committed = iter(g.coordinator.commit_offsets(
             now_ms(), request.group_id, request.generation_id, request.member_id,
-            [OffsetCommit(p.topic, p.partition, p.offset, p.metadata) for p in request.partitions])
+            [OffsetCommit(p.topic, p.partition, p.offset, p.metadata) for p in known]) if known else ())
+        unknown = UnknownTopicOrPartitionError()
+        results = [next(committed) if ok else PartitionResult(p.topic, p.partition, unknown.kafka_code, unknown.message)
+                   for p, ok in zip(request.partitions, exists)]
         g.deliver()
         failed = None
         if any(not r.error_code for r in results):
@@ -208,6 +218,11 @@ class GroupRpcs:
                               **(kafka_fields(failed) if failed is not None and not r.error_code else
                                  {"error_code": r.error_code, "error_message": r.error_message}))
             for r in results])
+
+    def _exists(self, topic: str, partition: int) -> bool:
+        membership = self._broker.membership
+        found = membership.topics.get(topic) if membership is not None else None
+        return found is not None and 0 <= partition < found.partitions
 
     @guarded
     async def OffsetFetch(self, request: pb.OffsetFetchRequest, context) -> pb.OffsetFetchResponse:

@@ -20,7 +20,7 @@ from tests.conftest import ServerProcess
 
 WAIT_S = 30                 # a bound for what should come at once; never a measurement
 INVALID_PARTITIONS, INVALID_REPLICATION_FACTOR, MESSAGE_TOO_LARGE = 37, 38, 10
-INVALID_GROUP_ID, INVALID_REQUEST, INVALID_TOPIC = 24, 42, 17
+INVALID_GROUP_ID, INVALID_REQUEST, UNKNOWN_TOPIC_OR_PARTITION = 24, 42, 3
 GROUP_MAX_SIZE_REACHED, POLICY_VIOLATION = 81, 44
 BOMB_BYTES = 60 << 20       # the records of a gzip batch of about 61 KB
 GROWTH_BOUND_KIB = 40 << 10
@@ -217,15 +217,33 @@ def test_a_group_id_too_long_is_refused_and_leaves_no_group(bounded, stub, witne
     assert "Traceback" not in bounded.log()
 
 
-def test_ids_too_long_and_topic_names_that_are_not_names_are_refused(bounded, stub, witness):
+def test_ids_too_long_are_refused(bounded, stub, witness):
     group = f"g-{uuid.uuid4().hex[:8]}"
     answer = join(stub, group, client="c" * 300).result()
     assert answer.error_code == INVALID_REQUEST and "client id of 300 characters" in answer.error_message
+    answer = join(stub, group, member_id="m" * 400).result()
+    assert answer.error_code == INVALID_REQUEST and "member id of 400 characters" in answer.error_message
+    assert group not in listed_groups(stub)
+    assert "Traceback" not in bounded.log()
+
+
+def test_offsets_are_kept_only_for_partitions_that_exist(bounded, stub, witness):
+    """Commits under made-up names (a/../b would be a path in the tree) or partitions are
+    UNKNOWN_TOPIC_OR_PARTITION, as Kafka answers them; a hundred thousand of them in one request
+    keep nothing, and the partition that exists in the same request is committed."""
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    made_up = [pb.OffsetCommitPartition(topic=f"fake-{i}", partition=0, offset=1) for i in range(100_000)]
     resp = stub.OffsetCommit(pb.OffsetCommitRequest(group_id=group, generation_id=-1, partitions=[
         pb.OffsetCommitPartition(topic="a/../b", partition=0, offset=1),
-        pb.OffsetCommitPartition(topic="t" * 300, partition=0, offset=1)]), timeout=WAIT_S)
-    assert [p.error_code for p in resp.partitions] == [INVALID_TOPIC, INVALID_TOPIC]
+        pb.OffsetCommitPartition(topic=witness, partition=7, offset=1), *made_up]), timeout=WAIT_S)
+    assert {p.error_code for p in resp.partitions} == {UNKNOWN_TOPIC_OR_PARTITION}
     assert group not in listed_groups(stub)                     # nothing accepted: no group
+    resp = stub.OffsetCommit(pb.OffsetCommitRequest(group_id=group, generation_id=-1, partitions=[
+        pb.OffsetCommitPartition(topic="fake", partition=0, offset=1),
+        pb.OffsetCommitPartition(topic=witness, partition=0, offset=2)]), timeout=WAIT_S)
+    assert [p.error_code for p in resp.partitions] == [UNKNOWN_TOPIC_OR_PARTITION, 0]
+    fetched = stub.OffsetFetch(pb.OffsetFetchRequest(group_id=group), timeout=WAIT_S)
+    assert [(c.topic, c.partition, c.offset) for c in fetched.partitions] == [(witness, 0, 2)]
     assert "Traceback" not in bounded.log()
 
 
