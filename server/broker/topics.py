@@ -94,14 +94,15 @@ def plan_topic(name: str, num_partitions: int, replication_factor: int,
                 "Both numPartitions or replicationFactor and replicasAssignments were set. "
                 "Both cannot be used at the same time."))
         replicas = _check_assignments(assignments, brokers)
+        check_partition_budget(len(replicas), existing, config)
     else:
         partitions = config.num_partitions if num_partitions == -1 else num_partitions
         rf = config.default_replication_factor if replication_factor == -1 else replication_factor
         if partitions <= 0:
             raise InvalidPartitionsError(message="Number of partitions must be larger than 0.")
         _check_replication_factor(rf, brokers)
+        check_partition_budget(partitions, existing, config)      # before a replica list is built
         replicas = assign_replicas(partitions, rf, sorted(brokers), start_index=start_index, shift=shift, rng=rng)
-    check_partition_budget(len(replicas), existing, config)
     return TopicAssignment(name, new_topic_id(), tuple(replicas))
 
 

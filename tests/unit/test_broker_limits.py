@@ -10,7 +10,8 @@ import resource
 import pytest
 
 from dcli.wire.errors import (CorruptRecordError, InvalidConfigurationError, InvalidGroupIdError,
-                              InvalidPartitionsError, InvalidRequestError, RecordTooLargeError)
+                              InvalidPartitionsError, InvalidReplicationFactorError, InvalidRequestError,
+                              RecordTooLargeError)
 from dcli.wire.records import (RECORD_BATCH_OVERHEAD, Compression, Record, _gunzip, build_batch,
                                check_decompressed, decode_records, has_null_key)
 from dcli_server.broker.cluster_meta import TopicAssignment
@@ -20,6 +21,7 @@ from dcli_server.broker.limits import (check_groups_in_request, check_partition_
                                        group_request_error, offset_topic_error)
 from dcli_server.broker.offsets import OffsetCommit
 from dcli_server.broker.partition import check_decompressed_sizes, split_batches
+from dcli_server.broker.topics import plan_partitions, plan_topic
 from dcli_server.storage.log_config import LogConfig
 from tests.unit.test_group_coordinator import Groups, MemoryOffsets
 
@@ -51,6 +53,19 @@ def test_the_partition_budget_counts_the_earlier_topics_of_the_same_request():
         check_partition_budget(4, existing, SMALL, pending=3)
     with pytest.raises(InvalidPartitionsError, match="Unable to add 2147483647"):
         check_partition_budget(2**31 - 1, {}, BrokerConfig())      # no replica list is built first
+
+
+def test_planning_a_topic_or_partitions_past_the_budget_builds_no_replica_list():
+    """2^31-1 partitions: refused by the budget before assign_replicas would build a list of
+    that many (the check after it would never be reached)."""
+    with pytest.raises(InvalidPartitionsError, match="Unable to add 2147483647"):
+        plan_topic("t", 2**31 - 1, 1, {}, brokers=[1], config=BrokerConfig(), existing={})
+    with pytest.raises(InvalidReplicationFactorError):
+        plan_topic("t", 2**31 - 1, 2**31 - 1, {}, brokers=[1], config=BrokerConfig(), existing={})
+    grown = plan_partitions(_topics(a=4)["a"], 10, brokers=[1], config=SMALL, existing=_topics(a=4))
+    assert grown.partitions == 10
+    with pytest.raises(InvalidPartitionsError, match="Unable to add 2147483643"):
+        plan_partitions(_topics(a=4)["a"], 2**31 - 1, brokers=[1], config=SMALL, existing=_topics(a=4))
 
 
 # -- ids ------------------------------------------------------------------------------------------
