@@ -114,7 +114,8 @@ class Services:
             peers.attach_broker(broker)
         # committed offsets in the tree, read by whichever broker coordinates next
         groups = Groups(TreeOffsetStore(lambda: broker.membership.client(wait=READY_WAIT_S)),
-                        settings.group_config())
+                        dataclasses.replace(settings.group_config(), group_max_size=broker_config.group_max_size,
+                                            max_groups=broker_config.max_groups))
         kv_config = settings.kv_config()
         kv_transport = FramesKVTransport(peers.transport if peers else None, kv_config.request_timeout_ms)
         if peers is not None:

@@ -103,6 +103,20 @@ class Conn:
         return len(self.pending) + self.inflight + len(self.outbox)
 
 
+class Refused:
+    """A request the listener refused before it reached the tree (e.g. NoAuth): it is answered
+    with its error in its turn, behind the session's earlier requests, and the stream goes on."""
+
+    __slots__ = ("xid", "error")
+
+    def __init__(self, xid: int, error: DcliError):
+        self.xid = xid
+        self.error = error
+
+    def WhichOneof(self, _field: str) -> str:
+        return "refused"
+
+
 class CoordNode:
     def __init__(self, config: NodeConfig, *, transport: RaftTransport | None = None,
                  channel: PeerChannel | None = None):
@@ -398,6 +412,8 @@ class CoordNode:
 
     def _handle(self, session_id: int, req: pb.Request) -> pb.Response:
         c = self.coordinator
+        if isinstance(req, Refused):
+            return pb.Response(xid=req.xid, zxid=c.last_zxid, error=req.error.to_proto())
         op = req.WhichOneof("op")
         if op is None:
             return pb.Response(xid=req.xid, zxid=c.last_zxid,

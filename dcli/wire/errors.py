@@ -620,6 +620,12 @@ class InvalidRequestError(BrokerError):
                 "for more details.")
 
 
+class PolicyViolationError(BrokerError):
+    exit_code = ExitCode.USAGE
+    kafka_code = 44
+    template = "Request parameters do not satisfy the configured policy."
+
+
 class InvalidProducerIdMappingError(BrokerError):
     grpc_status = "FAILED_PRECONDITION"
     kafka_code = 49
@@ -748,6 +754,13 @@ class MemberIdRequiredError(BrokerError):
     kafka_code = 79
     template = ("The group member needs to have a valid member id before actually entering a "
                 "consumer group.")
+
+
+class GroupMaxSizeReachedError(BrokerError):
+    grpc_status = "RESOURCE_EXHAUSTED"
+    exit_code = ExitCode.CONFLICT
+    kafka_code = 81
+    template = "The consumer group has reached its max size."
 
 
 # -- the key-value store ----------------------------------------------------------------------

@@ -31,7 +31,12 @@ Each record: length varint, attributes int8, timestampDelta varlong, offsetDelta
     (5, 6, b'v')
 
 Compression: none and gzip (standard library); snappy, lz4 and zstd are refused with
-UnsupportedCompressionTypeError.
+UnsupportedCompressionTypeError. A reader that does not trust the bytes passes `max_bytes` (the
+batch's size once decompressed, Kafka's max.message.bytes): inflating stops one byte past it
+with RecordTooLargeError, so a small gzip bomb never becomes a large buffer.
+
+    >>> check_decompressed(batch, max_bytes=1048588)      # the broker, before it appends
+    70
 """
 from __future__ import annotations
 
@@ -39,11 +44,12 @@ import enum
 import gzip
 import struct
 import time
+import zlib
 from typing import Iterator, NamedTuple, Sequence
 
 from crc32c import crc32c
 
-from dcli.wire.errors import CorruptRecordError, UnsupportedCompressionTypeError
+from dcli.wire.errors import CorruptRecordError, RecordTooLargeError, UnsupportedCompressionTypeError
 
 MAGIC = 2
 _HEADER = struct.Struct(">qiibIhiqqqhii")
@@ -514,19 +520,79 @@ class RecordBatchBuilder:
 # -- decoding -----------------------------------------------------------------------------------
 
 
-def _records_bytes(data, h: BatchHeader):
+_INFLATE_CHUNK = 1 << 16   # output per inflate step: what a check that only counts holds at once
+
+
+def _too_large(max_bytes: int, where: str) -> RecordTooLargeError:
+    return RecordTooLargeError(message=(
+        f"The record batch{where} is more than {max_bytes} bytes once decompressed, which exceeds "
+        f"the maximum configured value of max.message.bytes ({max_bytes})."))
+
+
+def _gunzip(payload: bytes, limit: int | None, *, keep: bool = True, where: str = "",
+            batch_limit: int = 0) -> tuple[bytes, int]:
+    """(the inflated bytes, or b"" unless `keep`; their count) of a gzip stream (members back to
+    back, zero padding after them ignored, as gzip.decompress does). With `limit`, inflating
+    stops as soon as more than `limit` bytes came out: RecordTooLargeError, quoting the
+    `batch_limit` (the whole batch's) the limit comes from."""
+    out = bytearray()
+    total = 0
+    data = payload
+    try:
+        while data:
+            d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            pending = data
+            while not d.eof:
+                room = _INFLATE_CHUNK if limit is None else min(_INFLATE_CHUNK, limit + 1 - total)
+                chunk = d.decompress(pending, room)
+                total += len(chunk)
+                if limit is not None and total > limit:
+                    raise _too_large(batch_limit or limit, where)
+                if keep:
+                    out += chunk
+                if not chunk and d.unconsumed_tail == pending and not d.eof:
+                    raise _corrupt("Record batch's gzip stream is corrupt: Compressed file ended "
+                                   "before the end-of-stream marker was reached")
+                pending = d.unconsumed_tail
+            data = d.unused_data.lstrip(b"\0")
+    except zlib.error as exc:
+        raise _corrupt(f"Record batch's gzip stream is corrupt: {exc}") from None
+    return bytes(out), total
+
+
+def _records_bytes(data, h: BatchHeader, max_bytes: int | None = None, where: str = ""):
+    """The records of the batch, inflated; with `max_bytes`, a batch larger than that once
+    decompressed (header included) is refused without inflating more than that."""
     compression = h.compression
     if compression == Compression.NONE:
         return memoryview(data)[RECORD_BATCH_OVERHEAD : h.size]
     if compression == Compression.GZIP:
-        try:
-            return gzip.decompress(bytes(memoryview(data)[RECORD_BATCH_OVERHEAD : h.size]))
-        except (OSError, EOFError) as exc:
-            raise _corrupt(f"Record batch's gzip stream is corrupt: {exc}") from None
+        limit = None if max_bytes is None else max(max_bytes - RECORD_BATCH_OVERHEAD, 0)
+        return _gunzip(bytes(memoryview(data)[RECORD_BATCH_OVERHEAD : h.size]), limit, where=where,
+                       batch_limit=max_bytes)[0]
     name = Compression(compression).name if compression in Compression._value2member_map_ else compression
     raise UnsupportedCompressionTypeError(
         message=f"The requesting client does not support the compression type of given "
                 f"partition. (batch compressed with {name}; only none and gzip are supported)")
+
+
+def check_decompressed(data, max_bytes: int, where: str = "") -> int:
+    """The size of one batch once decompressed (header included), counted in steps of 64 KiB
+    without keeping them; RecordTooLargeError once it passes `max_bytes` (inflating stops
+    there). `where` (" in the append to chat-0") goes into the error's message. CPU-bound for
+    up to `max_bytes` of output: a server runs it off its event loop."""
+    h = parse_header(data)
+    if h.compression == Compression.NONE:
+        size = h.size
+    elif h.compression == Compression.GZIP:
+        limit = max(max_bytes - RECORD_BATCH_OVERHEAD, 0)
+        payload = bytes(memoryview(data)[RECORD_BATCH_OVERHEAD : h.size])
+        size = RECORD_BATCH_OVERHEAD + _gunzip(payload, limit, keep=False, where=where, batch_limit=max_bytes)[1]
+    else:
+        _records_bytes(data, h)          # refused: not a compression this codec knows
+    if size > max_bytes:
+        raise _too_large(max_bytes, where)
+    return size
 
 
 def _varint_at(buf: bytes, pos: int, max_bytes: int = 5) -> tuple[int, int]:
@@ -554,11 +620,12 @@ def _read_sized(buf: bytes, pos: int, end: int) -> tuple[bytes | None, int]:
     return buf[pos : pos + n], pos + n
 
 
-def decode_records(data) -> list[Record]:
+def decode_records(data, max_bytes: int | None = None) -> list[Record]:
     """Every record of one batch, with absolute offsets and timestamps. Does not check the CRC
-    (see `validate_batch`); raises CorruptRecordError when the records do not parse exactly."""
+    (see `validate_batch`); raises CorruptRecordError when the records do not parse exactly,
+    and RecordTooLargeError when the batch is larger than `max_bytes` once decompressed."""
     new = tuple.__new__
-    return [new(Record, (r[5], r[6], r[7], r[3], r[2])) for r in decode_rows(data)]
+    return [new(Record, (r[5], r[6], r[7], r[3], r[2])) for r in decode_rows(data, max_bytes=max_bytes)]
 
 
 # The consumer's record, field by field: what decode_rows puts in each row.
@@ -567,11 +634,12 @@ ROW_FIELDS = ("topic", "partition", "offset", "timestamp", "timestamp_type", "ke
 
 
 def decode_rows(data, row_type: type = tuple, topic: str | None = None, partition: int = -1,
-                min_offset: int = -(2**63)) -> list:
+                min_offset: int = -(2**63), max_bytes: int | None = None) -> list:
     """The records of one batch at or above `min_offset`, each as one `row_type` (tuple or a
     subclass of it, such as the consumer's record) of the ROW_FIELDS: `topic` and `partition`
     as given, the rest from the batch. decode_records' checks; one pass, no intermediate
-    objects, for readers that want many records fast (the consumer)."""
+    objects, for readers that want many records fast (the consumer). `max_bytes`: as in
+    decode_records."""
     if len(data) < RECORD_BATCH_OVERHEAD:
         raise _corrupt(f"Record batch is corrupt (the size {len(data)} is smaller than the minimum "
                        f"allowed overhead {RECORD_BATCH_OVERHEAD})")
@@ -579,7 +647,7 @@ def decode_rows(data, row_type: type = tuple, topic: str | None = None, partitio
     _check_structure(h)
     if h.size > len(data):
         raise _corrupt(f"Record batch length field says {h.size} bytes, but {len(data)} were given")
-    buf = bytes(_records_bytes(data, h))
+    buf = bytes(_records_bytes(data, h, max_bytes))
     base_offset, base_timestamp = h.base_offset, h.base_timestamp
     log_append_time = h.attributes & _TIMESTAMP_TYPE_BIT
     ts_type = 1 if log_append_time else 0
@@ -696,11 +764,11 @@ def _read_headers(buf: bytes, pos: int, stop: int, count: int):
     return tuple(headers), pos
 
 
-def has_null_key(data) -> bool:
+def has_null_key(data, max_bytes: int | None = None) -> bool:
     """True when a record of the batch has no key; walks the records without building them
-    (the check a compacted topic needs on every append)."""
+    (the check a compacted topic needs on every append). `max_bytes`: as in decode_records."""
     h = parse_header(data)
-    buf = _records_bytes(data, h)
+    buf = _records_bytes(data, h, max_bytes)
     pos = 0
     for _ in range(h.records_count):
         length, pos = decode_varint(buf, pos, 5)

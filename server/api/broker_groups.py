@@ -7,6 +7,12 @@ hands it a future, answered when the coordinator says so (`drain()`); one timer 
 session expiry, rebalance timeouts and the initial rebalance delay. A commit is answered only
 after a flush of the offset store (a write to the tree, committed by its quorum) that began after
 the commit was made (commits share one).
+
+Every method first checks the request's ids against the broker's bounds (limits.py): a group id
+too long is INVALID_GROUP_ID and a member or client id too long INVALID_REQUEST, answered before
+the group's offsets are read or anything is kept for it. An OffsetCommit for a partition that
+does not exist is UNKNOWN_TOPIC_OR_PARTITION before the coordinator sees it (Kafka's KafkaApis
+does the same), so what the tree keeps for a group is bounded by the partitions that exist.
 """
 from __future__ import annotations
 
@@ -17,9 +23,11 @@ import time
 
 from dcli.v1 import broker_pb2 as pb
 from dcli.wire import errors
-from dcli.wire.errors import BrokerError, CoordinatorNotAvailableError, NotCoordinatorError
-from dcli_server.api.errors import kafka_fields
-from dcli_server.broker.groups import GroupConfig, GroupCoordinator, JoinRequest
+from dcli.wire.errors import (BrokerError, CoordinatorNotAvailableError, NotCoordinatorError,
+                              UnknownTopicOrPartitionError)
+from dcli_server.api.errors import guarded, kafka_fields
+from dcli_server.broker.groups import GroupConfig, GroupCoordinator, JoinRequest, PartitionResult
+from dcli_server.broker.limits import check_groups_in_request, group_request_error
 from dcli_server.broker.offsets import CommittedOffsets, OffsetCommit
 
 log = logging.getLogger("dcli.server")
@@ -110,10 +118,13 @@ class GroupRpcs:
 
     _groups: Groups
 
-    async def _refused(self, group_id: str) -> BrokerError | None:
-        """Why this broker must not serve `group_id` now (NOT_COORDINATOR, or no coordinator
-        yet), or None once its offsets are loaded."""
+    async def _refused(self, group_id: str, **ids) -> BrokerError | None:
+        """Why this broker must not serve `group_id` now (ids past the bounds, NOT_COORDINATOR,
+        or no coordinator yet), or None once its offsets are loaded. `ids`: the request's member
+        id, client id, ... (limits.group_request_error)."""
         broker = self._broker
+        if (e := group_request_error(broker.config, group_id, **ids)) is not None:
+            return e
         try:
             node, _, _ = broker.coordinator_for(group_id)
         except BrokerError as e:
@@ -127,8 +138,11 @@ class GroupRpcs:
             return CoordinatorNotAvailableError(message=f"The group's offsets cannot be read: {e}")
         return None
 
+    @guarded
     async def JoinGroup(self, request: pb.JoinGroupRequest, context) -> pb.JoinGroupResponse:
-        if (e := await self._refused(request.group_id)) is not None:
+        if (e := await self._refused(request.group_id, member_id=request.member_id, client_id=request.client_id,
+                                     client_host=request.client_host, protocol_type=request.protocol_type,
+                                     protocols=[p.name for p in request.protocols])) is not None:
             return pb.JoinGroupResponse(member_id=request.member_id, generation_id=-1, **kafka_fields(e))
         g = self._groups
         waiter = asyncio.get_running_loop().create_future()
@@ -145,8 +159,9 @@ class GroupRpcs:
             members=[pb.GroupMember(member_id=m.member_id, client_id=m.client_id,
                                     client_host=m.client_host, metadata=m.metadata) for m in r.members])
 
+    @guarded
     async def SyncGroup(self, request: pb.SyncGroupRequest, context) -> pb.SyncGroupResponse:
-        if (e := await self._refused(request.group_id)) is not None:
+        if (e := await self._refused(request.group_id, member_id=request.member_id)) is not None:
             return pb.SyncGroupResponse(**kafka_fields(e))
         g = self._groups
         waiter = asyncio.get_running_loop().create_future()
@@ -157,29 +172,40 @@ class GroupRpcs:
         return pb.SyncGroupResponse(error_code=r.error_code, error_message=r.error_message,
                                     assignment=r.assignment)
 
+    @guarded
     async def Heartbeat(self, request: pb.HeartbeatRequest, context) -> pb.HeartbeatResponse:
-        if (e := await self._refused(request.group_id)) is not None:
+        if (e := await self._refused(request.group_id, member_id=request.member_id)) is not None:
             return pb.HeartbeatResponse(**kafka_fields(e))
         r = self._groups.coordinator.heartbeat(now_ms(), request.group_id, request.generation_id,
                                                request.member_id)
         self._groups.deliver()
         return pb.HeartbeatResponse(error_code=r.error_code, error_message=r.error_message)
 
+    @guarded
     async def LeaveGroup(self, request: pb.LeaveGroupRequest, context) -> pb.LeaveGroupResponse:
-        if (e := await self._refused(request.group_id)) is not None:
+        longest = max(request.member_ids, key=len, default="")
+        if (e := await self._refused(request.group_id, member_id=longest)) is not None:
             return pb.LeaveGroupResponse(**kafka_fields(e))
         r = self._groups.coordinator.leave(now_ms(), request.group_id, list(request.member_ids))
         self._groups.deliver()
         return pb.LeaveGroupResponse(error_code=r.error_code, error_message=r.error_message)
 
+    @guarded
     async def OffsetCommit(self, request: pb.OffsetCommitRequest, context) -> pb.OffsetCommitResponse:
-        if (e := await self._refused(request.group_id)) is not None:
+        if (e := await self._refused(request.group_id, member_id=request.member_id)) is not None:
             return pb.OffsetCommitResponse(partitions=[
                 pb.PartitionError(topic=p.topic, partition=p.partition, **kafka_fields(e)) for p in request.partitions])
         g = self._groups
-        results = g.coordinator.commit_offsets(
+        # Kafka's KafkaApis answers a partition it does not know UNKNOWN_TOPIC_OR_PARTITION before
+        # the coordinator sees it: what the tree keeps is bounded by the partitions that exist
+        exists = [self._exists(p.topic, p.partition) for p in request.partitions]
+        known = [p for p, ok in zip(request.partitions, exists) if ok]
+        committed = iter(g.coordinator.commit_offsets(
             now_ms(), request.group_id, request.generation_id, request.member_id,
-            [OffsetCommit(p.topic, p.partition, p.offset, p.metadata) for p in request.partitions])
+            [OffsetCommit(p.topic, p.partition, p.offset, p.metadata) for p in known]) if known else ())
+        unknown = UnknownTopicOrPartitionError()
+        results = [next(committed) if ok else PartitionResult(p.topic, p.partition, unknown.kafka_code, unknown.message)
+                   for p, ok in zip(request.partitions, exists)]
         g.deliver()
         failed = None
         if any(not r.error_code for r in results):
@@ -193,6 +219,12 @@ class GroupRpcs:
                                  {"error_code": r.error_code, "error_message": r.error_message}))
             for r in results])
 
+    def _exists(self, topic: str, partition: int) -> bool:
+        membership = self._broker.membership
+        found = membership.topics.get(topic) if membership is not None else None
+        return found is not None and 0 <= partition < found.partitions
+
+    @guarded
     async def OffsetFetch(self, request: pb.OffsetFetchRequest, context) -> pb.OffsetFetchResponse:
         if (e := await self._refused(request.group_id)) is not None:
             return pb.OffsetFetchResponse(**kafka_fields(e))
@@ -202,6 +234,7 @@ class GroupRpcs:
             pb.CommittedOffset(topic=c.topic, partition=c.partition, offset=c.offset, metadata=c.metadata)
             for c in found])
 
+    @guarded
     async def ListGroups(self, request: pb.ListGroupsRequest, context) -> pb.ListGroupsResponse:
         await self._load_coordinated()
         return pb.ListGroupsResponse(groups=[
@@ -225,7 +258,9 @@ class GroupRpcs:
         except BrokerError:
             return False
 
+    @guarded
     async def DescribeGroups(self, request: pb.DescribeGroupsRequest, context) -> pb.DescribeGroupsResponse:
+        check_groups_in_request(len(request.group_ids), self._broker.config, "DescribeGroups")
         refused = {}
         for group in dict.fromkeys(request.group_ids):
             if (e := await self._refused(group)) is not None:
@@ -241,7 +276,9 @@ class GroupRpcs:
                                                  assignment=m.assignment) for m in d.members])
             for d in described])
 
+    @guarded
     async def DeleteGroups(self, request: pb.DeleteGroupsRequest, context) -> pb.DeleteGroupsResponse:
+        check_groups_in_request(len(request.group_ids), self._broker.config, "DeleteGroups")
         g = self._groups
         refused = {}
         for group in dict.fromkeys(request.group_ids):

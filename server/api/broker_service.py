@@ -34,7 +34,9 @@ def _require(ok: bool, message: str) -> None:
 
 async def fetch(broker: Broker, request: pb.FetchRequest, *, replica_id: int) -> pb.FetchResponse:
     """A Fetch, for a consumer (replica_id -1, the client port) or for the follower that broker
-    `replica_id` is (the peer port, which knows who asks)."""
+    `replica_id` is (the peer port, which knows who asks). Negative sizes and waits are refused;
+    a wait or size past the broker's bounds (dcli.fetch.max.wait.ms, fetch.max.bytes) is
+    clamped by Broker.fetch, as Kafka clamps max_bytes."""
     for name in ("max_wait_ms", "min_bytes", "max_bytes"):
         value = getattr(request, name)
         _require(value >= 0, f"{name} must not be negative, not {value}")

@@ -15,7 +15,7 @@ from dcli_server.auth.store import refuse_reserved
 from dcli_server.auth.tokens import caller
 from dcli_server.listeners.guard import Malformed
 from dcli_server.listeners.ratelimit import RateLimitedLog
-from dcli_server.node import Conn, CoordNode
+from dcli_server.node import Conn, CoordNode, Refused
 
 log = logging.getLogger("dcli.server")
 limited = RateLimitedLog(log)
@@ -29,6 +29,16 @@ def client_host(peer: str) -> str:
     if kind == "ipv6":
         return rest.rpartition("]")[0].lstrip("[")
     return rest.rpartition(":")[0] if kind == "ipv4" else peer
+
+
+def _screen(requests):
+    """The requests as the node should take them: one on the identity store from a caller who may
+    not touch it (auth on, not an administrator) becomes a Refused, answered NoAuth in its turn."""
+    who = caller.get()
+    if who is None or who.admin:
+        return requests
+    return [Refused(r.xid, problem) if (problem := refuse_reserved((r,), who)) is not None else r
+            for r in requests]
 
 
 class CoordinationService(pb_grpc.CoordinationServicer):
@@ -78,7 +88,7 @@ class CoordinationService(pb_grpc.CoordinationServicer):
             return
         if isinstance(first, Malformed):
             await abort(context, MarshallingError("", _MALFORMED), "Session")
-        if (problem := self._too_large(first) or refuse_reserved(first.requests, caller.get())) is not None:
+        if (problem := self._too_large(first)) is not None:
             await abort(context, problem, "Session")
         if not first.HasField("connect"):
             yield pb.ServerFrame(error=BadArgumentsError("", "the first frame must carry connect").to_proto())
@@ -91,7 +101,7 @@ class CoordinationService(pb_grpc.CoordinationServicer):
             return
         # the answer leaves when the session's creation is committed and applied here
         conn.outbox.appendleft((gate, connected))
-        node.submit(conn, first.requests)
+        node.submit(conn, _screen(first.requests))
         failure: list[DcliError] = []
         reader = asyncio.get_running_loop().create_task(self._read(context, conn, failure))
         try:
@@ -141,11 +151,11 @@ class CoordinationService(pb_grpc.CoordinationServicer):
                     failure.append(MarshallingError("", _MALFORMED))
                     conn.wake.set()
                     return
-                if (problem := self._too_large(frame) or refuse_reserved(frame.requests, caller.get())) is not None:
+                if (problem := self._too_large(frame)) is not None:
                     failure.append(problem)
                     conn.wake.set()
                     return
-                node.submit(conn, frame.requests)
+                node.submit(conn, _screen(frame.requests))
         except asyncio.CancelledError:
             raise
         except Exception as e:  # a frame that does not parse, or the stream broke

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import Counter
 
 from dcli.v1 import broker_pb2 as pb
 from dcli.wire import errors
@@ -27,7 +28,8 @@ from dcli_server.broker import cluster_meta as meta
 from dcli_server.broker.peers import PeerUnreachable
 from dcli_server.broker.replication import READY_WAIT_S
 from dcli_server.broker.requests import ConfigValue, NewTopic, PartitionDescription, TopicDescription, TopicResult
-from dcli_server.broker.topics import check_partition_budget, plan_partitions
+from dcli_server.broker.limits import check_partition_budget, check_topics_in_request
+from dcli_server.broker.topics import plan_partitions
 from dcli_server.broker.tree_topics import (add_partitions, check_topic_configs, delete_topic, plan_assignment,
                                             propose_topic)
 
@@ -68,6 +70,8 @@ class TopicAdmin:
                        allow_auto_topic_creation: bool = False) -> list[TopicDescription]:
         """Descriptions of `topics` (None: all), creating unknown ones when both the request
         and auto.create.topics.enable allow it."""
+        if topics is not None:
+            check_topics_in_request(len(topics), self.config, "Metadata")
         await self.ready()
         known = self.membership.topics
         if topics is None:
@@ -109,25 +113,34 @@ class TopicAdmin:
         log.info("broker %s: created topic %s on first use", self.broker_id, name)
 
     async def create_topics(self, topics: list[NewTopic], *, validate_only: bool = False) -> list[TopicResult]:
+        """Each topic checked against the partition budget (dcli.max.partitions), counting the
+        ones asked for earlier in the same request, before a replica list is built for it."""
+        check_topics_in_request(len(topics), self.config, "CreateTopics")
         await self.ready()
-        names = [t.name for t in topics]
+        entries = Counter(t.name for t in topics)
+        held = sum(a.partitions for a in self.membership.topics.values())
+        planned: dict[str, int] = {}      # earlier topics of this request, by partitions
         out = []
         for t in topics:
             try:
-                if names.count(t.name) > 1:
+                if entries[t.name] > 1:
                     raise InvalidRequestError(message=(
                         f"Create topics request contains multiple entries for the topic {t.name}."))
                 n, rf = t.num_partitions, t.replication_factor
                 if not t.assignments:
                     n = n if n != -1 else self.config.num_partitions
                     rf = rf if rf != -1 else self.config.default_replication_factor
-                if t.name not in self.membership.topics:
-                    check_partition_budget(len(t.assignments) if t.assignments else max(n, 0),
-                                           self.membership.topics, self.config)
+                known = self.membership.topics
+                if t.name not in known:
+                    pending = sum(v for k, v in planned.items() if k not in known)
+                    check_partition_budget(len(t.assignments) if t.assignments else max(n, 0), known,
+                                           self.config, pending=pending, held=held)
                 assignment = await asyncio.to_thread(self._create_in_tree, t.name, n, rf, dict(t.configs),
                                                      dict(t.assignments), validate_only)
+                planned[t.name] = assignment.partitions
                 if not validate_only:
                     await self._acted_on(t.name, assignment.partitions, assignment.topic_id)
+                    held = sum(a.partitions for a in self.membership.topics.values())
                 out.append(TopicResult(t.name, assignment.topic_id))
             except BrokerError as e:
                 out.append(TopicResult(t.name, "", e))
@@ -174,6 +187,7 @@ class TopicAdmin:
                 f"The cluster's metadata cannot be reached: {e}")))
 
     async def delete_topics(self, names: list[str]) -> list[TopicResult]:
+        check_topics_in_request(len(names), self.config, "DeleteTopics")
         await self.ready()
         out = []
         for name in names:

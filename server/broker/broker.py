@@ -48,7 +48,7 @@ from dcli.wire.topics import validate_topic
 from dcli_server.broker import cluster_meta as meta
 from dcli_server.broker.admin import TopicAdmin
 from dcli_server.broker.config import BrokerConfig, parse_properties
-from dcli_server.broker.partition import Partition, split_batches
+from dcli_server.broker.partition import Partition, check_decompressed_sizes, compressed, split_batches
 from dcli_server.broker.partition_dirs import PartitionDirs
 from dcli_server.broker.peers import BrokerPeers, NoPeers
 from dcli_server.broker.producer_ids import ProducerIds
@@ -243,7 +243,11 @@ class Broker(TopicAdmin, Replication, ProducerIds):
                     raise NotEnoughReplicasError(message=(
                         f"The size of the current ISR {set(p.isr)} is insufficient to satisfy the "
                         f"min.isr requirement of {p.min_insync_replicas} for partition {p.name}"))
-                appended = p.append(split_batches(records, p.name, p.log.config))
+                batches = split_batches(records, p.name, p.log.config)
+                if compressed(batches):     # inflating is bounded, and off the event loop
+                    await asyncio.to_thread(check_decompressed_sizes, batches, p.name, p.log.config)
+                    p.check_leader()
+                appended = p.append(batches)
                 self._appended(p)
                 result.base_offset = appended.base_offset
                 result.log_start_offset = p.log_start_offset
@@ -278,12 +282,15 @@ class Broker(TopicAdmin, Replication, ProducerIds):
                     max_bytes: int = MAX_FETCH_BYTES, replica_id: int = -1) -> list[FetchResult]:
         """Read each partition from its fetch offset, at most `max_bytes` in all (but at least
         one batch), below the high watermark. When fewer than `min_bytes` are there and no
-        partition has an error, wait up to `max_wait_ms` for appends to bring more."""
+        partition has an error, wait up to `max_wait_ms` for appends to bring more. Both are
+        clamped to the broker's bounds (dcli.fetch.max.wait.ms, fetch.max.bytes), as Kafka
+        clamps max_bytes to fetch.max.bytes."""
         if not self._scanned.is_set():
             await self.ready()
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + max(max_wait_ms, 0) / 1000
-        max_bytes = min(max_bytes, MAX_FETCH_BYTES) if max_bytes > 0 else MAX_FETCH_BYTES
+        deadline = loop.time() + min(max(max_wait_ms, 0), self.config.fetch_max_wait_ms) / 1000
+        cap = min(self.config.fetch_max_bytes, MAX_FETCH_BYTES)
+        max_bytes = min(max_bytes, cap) if max_bytes > 0 else cap
         while True:
             results, total, errored = self._read(items, max_bytes, replica_id)
             remaining = deadline - loop.time()

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Mapping
 
 from dcli.wire.errors import InvalidConfigurationError
+from dcli_server.broker.requests import MAX_FETCH_BYTES
 from dcli_server.storage.log_config import LogConfig, invalid, parse_number
 
 _HOUR_MS = 60 * 60 * 1000
@@ -43,6 +44,12 @@ _SETTINGS: dict[str, tuple[str, str, int | None]] = {
     "leader.imbalance.check.interval.seconds": ("leader_imbalance_check_interval_seconds", "LONG", 1),
     "leader.imbalance.per.broker.percentage": ("leader_imbalance_per_broker_percentage", "INT", 0),
     "dcli.max.partitions": ("max_partitions", "INT", 1),
+    # bounds at the edge (docs/broker.md, "Limits"); Kafka's names where Kafka has the setting
+    "fetch.max.bytes": ("fetch_max_bytes", "INT", 1024),
+    "dcli.fetch.max.wait.ms": ("fetch_max_wait_ms", "INT", 0),
+    "group.max.size": ("group_max_size", "INT", 1),
+    "dcli.max.groups": ("max_groups", "INT", 1),
+    "dcli.max.id.length": ("max_id_length", "INT", 1),
 }
 
 # topic config name -> the broker settings it defaults from (the first one set wins)
@@ -109,6 +116,11 @@ class BrokerConfig:
     leader_imbalance_check_interval_seconds: int = 300
     leader_imbalance_per_broker_percentage: int = 10
     max_partitions: int = 4096  # not Kafka's: each open partition holds three file descriptors
+    fetch_max_bytes: int = MAX_FETCH_BYTES      # Kafka's 55 MiB would not fit one gRPC answer
+    fetch_max_wait_ms: int = 30_000             # a long poll's longest wait (Kafka's request.timeout.ms)
+    group_max_size: int = 1000                  # Kafka's default is unbounded
+    max_groups: int = 10_000                    # groups this broker coordinates at once
+    max_id_length: int = 255                    # group, client and member ids (a member id: 64 more)
     explicit: frozenset[str] = field(default=frozenset(), compare=False)
 
     def __post_init__(self) -> None:
@@ -117,6 +129,9 @@ class BrokerConfig:
             value = getattr(self, f.name)
             if f.name in by_field and value is not None:
                 object.__setattr__(self, f.name, parse_value(by_field[f.name], value))
+        if self.fetch_max_bytes > MAX_FETCH_BYTES:
+            raise invalid("fetch.max.bytes", self.fetch_max_bytes,
+                          f"Value must be no more than {MAX_FETCH_BYTES} (one answer of the gRPC API)")
         self.log_config()  # refuse settings the log would refuse, now rather than at first use
 
     @classmethod

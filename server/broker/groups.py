@@ -76,9 +76,10 @@ from typing import Any, Callable, Iterable, Mapping, NamedTuple, Sequence
 
 from dcli.wire.consumer_protocol import ConsumerProtocolError, decode_subscription
 from dcli.wire.errors import (
-    BrokerError, GroupIdNotFoundError, IllegalGenerationError, InconsistentGroupProtocolError, InvalidGroupIdError,
-    InvalidSessionTimeoutError, MemberIdRequiredError, NonEmptyGroupError, NotCoordinatorError,
-    OffsetMetadataTooLargeError, RebalanceInProgressError, UnknownMemberIdError)
+    BrokerError, GroupIdNotFoundError, GroupMaxSizeReachedError, IllegalGenerationError, InconsistentGroupProtocolError,
+    InvalidGroupIdError, InvalidSessionTimeoutError, MemberIdRequiredError, NonEmptyGroupError, NotCoordinatorError,
+    OffsetMetadataTooLargeError, PolicyViolationError, RebalanceInProgressError, UnknownMemberIdError)
+from dcli_server.broker.limits import offset_topic_error
 from dcli_server.broker.offsets import CommittedOffsets, OffsetCommit
 
 CONSUMER_PROTOCOL_TYPE = "consumer"
@@ -98,6 +99,8 @@ _PROPERTIES = {
     "offsets.retention.minutes": ("offsets_retention_ms", _MINUTE_MS),
     "offsets.retention.check.interval.ms": ("offsets_retention_check_interval_ms", 1),
     "offset.metadata.max.bytes": ("offset_metadata_max_bytes", 1),
+    "group.max.size": ("group_max_size", 1),
+    "dcli.max.groups": ("max_groups", 1),
 }
 
 
@@ -112,6 +115,8 @@ class GroupConfig:
     offsets_retention_ms: int = 7 * 24 * 60 * _MINUTE_MS
     offsets_retention_check_interval_ms: int = 600_000
     offset_metadata_max_bytes: int = 4096
+    group_max_size: int = 1000  # members and members-to-be (MEMBER_ID_REQUIRED) of one group
+    max_groups: int = 10_000  # groups kept at once; a new one past it is refused (POLICY_VIOLATION)
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -417,7 +422,13 @@ class GroupCoordinator:
             if g is None:
                 if not (req.protocol_type and req.protocols):
                     return self._join_error(waiter, "", InconsistentGroupProtocolError)
+                if (full := self._no_room_for_group(req.group_id)) is not None:
+                    return self._outbox.append(Reply(waiter, JoinResult(
+                        error_code=full.kafka_code, error_message=full.message)))
                 g = self._groups[req.group_id] = _Group(req.group_id, GroupState.EMPTY, now_ms)
+            elif len(g.members) + len(g.pending_members) >= cfg.group_max_size:
+                # Kafka's check for a new member (KAFKA-7641): the group is full
+                return self._join_error(waiter, "", GroupMaxSizeReachedError)
             self._join_unknown_member(g, req, waiter, now_ms)
         elif g is None:
             return self._join_error(waiter, req.member_id, UnknownMemberIdError)
@@ -426,6 +437,14 @@ class GroupCoordinator:
         if g.state == GroupState.PREPARING_REBALANCE:
             self._try_complete_join(g, now_ms)
         self._advance(g, now_ms)
+
+    def _no_room_for_group(self, group_id: str) -> BrokerError | None:
+        """POLICY_VIOLATION when a new group would be one more than dcli.max.groups."""
+        if len(self._groups) < self.config.max_groups:
+            return None
+        return PolicyViolationError(message=(
+            f"The coordinator holds {len(self._groups)} groups, at most {self.config.max_groups} "
+            f"(dcli.max.groups); group '{group_id}' cannot be created."))
 
     def _join_unknown_member(self, g: _Group, req: JoinRequest, waiter: Any, now: int) -> None:
         if not g.supports(req.protocol_type, req.protocols):
@@ -773,10 +792,14 @@ class GroupCoordinator:
         if self.offsets is None:
             raise RuntimeError("this coordinator has no offset store")
         g = self._groups.get(group_id)
+        created = False
         if g is not None:
             self._advance(g, now_ms)
         elif generation_id < 0:
+            if (full := self._no_room_for_group(group_id)) is not None:
+                return [PartitionResult(c.topic, c.partition, full.kafka_code, full.message) for c in offsets]
             g = self._groups[group_id] = _Group(group_id, GroupState.EMPTY, now_ms)
+            created = True
         error = IllegalGenerationError if g is None else self._validate_commit(g, generation_id, member_id)
         if error is None and g.state == GroupState.COMPLETING_REBALANCE:
             error = RebalanceInProgressError
@@ -787,11 +810,15 @@ class GroupCoordinator:
         limit = self.config.offset_metadata_max_bytes
         accepted, results = [], []
         for c in offsets:
-            if len(c.metadata.encode("utf-8")) > limit:
+            if (bad_topic := offset_topic_error(c.topic)) is not None:
+                results.append(PartitionResult(c.topic, c.partition, bad_topic.kafka_code, bad_topic.message))
+            elif len(c.metadata.encode("utf-8")) > limit:
                 results.append(PartitionResult(c.topic, c.partition, **_err(OffsetMetadataTooLargeError)))
             else:
                 accepted.append(c)
                 results.append(PartitionResult(c.topic, c.partition))
+        if created and not accepted:
+            del self._groups[group_id]      # nothing kept for it: no group either
         self.offsets.commit(group_id, accepted, now_ms)
         return results
 

@@ -37,8 +37,8 @@ from dcli.wire.errors import (
     CorruptRecordError, InvalidRecordError, NotLeaderOrFollowerError, RecordTooLargeError,
 )
 from dcli.wire.records import (
-    MAGIC, NO_PRODUCER_ID, RECORD_BATCH_OVERHEAD, BatchHeader, decode_records, iter_batches,
-    parse_header, validate_batch,
+    MAGIC, NO_PRODUCER_ID, RECORD_BATCH_OVERHEAD, BatchHeader, Compression, check_decompressed,
+    decode_records, iter_batches, parse_header, validate_batch,
 )
 from dcli_server.broker.producer_state import ProducerStateTable
 from dcli_server.storage.log_config import LogConfig
@@ -82,6 +82,24 @@ def split_batches(records: bytes, name: str, config: LogConfig) -> list[tuple[Ba
         out.append((h, batch))
         pos += h.size
     return out
+
+
+def compressed(batches: list[tuple[BatchHeader, memoryview]]) -> bool:
+    return any(h.compression != Compression.NONE for h, _ in batches)
+
+
+def check_decompressed_sizes(batches: list[tuple[BatchHeader, memoryview]], name: str, config: LogConfig) -> None:
+    """Refuse (RecordTooLargeError) a compressed batch that is larger than max.message.bytes
+    once decompressed; inflating stops one byte past the limit and keeps 64 KiB at a time.
+    CPU-bound: the broker calls it in a thread, never on its event loop."""
+    for h, data in batches:
+        if h.compression != Compression.NONE:
+            check_decompressed(data, config.max_message_bytes, f" in the append to {name}")
+
+
+# A stored batch is read back (ListOffsets by time) within its topic's max.message.bytes and this
+# much more: batches were checked against the limit when appended, which may have been raised since.
+READ_DECOMPRESSED_MARGIN = 1 << 20
 
 
 @dataclass
@@ -475,7 +493,12 @@ class Partition:
             if not data:
                 break
             first = parse_header(data)
-            for r in decode_records(memoryview(data)[: first.size]):
+            try:
+                records = decode_records(memoryview(data)[: first.size],
+                                         max_bytes=self.log.config.max_message_bytes + READ_DECOMPRESSED_MARGIN)
+            except RecordTooLargeError:         # not inflated: the batch as a whole answers
+                return max(first.base_offset, start), first.max_timestamp
+            for r in records:
                 if r.timestamp >= timestamp and start <= r.offset < hw:
                     return r.offset, r.timestamp
         return None

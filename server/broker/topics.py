@@ -19,6 +19,7 @@ from dcli.wire.topics import collides, validate_topic
 from dcli_server.broker.assignment import assign_replicas, check_replication_factor as _check_replication_factor
 from dcli_server.broker.cluster_meta import TopicAssignment
 from dcli_server.broker.config import BrokerConfig
+from dcli_server.broker.limits import check_partition_budget
 from dcli_server.storage.wal import CorruptLogError
 
 
@@ -74,14 +75,6 @@ def _check_assignments(assignments: Mapping[int, list[int]], brokers: list[int],
     return out
 
 
-def check_partition_budget(adding: int, existing: Mapping[str, TopicAssignment], config: BrokerConfig) -> None:
-    held = sum(t.partitions for t in existing.values())
-    if held + adding > config.max_partitions:
-        raise InvalidPartitionsError(message=(
-            f"Unable to add {adding} partition(s): the broker holds {held} of at most "
-            f"{config.max_partitions} partitions (dcli.max.partitions)."))
-
-
 def plan_topic(name: str, num_partitions: int, replication_factor: int,
                assignments: Mapping[int, list[int]], *, brokers: list[int], config: BrokerConfig,
                existing: Mapping[str, TopicAssignment], start_index: int | None = None,
@@ -101,14 +94,15 @@ def plan_topic(name: str, num_partitions: int, replication_factor: int,
                 "Both numPartitions or replicationFactor and replicasAssignments were set. "
                 "Both cannot be used at the same time."))
         replicas = _check_assignments(assignments, brokers)
+        check_partition_budget(len(replicas), existing, config)
     else:
         partitions = config.num_partitions if num_partitions == -1 else num_partitions
         rf = config.default_replication_factor if replication_factor == -1 else replication_factor
         if partitions <= 0:
             raise InvalidPartitionsError(message="Number of partitions must be larger than 0.")
         _check_replication_factor(rf, brokers)
+        check_partition_budget(partitions, existing, config)      # before a replica list is built
         replicas = assign_replicas(partitions, rf, sorted(brokers), start_index=start_index, shift=shift, rng=rng)
-    check_partition_budget(len(replicas), existing, config)
     return TopicAssignment(name, new_topic_id(), tuple(replicas))
 
 

@@ -481,7 +481,7 @@ class PartitionLog:
             raise UnsupportedCompressionTypeError(message=(
                 "The requesting client does not support the compression type of given "
                 f"partition. (compression {h.compression}; only none and gzip are supported)"))
-        if config.compacts and has_null_key(batch):
+        if config.compacts and has_null_key(batch, config.max_message_bytes):
             raise InvalidRecordError(message=(
                 f"Compacted topic cannot accept message without key in topic partition {name}."))
 

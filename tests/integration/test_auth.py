@@ -138,6 +138,12 @@ def test_a_user_without_admin_reads_and_writes_but_administers_nothing(node):
     with CoordClient(node.address) as zk:
         with pytest.raises(errors.NoAuthError):
             zk.get("/dcli/auth/users/root")          # the identity store is not hers to read
+        with pytest.raises(errors.NoAuthError):
+            zk.set("/dcli/auth/enabled", b"0")
+        # one refused request fails alone: the session and its stream go on
+        assert zk.get("/alice")[0] == b"1"
+        zk.set("/alice", b"2")
+        assert zk.get("/alice")[0] == b"2"
     member = dcli(node, "cluster", "member", "add", "--server", node.address, "2", "127.0.0.1:1", user=alice)
     assert member.returncode == 6 and member.stderr.decode().startswith("permission denied: AddMember needs root")
     delete = dcli(node, "kafka", "topics", "--delete", "--topic", "orders", user=alice)

@@ -588,8 +588,9 @@ def test_config_from_kafka_properties():
                                           "group.min.session.timeout.ms": 100})
     assert (config.initial_rebalance_delay_ms, config.offsets_retention_ms,
             config.min_session_timeout_ms, config.max_session_timeout_ms) == (0, 60_000, 100, 1_800_000)
+    assert GroupConfig.from_properties({"group.max.size": "3"}).group_max_size == 3
     with pytest.raises(ValueError, match="unknown group config name"):
-        GroupConfig.from_properties({"group.max.size": "3"})
+        GroupConfig.from_properties({"group.consumer.heartbeat.interval.ms": "3"})
     with pytest.raises(ValueError):
         GroupConfig(min_session_timeout_ms=10, max_session_timeout_ms=5)
 
