@@ -57,6 +57,8 @@ def describe(e: BaseException) -> str:
         if reason in ("WRONG_VERSION_NUMBER", "HTTP_REQUEST", "UNKNOWN_PROTOCOL", "UNEXPECTED_MESSAGE",
                       "RECORD_LAYER_FAILURE"):
             return f"TLS: it does not speak TLS ({reason}): a peer without certificates?"
+        if reason.startswith(("TLSV1_ALERT", "SSLV3_ALERT")):
+            return f"TLS: the other side ended the handshake ({reason}): it does not trust this node's certificate?"
         if "CERTIFICATE" in reason:
             return f"TLS: certificate refused ({reason}): not signed by this cluster's CA?"
         return f"TLS handshake failed ({reason})"
