@@ -135,6 +135,8 @@ class FrameStream:
         """Run the TLS handshake on this (so far silent) connection; what follows is encrypted.
         ssl.SSLError or ConnectionError when it fails; the connection is then closed."""
         protocol = self._protocol
+        if protocol.lost is not None or protocol.transport.is_closing():
+            raise ConnectionResetError(f"closed before the TLS handshake: {protocol.lost or 'closing'}")
         loop = asyncio.get_running_loop()
         transport = await loop.start_tls(protocol.transport, protocol, context, server_side=server_side,
                                          server_hostname=server_hostname, ssl_handshake_timeout=timeout)
