@@ -15,7 +15,7 @@ from dcli.client import CoordClient
 from dcli.cluster import LocalCluster
 from dcli.cluster.certs import LocalCA
 from dcli.cluster.manager import free_ports
-from tests.conftest import ROOT, ServerProcess, run_cli
+from tests.conftest import ROOT, run_cli
 from tests.waiting import eventually
 
 WAIT_S = 30.0
@@ -89,14 +89,31 @@ def test_three_nodes_elect_and_replicate_over_mutual_tls(tls_cluster):
         assert "refused" not in log_of(tls_cluster, node_id)
 
 
-def _intruder(tls_cluster: LocalCluster, tmp_path, target: int, *args: str) -> ServerProcess:
-    """A node process that claims to be node 1 and dials node `target` (the lower id dials)."""
-    client, peer = free_ports(2)
-    member = tls_cluster.node(target).member
-    secret = tls_cluster.directory / "cluster.secret"          # it knows the secret: TLS must stop it
-    return ServerProcess(tmp_path / "intruder", "--node-id", "1", "--peers",
-                         f"1=127.0.0.1:{client}/127.0.0.1:{peer},{target}={member}",
-                         "--cluster-secret-file", str(secret), *args, port=client).start()
+class Intruder:
+    """A node process that claims to be node 1 and dials node `target` (the lower id dials). Not
+    waited for: alone with no quorum it would take seconds to say it serves, and it dials at once."""
+
+    def __init__(self, tls_cluster: LocalCluster, tmp_path, target: int, *args: str):
+        client, peer = free_ports(2)
+        member = tls_cluster.node(target).member
+        secret = tls_cluster.directory / "cluster.secret"      # it knows the secret: TLS must stop it
+        self.log_path = tmp_path / "intruder.log"
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "dcli_server", "--node-id", "1", "--data-dir", str(tmp_path / "intruder"),
+                 "--peers", f"1=127.0.0.1:{client}/127.0.0.1:{peer},{target}={member}",
+                 "--cluster-secret-file", str(secret), *args],
+                stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def __enter__(self) -> "Intruder":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.proc.kill()
+        self.proc.wait(timeout=30)
 
 
 def test_a_node_with_another_cas_certificate_cannot_join(tls_cluster, tmp_path):
@@ -104,16 +121,13 @@ def test_a_node_with_another_cas_certificate_cannot_join(tls_cluster, tmp_path):
     rogue = LocalCA.create(tmp_path / "rogue-ca").issue("node-1", server=True, client=True)
     with CoordClient(tls_cluster.servers) as zk:
         zk.create("/before-rogue", b"kept")
-    intruder = _intruder(tls_cluster, tmp_path, 2, "--cluster-id", tls_cluster.cluster_id,
-                         "--peer-cert-file", str(rogue.cert), "--peer-key-file", str(rogue.key),
-                         "--peer-trusted-ca-file", str(ca.cert_path))   # it trusts us; we do not trust it
-    try:
+    with Intruder(tls_cluster, tmp_path, 2, "--cluster-id", tls_cluster.cluster_id,
+                  "--peer-cert-file", str(rogue.cert), "--peer-key-file", str(rogue.key),
+                  "--peer-trusted-ca-file", str(ca.cert_path)) as intruder:   # it trusts us; we do not trust it
         line = eventually(lambda: [s for s in log_of(tls_cluster, 2).splitlines() if "peer listener: refused" in s],
                           WAIT_S, "node 2 to refuse the intruder")
         assert "certificate" in line[0], line
         eventually(lambda: "cannot connect" in intruder.log(), WAIT_S, "the intruder to fail")   # never got through
-    finally:
-        intruder.kill()
     with CoordClient(tls_cluster.servers) as zk:                # the cluster still serves, its data intact
         assert zk.get("/before-rogue")[0] == b"kept"
         zk.create("/after-rogue", b"")
@@ -146,13 +160,10 @@ def test_a_node_of_another_cluster_is_refused(tls_cluster, tmp_path):
     issued = LocalCA.load(tls_cluster.directory / "tls").issue("stranger", server=True, client=True)
     tls = ["--peer-cert-file", str(issued.cert), "--peer-key-file", str(issued.key),
            "--peer-trusted-ca-file", str(tls_cluster.directory / "tls" / "ca.pem")]
-    intruder = _intruder(tls_cluster, tmp_path, 3, "--cluster-id", "another-cluster", *tls)
-    try:
+    with Intruder(tls_cluster, tmp_path, 3, "--cluster-id", "another-cluster", *tls):
         line = eventually(lambda: [s for s in log_of(tls_cluster, 3).splitlines() if "peer listener: refused" in s],
                           WAIT_S, "node 3 to refuse the node of another cluster")
         assert "of another cluster" in line[0], line
-    finally:
-        intruder.kill()
 
 
 def test_a_data_dir_refuses_another_cluster_id(tls_cluster):
