@@ -155,3 +155,24 @@ def test_a_data_dir_remembers_its_cluster_and_refuses_another(tmp_path):
     with pytest.raises(UsageError, match="invalid --cluster-id"):
         peer_identity.check("no/slashes")
     assert peer_identity.wire_id("alpha") != peer_identity.wire_id("beta")
+
+
+def test_the_peer_port_takes_the_client_ports_certificates_unless_given_its_own(cas, tmp_path):
+    from dcli_server.config import load
+
+    node = cas["node-1"]
+    client_side = ["--cert-file", str(node.cert_file), "--key-file", str(node.key_file),
+                   "--trusted-ca-file", str(node.trusted_ca_file), "--data-dir", str(tmp_path / "d")]
+    tls = load(client_side, {})[0].peer_tls()
+    assert (tls.cert_file, tls.key_file, tls.trusted_ca_file, tls.client_cert_auth) == \
+        (node.cert_file, node.key_file, node.trusted_ca_file, True)
+    other = cas["node-2"]
+    own = load([*client_side, "--peer-cert-file", str(other.cert_file), "--peer-key-file", str(other.key_file),
+                "--no-peer-client-cert-auth"], {})[0].peer_tls()
+    assert (own.cert_file, own.trusted_ca_file, own.client_cert_auth) == (other.cert_file, node.trusted_ca_file, False)
+    assert load(["--data-dir", str(tmp_path / "d")], {})[0].peer_tls() is None
+    with pytest.raises(UsageError, match="--peer-cert-file and --peer-key-file go together"):
+        load(["--peer-cert-file", str(other.cert_file)], {})
+    with pytest.raises(UsageError, match="cannot use the peer TLS files"):
+        load(["--peer-cert-file", str(other.key_file), "--peer-key-file", str(other.key_file),
+              "--peer-trusted-ca-file", str(node.trusted_ca_file)], {})[0].peer_tls()
