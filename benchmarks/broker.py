@@ -16,15 +16,19 @@ Consumer in this process. Four measurements:
     .venv/bin/python benchmarks/broker.py                         # starts a server in a temp dir
     .venv/bin/python benchmarks/broker.py --records 200000 --latency-records 2000
     .venv/bin/python benchmarks/broker.py --server 127.0.0.1:7181
+    .venv/bin/python benchmarks/broker.py --tls --repeat 3        # TLS beside plaintext
 
 The server it starts listens on 127.0.0.1 only, keeps its data in a temporary directory (fsync
 always), and is stopped by its pid at the end. Every phase is bounded by --max-seconds: a phase
-that runs over stops the benchmark with exit status 1.
+that runs over stops the benchmark with exit status 1. With --tls two servers are started, one
+plaintext and one with TLS (benchmarks/tls_setup.py); the runs alternate between them and the
+medians are printed side by side with the ratio TLS / plaintext, instead of Kafka's figures.
 """
 from __future__ import annotations
 
 import argparse
 import shutil
+import statistics
 import struct
 import sys
 import tempfile
@@ -36,6 +40,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import tls_setup  # noqa: E402  (this directory's module)
 from broker_server import start_server, stop_server  # noqa: E402  (this directory's module)
 
 from dcli.client.admin import Admin  # noqa: E402
@@ -144,6 +149,82 @@ def line(name: str, seconds: float, records: int, reference: int, target: int | 
             f"ratio {rate / reference:.2f}{verdict}")
 
 
+def run_phases(address: str, args, emit) -> None:
+    """Every phase once against `address`, on fresh topics; emit(name, value) gets each figure:
+    seconds for a throughput phase, the list of latencies (ms) for the end-to-end run."""
+    run = uuid.uuid4().hex[:8]
+    names = {kind: f"bench-{kind}-{run}" for kind in ("acks1", "acksall", "e2e")}
+    with Admin(address) as admin:
+        for name in names.values():
+            admin.create_topic(name, PARTITIONS, 1)
+    n = args.records
+    emit("produce, acks=1", produce(address, names["acks1"], n, 1, args.max_seconds))
+    if "acks-all" not in args.skip:
+        emit("produce, acks=all", produce(address, names["acksall"], n, "all", args.max_seconds))
+    emit("consume", consume(address, names["acks1"], n, args.max_seconds))
+    if "latency" not in args.skip:
+        emit("end-to-end latency",
+             end_to_end(address, names["e2e"], args.latency_records, args.latency_rate, args.max_seconds))
+
+
+def print_against_kafka(name: str, value, args) -> None:
+    n = args.records
+    if name == "produce, acks=1":
+        print(line(name, value, n, KAFKA_PRODUCE_ACKS1, TARGET_PRODUCE), flush=True)
+    elif name == "produce, acks=all":
+        print(line(name, value, n, KAFKA_PRODUCE_ACKS_ALL, None), flush=True)
+    elif name == "consume":
+        print(line(name, value, n, KAFKA_CONSUME, TARGET_CONSUME), flush=True)
+    else:
+        p50, p99 = percentile(value, 0.50), percentile(value, 0.99)
+        print(f"{'end-to-end latency':<24} {len(value):>9} records at {args.latency_rate:,}/s: "
+              f"p50 {p50:.2f} ms, p99 {p99:.2f} ms   Kafka p50 {KAFKA_E2E_P50_MS:.0f} ms, "
+              f"p99 {KAFKA_E2E_P99_MS:.0f} ms, ratio p50 {p50 / KAFKA_E2E_P50_MS:.2f}, "
+              f"p99 {p99 / KAFKA_E2E_P99_MS:.2f}", flush=True)
+
+
+def tls_runs(args, tmp: Path) -> None:
+    """--tls: the phases against a plaintext server and a TLS one, alternating run by run; then
+    the medians side by side. Both servers are stopped here, by pid."""
+    certs = tls_setup.make_certs(tmp)
+    servers, addresses = [], {}
+    try:
+        for mode, extra in (("plaintext", ()), ("tls", certs.server_args)):
+            proc, addresses[mode] = start_server(tmp / f"data-{mode}", extra)
+            servers.append(proc)
+            print(f"dcli broker, {mode}: pid {proc.pid} on {addresses[mode]}")
+        print(f"{args.records} records of {RECORD_BYTES} bytes, {PARTITIONS} partitions, one Producer and one "
+              f"Consumer (dcli.client); {args.repeat} runs on each server, alternating", flush=True)
+        figures: dict[str, dict[str, list[float]]] = {m: {} for m in tls_setup.MODES}
+        cacert = {"plaintext": None, "tls": certs.cacert}
+        for r in range(args.repeat):
+            for mode in tls_setup.MODES:
+                got = figures[mode]
+
+                def emit(name, value, got=got):
+                    if isinstance(value, list):
+                        got.setdefault(name + " p50", []).append(percentile(value, 0.50))
+                        got.setdefault(name + " p99", []).append(percentile(value, 0.99))
+                    else:
+                        got.setdefault(name, []).append(args.records / value)
+                with tls_setup.client_tls(cacert[mode]):
+                    run_phases(addresses[mode], args, emit)
+                print(f"run {r} {mode:<9} " + ", ".join(
+                    f"{k} {v[-1]:,.0f}/s" if "latency" not in k else f"{k} {v[-1]:.2f} ms"
+                    for k, v in got.items()), flush=True)
+        rows = []
+        for name, values in figures["plaintext"].items():
+            pt, tls = statistics.median(values), statistics.median(figures["tls"][name])
+            if "latency" in name:
+                rows.append(tls_setup.Row(name, "latency", pt, tls, "ms", name.endswith("p50")))
+            else:
+                rows.append(tls_setup.Row(name, "throughput", pt, tls, "rec/s"))
+        tls_setup.print_comparison(rows, args.repeat)
+    finally:
+        for proc in servers:
+            stop_server(proc)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--records", type=int, default=500_000, help="records per throughput phase")
@@ -153,35 +234,27 @@ def main() -> int:
     ap.add_argument("--server", help="HOST:PORT of a running server (else one is started)")
     ap.add_argument("--skip", nargs="*", default=[], choices=("acks-all", "latency"),
                     help="phases to leave out")
+    ap.add_argument("--tls", action="store_true", help="a plaintext server beside a TLS one, runs alternating")
+    ap.add_argument("--repeat", type=int, default=1, help="runs (on each server, with --tls)")
     args = ap.parse_args()
+    if args.tls and args.server:
+        ap.error("--tls starts its own plaintext and TLS servers: leave out --server")
+    if args.repeat < 1 or args.records < 1 or args.latency_records < 1:
+        ap.error("--repeat, --records and --latency-records must be positive")
     tmp = proc = None
     address = args.server
-    if address is None:
+    if args.tls or address is None:
         tmp = Path(tempfile.mkdtemp(prefix="dcli-broker-client-bench-"))
-        proc, address = start_server(tmp / "data")
     try:
-        run = uuid.uuid4().hex[:8]
-        names = {kind: f"bench-{kind}-{run}" for kind in ("acks1", "acksall", "e2e")}
-        with Admin(address) as admin:
-            for name in names.values():
-                admin.create_topic(name, PARTITIONS, 1)
+        if args.tls:
+            tls_runs(args, tmp)
+            return 0
+        if address is None:
+            proc, address = start_server(tmp / "data")
         print(f"dcli broker at {address}: {args.records} records of {RECORD_BYTES} bytes, "
               f"{PARTITIONS} partitions, one Producer and one Consumer (dcli.client)")
-        n = args.records
-        print(line("produce, acks=1", produce(address, names["acks1"], n, 1, args.max_seconds), n,
-                   KAFKA_PRODUCE_ACKS1, TARGET_PRODUCE), flush=True)
-        if "acks-all" not in args.skip:
-            print(line("produce, acks=all", produce(address, names["acksall"], n, "all", args.max_seconds), n,
-                       KAFKA_PRODUCE_ACKS_ALL, None), flush=True)
-        print(line("consume", consume(address, names["acks1"], n, args.max_seconds), n,
-                   KAFKA_CONSUME, TARGET_CONSUME), flush=True)
-        if "latency" not in args.skip:
-            lat = end_to_end(address, names["e2e"], args.latency_records, args.latency_rate, args.max_seconds)
-            p50, p99 = percentile(lat, 0.50), percentile(lat, 0.99)
-            print(f"{'end-to-end latency':<24} {len(lat):>9} records at {args.latency_rate:,}/s: "
-                  f"p50 {p50:.2f} ms, p99 {p99:.2f} ms   Kafka p50 {KAFKA_E2E_P50_MS:.0f} ms, "
-                  f"p99 {KAFKA_E2E_P99_MS:.0f} ms, ratio p50 {p50 / KAFKA_E2E_P50_MS:.2f}, "
-                  f"p99 {p99 / KAFKA_E2E_P99_MS:.2f}")
+        for _ in range(args.repeat):
+            run_phases(address, args, lambda name, value: print_against_kafka(name, value, args))
         print("Kafka's figures: 3 brokers on 2014 hardware and a Java client (acks=all there is 3x "
               "synchronous replication); these: one Python server process and a Python client on this machine.")
         return 0

@@ -44,9 +44,9 @@ BATCH_BYTES = 16 * 1024
 PARTITIONS = 6
 
 
-def start_server(data_dir: Path) -> tuple[subprocess.Popen, str]:
+def start_server(data_dir: Path, extra=()) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen([sys.executable, "-m", "dcli_server", "--listen", "127.0.0.1:0",
-                             "--data-dir", str(data_dir)], stdout=subprocess.PIPE, cwd=ROOT)
+                             "--data-dir", str(data_dir), *extra], stdout=subprocess.PIPE, cwd=ROOT)
     sel = selectors.DefaultSelector()
     sel.register(proc.stdout, selectors.EVENT_READ)
     line = proc.stdout.readline().decode() if sel.select(60) else ""

@@ -13,11 +13,14 @@ Latency is perf_counter_ns around one synchronous call; p50/p99 by nearest rank.
     .venv/bin/python benchmarks/coord.py                      # starts dcli (and ZooKeeper if installed)
     .venv/bin/python benchmarks/coord.py --repeat 3 --n 5000 --m 20000
     .venv/bin/python benchmarks/coord.py --server 127.0.0.1:7181 --no-zookeeper
+    .venv/bin/python benchmarks/coord.py --tls                # dcli with TLS beside dcli without
 
 Servers it starts listen on 127.0.0.1 only, keep their data in a temporary directory, and are
 stopped by their pid at the end (SIGTERM, then SIGKILL). Every phase is bounded by --max-seconds.
 ZooKeeper is used when Debian's `zookeeper` package and kazoo are installed; otherwise the
 recorded reference figures are printed, labelled as such. Neither is a runtime dependency.
+With --tls there is no ZooKeeper: two dcli servers are started, one plaintext and one with TLS
+(benchmarks/tls_setup.py), the runs alternate between them, and the table shows TLS / plaintext.
 """
 from __future__ import annotations
 
@@ -40,6 +43,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT_S = 60.0
 WARMUP_PAIRS = 300
+CONNECTS = 20              # --tls: client starts timed per run, for the handshake's cost
 
 # Median over 3 runs, shared/reference/zookeeper.md §7.3 (ZooKeeper 3.8.0, kazoo 2.11.0, same box).
 REFERENCE = {
@@ -273,7 +277,7 @@ class Server:
         self.proc = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL,
                                      stdout=stdout or self._log, stderr=self._log)
         self.pid = self.proc.pid
-        self.address = ""
+        self.address = self.banner = ""
 
     def tail(self):
         try:
@@ -294,11 +298,10 @@ class Server:
         self._log.close()
 
 
-def start_dcli(workdir):
-    data = workdir / "dcli-data"
-    server = Server("dcli", [sys.executable, "-m", "dcli_server", "--listen", "127.0.0.1:0",
-                             "--data-dir", str(data)],
-                    workdir / "dcli.log", ROOT, stdout=subprocess.PIPE)
+def start_dcli(workdir, name="dcli", extra=()):
+    server = Server(name, [sys.executable, "-m", "dcli_server", "--listen", "127.0.0.1:0",
+                           "--data-dir", str(workdir / (name + "-data")), *extra],
+                    workdir / (name + ".log"), ROOT, stdout=subprocess.PIPE)
     sel = selectors.DefaultSelector()
     sel.register(server.proc.stdout, selectors.EVENT_READ)
     line = ""
@@ -308,7 +311,7 @@ def start_dcli(workdir):
     if not line.startswith("dcli server listening on "):
         server.stop()
         raise BenchError("dcli server did not start: %r\n%s" % (line, server.tail()))
-    server.address = line.split()[4].rstrip(",")
+    server.address, server.banner = line.split()[4].rstrip(","), line
     return server
 
 
@@ -518,12 +521,56 @@ def parse_args(argv=None):
     ap.add_argument("--max-seconds", type=float, default=120.0, help="bound on each phase (and each start-up)")
     ap.add_argument("--root", default="/bench", help="parent znode of each run's subtree")
     ap.add_argument("--json", metavar="FILE", help="write every run's figures here")
+    ap.add_argument("--tls", action="store_true", help="a plaintext dcli server beside a TLS one, no ZooKeeper")
     a = ap.parse_args(argv)
+    if a.tls and a.server:
+        ap.error("--tls starts its own plaintext and TLS servers: leave out --server")
     if min(a.n, a.m, a.threads, a.repeat) < 1 or a.size < 0 or a.max_seconds <= 0:
         ap.error("--n, --m, --threads, --repeat must be positive; --size >= 0; --max-seconds > 0")
     if a.n < a.threads:
         ap.error("--n must be at least --threads")
     return a
+
+
+def tls_runs(args, workdir, servers):
+    """--tls: the workload against a plaintext server and a TLS one, alternating run by run."""
+    import tls_setup as T
+
+    certs = T.make_certs(workdir)
+    drivers, cacert = {}, {"plaintext": None, "tls": certs.cacert}
+    for mode, extra in (("plaintext", ()), ("tls", certs.server_args)):
+        s = start_dcli(workdir, "dcli-" + mode, extra)
+        servers.append(s)
+        drivers[mode] = Driver("dcli", s.address, s.pid)
+        print("dcli %s: started server pid %d: %s" % (mode, s.pid, s.banner))
+    print("zookeeper: not run with --tls")
+    runs, connects = {m: [] for m in T.MODES}, {m: [] for m in T.MODES}
+    for r in range(args.repeat):
+        for mode in T.MODES:
+            d = drivers[mode]
+            with T.client_tls(cacert[mode]):
+                runs[mode].append(run_once("dcli " + mode, d, args, r))
+                connects[mode] += T.connect_times_ms(d.connect, d.close, CONNECTS, args.max_seconds)
+    print()
+    meds = {m: medians(runs[m]) for m in T.MODES}
+    for m in T.MODES:
+        print_medians("dcli " + m, meds[m], args.repeat)
+    rows, cpu = [], []
+    for i, (p, t) in enumerate(zip(meds["plaintext"], meds["tls"])):
+        name = _base(p["phase"])
+        if name in PIPELINED:
+            rows.append(T.Row(p["phase"], "throughput", p["ops_per_s"], t["ops_per_s"], "ops/s"))
+        elif "p50_ms" in p:
+            rows.append(T.Row(p["phase"] + " p50", "latency", p["p50_ms"], t["p50_ms"], "ms", name.startswith("sync-")))
+        per_op = {m: T.median(1e6 * (x[i]["client_cpu_s"] + x[i].get("server_cpu_s", 0.0)) / x[i]["ops"]
+                              for x in runs[m]) for m in T.MODES}
+        cpu.append(T.Row(p["phase"], "info", per_op["plaintext"], per_op["tls"], "us/op"))
+    rows.append(T.Row("connect, first answer", "info", T.median(connects["plaintext"]),
+                      T.median(connects["tls"]), "ms"))
+    verdicts = T.print_comparison(rows, args.repeat)
+    T.print_table("CPU per operation, client + server, medians (what each message costs)", cpu)
+    print("connect: %d client starts per run and server (median of all)" % CONNECTS)
+    return dict(runs=runs, connect_ms=connects, verdicts=verdicts)
 
 
 def _raise_interrupt(signum, frame):
@@ -540,6 +587,11 @@ def main(argv=None):
         print("workload: n=%d m=%d size=%d threads=%d repeat=%d; %d CPUs; python %s" % (
             args.n, args.m, args.size, args.threads, args.repeat, os.cpu_count() or 0,
             sys.version.split()[0]))
+        if args.tls:
+            report["tls"] = tls_runs(args, workdir, servers)
+            if args.json:
+                Path(args.json).write_text(json.dumps(report, indent=1))
+            return 0
         if args.server:
             dcli = Driver("dcli", args.server, None)
             print("dcli: server at %s (not started here)" % args.server)

@@ -76,6 +76,7 @@ class ServerConfig:
     kv_anti_entropy_ms: int = 30_000
     kv_request_timeout_ms: int = 2000
     broker_session_timeout_ms: int = 4000
+    auth_token_ttl: int = 300
     log_level: str = "warning"
 
     # The domain's own configuration objects, built from these settings.
@@ -410,6 +411,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("broker-session-timeout-ms", _int(1),
             "Cluster mode: the broker's session with the coordination tree; a broker silent this long is "
             "taken for dead and its partitions get new leaders (Kafka's zookeeper.session.timeout.ms).", "MS"),
+    Setting("auth-token-ttl", _int(1, 86_400), "Seconds an auth token is good for once issued (etcd's "
+            "--auth-token-ttl, 300); clients log in again on their own.", "SECONDS"),
     Setting("log-level", _log_level, "debug, info, warning (default), error or critical.", "LEVEL"),
 )
 BY_NAME = {s.name: s for s in SETTINGS}

@@ -12,9 +12,11 @@ import sys
 
 from dataclasses import dataclass
 
+from dcli.client import auth as client_auth
 from dcli.wire.addresses import join_host_port
 from dcli.wire.errors import DcliError
 from dcli_server.api.broker_groups import Groups
+from dcli_server.auth import Authenticator, AuthStore
 from dcli_server.broker.broker import Broker
 from dcli_server.broker.config import BrokerConfig
 from dcli_server.broker.membership import start_membership
@@ -74,6 +76,7 @@ class Services:
     groups: Groups
     kv: KVNode
     kv_transport: FramesKVTransport
+    auth: Authenticator
     peers: PeerListener | None = None       # the peer listener, in a cluster
     membership: object | None = None        # BrokerMembership, once the client port is known
     old_layout: OldLayout | None = None     # an older single-node data directory to migrate
@@ -124,7 +127,12 @@ class Services:
                     coord_members=lambda: node.replica.raft.voters | node.replica.raft.learners)
         if peers is not None:
             peers.attach_kv(kv)
-        services = cls(settings, node, broker, groups, kv, kv_transport, peers, old_layout=old_layout)
+        auth = Authenticator(AuthStore(node, LocalSession(node)), token_ttl_s=settings.auth_token_ttl,
+                             node_id=config.node_id)
+        # this process's own clients of the client port (the broker's membership agent) carry
+        # node tokens, so turning auth on does not lock the node out of itself
+        client_auth.use_token_source(auth.node_token)
+        services = cls(settings, node, broker, groups, kv, kv_transport, auth, peers, old_layout=old_layout)
         try:
             await broker.start()
             await groups.start()
@@ -165,6 +173,7 @@ class Services:
         await self.kv_transport.close()
         await self.groups.close()
         await self.broker.close()
+        await self.auth.store.close()
         await self.node.stop()
         if self.peers is not None:
             await self.peers.close()

@@ -73,3 +73,30 @@ def apply_tls(cacert: str | None, cert: str | None, key: str | None) -> None:
 
 DialTimeoutOption = typer.Option(None, "--dial-timeout", metavar="SECONDS",
                                  help="Give up connecting after this long (default 5).")
+
+
+UserOption = typer.Option(None, "--user", metavar="NAME[:PASSWORD]",
+                          help="Log in as this user (servers with auth enabled); env DCLI_USER.")
+PasswordOption = typer.Option(None, "--password", metavar="PASSWORD",
+                              help="The password of --user; env DCLI_PASSWORD; asked for when not given.")
+
+
+def apply_auth(user: str | None, password: str | None) -> None:
+    """--user/--password over DCLI_USER/DCLI_PASSWORD, for every client the command opens; the
+    password is asked for on a terminal when neither gives one."""
+    import getpass
+    import sys
+
+    from dcli.client import auth
+
+    user = user or os.environ.get(auth.ENV_USER) or None
+    if not user:
+        return
+    user, password = auth.split_user(user, password or os.environ.get(auth.ENV_PASSWORD) or None)
+    if not user:
+        raise errors.UsageError("--user needs a name")
+    if password is None:
+        if not sys.stdin.isatty():
+            raise errors.UsageError(f"no password for {user}: give --password or DCLI_PASSWORD")
+        password = getpass.getpass("Password: ")
+    auth.configure(user, password)

@@ -13,8 +13,8 @@ import click
 import typer
 from typer.core import TyperGroup
 
-from dcli.cli.common import (CacertOption, CertOption, DialTimeoutOption, KeyOption, ServerOption, WriteOutOption,
-                             apply_options, apply_tls)
+from dcli.cli.common import (CacertOption, CertOption, DialTimeoutOption, KeyOption, PasswordOption, ServerOption,
+                             UserOption, WriteOutOption, apply_auth, apply_options, apply_tls)
 from dcli.cli.runner import complete_if_asked, exit_now, fail, run
 
 __all__ = ["app", "main", "run", "fail", "exit_now", "complete_if_asked", "GROUPS", "COMMANDS"]
@@ -34,6 +34,8 @@ GROUPS: dict[str, tuple[str, str]] = {
     "demo": ("dcli.cli.demo", "Live demos of the seed's pictures: election, registry."),
     "server": ("dcli.cli.server", "Run a dcli server (one node)."),
     "cluster": ("dcli.cli.cluster", "A local cluster: start, inspect, kill and restart node processes."),
+    "user": ("dcli.cli.user", "Users who may log in: add, delete, change a password, list."),
+    "auth": ("dcli.cli.auth", "Turn authentication on or off, or show whether it is on."),
     "shell": ("dcli.cli.shell_cmd", "An interactive zkCli-style shell (or a script of its commands)."),
 }
 COMMANDS = {"elect", "lock"}
@@ -83,9 +85,11 @@ def root(ctx: typer.Context, server_: Optional[str] = ServerOption,
          write_out: Optional[str] = WriteOutOption,
          dial_timeout: Optional[float] = DialTimeoutOption,
          cacert: Optional[str] = CacertOption, cert: Optional[str] = CertOption,
-         key: Optional[str] = KeyOption) -> None:
+         key: Optional[str] = KeyOption, user: Optional[str] = UserOption,
+         password: Optional[str] = PasswordOption) -> None:
     apply_options(ctx, server_, write_out, dial_timeout)
     apply_tls(cacert, cert, key)
+    apply_auth(user, password)
 
 
 def main(argv: list[str] | None = None) -> None:

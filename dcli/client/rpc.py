@@ -30,7 +30,12 @@ def error_from_rpc(e: grpc.RpcError, server: str, *, kafka: bool = False) -> err
     code, details = e.code(), e.details() or ""
     for key, value in (e.trailing_metadata() or ()):
         if key == TAG:
-            return errors.from_tag(value, details)
+            error = errors.from_tag(value, details)
+            if isinstance(error, errors.InvalidAuthTokenError):
+                from dcli.client.auth import forget_tokens
+
+                forget_tokens()         # the next call logs in again
+            return error
     if code == grpc.StatusCode.UNAVAILABLE:
         from dcli.client.tls import explain
 
@@ -50,6 +55,10 @@ def error_from_rpc(e: grpc.RpcError, server: str, *, kafka: bool = False) -> err
         return errors.UnimplementedError("", f"The server at {server} does not offer this: {details}")
     if code == grpc.StatusCode.INVALID_ARGUMENT:
         return errors.BadArgumentsError("", details or "invalid request")
+    if code == grpc.StatusCode.UNAUTHENTICATED:
+        return errors.InvalidAuthTokenError("", details or None)
+    if code == grpc.StatusCode.PERMISSION_DENIED:
+        return errors.PermissionDeniedError("", details or None)
     if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
         return errors.RequestTooLargeError("", details or "request too large")
     return errors.SystemError_("", f"{code.name}: {details}")

@@ -18,7 +18,9 @@ from concurrent.futures import Future
 
 import grpc
 
+from dcli.client.auth import credentials
 from dcli.client.events import EventThread
+from dcli.client.rpc import error_from_rpc
 from dcli.client.tls import explain, open_channel
 from dcli.client.types import EVENT_TYPES, ConnState, EventType, KeeperState, WatchedEvent
 from dcli.client.watches import WatchRegistry
@@ -320,7 +322,14 @@ class SessionIO:
                     if isinstance(err, errors.SessionExpiredError):
                         raise _SessionGone(err)
                     raise _DialFailed(err)
+        except (errors.AuthenticationFailedError, errors.TooManyAuthFailuresError) as e:
+            raise _SessionGone(e) from None     # logging in failed (dcli.client.auth): no retry helps
         except grpc.RpcError as e:
+            if e.code() in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
+                # a revoked token is forgotten (error_from_rpc): with credentials the next dial logs in
+                err = error_from_rpc(e, server)
+                again = isinstance(err, errors.InvalidAuthTokenError) and credentials() is not None
+                raise (_DialFailed(err) if again else _SessionGone(err)) from None
             if self._connected_gen != gen:
                 reason = "connection refused" if e.code() == grpc.StatusCode.UNAVAILABLE else "timed out"
                 raise _DialFailed(errors.UnavailableError(server, f"Cannot connect to {server}: {reason}")) from None

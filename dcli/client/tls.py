@@ -117,13 +117,18 @@ def _read(path: str, flag: str) -> bytes:
 
 
 def open_channel(address: str, options=(), tls: TlsFiles | None = None):
-    """A gRPC channel to `address`: TLS with the configured files, else plaintext."""
+    """A gRPC channel to `address`: TLS with the configured files, else plaintext; logged in
+    when the process has credentials (dcli.client.auth)."""
     import grpc
+
+    from dcli.client.auth import wrap
 
     tls = tls if tls is not None else for_address(address)
     if tls.enabled:
-        return grpc.secure_channel(address, tls.credentials(), options=list(options))
-    return grpc.insecure_channel(address, options=list(options))
+        channel = grpc.secure_channel(address, tls.credentials(), options=list(options))
+    else:
+        channel = grpc.insecure_channel(address, options=list(options))
+    return wrap(channel)        # the auth token on every call, when there are credentials
 
 
 def explain(address: str, tls: TlsFiles | None = None, timeout: float = 2.0) -> str:

@@ -339,6 +339,64 @@ class NodeStartError(DcliError):
     template = "{path}"
 
 
+# -- users and authentication (the Auth service; etcd's words, without "etcdserver: ") -------------
+# Client side they come back by name (error_tag's `name:Class`); exit code 6 for every refusal.
+
+
+class AuthenticationFailedError(DcliError):
+    """Wrong user name or password (which of the two is not said)."""
+
+    grpc_status = "UNAUTHENTICATED"
+    exit_code = ExitCode.PERMISSION
+    template = "authentication failed, invalid user ID or password"
+
+
+class InvalidAuthTokenError(DcliError):
+    """No token, a token that is not ours, expired, or of a user deleted or given a new password
+    since: authenticate again (clients do it on their own when they hold a password)."""
+
+    grpc_status = "UNAUTHENTICATED"
+    exit_code = ExitCode.PERMISSION
+    template = "invalid auth token"
+
+
+class TooManyAuthFailuresError(DcliError):
+    """Too many wrong passwords from one address or for one user: refused for a while."""
+
+    grpc_status = "UNAUTHENTICATED"
+    exit_code = ExitCode.PERMISSION
+    template = "too many failed authentication attempts"
+
+
+class PermissionDeniedError(DcliError):
+    """An authenticated user without the right: administrative calls need root or `admin`."""
+
+    grpc_status = "PERMISSION_DENIED"
+    exit_code = ExitCode.PERMISSION
+    template = "permission denied"
+
+
+class UserExistsError(DcliError):
+    grpc_status = "ALREADY_EXISTS"
+    exit_code = ExitCode.CONFLICT
+    template = "user name already exists"
+
+
+class UserNotFoundError(DcliError):
+    grpc_status = "NOT_FOUND"
+    exit_code = ExitCode.NOT_FOUND
+    template = "user name not found"
+
+
+class AuthStateError(DcliError):
+    """An auth change that cannot be made now: enabling without a root user, deleting root
+    or taking its admin role while auth is on."""
+
+    grpc_status = "FAILED_PRECONDITION"
+    exit_code = ExitCode.CONFLICT
+    template = "{path}"
+
+
 # -- the message broker ----------------------------------------------------------------------
 # The wire's ErrorCode has no broker codes yet, so these travel as BAD_ARGUMENTS and are not
 # registered for `from_proto` (that would shadow BadArgumentsError). Each carries Kafka's own

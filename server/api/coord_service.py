@@ -11,6 +11,8 @@ from dcli.v1 import coord_pb2_grpc as pb_grpc
 from dcli.wire.errors import (BadArgumentsError, ConnectionLossError, DcliError, MarshallingError,
                               RequestTooLargeError)
 from dcli_server.api.errors import abort
+from dcli_server.auth.store import refuse_reserved
+from dcli_server.auth.tokens import caller
 from dcli_server.listeners.guard import Malformed
 from dcli_server.listeners.ratelimit import RateLimitedLog
 from dcli_server.node import Conn, CoordNode
@@ -76,7 +78,7 @@ class CoordinationService(pb_grpc.CoordinationServicer):
             return
         if isinstance(first, Malformed):
             await abort(context, MarshallingError("", _MALFORMED), "Session")
-        if (problem := self._too_large(first)) is not None:
+        if (problem := self._too_large(first) or refuse_reserved(first.requests, caller.get())) is not None:
             await abort(context, problem, "Session")
         if not first.HasField("connect"):
             yield pb.ServerFrame(error=BadArgumentsError("", "the first frame must carry connect").to_proto())
@@ -139,7 +141,7 @@ class CoordinationService(pb_grpc.CoordinationServicer):
                     failure.append(MarshallingError("", _MALFORMED))
                     conn.wake.set()
                     return
-                if (problem := self._too_large(frame)) is not None:
+                if (problem := self._too_large(frame) or refuse_reserved(frame.requests, caller.get())) is not None:
                     failure.append(problem)
                     conn.wake.set()
                     return

@@ -39,6 +39,12 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Iterable, Mapping, Sequence
 
+# what a decoder accepts (a clock or version comes from clients and peers too): a clock names at
+# most one counter per node id (1-255), counters fit a signed 64-bit integer
+MAX_CLOCK_ENTRIES = 256
+MAX_NODE_NAME_BYTES = 64
+MAX_COUNTER = 2**63 - 1
+
 
 class Order(Enum):
     BEFORE = "before"          # the left one is older: the right one has seen it
@@ -73,8 +79,8 @@ def _get_varint(data: bytes, pos: int) -> tuple[int, int]:
         if not byte & 0x80:
             return result, pos
         shift += 7
-        if shift > 70:
-            raise VersionDecodeError("varint too long")
+        if shift > 63:
+            raise VersionDecodeError("varint over 64 bits")
 
 
 def _put_bytes(out: bytearray, data: bytes) -> None:
@@ -166,10 +172,16 @@ class VectorClock:
     @classmethod
     def _decode_from(cls, data: bytes, pos: int) -> tuple[VectorClock, int]:
         count, pos = _get_varint(data, pos)
+        if count > MAX_CLOCK_ENTRIES:
+            raise VersionDecodeError(f"a clock of {count} entries (at most {MAX_CLOCK_ENTRIES})")
         counters: dict[str, int] = {}
         for _ in range(count):
             raw, pos = _get_bytes(data, pos)
+            if len(raw) > MAX_NODE_NAME_BYTES:
+                raise VersionDecodeError(f"a node name of {len(raw)} bytes in a clock")
             n, pos = _get_varint(data, pos)
+            if n > MAX_COUNTER:
+                raise VersionDecodeError("a counter above 2^63-1 in a clock")
             counters[raw.decode()] = n
         return cls.of(counters), pos
 
@@ -241,8 +253,10 @@ class Version:
     def _decode_from(cls, data: bytes, pos: int) -> tuple[Version, int]:
         raw, pos = _get_bytes(data, pos)
         counter, pos = _get_varint(data, pos)
-        if counter < 1:
-            raise VersionDecodeError("a dot's counter starts at 1")
+        if not 1 <= counter <= MAX_COUNTER:
+            raise VersionDecodeError("a dot's counter is 1 to 2^63-1")
+        if len(raw) > MAX_NODE_NAME_BYTES:
+            raise VersionDecodeError(f"a node name of {len(raw)} bytes in a dot")
         context, pos = VectorClock._decode_from(data, pos)
         if pos >= len(data):
             raise VersionDecodeError("truncated version")

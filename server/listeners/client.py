@@ -1,4 +1,5 @@
-"""The client gRPC listener: dcli's own API (coordination, broker, cluster, key-value) on one port.
+"""The client gRPC listener: dcli's own API (coordination, broker, cluster, key-value, auth) on one
+port, behind the authentication interceptor (listeners/auth.py).
 
     listener = ClientListener(services, "127.0.0.1:0")
     host, port = listener.bind()        # OSError when the address is taken
@@ -10,12 +11,14 @@ from __future__ import annotations
 
 import grpc
 
-from dcli.v1 import broker_pb2_grpc, cluster_pb2_grpc, coord_pb2_grpc, kv_pb2_grpc
+from dcli.v1 import auth_pb2_grpc, broker_pb2_grpc, cluster_pb2_grpc, coord_pb2_grpc, kv_pb2_grpc
 from dcli.wire.addresses import split_host_port
+from dcli_server.api.auth_service import AuthService
 from dcli_server.api.broker_service import BrokerService
 from dcli_server.api.cluster_service import ClusterService
 from dcli_server.api.coord_service import CoordinationService
 from dcli_server.api.kv_service import KVService
+from dcli_server.listeners.auth import AuthInterceptor
 from dcli_server.listeners.guard import GuardedRegistry
 
 MAX_REQUEST_BYTES = 8 * 1024 * 1024     # one client frame; a znode's data is capped lower (Limits)
@@ -45,7 +48,7 @@ class ClientListener:
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
             ("grpc.so_reuseport", 0),
             *GRPC_OPTIONS,
-        ])
+        ], interceptors=[AuthInterceptor(services.auth)])      # tokens and admin rights, when auth is on
         s = GuardedRegistry(self._server)       # a request that does not decode: INVALID_ARGUMENT
         coord_pb2_grpc.add_CoordinationServicer_to_server(
             CoordinationService(services.node, max_frame_bytes=max_request_bytes,
@@ -53,6 +56,7 @@ class ClientListener:
         broker_pb2_grpc.add_BrokerServicer_to_server(BrokerService(services.broker, services.groups), s)
         cluster_pb2_grpc.add_ClusterServicer_to_server(ClusterService(services.node), s)
         kv_pb2_grpc.add_KVServicer_to_server(KVService(services.kv), s)
+        auth_pb2_grpc.add_AuthServicer_to_server(AuthService(services.auth), s)
 
     def bind(self) -> tuple[str, int]:
         """(host, port) bound; OSError if the address is taken or not this machine's."""

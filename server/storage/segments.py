@@ -277,7 +277,10 @@ class PartitionLog:
         file_size = os.fstat(segment.fd).st_size
         pos, problem = self._scan(segment, file_size, upper)
         if problem is not None:
-            if upper is not None:
+            # A crash tears only the end of what was being written: a bad batch followed by a
+            # good one is damage in the middle (bit rot, a bad sector), not a torn tail, and
+            # cutting there would drop records that were acknowledged
+            if upper is not None or self._valid_batch_after(segment, pos, file_size):
                 raise CorruptSegmentError(segment.path, pos, problem)
             log.warning("partition log %s: cutting a torn tail of %d bytes at byte position %d "
                         "of %s (%s)", self.name, file_size - pos, pos, segment.path.name, problem)
@@ -286,6 +289,25 @@ class PartitionLog:
         if upper is not None:
             segment.time_entry()  # a closed segment's time index ends with its largest timestamp
         self._write_indexes_if_stale(segment)
+
+    @staticmethod
+    def _valid_batch_after(segment: _Segment, pos: int, size: int) -> bool:
+        """Whether the bad batch at `pos` has a length that leads to a whole, valid batch."""
+        window = _Window(segment.fd, _SCAN_CHUNK)
+        if size - pos < RECORD_BATCH_OVERHEAD:
+            return False
+        h = parse_header(window.read(pos, RECORD_BATCH_OVERHEAD))
+        after = pos + h.size
+        if h.magic != MAGIC or h.size < RECORD_BATCH_OVERHEAD or size - after < RECORD_BATCH_OVERHEAD:
+            return False
+        nxt = parse_header(window.read(after, RECORD_BATCH_OVERHEAD))
+        if nxt.magic != MAGIC or nxt.size < RECORD_BATCH_OVERHEAD or after + nxt.size > size:
+            return False
+        try:
+            validate_batch(window.read(after, nxt.size))
+        except CorruptRecordError:
+            return False
+        return True
 
     def _scan(self, segment: _Segment, size: int, upper: int | None) -> tuple[int, str | None]:
         """Feed every valid batch to the segment's in-memory state; (position, problem) of

@@ -22,7 +22,7 @@ import pytest
 
 from tests.doc_replay import ROOT, parse, replay_page
 
-PAGES = ["README.md", "docs/coordination.md", "docs/broker.md", "docs/kv.md", "docs/cluster.md",
+PAGES = ["README.md", "docs/coordination.md", "docs/broker.md", "docs/kv.md", "docs/cluster.md", "docs/auth.md",
          "docs/reference/server.md"]
 
 

@@ -25,6 +25,7 @@ class Writer(threading.Thread):
         self.count = 0
         self.failures = 0
         self.error: BaseException | None = None       # what ended the writer, if not stop()
+        self.failed_with: dict[str, int] = {}           # the writes not acknowledged, by error
         self.stop_event = threading.Event()
 
     def run(self) -> None:
@@ -53,6 +54,7 @@ class Writer(threading.Thread):
                 if e.exit_code != errors.ExitCode.UNAVAILABLE:
                     raise
                 self.failures += 1
+                self.failed_with[type(e).__name__] = self.failed_with.get(type(e).__name__, 0) + 1
                 turn += 1
 
     def wait_more(self, n: int, what: str) -> None:
@@ -62,7 +64,10 @@ class Writer(threading.Thread):
             if self.error is not None:
                 raise AssertionError(f"the writer stopped {what}: {self.error!r}")
             return self.count >= target
-        eventually(more, timeout=120, what=f"{n} more acknowledged writes {what}", errors=())
+        try:
+            eventually(more, timeout=120, errors=(), what=f"{n} more acknowledged writes {what}")
+        except pytest.fail.Exception as e:
+            pytest.fail(f"{e.msg}; writes not acknowledged, by error: {self.failed_with}")
 
     def stop(self) -> None:
         self.stop_event.set()

@@ -110,6 +110,30 @@ def test_version_decode_refuses_a_zero_counter_and_truncation():
         Version.decode(b"\x01a\x00\x00\x01\x00")
 
 
+
+def test_decoders_refuse_what_no_node_writes_before_building_it():
+    """From a client's context or a peer's page: at most 256 entries, short node names,
+    counters within 2^63-1, varints within 64 bits."""
+    def varint(n: int) -> bytes:
+        out = bytearray()
+        while True:
+            out.append((n & 0x7F) | (0x80 if n > 0x7F else 0))
+            n >>= 7
+            if not out[-1] & 0x80:
+                return bytes(out)
+    too_many = varint(257) + b"".join(b"\x01" + bytes([65 + i % 26]) + b"\x01" for i in range(257))
+    long_name = varint(1) + varint(65) + b"n" * 65 + b"\x01"
+    big_counter = varint(1) + b"\x01a" + varint(2**63)
+    over_64_bits = varint(1) + b"\x01a" + b"\xff" * 10 + b"\x01"
+    for data, reason in ((too_many, "257 entries"), (long_name, "65 bytes"), (big_counter, "2^63-1"),
+                         (over_64_bits, "64 bits")):
+        with pytest.raises(VersionDecodeError, match=reason.replace("^", r"\^")):
+            VectorClock.decode(data)
+    assert VectorClock.decode(varint(1) + b"\x01a" + varint(2**63 - 1)) == VectorClock.of({"a": 2**63 - 1})
+    with pytest.raises(VersionDecodeError, match="2\\^63-1"):
+        Version.decode(b"\x01a" + varint(2**63) + b"\x00\x00")
+
+
 # -- histories ----------------------------------------------------------------------------------
 # Clients read from some replicas, write through a coordinator with the context they got, the
 # coordinator sends its whole sibling set to some replicas, replicas sync at random. What each

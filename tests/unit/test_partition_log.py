@@ -327,6 +327,29 @@ def test_damage_inside_a_closed_segment_refuses_to_open(directory):
     assert str(first) in str(info.value) and "refusing to open" in str(info.value)
 
 
+def test_damage_in_the_middle_of_the_active_segment_refuses_to_open_instead_of_cutting(directory):
+    """A bad batch with a good one after it is not a torn tail: cutting there would drop the
+    (acknowledged) batches after it. Damage to the last batch is still cut as a torn tail."""
+    one = len(batch(1))
+    with open_log(directory) as log:
+        for _ in range(4):
+            log.append(batch(1))
+    path = segment_files(directory)[0]
+    whole = path.read_bytes()
+    data = bytearray(whole)
+    data[one + 30] ^= 0x01          # the second of four batches
+    path.write_bytes(bytes(data))
+    with pytest.raises(CorruptSegmentError) as info:
+        open_log(directory)
+    assert info.value.offset == one and "refusing to open" in str(info.value)
+    assert path.read_bytes() == bytes(data)            # nothing was cut
+    data = bytearray(whole)
+    data[3 * one + 30] ^= 0x01      # the last batch: a torn tail
+    path.write_bytes(bytes(data))
+    with open_log(directory) as log:
+        assert log.log_end_offset == 3
+
+
 def test_a_closed_segment_cut_short_refuses_to_open(directory):
     one = len(batch(1))
     with open_log(directory, segment_bytes=one * 2) as log:
