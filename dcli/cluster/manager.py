@@ -433,7 +433,7 @@ class LocalCluster:
         cluster_id = rec.cluster_id or credentials.remembered_id(rec)
         argv = [sys.executable, "-m", "dcli_server", "--node-id", str(node.id), "--peers", peers,
                 "--data-dir", str(node.data_dir), "--cluster-secret-file", str(self._secret_file()),
-                *(["--cluster-id", cluster_id] if cluster_id else []),
+                *([f"--cluster-id={cluster_id}"] if cluster_id else []),
                 *credentials.node_tls_args(self.directory / TLS_DIR, rec, node),
                 *(["--join"] if node.join else []), *rec.extra_args]
         with open(node.log, "ab") as log:

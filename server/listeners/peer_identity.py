@@ -28,17 +28,23 @@ from typing import Mapping
 from dcli.wire.errors import UsageError
 
 FILE = "cluster-id"
-_VALID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+_VALID = re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_.-]{0,63}")     # not "-...": an option to a command line
 
 
 def new_cluster_id() -> str:
-    """A fresh id: 22 characters, a random UUID in URL-safe base64 (as kafka-storage random-uuid)."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """A fresh id: 22 characters, a random UUID in URL-safe base64 (as kafka-storage random-uuid),
+    never starting with '-' (Kafka's Uuid.randomUuid draws again too: it would read as an option)."""
+    for _ in range(64):                 # each draw starts with '-' with chance 1/64
+        text = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not text.startswith("-"):
+            return text
+    return "c" + text[1:]
 
 
 def check(cluster_id: str, where: str = "--cluster-id") -> str:
     if not _VALID.fullmatch(cluster_id):
-        raise UsageError(f"invalid {where} '{cluster_id}': 1 to 64 letters, digits, '_', '.' or '-'")
+        raise UsageError(f"invalid {where} '{cluster_id}': 1 to 64 letters, digits, '_', '.' or '-' "
+                         "(not '-' first)")
     return cluster_id
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+import uuid
 
 import pytest
 
@@ -154,7 +155,18 @@ def test_a_data_dir_remembers_its_cluster_and_refuses_another(tmp_path):
         peer_identity.resolve(tmp_path / "c", None, peers, join=True)
     with pytest.raises(UsageError, match="invalid --cluster-id"):
         peer_identity.check("no/slashes")
+    with pytest.raises(UsageError, match="invalid --cluster-id"):
+        peer_identity.check("-looks-like-an-option")
     assert peer_identity.wire_id("alpha") != peer_identity.wire_id("beta")
+
+
+def test_a_new_cluster_id_never_reads_as_an_option(monkeypatch):
+    # base64 of a random UUID starts with '-' once in 64 draws: such an id given as
+    # `--cluster-id ID` would be taken for an option. Draws made to start with '-' are redrawn.
+    draws = iter([uuid.UUID(bytes=b"\xf8" + bytes(15)), uuid.UUID(bytes=b"\x01" * 16)])
+    monkeypatch.setattr(peer_identity.uuid, "uuid4", lambda: next(draws))
+    made = peer_identity.new_cluster_id()
+    assert made == "AQEBAQEBAQEBAQEBAQEBAQ" and peer_identity.check(made) == made     # the second draw
 
 
 def test_the_peer_port_takes_the_client_ports_certificates_unless_given_its_own(cas, tmp_path):
