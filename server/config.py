@@ -394,8 +394,8 @@ SETTINGS: tuple[Setting, ...] = (
             "The CA that signs the nodes' peer certificates (PEM); default --trusted-ca-file.", "FILE",
             show=lambda v: str(v) if v else None),
     Setting("peer-client-cert-auth", lambda raw, where: None if raw is None else _bool(raw, where),
-            "Nodes dialling this one must present a certificate signed by --peer-trusted-ca-file (on by "
-            "default whenever the peer port has certificates; --no-peer-client-cert-auth turns it off).",
+            "Nodes dialling this one must present a certificate signed by --peer-trusted-ca-file (on "
+            "whenever the peer port has certificates, as in etcd; --no-peer-client-cert-auth turns it off).",
             flag="negatable"),
     Setting("cluster-id", lambda raw, where: None if raw in (None, "") else _cluster_id(raw, where),
             "The id of the cluster this node belongs to (made by `dcli cluster up`); remembered by the "

@@ -4,12 +4,15 @@ Each node presents its certificate (`--peer-cert-file`, `--peer-key-file`) both 
 peer and when it accepts one, and checks the other side's against the cluster's CA
 (`--peer-trusted-ca-file`): the dialling side always (and the certificate must name the host it
 dials, as a client checks a server), the accepting side when `--peer-client-cert-auth` is on,
-which it is by default whenever the peer listener has certificates. Without a certificate signed
-by that CA a connection ends in the TLS handshake, before any frame is read. TLS 1.2 at least.
+which it is by default whenever the peer listener has certificates (as in etcd, whose listener
+requires a verified certificate from the other side as soon as it has a trusted CA file).
+Without a certificate signed by that CA a connection ends in the TLS handshake, before any
+frame is read. TLS 1.2 at least.
 
-    tls = PeerTLS.load(cert, key, ca)             # UsageError-free: ssl.SSLError / OSError if bad
-    stream = await open_frame_stream(host, port, tls=tls.dial_context(), server_hostname=host)
-    await stream.start_tls(tls.accept_context(), server_side=True)     # on an accepted connection
+    tls = PeerTLS(cert, key, ca)
+    accept, dial = tls.contexts()                 # ssl.SSLError / OSError if a file is bad
+    stream = await open_frame_stream(host, port, tls=dial)          # the host name is checked
+    await stream.start_tls(accept, server_side=True)                 # on an accepted connection
 
 `describe(e)` turns what a failed handshake raises into a line for the log.
 """
