@@ -47,6 +47,11 @@ class ServerConfig:
     key_file: Path | None = None
     trusted_ca_file: Path | None = None
     client_cert_auth: bool = False
+    peer_cert_file: Path | None = None      # mutual TLS on the peer port (etcd's names); default: the
+    peer_key_file: Path | None = None       # client port's files
+    peer_trusted_ca_file: Path | None = None
+    peer_client_cert_auth: bool | None = None   # None: on whenever the peer port has certificates
+    cluster_id: str | None = None           # None: the data dir's, else derived (peer_identity.py)
     data_dir: Path = field(default_factory=node_data_dir)
     fsync: str = "always"
     unsafe_fsync: bool = False
@@ -109,6 +114,32 @@ class ServerConfig:
             raise UsageError(f"--cluster-secret-file {self.cluster_secret_file}: the secret must be at least "
                              f"{MIN_SECRET_BYTES} bytes (e.g. `openssl rand -hex 32 > FILE`)")
         return secret
+
+    def peer_tls(self):
+        """The peer port's mutual TLS (a PeerTLS), or None: its own files, else the client port's.
+        UsageError if a file cannot be read or used."""
+        cert = self.peer_cert_file or (self.cert_file if self.peer_key_file is None else None)
+        if cert is None:
+            return None
+        if (self.peer_trusted_ca_file or self.trusted_ca_file) is None:
+            raise UsageError("--cert-file on a node with a peer port needs --trusted-ca-file (or "
+                             "--peer-trusted-ca-file): the CA its peers' certificates are checked against")
+        from dcli_server.listeners.peer_tls import PeerTLS
+
+        tls = PeerTLS(cert, self.peer_key_file or self.key_file, self.peer_trusted_ca_file or self.trusted_ca_file,
+                      self.peer_client_cert_auth is not False)
+        try:
+            tls.contexts()
+        except (OSError, ValueError) as e:          # ssl.SSLError is an OSError
+            raise UsageError(f"cannot use the peer TLS files ({tls.cert_file}, {tls.key_file}, "
+                             f"{tls.trusted_ca_file}): {getattr(e, 'strerror', None) or e}") from None
+        return tls
+
+    def cluster_identity(self) -> str:
+        """This node's cluster id, remembered in (and checked against) its data dir."""
+        from dcli_server.listeners.peer_identity import resolve
+
+        return resolve(self.data_dir, self.cluster_id, self.peer_addresses, self.join)
 
     def client_tls(self):
         """grpc server credentials for the client port, or None for plaintext."""
@@ -289,6 +320,12 @@ def _property_text(value: Any) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
+def _cluster_id(raw: Any, where: str) -> str:
+    from dcli_server.listeners.peer_identity import check
+
+    return check(str(raw), where)
+
+
 def _log_level(raw: Any, where: str) -> str:
     return _choice(*LOG_LEVELS)(str(raw).lower(), where)
 
@@ -350,6 +387,23 @@ SETTINGS: tuple[Setting, ...] = (
             show=lambda v: str(v) if v else None),
     Setting("client-cert-auth", _bool, "Clients must present a certificate signed by --trusted-ca-file.",
             flag="switch"),
+    Setting("peer-cert-file", lambda raw, where: None if raw in (None, "") else _path(raw, where),
+            "The peer port's TLS certificate (PEM), presented to the other nodes both ways; default "
+            "--cert-file. With certificates the peer port speaks mutual TLS.", "FILE",
+            show=lambda v: str(v) if v else None),
+    Setting("peer-key-file", lambda raw, where: None if raw in (None, "") else _path(raw, where),
+            "The key of --peer-cert-file (PEM); default --key-file.", "FILE", show=lambda v: str(v) if v else None),
+    Setting("peer-trusted-ca-file", lambda raw, where: None if raw in (None, "") else _path(raw, where),
+            "The CA that signs the nodes' peer certificates (PEM); default --trusted-ca-file.", "FILE",
+            show=lambda v: str(v) if v else None),
+    Setting("peer-client-cert-auth", lambda raw, where: None if raw is None else _bool(raw, where),
+            "Nodes dialling this one must present a certificate signed by --peer-trusted-ca-file (on "
+            "whenever the peer port has certificates, as in etcd; --no-peer-client-cert-auth turns it off).",
+            flag="negatable"),
+    Setting("cluster-id", lambda raw, where: None if raw in (None, "") else _cluster_id(raw, where),
+            "The id of the cluster this node belongs to (made by `dcli cluster up`); remembered by the "
+            "data dir, which then refuses another; nodes of other clusters are refused on the peer "
+            "port. Default: the data dir's, else one derived from --peers.", "ID"),
     Setting("kv-weights", _weights, "Key-value store: each node's capacity (virtual nodes in proportion), "
             "the same list on every node; unlisted nodes weigh 1.", "ID=WEIGHT,...",
             show=lambda v: ",".join(f"{k}={w:g}" for k, w in sorted(v.items())) or None),
@@ -462,6 +516,10 @@ def _complete(values: dict[str, Any]) -> ServerConfig:
         raise UsageError("--cert-file and --key-file go together")
     if values.get("client_cert_auth") and not (values.get("trusted_ca_file") and values.get("cert_file")):
         raise UsageError("--client-cert-auth needs --cert-file, --key-file and --trusted-ca-file")
+    if bool(values.get("peer_cert_file")) != bool(values.get("peer_key_file")):
+        raise UsageError("--peer-cert-file and --peer-key-file go together")
+    if values.get("peer_cert_file") and not (values.get("peer_trusted_ca_file") or values.get("trusted_ca_file")):
+        raise UsageError("--peer-cert-file needs --peer-trusted-ca-file: the CA that signed the nodes' certificates")
     data_dir = values.get("data_dir") or node_data_dir(node_id)
     values["data_dir"] = data_dir.expanduser().resolve()
     return ServerConfig(**values)
@@ -504,6 +562,9 @@ def main(argv: Sequence[str] | None = None, prog: str = "dcli server start") -> 
         broker, unknown = config.broker()
         config.cluster_secret()                 # readable and long enough, before anything starts
         config.client_tls()
+        if config.peer_listen is not None:
+            config.peer_tls()
+            config.cluster_identity()           # this data dir's cluster, before anything starts
     except UsageError as e:
         return _fail(str(e), e.exit_code)
     if len(config.peers) % 2 == 0 and config.peers:
@@ -527,7 +588,7 @@ def run(config: ServerConfig, broker_config=None) -> int:
         broker_config, _ = config.broker()
 
     def ready(address: str) -> None:
-        if config.peer_listen is not None and config.cluster_secret_file is None:
+        if config.peer_listen is not None and config.cluster_secret_file is None and config.peer_tls() is None:
             print("WARNING: no --cluster-secret-file: any process that reaches the peer port "
                   f"{config.peer_listen} can act as a node of this cluster", file=sys.stderr, flush=True)
         tls = ", TLS" if config.cert_file else ""

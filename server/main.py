@@ -25,6 +25,7 @@ from dcli_server.broker.tree_offsets import TreeOffsetStore
 from dcli_server.config import ServerConfig
 from dcli_server.kv.node import KVNode
 from dcli_server.listeners.peer import PeerListener
+from dcli_server.listeners.peer_identity import wire_id
 from dcli_server.listeners.peer_kv import FramesKVTransport
 from dcli_server.listeners.client import MAX_REQUEST_BYTES, ClientListener
 from dcli_server.local_session import LocalSession
@@ -92,7 +93,8 @@ class Services:
             refuse_if_clustered(old_layout, len(config.peers))
         peers = None
         if settings.peer_listen is not None:
-            peers = PeerListener(config.node_id, settings.peer_listen, secret=settings.cluster_secret())
+            peers = PeerListener(config.node_id, settings.peer_listen, secret=settings.cluster_secret(),
+                                 cluster_id=wire_id(settings.cluster_identity()), tls=settings.peer_tls())
             try:
                 await peers.start()
             except OSError as e:

@@ -103,18 +103,19 @@ class Conn:
         return len(self.pending) + self.inflight + len(self.outbox)
 
 
-class Refused:
-    """A request the listener refused before it reached the tree (e.g. NoAuth): it is answered
-    with its error in its turn, behind the session's earlier requests, and the stream goes on."""
+class InTurn:
+    """A request a listener answers itself (one it refused, e.g. NoAuth, or one it serves from
+    what it holds): it takes its place in the session's queue and is answered, with its error
+    or an empty result, in its turn, behind the session's earlier requests."""
 
     __slots__ = ("xid", "error")
 
-    def __init__(self, xid: int, error: DcliError):
+    def __init__(self, xid: int, error: DcliError | None = None):
         self.xid = xid
         self.error = error
 
     def WhichOneof(self, _field: str) -> str:
-        return "refused"
+        return "in_turn"
 
 
 class CoordNode:
@@ -412,7 +413,9 @@ class CoordNode:
 
     def _handle(self, session_id: int, req: pb.Request) -> pb.Response:
         c = self.coordinator
-        if isinstance(req, Refused):
+        if isinstance(req, InTurn):
+            if req.error is None:
+                return pb.Response(xid=req.xid, zxid=c.last_zxid, empty=pb.Empty())
             return pb.Response(xid=req.xid, zxid=c.last_zxid, error=req.error.to_proto())
         op = req.WhichOneof("op")
         if op is None:

@@ -53,11 +53,16 @@ def up(ctx: typer.Context,
        server_arg: Optional[list[str]] = typer.Option(None, "--server-arg", metavar="ARG",
                                                       help="An extra option for every node's `dcli server "
                                                            "start` (repeat: --server-arg=--log-level --server-arg=info)."),
+       tls: bool = typer.Option(False, "--tls", help="Make a CA and certificates for the nodes and the "
+                                "clients (DIR/tls): clients connect with TLS and a certificate, nodes talk "
+                                "to each other over mutual TLS. dcli commands find the files by themselves."),
        directory: Optional[Path] = DirOption,
        output: Optional[str] = WriteOutOption) -> None:
     """Start N node processes in the background, each with its own data dir and log, and wait
     until every one serves. A cluster already made in DIR that is down starts again as it was,
-    with its data.
+    with its data. With --tls, every connection to and between the nodes is TLS, with
+    certificates of a CA made for the cluster; `dcli` commands against its nodes use them
+    without any option (--cacert, --cert and --key, or DCLI_CACERT..., still win).
 
     \b
     Example:
@@ -78,12 +83,23 @@ def up(ctx: typer.Context,
         sys.stderr.write(warning + "\n")
     fmt = write_out(ctx, output)
     cluster = manager(directory)
-    started = cluster.up(nodes, base_port, server_arg)
+    started = cluster.up(nodes, base_port, server_arg, tls=tls)
     printers.nodes(fmt, started, "up")
     if fmt != "json":
+        files = cluster.tls
         sys.stdout.write(f"cluster of {len(started)} nodes up in {cluster.directory} "
-                         "(node-N: data, node-N.log: log)\n"
-                         f"export DCLI_SERVER={cluster.servers}\n")
+                         "(node-N: data, node-N.log: log)" + (", TLS on (tls: CA and certificates)" if files else "")
+                         + "\n" + _exports(cluster))
+
+
+def _exports(cluster) -> str:
+    """`export` lines for the cluster's address list and, with --tls, its client's files."""
+    lines = [f"export DCLI_SERVER={cluster.servers}"]
+    files = cluster.tls or {}
+    for name, var in (("cacert", "DCLI_CACERT"), ("cert", "DCLI_CERT"), ("key", "DCLI_KEY")):
+        if name in files:
+            lines.append(f"export {var}={files[name]}")
+    return "\n".join(lines) + "\n"
 
 
 @app.command("status")
@@ -112,7 +128,11 @@ def status(ctx: typer.Context,
     if timeout <= 0:
         raise errors.UsageError("--timeout must be positive")
     fmt = write_out(ctx, output)
-    printers.status(fmt, manager(directory).status_all(timeout))
+    cluster = manager(directory)
+    printers.status(fmt, cluster.status_all(timeout))
+    files = cluster.tls
+    if files and fmt != "json":
+        sys.stdout.write(f"TLS on: clients (with certificates) and peers (mutual), CA {files['cacert']}\n")
 
 
 @app.command("kill")
@@ -430,14 +450,15 @@ def transfer_leader(ctx: typer.Context, node: str = NodeArgument, server: Option
 
 @app.command("env")
 def env(directory: Optional[Path] = DirOption) -> None:
-    """Print the line that points every dcli command at the cluster.
+    """Print the lines that point every dcli command at the cluster: its addresses and, for a
+    cluster made with --tls, the client's CA, certificate and key.
 
     \b
     Example:
       $ eval "$(dcli cluster env)"
       $ dcli zk create /hello world       # served by the cluster's nodes
     """
-    sys.stdout.write(f"export DCLI_SERVER={manager(directory).servers}\n")
+    sys.stdout.write(_exports(manager(directory)))
 
 
 @app.command("down")

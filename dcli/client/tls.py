@@ -5,7 +5,13 @@ The files come from `--cacert`, `--cert` and `--key` (every dcli command) or `DC
 the server's certificate must be signed by it; with a certificate and key too, the client proves
 who it is (the server's `--client-cert-auth`). Without a CA file the channel is plaintext.
 
-    channel = open_channel("127.0.0.1:7181", options)     # TLS when DCLI_CACERT is set
+When none of those is given, a node of a local cluster made with `dcli cluster up --tls` is
+reached with that cluster's files, found in its cluster.json (the cluster in DCLI_CLUSTER_DIR,
+else the default one; or any cluster this process's LocalCluster has read): one flag to make
+it, none to use it. The flags and variables always win.
+
+    channel = open_channel("127.0.0.1:7181", options)     # TLS when DCLI_CACERT is set, or the
+                                                          # address is a node of a --tls cluster
 
 When a connection fails, `explain(address)` looks at what the server speaks (one TCP connection,
 an HTTP/2 preface, the first bytes of the answer) so that a plaintext client of a TLS server, or
@@ -13,6 +19,7 @@ the other way round, hears that instead of "connection refused" or a timeout.
 """
 from __future__ import annotations
 
+import json
 import os
 import socket
 from dataclasses import dataclass
@@ -59,6 +66,49 @@ class TlsFiles:
             certificate_chain=_read(self.cert, "--cert") if self.cert else None)
 
 
+_clusters: dict[str, TlsFiles] = {}        # address -> the files of the local cluster it is a node of
+_looked: dict[str, tuple[float, dict[str, TlsFiles]]] = {}      # cluster.json -> (mtime, what it said)
+
+
+def use_for(addresses, files: TlsFiles) -> None:
+    """Reach these addresses (a local cluster's nodes) with `files` unless told otherwise."""
+    for address in addresses:
+        _clusters[address] = files
+
+
+def for_address(address: str) -> TlsFiles:
+    """The files to reach `address` with: --cacert/--cert/--key (DCLI_CACERT, ...) when given,
+    else those of the local --tls cluster it is a node of, else none (plaintext)."""
+    given = TlsFiles.from_env()
+    if given.cacert or given.cert or given.key:
+        return given
+    return _clusters.get(address) or _default_cluster().get(address) or given
+
+
+def _default_cluster() -> dict[str, TlsFiles]:
+    """The nodes of the cluster `dcli cluster` uses by default, when it was made with --tls."""
+    from dcli.wire.datadir import cluster_dir
+
+    path = Path(os.environ.get("DCLI_CLUSTER_DIR") or cluster_dir()).expanduser() / "cluster.json"
+    try:
+        mtime = path.stat().st_mtime
+    except OSError:
+        return {}
+    seen = _looked.get(str(path))
+    if seen is not None and seen[0] == mtime:
+        return seen[1]
+    found: dict[str, TlsFiles] = {}
+    try:
+        data = json.loads(path.read_text())
+        if data.get("tls"):
+            files = TlsFiles(**{k: str(data["tls"][k]) for k in ("cacert", "cert", "key")})
+            found = {str(n["address"]): files for n in data["nodes"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        found = {}                  # not readable now: plaintext, as without it
+    _looked[str(path)] = (mtime, found)
+    return found
+
+
 def _read(path: str, flag: str) -> bytes:
     try:
         return Path(path).expanduser().read_bytes()
@@ -73,7 +123,7 @@ def open_channel(address: str, options=(), tls: TlsFiles | None = None):
 
     from dcli.client.auth import wrap
 
-    tls = tls if tls is not None else TlsFiles.from_env()
+    tls = tls if tls is not None else for_address(address)
     if tls.enabled:
         channel = grpc.secure_channel(address, tls.credentials(), options=list(options))
     else:
@@ -88,7 +138,7 @@ def explain(address: str, tls: TlsFiles | None = None, timeout: float = 2.0) -> 
     which a plaintext gRPC server answers with a SETTINGS frame."""
     import ssl
 
-    tls = tls if tls is not None else TlsFiles.from_env()
+    tls = tls if tls is not None else for_address(address)
     host, _, port = address.rpartition(":")
     try:
         with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout) as s:

@@ -6,6 +6,14 @@
     DIR/node-<i>/        node i's data dir
     DIR/node-<i>.log     node i's stdout and stderr, appended to across restarts
     DIR/cluster.secret   the secret the nodes prove to each other on their peer ports (0600)
+    DIR/tls/             with --tls: the cluster's CA (ca.pem, ca-key.pem), each node's certificate
+                         (node-<i>.pem, node-<i>-key.pem) and the clients' (client.pem, client-key.pem)
+
+A cluster gets its id when it is made (as Kafka's `kafka-storage random-uuid`); every node is
+started with it (--cluster-id) and its data dir remembers it. With --tls every node serves its
+clients over TLS, asks them for a certificate of the cluster's CA, and talks to its peers over
+mutual TLS with the same certificate; the CLI finds the client's files in cluster.json
+(dcli.client.tls), so no command needs a flag for them.
 
 Node processes run detached, in their own session, and outlive the process that started them;
 any later LocalCluster on the same directory (the next `dcli cluster` command) finds them through
@@ -13,7 +21,7 @@ cluster.json. Only pids recorded there are ever signalled, and only after checki
 still the node it was (see `process.NodeProcess`). Nodes listen on 127.0.0.1 only.
 
     cluster = LocalCluster(tmp_path / "c")
-    cluster.up(nodes=3, base_port=0)            # 0: free ports
+    cluster.up(nodes=3, base_port=0, tls=True)  # 0: free ports; tls: a CA, certificates, TLS everywhere
     os.environ["DCLI_SERVER"] = cluster.servers  # "127.0.0.1:41235,127.0.0.1:41236,..."
     cluster.kill(1)                             # SIGKILL
     cluster.status(1).state                     # "down"
@@ -36,7 +44,7 @@ import time
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from dcli.cluster import admin
+from dcli.cluster import admin, credentials
 from dcli.cluster import status as status_rpc
 from dcli.cluster.process import NodeProcess
 from dcli.cluster.state import ClusterRecord, Node, NodeState
@@ -49,6 +57,7 @@ DEFAULT_NODES = 3
 DEFAULT_BASE_PORT = 7181
 STATE_FILE = "cluster.json"
 SECRET_FILE = "cluster.secret"
+TLS_DIR = "tls"
 LOCK_FILE = ".cluster.lock"
 READY_LINE = "dcli server listening on "
 START_TIMEOUT_S = 30.0
@@ -111,11 +120,12 @@ class LocalCluster:
     # ---- the whole cluster ----
 
     def up(self, nodes: int | None = None, base_port: int | None = None,
-           extra_args: Sequence[str] | None = None) -> list[Node]:
+           extra_args: Sequence[str] | None = None, tls: bool = False) -> list[Node]:
         """Start every node and wait until each serves. A new cluster gets `nodes` (default 3)
         on ports base_port, base_port+1, ... (default 7181; 0 picks free ports); a cluster already
         made in the directory and now down is started again as recorded, keeping its data.
-        extra_args go to every node's `dcli server start`."""
+        extra_args go to every node's `dcli server start`. tls: a new cluster gets a CA, node
+        and client certificates, and TLS for its clients and between its nodes."""
         made_dir = not self.directory.exists()
         made_secret = not (self.directory / SECRET_FILE).exists()
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -124,13 +134,15 @@ class LocalCluster:
             with self._lock(create=True):
                 if self.exists():
                     rec = self._read()
-                    self._check_reusable(rec, nodes, base_port)
+                    self._check_reusable(rec, nodes, base_port, tls)
                     if extra_args is not None:
                         rec.extra_args = list(extra_args)
                 else:
                     rec = ClusterRecord(self._new_nodes(DEFAULT_NODES if nodes is None else nodes,
                                                     DEFAULT_BASE_PORT if base_port is None else base_port),
-                                    list(extra_args or ()))
+                                    list(extra_args or ()), cluster_id=credentials.new_cluster_id())
+                    if tls:
+                        rec.tls = credentials.make_ca(self.directory / TLS_DIR)
                     fresh = [n.data_dir for n in rec.nodes if not n.data_dir.exists()]
                 for n in rec.nodes:
                     self._check_port(n)
@@ -142,6 +154,8 @@ class LocalCluster:
                 self.state_file.unlink(missing_ok=True)
                 if made_secret:
                     (self.directory / SECRET_FILE).unlink(missing_ok=True)
+                if tls:
+                    shutil.rmtree(self.directory / TLS_DIR, ignore_errors=True)
                 for d in fresh:
                     shutil.rmtree(d, ignore_errors=True)
             if made_dir and not self.exists():
@@ -340,7 +354,7 @@ class LocalCluster:
                      peer_address=f"{HOST}:{peer}")
                 for i, (port, peer) in enumerate(zip(ports, peer_ports), start=1)]
 
-    def _check_reusable(self, rec: ClusterRecord, nodes: int | None, base_port: int | None) -> None:
+    def _check_reusable(self, rec: ClusterRecord, nodes: int | None, base_port: int | None, tls: bool) -> None:
         running = [n.id for n in rec.nodes if self._is_running(n)]
         if running:
             raise errors.ClusterStateError(
@@ -350,6 +364,10 @@ class LocalCluster:
             raise errors.ClusterStateError(
                 f"the cluster in {self.directory} has {len(rec.nodes)} nodes, not {nodes}: "
                 "`dcli cluster down --purge` removes it, or choose another --dir")
+        if tls and not rec.tls:
+            raise errors.ClusterStateError(
+                f"the cluster in {self.directory} was made without --tls: `dcli cluster down --purge` "
+                "removes it, or choose another --dir")
         if base_port and base_port != rec.nodes[0].port:
             raise errors.ClusterStateError(
                 f"the cluster in {self.directory} uses ports from {rec.nodes[0].port}, not {base_port}: "
@@ -369,7 +387,7 @@ class LocalCluster:
         started: list[tuple[Node, subprocess.Popen, int]] = []
         try:
             for node in nodes:
-                proc, offset = self._spawn(node, peers, rec.extra_args)
+                proc, offset = self._spawn(node, peers, rec)
                 started.append((node, proc, offset))
                 node.pid = proc.pid
             self._write(rec)
@@ -410,11 +428,14 @@ class LocalCluster:
                 f.write(secrets.token_hex(32) + "\n")
         return path
 
-    def _spawn(self, node: Node, peers: str, extra_args: Sequence[str]) -> tuple[subprocess.Popen, int]:
+    def _spawn(self, node: Node, peers: str, rec: ClusterRecord) -> tuple[subprocess.Popen, int]:
         node.data_dir.mkdir(parents=True, exist_ok=True)
+        cluster_id = rec.cluster_id or credentials.remembered_id(rec)
         argv = [sys.executable, "-m", "dcli_server", "--node-id", str(node.id), "--peers", peers,
                 "--data-dir", str(node.data_dir), "--cluster-secret-file", str(self._secret_file()),
-                *(["--join"] if node.join else []), *extra_args]
+                *([f"--cluster-id={cluster_id}"] if cluster_id else []),
+                *credentials.node_tls_args(self.directory / TLS_DIR, rec, node),
+                *(["--join"] if node.join else []), *rec.extra_args]
         with open(node.log, "ab") as log:
             stamp = time.strftime("%Y-%m-%d %H:%M:%S")
             log.write(f"--- dcli cluster: starting node {node.id} at {stamp}\n".encode())
@@ -502,6 +523,9 @@ class LocalCluster:
                 continue
             with proc:
                 states[n.id] = NodeState(n.id, n.address, "paused" if proc.paused else "up", proc.pid)
+        if self._read().tls:
+            for s in states.values():
+                s.tls = True
         ask = {i: s.address for i, s in states.items() if s.state == "up"}
         for i, answer in status_rpc.query(ask, timeout).items() if ask else ():
             s = states[i]
@@ -518,7 +542,21 @@ class LocalCluster:
     def _read(self) -> ClusterRecord:
         if not self.exists():
             raise errors.NoClusterError(str(self.directory))
-        return ClusterRecord.read(self.state_file)
+        rec = ClusterRecord.read(self.state_file)
+        if rec.tls:             # this process's clients of the cluster (status, members) use its files
+            from dcli.client.tls import TlsFiles, use_for
+
+            use_for([n.address for n in rec.nodes], TlsFiles(**rec.tls))
+        return rec
+
+    @property
+    def tls(self) -> dict[str, str] | None:
+        """The files a client of this cluster connects with (cacert, cert, key), None without --tls."""
+        return self._read().tls
+
+    @property
+    def cluster_id(self) -> str | None:
+        return self._read().cluster_id
 
     def _write(self, rec: ClusterRecord) -> None:
         rec.write(self.state_file)
@@ -550,6 +588,8 @@ class LocalCluster:
             n.log.unlink(missing_ok=True)
         self.state_file.unlink(missing_ok=True)
         (self.directory / SECRET_FILE).unlink(missing_ok=True)
+        if rec.tls:
+            shutil.rmtree(self.directory / TLS_DIR, ignore_errors=True)
         (self.directory / LOCK_FILE).unlink(missing_ok=True)
         with contextlib.suppress(OSError):
             self.directory.rmdir()          # only if nothing else is left in it

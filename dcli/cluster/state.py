@@ -1,6 +1,7 @@
 """What the manager records of a cluster (cluster.json) and what it reports of a node (status).
 
-    {"version": 1, "extra_args": [],
+    {"version": 1, "extra_args": [], "cluster_id": "q1XbT0...",
+     "tls": {"cacert": ".../cluster/tls/ca.pem", "cert": ".../tls/client.pem", "key": ".../tls/client-key.pem"},
      "nodes": [{"id": 1, "address": "127.0.0.1:7181", "peer_address": "127.0.0.1:8181", "pid": 4242,
                 "data_dir": ".../cluster/node-1", "log": ".../cluster/node-1.log"}, ...]}
 """
@@ -81,27 +82,37 @@ class NodeState:
     znodes: int | None = None
     controller_id: int | None = None
     error: str = ""
+    tls: bool = False       # the cluster was made with --tls (clients and peers)
 
     @property
     def up(self) -> bool:
         return self.state == "up"
 
     def to_json(self) -> dict:
-        return {"node": self.id, **{k: v for k, v in dataclasses.asdict(self).items() if k != "id"}}
+        out = {"node": self.id, **{k: v for k, v in dataclasses.asdict(self).items() if k not in ("id", "tls")}}
+        if self.tls:
+            out["tls"] = True
+        return out
 
 
 @dataclass
 class ClusterRecord:
-    """cluster.json: the nodes, and the extra `dcli server start` options every node gets."""
+    """cluster.json: the nodes, the extra `dcli server start` options every node gets, the
+    cluster's id (None: made before clusters had one) and, for a cluster made with --tls, the
+    files a client connects with (TlsFiles' names: cacert, cert, key)."""
 
     nodes: list[Node]
     extra_args: list[str] = field(default_factory=list)
+    cluster_id: str | None = None
+    tls: dict[str, str] | None = None
 
     @classmethod
     def read(cls, path: Path) -> ClusterRecord:
         try:
             data = json.loads(path.read_text())
-            return cls([Node.from_json(d) for d in data["nodes"]], list(data.get("extra_args", [])))
+            tls = data.get("tls")
+            return cls([Node.from_json(d) for d in data["nodes"]], list(data.get("extra_args", [])),
+                       data.get("cluster_id"), {k: str(tls[k]) for k in ("cacert", "cert", "key")} if tls else None)
         except (ValueError, KeyError, TypeError) as e:
             raise errors.DcliError(message=f"cannot read {path}: {e}") from None
 
@@ -109,5 +120,10 @@ class ClusterRecord:
         """Replaced whole and durably (a reader never sees half a file, a power loss neither)."""
         from dcli_server.storage.files import write_atomically     # the cluster manager runs the server
 
-        write_atomically(path, json.dumps({"version": VERSION, "extra_args": self.extra_args,
-                                           "nodes": [n.to_json() for n in self.nodes]}, indent=2) + "\n")
+        out = {"version": VERSION, "extra_args": self.extra_args}
+        if self.cluster_id:
+            out["cluster_id"] = self.cluster_id
+        if self.tls:
+            out["tls"] = self.tls
+        out["nodes"] = [n.to_json() for n in self.nodes]
+        write_atomically(path, json.dumps(out, indent=2) + "\n")

@@ -15,7 +15,7 @@ from dcli_server.auth.store import refuse_reserved
 from dcli_server.auth.tokens import caller
 from dcli_server.listeners.guard import Malformed
 from dcli_server.listeners.ratelimit import RateLimitedLog
-from dcli_server.node import Conn, CoordNode, Refused
+from dcli_server.node import Conn, CoordNode, InTurn
 
 log = logging.getLogger("dcli.server")
 limited = RateLimitedLog(log)
@@ -33,11 +33,11 @@ def client_host(peer: str) -> str:
 
 def _screen(requests):
     """The requests as the node should take them: one on the identity store from a caller who may
-    not touch it (auth on, not an administrator) becomes a Refused, answered NoAuth in its turn."""
+    not touch it (auth on, not an administrator) becomes an InTurn, answered NoAuth in its turn."""
     who = caller.get()
     if who is None or who.admin:
         return requests
-    return [Refused(r.xid, problem) if (problem := refuse_reserved((r,), who)) is not None else r
+    return [InTurn(r.xid, problem) if (problem := refuse_reserved((r,), who)) is not None else r
             for r in requests]
 
 

@@ -11,6 +11,8 @@ the same services as every other listener.
     peer_frames.py      the peer wire format: the frame header, FrameDecoder (checks before it allocates)
     peer_stream.py      FrameStream: frames over one TCP connection (an asyncio BufferedProtocol)
     peer_handshake.py   Handshake: who is on the other end (node id, cluster id, cluster secret)
+    peer_tls.py         PeerTLS: mutual TLS on the peer port (etcd's --peer-* files)
+    peer_identity.py    the cluster id: given once, remembered by the data dir, carried in the handshake
     peer_connection.py  PeerConnection: one peer's frame stream, one-way and request/response
     peer_transport.py   PeerTransport: the peer listener, a PeerLink (dial, redial) per peer
     ratelimit.py        RateLimitedLog: one log line per kind of bad or failed traffic

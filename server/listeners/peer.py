@@ -6,9 +6,10 @@ fetches and OffsetForLeaderEpoch, elections handed to the controller) and the ke
 calls (peer_kv.py). Each kind has a method number (peer_methods.py); payloads are decoded here, and one that does not decode is dropped (or
 answered with an error) with one rate-limited log line: the connection and the node go on. A
 follower fetches as the node the handshake said it is, whatever its request claims. The client
-port serves none of this.
+port serves none of this. Who may connect: peer_tls.py (mutual TLS), peer_handshake.py (the
+cluster id and secret), peer_identity.py (which cluster this node is of).
 
-    peers = PeerListener(node_id=1, listen="127.0.0.1:8181")
+    peers = PeerListener(node_id=1, listen="127.0.0.1:8181", cluster_id=wire_id(cid), secret=s, tls=tls)
     host, port = await peers.start()
     node = CoordNode(config, transport=peers.raft, channel=peers)
     peers.attach(node)                       # from now on, what arrives goes to the node
@@ -34,6 +35,7 @@ from dcli_server.listeners.peer_methods import (BROKER_ELECT, BROKER_EPOCH_END, 
                                                 FORWARD_REPLIES, RAFT)
 from dcli_server.listeners.ratelimit import RateLimitedLog
 from dcli_server.listeners.peer_handshake import ClusterSecretHandshake
+from dcli_server.listeners.peer_tls import PeerTLS
 from dcli_server.listeners.peer_transport import PeerTransport
 
 log = logging.getLogger("dcli.server.peer")
@@ -96,9 +98,11 @@ class FramesBrokerPeers:
 
 
 class PeerListener:
-    def __init__(self, node_id: int, listen: str, *, cluster_id: int = 0, secret: bytes | None = None):
+    def __init__(self, node_id: int, listen: str, *, cluster_id: int = 0, secret: bytes | None = None,
+                 tls: PeerTLS | None = None):
         self.listen = listen
-        self.transport = PeerTransport(ClusterSecretHandshake(node_id, cluster_id, secret), on_state=self._on_state)
+        self.transport = PeerTransport(ClusterSecretHandshake(node_id, cluster_id, secret), on_state=self._on_state,
+                                       tls=tls)
         self.raft = RaftOverFrames(self.transport)
         self.brokers = FramesBrokerPeers(self.transport)
         self._node = None

@@ -6,10 +6,10 @@ node it meant to reach), the accepting side `accept`; both return the other node
 `HandshakeError`, after which the connection is closed.
 
 `ClusterSecretHandshake` is the hook point for peer authentication. It exchanges node ids and the
-cluster id, and with a shared secret does a mutual HMAC-SHA256 challenge-response (each side
-proves it knows the secret by MACing the other side's fresh nonce). It is a first cut, not yet
-reviewed as the cluster's authentication: no TLS, and nothing here hides or protects the frames
-that follow. A TLS or mTLS check plugs in as another `Handshake` (or wraps the streams before it).
+cluster id (a digest of it: peer_identity.wire_id), and with a shared secret does a mutual
+HMAC-SHA256 challenge-response (each side proves it knows the secret by MACing the other side's fresh nonce). Nothing here hides or
+protects the frames that follow: that is TLS's part, which runs before this handshake when the
+peer listener has certificates (peer_tls.py); with both, both apply.
 
     hs = ClusterSecretHandshake(node_id=1, cluster_id=7, secret=b"...")
     peer_id = await hs.dial(stream, expect=2)      # the dialling node
@@ -77,7 +77,9 @@ class ClusterSecretHandshake:
         if version != VERSION:
             raise HandshakeError(f"peer protocol version {version}, this node speaks {VERSION}")
         if cluster_id != self.cluster_id:
-            raise HandshakeError(f"node {node_id} belongs to cluster {cluster_id}, not {self.cluster_id}")
+            raise HandshakeError(f"node {node_id} is of another cluster (cluster id digest {cluster_id:016x}, "
+                                 f"this cluster's is {self.cluster_id:016x}): a node of another cluster, or "
+                                 "one started with another --cluster-id")
         if node_id == 0:
             raise HandshakeError("node id 0")
         return node_id, nonce, payload[_HELLO.size:]

@@ -13,6 +13,10 @@ benchmarks/peer_transport.py. Flow control both ways:
     stream.write(Frame(Kind.HELLO, 0, 0, hello)); await stream.drain()
     frame = await stream.read()                  # ConnectionClosed at the end, FrameError if bad
     server = await serve_frames(on_stream, "127.0.0.1", 0)    # on_stream(stream) per connection
+
+With TLS (peer_tls.py) the dialling side opens the stream with `tls=` and the accepting side
+serves with `tls=True`: a connection then reads nothing until `start_tls` has run the handshake
+in the caller's task (so that its failure is the caller's to log, and to time out).
 """
 from __future__ import annotations
 
@@ -26,7 +30,9 @@ WRITE_HIGH_WATER = 1 << 20
 
 
 class _FrameProtocol(asyncio.BufferedProtocol):
-    def __init__(self, decoder: FrameDecoder, on_stream: Callable[["FrameStream"], Awaitable[None]] | None):
+    def __init__(self, decoder: FrameDecoder, on_stream: Callable[["FrameStream"], Awaitable[None]] | None,
+                 tls_pending: bool = False):
+        self.tls_pending = tls_pending          # read nothing before start_tls
         self.stream = FrameStream(self, decoder)
         self.transport: asyncio.Transport | None = None
         self.lost: str | None = None            # why the connection ended, once it has
@@ -40,6 +46,8 @@ class _FrameProtocol(asyncio.BufferedProtocol):
     def connection_made(self, transport) -> None:
         self.transport = transport
         transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
+        if self.tls_pending:
+            transport.pause_reading()           # the TLS layer is the first to read
         if self._on_stream is not None:
             self.task = asyncio.get_running_loop().create_task(self._on_stream(self.stream))
 
@@ -122,6 +130,22 @@ class FrameStream:
             finally:
                 protocol._reader = None
 
+    async def start_tls(self, context, *, server_side: bool, server_hostname: str | None = None,
+                        timeout: float = 10.0) -> None:
+        """Run the TLS handshake on this (so far silent) connection; what follows is encrypted.
+        ssl.SSLError or ConnectionError when it fails; the connection is then closed."""
+        protocol = self._protocol
+        if protocol.lost is not None or protocol.transport.is_closing():
+            raise ConnectionResetError(f"closed before the TLS handshake: {protocol.lost or 'closing'}")
+        loop = asyncio.get_running_loop()
+        transport = await loop.start_tls(protocol.transport, protocol, context, server_side=server_side,
+                                         server_hostname=server_hostname, ssl_handshake_timeout=timeout)
+        if transport is None:                   # closed during the handshake
+            raise ConnectionResetError("closed during the TLS handshake")
+        transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
+        protocol.transport = transport
+        protocol.tls_pending = False
+
     def write(self, frame: Frame) -> None:
         if not self._protocol.transport.is_closing():
             self._protocol.transport.writelines(
@@ -170,14 +194,25 @@ class FrameStream:
             await self._protocol._done
 
 
-async def open_frame_stream(host: str, port: int, max_payload: int = HANDSHAKE_MAX_PAYLOAD) -> FrameStream:
+async def open_frame_stream(host: str, port: int, max_payload: int = HANDSHAKE_MAX_PAYLOAD, *,
+                            tls=None) -> FrameStream:
+    """A connection to host:port; with `tls` (an ssl.SSLContext) the TLS handshake is done first,
+    the listener's certificate checked against `host`."""
     loop = asyncio.get_running_loop()
-    _, protocol = await loop.create_connection(lambda: _FrameProtocol(FrameDecoder(max_payload), None), host, port)
+    protocol = _FrameProtocol(FrameDecoder(max_payload), None, tls_pending=tls is not None)
+    await loop.create_connection(lambda: protocol, host, port)
+    if tls is not None:
+        try:
+            await protocol.stream.start_tls(tls, server_side=False, server_hostname=host)
+        except BaseException:
+            protocol.stream.abort()
+            raise
     return protocol.stream
 
 
 async def serve_frames(on_stream: Callable[[FrameStream], Awaitable[None]], host: str, port: int,
-                       max_payload: int = HANDSHAKE_MAX_PAYLOAD) -> asyncio.AbstractServer:
-    """Listen; each connection gets `on_stream(stream)` in a task of its own (which must not raise)."""
+                       max_payload: int = HANDSHAKE_MAX_PAYLOAD, *, tls: bool = False) -> asyncio.AbstractServer:
+    """Listen; each connection gets `on_stream(stream)` in a task of its own (which must not raise).
+    `tls`: the connections wait, unread, for on_stream to call `stream.start_tls`."""
     loop = asyncio.get_running_loop()
-    return await loop.create_server(lambda: _FrameProtocol(FrameDecoder(max_payload), on_stream), host, port)
+    return await loop.create_server(lambda: _FrameProtocol(FrameDecoder(max_payload), on_stream, tls), host, port)

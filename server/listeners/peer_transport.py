@@ -12,6 +12,10 @@ refused. A lower id that dials in without being configured here (a member this n
 heard of yet) is accepted after the handshake and can be answered. The side that waits can
 reach its peer only once that peer knows its address and has dialled.
 
+With `tls` (a PeerTLS, peer_tls.py) every connection runs TLS both ways before the handshake:
+the dialler checks the listener's certificate, the listener the dialler's. A connection that
+fails it is refused like one that fails the handshake: one rate-limited line, nothing read.
+
     transport = PeerTransport(ClusterSecretHandshake(node_id=1, secret=secret))
     transport.handle_message(RAFT, lambda peer, payload: node.step(decode(payload)))
     transport.handle_request(FORWARD, forward_handler)          # async (peer, payload) -> bytes
@@ -27,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import ssl
 import time
 from dataclasses import dataclass
 from typing import Awaitable, Callable
@@ -37,6 +42,7 @@ from dcli_server.listeners.peer_connection import (
 from dcli_server.listeners.peer_frames import HANDSHAKE_MAX_PAYLOAD, MAX_PAYLOAD
 from dcli_server.listeners.peer_stream import FrameStream, open_frame_stream, serve_frames
 from dcli_server.listeners.peer_handshake import Handshake, HandshakeError
+from dcli_server.listeners.peer_tls import PeerTLS, describe
 
 log = logging.getLogger("dcli.server.peer")
 
@@ -60,7 +66,7 @@ class PeerLink:
     """The way to one peer: its current connection and, on the dialling side, the redialling."""
 
     def __init__(self, peer_id: int, address: str, handshake: Handshake, *, dials: bool = True,
-                 options: PeerOptions = PeerOptions(),
+                 options: PeerOptions = PeerOptions(), tls=None,
                  on_message: Callable[[int, int, bytes], None] | None = None,
                  on_request: Callable[[int, int, bytes], bytes | Awaitable[bytes]] | None = None,
                  on_state: Callable[[int, bool], None] = lambda peer_id, up: None):
@@ -70,6 +76,7 @@ class PeerLink:
         self.options = options
         self.connection: PeerConnection | None = None
         self._handshake = handshake
+        self._tls = tls                         # the ssl.SSLContext to dial with, or None
         self._handlers = {k: v for k, v in (("on_message", on_message), ("on_request", on_request)) if v}
         self._on_state = on_state
         self._up = asyncio.Event()
@@ -147,7 +154,10 @@ class PeerLink:
     async def _connect(self) -> FrameStream:
         host, port = split_host_port(self.address, "peer address")
         t = self.options.connect_timeout_s
-        stream = await asyncio.wait_for(open_frame_stream(host, port, HANDSHAKE_MAX_PAYLOAD), t)
+        try:
+            stream = await asyncio.wait_for(open_frame_stream(host, port, HANDSHAKE_MAX_PAYLOAD, tls=self._tls), t)
+        except ssl.SSLError as e:
+            raise ConnectionError(describe(e)) from None
         try:
             await asyncio.wait_for(self._handshake.dial(stream, expect=self.peer_id), t)
         except BaseException:
@@ -185,8 +195,10 @@ class PeerLink:
 
 class PeerTransport:
     def __init__(self, handshake: Handshake, *, options: PeerOptions = PeerOptions(),
-                 on_state: Callable[[int, bool], None] = lambda peer_id, up: None):
+                 on_state: Callable[[int, bool], None] = lambda peer_id, up: None, tls: PeerTLS | None = None):
         self.node_id = handshake.node_id
+        self.tls = tls
+        self._accept_tls, self._dial_tls = tls.contexts() if tls is not None else (None, None)
         self.options = options
         self.on_state = on_state
         self._handshake = handshake
@@ -258,7 +270,7 @@ class PeerTransport:
 
     def _new_link(self, peer_id: int, address: str) -> PeerLink:
         link = self._links[peer_id] = PeerLink(
-            peer_id, address, self._handshake, dials=self.node_id < peer_id, options=self.options,
+            peer_id, address, self._handshake, dials=self.node_id < peer_id, options=self.options, tls=self._dial_tls,
             on_message=self._on_message, on_request=self._on_request, on_state=self.on_state)
         return link
 
@@ -309,7 +321,8 @@ class PeerTransport:
     # -- the listener -------------------------------------------------------------------------------
 
     async def listen(self, host: str = "127.0.0.1", port: int = 0) -> int:
-        self._server = await serve_frames(self._accept, host, port, HANDSHAKE_MAX_PAYLOAD)
+        self._server = await serve_frames(self._accept, host, port, HANDSHAKE_MAX_PAYLOAD,
+                                          tls=self._accept_tls is not None)
         self.port = self._server.sockets[0].getsockname()[1]
         return self.port
 
@@ -324,17 +337,17 @@ class PeerTransport:
         task = asyncio.current_task()
         self._accepting.add(task)
         try:
-            peer = await asyncio.wait_for(self._handshake.accept(stream), self.options.connect_timeout_s)
+            peer = await asyncio.wait_for(self._authenticate(stream), self.options.connect_timeout_s)
             if peer > self.node_id:           # by the rule it waits for us: its view or its id is wrong
                 raise HandshakeError(f"node {peer} dialled in, but the lower id ({self.node_id}) dials")
             link = self._links.get(peer)
         except asyncio.CancelledError:      # the transport is closing
             stream.abort()
             return
-        except Exception as e:     # timeout, bad frame, failed handshake, socket error (or a bug)
+        except Exception as e:     # timeout, TLS, bad frame, failed handshake, socket error (or a bug)
             self.refused += 1
             limited.warning(f"accept:{stream.peername.rpartition(':')[0]}", "peer listener: refused %s: %s",
-                            stream.peername, str(e) or type(e).__name__)
+                            stream.peername, describe(e))
             stream.abort()
             return
         finally:
@@ -347,6 +360,15 @@ class PeerTransport:
         if link is None:                    # not configured here (yet): it may be answered all the same
             link = self._new_link(peer, "")
         link.attach(stream)
+
+    async def _authenticate(self, stream: FrameStream) -> int:
+        if self._accept_tls is not None:
+            try:
+                await stream.start_tls(self._accept_tls, server_side=True, timeout=self.options.connect_timeout_s)
+            except ConnectionError as e:
+                raise ConnectionError(f"TLS: closed in the handshake ({str(e) or type(e).__name__}): it does "
+                                      "not trust this node's certificate?") from None
+        return await self._handshake.accept(stream)
 
     async def close(self) -> None:
         server, self._server = self._server, None

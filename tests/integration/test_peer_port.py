@@ -127,7 +127,10 @@ async def _post_as(cluster, node_id: int, to: int, payload: bytes, secret: bytes
     from dcli_server.listeners.peer_handshake import ClusterSecretHandshake
     from dcli_server.listeners.peer_transport import PeerTransport
 
-    transport = PeerTransport(ClusterSecretHandshake(node_id, secret=secret))
+    from dcli_server.listeners.peer_identity import wire_id
+
+    # the cluster's id is no secret: knowing it alone lets no one in
+    transport = PeerTransport(ClusterSecretHandshake(node_id, wire_id(cluster.manager.cluster_id), secret=secret))
     transport.add_peer(to, cluster.manager.node(to).peer_address)
     try:
         # a handshake takes milliseconds on loopback; one that fails is retried by the transport
@@ -213,6 +216,7 @@ def test_bad_kv_requests_on_the_peer_port_get_error_answers(tmp_path):
     from dcli.v1 import peer_pb2 as ppb
     from dcli_server.listeners.peer_connection import PeerError
     from dcli_server.listeners.peer_handshake import ClusterSecretHandshake
+    from dcli_server.listeners.peer_identity import stored, wire_id
     from dcli_server.listeners.peer_methods import KV_PING
     from dcli_server.listeners.peer_transport import PeerTransport
     from tests.conftest import ServerProcess
@@ -222,7 +226,8 @@ def test_bad_kv_requests_on_the_peer_port_get_error_answers(tmp_path):
                          port=client_port).start()
     try:
         async def exchange() -> tuple[dict, ppb.KVPeerReply]:
-            caller = PeerTransport(ClusterSecretHandshake(1))      # the lower id dials
+            cluster_id = wire_id(stored(tmp_path / "node-5"))     # derived from its --peers, and kept
+            caller = PeerTransport(ClusterSecretHandshake(1, cluster_id))      # the lower id dials
             caller.add_peer(5, f"127.0.0.1:{peer_port}")
             outcomes = {"error": 0, "answered": 0}
             try:

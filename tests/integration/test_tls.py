@@ -105,6 +105,13 @@ def test_the_server_refuses_tls_settings_that_do_not_fit(tmp_path, pki):
     assert alone.returncode == 2 and "--cert-file and --key-file go together" in alone.stderr.decode()
     auth = start("--cert-file", str(pki["node"].cert), "--key-file", str(pki["node"].key), "--client-cert-auth")
     assert auth.returncode == 2 and "--client-cert-auth needs" in auth.stderr.decode()
+    # a node of a cluster checks its peers' certificates: with the client port's files it needs their CA
+    peers = start("--cert-file", str(pki["node"].cert), "--key-file", str(pki["node"].key), "--node-id", "1",
+                  "--peers", "1=127.0.0.1:7181,2=127.0.0.1:7182,3=127.0.0.1:7183")
+    assert peers.returncode == 2, peers.stderr
+    assert peers.stderr.decode().strip() == (
+        "--cert-file on a node with a peer port needs --trusted-ca-file (or --peer-trusted-ca-file): "
+        "the CA its peers' certificates are checked against")
 
 
 def test_a_node_without_a_trusted_ca_serves_its_broker(tmp_path, pki):
