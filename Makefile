@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test proto completions clean
+.PHONY: run test proto jute completions clean
 
 $(STAMP): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +18,11 @@ run: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q -n 2 --dist loadfile --durations=25
 
-proto: $(STAMP)
+proto: $(STAMP) jute
 	$(PY) scripts/gen_proto.py
+
+jute: $(STAMP)
+	$(PY) scripts/gen_jute.py
 
 completions: $(STAMP)
 	$(PY) scripts/gen_completions.py
