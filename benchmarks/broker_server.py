@@ -45,7 +45,7 @@ PARTITIONS = 6
 
 
 def start_server(data_dir: Path, extra=()) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen([sys.executable, "-m", "dcli_server", "--listen", "127.0.0.1:0",
+    proc = subprocess.Popen([sys.executable, "-m", "dcli_server", "--listen", "127.0.0.1:0", "--zk-listen", "none",
                              "--data-dir", str(data_dir), *extra], stdout=subprocess.PIPE, cwd=ROOT)
     sel = selectors.DefaultSelector()
     sel.register(proc.stdout, selectors.EVENT_READ)

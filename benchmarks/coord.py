@@ -299,7 +299,7 @@ class Server:
 
 
 def start_dcli(workdir, name="dcli", extra=()):
-    server = Server(name, [sys.executable, "-m", "dcli_server", "--listen", "127.0.0.1:0",
+    server = Server(name, [sys.executable, "-m", "dcli_server", "--listen", "127.0.0.1:0", "--zk-listen", "none",
                            "--data-dir", str(workdir / (name + "-data")), *extra],
                     workdir / (name + ".log"), ROOT, stdout=subprocess.PIPE)
     sel = selectors.DefaultSelector()

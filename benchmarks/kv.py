@@ -50,7 +50,7 @@ def start_nodes(base: Path, count: int) -> tuple[list[subprocess.Popen], list[st
     peers = ",".join(f"{i}={a}/{p}" for i, (a, p) in enumerate(zip(addresses, ports[count:]), 1)) if count > 1 else None
     procs = []
     for i, address in enumerate(addresses, 1):
-        args = [sys.executable, "-m", "dcli_server", "--listen", address, "--data-dir", str(base / f"node-{i}")]
+        args = [sys.executable, "-m", "dcli_server", "--listen", address, "--zk-listen", "none", "--data-dir", str(base / f"node-{i}")]
         if peers:
             args += ["--node-id", str(i), "--peers", peers]
         proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT)

@@ -33,6 +33,7 @@ else:                                   # pragma: no cover - Python 3.10
 DEFAULT_LISTEN = "127.0.0.1:7181"
 ENV_PREFIX = "DCLI_"
 MIN_SECRET_BYTES = 16
+DEFAULT_ZK_LISTEN = "127.0.0.1:2181"
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 
@@ -52,6 +53,8 @@ class ServerConfig:
     peer_trusted_ca_file: Path | None = None
     peer_client_cert_auth: bool | None = None   # None: on whenever the peer port has certificates
     cluster_id: str | None = None           # None: the data dir's, else derived (peer_identity.py)
+    zk_listen: str | None = DEFAULT_ZK_LISTEN   # ZooKeeper's protocol; None: off
+    jute_maxbuffer: int = 0xFFFFF           # ZooKeeper's jute.maxbuffer: a longer packet closes the connection
     data_dir: Path = field(default_factory=node_data_dir)
     fsync: str = "always"
     unsafe_fsync: bool = False
@@ -347,6 +350,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max-data-bytes", _int(1), "Largest znode data accepted.", "N"),
     Setting("max-path-bytes", _int(1), "Longest znode path accepted.", "N"),
     Setting("max-watches-per-session", _int(0), "Watches one session may hold (0: no limit).", "N"),
+    Setting("zk-listen", _peer_listen, "Address ZooKeeper's clients (zkCli.sh, kazoo, Curator) talk to "
+            "this node on, in ZooKeeper's own protocol (default 127.0.0.1:2181; none: off; port 0 picks a "
+            "free one).", "HOST:PORT|none", show=lambda v: v if v else "none"),
+    Setting("jute-maxbuffer", _int(1024, 64 * 1024 * 1024), "Longest ZooKeeper packet accepted, in bytes (ZooKeeper's "
+            "jute.maxbuffer, 1048575); a longer one closes the connection.", "N"),
     Setting("max-client-cnxns", _int(0), "Sessions one client address may hold open on this node at once "
             "(ZooKeeper's maxClientCnxns, 60; 0: no limit).", "N"),
     Setting("max-outstanding-requests", _int(1), "Requests of one session read and not yet answered; past "
@@ -587,12 +595,14 @@ def run(config: ServerConfig, broker_config=None) -> int:
     if broker_config is None:
         broker_config, _ = config.broker()
 
-    def ready(address: str) -> None:
+    def ready(address: str, zk_address: str | None = None) -> None:
         if config.peer_listen is not None and config.cluster_secret_file is None and config.peer_tls() is None:
             print("WARNING: no --cluster-secret-file: any process that reaches the peer port "
                   f"{config.peer_listen} can act as a node of this cluster", file=sys.stderr, flush=True)
         tls = ", TLS" if config.cert_file else ""
-        print(f"dcli server listening on {address}, data in {config.data_dir} (fsync {config.fsync}{tls})", flush=True)
+        zk = f", zookeeper on {zk_address}" if zk_address else ""
+        print(f"dcli server listening on {address}{zk}, data in {config.data_dir} (fsync {config.fsync}{tls})",
+              flush=True)
 
     try:
         asyncio.run(serve(config, ready=ready, broker_config=broker_config))

@@ -28,6 +28,7 @@ from dcli_server.listeners.peer import PeerListener
 from dcli_server.listeners.peer_identity import wire_id
 from dcli_server.listeners.peer_kv import FramesKVTransport
 from dcli_server.listeners.client import MAX_REQUEST_BYTES, ClientListener
+from dcli_server.listeners.zk import ZooKeeperListener
 from dcli_server.local_session import LocalSession
 from dcli_server.node import CoordNode
 
@@ -177,7 +178,7 @@ class Services:
 
 async def serve(settings: ServerConfig, *, ready=None, broker_config: BrokerConfig | None = None,
                 max_request_bytes: int = MAX_REQUEST_BYTES) -> None:
-    """Serve until SIGINT/SIGTERM. `ready(address)` is called once the port is bound."""
+    """Serve until SIGINT/SIGTERM. `ready(address, zk_address)` is called once the ports are bound."""
     services = await Services.open(settings, broker_config)
     listener = ClientListener(services, settings.listen, max_request_bytes=max_request_bytes)
     try:
@@ -187,6 +188,16 @@ async def serve(settings: ServerConfig, *, ready=None, broker_config: BrokerConf
         raise
     address = await services.serving_at(host, port)
     await listener.start()
+    zk = None
+    if settings.zk_listen is not None:
+        zk = ZooKeeperListener(services.node, settings.zk_listen, max_buffer=settings.jute_maxbuffer,
+                               max_client_cnxns=settings.max_client_cnxns)
+        try:
+            await zk.start()
+        except OSError as e:
+            await listener.stop(grace=0)
+            await services.close()
+            raise OSError(e.errno, f"ZooKeeper address {settings.zk_listen}: {e.strerror or e}") from None
     await services.start(address)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -194,8 +205,10 @@ async def serve(settings: ServerConfig, *, ready=None, broker_config: BrokerConf
         loop.add_signal_handler(sig, stop.set)
     loop.add_signal_handler(signal.SIGUSR1, dump_tasks)
     if ready:
-        ready(address)
+        ready(address, zk.address if zk else None)
     await stop.wait()
+    if zk is not None:
+        await zk.stop()
     if services.membership is not None:         # the broker leaves its cluster before the port closes
         await asyncio.to_thread(services.membership.stop)
         services.membership = None

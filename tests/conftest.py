@@ -19,6 +19,9 @@ pytest_plugins = ["tests.cluster_fixture"]     # local_cluster: N node processes
 
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT_S = 30.0
+# every server a test starts serves ZooKeeper's protocol on a free port unless it is told
+# otherwise: the default, 2181, would let only one of them start at a time
+os.environ.setdefault("DCLI_ZK_LISTEN", "127.0.0.1:0")
 
 
 class ServerProcess:
@@ -31,13 +34,15 @@ class ServerProcess:
         self.proc: subprocess.Popen | None = None
         self.log_path = data_dir.parent / f"{data_dir.name}.log"
         self.address = ""
+        self.zk_address = ""        # kept across restarts, as the client port is
 
     def start(self) -> ServerProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "dcli_server", "--listen", f"127.0.0.1:{self.port}",
-             "--data-dir", str(self.data_dir), *self.extra],
+             "--data-dir", str(self.data_dir),
+             *(["--zk-listen", self.zk_address] if self.zk_address else []), *self.extra],
             stdout=subprocess.PIPE, stderr=log, cwd=ROOT)
         line = _readline(self.proc, START_TIMEOUT_S)
         if not line.startswith("dcli server listening on "):
@@ -45,6 +50,8 @@ class ServerProcess:
             raise RuntimeError(f"server did not start: {line!r}\n{self.log()}")
         self.address = line.split()[4].rstrip(",")
         self.port = int(self.address.rsplit(":", 1)[1])
+        words = line.split()
+        self.zk_address = words[7].rstrip(",") if words[5:7] == ["zookeeper", "on"] else ""
         return self
 
     def kill(self) -> None:

@@ -198,6 +198,7 @@ class Target:
     """Where a block's commands run: node N's real address is addresses[N-1]."""
     addresses: list[str]
     cluster_dir: Path | None = None
+    zk_addresses: list[str] = dataclasses.field(default_factory=list)    # node N's ZooKeeper port: 218N
 
     def env(self, home: Path) -> dict:
         bindir = str(Path(sys.executable).parent)
@@ -210,12 +211,17 @@ class Target:
         return env
 
     def to_real(self, command: str) -> str:
-        for n, addr in enumerate(self.addresses, start=1):
-            port = addr.rsplit(":", 1)[1]
-            command = re.sub(rf"\b(127\.0\.0\.1|localhost):718{n}\b", lambda m: f"{m.group(1)}:{port}", command)
+        for doc, real in ((718, self.addresses), (218, self.zk_addresses)):
+            for n, addr in enumerate(real, start=1):
+                port = addr.rsplit(":", 1)[1]
+                command = re.sub(rf"\b(127\.0\.0\.1|localhost):{doc}{n}\b", lambda m: f"{m.group(1)}:{port}",
+                                 command)
         return command
 
     def to_doc(self, text: str) -> str:
+        for n, addr in enumerate(self.zk_addresses, start=1):
+            text = re.sub(rf"\b(127\.0\.0\.1|localhost):{addr.rsplit(':', 1)[1]}\b",
+                          lambda m: f"{m.group(1)}:218{n}", text)
         for n, addr in enumerate(self.addresses, start=1):
             port = addr.rsplit(":", 1)[1]
             pad = " " * max(0, len(port) - 4)        # keeps a table's columns where they were
@@ -291,11 +297,13 @@ class Targets:
             if block.nodes == 0:
                 self.servers.append(ServerProcess(self.workdir / "server" / "data", *SERVER_ARGS).start())
                 wait_for_broker(self.servers[-1].address)
-                self.made[0] = Target([self.servers[-1].address])
+                self.made[0] = Target([self.servers[-1].address],
+                                      zk_addresses=[self.servers[-1].zk_address] if self.servers[-1].zk_address else [])
             else:
                 self.clusters = self.clusters or ClusterFactory(self.workdir)
                 c = self.clusters(block.nodes, server_args=SERVER_ARGS)
-                self.made[block.nodes] = Target(c.addresses, c.directory)
+                self.made[block.nodes] = Target(c.addresses, c.directory,
+                                                zk_addresses=[n.zk_address for n in c.manager.nodes if n.zk_address])
         if block.leader is not None:
             make_leader(self.clusters.clusters[-1].manager, block.leader)
         return self.made[block.nodes]

@@ -120,6 +120,7 @@ def status(ctx: typer.Context,
       1     127.0.0.1:7181  leader       2       1      20       0x14         3      17           2  up
       2     127.0.0.1:7182  -            -       -       -          -         -       -           -  down
       3     127.0.0.1:7183  follower     2       1      20       0x14         3      17           2  up
+      ZooKeeper protocol: 127.0.0.1:2181,127.0.0.1:2182,127.0.0.1:2183
       $ dcli cluster status -w json      # one object per node
     """
     from dcli.output import cluster as printers
@@ -130,6 +131,9 @@ def status(ctx: typer.Context,
     fmt = write_out(ctx, output)
     cluster = manager(directory)
     printers.status(fmt, cluster.status_all(timeout))
+    zk = [n.zk_address for n in cluster.nodes if n.zk_address]
+    if zk and fmt != "json":
+        sys.stdout.write(f"ZooKeeper protocol: {','.join(zk)}\n")
     files = cluster.tls
     if files and fmt != "json":
         sys.stdout.write(f"TLS on: clients (with certificates) and peers (mutual), CA {files['cacert']}\n")

@@ -60,6 +60,7 @@ SECRET_FILE = "cluster.secret"
 TLS_DIR = "tls"
 LOCK_FILE = ".cluster.lock"
 READY_LINE = "dcli server listening on "
+ZK_PORT_OFFSET = -5000      # node N on 718N serves ZooKeeper's protocol on 218N
 START_TIMEOUT_S = 30.0
 STOP_GRACE_S = 10.0
 
@@ -298,10 +299,14 @@ class LocalCluster:
                 raise errors.ClusterStateError(f"a cluster has at most {MAX_NODE_ID} nodes")
             port = max(n.port for n in rec.nodes) + 1
             peer_port = max(n.peer_port for n in rec.nodes) + 1
-            if max(port, peer_port) > 65535 or not port_free(port) or not port_free(peer_port):
-                port, peer_port = free_ports(2)
+            zk_ports = [n.zk_port for n in rec.nodes if n.zk_port]
+            zk_port = max(zk_ports) + 1 if zk_ports else port + ZK_PORT_OFFSET
+            if (max(port, peer_port) > 65535 or zk_port < 1
+                    or not all(port_free(p) for p in (port, peer_port, zk_port))):
+                port, peer_port, zk_port = free_ports(3)
             node = Node(node_id, f"{HOST}:{port}", self.directory / f"node-{node_id}",
-                        self.directory / f"node-{node_id}.log", join=True, peer_address=f"{HOST}:{peer_port}")
+                        self.directory / f"node-{node_id}.log", join=True, peer_address=f"{HOST}:{peer_port}",
+                        zk_address=f"{HOST}:{zk_port}")
             shutil.rmtree(node.data_dir, ignore_errors=True)   # a new member starts empty
             members = [n.address for n in rec.nodes]
             rec.nodes.append(node)
@@ -342,17 +347,19 @@ class LocalCluster:
         if not 1 <= count <= MAX_NODE_ID:
             raise errors.UsageError(f"invalid --nodes {count}: expected 1 to {MAX_NODE_ID}")
         if base_port == 0:
-            free = free_ports(2 * count)
-            ports, peer_ports = free[:count], free[count:]
-        elif 1 <= base_port and base_port + count - 1 + PEER_PORT_OFFSET <= 65535:
+            free = free_ports(3 * count)
+            ports, peer_ports, zk_ports = free[:count], free[count:2 * count], free[2 * count:]
+        elif (1 <= base_port + ZK_PORT_OFFSET and base_port + count - 1 + PEER_PORT_OFFSET <= 65535):
             ports = list(range(base_port, base_port + count))
             peer_ports = [p + PEER_PORT_OFFSET for p in ports]
+            zk_ports = [p + ZK_PORT_OFFSET for p in ports]       # 7181, 7182 ... serve ZooKeeper on 2181, 2182 ...
         else:
-            raise errors.UsageError(f"invalid --base-port {base_port}: the {count} ports and their peer "
-                                    f"ports (+{PEER_PORT_OFFSET}) must be in 1-65535")
+            raise errors.UsageError(f"invalid --base-port {base_port}: the {count} ports, their peer "
+                                    f"ports (+{PEER_PORT_OFFSET}) and ZooKeeper ports ({ZK_PORT_OFFSET}) "
+                                    "must be in 1-65535")
         return [Node(i, f"{HOST}:{port}", self.directory / f"node-{i}", self.directory / f"node-{i}.log",
-                     peer_address=f"{HOST}:{peer}")
-                for i, (port, peer) in enumerate(zip(ports, peer_ports), start=1)]
+                     peer_address=f"{HOST}:{peer}", zk_address=f"{HOST}:{zk}")
+                for i, (port, peer, zk) in enumerate(zip(ports, peer_ports, zk_ports), start=1)]
 
     def _check_reusable(self, rec: ClusterRecord, nodes: int | None, base_port: int | None, tls: bool) -> None:
         running = [n.id for n in rec.nodes if self._is_running(n)]
@@ -374,8 +381,8 @@ class LocalCluster:
                 "`dcli cluster down --purge` removes it, or choose another --dir")
 
     def _check_port(self, node: Node) -> None:
-        for port in (node.port, node.peer_port):
-            if not port_free(port):
+        for port in (node.port, node.peer_port, node.zk_port):
+            if port is not None and not port_free(port):
                 raise errors.NodeStartError(
                     f"cannot start node {node.id}: port {port} is in use "
                     "(choose another --base-port, or --base-port 0 for free ports)")
@@ -435,7 +442,9 @@ class LocalCluster:
                 "--data-dir", str(node.data_dir), "--cluster-secret-file", str(self._secret_file()),
                 *([f"--cluster-id={cluster_id}"] if cluster_id else []),
                 *credentials.node_tls_args(self.directory / TLS_DIR, rec, node),
-                *(["--join"] if node.join else []), *rec.extra_args]
+                *(["--join"] if node.join else []),
+                "--zk-listen", node.zk_address or "none",
+                *rec.extra_args]
         with open(node.log, "ab") as log:
             stamp = time.strftime("%Y-%m-%d %H:%M:%S")
             log.write(f"--- dcli cluster: starting node {node.id} at {stamp}\n".encode())

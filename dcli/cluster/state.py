@@ -29,6 +29,7 @@ class Node:
     pid: int | None = None
     join: bool = False      # added to the running cluster (`member add`): starts with --join
     peer_address: str = ""  # the peer listener's ("": the client port + 1000, as --peers reads it)
+    zk_address: str = ""    # the ZooKeeper-protocol listener's ("": none, a cluster made before it)
 
     def __post_init__(self) -> None:
         if not self.peer_address:
@@ -46,6 +47,10 @@ class Node:
         return split_host_port(self.peer_address)[1]
 
     @property
+    def zk_port(self) -> int | None:
+        return split_host_port(self.zk_address)[1] if self.zk_address else None
+
+    @property
     def port(self) -> int:
         return split_host_port(self.address)[1]
 
@@ -54,12 +59,14 @@ class Node:
                "data_dir": str(self.data_dir), "log": str(self.log)}
         if self.join:
             out["join"] = True
+        if self.zk_address:
+            out["zk_address"] = self.zk_address
         return out
 
     @classmethod
     def from_json(cls, d: dict) -> Node:
         return cls(int(d["id"]), d["address"], Path(d["data_dir"]), Path(d["log"]), d.get("pid"),
-                   bool(d.get("join", False)), d.get("peer_address", ""))
+                   bool(d.get("join", False)), d.get("peer_address", ""), d.get("zk_address", ""))
 
 
 @dataclass

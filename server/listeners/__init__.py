@@ -15,5 +15,9 @@ the same services as every other listener.
     peer_identity.py    the cluster id: given once, remembered by the data dir, carried in the handshake
     peer_connection.py  PeerConnection: one peer's frame stream, one-way and request/response
     peer_transport.py   PeerTransport: the peer listener, a PeerLink (dial, redial) per peer
+    zk.py               the ZooKeeper protocol listener: jute over TCP, the node's sessions and watches
+    zk_ops.py           ZooKeeper's requests as the node's own, and its answers back as ZooKeeper's
+    zk_auth.py          a ZooKeeper connection's ids (ip, digest) and whoAmI
+    zk_words.py         the four-letter words (ruok, srvr, stat, envi, isro)
     ratelimit.py        RateLimitedLog: one log line per kind of bad or failed traffic
 """

@@ -77,8 +77,10 @@ def test_up_status_kill_start_pause_restart_logs_down(cluster_dir):
     table = ok(cluster_dir, "cluster", "status").splitlines()
     assert table[0].split() == ["NODE", "ADDRESS", "ROLE", "TERM", "LEADER", "COMMIT", "LAST_ZXID",
                                 "SESSIONS", "ZNODES", "CONTROLLER", "STATE"]
-    rows = {int(line.split()[0]): line.split() for line in table[1:]}
+    rows = {int(line.split()[0]): line.split() for line in table[1:4]}
     assert {i: (r[1], r[-1]) for i, r in rows.items()} == {i: (addresses[i - 1], "up") for i in (1, 2, 3)}
+    zk = ",".join(n["zk_address"] for n in sorted(nodes.values(), key=lambda n: n["id"]))
+    assert table[4:] == [f"ZooKeeper protocol: {zk}"]
 
     # kill: the process is gone, the others are untouched
     assert ok(cluster_dir, "cluster", "kill", "2") == "node 2 killed (SIGKILL)\n"

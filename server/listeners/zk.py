@@ -1,0 +1,324 @@
+"""The ZooKeeper protocol listener: zkCli.sh, kazoo and Curator on the node's own tree.
+
+Jute over TCP, as ZooKeeper 3.8 speaks it to its clients: a 4-byte length before every packet,
+a ConnectRequest first (no header), then requests with a RequestHeader (xid, opcode), answered
+with a ReplyHeader (xid, zxid, err) and the reply's record. The sessions, the tree and the
+watches are the node's (dcli_server.node): an ephemeral made here is seen over gRPC, a watch
+set here fires for a change made there, and a session moves between the nodes of a cluster and
+between the two protocols.
+
+    listener = ZooKeeperListener(node, "127.0.0.1:2181")
+    host, port = await listener.start()
+
+What ZooKeeper does, this does: replies in request order (a ping's may pass them; the clients
+expect that), notifications between them; a packet longer than `max_buffer` (jute.maxbuffer)
+or one that does not decode closes the connection, with one rate-limited log line; an expired
+or unknown session gets a ConnectResponse with a zero timeout; a client that has seen a newer
+zxid than this node is refused. The first four bytes of a connection may be a four-letter word
+(`ruok`, `srvr`, `stat`, `envi`, `isro`), answered and closed.
+"""
+from __future__ import annotations
+
+import asyncio
+import collections
+import itertools
+import logging
+import socket
+
+from dcli.v1 import coord_pb2 as pb
+from dcli.wire import zk_records as rec
+from dcli.wire.addresses import join_host_port, split_host_port
+from dcli.wire.errors import DcliError, SessionExpiredError, TooFarBehindError
+from dcli.wire.jute import JuteError, Reader, Writer
+from dcli.wire.zk_protocol import MAX_PACKET, OpCode, read_connect_request, write_connect_response
+from dcli.wire.zk_protocol import KeeperCode as Err
+from dcli_server.listeners.ratelimit import RateLimitedLog
+from dcli_server.listeners.zk_auth import ConnectionAuth
+from dcli_server.listeners.zk_ops import Op, ZkRefusal, decode, fixed
+from dcli_server.listeners.zk_words import FOUR_LETTER_WORDS, answer_word
+from dcli_server.node import Conn, CoordNode, InTurn
+
+log = logging.getLogger("dcli.server.zk")
+limited = RateLimitedLog(log)
+
+HANDSHAKE_TIMEOUT_S = 30.0      # a connection that sends no ConnectRequest in this long is closed
+NOTIFICATION = rec.ReplyHeader(xid=-1, zxid=-1, err=0)
+SYNC_CONNECTED = 3
+PING_XID, AUTH_XID, SET_WATCHES_XID = -2, -4, -8
+_EXPIRED = rec.ConnectResponse(protocolVersion=0, timeOut=0, sessionId=0, passwd=bytes(16))
+
+
+class _Raw:
+    """A reply the listener wrote itself, queued in the session's outbox like the node's."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes):
+        self.data = data
+
+    def ByteSize(self) -> int:
+        return len(self.data)
+
+
+class ZooKeeperListener:
+    def __init__(self, node: CoordNode, listen: str, *, max_buffer: int = MAX_PACKET,
+                 max_client_cnxns: int = 60, version: str = "3.8.4"):
+        self.node = node
+        self.listen = listen
+        self.max_buffer = max_buffer
+        self.max_client_cnxns = max_client_cnxns      # per client address; 0: no limit
+        self.version = version
+        self._server: asyncio.base_events.Server | None = None
+        self.connections: dict[str, int] = {}      # per client address
+        self._tasks: set[asyncio.Task] = set()
+        self.received = 0       # packets, for `srvr`
+        self.sent = 0
+
+    async def start(self) -> tuple[str, int]:
+        host, port = split_host_port(self.listen, "--zk-listen", allow_zero=True)
+        self._server = await asyncio.start_server(self._accept, host, port, reuse_address=True,
+                                                  limit=64 * 1024)
+        bound = self._server.sockets[0].getsockname()
+        return bound[0], bound[1]
+
+    @property
+    def address(self) -> str:
+        host, port = self._server.sockets[0].getsockname()[:2]
+        return join_host_port(host, port)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            for task in list(self._tasks):
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            await self._server.wait_closed()
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername") or ("?", 0)
+        host = peer[0]
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        count = self.connections.get(host, 0)
+        if self.max_client_cnxns and count >= self.max_client_cnxns:
+            limited.warning(f"cnxns:{host}", "Too many connections from %s - max is %d", host,
+                            self.max_client_cnxns)
+            writer.close()
+            return
+        self.connections[host] = count + 1
+        task = asyncio.current_task()
+        self._tasks.add(task)
+        try:
+            await _Connection(self, reader, writer, host).run()
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
+            pass
+        except Exception:       # a bug: one line, the connection closed, the node serving
+            limited.exception(f"bug:{host}", "ZooKeeper connection from %s failed", host)
+        finally:
+            self._tasks.discard(task)
+            left = self.connections.get(host, 1) - 1
+            if left > 0:
+                self.connections[host] = left
+            else:
+                self.connections.pop(host, None)
+            writer.close()
+
+
+class _Connection:
+    def __init__(self, listener: ZooKeeperListener, reader: asyncio.StreamReader,
+                 writer: asyncio.StreamWriter, host: str):
+        self.listener = listener
+        self.node = listener.node
+        self.reader = reader
+        self.writer = writer
+        self.host = host
+        self.conn: Conn | None = None
+        self.read_only: bool | None = None
+        self.auth = ConnectionAuth(host)
+        self._ids = itertools.count(1)          # the node's xids: the client's may repeat (-2, -4, -8)
+        self._waiting: dict[int, tuple[int, Op]] = {}
+        self._failed: str | None = None
+
+    def _bad(self, what: str) -> None:
+        limited.warning(f"bad:{self.host}", "ZooKeeper client %s: %s, closing the connection", self.host, what)
+
+    async def _packet(self) -> bytes | None:
+        head = await self.reader.readexactly(4)
+        length = int.from_bytes(head, "big", signed=True)
+        if not 0 <= length <= self.listener.max_buffer:
+            # ZooKeeper's "Len error": the connection is closed before the body is read
+            self._bad(f"packet length {length} outside 0..{self.listener.max_buffer} (jute.maxbuffer)")
+            return None
+        self.listener.received += 1
+        return await self.reader.readexactly(length)
+
+    async def run(self) -> None:
+        head = await asyncio.wait_for(self.reader.readexactly(4), HANDSHAKE_TIMEOUT_S)
+        if head in FOUR_LETTER_WORDS:
+            self.writer.write(answer_word(head.decode(), self.listener))
+            await self.writer.drain()
+            return
+        length = int.from_bytes(head, "big", signed=True)
+        if not 0 < length <= self.listener.max_buffer:
+            self._bad(f"connect packet length {length} outside 1..{self.listener.max_buffer}")
+            return
+        body = await asyncio.wait_for(self.reader.readexactly(length), HANDSHAKE_TIMEOUT_S)
+        try:
+            request, self.read_only = read_connect_request(body)
+        except JuteError as e:
+            self._bad(f"bad ConnectRequest: {e}")
+            return
+        if not await self._connect(request):
+            return
+        reading = asyncio.get_running_loop().create_task(self._read())
+        try:
+            await self._write()
+        finally:
+            reading.cancel()
+            self.node.disconnect(self.conn)
+
+    async def _connect(self, request) -> bool:
+        try:
+            self.conn, connected, gate = await self.node.connect(pb.Connect(
+                session_id=request.sessionId, password=request.passwd or b"", timeout_ms=request.timeOut,
+                last_zxid_seen=request.lastZxidSeen))
+        except SessionExpiredError:
+            # ZooKeeper's answer to an expired, unknown or wrongly authenticated session: a zero
+            # timeout (the client then reports the session expired), then the close
+            self.writer.write(_framed(write_connect_response(_EXPIRED, self.read_only)))
+            await self.writer.drain()
+            return False
+        except TooFarBehindError:
+            self._bad(f"it has seen zxid 0x{request.lastZxidSeen:x}, this node is behind it")
+            return False
+        except DcliError as e:       # no leader, no quorum: the client tries another server
+            limited.info(f"connect:{self.host}", "ZooKeeper client %s not served: %s", self.host, e)
+            return False
+        self.conn.outbox.appendleft((gate, connected))
+        self.conn.wake.set()
+        return True
+
+    # ---- requests ----
+
+    async def _read(self) -> None:
+        conn, node = self.conn, self.node
+        limit = node.config.limits.max_outstanding_per_session
+        try:
+            while not conn.closed:
+                while conn.outstanding >= limit and not conn.closed:
+                    conn.room.clear()       # back-pressure, as ZooKeeper's globalOutstandingLimit
+                    await conn.room.wait()
+                packet = await self._packet()
+                if packet is None or conn.closed:
+                    break
+                if not self._take(packet):
+                    break
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass        # the client went away; the session lives until its timeout
+        self._failed = self._failed or "closed"
+        conn.wake.set()
+
+    def _take(self, packet: bytes) -> bool:
+        """Decode one request and hand it to the node; False: the connection must close."""
+        r = Reader(packet)
+        try:
+            header = rec.RequestHeader.read(r)
+            xid, opcode = header.xid, header.type
+            if opcode == OpCode.AUTH:
+                return self._authenticate(rec.AuthPacket.read(r))
+            if opcode in (OpCode.SET_WATCHES, OpCode.SET_WATCHES2):
+                self._set_watches(opcode, r)
+                op = Op(InTurn(0), fixed(Err.OK))
+            elif opcode == OpCode.WHO_AM_I:
+                op = Op(InTurn(0), lambda resp: (Err.OK, self.auth.who_am_i()))
+            else:
+                try:
+                    op = decode(xid, opcode, r)
+                except ZkRefusal as refusal:
+                    op = Op(InTurn(0), fixed(refusal.code))
+        except JuteError as e:
+            self._bad(f"malformed request: {e}")
+            return False
+        own = next(self._ids)
+        op.request.xid = own
+        self._waiting[own] = (xid, op)
+        self.node.submit(self.conn, [op.request])
+        return True
+
+    def _authenticate(self, packet) -> bool:
+        code = self.auth.add(packet.scheme, packet.auth)
+        self._queue(rec.ReplyHeader(xid=AUTH_XID, zxid=0, err=code), b"")
+        if code != Err.OK:
+            self.conn.close_after_flush = True      # ZooKeeper closes after AuthFailed
+        return code == Err.OK
+
+    def _set_watches(self, opcode: int, r: Reader) -> None:
+        record = (rec.SetWatches if opcode == OpCode.SET_WATCHES else rec.SetWatches2).read(r)
+        persistent = getattr(record, "persistentWatches", None) or []
+        recursive = getattr(record, "persistentRecursiveWatches", None) or []
+        try:
+            self.node.coordinator.set_watches(self.conn.session_id, record.relativeZxid,
+                                              record.dataWatches or [], record.existWatches or [],
+                                              record.childWatches or [], persistent, recursive)
+        except DcliError:
+            pass        # the session is gone: the next request says so
+
+    def _queue(self, header, body: bytes) -> None:
+        self.conn.outbox.append((0, _Raw(_framed(_encode(header) + body))))
+        self.conn.wake.set()
+
+    # ---- answers ----
+
+    async def _write(self) -> None:
+        conn, node, writer = self.conn, self.node, self.writer
+        while True:
+            await conn.wake.wait()
+            ready = node.take_ready(conn)
+            out = bytearray()
+            for item in ready:
+                if isinstance(item, pb.ServerItem):
+                    if item.HasField("response"):
+                        out += self._reply(item.response)
+                    else:
+                        out += self._notification(item.event)
+                elif isinstance(item, _Raw):
+                    out += item.data
+                elif isinstance(item, pb.Connected):
+                    out += _framed(write_connect_response(rec.ConnectResponse(
+                        protocolVersion=0, timeOut=item.timeout_ms, sessionId=item.session_id,
+                        passwd=item.password), self.read_only))
+                else:                   # an error that ends the stream: the session expired here
+                    conn.closed = True
+                    break
+            if out:
+                writer.write(out)
+                self.listener.sent += len(ready)
+                await writer.drain()
+            if conn.closed or self._failed or (conn.close_after_flush and not conn.outbox):
+                return
+
+    def _reply(self, response: pb.Response) -> bytes:
+        xid, op = self._waiting.pop(response.xid, (None, None))
+        if op is None:
+            return b""
+        err, body = op.encode(response)
+        zxid = response.zxid
+        if op.request.WhichOneof("op") == "close_session" and err == Err.OK:
+            self.conn.close_after_flush = True
+        return _framed(_encode(rec.ReplyHeader(xid=xid, zxid=zxid, err=int(err))) + (body if err == Err.OK else b""))
+
+    def _notification(self, event: pb.WatchEvent) -> bytes:
+        kind = -1 if event.type == pb.NONE else int(event.type)
+        return _framed(_encode(NOTIFICATION) + _encode(rec.WatcherEvent(type=kind, state=SYNC_CONNECTED,
+                                                                        path=event.path)))
+
+
+def _encode(record) -> bytes:
+    w = Writer()
+    record.write(w)
+    return w.getvalue()
+
+
+def _framed(payload: bytes) -> bytes:
+    return len(payload).to_bytes(4, "big") + payload

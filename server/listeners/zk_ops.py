@@ -1,0 +1,283 @@
+"""ZooKeeper's requests and replies as the node's own: jute records in, coord.proto requests out,
+and each answer back into the jute reply ZooKeeper gives for that opcode.
+
+`decode(xid, opcode, reader)` reads one request's body and returns an `Op`: the request the node
+runs (a coord.proto Request, or an InTurn the listener answers itself in the request's turn) and
+how to write its answer (`encode(response) -> (err, body)`, ZooKeeper's error code and the
+reply's body). A request the node cannot take raises ZkRefusal with ZooKeeper's code.
+
+The ACLs a client sends are checked for form (an empty list is INVALIDACL, as ZooKeeper says)
+and not yet stored: every znode answers getACL with world:anyone and every permission.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from dcli.v1 import coord_pb2 as pb
+from dcli.wire import zk_records as rec
+from dcli.wire.jute import Reader, Writer
+from dcli.wire.zk_protocol import KeeperCode as Err
+from dcli.wire.zk_protocol import OpCode, read_multi, write_multi_response
+from dcli_server.node import InTurn
+
+# coord.proto's error codes as ZooKeeper's KeeperException codes
+ERR = {
+    pb.OK: Err.OK, pb.SYSTEM_ERROR: Err.SYSTEM_ERROR, pb.RUNTIME_INCONSISTENCY: Err.RUNTIME_INCONSISTENCY,
+    pb.CONNECTION_LOSS: Err.CONNECTION_LOSS, pb.MARSHALLING_ERROR: Err.MARSHALLING_ERROR,
+    pb.UNIMPLEMENTED: Err.UNIMPLEMENTED, pb.OPERATION_TIMEOUT: Err.OPERATION_TIMEOUT,
+    pb.BAD_ARGUMENTS: Err.BAD_ARGUMENTS, pb.NO_NODE: Err.NO_NODE, pb.NO_AUTH: Err.NO_AUTH,
+    pb.BAD_VERSION: Err.BAD_VERSION, pb.NO_CHILDREN_FOR_EPHEMERALS: Err.NO_CHILDREN_FOR_EPHEMERALS,
+    pb.NODE_EXISTS: Err.NODE_EXISTS, pb.NOT_EMPTY: Err.NOT_EMPTY, pb.SESSION_EXPIRED: Err.SESSION_EXPIRED,
+    pb.INVALID_ACL: Err.INVALID_ACL, pb.SESSION_MOVED: Err.SESSION_MOVED, pb.NO_WATCHER: Err.NO_WATCHER,
+    # ZooKeeper answers a bad path with BADARGUMENTS, and data past its limit the same way
+    pb.INVALID_PATH: Err.BAD_ARGUMENTS, pb.DATA_TOO_LARGE: Err.BAD_ARGUMENTS,
+    pb.REQUEST_TOO_LARGE: Err.BAD_ARGUMENTS, pb.NOT_READ_ONLY: Err.NOT_READ_ONLY,
+    pb.TOO_FAR_BEHIND: Err.CONNECTION_LOSS,
+}
+
+# CreateMode's flags: (ephemeral, sequential, container, ttl)
+_MODES = {0: (False, False, False, False), 1: (True, False, False, False), 2: (False, True, False, False),
+          3: (True, True, False, False), 4: (False, False, True, False), 5: (False, False, False, True),
+          6: (False, True, False, True)}
+_CREATES = (OpCode.CREATE, OpCode.CREATE2, OpCode.CREATE_CONTAINER, OpCode.CREATE_TTL)
+MAX_TTL_MS = (1 << 40) - 1      # ZooKeeper's EphemeralType.TTL maximum
+OPEN_ACL = [rec.ACL(perms=31, id=rec.Id(scheme="world", id="anyone"))]
+
+# ZooKeeper's WatcherType (Children 1, Data 2, Any 3, Persistent 4, PersistentRecursive 5)
+_WATCHER_TYPES = {1: pb.WATCHER_CHILDREN, 2: pb.WATCHER_DATA, 3: pb.WATCHER_ANY,
+                  4: pb.WATCHER_PERSISTENT, 5: pb.WATCHER_PERSISTENT_RECURSIVE}
+
+Encode = Callable[[pb.Response], tuple[int, bytes]]
+
+
+class ZkRefusal(Exception):
+    """A request answered with ZooKeeper's error `code` and no body."""
+
+    def __init__(self, code: int):
+        super().__init__(code)
+        self.code = int(code)
+
+
+@dataclass(slots=True)
+class Op:
+    request: object          # pb.Request, or InTurn
+    encode: Encode
+
+
+def _body(record) -> bytes:
+    w = Writer()
+    record.write(w)
+    return w.getvalue()
+
+
+def _stat(s: pb.Stat) -> rec.Stat:
+    return rec.Stat(czxid=s.czxid, mzxid=s.mzxid, ctime=s.ctime, mtime=s.mtime, version=s.version,
+                    cversion=s.cversion, aversion=s.aversion, ephemeralOwner=s.ephemeral_owner,
+                    dataLength=s.data_length, numChildren=s.num_children, pzxid=s.pzxid)
+
+
+def _answer(build: Callable[[pb.Response], object | None]) -> Encode:
+    """An encoder: the node's error as ZooKeeper's code, else the record `build` makes."""
+    def encode(resp: pb.Response) -> tuple[int, bytes]:
+        if resp.HasField("error") and resp.error.code != pb.OK:
+            return ERR.get(resp.error.code, Err.SYSTEM_ERROR), b""
+        record = build(resp)
+        return (Err.OK, b"") if record is None else (Err.OK, _body(record))
+    return encode
+
+
+def _path(path: str | None) -> str:
+    if path is None:
+        raise ZkRefusal(Err.BAD_ARGUMENTS)
+    return path
+
+
+def check_acl(acl: list | None) -> None:
+    """The form ZooKeeper requires of a create's or setACL's list."""
+    if not acl:
+        raise ZkRefusal(Err.INVALID_ACL)
+    for entry in acl:
+        if entry.id is None or not entry.id.scheme or entry.id.id is None or not 0 <= entry.perms <= 31:
+            raise ZkRefusal(Err.INVALID_ACL)
+
+
+def create_request(opcode: int, record) -> pb.Request:
+    """The node's create for ZooKeeper's create, create2, createContainer or createTTL."""
+    mode = _MODES.get(record.flags)
+    if mode is None:
+        raise ZkRefusal(Err.BAD_ARGUMENTS)
+    ephemeral, sequential, container, ttl = mode
+    ttl_ms = getattr(record, "ttl", -1)
+    # each mode comes only with its own opcode, as ZooKeeper's PrepRequestProcessor checks
+    if container != (opcode == OpCode.CREATE_CONTAINER) or ttl != (opcode == OpCode.CREATE_TTL):
+        raise ZkRefusal(Err.BAD_ARGUMENTS)
+    if ttl and not 0 < ttl_ms <= MAX_TTL_MS:
+        raise ZkRefusal(Err.BAD_ARGUMENTS)
+    check_acl(record.acl)
+    body = pb.CreateRequest(path=_path(record.path), ephemeral=ephemeral, sequential=sequential,
+                            container=container, ttl_ms=ttl_ms if ttl else 0)
+    if record.data is not None:
+        body.data = record.data
+    return pb.Request(create=body)
+
+
+def _created(opcode: int) -> Encode:
+    if opcode == OpCode.CREATE:
+        return _answer(lambda r: rec.CreateResponse(path=r.create.path))
+    return _answer(lambda r: rec.Create2Response(path=r.create.path, stat=_stat(r.create.stat)))
+
+
+def _exists(resp: pb.Response) -> tuple[int, bytes]:
+    if resp.HasField("error") and resp.error.code != pb.OK:
+        return ERR.get(resp.error.code, Err.SYSTEM_ERROR), b""
+    if not resp.HasField("stat"):
+        return Err.NO_NODE, b""
+    return Err.OK, _body(rec.ExistsResponse(stat=_stat(resp.stat)))
+
+
+def _get_acl(resp: pb.Response) -> tuple[int, bytes]:
+    err, _ = _exists(resp)
+    if err != Err.OK:
+        return err, b""
+    return Err.OK, _body(rec.GetACLResponse(acl=OPEN_ACL, stat=_stat(resp.stat)))
+
+
+def _data(resp: pb.Response):
+    return rec.GetDataResponse(data=resp.get_data.data if resp.get_data.HasField("data") else None,
+                               stat=_stat(resp.get_data.stat))
+
+
+def _multi_op(opcode: int, record) -> pb.Request:
+    if opcode in _CREATES:
+        return create_request(opcode, record)
+    if opcode == OpCode.DELETE:
+        return pb.Request(delete=pb.DeleteRequest(path=_path(record.path), version=record.version))
+    if opcode == OpCode.SET_DATA:
+        return _set_data(record)
+    if opcode == OpCode.CHECK:
+        return pb.Request(check=pb.CheckVersionRequest(path=_path(record.path), version=record.version))
+    raise ZkRefusal(Err.BAD_ARGUMENTS)
+
+
+def _set_data(record) -> pb.Request:
+    body = pb.SetDataRequest(path=_path(record.path), version=record.version)
+    if record.data is not None:
+        body.data = record.data
+    return pb.Request(set_data=body)
+
+
+def _multi(opcodes: list[int]) -> Encode:
+    def encode(resp: pb.Response) -> tuple[int, bytes]:
+        results = resp.multi.results
+        if len(results) != len(opcodes):        # refused whole (e.g. the session is gone)
+            return ERR.get(resp.error.code, Err.SYSTEM_ERROR), b""
+        failed = resp.HasField("error") and resp.error.code != pb.OK
+        out = []
+        for opcode, sub in zip(opcodes, results):
+            if failed:
+                # every op an ErrorResult: 0 before the failing one, its code, -2 after it;
+                # the ReplyHeader's err stays 0 (ZooKeeper's FinalRequestProcessor)
+                code = sub.error.code if sub.HasField("error") else pb.OK
+                out.append((OpCode.ERROR, None, ERR.get(code, Err.SYSTEM_ERROR)))
+            elif opcode in _CREATES:
+                created = (rec.CreateResponse(path=sub.create.path) if opcode == OpCode.CREATE else
+                           rec.Create2Response(path=sub.create.path, stat=_stat(sub.create.stat)))
+                out.append((opcode, created, Err.OK))
+            elif opcode == OpCode.SET_DATA:
+                out.append((opcode, rec.SetDataResponse(stat=_stat(sub.stat)), Err.OK))
+            else:
+                out.append((opcode, None, Err.OK))
+        w = Writer()
+        write_multi_response(w, out)
+        return Err.OK, w.getvalue()
+    return encode
+
+
+def _empty(resp: pb.Response) -> tuple[int, bytes]:
+    if resp.HasField("error") and resp.error.code != pb.OK:
+        return ERR.get(resp.error.code, Err.SYSTEM_ERROR), b""
+    return Err.OK, b""
+
+
+def fixed(code: int) -> Encode:
+    return lambda resp: (int(code), b"")
+
+
+def decode(xid: int, opcode: int, r: Reader) -> Op:
+    """The node's request for one of ZooKeeper's, and how to answer it."""
+    if opcode in _CREATES:
+        record = (rec.CreateTTLRequest if opcode == OpCode.CREATE_TTL else rec.CreateRequest).read(r)
+        return Op(_xid(create_request(opcode, record), xid), _created(opcode))
+    if opcode == OpCode.DELETE:
+        record = rec.DeleteRequest.read(r)
+        return Op(pb.Request(xid=xid, delete=pb.DeleteRequest(path=_path(record.path), version=record.version)),
+                  _empty)
+    if opcode == OpCode.EXISTS:
+        record = rec.ExistsRequest.read(r)
+        return Op(pb.Request(xid=xid, exists=pb.ExistsRequest(path=_path(record.path), watch=record.watch)),
+                  _exists)
+    if opcode == OpCode.GET_DATA:
+        record = rec.GetDataRequest.read(r)
+        return Op(pb.Request(xid=xid, get_data=pb.GetDataRequest(path=_path(record.path), watch=record.watch)),
+                  _answer(_data))
+    if opcode == OpCode.SET_DATA:
+        return Op(_xid(_set_data(rec.SetDataRequest.read(r)), xid),
+                  _answer(lambda resp: rec.SetDataResponse(stat=_stat(resp.stat))))
+    if opcode in (OpCode.GET_CHILDREN, OpCode.GET_CHILDREN2):
+        record = (rec.GetChildrenRequest if opcode == OpCode.GET_CHILDREN else rec.GetChildren2Request).read(r)
+        request = pb.Request(xid=xid, get_children=pb.GetChildrenRequest(path=_path(record.path),
+                                                                          watch=record.watch))
+        if opcode == OpCode.GET_CHILDREN:
+            return Op(request, _answer(lambda resp: rec.GetChildrenResponse(children=list(resp.get_children.children))))
+        return Op(request, _answer(lambda resp: rec.GetChildren2Response(
+            children=list(resp.get_children.children), stat=_stat(resp.get_children.stat))))
+    if opcode == OpCode.SYNC:
+        record = rec.SyncRequest.read(r)
+        return Op(pb.Request(xid=xid, sync=pb.SyncRequest(path=_path(record.path))),
+                  _answer(lambda resp: rec.SyncResponse(path=resp.sync.path or record.path)))
+    if opcode == OpCode.GET_ACL:
+        record = rec.GetACLRequest.read(r)
+        return Op(pb.Request(xid=xid, exists=pb.ExistsRequest(path=_path(record.path))), _get_acl)
+    if opcode == OpCode.CHECK:
+        record = rec.CheckVersionRequest.read(r)
+        return Op(pb.Request(xid=xid, check=pb.CheckVersionRequest(path=_path(record.path), version=record.version)),
+                  _empty)
+    if opcode == OpCode.MULTI:
+        ops = read_multi(r)
+        requests = [_multi_op(code, record) for code, record in ops]
+        return Op(pb.Request(xid=xid, multi=pb.MultiRequest(ops=requests)), _multi([code for code, _ in ops]))
+    if opcode == OpCode.PING:
+        return Op(pb.Request(xid=xid, ping=pb.PingRequest()), _empty)
+    if opcode == OpCode.CLOSE_SESSION:
+        return Op(pb.Request(xid=xid, close_session=pb.CloseSessionRequest()), _empty)
+    if opcode == OpCode.GET_EPHEMERALS:
+        record = rec.GetEphemeralsRequest.read(r)
+        return Op(pb.Request(xid=xid, get_ephemerals=pb.GetEphemeralsRequest(prefix=record.prefixPath or "/")),
+                  _answer(lambda resp: rec.GetEphemeralsResponse(ephemerals=list(resp.ephemerals.paths))))
+    if opcode == OpCode.GET_ALL_CHILDREN_NUMBER:
+        record = rec.GetAllChildrenNumberRequest.read(r)
+        return Op(pb.Request(xid=xid, get_all_children_number=pb.GetAllChildrenNumberRequest(path=_path(record.path))),
+                  _answer(lambda resp: rec.GetAllChildrenNumberResponse(totalNumber=resp.count)))
+    if opcode == OpCode.ADD_WATCH:
+        record = rec.AddWatchRequest.read(r)
+        if record.mode not in (0, 1):
+            raise ZkRefusal(Err.BAD_ARGUMENTS)
+        mode = pb.PERSISTENT if record.mode == 0 else pb.PERSISTENT_RECURSIVE
+        return Op(pb.Request(xid=xid, add_watch=pb.AddWatchRequest(path=_path(record.path), mode=mode)), _empty)
+    if opcode == OpCode.REMOVE_WATCHES:
+        record = rec.RemoveWatchesRequest.read(r)
+        kind = _WATCHER_TYPES.get(record.type)
+        if kind is None:
+            raise ZkRefusal(Err.BAD_ARGUMENTS)
+        return Op(pb.Request(xid=xid, remove_watches=pb.RemoveWatchesRequest(path=_path(record.path), type=kind)),
+                  _empty)
+    if opcode == OpCode.RECONFIG:
+        return Op(InTurn(xid), fixed(Err.RECONFIG_DISABLED))      # ZooKeeper's answer with reconfig off
+    # what this node does not serve (yet): ZooKeeper's own answer for it, never a dropped connection
+    return Op(InTurn(xid), fixed(Err.UNIMPLEMENTED))
+
+
+def _xid(request: pb.Request, xid: int) -> pb.Request:
+    request.xid = xid
+    return request

@@ -1,0 +1,210 @@
+"""ZooKeeper's own protocol on a real node: kazoo (ZooKeeper's Python client) unchanged, on the
+same tree, sessions and watches as dcli's gRPC clients; and the listener's edges (handshake,
+jute.maxbuffer, four-letter words, malformed bytes)."""
+from __future__ import annotations
+
+import socket
+import struct
+import threading
+
+import pytest
+from kazoo.client import KazooClient
+from kazoo.exceptions import (BadArgumentsError, BadVersionError, ConnectionLoss, NoNodeError, NodeExistsError,
+                              NotEmptyError, RolledBackError, RuntimeInconsistency)
+
+from dcli.client import CoordClient
+from tests.waiting import eventually
+
+
+@pytest.fixture
+def kz(server):
+    client = KazooClient(hosts=server.zk_address, timeout=15)
+    client.start(timeout=15)
+    yield client
+    client.stop()
+    client.close()
+
+
+def _raw(address: str, payload: bytes, timeout: float = 10.0) -> bytes:
+    """Send bytes on a new connection; everything the server answers until it closes."""
+    host, port = address.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=timeout) as s:
+        s.sendall(payload)
+        out = b""
+        while chunk := s.recv(65536):
+            out += chunk
+    return out
+
+
+def _connect_request(session_id: int = 0, password: bytes = bytes(16), last_zxid: int = 0) -> bytes:
+    body = struct.pack("!iqiqi", 0, last_zxid, 10_000, session_id, len(password)) + password + b"\x00"
+    return struct.pack("!i", len(body)) + body
+
+
+def test_kazoo_reads_and_writes_the_tree_with_zookeepers_answers(kz):
+    kz.ensure_path("/zkp/crud")
+    assert kz.create("/zkp/crud/a", b"hello") == "/zkp/crud/a"
+    data, stat = kz.get("/zkp/crud/a")
+    assert (data, stat.version, stat.dataLength, stat.numChildren) == (b"hello", 0, 5, 0)
+    assert kz.set("/zkp/crud/a", b"v2").version == 1
+    with pytest.raises(BadVersionError):
+        kz.set("/zkp/crud/a", b"v3", version=0)
+    with pytest.raises(NodeExistsError):
+        kz.create("/zkp/crud/a")
+    with pytest.raises(NoNodeError):
+        kz.get("/zkp/crud/missing")
+    assert kz.exists("/zkp/crud/missing") is None
+    with pytest.raises(NotEmptyError):
+        kz.delete("/zkp/crud")
+    with pytest.raises(BadArgumentsError):
+        kz.create("/zkp/crud/b\x00")
+    # null and empty data are different answers, and stay so
+    kz.create("/zkp/crud/null", None)
+    kz.create("/zkp/crud/empty", b"")
+    assert kz.get("/zkp/crud/null")[0] is None
+    assert kz.get("/zkp/crud/empty")[0] == b""
+    first = kz.create("/zkp/crud/seq-", b"", sequence=True)
+    second = kz.create("/zkp/crud/seq-", b"", sequence=True)
+    assert first.startswith("/zkp/crud/seq-") and int(second[-10:]) == int(first[-10:]) + 1
+    children, stat = kz.get_children("/zkp/crud", include_data=True)
+    assert sorted(children) == sorted(["a", "null", "empty", first[-14:], second[-14:]])
+    assert stat.numChildren == 5
+    acl, _ = kz.get_acls("/zkp/crud/a")
+    assert [(a.perms, a.id.scheme, a.id.id) for a in acl] == [(31, "world", "anyone")]
+    kz.delete("/zkp/crud", recursive=True)
+    assert kz.exists("/zkp/crud") is None
+
+
+def test_a_failed_transaction_reports_every_op_as_zookeeper_does(kz):
+    kz.create("/zkp/txn", b"0")
+    t = kz.transaction()
+    t.create("/zkp/txn/one", b"1")
+    t.check("/zkp/txn", 7)
+    t.delete("/zkp/txn")
+    results = t.commit()
+    assert [type(r) for r in results] == [RolledBackError, BadVersionError, RuntimeInconsistency]
+    assert kz.exists("/zkp/txn/one") is None
+    t = kz.transaction()
+    t.create("/zkp/txn/one", b"1")
+    t.set_data("/zkp/txn", b"1")
+    t.check("/zkp/txn", 1)
+    created, stat, checked = t.commit()
+    assert (created, stat.version, checked) == ("/zkp/txn/one", 1, True)
+    kz.delete("/zkp/txn", recursive=True)
+
+
+def test_one_tree_one_session_table_one_set_of_watches_for_both_protocols(server, kz):
+    """An ephemeral made over ZooKeeper's protocol is seen over gRPC and goes with its session;
+    a watch set over one protocol fires for a change made over the other."""
+    kz.ensure_path("/zkp/both")
+    kz.create("/zkp/both/eph", b"mine", ephemeral=True)
+    fired = threading.Event()
+    kz.create("/zkp/both/data", b"1")
+    kz.get("/zkp/both/data", watch=lambda event: fired.set())
+    with CoordClient(server.address) as zk:
+        data, stat = zk.get("/zkp/both/eph")
+        assert data == b"mine" and stat.ephemeralOwner == kz.client_id[0]
+        zk.set("/zkp/both/data", b"2")                    # over gRPC
+        assert fired.wait(15), "the kazoo watch did not fire for a change made over gRPC"
+        seen = threading.Event()
+        zk.get_children("/zkp/both", watch=lambda event: seen.set())
+        kz.create("/zkp/both/new", b"")                   # over ZooKeeper's protocol
+        assert seen.wait(15), "the gRPC watch did not fire for a change made over ZooKeeper's protocol"
+        kz.stop()                                         # closeSession: the ephemeral goes at once
+        assert zk.exists("/zkp/both/eph") is None
+
+
+def test_a_session_resumes_on_a_new_connection_and_keeps_its_ephemerals(server):
+    """A reconnect with the session's id and password takes the session over (ZooKeeper closes
+    its old connection); its ephemerals stay until the session is closed."""
+    one = KazooClient(hosts=server.zk_address, timeout=15)
+    one.start(timeout=15)
+    try:
+        one.ensure_path("/zkp/resume")
+        one.create("/zkp/resume/eph", b"", ephemeral=True)
+        session_id, password = one.client_id
+        host, port = server.zk_address.rsplit(":", 1)
+        with socket.create_connection((host, int(port)), timeout=10) as s:
+            s.sendall(_connect_request(session_id, password, last_zxid=0))
+            answer = b""
+            while len(answer) < 41:
+                chunk = s.recv(64)
+                assert chunk, f"closed after {answer!r}"
+                answer += chunk
+        _, _, timeout, resumed, _ = struct.unpack_from("!iiiqi", answer)
+        assert timeout > 0 and resumed == session_id
+        with CoordClient(server.address) as zk:
+            assert zk.exists("/zkp/resume/eph").ephemeralOwner == session_id
+            # the old connection was closed: kazoo comes back on the same session
+            eventually(lambda: one.connected and one.client_id[0] == session_id and one.exists("/zkp/resume"),
+                       30, "kazoo back on its session")
+            one.stop()                                  # closeSession: the ephemeral goes
+            assert zk.exists("/zkp/resume/eph") is None
+    finally:
+        one.stop()
+        one.close()
+
+
+def test_an_unknown_session_gets_a_zero_timeout_not_a_dropped_connection(server):
+    answer = _raw(server.zk_address, _connect_request(session_id=0x1234, password=b"x" * 16))
+    length, protocol, timeout, session_id, pw_len = struct.unpack_from("!iiiqi", answer)
+    assert (length, protocol, timeout, session_id, pw_len) == (len(answer) - 4, 0, 0, 0, 16)
+    assert answer[24:40] == bytes(16)
+
+
+def test_a_client_that_has_seen_a_newer_zxid_is_refused(server):
+    assert _raw(server.zk_address, _connect_request(last_zxid=1 << 60)) == b""
+
+
+def test_a_packet_over_jute_maxbuffer_closes_the_connection(kz):
+    kz.create("/zkp-big", b"x" * (512 * 1024))       # under the limit: stored
+    assert len(kz.get("/zkp-big")[0]) == 512 * 1024
+    with pytest.raises(ConnectionLoss):
+        kz.create("/zkp-too-big", b"x" * (2 * 1024 * 1024))
+    eventually(lambda: kz.connected, 30, "kazoo to reconnect")
+    assert kz.exists("/zkp-too-big") is None
+    kz.delete("/zkp-big")
+
+
+def test_four_letter_words(server):
+    assert _raw(server.zk_address, b"ruok") == b"imok"
+    srvr = _raw(server.zk_address, b"srvr").decode()
+    assert srvr.startswith("Zookeeper version: 3.8.") and "\nMode: standalone\n" in srvr and "\nZxid: 0x" in srvr
+    envi = _raw(server.zk_address, b"envi").decode()
+    assert envi.startswith("Environment:\n") and "\nzookeeper.version=3.8." in envi
+    assert _raw(server.zk_address, b"dump") == b"dump is not executed because it is not in the whitelist.\n"
+
+
+def test_kazoo_reads_the_server_version_and_who_it_is(kz):
+    assert kz.server_version()[:2] == (3, 8)
+    kz.add_auth("digest", "alice:secret")
+    assert kz.exists("/") is not None                  # the connection lives on after auth
+
+
+def test_an_unknown_auth_scheme_is_authfailed_and_the_connection_closes(server):
+    connect = _connect_request()
+    scheme, cred = b"nosuch", b"x"
+    body = struct.pack("!iii", -4, 100, 0) + struct.pack("!i", len(scheme)) + scheme + struct.pack("!i", len(cred)) + cred
+    answer = _raw(server.zk_address, connect + struct.pack("!i", len(body)) + body)
+    handshake = 4 + struct.unpack_from("!i", answer)[0]
+    xid, zxid, err = struct.unpack_from("!iqi", answer, handshake + 4)
+    assert (xid, zxid, err) == (-4, 0, -115)
+    assert len(answer) == handshake + 4 + 16             # nothing after it: closed
+
+
+def test_an_unimplemented_request_gets_zookeepers_error_and_the_connection_goes_on(server):
+    connect = _connect_request()
+    reconfig = struct.pack("!ii", 1, 16) + struct.pack("!iiiq", -1, -1, -1, -1)
+    ping = struct.pack("!ii", -2, 11)
+    frames = b"".join(struct.pack("!i", len(p)) + p for p in (reconfig, ping))
+    host, port = server.zk_address.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=10) as s:
+        s.sendall(connect + frames)
+        data = b""
+        while len(data) < 41 + 20 + 20:
+            chunk = s.recv(65536)
+            assert chunk, f"closed after {data!r}"
+            data += chunk
+    first = 4 + struct.unpack_from("!i", data)[0]
+    assert struct.unpack_from("!iiqi", data, first) == (16, 1, struct.unpack_from("!iiqi", data, first)[2], -123)
+    assert struct.unpack_from("!iiqi", data, first + 20)[1] == -2
