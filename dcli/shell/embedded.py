@@ -7,6 +7,7 @@ handler instead of installing it, so `stop()` can call it (the server then shuts
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import sys
 import threading
@@ -36,6 +37,7 @@ class EmbeddedServer:
     def __init__(self, listen: str):
         self.listen = listen
         self.address = ""
+        self.zk_address: str | None = None
         self.error: BaseException | None = None
         self._ready = threading.Event()
         self._loop = _ThreadLoop()
@@ -49,15 +51,18 @@ class EmbeddedServer:
         return self
 
     def _run(self) -> None:
-        from dcli_server.config import ServerConfig
+        from dcli_server.config import DEFAULT_ZK_LISTEN, ServerConfig
         from dcli_server.main import serve
 
-        def ready(address):
-            self.address = address
+        def ready(address, zk_address=None):
+            self.address, self.zk_address = address, zk_address
             self._ready.set()
+        # ZooKeeper's protocol on 2181 as `dcli server start` has it, unless DCLI_ZK_LISTEN says otherwise
+        zk = os.environ.get("DCLI_ZK_LISTEN", DEFAULT_ZK_LISTEN)
+        settings = ServerConfig(listen=self.listen, zk_listen=None if zk.lower() == "none" else zk)
         asyncio.set_event_loop(self._loop)
         try:
-            self._loop.run_until_complete(serve(ServerConfig(listen=self.listen), ready=ready))
+            self._loop.run_until_complete(serve(settings, ready=ready))
         except BaseException as e:       # reported to start(), which raises it in the caller
             self.error = e
         finally:

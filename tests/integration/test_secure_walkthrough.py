@@ -57,7 +57,8 @@ def test_the_readme_cluster_walkthrough_works_with_tls_and_auth_on(tmp_path):
         _setup(admin, home, "user", "add", "root", "--new-user-password", "root-pw")
         _setup(admin, home, "user", "add", "alice", "--new-user-password", "alice-pw")
         assert _setup(admin, home, "auth", "enable") == "Authentication Enabled\n"
-        alice = SecureTarget(cluster.addresses, cluster.directory, user="alice", password="alice-pw")
+        alice = SecureTarget(cluster.addresses, cluster.directory,
+                             zk_addresses=[n.zk_address for n in manager.nodes], user="alice", password="alice-pw")
         refused = subprocess.run(["dcli", "zk", "ls", "/"], env=admin.env(home), cwd=home,
                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
         assert refused.returncode == 6, refused.stdout.decode()
