@@ -191,7 +191,7 @@ async def serve(settings: ServerConfig, *, ready=None, broker_config: BrokerConf
     zk = None
     if settings.zk_listen is not None:
         zk = ZooKeeperListener(services.node, settings.zk_listen, max_buffer=settings.jute_maxbuffer,
-                               max_client_cnxns=settings.max_client_cnxns)
+                               max_client_cnxns=settings.max_client_cnxns, auth=services.auth)
         try:
             await zk.start()
         except OSError as e:

@@ -107,6 +107,24 @@ class Authenticator:
         self._limiter.succeeded(keys)
         return server_final, self.issue(record.name, record.generation)
 
+    def check_password(self, user: str, password: str, host: str) -> Principal:
+        """A password sent in the clear (ZooKeeper's `addauth digest user:password`; TLS keeps it
+        from the wire) checked against the user's stored SCRAM credential, with the same limit
+        on guessing as a login. AuthenticationFailedError when it does not match."""
+        keys = keys_for(host, user)
+        self._limiter.check(keys)
+        record = self.store.user(user)
+        if record is None:
+            self._limiter.failed(keys)
+            raise AuthenticationFailedError()
+        stored = record.credential
+        offered = scram.Credential.from_password(password, iterations=stored.iterations, salt=stored.salt)
+        if not hmac.compare_digest(offered.stored_key, stored.stored_key):
+            self._limiter.failed(keys)
+            raise AuthenticationFailedError()
+        self._limiter.succeeded(keys)
+        return Principal(record.name, admin=record.admin)
+
     def issue(self, user: str, generation: int, ttl_s: float | None = None) -> str:
         key = self.store.key()
         if key is None:

@@ -32,6 +32,9 @@ from dcli.wire.errors import DcliError, SessionExpiredError, TooFarBehindError
 from dcli.wire.jute import JuteError, Reader, Writer
 from dcli.wire.zk_protocol import MAX_PACKET, OpCode, read_connect_request, write_connect_response
 from dcli.wire.zk_protocol import KeeperCode as Err
+from dcli_server.auth.authenticator import Authenticator
+from dcli_server.auth.store import refuse_reserved
+from dcli_server.auth.tokens import Principal
 from dcli_server.listeners.ratelimit import RateLimitedLog
 from dcli_server.listeners.zk_auth import ConnectionAuth
 from dcli_server.listeners.zk_ops import Op, ZkRefusal, decode, fixed
@@ -62,8 +65,9 @@ class _Raw:
 
 class ZooKeeperListener:
     def __init__(self, node: CoordNode, listen: str, *, max_buffer: int = MAX_PACKET,
-                 max_client_cnxns: int = 60, version: str = "3.8.4"):
+                 max_client_cnxns: int = 60, version: str = "3.8.4", auth: Authenticator | None = None):
         self.node = node
+        self.auth = auth          # dcli's users: with auth on, a connection must `addauth digest` as one
         self.listen = listen
         self.max_buffer = max_buffer
         self.max_client_cnxns = max_client_cnxns      # per client address; 0: no limit
@@ -136,6 +140,7 @@ class _Connection:
         self.conn: Conn | None = None
         self.read_only: bool | None = None
         self.auth = ConnectionAuth(host)
+        self.user: Principal | None = None      # the dcli user it proved to be (auth on)
         self._ids = itertools.count(1)          # the node's xids: the client's may repeat (-2, -4, -8)
         self._waiting: dict[int, tuple[int, Op]] = {}
         self._failed: str | None = None
@@ -232,11 +237,16 @@ class _Connection:
                 op = Op(InTurn(0), fixed(Err.OK))
             elif opcode == OpCode.WHO_AM_I:
                 op = Op(InTurn(0), lambda resp: (Err.OK, self.auth.who_am_i()))
+            elif self._locked_out():
+                op = Op(InTurn(0), fixed(Err.NO_AUTH))
             else:
                 try:
                     op = decode(xid, opcode, r)
                 except ZkRefusal as refusal:
                     op = Op(InTurn(0), fixed(refusal.code))
+                if (self.user is not None and isinstance(op.request, pb.Request)
+                        and refuse_reserved((op.request,), self.user) is not None):
+                    op = Op(InTurn(0), fixed(Err.NO_AUTH))      # the user store is for administrators
         except JuteError as e:
             self._bad(f"malformed request: {e}")
             return False
@@ -246,8 +256,23 @@ class _Connection:
         self.node.submit(self.conn, [op.request])
         return True
 
+    def _locked_out(self) -> bool:
+        """Auth is on and this connection has not proved it is one of dcli's users."""
+        users = self.listener.auth
+        return users is not None and self.user is None and users.enabled
+
     def _authenticate(self, packet) -> bool:
         code = self.auth.add(packet.scheme, packet.auth)
+        users = self.listener.auth
+        if code == Err.OK and packet.scheme == "digest" and users is not None and users.enabled:
+            # with auth on, a digest is one of dcli's users and their password, checked
+            name, _, password = (packet.auth or b"").decode("utf-8", errors="replace").partition(":")
+            try:
+                self.user = users.check_password(name, password, self.host)
+            except DcliError as e:
+                limited.info(f"auth:{self.host}", "ZooKeeper client %s: addauth as %r refused: %s",
+                             self.host, name, e)
+                code = Err.AUTH_FAILED
         self._queue(rec.ReplyHeader(xid=AUTH_XID, zxid=0, err=code), b"")
         if code != Err.OK:
             self.conn.close_after_flush = True      # ZooKeeper closes after AuthFailed

@@ -245,3 +245,44 @@ def test_a_token_from_one_node_works_on_another(local_cluster):
         zk.create("/from-3", b"")
     client_auth.configure(None, None)
     assert all(s.up for s in c.status_all(timeout=5.0))     # a node's status needs no token (etcd's)
+
+
+def test_with_auth_on_a_zookeeper_client_must_addauth_as_a_dcli_user(node):
+    """ZooKeeper's port is no way around auth: a connection that has not proved it is one of
+    dcli's users (`addauth digest user:password`) gets NoAuth; a wrong password is AUTHFAILED
+    and closes the connection, as ZooKeeper does; the user store is for administrators."""
+    from kazoo.client import KazooClient
+    from kazoo.exceptions import AuthFailedError, NoAuthError
+
+    enable(node.address, ("alice", "alice-pw", ()))
+    anonymous = KazooClient(hosts=node.zk_address, timeout=15)
+    anonymous.start(timeout=15)
+    try:
+        with pytest.raises(NoAuthError):
+            anonymous.get("/")
+        with pytest.raises(NoAuthError):
+            anonymous.create("/from-nobody", b"")
+        with pytest.raises(AuthFailedError):
+            anonymous.add_auth("digest", "alice:wrong")
+    finally:
+        anonymous.stop()
+        anonymous.close()
+    alice = KazooClient(hosts=node.zk_address, timeout=15, auth_data=[("digest", "alice:alice-pw")])
+    alice.start(timeout=15)
+    try:
+        alice.create("/from-alice", b"hers")
+        assert alice.get("/from-alice")[0] == b"hers"
+        with pytest.raises(NoAuthError):
+            alice.get("/dcli/auth/users/root")
+        assert alice.exists("/from-alice") is not None      # the connection goes on
+    finally:
+        alice.stop()
+        alice.close()
+    root = KazooClient(hosts=node.zk_address, timeout=15, auth_data=[("digest", f"root:{ROOT_PASSWORD}")])
+    root.start(timeout=15)
+    try:
+        assert root.exists("/dcli/auth/users/alice") is not None
+        assert root.exists("/from-nobody") is None          # refused before anything was written
+    finally:
+        root.stop()
+        root.close()
