@@ -413,6 +413,10 @@ class Coordinator:
             raise NoWatcherError(path)
         response.remove_watches.removed.extend(removed)
 
+    def holds_watch(self, session_id: int, path: str, watcher_type: int) -> bool:
+        """ZooKeeper's checkWatches: the session has such a watch of `path` (nothing changes)."""
+        return self._watches.holds(session_id, path, watcher_type)
+
     def _ping(self, session_id: int, request: pb.Request, response: pb.Response) -> None:
         response.empty.SetInParent()
 

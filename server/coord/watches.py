@@ -78,6 +78,10 @@ class WatchManager:
     def of_session(self, session_id: int) -> set[tuple[WatchKind, str]]:
         return set(self._by_session.get(session_id, ()))
 
+    def holds(self, session_id: int, path: str, watcher_type: int) -> bool:
+        """Whether the session has a watch of `path` of that WatcherType (ZooKeeper's checkWatches)."""
+        return any(self.has(kind, session_id, path) for kind in _REMOVES.get(watcher_type, ()))
+
     def remove(self, session_id: int, path: str, watcher_type: int) -> list[int]:
         """Remove the session's watches of `path` selected by a WatcherType; returns the kinds
         (as WatcherType) that were registered and are now gone, in WatcherType order."""

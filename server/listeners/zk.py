@@ -37,7 +37,7 @@ from dcli_server.auth.store import refuse_reserved
 from dcli_server.auth.tokens import Principal
 from dcli_server.listeners.ratelimit import RateLimitedLog
 from dcli_server.listeners.zk_auth import ConnectionAuth
-from dcli_server.listeners.zk_ops import Op, ZkRefusal, decode, fixed
+from dcli_server.listeners.zk_ops import WATCHER_TYPES, Gather, Op, ZkRefusal, decode, fixed
 from dcli_server.listeners.zk_words import FOUR_LETTER_WORDS, answer_word
 from dcli_server.node import Conn, CoordNode, InTurn
 
@@ -232,29 +232,48 @@ class _Connection:
             xid, opcode = header.xid, header.type
             if opcode == OpCode.AUTH:
                 return self._authenticate(rec.AuthPacket.read(r))
-            if opcode in (OpCode.SET_WATCHES, OpCode.SET_WATCHES2):
+            if opcode == OpCode.WHO_AM_I:
+                op = Op(InTurn(0), lambda resp: (Err.OK, self.auth.who_am_i()))
+            elif self._locked_out() and opcode not in (OpCode.PING, OpCode.CLOSE_SESSION):
+                op = Op(InTurn(0), fixed(Err.NO_AUTH))      # auth on: nothing before addauth
+            elif opcode in (OpCode.SET_WATCHES, OpCode.SET_WATCHES2):
                 self._set_watches(opcode, r)
                 op = Op(InTurn(0), fixed(Err.OK))
-            elif opcode == OpCode.WHO_AM_I:
-                op = Op(InTurn(0), lambda resp: (Err.OK, self.auth.who_am_i()))
-            elif self._locked_out():
-                op = Op(InTurn(0), fixed(Err.NO_AUTH))
+            elif opcode == OpCode.CHECK_WATCHES:
+                op = self._check_watches(rec.CheckWatchesRequest.read(r))
             else:
                 try:
                     op = decode(xid, opcode, r)
                 except ZkRefusal as refusal:
                     op = Op(InTurn(0), fixed(refusal.code))
-                if (self.user is not None and isinstance(op.request, pb.Request)
-                        and refuse_reserved((op.request,), self.user) is not None):
+                if self.user is not None and refuse_reserved(_requests(op), self.user) is not None:
                     op = Op(InTurn(0), fixed(Err.NO_AUTH))      # the user store is for administrators
         except JuteError as e:
             self._bad(f"malformed request: {e}")
             return False
+        if isinstance(op, Gather):
+            gathered = _Gathered(xid, op)
+            for index, request in enumerate(op.requests):
+                own = next(self._ids)
+                request.xid = own
+                self._waiting[own] = (xid, gathered, index)
+            self.node.submit(self.conn, op.requests)
+            return True
         own = next(self._ids)
         op.request.xid = own
-        self._waiting[own] = (xid, op)
+        self._waiting[own] = (xid, op, None)
         self.node.submit(self.conn, [op.request])
         return True
+
+    def _check_watches(self, record) -> Op:
+        kind = WATCHER_TYPES.get(record.type)
+        if record.path is None or kind is None:
+            return Op(InTurn(0), fixed(Err.BAD_ARGUMENTS))
+        coordinator, session_id, path = self.node.coordinator, self.conn.session_id, record.path
+
+        def encode(resp: pb.Response) -> tuple[int, bytes]:        # asked in its turn
+            return (Err.OK if coordinator.holds_watch(session_id, path, kind) else Err.NO_WATCHER), b""
+        return Op(InTurn(0), encode)
 
     def _locked_out(self) -> bool:
         """Auth is on and this connection has not proved it is one of dcli's users."""
@@ -324,9 +343,16 @@ class _Connection:
                 return
 
     def _reply(self, response: pb.Response) -> bytes:
-        xid, op = self._waiting.pop(response.xid, (None, None))
+        xid, op, index = self._waiting.pop(response.xid, (None, None, None))
         if op is None:
             return b""
+        if isinstance(op, _Gathered):
+            op.responses[index] = response
+            op.missing -= 1
+            if op.missing:
+                return b""
+            err, body = op.gather.encode(op.responses)
+            return _framed(_encode(rec.ReplyHeader(xid=xid, zxid=response.zxid, err=int(err))) + body)
         err, body = op.encode(response)
         zxid = response.zxid
         if op.request.WhichOneof("op") == "close_session" and err == Err.OK:
@@ -337,6 +363,25 @@ class _Connection:
         kind = -1 if event.type == pb.NONE else int(event.type)
         return _framed(_encode(NOTIFICATION) + _encode(rec.WatcherEvent(type=kind, state=SYNC_CONNECTED,
                                                                         path=event.path)))
+
+
+class _Gathered:
+    """A multiRead's answers as they come back; the reply leaves with the last one."""
+
+    __slots__ = ("xid", "gather", "responses", "missing")
+
+    def __init__(self, xid: int, gather: Gather):
+        self.xid = xid
+        self.gather = gather
+        self.responses: list = [None] * len(gather.requests)
+        self.missing = len(gather.requests)
+
+
+def _requests(op) -> tuple:
+    """The node requests of an op, for the identity store's rule (an InTurn has none)."""
+    if isinstance(op, Gather):
+        return tuple(op.requests)
+    return (op.request,) if isinstance(op.request, pb.Request) else ()
 
 
 def _encode(record) -> bytes:

@@ -4,7 +4,8 @@ and each answer back into the jute reply ZooKeeper gives for that opcode.
 `decode(xid, opcode, reader)` reads one request's body and returns an `Op`: the request the node
 runs (a coord.proto Request, or an InTurn the listener answers itself in the request's turn) and
 how to write its answer (`encode(response) -> (err, body)`, ZooKeeper's error code and the
-reply's body). A request the node cannot take raises ZkRefusal with ZooKeeper's code.
+reply's body); for a multiRead, a `Gather` of one request per read, answered together. A
+request the node cannot take raises ZkRefusal with ZooKeeper's code.
 
 The ACLs a client sends are checked for form (an empty list is INVALIDACL, as ZooKeeper says)
 and not yet stored: every znode answers getACL with world:anyone and every permission.
@@ -45,7 +46,7 @@ MAX_TTL_MS = (1 << 40) - 1      # ZooKeeper's EphemeralType.TTL maximum
 OPEN_ACL = [rec.ACL(perms=31, id=rec.Id(scheme="world", id="anyone"))]
 
 # ZooKeeper's WatcherType (Children 1, Data 2, Any 3, Persistent 4, PersistentRecursive 5)
-_WATCHER_TYPES = {1: pb.WATCHER_CHILDREN, 2: pb.WATCHER_DATA, 3: pb.WATCHER_ANY,
+WATCHER_TYPES = {1: pb.WATCHER_CHILDREN, 2: pb.WATCHER_DATA, 3: pb.WATCHER_ANY,
                   4: pb.WATCHER_PERSISTENT, 5: pb.WATCHER_PERSISTENT_RECURSIVE}
 
 Encode = Callable[[pb.Response], tuple[int, bytes]]
@@ -63,6 +64,13 @@ class ZkRefusal(Exception):
 class Op:
     request: object          # pb.Request, or InTurn
     encode: Encode
+
+
+@dataclass(slots=True)
+class Gather:
+    """A multiRead: one node request per op, answered together once every one is back."""
+    requests: list[pb.Request]
+    encode: Callable[[list[pb.Response]], tuple[int, bytes]]
 
 
 def _body(record) -> bytes:
@@ -204,7 +212,37 @@ def fixed(code: int) -> Encode:
     return lambda resp: (int(code), b"")
 
 
-def decode(xid: int, opcode: int, r: Reader) -> Op:
+def _multi_read(ops: list[tuple[int, object]]) -> Op | Gather:
+    """getData and getChildren ops answered together, each with its result or its error (no
+    rollback: a read that fails does not fail the others), watches never set (ZooKeeper's
+    FinalRequestProcessor reads them without a watcher)."""
+    requests = []
+    for code, record in ops:
+        if code == OpCode.GET_DATA:
+            requests.append(pb.Request(get_data=pb.GetDataRequest(path=_path(record.path))))
+        elif code == OpCode.GET_CHILDREN:
+            requests.append(pb.Request(get_children=pb.GetChildrenRequest(path=_path(record.path))))
+        else:
+            raise ZkRefusal(Err.BAD_ARGUMENTS)      # a write in a multiRead
+
+    def encode(responses: list[pb.Response]) -> tuple[int, bytes]:
+        out = []
+        for (code, _), resp in zip(ops, responses):
+            if resp.HasField("error") and resp.error.code != pb.OK:
+                out.append((OpCode.ERROR, None, ERR.get(resp.error.code, Err.SYSTEM_ERROR)))
+            elif code == OpCode.GET_DATA:
+                out.append((code, _data(resp), Err.OK))
+            else:
+                out.append((code, rec.GetChildrenResponse(children=list(resp.get_children.children)), Err.OK))
+        w = Writer()
+        write_multi_response(w, out)
+        return Err.OK, w.getvalue()
+    if not requests:
+        return Op(InTurn(0), lambda resp: encode([]))
+    return Gather(requests, encode)
+
+
+def decode(xid: int, opcode: int, r: Reader) -> Op | Gather:
     """The node's request for one of ZooKeeper's, and how to answer it."""
     if opcode in _CREATES:
         record = (rec.CreateTTLRequest if opcode == OpCode.CREATE_TTL else rec.CreateRequest).read(r)
@@ -247,6 +285,8 @@ def decode(xid: int, opcode: int, r: Reader) -> Op:
         ops = read_multi(r)
         requests = [_multi_op(code, record) for code, record in ops]
         return Op(pb.Request(xid=xid, multi=pb.MultiRequest(ops=requests)), _multi([code for code, _ in ops]))
+    if opcode == OpCode.MULTI_READ:
+        return _multi_read(read_multi(r))
     if opcode == OpCode.PING:
         return Op(pb.Request(xid=xid, ping=pb.PingRequest()), _empty)
     if opcode == OpCode.CLOSE_SESSION:
@@ -267,7 +307,7 @@ def decode(xid: int, opcode: int, r: Reader) -> Op:
         return Op(pb.Request(xid=xid, add_watch=pb.AddWatchRequest(path=_path(record.path), mode=mode)), _empty)
     if opcode == OpCode.REMOVE_WATCHES:
         record = rec.RemoveWatchesRequest.read(r)
-        kind = _WATCHER_TYPES.get(record.type)
+        kind = WATCHER_TYPES.get(record.type)
         if kind is None:
             raise ZkRefusal(Err.BAD_ARGUMENTS)
         return Op(pb.Request(xid=xid, remove_watches=pb.RemoveWatchesRequest(path=_path(record.path), type=kind)),

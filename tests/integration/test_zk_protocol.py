@@ -208,3 +208,76 @@ def test_an_unimplemented_request_gets_zookeepers_error_and_the_connection_goes_
     first = 4 + struct.unpack_from("!i", data)[0]
     assert struct.unpack_from("!iiqi", data, first) == (16, 1, struct.unpack_from("!iiqi", data, first)[2], -123)
     assert struct.unpack_from("!iiqi", data, first + 20)[1] == -2
+
+
+def _session(address: str):
+    """A raw ZooKeeper connection past its handshake: (socket, read_reply)."""
+    host, port = address.rsplit(":", 1)
+    s = socket.create_connection((host, int(port)), timeout=10)
+    s.sendall(_connect_request())
+    buffered = bytearray()
+
+    def packet() -> bytes:
+        while len(buffered) < 4 or len(buffered) < 4 + struct.unpack_from("!i", buffered)[0]:
+            chunk = s.recv(65536)
+            assert chunk, "the server closed the connection"
+            buffered.extend(chunk)
+        n = struct.unpack_from("!i", buffered)[0]
+        out = bytes(buffered[4:4 + n])
+        del buffered[:4 + n]
+        return out
+    packet()        # ConnectResponse
+    return s, packet
+
+
+def _frame(xid: int, opcode: int, body: bytes = b"") -> bytes:
+    payload = struct.pack("!ii", xid, opcode) + body
+    return struct.pack("!i", len(payload)) + payload
+
+
+def _jute_string(text: str) -> bytes:
+    raw = text.encode()
+    return struct.pack("!i", len(raw)) + raw
+
+
+def test_multi_read_answers_each_read_on_its_own(kz, server):
+    kz.create("/zkp-mr", b"top")
+    kz.create("/zkp-mr/kid", b"")
+    ops = b"".join(struct.pack("!i?i", code, False, -1) + _jute_string(path) + b"\x00"
+                   for code, path in ((4, "/zkp-mr"), (8, "/zkp-mr"), (4, "/zkp-mr/missing")))
+    body = ops + struct.pack("!i?i", -1, True, -1)
+    s, packet = _session(server.zk_address)
+    with s:
+        s.sendall(_frame(7, 22, body))
+        reply = packet()
+    xid, _, err = struct.unpack_from("!iqi", reply)
+    assert (xid, err) == (7, 0)
+    at = 16
+    kind, done, op_err = struct.unpack_from("!i?i", reply, at)
+    assert (kind, done, op_err) == (4, False, 0)
+    at += 9
+    length = struct.unpack_from("!i", reply, at)[0]
+    assert reply[at + 4:at + 4 + length] == b"top"
+    at += 4 + length + 68                               # the data, then its Stat
+    kind, done, op_err = struct.unpack_from("!i?i", reply, at)
+    assert (kind, done, op_err) == (8, False, 0)
+    at += 9
+    count = struct.unpack_from("!i", reply, at)[0]
+    assert count == 1 and reply[at + 8:at + 11] == b"kid"
+    at += 4 + 4 + 3
+    assert struct.unpack_from("!i?i", reply, at) == (-1, False, -101)       # the missing node, alone
+    assert struct.unpack_from("!i?i", reply, at + 13) == (-1, True, -1)
+    kz.delete("/zkp-mr", recursive=True)
+
+
+def test_check_watches_says_whether_the_session_holds_one(server):
+    s, packet = _session(server.zk_address)
+    with s:
+        s.sendall(_frame(1, 17, _jute_string("/") + struct.pack("!i", 2)))       # data watch on /?
+        assert struct.unpack_from("!iqi", packet())[::2] == (1, -121)           # NOWATCHER
+        s.sendall(_frame(2, 4, _jute_string("/") + b"\x01"))                    # getData / with a watch
+        assert struct.unpack_from("!iqi", packet())[::2] == (2, 0)
+        s.sendall(_frame(3, 17, _jute_string("/") + struct.pack("!i", 2)))
+        assert struct.unpack_from("!iqi", packet())[::2] == (3, 0)
+        s.sendall(_frame(4, 17, _jute_string("/") + struct.pack("!i", 1)))       # a child watch: none
+        assert struct.unpack_from("!iqi", packet())[::2] == (4, -121)
