@@ -54,6 +54,7 @@ class ServerConfig:
     peer_client_cert_auth: bool | None = None   # None: on whenever the peer port has certificates
     cluster_id: str | None = None           # None: the data dir's, else derived (peer_identity.py)
     zk_listen: str | None = DEFAULT_ZK_LISTEN   # ZooKeeper's protocol; None: off
+    zk_secure_listen: str | None = None     # ZooKeeper's protocol over TLS (secureClientPort); None: off
     jute_maxbuffer: int = 0xFFFFF           # ZooKeeper's jute.maxbuffer: a longer packet closes the connection
     data_dir: Path = field(default_factory=node_data_dir)
     fsync: str = "always"
@@ -143,6 +144,22 @@ class ServerConfig:
         from dcli_server.listeners.peer_identity import resolve
 
         return resolve(self.data_dir, self.cluster_id, self.peer_addresses, self.join)
+
+    def zk_tls(self):
+        """The ssl context of the ZooKeeper TLS port (--zk-secure-listen), from the client port's files."""
+        import ssl
+
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        try:
+            context.load_cert_chain(str(self.cert_file), str(self.key_file))
+            if self.trusted_ca_file is not None:
+                context.load_verify_locations(cafile=str(self.trusted_ca_file))
+        except (OSError, ssl.SSLError) as e:
+            raise UsageError(f"--zk-secure-listen: cannot use --cert-file/--key-file/--trusted-ca-file: {e}") from None
+        context.verify_mode = (ssl.CERT_REQUIRED if self.client_cert_auth else
+                               ssl.CERT_OPTIONAL if self.trusted_ca_file is not None else ssl.CERT_NONE)
+        return context
 
     def client_tls(self):
         """grpc server credentials for the client port, or None for plaintext."""
@@ -353,6 +370,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("zk-listen", _peer_listen, "Address ZooKeeper's clients (zkCli.sh, kazoo, Curator) talk to "
             "this node on, in ZooKeeper's own protocol (default 127.0.0.1:2181; none: off; port 0 picks a "
             "free one).", "HOST:PORT|none", show=lambda v: v if v else "none"),
+    Setting("zk-secure-listen", _peer_listen, "Address for ZooKeeper's protocol over TLS (ZooKeeper's "
+            "secureClientPort), with --cert-file and --key-file; --trusted-ca-file checks client "
+            "certificates, required with --client-cert-auth (default none).", "HOST:PORT|none",
+            show=lambda v: v if v else "none"),
     Setting("jute-maxbuffer", _int(1024, 64 * 1024 * 1024), "Longest ZooKeeper packet accepted, in bytes (ZooKeeper's "
             "jute.maxbuffer, 1048575); a longer one closes the connection.", "N"),
     Setting("max-client-cnxns", _int(0), "Sessions one client address may hold open on this node at once "
@@ -520,6 +541,8 @@ def _complete(values: dict[str, Any]) -> ServerConfig:
     if len(peers) > 1 and fsync != "always" and not values.get("unsafe_fsync"):
         raise UsageError(f"--fsync {fsync} in a cluster: nodes that lose power together can forget writes "
                          "they acknowledged; give --unsafe-fsync to accept that")
+    if values.get("zk_secure_listen") and not values.get("cert_file"):
+        raise UsageError("--zk-secure-listen needs --cert-file and --key-file")
     if bool(values.get("cert_file")) != bool(values.get("key_file")):
         raise UsageError("--cert-file and --key-file go together")
     if values.get("client_cert_auth") and not (values.get("trusted_ca_file") and values.get("cert_file")):

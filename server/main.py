@@ -198,6 +198,20 @@ async def serve(settings: ServerConfig, *, ready=None, broker_config: BrokerConf
             await listener.stop(grace=0)
             await services.close()
             raise OSError(e.errno, f"ZooKeeper address {settings.zk_listen}: {e.strerror or e}") from None
+    secure = None
+    if settings.zk_secure_listen is not None:
+        secure = ZooKeeperListener(services.node, settings.zk_secure_listen, max_buffer=settings.jute_maxbuffer,
+                                   max_client_cnxns=settings.max_client_cnxns, auth=services.auth,
+                                   ssl=settings.zk_tls())
+        try:
+            await secure.start()
+        except OSError as e:
+            await listener.stop(grace=0)
+            if zk is not None:
+                await zk.stop()
+            await services.close()
+            raise OSError(e.errno, f"ZooKeeper TLS address {settings.zk_secure_listen}: {e.strerror or e}") from None
+        log.info("ZooKeeper's protocol over TLS on %s", secure.address)
     await services.start(address)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -207,8 +221,9 @@ async def serve(settings: ServerConfig, *, ready=None, broker_config: BrokerConf
     if ready:
         ready(address, zk.address if zk else None)
     await stop.wait()
-    if zk is not None:
-        await zk.stop()
+    for zk_listener in (zk, secure):
+        if zk_listener is not None:
+            await zk_listener.stop()
     if services.membership is not None:         # the broker leaves its cluster before the port closes
         await asyncio.to_thread(services.membership.stop)
         services.membership = None

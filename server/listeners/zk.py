@@ -65,8 +65,10 @@ class _Raw:
 
 class ZooKeeperListener:
     def __init__(self, node: CoordNode, listen: str, *, max_buffer: int = MAX_PACKET,
-                 max_client_cnxns: int = 60, version: str = "3.8.4", auth: Authenticator | None = None):
+                 max_client_cnxns: int = 60, version: str = "3.8.4", auth: Authenticator | None = None,
+                 ssl=None):
         self.node = node
+        self.ssl = ssl            # an ssl.SSLContext: ZooKeeper's secureClientPort
         self.auth = auth          # dcli's users: with auth on, a connection must `addauth digest` as one
         self.listen = listen
         self.max_buffer = max_buffer
@@ -81,7 +83,8 @@ class ZooKeeperListener:
     async def start(self) -> tuple[str, int]:
         host, port = split_host_port(self.listen, "--zk-listen", allow_zero=True)
         self._server = await asyncio.start_server(self._accept, host, port, reuse_address=True,
-                                                  limit=64 * 1024)
+                                                  limit=64 * 1024, ssl=self.ssl,
+                                                  ssl_handshake_timeout=HANDSHAKE_TIMEOUT_S if self.ssl else None)
         bound = self._server.sockets[0].getsockname()
         return bound[0], bound[1]
 

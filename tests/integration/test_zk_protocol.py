@@ -281,3 +281,32 @@ def test_check_watches_says_whether_the_session_holds_one(server):
         assert struct.unpack_from("!iqi", packet())[::2] == (3, 0)
         s.sendall(_frame(4, 17, _jute_string("/") + struct.pack("!i", 1)))       # a child watch: none
         assert struct.unpack_from("!iqi", packet())[::2] == (4, -121)
+
+
+def test_zookeepers_protocol_over_tls(tmp_path):
+    """--zk-secure-listen (ZooKeeper's secureClientPort) with the node's certificates: kazoo with
+    the CA connects and works; a plaintext client gets nothing from that port."""
+    from dcli.cluster.certs import LocalCA
+    from tests.conftest import ServerProcess
+
+    ca = LocalCA.create(tmp_path / "ca")
+    node = ca.issue("node", server=True, client=True)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    srv = ServerProcess(tmp_path / "data", "--cert-file", str(node.cert), "--key-file", str(node.key),
+                        "--trusted-ca-file", str(ca.cert_path), "--zk-secure-listen", f"127.0.0.1:{port}").start()
+    try:
+        secure = KazooClient(hosts=f"127.0.0.1:{port}", timeout=15, use_ssl=True, ca=str(ca.cert_path),
+                             verify_certs=True)
+        secure.start(timeout=15)
+        try:
+            secure.create("/over-tls", b"secret")
+            assert secure.get("/over-tls")[0] == b"secret"
+        finally:
+            secure.stop()
+            secure.close()
+        assert _raw(f"127.0.0.1:{port}", _connect_request()) == b""      # no TLS: no answer
+        assert "Traceback" not in srv.log()
+    finally:
+        srv.kill()
