@@ -55,6 +55,7 @@ class ServerConfig:
     cluster_id: str | None = None           # None: the data dir's, else derived (peer_identity.py)
     zk_listen: str | None = DEFAULT_ZK_LISTEN   # ZooKeeper's protocol; None: off
     zk_secure_listen: str | None = None     # ZooKeeper's protocol over TLS (secureClientPort); None: off
+    zk_4lw_whitelist: tuple = ("srvr",)    # ZooKeeper's 4lw.commands.whitelist
     jute_maxbuffer: int = 0xFFFFF           # ZooKeeper's jute.maxbuffer: a longer packet closes the connection
     data_dir: Path = field(default_factory=node_data_dir)
     fsync: str = "always"
@@ -292,6 +293,15 @@ def _peer_listen(raw: Any, where: str) -> str | None:
     return None if str(raw).lower() == "none" else _listen(raw, where)
 
 
+def _words(raw: Any, where: str) -> tuple:
+    from dcli_server.listeners.zk_words import parse_whitelist
+
+    try:
+        return parse_whitelist(",".join(raw) if isinstance(raw, (list, tuple)) else str(raw))
+    except ValueError as e:
+        raise UsageError(f"invalid {where}: {e}") from None
+
+
 def _path(raw: Any, where: str) -> Path:
     if not isinstance(raw, (str, os.PathLike)) or not str(raw):
         raise UsageError(f"invalid {where} {raw!r}: expected a path")
@@ -374,6 +384,10 @@ SETTINGS: tuple[Setting, ...] = (
             "secureClientPort), with --cert-file and --key-file; --trusted-ca-file checks client "
             "certificates, required with --client-cert-auth (default none).", "HOST:PORT|none",
             show=lambda v: v if v else "none"),
+    Setting("zk-4lw-whitelist", _words, "Four-letter words answered on the ZooKeeper ports, comma-separated "
+            "(ZooKeeper's 4lw.commands.whitelist; default srvr; * for all: ruok, srvr, stat, mntr, envi, "
+            "conf, cons, crst, srst, wchs, wchc, wchp, dump, dirs, isro).", "WORD,...|*",
+            show=lambda v: ",".join(v)),
     Setting("jute-maxbuffer", _int(1024, 64 * 1024 * 1024), "Longest ZooKeeper packet accepted, in bytes (ZooKeeper's "
             "jute.maxbuffer, 1048575); a longer one closes the connection.", "N"),
     Setting("max-client-cnxns", _int(0), "Sessions one client address may hold open on this node at once "

@@ -74,6 +74,11 @@ class Coordinator:
         return self._sessions
 
     @property
+    def watches(self) -> WatchManager:
+        """Read-only access for the four-letter words; never mutate it."""
+        return self._watches
+
+    @property
     def tree(self) -> DataTree:
         """Read-only access for the server's status pages and tests; never mutate it."""
         return self._tree

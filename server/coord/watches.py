@@ -75,6 +75,10 @@ class WatchManager:
     def has(self, kind: WatchKind, session_id: int, path: str) -> bool:
         return session_id in self._tables[kind].get(path, ())
 
+    def all_by_session(self) -> dict[int, set[tuple[WatchKind, str]]]:
+        """Every session's watches, copied (the four-letter words wchs, wchc, wchp)."""
+        return {sid: set(held) for sid, held in self._by_session.items()}
+
     def of_session(self, session_id: int) -> set[tuple[WatchKind, str]]:
         return set(self._by_session.get(session_id, ()))
 

@@ -15,7 +15,7 @@ expect that), notifications between them; a packet longer than `max_buffer` (jut
 or one that does not decode closes the connection, with one rate-limited log line; an expired
 or unknown session gets a ConnectResponse with a zero timeout; a client that has seen a newer
 zxid than this node is refused. The first four bytes of a connection may be a four-letter word
-(`ruok`, `srvr`, `stat`, `envi`, `isro`), answered and closed.
+(zk_words.py), answered and closed. With an ssl context it is ZooKeeper's secureClientPort.
 """
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ import collections
 import itertools
 import logging
 import socket
+import time
 
 from dcli.v1 import coord_pb2 as pb
 from dcli.wire import zk_records as rec
@@ -38,7 +39,7 @@ from dcli_server.auth.tokens import Principal
 from dcli_server.listeners.ratelimit import RateLimitedLog
 from dcli_server.listeners.zk_auth import ConnectionAuth
 from dcli_server.listeners.zk_ops import WATCHER_TYPES, Gather, Op, ZkRefusal, decode, fixed
-from dcli_server.listeners.zk_words import FOUR_LETTER_WORDS, answer_word
+from dcli_server.listeners.zk_words import DEFAULT_WHITELIST, FOUR_LETTER_WORDS, answer_word
 from dcli_server.node import Conn, CoordNode, InTurn
 
 log = logging.getLogger("dcli.server.zk")
@@ -66,8 +67,11 @@ class _Raw:
 class ZooKeeperListener:
     def __init__(self, node: CoordNode, listen: str, *, max_buffer: int = MAX_PACKET,
                  max_client_cnxns: int = 60, version: str = "3.8.4", auth: Authenticator | None = None,
-                 ssl=None):
+                 ssl=None, whitelist: tuple[str, ...] = DEFAULT_WHITELIST):
         self.node = node
+        self.whitelist = whitelist  # the four-letter words answered (4lw.commands.whitelist)
+        self.live: set[_Connection] = set()
+        self.started = time.monotonic()
         self.ssl = ssl            # an ssl.SSLContext: ZooKeeper's secureClientPort
         self.auth = auth          # dcli's users: with auth on, a connection must `addauth digest` as one
         self.listen = listen
@@ -116,13 +120,16 @@ class ZooKeeperListener:
         self.connections[host] = count + 1
         task = asyncio.current_task()
         self._tasks.add(task)
+        connection = _Connection(self, reader, writer, host, peer[1] if len(peer) > 1 else 0)
+        self.live.add(connection)
         try:
-            await _Connection(self, reader, writer, host).run()
+            await connection.run()
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
             pass
         except Exception:       # a bug: one line, the connection closed, the node serving
             limited.exception(f"bug:{host}", "ZooKeeper connection from %s failed", host)
         finally:
+            self.live.discard(connection)
             self._tasks.discard(task)
             left = self.connections.get(host, 1) - 1
             if left > 0:
@@ -134,8 +141,11 @@ class ZooKeeperListener:
 
 class _Connection:
     def __init__(self, listener: ZooKeeperListener, reader: asyncio.StreamReader,
-                 writer: asyncio.StreamWriter, host: str):
+                 writer: asyncio.StreamWriter, host: str, port: int = 0):
         self.listener = listener
+        self.port = port
+        self.established = time.time()
+        self.received = self.sent = 0
         self.node = listener.node
         self.reader = reader
         self.writer = writer
@@ -148,6 +158,12 @@ class _Connection:
         self._waiting: dict[int, tuple[int, Op]] = {}
         self._failed: str | None = None
 
+    def describe(self) -> str:
+        """This connection as ZooKeeper's `cons` and `stat` list one."""
+        sid = self.conn.session_id if self.conn is not None else 0
+        return (f" /{self.host}:{self.port}[1](queued=0,recved={self.received},sent={self.sent},"
+                f"sid=0x{sid:x},est={int(self.established * 1000)})")
+
     def _bad(self, what: str) -> None:
         limited.warning(f"bad:{self.host}", "ZooKeeper client %s: %s, closing the connection", self.host, what)
 
@@ -159,6 +175,7 @@ class _Connection:
             self._bad(f"packet length {length} outside 0..{self.listener.max_buffer} (jute.maxbuffer)")
             return None
         self.listener.received += 1
+        self.received += 1
         return await self.reader.readexactly(length)
 
     async def run(self) -> None:
@@ -341,6 +358,7 @@ class _Connection:
             if out:
                 writer.write(out)
                 self.listener.sent += len(ready)
+                self.sent += len(ready)
                 await writer.drain()
             if conn.closed or self._failed or (conn.close_after_flush and not conn.outbox):
                 return

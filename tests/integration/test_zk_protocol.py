@@ -166,17 +166,55 @@ def test_a_packet_over_jute_maxbuffer_closes_the_connection(kz):
     kz.delete("/zkp-big")
 
 
-def test_four_letter_words(server):
-    assert _raw(server.zk_address, b"ruok") == b"imok"
+def test_four_letter_words_behind_the_whitelist(server, tmp_path):
+    """ZooKeeper's default whitelist answers `srvr` only; with `*` every word has its answer."""
     srvr = _raw(server.zk_address, b"srvr").decode()
     assert srvr.startswith("Zookeeper version: 3.8.") and "\nMode: standalone\n" in srvr and "\nZxid: 0x" in srvr
-    envi = _raw(server.zk_address, b"envi").decode()
-    assert envi.startswith("Environment:\n") and "\nzookeeper.version=3.8." in envi
-    assert _raw(server.zk_address, b"dump") == b"dump is not executed because it is not in the whitelist.\n"
+    assert _raw(server.zk_address, b"ruok") == b"ruok is not executed because it is not in the whitelist.\n"
+    from tests.conftest import ServerProcess
+
+    srv = ServerProcess(tmp_path / "data", "--zk-4lw-whitelist", "*").start()
+    try:
+        kz = KazooClient(hosts=srv.zk_address, timeout=15)
+        kz.start(timeout=15)
+        try:
+            kz.create("/watched", b"", ephemeral=True)
+            kz.get("/watched", watch=lambda event: None)
+            assert kz.server_version()[:2] == (3, 8)           # kazoo reads `envi`
+            assert _raw(srv.zk_address, b"ruok") == b"imok"
+            assert _raw(srv.zk_address, b"isro") == b"rw"
+            envi = _raw(srv.zk_address, b"envi").decode()
+            assert envi.startswith("Environment:\n") and "\nzookeeper.version=3.8." in envi
+            # the node's own sessions (its broker's, its key-value store's) hold watches and
+            # ephemerals too: kazoo's are one more of each
+            def mntr() -> dict:
+                return dict(line.split("\t", 1) for line in _raw(srv.zk_address, b"mntr").decode().splitlines())
+            before = mntr()
+            kz.create("/watched-too", b"", ephemeral=True)
+            kz.exists("/watched-too", watch=lambda event: None)
+            after = mntr()
+            assert after["zk_server_state"] == "standalone"
+            assert int(after["zk_znode_count"]) >= int(before["zk_znode_count"]) + 1
+            assert int(after["zk_ephemerals_count"]) >= int(before["zk_ephemerals_count"]) + 1
+            assert int(after["zk_watch_count"]) >= int(before["zk_watch_count"]) + 1
+            session = f"0x{kz.client_id[0]:x}"
+            assert _raw(srv.zk_address, b"wchs").decode().startswith(("2 connections", "3 connections"))
+            assert f"{session}\n\t/watched\n\t/watched-too\n" in _raw(srv.zk_address, b"wchc").decode()
+            assert f"/watched\n\t{session}\n" in _raw(srv.zk_address, b"wchp").decode()
+            dump = _raw(srv.zk_address, b"dump").decode()
+            assert f"{session}:\n\t/watched\n\t/watched-too\n" in dump
+            assert f"sid={session}" in _raw(srv.zk_address, b"cons").decode()
+            assert "clientPort=" in _raw(srv.zk_address, b"conf").decode()
+            assert _raw(srv.zk_address, b"dirs").decode().startswith("datadir_size: ")
+            assert _raw(srv.zk_address, b"srst") == b"Server stats reset.\n"
+        finally:
+            kz.stop()
+            kz.close()
+    finally:
+        srv.kill()
 
 
-def test_kazoo_reads_the_server_version_and_who_it_is(kz):
-    assert kz.server_version()[:2] == (3, 8)
+def test_kazoo_authenticates_with_a_digest(kz):
     kz.add_auth("digest", "alice:secret")
     assert kz.exists("/") is not None                  # the connection lives on after auth
 
