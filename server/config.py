@@ -56,6 +56,7 @@ class ServerConfig:
     zk_listen: str | None = DEFAULT_ZK_LISTEN   # ZooKeeper's protocol; None: off
     zk_secure_listen: str | None = None     # ZooKeeper's protocol over TLS (secureClientPort); None: off
     zk_4lw_whitelist: tuple = ("srvr",)    # ZooKeeper's 4lw.commands.whitelist
+    zk_super_digest: str | None = None      # ZooKeeper's superDigest: user:base64(sha1(user:password))
     jute_maxbuffer: int = 0xFFFFF           # ZooKeeper's jute.maxbuffer: a longer packet closes the connection
     data_dir: Path = field(default_factory=node_data_dir)
     fsync: str = "always"
@@ -302,6 +303,13 @@ def _words(raw: Any, where: str) -> tuple:
         raise UsageError(f"invalid {where}: {e}") from None
 
 
+def _super_digest(raw: Any, where: str) -> str:
+    user, sep, digest = str(raw).partition(":")
+    if not user or not sep or not digest:
+        raise UsageError(f"invalid {where} '{raw}': expected USER:BASE64(SHA1(USER:PASSWORD))")
+    return str(raw)
+
+
 def _path(raw: Any, where: str) -> Path:
     if not isinstance(raw, (str, os.PathLike)) or not str(raw):
         raise UsageError(f"invalid {where} {raw!r}: expected a path")
@@ -388,6 +396,9 @@ SETTINGS: tuple[Setting, ...] = (
             "(ZooKeeper's 4lw.commands.whitelist; default srvr; * for all: ruok, srvr, stat, mntr, envi, "
             "conf, cons, crst, srst, wchs, wchc, wchp, dump, dirs, isro).", "WORD,...|*",
             show=lambda v: ",".join(v)),
+    Setting("zk-super-digest", _super_digest, "A digest id, user:base64(sha1(user:password)), whose "
+            "`addauth digest user:password` passes every ACL (ZooKeeper's "
+            "zookeeper.DigestAuthenticationProvider.superDigest; default none).", "USER:DIGEST"),
     Setting("jute-maxbuffer", _int(1024, 64 * 1024 * 1024), "Longest ZooKeeper packet accepted, in bytes (ZooKeeper's "
             "jute.maxbuffer, 1048575); a longer one closes the connection.", "N"),
     Setting("max-client-cnxns", _int(0), "Sessions one client address may hold open on this node at once "

@@ -192,7 +192,7 @@ async def serve(settings: ServerConfig, *, ready=None, broker_config: BrokerConf
     if settings.zk_listen is not None:
         zk = ZooKeeperListener(services.node, settings.zk_listen, max_buffer=settings.jute_maxbuffer,
                                max_client_cnxns=settings.max_client_cnxns, auth=services.auth,
-                               whitelist=settings.zk_4lw_whitelist)
+                               whitelist=settings.zk_4lw_whitelist, super_digest=settings.zk_super_digest)
         try:
             await zk.start()
         except OSError as e:
@@ -203,7 +203,8 @@ async def serve(settings: ServerConfig, *, ready=None, broker_config: BrokerConf
     if settings.zk_secure_listen is not None:
         secure = ZooKeeperListener(services.node, settings.zk_secure_listen, max_buffer=settings.jute_maxbuffer,
                                    max_client_cnxns=settings.max_client_cnxns, auth=services.auth,
-                                   ssl=settings.zk_tls(), whitelist=settings.zk_4lw_whitelist)
+                                   ssl=settings.zk_tls(), whitelist=settings.zk_4lw_whitelist,
+                                   super_digest=settings.zk_super_digest)
         try:
             await secure.start()
         except OSError as e:

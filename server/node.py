@@ -82,7 +82,7 @@ class Conn:
     applied `wait_zxid` (the last forwarded answer), so a session always sees its own writes."""
 
     __slots__ = ("session_id", "outbox", "wake", "closed", "close_after_flush", "pending",
-                 "inflight", "wait_zxid", "closing", "room")
+                 "inflight", "wait_zxid", "closing", "room", "auth_ids")
 
     def __init__(self, session_id: int):
         self.session_id = session_id
@@ -95,12 +95,18 @@ class Conn:
         self.wait_zxid = 0
         self.closing = False          # the client asked to close its session
         self.room = asyncio.Event()   # set when fewer requests are outstanding than the limit
+        # who the stream's client is, for the znodes' ACLs: (scheme, id) pairs, its address
+        # ("ip") and what it proved ("digest", "super"); the listener keeps it up to date
+        self.auth_ids: list[tuple[str, str]] = []
 
     @property
     def outstanding(self) -> int:
         """Requests read and not yet taken by the stream: queued, forwarded, or answered and
         waiting for the log (ZooKeeper counts them against globalOutstandingLimit)."""
         return len(self.pending) + self.inflight + len(self.outbox)
+
+
+MAX_FORWARDED_IDS = 64      # a connection's ids, as a follower forwards them with a write
 
 
 class InTurn:
@@ -401,17 +407,20 @@ class CoordNode:
                     conn.inflight += 1
                     if op == "close_session":
                         conn.closing = True
-                    self._forward(conn, None, ppb.ForwardedRequest(session_id=conn.session_id, request=req))
+                    self._forward(conn, None, ppb.ForwardedRequest(
+                        session_id=conn.session_id, request=req,
+                        auth=[ppb.AuthId(scheme=scheme, id=ident) for scheme, ident in conn.auth_ids]))
                 else:
                     break       # no leader to take it yet: it waits (the client's timeout bounds this)
             else:
                 if conn.inflight or self._visible < conn.wait_zxid:
                     break       # behind a write of its own session: it must see that write
                 conn.pending.popleft()
-                conn.outbox.append((c.last_zxid, pb.ServerItem(response=self._handle(conn.session_id, req))))
+                conn.outbox.append((c.last_zxid, pb.ServerItem(response=self._handle(conn.session_id, req,
+                                                                                     conn.auth_ids))))
         self._flush(conn)
 
-    def _handle(self, session_id: int, req: pb.Request) -> pb.Response:
+    def _handle(self, session_id: int, req: pb.Request, ids=()) -> pb.Response:
         c = self.coordinator
         if isinstance(req, InTurn):
             if req.error is None:
@@ -424,7 +433,7 @@ class CoordNode:
         if op == "sync":
             return self._sync(session_id, req)
         try:
-            return c.handle(session_id, req)
+            return c.handle(session_id, req, ids)
         except DcliError as e:
             return pb.Response(xid=req.xid, zxid=c.last_zxid, error=e.to_proto())
         except Exception:
@@ -443,7 +452,7 @@ class CoordNode:
 
     def _execute(self, conn: Conn, req: pb.Request) -> bool:
         """The leader executes one write of a session on this node; False: the stream is cut."""
-        resp = self._handle(conn.session_id, req)
+        resp = self._handle(conn.session_id, req, conn.auth_ids)
         if (self._replies_to_drop and req.WhichOneof("op") in _TREE_WRITES and not req.retry
                 and not resp.HasField("error") and _write_path(req).startswith(self.config.fault_drop_under)):
             self._replies_to_drop -= 1
@@ -614,7 +623,9 @@ class CoordNode:
                                       zxid=c.last_zxid, server=self.config.name)
                 conn.outbox.append((c.last_zxid, ppb.ForwardReply(id=fr.id, opened=opened)))
             else:
-                resp = self._handle(fr.session_id, fr.request)
+                # the follower's word for its client's ids: it is an authenticated member
+                ids = [(a.scheme, a.id) for a in fr.auth[:MAX_FORWARDED_IDS]]
+                resp = self._handle(fr.session_id, fr.request, ids)
                 conn.outbox.append((max(resp.zxid, c.last_zxid), ppb.ForwardReply(id=fr.id, response=resp)))
         self._flush(conn)
 

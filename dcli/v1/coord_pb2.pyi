@@ -158,7 +158,7 @@ class ServerItem(_message.Message):
     def __init__(self, response: _Optional[_Union[Response, _Mapping]] = ..., event: _Optional[_Union[WatchEvent, _Mapping]] = ...) -> None: ...
 
 class Request(_message.Message):
-    __slots__ = ("xid", "seq", "retry", "acked_seq", "create", "delete", "set_data", "get_data", "exists", "get_children", "sync", "multi", "get_ephemerals", "get_all_children_number", "add_watch", "remove_watches", "ping", "close_session", "check")
+    __slots__ = ("xid", "seq", "retry", "acked_seq", "create", "delete", "set_data", "get_data", "exists", "get_children", "sync", "multi", "get_ephemerals", "get_all_children_number", "add_watch", "remove_watches", "ping", "close_session", "check", "get_acl", "set_acl", "add_auth")
     XID_FIELD_NUMBER: _ClassVar[int]
     SEQ_FIELD_NUMBER: _ClassVar[int]
     RETRY_FIELD_NUMBER: _ClassVar[int]
@@ -178,6 +178,9 @@ class Request(_message.Message):
     PING_FIELD_NUMBER: _ClassVar[int]
     CLOSE_SESSION_FIELD_NUMBER: _ClassVar[int]
     CHECK_FIELD_NUMBER: _ClassVar[int]
+    GET_ACL_FIELD_NUMBER: _ClassVar[int]
+    SET_ACL_FIELD_NUMBER: _ClassVar[int]
+    ADD_AUTH_FIELD_NUMBER: _ClassVar[int]
     xid: int
     seq: int
     retry: bool
@@ -197,23 +200,28 @@ class Request(_message.Message):
     ping: PingRequest
     close_session: CloseSessionRequest
     check: CheckVersionRequest
-    def __init__(self, xid: _Optional[int] = ..., seq: _Optional[int] = ..., retry: _Optional[bool] = ..., acked_seq: _Optional[int] = ..., create: _Optional[_Union[CreateRequest, _Mapping]] = ..., delete: _Optional[_Union[DeleteRequest, _Mapping]] = ..., set_data: _Optional[_Union[SetDataRequest, _Mapping]] = ..., get_data: _Optional[_Union[GetDataRequest, _Mapping]] = ..., exists: _Optional[_Union[ExistsRequest, _Mapping]] = ..., get_children: _Optional[_Union[GetChildrenRequest, _Mapping]] = ..., sync: _Optional[_Union[SyncRequest, _Mapping]] = ..., multi: _Optional[_Union[MultiRequest, _Mapping]] = ..., get_ephemerals: _Optional[_Union[GetEphemeralsRequest, _Mapping]] = ..., get_all_children_number: _Optional[_Union[GetAllChildrenNumberRequest, _Mapping]] = ..., add_watch: _Optional[_Union[AddWatchRequest, _Mapping]] = ..., remove_watches: _Optional[_Union[RemoveWatchesRequest, _Mapping]] = ..., ping: _Optional[_Union[PingRequest, _Mapping]] = ..., close_session: _Optional[_Union[CloseSessionRequest, _Mapping]] = ..., check: _Optional[_Union[CheckVersionRequest, _Mapping]] = ...) -> None: ...
+    get_acl: GetAclRequest
+    set_acl: SetAclRequest
+    add_auth: AddAuthRequest
+    def __init__(self, xid: _Optional[int] = ..., seq: _Optional[int] = ..., retry: _Optional[bool] = ..., acked_seq: _Optional[int] = ..., create: _Optional[_Union[CreateRequest, _Mapping]] = ..., delete: _Optional[_Union[DeleteRequest, _Mapping]] = ..., set_data: _Optional[_Union[SetDataRequest, _Mapping]] = ..., get_data: _Optional[_Union[GetDataRequest, _Mapping]] = ..., exists: _Optional[_Union[ExistsRequest, _Mapping]] = ..., get_children: _Optional[_Union[GetChildrenRequest, _Mapping]] = ..., sync: _Optional[_Union[SyncRequest, _Mapping]] = ..., multi: _Optional[_Union[MultiRequest, _Mapping]] = ..., get_ephemerals: _Optional[_Union[GetEphemeralsRequest, _Mapping]] = ..., get_all_children_number: _Optional[_Union[GetAllChildrenNumberRequest, _Mapping]] = ..., add_watch: _Optional[_Union[AddWatchRequest, _Mapping]] = ..., remove_watches: _Optional[_Union[RemoveWatchesRequest, _Mapping]] = ..., ping: _Optional[_Union[PingRequest, _Mapping]] = ..., close_session: _Optional[_Union[CloseSessionRequest, _Mapping]] = ..., check: _Optional[_Union[CheckVersionRequest, _Mapping]] = ..., get_acl: _Optional[_Union[GetAclRequest, _Mapping]] = ..., set_acl: _Optional[_Union[SetAclRequest, _Mapping]] = ..., add_auth: _Optional[_Union[AddAuthRequest, _Mapping]] = ...) -> None: ...
 
 class CreateRequest(_message.Message):
-    __slots__ = ("path", "data", "ephemeral", "sequential", "container", "ttl_ms")
+    __slots__ = ("path", "data", "ephemeral", "sequential", "container", "ttl_ms", "acl")
     PATH_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
     EPHEMERAL_FIELD_NUMBER: _ClassVar[int]
     SEQUENTIAL_FIELD_NUMBER: _ClassVar[int]
     CONTAINER_FIELD_NUMBER: _ClassVar[int]
     TTL_MS_FIELD_NUMBER: _ClassVar[int]
+    ACL_FIELD_NUMBER: _ClassVar[int]
     path: str
     data: bytes
     ephemeral: bool
     sequential: bool
     container: bool
     ttl_ms: int
-    def __init__(self, path: _Optional[str] = ..., data: _Optional[bytes] = ..., ephemeral: _Optional[bool] = ..., sequential: _Optional[bool] = ..., container: _Optional[bool] = ..., ttl_ms: _Optional[int] = ...) -> None: ...
+    acl: _containers.RepeatedCompositeFieldContainer[Acl]
+    def __init__(self, path: _Optional[str] = ..., data: _Optional[bytes] = ..., ephemeral: _Optional[bool] = ..., sequential: _Optional[bool] = ..., container: _Optional[bool] = ..., ttl_ms: _Optional[int] = ..., acl: _Optional[_Iterable[_Union[Acl, _Mapping]]] = ...) -> None: ...
 
 class DeleteRequest(_message.Message):
     __slots__ = ("path", "version")
@@ -270,6 +278,48 @@ class SyncRequest(_message.Message):
     PATH_FIELD_NUMBER: _ClassVar[int]
     path: str
     def __init__(self, path: _Optional[str] = ...) -> None: ...
+
+class Acl(_message.Message):
+    __slots__ = ("perms", "scheme", "id")
+    PERMS_FIELD_NUMBER: _ClassVar[int]
+    SCHEME_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    perms: int
+    scheme: str
+    id: str
+    def __init__(self, perms: _Optional[int] = ..., scheme: _Optional[str] = ..., id: _Optional[str] = ...) -> None: ...
+
+class GetAclRequest(_message.Message):
+    __slots__ = ("path",)
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    def __init__(self, path: _Optional[str] = ...) -> None: ...
+
+class SetAclRequest(_message.Message):
+    __slots__ = ("path", "acl", "version")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    ACL_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    acl: _containers.RepeatedCompositeFieldContainer[Acl]
+    version: int
+    def __init__(self, path: _Optional[str] = ..., acl: _Optional[_Iterable[_Union[Acl, _Mapping]]] = ..., version: _Optional[int] = ...) -> None: ...
+
+class AddAuthRequest(_message.Message):
+    __slots__ = ("scheme", "auth")
+    SCHEME_FIELD_NUMBER: _ClassVar[int]
+    AUTH_FIELD_NUMBER: _ClassVar[int]
+    scheme: str
+    auth: bytes
+    def __init__(self, scheme: _Optional[str] = ..., auth: _Optional[bytes] = ...) -> None: ...
+
+class AclResponse(_message.Message):
+    __slots__ = ("acl", "stat")
+    ACL_FIELD_NUMBER: _ClassVar[int]
+    STAT_FIELD_NUMBER: _ClassVar[int]
+    acl: _containers.RepeatedCompositeFieldContainer[Acl]
+    stat: Stat
+    def __init__(self, acl: _Optional[_Iterable[_Union[Acl, _Mapping]]] = ..., stat: _Optional[_Union[Stat, _Mapping]] = ...) -> None: ...
 
 class MultiRequest(_message.Message):
     __slots__ = ("ops",)
@@ -350,7 +400,7 @@ class Error(_message.Message):
     def __init__(self, code: _Optional[_Union[ErrorCode, str]] = ..., path: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
 class Response(_message.Message):
-    __slots__ = ("xid", "zxid", "error", "create", "stat", "get_data", "get_children", "sync", "multi", "ephemerals", "count", "empty", "remove_watches")
+    __slots__ = ("xid", "zxid", "error", "create", "stat", "get_data", "get_children", "sync", "multi", "ephemerals", "count", "empty", "remove_watches", "acl")
     XID_FIELD_NUMBER: _ClassVar[int]
     ZXID_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
@@ -364,6 +414,7 @@ class Response(_message.Message):
     COUNT_FIELD_NUMBER: _ClassVar[int]
     EMPTY_FIELD_NUMBER: _ClassVar[int]
     REMOVE_WATCHES_FIELD_NUMBER: _ClassVar[int]
+    ACL_FIELD_NUMBER: _ClassVar[int]
     xid: int
     zxid: int
     error: Error
@@ -377,7 +428,8 @@ class Response(_message.Message):
     count: int
     empty: Empty
     remove_watches: RemoveWatchesResponse
-    def __init__(self, xid: _Optional[int] = ..., zxid: _Optional[int] = ..., error: _Optional[_Union[Error, _Mapping]] = ..., create: _Optional[_Union[CreateResponse, _Mapping]] = ..., stat: _Optional[_Union[Stat, _Mapping]] = ..., get_data: _Optional[_Union[GetDataResponse, _Mapping]] = ..., get_children: _Optional[_Union[GetChildrenResponse, _Mapping]] = ..., sync: _Optional[_Union[SyncResponse, _Mapping]] = ..., multi: _Optional[_Union[MultiResponse, _Mapping]] = ..., ephemerals: _Optional[_Union[PathList, _Mapping]] = ..., count: _Optional[int] = ..., empty: _Optional[_Union[Empty, _Mapping]] = ..., remove_watches: _Optional[_Union[RemoveWatchesResponse, _Mapping]] = ...) -> None: ...
+    acl: AclResponse
+    def __init__(self, xid: _Optional[int] = ..., zxid: _Optional[int] = ..., error: _Optional[_Union[Error, _Mapping]] = ..., create: _Optional[_Union[CreateResponse, _Mapping]] = ..., stat: _Optional[_Union[Stat, _Mapping]] = ..., get_data: _Optional[_Union[GetDataResponse, _Mapping]] = ..., get_children: _Optional[_Union[GetChildrenResponse, _Mapping]] = ..., sync: _Optional[_Union[SyncResponse, _Mapping]] = ..., multi: _Optional[_Union[MultiResponse, _Mapping]] = ..., ephemerals: _Optional[_Union[PathList, _Mapping]] = ..., count: _Optional[int] = ..., empty: _Optional[_Union[Empty, _Mapping]] = ..., remove_watches: _Optional[_Union[RemoveWatchesResponse, _Mapping]] = ..., acl: _Optional[_Union[AclResponse, _Mapping]] = ...) -> None: ...
 
 class Empty(_message.Message):
     __slots__ = ()

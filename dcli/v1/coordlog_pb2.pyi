@@ -7,7 +7,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Txn(_message.Message):
-    __slots__ = ("zxid", "time_ms", "session_id", "seq", "create_session", "close_session", "create", "delete", "set_data", "multi", "check")
+    __slots__ = ("zxid", "time_ms", "session_id", "seq", "create_session", "close_session", "create", "delete", "set_data", "multi", "check", "set_acl")
     ZXID_FIELD_NUMBER: _ClassVar[int]
     TIME_MS_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
@@ -19,6 +19,7 @@ class Txn(_message.Message):
     SET_DATA_FIELD_NUMBER: _ClassVar[int]
     MULTI_FIELD_NUMBER: _ClassVar[int]
     CHECK_FIELD_NUMBER: _ClassVar[int]
+    SET_ACL_FIELD_NUMBER: _ClassVar[int]
     zxid: int
     time_ms: int
     session_id: int
@@ -30,7 +31,8 @@ class Txn(_message.Message):
     set_data: SetDataTxn
     multi: MultiTxn
     check: CheckTxn
-    def __init__(self, zxid: _Optional[int] = ..., time_ms: _Optional[int] = ..., session_id: _Optional[int] = ..., seq: _Optional[int] = ..., create_session: _Optional[_Union[CreateSessionTxn, _Mapping]] = ..., close_session: _Optional[_Union[CloseSessionTxn, _Mapping]] = ..., create: _Optional[_Union[CreateTxn, _Mapping]] = ..., delete: _Optional[_Union[DeleteTxn, _Mapping]] = ..., set_data: _Optional[_Union[SetDataTxn, _Mapping]] = ..., multi: _Optional[_Union[MultiTxn, _Mapping]] = ..., check: _Optional[_Union[CheckTxn, _Mapping]] = ...) -> None: ...
+    set_acl: SetAclTxn
+    def __init__(self, zxid: _Optional[int] = ..., time_ms: _Optional[int] = ..., session_id: _Optional[int] = ..., seq: _Optional[int] = ..., create_session: _Optional[_Union[CreateSessionTxn, _Mapping]] = ..., close_session: _Optional[_Union[CloseSessionTxn, _Mapping]] = ..., create: _Optional[_Union[CreateTxn, _Mapping]] = ..., delete: _Optional[_Union[DeleteTxn, _Mapping]] = ..., set_data: _Optional[_Union[SetDataTxn, _Mapping]] = ..., multi: _Optional[_Union[MultiTxn, _Mapping]] = ..., check: _Optional[_Union[CheckTxn, _Mapping]] = ..., set_acl: _Optional[_Union[SetAclTxn, _Mapping]] = ...) -> None: ...
 
 class CreateSessionTxn(_message.Message):
     __slots__ = ("session_id", "timeout_ms", "password")
@@ -49,20 +51,40 @@ class CloseSessionTxn(_message.Message):
     def __init__(self, session_id: _Optional[int] = ...) -> None: ...
 
 class CreateTxn(_message.Message):
-    __slots__ = ("path", "data", "ephemeral_owner", "container", "ttl_ms", "sequential")
+    __slots__ = ("path", "data", "ephemeral_owner", "container", "ttl_ms", "sequential", "acl")
     PATH_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
     EPHEMERAL_OWNER_FIELD_NUMBER: _ClassVar[int]
     CONTAINER_FIELD_NUMBER: _ClassVar[int]
     TTL_MS_FIELD_NUMBER: _ClassVar[int]
     SEQUENTIAL_FIELD_NUMBER: _ClassVar[int]
+    ACL_FIELD_NUMBER: _ClassVar[int]
     path: str
     data: bytes
     ephemeral_owner: int
     container: bool
     ttl_ms: int
     sequential: bool
-    def __init__(self, path: _Optional[str] = ..., data: _Optional[bytes] = ..., ephemeral_owner: _Optional[int] = ..., container: _Optional[bool] = ..., ttl_ms: _Optional[int] = ..., sequential: _Optional[bool] = ...) -> None: ...
+    acl: _containers.RepeatedCompositeFieldContainer[LogAcl]
+    def __init__(self, path: _Optional[str] = ..., data: _Optional[bytes] = ..., ephemeral_owner: _Optional[int] = ..., container: _Optional[bool] = ..., ttl_ms: _Optional[int] = ..., sequential: _Optional[bool] = ..., acl: _Optional[_Iterable[_Union[LogAcl, _Mapping]]] = ...) -> None: ...
+
+class LogAcl(_message.Message):
+    __slots__ = ("perms", "scheme", "id")
+    PERMS_FIELD_NUMBER: _ClassVar[int]
+    SCHEME_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    perms: int
+    scheme: str
+    id: str
+    def __init__(self, perms: _Optional[int] = ..., scheme: _Optional[str] = ..., id: _Optional[str] = ...) -> None: ...
+
+class SetAclTxn(_message.Message):
+    __slots__ = ("path", "acl")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    ACL_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    acl: _containers.RepeatedCompositeFieldContainer[LogAcl]
+    def __init__(self, path: _Optional[str] = ..., acl: _Optional[_Iterable[_Union[LogAcl, _Mapping]]] = ...) -> None: ...
 
 class DeleteTxn(_message.Message):
     __slots__ = ("path",)
@@ -91,7 +113,7 @@ class MultiTxn(_message.Message):
     def __init__(self, ops: _Optional[_Iterable[_Union[Txn, _Mapping]]] = ...) -> None: ...
 
 class SnapshotNode(_message.Message):
-    __slots__ = ("path", "data", "czxid", "mzxid", "ctime", "mtime", "version", "cversion", "aversion", "ephemeral_owner", "pzxid", "container", "ttl_ms", "child_creates")
+    __slots__ = ("path", "data", "czxid", "mzxid", "ctime", "mtime", "version", "cversion", "aversion", "ephemeral_owner", "pzxid", "container", "ttl_ms", "child_creates", "acl")
     PATH_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
     CZXID_FIELD_NUMBER: _ClassVar[int]
@@ -106,6 +128,7 @@ class SnapshotNode(_message.Message):
     CONTAINER_FIELD_NUMBER: _ClassVar[int]
     TTL_MS_FIELD_NUMBER: _ClassVar[int]
     CHILD_CREATES_FIELD_NUMBER: _ClassVar[int]
+    ACL_FIELD_NUMBER: _ClassVar[int]
     path: str
     data: bytes
     czxid: int
@@ -120,7 +143,8 @@ class SnapshotNode(_message.Message):
     container: bool
     ttl_ms: int
     child_creates: int
-    def __init__(self, path: _Optional[str] = ..., data: _Optional[bytes] = ..., czxid: _Optional[int] = ..., mzxid: _Optional[int] = ..., ctime: _Optional[int] = ..., mtime: _Optional[int] = ..., version: _Optional[int] = ..., cversion: _Optional[int] = ..., aversion: _Optional[int] = ..., ephemeral_owner: _Optional[int] = ..., pzxid: _Optional[int] = ..., container: _Optional[bool] = ..., ttl_ms: _Optional[int] = ..., child_creates: _Optional[int] = ...) -> None: ...
+    acl: _containers.RepeatedCompositeFieldContainer[LogAcl]
+    def __init__(self, path: _Optional[str] = ..., data: _Optional[bytes] = ..., czxid: _Optional[int] = ..., mzxid: _Optional[int] = ..., ctime: _Optional[int] = ..., mtime: _Optional[int] = ..., version: _Optional[int] = ..., cversion: _Optional[int] = ..., aversion: _Optional[int] = ..., ephemeral_owner: _Optional[int] = ..., pzxid: _Optional[int] = ..., container: _Optional[bool] = ..., ttl_ms: _Optional[int] = ..., child_creates: _Optional[int] = ..., acl: _Optional[_Iterable[_Union[LogAcl, _Mapping]]] = ...) -> None: ...
 
 class SnapshotSession(_message.Message):
     __slots__ = ("session_id", "timeout_ms", "password", "applied")

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from dcli.v1 import coord_pb2 as dcli_dot_v1_dot_coord__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12\x64\x63li/v1/peer.proto\x12\x07\x64\x63li.v1\x1a\x13\x64\x63li/v1/coord.proto\"o\n\x0c\x46orwardFrame\x12\x0c\n\x04\x66rom\x18\x01 \x01(\x05\x12+\n\x08requests\x18\x02 \x03(\x0b\x32\x19.dcli.v1.ForwardedRequest\x12\x16\n\x0e\x61live_sessions\x18\x03 \x03(\x03\x12\x0c\n\x04link\x18\x04 \x01(\x04\"\x82\x01\n\x10\x46orwardedRequest\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x12\n\nsession_id\x18\x02 \x01(\x03\x12#\n\x07request\x18\x03 \x01(\x0b\x32\x10.dcli.v1.RequestH\x00\x12!\n\x17open_session_timeout_ms\x18\x04 \x01(\x05H\x00\x42\x06\n\x04kind\"\x81\x01\n\x0e\x46orwardReplies\x12&\n\x07replies\x18\x01 \x03(\x0b\x32\x15.dcli.v1.ForwardReply\x12\x14\n\x0c\x63ommit_index\x18\x02 \x01(\x03\x12\x13\n\x0b\x63ommit_term\x18\x03 \x01(\x03\x12\x0c\n\x04link\x18\x04 \x01(\x04\x12\x0e\n\x06\x63losed\x18\x05 \x01(\x08\"\x90\x01\n\x0c\x46orwardReply\x12\n\n\x02id\x18\x01 \x01(\x03\x12%\n\x08response\x18\x02 \x01(\x0b\x32\x11.dcli.v1.ResponseH\x00\x12$\n\x06opened\x18\x03 \x01(\x0b\x32\x12.dcli.v1.ConnectedH\x00\x12\x1f\n\x05\x65rror\x18\x04 \x01(\x0b\x32\x0e.dcli.v1.ErrorH\x00\x42\x06\n\x04kind\"N\n\x0bKVPeerReply\x12\x10\n\x06\x61nswer\x18\x01 \x01(\x0cH\x00\x12%\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x14.dcli.v1.KVPeerErrorH\x00\x42\x06\n\x04kind\"+\n\x0bKVPeerError\x12\x0b\n\x03tag\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12\x64\x63li/v1/peer.proto\x12\x07\x64\x63li.v1\x1a\x13\x64\x63li/v1/coord.proto\"o\n\x0c\x46orwardFrame\x12\x0c\n\x04\x66rom\x18\x01 \x01(\x05\x12+\n\x08requests\x18\x02 \x03(\x0b\x32\x19.dcli.v1.ForwardedRequest\x12\x16\n\x0e\x61live_sessions\x18\x03 \x03(\x03\x12\x0c\n\x04link\x18\x04 \x01(\x04\"\xa1\x01\n\x10\x46orwardedRequest\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x12\n\nsession_id\x18\x02 \x01(\x03\x12#\n\x07request\x18\x03 \x01(\x0b\x32\x10.dcli.v1.RequestH\x00\x12!\n\x17open_session_timeout_ms\x18\x04 \x01(\x05H\x00\x12\x1d\n\x04\x61uth\x18\x05 \x03(\x0b\x32\x0f.dcli.v1.AuthIdB\x06\n\x04kind\"$\n\x06\x41uthId\x12\x0e\n\x06scheme\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\"\x81\x01\n\x0e\x46orwardReplies\x12&\n\x07replies\x18\x01 \x03(\x0b\x32\x15.dcli.v1.ForwardReply\x12\x14\n\x0c\x63ommit_index\x18\x02 \x01(\x03\x12\x13\n\x0b\x63ommit_term\x18\x03 \x01(\x03\x12\x0c\n\x04link\x18\x04 \x01(\x04\x12\x0e\n\x06\x63losed\x18\x05 \x01(\x08\"\x90\x01\n\x0c\x46orwardReply\x12\n\n\x02id\x18\x01 \x01(\x03\x12%\n\x08response\x18\x02 \x01(\x0b\x32\x11.dcli.v1.ResponseH\x00\x12$\n\x06opened\x18\x03 \x01(\x0b\x32\x12.dcli.v1.ConnectedH\x00\x12\x1f\n\x05\x65rror\x18\x04 \x01(\x0b\x32\x0e.dcli.v1.ErrorH\x00\x42\x06\n\x04kind\"N\n\x0bKVPeerReply\x12\x10\n\x06\x61nswer\x18\x01 \x01(\x0cH\x00\x12%\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x14.dcli.v1.KVPeerErrorH\x00\x42\x06\n\x04kind\"+\n\x0bKVPeerError\x12\x0b\n\x03tag\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,13 +35,15 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_FORWARDFRAME']._serialized_start=52
   _globals['_FORWARDFRAME']._serialized_end=163
   _globals['_FORWARDEDREQUEST']._serialized_start=166
-  _globals['_FORWARDEDREQUEST']._serialized_end=296
-  _globals['_FORWARDREPLIES']._serialized_start=299
-  _globals['_FORWARDREPLIES']._serialized_end=428
-  _globals['_FORWARDREPLY']._serialized_start=431
-  _globals['_FORWARDREPLY']._serialized_end=575
-  _globals['_KVPEERREPLY']._serialized_start=577
-  _globals['_KVPEERREPLY']._serialized_end=655
-  _globals['_KVPEERERROR']._serialized_start=657
-  _globals['_KVPEERERROR']._serialized_end=700
+  _globals['_FORWARDEDREQUEST']._serialized_end=327
+  _globals['_AUTHID']._serialized_start=329
+  _globals['_AUTHID']._serialized_end=365
+  _globals['_FORWARDREPLIES']._serialized_start=368
+  _globals['_FORWARDREPLIES']._serialized_end=497
+  _globals['_FORWARDREPLY']._serialized_start=500
+  _globals['_FORWARDREPLY']._serialized_end=644
+  _globals['_KVPEERREPLY']._serialized_start=646
+  _globals['_KVPEERREPLY']._serialized_end=724
+  _globals['_KVPEERERROR']._serialized_start=726
+  _globals['_KVPEERERROR']._serialized_end=769
 # @@protoc_insertion_point(module_scope)

@@ -19,16 +19,26 @@ class ForwardFrame(_message.Message):
     def __init__(self, requests: _Optional[_Iterable[_Union[ForwardedRequest, _Mapping]]] = ..., alive_sessions: _Optional[_Iterable[int]] = ..., link: _Optional[int] = ..., **kwargs) -> None: ...
 
 class ForwardedRequest(_message.Message):
-    __slots__ = ("id", "session_id", "request", "open_session_timeout_ms")
+    __slots__ = ("id", "session_id", "request", "open_session_timeout_ms", "auth")
     ID_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     REQUEST_FIELD_NUMBER: _ClassVar[int]
     OPEN_SESSION_TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
+    AUTH_FIELD_NUMBER: _ClassVar[int]
     id: int
     session_id: int
     request: _coord_pb2.Request
     open_session_timeout_ms: int
-    def __init__(self, id: _Optional[int] = ..., session_id: _Optional[int] = ..., request: _Optional[_Union[_coord_pb2.Request, _Mapping]] = ..., open_session_timeout_ms: _Optional[int] = ...) -> None: ...
+    auth: _containers.RepeatedCompositeFieldContainer[AuthId]
+    def __init__(self, id: _Optional[int] = ..., session_id: _Optional[int] = ..., request: _Optional[_Union[_coord_pb2.Request, _Mapping]] = ..., open_session_timeout_ms: _Optional[int] = ..., auth: _Optional[_Iterable[_Union[AuthId, _Mapping]]] = ...) -> None: ...
+
+class AuthId(_message.Message):
+    __slots__ = ("scheme", "id")
+    SCHEME_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    scheme: str
+    id: str
+    def __init__(self, scheme: _Optional[str] = ..., id: _Optional[str] = ...) -> None: ...
 
 class ForwardReplies(_message.Message):
     __slots__ = ("replies", "commit_index", "commit_term", "link", "closed")

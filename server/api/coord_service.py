@@ -99,6 +99,7 @@ class CoordinationService(pb_grpc.CoordinationServicer):
             await node.wait_visible(node.gate())   # e.g. the close of an expired session
             yield pb.ServerFrame(error=e.to_proto())
             return
+        conn.auth_ids = [("ip", client_host(context.peer() or ""))]     # the znodes' ACLs see its address
         # the answer leaves when the session's creation is committed and applied here
         conn.outbox.appendleft((gate, connected))
         node.submit(conn, _screen(first.requests))

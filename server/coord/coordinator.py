@@ -28,6 +28,8 @@ from dcli_server.coord.limits import Limits
 from dcli_server.coord.prep import PendingView, op_path, prepare
 from dcli_server.coord.sessions import KeptResult, SessionTable, fill_result, initial_session_id
 from dcli_server.coord.tree import Change, DataTree, InconsistentTxnError, Node
+from dcli_server.coord import acl
+from dcli_server.coord.acl import Ids
 from dcli_server.coord.watches import WatchKind, WatchManager
 
 _PASSWORD_BYTES = 16
@@ -62,7 +64,9 @@ class Coordinator:
             "get_all_children_number": self._get_all_children_number,
             "add_watch": self._add_watch, "remove_watches": self._remove_watches,
             "ping": self._ping, "close_session": self._close_session,
+            "get_acl": self._get_acl, "set_acl": self._write_one,
         }
+        self._ids: Ids = ()         # the caller of the request being handled (its ACL ids)
 
     @property
     def last_zxid(self) -> int:
@@ -281,9 +285,12 @@ class Coordinator:
 
     # ---- requests ----
 
-    def handle(self, session_id: int, request: pb.Request) -> pb.Response:
-        """Execute one request of the session. Never raises a DcliError: it becomes `error`."""
+    def handle(self, session_id: int, request: pb.Request, ids: Ids = ()) -> pb.Response:
+        """Execute one request of the session, for a caller holding `ids` (its connection's
+        address, the digests it proved: what the znodes' ACLs are checked against). Never
+        raises a DcliError: it becomes `error`."""
         response = pb.Response(xid=request.xid)
+        self._ids = ids
         try:
             self._require_live(session_id)
             if request.acked_seq:
@@ -316,7 +323,7 @@ class Coordinator:
                                                            f"limit of {limit} bytes (--max-path-bytes)")
 
     def _write_one(self, session_id: int, request: pb.Request, response: pb.Response) -> None:
-        body = prepare(PendingView(self._tree), self._limits, session_id, request)
+        body = prepare(PendingView(self._tree), self._limits, session_id, request, self._ids)
         stat = self._commit(session_id, body, request.seq)[0]
         _fill(response, body, stat)
 
@@ -329,7 +336,7 @@ class Coordinator:
         bodies: list[logpb.Txn] = []
         for index, op in enumerate(ops):
             try:
-                bodies.append(prepare(view, self._limits, session_id, op))
+                bodies.append(prepare(view, self._limits, session_id, op, self._ids))
             except DcliError as err:
                 # All or nothing, as ZooKeeper reports it: OK for the ops before the failing
                 # one, its own error, RUNTIME_INCONSISTENCY for the ops after it.
@@ -358,6 +365,7 @@ class Coordinator:
     def _get_data(self, session_id: int, request: pb.Request, response: pb.Response) -> None:
         req = request.get_data
         node = self._node(req.path)         # a missing node registers no watch
+        acl.check(node.acl, acl.READ, self._ids, req.path)
         if req.watch:
             self._watches.add(WatchKind.DATA, session_id, req.path)
         if node.data is not None:
@@ -367,6 +375,8 @@ class Coordinator:
     def _exists(self, session_id: int, request: pb.Request, response: pb.Response) -> None:
         req = request.exists
         node = self._tree.get(validate_path(req.path))
+        if node is not None:                # ZooKeeper 3.8: READ on a node that exists
+            acl.check(node.acl, acl.READ, self._ids, req.path)
         if req.watch:                       # also when missing: it waits for NodeCreated
             self._watches.add(WatchKind.DATA, session_id, req.path)
         if node is not None:
@@ -375,6 +385,7 @@ class Coordinator:
     def _get_children(self, session_id: int, request: pb.Request, response: pb.Response) -> None:
         req = request.get_children
         node = self._node(req.path)
+        acl.check(node.acl, acl.READ, self._ids, req.path)
         if req.watch:
             self._watches.add(WatchKind.CHILD, session_id, req.path)
         response.get_children.children.extend(sorted(node.children))
@@ -393,8 +404,17 @@ class Coordinator:
     def _get_all_children_number(self, session_id: int, request: pb.Request,
                                  response: pb.Response) -> None:
         path = request.get_all_children_number.path
-        self._node(path)
+        acl.check(self._node(path).acl, acl.READ, self._ids, path)
         response.count = self._tree.count_descendants(path)
+
+    def _get_acl(self, session_id: int, request: pb.Request, response: pb.Response) -> None:
+        """READ or ADMIN may read the list; without ADMIN a digest's hash is hidden (3.8)."""
+        path = request.get_acl.path
+        node = self._node(path)
+        acl.check(node.acl, acl.READ | acl.ADMIN, self._ids, path)
+        shown = node.acl if acl.allows(node.acl, acl.ADMIN, self._ids) else acl.redact(node.acl)
+        response.acl.acl.extend(pb.Acl(perms=p, scheme=s, id=i) for p, s, i in shown)
+        response.acl.stat.CopyFrom(node.stat())
 
     def _add_watch(self, session_id: int, request: pb.Request, response: pb.Response) -> None:
         req = request.add_watch

@@ -25,6 +25,7 @@ from dcli.wire.errors import (BadArgumentsError, BadVersionError, DataTooLargeEr
                               NoNodeError, NotEmptyError, UnimplementedError)
 from dcli.wire.paths import parent_of, validate_path
 
+from dcli_server.coord.acl import ADMIN, CREATE, DELETE, OPEN, READ, WRITE, Acl, Ids, check, fixup
 from dcli_server.coord.limits import (CONTAINER_MODE_MESSAGE, MAX_TTL_MS, TTL_CONTAINER_MESSAGE,
                                       TTL_EPHEMERAL_MESSAGE, TTL_RANGE_MESSAGE, Limits,
                                       in_system_tree)
@@ -40,6 +41,8 @@ class _Record:
     ephemeral_owner: int
     num_children: int
     child_creates: int
+    acl: Acl = OPEN
+    aversion: int = 0
 
 
 class PendingView:
@@ -56,16 +59,16 @@ class PendingView:
         if node is None:
             return None
         record = _Record(node.version, node.ephemeral_owner, len(node.children),
-                         node.child_creates)
+                         node.child_creates, node.acl, node.aversion)
         self._records[path] = record       # later ops of the multi change this copy
         return record
 
-    def created(self, path: str, ephemeral_owner: int) -> None:
+    def created(self, path: str, ephemeral_owner: int, acl: Acl = OPEN) -> None:
         parent = self.get(parent_of(path))
         assert parent is not None
         parent.num_children += 1
         parent.child_creates += 1
-        self._records[path] = _Record(0, ephemeral_owner, 0, 0)
+        self._records[path] = _Record(0, ephemeral_owner, 0, 0, acl)
 
     def deleted(self, path: str) -> None:
         parent = self.get(parent_of(path))
@@ -79,18 +82,23 @@ class PendingView:
         record.version += 1
 
 
-def prepare(view: PendingView, limits: Limits, session_id: int, request: pb.Request) -> logpb.Txn:
-    """The Txn body (no zxid, time or session) for one create/delete/set_data/check request,
-    validated against `view`, which is updated as if the op had been applied."""
+def prepare(view: PendingView, limits: Limits, session_id: int, request: pb.Request,
+            ids: Ids = ()) -> logpb.Txn:
+    """The Txn body (no zxid, time or session) for one create/delete/set_data/check/set_acl
+    request, validated against `view`, which is updated as if the op had been applied. `ids`
+    are the caller's (its connection's address, its digests): the ACLs are checked against them
+    where ZooKeeper checks them."""
     kind = request.WhichOneof("op")
     if kind == "create":
-        return logpb.Txn(create=_create(view, limits, session_id, request.create))
+        return logpb.Txn(create=_create(view, limits, session_id, request.create, ids))
     if kind == "delete":
-        return logpb.Txn(delete=_delete(view, request.delete))
+        return logpb.Txn(delete=_delete(view, request.delete, ids))
     if kind == "set_data":
-        return logpb.Txn(set_data=_set_data(view, limits, request.set_data))
+        return logpb.Txn(set_data=_set_data(view, limits, request.set_data, ids))
     if kind == "check":
-        return logpb.Txn(check=_check(view, request.check))
+        return logpb.Txn(check=_check(view, request.check, ids))
+    if kind == "set_acl":
+        return logpb.Txn(set_acl=_set_acl(view, request.set_acl, ids))
     raise BadArgumentsError(op_path(request),
                             f"Only {', '.join(MULTI_OPS)} can be used in a multi, not {kind}")
 
@@ -130,17 +138,24 @@ def _check_mode(req: pb.CreateRequest, limits: Limits) -> None:
         raise UnimplementedError(path)
 
 
+def _requested_acl(path: str, entries, ids: Ids) -> Acl:
+    """A request's list as stored; an empty one (dcli's own clients) is world:anyone, all."""
+    return fixup(path, ((e.perms, e.scheme, e.id) for e in entries), ids) if entries else OPEN
+
+
 def _create(view: PendingView, limits: Limits, session_id: int,
-            req: pb.CreateRequest) -> logpb.CreateTxn:
+            req: pb.CreateRequest, ids: Ids) -> logpb.CreateTxn:
     path = validate_path(req.path, sequential=req.sequential)
     if path == "/" and not req.sequential:
         raise NodeExistsError(path)
     _check_mode(req, limits)
     data = req.data if req.HasField("data") else None
     _check_data(path, data, limits)
+    acl = _requested_acl(path, req.acl, ids)     # INVALIDACL before the parent is looked at
     parent = view.get(parent_of(path))
     if parent is None:
         raise NoNodeError(path)                  # the path being created, as zkCli reports it
+    check(parent.acl, CREATE, ids, path)
     final = f"{path}{parent.child_creates:010d}" if req.sequential else path
     # We have no ACLs; the /zookeeper subtree acts as if world could only read it (ZooKeeper's
     # /zookeeper/config is read-only; quota nodes are the server's). So a create below
@@ -153,9 +168,11 @@ def _create(view: PendingView, limits: Limits, session_id: int,
     if parent.ephemeral_owner:
         raise NoChildrenForEphemeralsError(final)
     owner = session_id if req.ephemeral else 0
-    view.created(final, owner)
+    view.created(final, owner, acl)
     txn = logpb.CreateTxn(path=final, ephemeral_owner=owner, container=req.container,
                           ttl_ms=req.ttl_ms, sequential=req.sequential)
+    if acl != OPEN:
+        txn.acl.extend(logpb.LogAcl(perms=p, scheme=s, id=i) for p, s, i in acl)
     if data is not None:
         txn.data = data
     return txn
@@ -173,13 +190,17 @@ def _check_version(path: str, record: _Record, version: int) -> None:
         raise BadVersionError(path)
 
 
-def _delete(view: PendingView, req: pb.DeleteRequest) -> logpb.DeleteTxn:
+def _delete(view: PendingView, req: pb.DeleteRequest, ids: Ids) -> logpb.DeleteTxn:
     path = validate_path(req.path)
     # ZooKeeper refuses to delete its special paths ("/", /zookeeper, /zookeeper/config,
     # /zookeeper/quota) with BadArguments before looking at the tree; nothing else can exist
     # below /zookeeper here, so the whole subtree is refused alike.
     if path == "/" or in_system_tree(path):
         raise BadArgumentsError(path)
+    parent = view.get(parent_of(path))
+    if parent is None:
+        raise NoNodeError(path)
+    check(parent.acl, DELETE, ids, path)         # the parent's DELETE, before the node is looked at
     record = _existing(view, path)
     _check_version(path, record, req.version)
     if record.num_children:
@@ -188,13 +209,14 @@ def _delete(view: PendingView, req: pb.DeleteRequest) -> logpb.DeleteTxn:
     return logpb.DeleteTxn(path=path)
 
 
-def _set_data(view: PendingView, limits: Limits, req: pb.SetDataRequest) -> logpb.SetDataTxn:
+def _set_data(view: PendingView, limits: Limits, req: pb.SetDataRequest, ids: Ids) -> logpb.SetDataTxn:
     path = validate_path(req.path)
     data = req.data if req.HasField("data") else None
     _check_data(path, data, limits)
     record = _existing(view, path)
     if in_system_tree(path):                 # read-only subtree, see _create; ACL before version
         raise NoAuthError(path)
+    check(record.acl, WRITE, ids, path)
     _check_version(path, record, req.version)
     view.data_set(path)
     txn = logpb.SetDataTxn(path=path)
@@ -203,7 +225,23 @@ def _set_data(view: PendingView, limits: Limits, req: pb.SetDataRequest) -> logp
     return txn
 
 
-def _check(view: PendingView, req: pb.CheckVersionRequest) -> logpb.CheckTxn:
+def _check(view: PendingView, req: pb.CheckVersionRequest, ids: Ids) -> logpb.CheckTxn:
     path = validate_path(req.path)
-    _check_version(path, _existing(view, path), req.version)
+    record = _existing(view, path)
+    check(record.acl, READ, ids, path)
+    _check_version(path, record, req.version)
     return logpb.CheckTxn(path=path)
+
+
+def _set_acl(view: PendingView, req: pb.SetAclRequest, ids: Ids) -> logpb.SetAclTxn:
+    """ZooKeeper's order: the list's form, the node, ADMIN on it, then the ACL's version."""
+    path = validate_path(req.path)
+    acl = fixup(path, ((e.perms, e.scheme, e.id) for e in req.acl), ids)
+    record = _existing(view, path)
+    check(record.acl, ADMIN, ids, path)
+    if req.version != -1 and req.version != record.aversion:
+        raise BadVersionError(path)
+    record.acl, record.aversion = acl, record.aversion + 1
+    txn = logpb.SetAclTxn(path=path)
+    txn.acl.extend(logpb.LogAcl(perms=p, scheme=s, id=i) for p, s, i in acl)
+    return txn

@@ -69,7 +69,7 @@ def fill_result(response: pb.Response, op: str, path: str, stat: pb.Stat | None)
     if op == "create":
         response.create.path = path
         response.create.stat.CopyFrom(stat)
-    elif op == "set_data":
+    elif op in ("set_data", "set_acl"):
         response.stat.CopyFrom(stat)
     else:
         response.empty.SetInParent()

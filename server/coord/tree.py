@@ -19,6 +19,7 @@ from typing import Iterable, Iterator, NamedTuple
 
 from dcli.v1 import coord_pb2 as pb, coordlog_pb2 as logpb
 from dcli.wire.paths import join, name_of, parent_of
+from dcli_server.coord.acl import OPEN, READ_ONLY, Acl, intern
 
 
 class ChangeKind(IntEnum):
@@ -41,11 +42,12 @@ class Node:
     (containers and TTL nodes carry their own flags; ZooKeeper shows them as owner 0 too)."""
 
     __slots__ = ("data", "czxid", "mzxid", "ctime", "mtime", "version", "cversion", "aversion",
-                 "ephemeral_owner", "pzxid", "container", "ttl_ms", "child_creates", "children")
+                 "ephemeral_owner", "pzxid", "container", "ttl_ms", "child_creates", "children", "acl")
 
     def __init__(self, data: bytes | None, zxid: int, time_ms: int, ephemeral_owner: int = 0,
-                 container: bool = False, ttl_ms: int = 0):
+                 container: bool = False, ttl_ms: int = 0, acl: Acl = OPEN):
         self.data = data
+        self.acl = acl                  # (perms, scheme, id) entries, shared between nodes (acl.intern)
         self.czxid = self.mzxid = self.pzxid = zxid
         self.ctime = self.mtime = time_ms
         self.version = self.cversion = self.aversion = 0
@@ -63,6 +65,11 @@ class Node:
                        num_children=len(self.children), pzxid=self.pzxid)
 
 
+def _acl(entries) -> Acl:
+    """A logged list as the tree keeps it (empty, as logged before ACLs existed: open)."""
+    return intern((e.perms, e.scheme, e.id) for e in entries) if entries else OPEN
+
+
 # ZooKeeper's DataTree builds these at start-up with zxid 0 and empty data, without counting
 # them as child creates of their parents (so the root's first sequential child is 0000000000).
 _BUILTIN = ("/", "/zookeeper", "/zookeeper/config", "/zookeeper/quota")
@@ -75,7 +82,8 @@ class DataTree:
         self._containers: set[str] = set()
         self._ttls: set[str] = set()
         for path in _BUILTIN:
-            self._nodes[path] = Node(b"", 0, 0)
+            # as ZooKeeper: /zookeeper/config is readable by anyone, writable by nobody
+            self._nodes[path] = Node(b"", 0, 0, acl=READ_ONLY if path == "/zookeeper/config" else OPEN)
             if path != "/":
                 self._nodes[parent_of(path)].children.add(name_of(path))
 
@@ -135,8 +143,11 @@ class DataTree:
             op = txn.create
             data = op.data if op.HasField("data") else None
             changes += self.create(op.path, data, zxid, time_ms, op.ephemeral_owner,
-                                   op.container, op.ttl_ms)
+                                   op.container, op.ttl_ms, _acl(op.acl))
             return self._nodes[op.path].stat()
+        if kind == "set_acl":
+            changes += self.set_acl(txn.set_acl.path, _acl(txn.set_acl.acl))
+            return self._nodes[txn.set_acl.path].stat()
         if kind == "delete":
             changes += self.delete(txn.delete.path, zxid)
             return None
@@ -152,11 +163,12 @@ class DataTree:
         raise InconsistentTxnError(f"not a node op: {kind}")
 
     def create(self, path: str, data: bytes | None, zxid: int, time_ms: int,
-               ephemeral_owner: int = 0, container: bool = False, ttl_ms: int = 0) -> list[Change]:
+               ephemeral_owner: int = 0, container: bool = False, ttl_ms: int = 0,
+               acl: Acl = OPEN) -> list[Change]:
         parent = self._nodes.get(parent_of(path))
         if parent is None or path in self._nodes or path == "/":
             raise InconsistentTxnError(f"cannot create {path}")
-        self._nodes[path] = Node(data, zxid, time_ms, ephemeral_owner, container, ttl_ms)
+        self._nodes[path] = Node(data, zxid, time_ms, ephemeral_owner, container, ttl_ms, acl)
         parent.children.add(name_of(path))
         parent.cversion += 1
         parent.child_creates += 1
@@ -185,6 +197,15 @@ class DataTree:
         node.mtime = time_ms
         node.version += 1
         return [Change(ChangeKind.DATA_CHANGED, path)]
+
+    def set_acl(self, path: str, acl: Acl) -> list[Change]:
+        """A new ACL: aversion + 1 and nothing else (ZooKeeper fires no watch for it)."""
+        node = self._nodes.get(path)
+        if node is None:
+            raise InconsistentTxnError(f"cannot set the ACL of {path}")
+        node.acl = acl
+        node.aversion += 1
+        return []
 
     def kill_session(self, session_id: int, zxid: int) -> list[Change]:
         """Delete the session's ephemerals, in path order (they never have children)."""
@@ -223,6 +244,8 @@ class DataTree:
                 ttl_ms=n.ttl_ms, child_creates=n.child_creates)
             if n.data is not None:
                 snap.data = n.data
+            if n.acl != OPEN:
+                snap.acl.extend(logpb.LogAcl(perms=p, scheme=s, id=i) for p, s, i in n.acl)
             yield snap
 
     @classmethod
@@ -235,6 +258,7 @@ class DataTree:
             node.mzxid, node.mtime, node.pzxid = snap.mzxid, snap.mtime, snap.pzxid
             node.version, node.cversion, node.aversion = snap.version, snap.cversion, snap.aversion
             node.child_creates = snap.child_creates
+            node.acl = _acl(snap.acl)
             if snap.path != "/":
                 parent = tree._nodes.get(parent_of(snap.path))
                 if parent is None:

@@ -67,9 +67,10 @@ class _Raw:
 class ZooKeeperListener:
     def __init__(self, node: CoordNode, listen: str, *, max_buffer: int = MAX_PACKET,
                  max_client_cnxns: int = 60, version: str = "3.8.4", auth: Authenticator | None = None,
-                 ssl=None, whitelist: tuple[str, ...] = DEFAULT_WHITELIST):
+                 ssl=None, whitelist: tuple[str, ...] = DEFAULT_WHITELIST, super_digest: str | None = None):
         self.node = node
         self.whitelist = whitelist  # the four-letter words answered (4lw.commands.whitelist)
+        self.super_digest = super_digest    # user:base64(sha1(user:password)) that bypasses every ACL
         self.live: set[_Connection] = set()
         self.started = time.monotonic()
         self.ssl = ssl            # an ssl.SSLContext: ZooKeeper's secureClientPort
@@ -152,7 +153,7 @@ class _Connection:
         self.host = host
         self.conn: Conn | None = None
         self.read_only: bool | None = None
-        self.auth = ConnectionAuth(host)
+        self.auth = ConnectionAuth(host, listener.super_digest)
         self.user: Principal | None = None      # the dcli user it proved to be (auth on)
         self._ids = itertools.count(1)          # the node's xids: the client's may repeat (-2, -4, -8)
         self._waiting: dict[int, tuple[int, Op]] = {}
@@ -220,6 +221,7 @@ class _Connection:
         except DcliError as e:       # no leader, no quorum: the client tries another server
             limited.info(f"connect:{self.host}", "ZooKeeper client %s not served: %s", self.host, e)
             return False
+        self.conn.auth_ids = self.auth.ids       # the node checks ACLs against what addauth adds
         self.conn.outbox.appendleft((gate, connected))
         self.conn.wake.set()
         return True

@@ -1,8 +1,8 @@
 """Who a ZooKeeper connection is: the ids ZooKeeper's `addauth` gives it.
 
 Every connection starts as `ip:<its address>` (ZooKeeper gives each connection its IP id);
-`auth digest user:password` adds `digest:user:base64(sha1(user:password))`, `auth ip` the IP id
-again. Any well-formed digest credential is accepted, as ZooKeeper accepts it: a wrong password
+`auth digest user:password` adds `digest:user:base64(sha1(user:password))` (and `super:` when
+that is the node's --zk-super-digest), `auth ip` the IP id again. Any well-formed digest credential is accepted, as ZooKeeper accepts it: a wrong password
 shows later, as NOAUTH where an ACL names the right one. Another scheme is AUTHFAILED, and
 ZooKeeper then closes the connection.
 
@@ -28,20 +28,24 @@ def digest_id(credential: bytes) -> str:
 
 
 class ConnectionAuth:
-    def __init__(self, host: str):
+    def __init__(self, host: str, super_digest: str | None = None):
         self.ids: list[tuple[str, str]] = [("ip", host)]
+        self._super = super_digest
 
     def add(self, scheme: str | None, credential: bytes | None) -> int:
         if scheme == "digest" and credential and b":" in credential:
-            entry = ("digest", digest_id(credential))
+            entries = [("digest", digest_id(credential))]
+            if self._super is not None and entries[0][1] == self._super:
+                entries.append(("super", ""))     # ZooKeeper's superDigest: every ACL gives way
         elif scheme == "ip":
-            entry = self.ids[0]
+            entries = [self.ids[0]]
         else:
             return Err.AUTH_FAILED
-        if entry not in self.ids:
-            if len(self.ids) >= MAX_IDS:
-                return Err.AUTH_FAILED
-            self.ids.append(entry)
+        for entry in entries:
+            if entry not in self.ids:
+                if len(self.ids) >= MAX_IDS:
+                    return Err.AUTH_FAILED
+                self.ids.append(entry)
         return Err.OK
 
     def who_am_i(self) -> bytes:

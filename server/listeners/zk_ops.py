@@ -7,8 +7,8 @@ how to write its answer (`encode(response) -> (err, body)`, ZooKeeper's error co
 reply's body); for a multiRead, a `Gather` of one request per read, answered together. A
 request the node cannot take raises ZkRefusal with ZooKeeper's code.
 
-The ACLs a client sends are checked for form (an empty list is INVALIDACL, as ZooKeeper says)
-and not yet stored: every znode answers getACL with world:anyone and every permission.
+ACLs travel as they are; the node checks them (server/coord/acl.py) against the connection's
+ids, which the listener keeps on the node's Conn.
 """
 from __future__ import annotations
 
@@ -43,7 +43,6 @@ _MODES = {0: (False, False, False, False), 1: (True, False, False, False), 2: (F
           6: (False, True, False, True)}
 _CREATES = (OpCode.CREATE, OpCode.CREATE2, OpCode.CREATE_CONTAINER, OpCode.CREATE_TTL)
 MAX_TTL_MS = (1 << 40) - 1      # ZooKeeper's EphemeralType.TTL maximum
-OPEN_ACL = [rec.ACL(perms=31, id=rec.Id(scheme="world", id="anyone"))]
 
 # ZooKeeper's WatcherType (Children 1, Data 2, Any 3, Persistent 4, PersistentRecursive 5)
 WATCHER_TYPES = {1: pb.WATCHER_CHILDREN, 2: pb.WATCHER_DATA, 3: pb.WATCHER_ANY,
@@ -101,13 +100,21 @@ def _path(path: str | None) -> str:
     return path
 
 
-def check_acl(acl: list | None) -> None:
-    """The form ZooKeeper requires of a create's or setACL's list."""
-    if not acl:
+def _acl(entries: list | None) -> list[pb.Acl]:
+    """A create's or setACL's list as the node takes it; the node checks what it means
+    (server/coord/acl.py). An empty or null list, or an entry without an id, is INVALIDACL."""
+    if not entries:
         raise ZkRefusal(Err.INVALID_ACL)
-    for entry in acl:
-        if entry.id is None or not entry.id.scheme or entry.id.id is None or not 0 <= entry.perms <= 31:
+    out = []
+    for entry in entries:
+        if entry.id is None or not entry.id.scheme:
             raise ZkRefusal(Err.INVALID_ACL)
+        out.append(pb.Acl(perms=entry.perms, scheme=entry.id.scheme, id=entry.id.id or ""))
+    return out
+
+
+def _acl_records(entries) -> list:
+    return [rec.ACL(perms=e.perms, id=rec.Id(scheme=e.scheme, id=e.id)) for e in entries]
 
 
 def create_request(opcode: int, record) -> pb.Request:
@@ -122,9 +129,8 @@ def create_request(opcode: int, record) -> pb.Request:
         raise ZkRefusal(Err.BAD_ARGUMENTS)
     if ttl and not 0 < ttl_ms <= MAX_TTL_MS:
         raise ZkRefusal(Err.BAD_ARGUMENTS)
-    check_acl(record.acl)
     body = pb.CreateRequest(path=_path(record.path), ephemeral=ephemeral, sequential=sequential,
-                            container=container, ttl_ms=ttl_ms if ttl else 0)
+                            container=container, ttl_ms=ttl_ms if ttl else 0, acl=_acl(record.acl))
     if record.data is not None:
         body.data = record.data
     return pb.Request(create=body)
@@ -144,11 +150,6 @@ def _exists(resp: pb.Response) -> tuple[int, bytes]:
     return Err.OK, _body(rec.ExistsResponse(stat=_stat(resp.stat)))
 
 
-def _get_acl(resp: pb.Response) -> tuple[int, bytes]:
-    err, _ = _exists(resp)
-    if err != Err.OK:
-        return err, b""
-    return Err.OK, _body(rec.GetACLResponse(acl=OPEN_ACL, stat=_stat(resp.stat)))
 
 
 def _data(resp: pb.Response):
@@ -276,7 +277,13 @@ def decode(xid: int, opcode: int, r: Reader) -> Op | Gather:
                   _answer(lambda resp: rec.SyncResponse(path=resp.sync.path or record.path)))
     if opcode == OpCode.GET_ACL:
         record = rec.GetACLRequest.read(r)
-        return Op(pb.Request(xid=xid, exists=pb.ExistsRequest(path=_path(record.path))), _get_acl)
+        return Op(pb.Request(xid=xid, get_acl=pb.GetAclRequest(path=_path(record.path))),
+                  _answer(lambda resp: rec.GetACLResponse(acl=_acl_records(resp.acl.acl), stat=_stat(resp.acl.stat))))
+    if opcode == OpCode.SET_ACL:
+        record = rec.SetACLRequest.read(r)
+        request = pb.SetAclRequest(path=_path(record.path), acl=_acl(record.acl), version=record.version)
+        return Op(pb.Request(xid=xid, set_acl=request),
+                  _answer(lambda resp: rec.SetACLResponse(stat=_stat(resp.stat))))
     if opcode == OpCode.CHECK:
         record = rec.CheckVersionRequest.read(r)
         return Op(pb.Request(xid=xid, check=pb.CheckVersionRequest(path=_path(record.path), version=record.version)),

@@ -1,0 +1,137 @@
+"""ZooKeeper's ACLs: what a znode's list allows, and the form a list must have.
+
+An ACL entry is (perms, scheme, id): permissions READ 1, WRITE 2, CREATE 4, DELETE 8, ADMIN 16
+for `world:anyone`, a `digest:user:base64(sha1(user:password))`, an `ip:address[/bits]`, or, in
+a request, `auth:` (every authenticated id of the caller). A caller holds ids: its connection's
+IP, the digests it proved with `addauth`, and `super` when that digest is the server's super
+digest. The rules are ZooKeeper 3.8's (ZooKeeperServer.checkACL, PrepRequestProcessor.fixupACL):
+
+    check(OPEN, READ, ids, "/a")                    # world:anyone: anyone
+    check(((1, "digest", "bob:h..."),), WRITE, ids, "/a")   # NoAuthError unless ids allow it
+    fixup("/a", [(31, "auth", "")], ids)            # the caller's digest ids, or InvalidACLError
+
+An empty list (a znode made before ACLs existed) allows everything, as in ZooKeeper.
+"""
+from __future__ import annotations
+
+import ipaddress
+from typing import Iterable, Sequence
+
+from dcli.wire.errors import InvalidACLError, NoAuthError
+
+READ, WRITE, CREATE, DELETE, ADMIN = 1, 2, 4, 8, 16
+ALL = READ | WRITE | CREATE | DELETE | ADMIN
+Acl = tuple[tuple[int, str, str], ...]
+Ids = Sequence[tuple[str, str]]
+OPEN: Acl = ((ALL, "world", "anyone"),)
+READ_ONLY: Acl = ((READ, "world", "anyone"),)
+MAX_ENTRIES = 1024          # entries in one list: a request cannot make a znode's ACL unbounded
+
+_interned: dict[Acl, Acl] = {OPEN: OPEN, READ_ONLY: READ_ONLY}
+
+
+def intern(acl: Iterable[tuple[int, str, str]]) -> Acl:
+    """One shared tuple per distinct list (ZooKeeper keeps an ACL cache for the same reason)."""
+    key = tuple(acl) or OPEN
+    if len(_interned) > 100_000:
+        return key
+    return _interned.setdefault(key, key)
+
+
+def is_super(ids: Ids) -> bool:
+    return any(scheme == "super" for scheme, _ in ids)
+
+
+def check(acl: Acl, perm: int, ids: Ids, path: str) -> None:
+    """NoAuthError unless an entry of `acl` grants `perm` to one of `ids`."""
+    if not acl or is_super(ids):
+        return
+    for perms, scheme, ident in acl:
+        if not perms & perm:
+            continue
+        if scheme == "world" and ident == "anyone":
+            return
+        for held_scheme, held in ids:
+            if held_scheme != scheme:
+                continue
+            if scheme == "digest" and held == ident:
+                return
+            if scheme == "ip" and ip_matches(held, ident):
+                return
+    raise NoAuthError(path)
+
+
+def allows(acl: Acl, perm: int, ids: Ids) -> bool:
+    try:
+        check(acl, perm, ids, "")
+    except NoAuthError:
+        return False
+    return True
+
+
+def fixup(path: str, acl: Iterable[tuple[int, str, str]], ids: Ids) -> Acl:
+    """A request's list as it will be stored: duplicates dropped, `auth` expanded to the caller's
+    authenticated (digest) ids; InvalidACLError for an empty list, an unknown scheme or a
+    malformed id."""
+    unique: list[tuple[int, str, str]] = []
+    for entry in acl:
+        if entry not in unique:
+            unique.append(entry)
+        if len(unique) > MAX_ENTRIES:
+            raise InvalidACLError(path)
+    if not unique:
+        raise InvalidACLError(path)
+    out: list[tuple[int, str, str]] = []
+    for perms, scheme, ident in unique:
+        if scheme == "world" and ident == "anyone":
+            out.append((perms, scheme, ident))
+        elif scheme == "auth":
+            mine = [(perms, held_scheme, held) for held_scheme, held in ids if held_scheme == "digest"]
+            if not mine:
+                raise InvalidACLError(path)
+            out.extend(mine)
+        elif scheme == "digest" and _digest_valid(ident):
+            out.append((perms, scheme, ident))
+        elif scheme == "ip" and ip_valid(ident):
+            out.append((perms, scheme, ident))
+        else:
+            raise InvalidACLError(path)
+    return intern(out)
+
+
+def redact(acl: Acl) -> Acl:
+    """The list as one without ADMIN sees it: a digest's hash hidden (ZooKeeper 3.8's getACL)."""
+    return tuple((perms, scheme, ident.split(":", 1)[0] + ":x" if scheme == "digest" else ident)
+                 for perms, scheme, ident in acl)
+
+
+def _digest_valid(ident: str) -> bool:
+    # ZooKeeper: id.split(":").length == 2 (Java's split drops trailing empty strings)
+    parts = ident.split(":")
+    while parts and parts[-1] == "":
+        parts.pop()
+    return len(parts) == 2
+
+
+def _network(expr: str):
+    address, _, bits = expr.partition("/")
+    try:
+        ip = ipaddress.ip_address(address)
+        prefix = int(bits) if bits else ip.max_prefixlen
+    except ValueError:
+        return None
+    if not 0 <= prefix <= ip.max_prefixlen:
+        return None
+    return ipaddress.ip_network(f"{ip}/{prefix}", strict=False)
+
+
+def ip_valid(expr: str) -> bool:
+    return _network(expr) is not None
+
+
+def ip_matches(address: str, expr: str) -> bool:
+    network = _network(expr)
+    try:
+        return network is not None and ipaddress.ip_address(address) in network
+    except ValueError:
+        return False
