@@ -1,4 +1,4 @@
-"""Coordination-service benchmark: dcli's CoordClient against ZooKeeper through kazoo.
+"""Coordination-service benchmark: dcli against ZooKeeper, through dcli's CoordClient and kazoo.
 
 The workload is the reference's (shared/reference/zk/kazoo_bench.py, figures in §7.3 of
 shared/reference/zookeeper.md). Per run, on a fresh subtree, after 300 uncounted create+get pairs:
@@ -7,20 +7,27 @@ shared/reference/zookeeper.md). Per run, on a fresh subtree, after 300 uncounted
     async-create / async-get                          m *_async calls issued, then each awaited
     threads-get-shared(T)                             T threads, sync get, one shared client
     sync-delete                                       last, over the same n paths
+    connect                                           20 client starts, each to its session
 
 Latency is perf_counter_ns around one synchronous call; p50/p99 by nearest rank.
 
+Three systems, the runs alternating between them: `dcli` (CoordClient over gRPC), `dcli-zk` (the
+same server's ZooKeeper port, --zk-listen, through kazoo: issue 18's benchmark) and `zookeeper`
+(a real ZooKeeper through kazoo). kazoo drives both of the last two, so their ratio is the
+servers'. dcli-zk runs when kazoo is installed (--no-zk-protocol: not at all).
+
     .venv/bin/python benchmarks/coord.py                      # starts dcli (and ZooKeeper if installed)
     .venv/bin/python benchmarks/coord.py --repeat 3 --n 5000 --m 20000
-    .venv/bin/python benchmarks/coord.py --server 127.0.0.1:7181 --no-zookeeper
+    .venv/bin/python benchmarks/coord.py --server 127.0.0.1:7181 --zk-server 127.0.0.1:2181 --no-zookeeper
     .venv/bin/python benchmarks/coord.py --tls                # dcli with TLS beside dcli without
 
-Servers it starts listen on 127.0.0.1 only, keep their data in a temporary directory, and are
-stopped by their pid at the end (SIGTERM, then SIGKILL). Every phase is bounded by --max-seconds.
-ZooKeeper is used when Debian's `zookeeper` package and kazoo are installed; otherwise the
-recorded reference figures are printed, labelled as such. Neither is a runtime dependency.
-With --tls there is no ZooKeeper: two dcli servers are started, one plaintext and one with TLS
-(benchmarks/tls_setup.py), the runs alternate between them, and the table shows TLS / plaintext.
+Servers it starts (benchmarks/bench_servers.py) listen on 127.0.0.1 only, keep their data in a
+temporary directory, and are stopped by their pid at the end (SIGTERM, then SIGKILL). Every
+phase is bounded by --max-seconds. ZooKeeper is used when Debian's `zookeeper` package and
+kazoo are installed; otherwise the recorded reference figures are printed, labelled as such.
+Neither is a runtime dependency. With --tls there is no ZooKeeper and no kazoo: two dcli servers
+are started, one plaintext and one with TLS (benchmarks/tls_setup.py), the runs alternate
+between them, and the table shows TLS / plaintext.
 """
 from __future__ import annotations
 
@@ -28,22 +35,20 @@ import argparse
 import json
 import math
 import os
-import selectors
 import shutil
 import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-START_TIMEOUT_S = 60.0
+from bench_servers import (BenchError, Server, find_zookeeper, four_letter, start_dcli,  # noqa: F401
+                           start_zookeeper, zookeeper_version)
+
 WARMUP_PAIRS = 300
-CONNECTS = 20              # --tls: client starts timed per run, for the handshake's cost
+CONNECTS = 20              # client starts timed per run (the `connect` line; the TLS handshake's cost)
 
 # Median over 3 runs, shared/reference/zookeeper.md §7.3 (ZooKeeper 3.8.0, kazoo 2.11.0, same box).
 REFERENCE = {
@@ -59,13 +64,10 @@ REFERENCE = {
 PIPELINED_TARGET = 2.0     # issue: pipelined throughput at least 2x ZooKeeper's
 SYNC_P50_TARGET = 1.5      # issue: synchronous latency (p50) within 1.5x ZooKeeper's
 PIPELINED = ("async-create", "async-get")
+ZK_PROTOCOL_TARGETS = (1.0, 1.0)   # issue 18: kazoo->dcli at least kazoo->ZooKeeper, pipelined and sync p50
 
 
 class PhaseTimeout(Exception):
-    pass
-
-
-class BenchError(Exception):
     pass
 
 
@@ -121,13 +123,14 @@ class CpuMeter:
 # ---- the two clients behind one face ----
 
 class Driver:
-    """How to open a client of one system and wait on its async results."""
+    """How to open a client of one system and wait on its async results: dcli's CoordClient
+    (`client="coordclient"`) or kazoo (`client="kazoo"`, for ZooKeeper and dcli's ZooKeeper port)."""
 
-    def __init__(self, system, address, server_pid):
-        self.system, self.address, self.server_pid = system, address, server_pid
+    def __init__(self, client, address, server_pid):
+        self.client, self.address, self.server_pid = client, address, server_pid
 
     def connect(self):
-        if self.system == "dcli":
+        if self.client == "coordclient":
             from dcli.client import CoordClient
             return CoordClient(self.address, timeout=10.0).start()
         from kazoo.client import KazooClient
@@ -136,10 +139,10 @@ class Driver:
         return zk
 
     def wait(self, fut, timeout):
-        return fut.result(timeout=timeout) if self.system == "dcli" else fut.get(timeout=timeout)
+        return fut.result(timeout=timeout) if self.client == "coordclient" else fut.get(timeout=timeout)
 
     def close(self, client):
-        if self.system == "dcli":
+        if self.client == "coordclient":
             client.close()
         else:
             client.stop()
@@ -221,6 +224,23 @@ def threads_phase(name, client, paths, threads, max_s, meter):
                                [x for lst in lat_lists for x in lst]))
 
 
+def connect_phase(driver, count, max_s, meter):
+    """`count` client starts, each timed to its first answer (the session's), then closed."""
+    lats = []
+    end = time.perf_counter() + max_s
+    with meter:
+        t0 = time.perf_counter()
+        for _ in range(count):
+            a = time.perf_counter_ns()
+            client = driver.connect()
+            lats.append(time.perf_counter_ns() - a)
+            driver.close(client)
+            if time.perf_counter() > end:
+                raise PhaseTimeout("connect")
+        elapsed = time.perf_counter() - t0
+    return meter.tag(summarize("connect", count, elapsed, lats))
+
+
 def delete_subtree(driver, zk, path, max_s):
     """Untimed cleanup: the leaves of `path` pipelined (kazoo's recursive delete goes one by one)."""
     end = time.perf_counter() + max_s
@@ -261,137 +281,10 @@ def one_run(driver, args, run_no):
         out.append(threads_phase("threads-get-shared", zk, paths, args.threads, args.max_seconds, meter))
         out.append(sync_phase("sync-delete", lambda p: zk.delete(p), paths, args.max_seconds, meter))
         delete_subtree(driver, zk, base, args.max_seconds)
+        out.append(connect_phase(driver, CONNECTS, args.max_seconds, meter))
         return out
     finally:
         driver.close(zk)
-
-
-# ---- servers this script starts ----
-
-class Server:
-    """A server process of ours: started here, stopped by its pid (SIGTERM, then SIGKILL)."""
-
-    def __init__(self, name, argv, log_path, cwd, stdout=None):
-        self.name, self.log_path = name, log_path
-        self._log = open(log_path, "ab")
-        self.proc = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL,
-                                     stdout=stdout or self._log, stderr=self._log)
-        self.pid = self.proc.pid
-        self.address = self.banner = ""
-
-    def tail(self):
-        try:
-            return Path(self.log_path).read_text(errors="replace")[-3000:]
-        except OSError:
-            return ""
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.send_signal(signal.SIGKILL)
-                self.proc.wait(timeout=15)
-        if self.proc.stdout:
-            self.proc.stdout.close()
-        self._log.close()
-
-
-def start_dcli(workdir, name="dcli", extra=()):
-    server = Server(name, [sys.executable, "-m", "dcli_server", "--listen", "127.0.0.1:0", "--zk-listen", "none",
-                           "--data-dir", str(workdir / (name + "-data")), *extra],
-                    workdir / (name + ".log"), ROOT, stdout=subprocess.PIPE)
-    sel = selectors.DefaultSelector()
-    sel.register(server.proc.stdout, selectors.EVENT_READ)
-    line = ""
-    if sel.select(START_TIMEOUT_S):
-        line = server.proc.stdout.readline().decode(errors="replace").strip()
-    sel.close()
-    if not line.startswith("dcli server listening on "):
-        server.stop()
-        raise BenchError("dcli server did not start: %r\n%s" % (line, server.tail()))
-    server.address, server.banner = line.split()[4].rstrip(","), line
-    return server
-
-
-def find_zookeeper():
-    """(java, conf dir, zookeeper.jar) of Debian's package, or None."""
-    java = shutil.which("java")
-    if java is None or not (Path("/usr/share/zookeeper").is_dir() or _dpkg_files("zookeeper")):
-        return None
-    jars = [Path("/usr/share/java/zookeeper.jar")]
-    jars += [Path(f) for pkg in ("libzookeeper-java", "zookeeper") for f in _dpkg_files(pkg)
-             if f.endswith("/zookeeper.jar")]
-    jar = next((j for j in jars if j.is_file()), None)
-    conf = next((c for c in (Path("/etc/zookeeper/conf"), Path("/usr/share/zookeeper/conf")) if c.is_dir()), None)
-    return (java, conf, jar) if jar and conf else None
-
-
-def _dpkg_files(pkg):
-    try:
-        r = subprocess.run(["dpkg", "-L", pkg], capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return []
-    return r.stdout.split() if r.returncode == 0 else []
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def four_letter(port, word, timeout=1.0):
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-        s.sendall(word)
-        s.shutdown(socket.SHUT_WR)
-        chunks = []
-        while True:
-            b = s.recv(4096)
-            if not b:
-                return b"".join(chunks)
-            chunks.append(b)
-
-
-def start_zookeeper(found, workdir):
-    java, conf, jar = found
-    zdir = workdir / "zookeeper"
-    (zdir / "data").mkdir(parents=True)
-    port = free_port()
-    (zdir / "zoo.cfg").write_text(
-        "tickTime=2000\ninitLimit=10\nsyncLimit=5\ndataDir=%s\nclientPort=%d\n"
-        "clientPortAddress=127.0.0.1\nadmin.enableServer=false\n4lw.commands.whitelist=*\n"
-        "maxSessionTimeout=40000\n" % (zdir / "data", port))
-    server = Server("zookeeper", [java, "-cp", "%s:%s" % (conf, jar),
-                                  "org.apache.zookeeper.server.quorum.QuorumPeerMain", "zoo.cfg"],
-                    workdir / "zookeeper.log", zdir)
-    end = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < end:
-        try:
-            # `imok` comes as soon as the port is open; `srvr` names a Mode once it serves requests
-            if four_letter(port, b"ruok") == b"imok" and b"Mode:" in four_letter(port, b"srvr"):
-                server.address = "127.0.0.1:%d" % port
-                return server
-        except OSError:
-            pass
-        try:            # doubles as the pause between polls, and notices a JVM that died
-            server.proc.wait(timeout=0.05)
-            break
-        except subprocess.TimeoutExpired:
-            pass
-    server.stop()
-    raise BenchError("ZooKeeper did not answer ruok within %.0f s\n%s" % (START_TIMEOUT_S, server.tail()))
-
-
-def zookeeper_version(port):
-    try:
-        for line in four_letter(port, b"srvr").decode(errors="replace").splitlines():
-            if line.startswith("Zookeeper version:"):
-                return line.split(":", 1)[1].split(",")[0].strip().split("-")[0]
-    except OSError:
-        pass
-    return "?"
 
 
 # ---- printing ----
@@ -433,39 +326,43 @@ def _base(phase):
     return phase.split("(")[0]
 
 
-def print_comparison(dcli_meds, zk_meds, zk_label):
-    """dcli / ZooKeeper per line, and the issue's targets; returns [(line, ratio, target, met)]."""
-    zk = {_base(m["phase"]): m for m in zk_meds}
+def print_comparison(meds, ref_meds, title, names=("dcli", "ZK"), targets=(PIPELINED_TARGET, SYNC_P50_TARGET),
+                     issue="issue"):
+    """meds / ref_meds per line, and the targets (pipelined ops/s at least targets[0]x, sync p50 at
+    most targets[1]x; None: no targets); returns [(line, ratio, target, met)]."""
+    ref = {_base(m["phase"]): m for m in ref_meds}
+    pipe_t, sync_t = targets or (None, None)
     print()
-    print("dcli vs %s" % zk_label)
-    print("  %-24s %11s %11s %7s  %9s %9s %8s   %s" % (
-        "phase", "dcli ops/s", "ZK ops/s", "ratio", "dcli p50", "ZK p50", "ratio", "target (issue)"))
+    print(title)
+    print(("  %-24s %13s %13s %7s  %10s %10s %8s   %s" % (
+        "phase", names[0] + " ops/s", names[1] + " ops/s", "ratio", names[0] + " p50", names[1] + " p50",
+        "ratio", "target (%s)" % issue if targets else "")).rstrip())
     verdicts = []
-    for m in dcli_meds:
+    for m in meds:
         name = _base(m["phase"])
-        z = zk.get(name)
+        z = ref.get(name)
         if z is None:
             continue
         ratio = m["ops_per_s"] / z["ops_per_s"]
-        lat = "  %9s %9s %7s" % ("", "", "")
+        lat = "  %10s %10s %7s" % ("", "", "")
         p50_ratio = None
         if "p50_ms" in m and "p50_ms" in z:
             p50_ratio = m["p50_ms"] / z["p50_ms"]
-            lat = "  %6.3f ms %6.3f ms %6.3fx" % (m["p50_ms"], z["p50_ms"], p50_ratio)
-        if name in PIPELINED:
-            met = ratio >= PIPELINED_TARGET
-            target = "ops/s >= %.1fx ZK: %s" % (PIPELINED_TARGET, "met" if met else "NOT MET")
-            verdicts.append((m["phase"], ratio, "ops/s >= %.1fx" % PIPELINED_TARGET, met))
-        elif name.startswith("sync-") and p50_ratio is not None:
-            met = p50_ratio <= SYNC_P50_TARGET
-            target = "p50 <= %.1fx ZK: %s" % (SYNC_P50_TARGET, "met" if met else "NOT MET")
-            verdicts.append((m["phase"], p50_ratio, "p50 <= %.1fx" % SYNC_P50_TARGET, met))
-        else:
-            target = "(no target)"
-        print("  %-24s %11.1f %11.1f %6.2fx%s   %s" % (m["phase"], m["ops_per_s"], z["ops_per_s"], ratio, lat, target))
-    met_n = sum(1 for v in verdicts if v[3])
-    print("targets: %d of %d lines met (pipelined throughput >= %.1fx ZooKeeper; sync p50 <= %.1fx ZooKeeper)"
-          % (met_n, len(verdicts), PIPELINED_TARGET, SYNC_P50_TARGET))
+            lat = "  %7.3f ms %7.3f ms %6.3fx" % (m["p50_ms"], z["p50_ms"], p50_ratio)
+        target = "(no target)" if targets else ""
+        if pipe_t and name in PIPELINED:
+            met = ratio >= pipe_t
+            target = "ops/s >= %.1fx %s: %s" % (pipe_t, names[1], "met" if met else "NOT MET")
+            verdicts.append((m["phase"], ratio, "ops/s >= %.1fx" % pipe_t, met))
+        elif sync_t and name.startswith("sync-") and p50_ratio is not None:
+            met = p50_ratio <= sync_t
+            target = "p50 <= %.1fx %s: %s" % (sync_t, names[1], "met" if met else "NOT MET")
+            verdicts.append((m["phase"], p50_ratio, "p50 <= %.1fx" % sync_t, met))
+        print(("  %-24s %13.1f %13.1f %6.2fx%s   %s" % (m["phase"], m["ops_per_s"], z["ops_per_s"], ratio, lat,
+                                                        target)).rstrip())
+    if targets:
+        print("targets (%s): %d of %d lines met (pipelined throughput >= %.1fx ZooKeeper; sync p50 <= %.1fx ZooKeeper)"
+              % (issue, sum(1 for v in verdicts if v[3]), len(verdicts), pipe_t, sync_t))
     for phase, value, rule, met in verdicts:
         print("  %-24s %6.3fx  %-14s %s" % (phase, value, rule, "met" if met else "NOT MET"))
     return verdicts
@@ -518,6 +415,9 @@ def parse_args(argv=None):
     ap.add_argument("--repeat", type=int, default=3, help="runs per system; medians are over these")
     ap.add_argument("--server", metavar="HOST:PORT", help="use this dcli server instead of starting one")
     ap.add_argument("--no-zookeeper", action="store_true", help="do not start ZooKeeper; compare with the recorded figures")
+    ap.add_argument("--zk-server", metavar="HOST:PORT", help="with --server: that server's ZooKeeper port (--zk-listen)")
+    ap.add_argument("--no-zk-protocol", action="store_true",
+                    help="do not run the workload through kazoo against dcli's ZooKeeper port")
     ap.add_argument("--max-seconds", type=float, default=120.0, help="bound on each phase (and each start-up)")
     ap.add_argument("--root", default="/bench", help="parent znode of each run's subtree")
     ap.add_argument("--json", metavar="FILE", help="write every run's figures here")
@@ -525,6 +425,8 @@ def parse_args(argv=None):
     a = ap.parse_args(argv)
     if a.tls and a.server:
         ap.error("--tls starts its own plaintext and TLS servers: leave out --server")
+    if a.zk_server and not a.server:
+        ap.error("--zk-server names the ZooKeeper port of the server given by --server")
     if min(a.n, a.m, a.threads, a.repeat) < 1 or a.size < 0 or a.max_seconds <= 0:
         ap.error("--n, --m, --threads, --repeat must be positive; --size >= 0; --max-seconds > 0")
     if a.n < a.threads:
@@ -541,16 +443,14 @@ def tls_runs(args, workdir, servers):
     for mode, extra in (("plaintext", ()), ("tls", certs.server_args)):
         s = start_dcli(workdir, "dcli-" + mode, extra)
         servers.append(s)
-        drivers[mode] = Driver("dcli", s.address, s.pid)
+        drivers[mode] = Driver("coordclient", s.address, s.pid)
         print("dcli %s: started server pid %d: %s" % (mode, s.pid, s.banner))
     print("zookeeper: not run with --tls")
-    runs, connects = {m: [] for m in T.MODES}, {m: [] for m in T.MODES}
+    runs = {m: [] for m in T.MODES}
     for r in range(args.repeat):
         for mode in T.MODES:
-            d = drivers[mode]
             with T.client_tls(cacert[mode]):
-                runs[mode].append(run_once("dcli " + mode, d, args, r))
-                connects[mode] += T.connect_times_ms(d.connect, d.close, CONNECTS, args.max_seconds)
+                runs[mode].append(run_once("dcli " + mode, drivers[mode], args, r))
     print()
     meds = {m: medians(runs[m]) for m in T.MODES}
     for m in T.MODES:
@@ -560,17 +460,58 @@ def tls_runs(args, workdir, servers):
         name = _base(p["phase"])
         if name in PIPELINED:
             rows.append(T.Row(p["phase"], "throughput", p["ops_per_s"], t["ops_per_s"], "ops/s"))
+        elif name == "connect":
+            rows.append(T.Row("connect, first answer", "info", p["p50_ms"], t["p50_ms"], "ms"))
         elif "p50_ms" in p:
             rows.append(T.Row(p["phase"] + " p50", "latency", p["p50_ms"], t["p50_ms"], "ms", name.startswith("sync-")))
         per_op = {m: T.median(1e6 * (x[i]["client_cpu_s"] + x[i].get("server_cpu_s", 0.0)) / x[i]["ops"]
                               for x in runs[m]) for m in T.MODES}
         cpu.append(T.Row(p["phase"], "info", per_op["plaintext"], per_op["tls"], "us/op"))
-    rows.append(T.Row("connect, first answer", "info", T.median(connects["plaintext"]),
-                      T.median(connects["tls"]), "ms"))
     verdicts = T.print_comparison(rows, args.repeat)
     T.print_table("CPU per operation, client + server, medians (what each message costs)", cpu)
-    print("connect: %d client starts per run and server (median of all)" % CONNECTS)
-    return dict(runs=runs, connect_ms=connects, verdicts=verdicts)
+    print("connect: %d client starts per run and server (p50 of each run, median over the runs)" % CONNECTS)
+    return dict(runs=runs, verdicts=verdicts)
+
+
+def start_systems(args, workdir, servers):
+    """{run label: Driver} in the order the runs alternate, and ZooKeeper's label (None if not run):
+    dcli through CoordClient; dcli's ZooKeeper port and ZooKeeper, each through kazoo."""
+    try:
+        import kazoo
+    except ImportError:
+        kazoo = None
+    want_zk_port = kazoo is not None and not args.no_zk_protocol
+    systems, zk_label = {}, None
+    if args.server:
+        systems["dcli"] = Driver("coordclient", args.server, None)
+        print("dcli: server at %s (not started here)" % args.server)
+        zk_port = args.zk_server if want_zk_port else None
+    else:
+        s = start_dcli(workdir, zk_listen="127.0.0.1:0" if want_zk_port else "none")
+        servers.append(s)
+        systems["dcli"] = Driver("coordclient", s.address, s.pid)
+        print("dcli: started server pid %d on %s, data in %s (fsync always)" % (s.pid, s.address, workdir))
+        zk_port = s.zk_address or None
+    if zk_port:
+        systems["dcli-zk"] = Driver("kazoo", zk_port, systems["dcli"].server_pid)
+        print("dcli-zk: the same server's ZooKeeper protocol on %s, through kazoo %s" % (zk_port, kazoo.__version__))
+    elif args.no_zk_protocol or args.server:
+        print("dcli-zk: not measured (%s)" % ("--no-zk-protocol" if args.no_zk_protocol else "no --zk-server"))
+    else:
+        print("dcli-zk: not measured: kazoo is not installed")
+    if not args.no_zookeeper:
+        found = find_zookeeper()
+        if found and kazoo:
+            z = start_zookeeper(found, workdir)
+            servers.append(z)
+            systems["zookeeper"] = Driver("kazoo", z.address, z.pid)
+            zk_label = "ZooKeeper %s through kazoo %s (measured now, same machine)" % (
+                zookeeper_version(int(z.address.rsplit(":", 1)[1])), kazoo.__version__)
+            print("zookeeper: started pid %d on %s (%s)" % (z.pid, z.address, " ".join(map(str, found))))
+        else:
+            why = "ZooKeeper (Debian package `zookeeper`)" if not found else "kazoo"
+            print("zookeeper: not measured: %s is not installed" % why)
+    return systems, zk_label
 
 
 def _raise_interrupt(signum, frame):
@@ -592,53 +533,35 @@ def main(argv=None):
             if args.json:
                 Path(args.json).write_text(json.dumps(report, indent=1))
             return 0
-        if args.server:
-            dcli = Driver("dcli", args.server, None)
-            print("dcli: server at %s (not started here)" % args.server)
-        else:
-            s = start_dcli(workdir)
-            servers.append(s)
-            dcli = Driver("dcli", s.address, s.pid)
-            print("dcli: started server pid %d on %s, data in %s (fsync always)" % (s.pid, s.address, workdir))
-        zk_driver, found, kazoo_ok = None, None, False
-        if not args.no_zookeeper:
-            found = find_zookeeper()
-            try:
-                import kazoo
-                kazoo_ok = True
-            except ImportError:
-                pass
-            if found and kazoo_ok:
-                z = start_zookeeper(found, workdir)
-                servers.append(z)
-                zk_driver = Driver("zookeeper", z.address, z.pid)
-                zk_label = "ZooKeeper %s through kazoo %s (measured now, same machine)" % (
-                    zookeeper_version(int(z.address.rsplit(":", 1)[1])), kazoo.__version__)
-                print("zookeeper: started pid %d on %s (%s)" % (z.pid, z.address, " ".join(map(str, found))))
-            else:
-                why = "ZooKeeper (Debian package `zookeeper`)" if not found else "kazoo"
-                print("zookeeper: not measured: %s is not installed" % why)
+        systems, zk_label = start_systems(args, workdir, servers)
         sys.stdout.flush()
-        # runs alternate between the systems, so drift on the machine hits both alike
-        dcli_runs, zk_runs = [], [] if zk_driver else None
+        # runs alternate between the systems, so drift on the machine hits them all alike
+        runs = {name: [] for name in systems}
         for r in range(args.repeat):
-            dcli_runs.append(run_once("dcli", dcli, args, r))
-            if zk_driver:
-                zk_runs.append(run_once("zookeeper", zk_driver, args, r))
-        report["dcli"], report["zookeeper"] = dcli_runs, zk_runs
+            for name, driver in systems.items():
+                runs[name].append(run_once(name, driver, args, r))
+        report.update((k.replace("-", "_"), v) for k, v in runs.items())
+        report.setdefault("zookeeper", None)
         print()
-        dcli_meds = medians(dcli_runs)
-        print_medians("dcli", dcli_meds, args.repeat)
-        if zk_runs:
-            zk_meds = medians(zk_runs)
-            print_medians("zookeeper", zk_meds, args.repeat)
-            print_machine_check(zk_meds)
+        meds = {name: medians(rs) for name, rs in runs.items()}
+        for name, m in meds.items():
+            print_medians(name, m, args.repeat)
+        if "zookeeper" in meds:
+            print_machine_check(meds["zookeeper"])
+            zk_meds = meds["zookeeper"]
         else:
             zk_meds = [dict(phase=k, **v) for k, v in REFERENCE.items()]
             zk_label = ("RECORDED reference figures (shared/reference/zookeeper.md §7.3: ZooKeeper 3.8.0, "
                         "kazoo 2.11.0, median of 3 runs on the 2-core build machine), NOT measured now")
-        report["verdicts"] = print_comparison(dcli_meds, zk_meds, zk_label)
-        if zk_runs and (args.n < 5000 or args.m < 20000):
+        report["verdicts"] = print_comparison(meds["dcli"], zk_meds, "dcli vs %s" % zk_label)
+        if "dcli-zk" in meds:
+            report["zk_protocol_verdicts"] = print_comparison(
+                meds["dcli-zk"], zk_meds, "dcli's ZooKeeper protocol through kazoo vs %s" % zk_label,
+                names=("dcli-zk", "ZK"), targets=ZK_PROTOCOL_TARGETS, issue="issue 18")
+            print_comparison(meds["dcli-zk"], meds["dcli"],
+                             "dcli's ZooKeeper protocol through kazoo vs dcli's gRPC through CoordClient (same server)",
+                             names=("dcli-zk", "gRPC"), targets=None)
+        if "zookeeper" in meds and (args.n < 5000 or args.m < 20000):
             print("note: with --n below 5000 or --m below 20000 ZooKeeper's JVM is still warming up (JIT); "
                   "its figures, and so the ratios, are not comparable with the reference's")
         if args.json:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import os
 import statistics
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,21 +64,6 @@ def client_tls(cacert: str | None):
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-
-
-def connect_times_ms(connect, close, count: int, max_seconds: float) -> list[float]:
-    """Milliseconds to open a client and have its first answer, `count` times (fewer if
-    max_seconds runs out): the cost of a connection, the TLS handshake included."""
-    out: list[float] = []
-    end = time.perf_counter() + max_seconds
-    for _ in range(count):
-        t0 = time.perf_counter()
-        client = connect()
-        out.append((time.perf_counter() - t0) * 1e3)
-        close(client)
-        if time.perf_counter() > end:
-            break
-    return out
 
 
 @dataclass
