@@ -45,7 +45,8 @@ from dcli_server.node import Conn, CoordNode, InTurn
 log = logging.getLogger("dcli.server.zk")
 limited = RateLimitedLog(log)
 
-HANDSHAKE_TIMEOUT_S = 30.0      # a connection that sends no ConnectRequest in this long is closed
+HANDSHAKE_TIMEOUT_S = 30.0
+READ_CHUNK = 64 * 1024      # a connection that sends no ConnectRequest in this long is closed
 NOTIFICATION = rec.ReplyHeader(xid=-1, zxid=-1, err=0)
 SYNC_CONNECTED = 3
 PING_XID, AUTH_XID, SET_WATCHES_XID = -2, -4, -8
@@ -168,17 +169,6 @@ class _Connection:
     def _bad(self, what: str) -> None:
         limited.warning(f"bad:{self.host}", "ZooKeeper client %s: %s, closing the connection", self.host, what)
 
-    async def _packet(self) -> bytes | None:
-        head = await self.reader.readexactly(4)
-        length = int.from_bytes(head, "big", signed=True)
-        if not 0 <= length <= self.listener.max_buffer:
-            # ZooKeeper's "Len error": the connection is closed before the body is read
-            self._bad(f"packet length {length} outside 0..{self.listener.max_buffer} (jute.maxbuffer)")
-            return None
-        self.listener.received += 1
-        self.received += 1
-        return await self.reader.readexactly(length)
-
     async def run(self) -> None:
         head = await asyncio.wait_for(self.reader.readexactly(4), HANDSHAKE_TIMEOUT_S)
         if head in FOUR_LETTER_WORDS:
@@ -229,25 +219,56 @@ class _Connection:
     # ---- requests ----
 
     async def _read(self) -> None:
+        """Read what the client sends, and hand every complete request of a read to the node at
+        once (a pipelining client's requests then cost the node one pass, not one each)."""
         conn, node = self.conn, self.node
         limit = node.config.limits.max_outstanding_per_session
+        buffered = bytearray()
         try:
             while not conn.closed:
                 while conn.outstanding >= limit and not conn.closed:
                     conn.room.clear()       # back-pressure, as ZooKeeper's globalOutstandingLimit
                     await conn.room.wait()
-                packet = await self._packet()
-                if packet is None or conn.closed:
+                chunk = await self.reader.read(READ_CHUNK)
+                if not chunk or conn.closed:
                     break
-                if not self._take(packet):
+                buffered += chunk
+                batch: list = []
+                ok = self._frames(buffered, batch)
+                if batch:
+                    node.submit(conn, batch)
+                if not ok:
                     break
-        except (asyncio.IncompleteReadError, ConnectionError):
+        except ConnectionError:
             pass        # the client went away; the session lives until its timeout
         self._failed = self._failed or "closed"
         conn.wake.set()
 
-    def _take(self, packet: bytes) -> bool:
-        """Decode one request and hand it to the node; False: the connection must close."""
+    def _frames(self, buffered: bytearray, batch: list) -> bool:
+        """Take the complete packets off `buffered` into `batch`; False: close the connection.
+        What stays buffered is at most one packet's length (jute.maxbuffer) plus one read."""
+        at = 0
+        try:
+            while len(buffered) - at >= 4:
+                length = int.from_bytes(buffered[at:at + 4], "big", signed=True)
+                if not 0 <= length <= self.listener.max_buffer:
+                    # ZooKeeper's "Len error": the connection is closed, the body never read
+                    self._bad(f"packet length {length} outside 0..{self.listener.max_buffer} (jute.maxbuffer)")
+                    return False
+                if len(buffered) - at - 4 < length:
+                    break
+                packet = bytes(buffered[at + 4:at + 4 + length])
+                at += 4 + length
+                self.listener.received += 1
+                self.received += 1
+                if not self._take(packet, batch):
+                    return False
+            return True
+        finally:
+            del buffered[:at]
+
+    def _take(self, packet: bytes, batch: list) -> bool:
+        """Decode one request into `batch`, the node's requests; False: the connection must close."""
         r = Reader(packet)
         try:
             header = rec.RequestHeader.read(r)
@@ -279,12 +300,12 @@ class _Connection:
                 own = next(self._ids)
                 request.xid = own
                 self._waiting[own] = (xid, gathered, index)
-            self.node.submit(self.conn, op.requests)
+            batch.extend(op.requests)
             return True
         own = next(self._ids)
         op.request.xid = own
         self._waiting[own] = (xid, op, None)
-        self.node.submit(self.conn, [op.request])
+        batch.append(op.request)
         return True
 
     def _check_watches(self, record) -> Op:
