@@ -12,7 +12,7 @@ from dcli.wire import zk_records as rec
 from dcli.wire.jute import Reader
 from dcli.wire.zk_protocol import OpCode
 from tests.conformance.raw_client import RawSession
-from tests.conformance.transcript import Normaliser, Transcript, differences
+from tests.conformance.transcript import Events, Normaliser, Transcript
 from tests.conformance.test_zk_back_to_back import OPEN_ACL, back_to_back, children
 
 SEED = 18
@@ -152,3 +152,39 @@ def random_stream(connect, address, root):
 
 def test_a_random_request_stream_op_by_op(addresses, connect, root):
     back_to_back(addresses, connect, root, random_stream)
+
+
+def session_timeouts(connect, address, root):
+    out = []
+    for asked in (1, 3_999, 4_000, 10_000, 40_000, 40_001, 1_000_000):
+        s = RawSession(address, timeout_ms=asked)
+        out.append((asked, s.connect_response.timeOut, s.connect_response.protocolVersion,
+                    len(s.connect_response.passwd)))
+        s.close()
+    return out
+
+
+def test_session_timeout_negotiation(addresses, connect, root):
+    """tickTime 2000 on the reference: ZooKeeper's defaults are 2 and 20 ticks (4 s .. 40 s)."""
+    back_to_back(addresses, connect, root, session_timeouts)
+
+
+def abandoned_session(connect, address, root):
+    watcher = connect(address)
+    t = Transcript(watcher, "watcher")
+    t.do("create root", watcher.create, root)
+    s = RawSession(address, timeout_ms=4_000)
+    t.norm.sessions[s.session_id] = "abandoned"
+    s.send(s.request(1, OpCode.CREATE, rec.CreateRequest(f"{root}/e", b"", OPEN_ACL, 1)))
+    t.note("ephemeral created", [f[:3] for f in s.frames_until({1})][0][2])
+    t.do("owner of the ephemeral", lambda: watcher.exists(f"{root}/e").ephemeralOwner and "set")
+    gone = Events()
+    t.do("watch it", watcher.exists, f"{root}/e", watch=gone.to("exists e"))
+    s.sock.close()                      # no closeSession: the session has to expire
+    t.note("deleted on expiry", gone.wait(1, timeout=30))
+    t.do("children", children, watcher, root)
+    return t.steps
+
+
+def test_an_abandoned_session_expires_and_its_ephemeral_goes(addresses, connect, root):
+    back_to_back(addresses, connect, root, abandoned_session)
