@@ -77,6 +77,7 @@ def sequential_names(connect, address, root):
     t.do("no prefix", me.create, f"{root}/", b"", sequence=True)
     t.do("delete plain", me.delete, f"{root}/plain")
     t.do("delete seq 1", me.delete, f"{root}/s-0000000000")
+    t.do("stat root after 5 creates, 2 deletes", me.exists, root)
     t.do("seq after 2 deletes", me.create, f"{root}/s-", b"", sequence=True)
     t.do("ephemeral seq after deletes", me.create, f"{root}/e-", b"", sequence=True, ephemeral=True)
     t.do("stat root", me.exists, root)
