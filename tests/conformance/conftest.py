@@ -21,6 +21,10 @@ def zookeeper(tmp_path_factory):
     if why:
         pytest.skip(why)
     srv = reference_zk.start(tmp_path_factory.mktemp("zookeeper"))
+    version = reference_zk.version(srv)
+    if not version.startswith("3.8."):
+        srv.stop()
+        pytest.skip(f"the reference is ZooKeeper 3.8; this one is {version!r}")
     yield srv
     srv.stop()
 

@@ -12,7 +12,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from benchmarks.coord import Server, find_zookeeper, four_letter, free_port
+from benchmarks.coord import Server, find_zookeeper, four_letter, free_port, zookeeper_version
 
 START_TIMEOUT_S = 60.0
 ZKCLI = Path("/usr/share/zookeeper/bin/zkCli.sh")
@@ -56,3 +56,8 @@ def start(workdir: Path) -> Server:
             pass
     server.stop()
     raise RuntimeError(f"ZooKeeper did not answer ruok within {START_TIMEOUT_S:.0f} s\n{server.tail()}")
+
+
+def version(server: Server) -> str:
+    """The running ZooKeeper's version, as `srvr` says it ('3.8.0')."""
+    return zookeeper_version(int(server.address.rsplit(":", 1)[1]))
