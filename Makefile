@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test proto jute completions clean
+.PHONY: run test conformance proto jute completions clean
 
 $(STAMP): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +16,16 @@ run: $(STAMP)
 	$(VENV)/bin/dcli shell --embedded
 
 test: $(STAMP)
-	$(PY) -m pytest -q -n 2 --dist loadfile --durations=25
+	$(PY) -m pytest -q -n 2 --dist loadfile --durations=25 --ignore=tests/conformance
+
+# the same client sessions against a real ZooKeeper 3.8 (Debian's zookeeper package, with java)
+# and against dcli; docs/conformance.md. Every known difference is listed as XFAIL with its values.
+conformance: $(STAMP)
+	@$(PY) -c "import kazoo" 2>/dev/null || $(PY) -m pip install -q 'kazoo>=2.10'
+	@$(PY) -c "import sys; from tests.conformance.reference_zk import missing; m = missing(); \
+	  m and print('make conformance: ' + m + ' (Debian: apt-get install zookeeper default-jre-headless)'); \
+	  sys.exit(1 if m else 0)"
+	$(PY) -m pytest -q -rxXfE -p no:cacheprovider --durations=5 tests/conformance
 
 proto: $(STAMP) jute
 	$(PY) scripts/gen_proto.py

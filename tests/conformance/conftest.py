@@ -1,0 +1,78 @@
+"""Fixtures for the conformance suite: one real ZooKeeper 3.8 and one dcli server for the whole
+run (each test works under its own root path on both), and kazoo clients of each.
+
+The suite runs with `make conformance`, not `make test`: it needs Debian's zookeeper package and
+java, and every test is skipped with the reason when they are missing.
+"""
+from __future__ import annotations
+
+import pytest
+from kazoo.client import KazooClient
+
+from tests.conformance import reference_zk
+from tests.conftest import ServerProcess
+
+CLIENT_TIMEOUT_S = 15
+
+
+@pytest.fixture(scope="session")
+def zookeeper(tmp_path_factory):
+    why = reference_zk.missing()
+    if why:
+        pytest.skip(why)
+    srv = reference_zk.start(tmp_path_factory.mktemp("zookeeper"))
+    version = reference_zk.version(srv)
+    if not version.startswith("3.8."):
+        srv.stop()
+        pytest.skip(f"the reference is ZooKeeper 3.8; this one is {version!r}")
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="session")
+def dcli(tmp_path_factory):
+    srv = ServerProcess(tmp_path_factory.mktemp("dcli") / "data",
+                        "--container-check-interval-ms", str(reference_zk.REAPER_INTERVAL_MS)).start()
+    assert srv.zk_address, "the dcli server does not serve ZooKeeper's protocol"
+    yield srv
+    srv.kill()
+
+
+@pytest.fixture(scope="session")
+def addresses(zookeeper, dcli) -> dict[str, str]:
+    """The two servers' ZooKeeper addresses, the reference first."""
+    return {"zookeeper": zookeeper.address, "dcli": dcli.zk_address}
+
+
+class Clients:
+    """kazoo clients opened for one test, all stopped at its end."""
+
+    def __init__(self):
+        self.open: list[KazooClient] = []
+
+    def __call__(self, address: str) -> KazooClient:
+        c = KazooClient(hosts=address, timeout=CLIENT_TIMEOUT_S)
+        c.start(timeout=CLIENT_TIMEOUT_S)
+        self.open.append(c)
+        return c
+
+    def close_all(self) -> None:
+        for c in self.open:
+            try:
+                c.stop()
+                c.close()
+            except Exception:          # a client a test already closed
+                pass
+
+
+@pytest.fixture
+def connect():
+    clients = Clients()
+    yield clients
+    clients.close_all()
+
+
+@pytest.fixture
+def root(request) -> str:
+    """The test's own root path, the same on both servers."""
+    return "/" + request.node.name.replace("[", "-").replace("]", "").replace("test_", "", 1)[:60]
