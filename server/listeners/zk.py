@@ -275,7 +275,11 @@ class _Connection:
             xid, opcode = header.xid, header.type
             if opcode == OpCode.AUTH:
                 return self._authenticate(rec.AuthPacket.read(r))
-            if opcode == OpCode.WHO_AM_I:
+            if opcode == OpCode.PING:
+                # answered in its turn, as ZooKeeper's pipeline does (the node's own gRPC
+                # streams have theirs answered at once); the submit itself keeps the session alive
+                op = Op(InTurn(0), fixed(Err.OK))
+            elif opcode == OpCode.WHO_AM_I:
                 op = Op(InTurn(0), lambda resp: (Err.OK, self.auth.who_am_i()))
             elif self._locked_out() and opcode not in (OpCode.PING, OpCode.CLOSE_SESSION):
                 op = Op(InTurn(0), fixed(Err.NO_AUTH))      # auth on: nothing before addauth

@@ -124,8 +124,11 @@ def create_request(opcode: int, record) -> pb.Request:
         raise ZkRefusal(Err.BAD_ARGUMENTS)
     ephemeral, sequential, container, ttl = mode
     ttl_ms = getattr(record, "ttl", -1)
-    # each mode comes only with its own opcode, as ZooKeeper's PrepRequestProcessor checks
-    if container != (opcode == OpCode.CREATE_CONTAINER) or ttl != (opcode == OpCode.CREATE_TTL):
+    if container and opcode in (OpCode.CREATE, OpCode.CREATE2):
+        container = False       # ZooKeeper 3.8 makes a plain persistent node of it, never reaped
+    # createContainer and createTTL come only with their own modes, and TTL modes only with
+    # createTTL, as ZooKeeper's PrepRequestProcessor checks
+    if (opcode == OpCode.CREATE_CONTAINER and not container) or ttl != (opcode == OpCode.CREATE_TTL):
         raise ZkRefusal(Err.BAD_ARGUMENTS)
     if ttl and not 0 < ttl_ms <= MAX_TTL_MS:
         raise ZkRefusal(Err.BAD_ARGUMENTS)

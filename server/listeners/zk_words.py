@@ -38,8 +38,21 @@ def answer_word(word: str, listener) -> bytes:
     return _ANSWERS[word](listener).encode()
 
 
+def _built() -> str:
+    """When this copy of dcli was built or installed, as ZooKeeper prints its build date."""
+    try:
+        stamp = Path(__file__).stat().st_mtime
+    except OSError:
+        stamp = 0.0
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(stamp))
+
+
 def _version(listener) -> str:
-    return f"{listener.version}-dcli, built on dcli"
+    return f"{listener.version}-dcli, built on {_built()}"
+
+
+# Java's names for the machine, as ZooKeeper's envi prints them
+_JAVA_ARCH = {"x86_64": "amd64", "AMD64": "amd64", "i686": "x86", "i386": "x86"}
 
 
 def _mode(node) -> str:
@@ -165,12 +178,23 @@ def _envi(listener) -> str:
         "Environment:",
         f"zookeeper.version={_version(listener)}",
         f"host.name={socket.gethostname()}",
-        f"os.name={platform.system()}",
-        f"os.arch={platform.machine()}",
-        f"os.version={platform.release()}",
-        f"user.dir={os.getcwd()}",
         f"python.version={platform.python_version()}",
+        f"os.name={platform.system()}",
+        f"os.arch={_JAVA_ARCH.get(platform.machine(), platform.machine())}",
+        f"os.version={platform.release()}",
+        f"user.name={_user()}",
+        f"user.home={Path.home()}",
+        f"user.dir={os.getcwd()}",
     ]) + "\n"
+
+
+def _user() -> str:
+    try:
+        import pwd
+
+        return pwd.getpwuid(os.getuid()).pw_name
+    except (ImportError, KeyError):
+        return os.environ.get("USER", "?")
 
 
 def _reset(listener, what: str) -> str:

@@ -32,7 +32,8 @@ def zookeeper(tmp_path_factory):
 @pytest.fixture(scope="session")
 def dcli(tmp_path_factory):
     srv = ServerProcess(tmp_path_factory.mktemp("dcli") / "data",
-                        "--container-check-interval-ms", str(reference_zk.REAPER_INTERVAL_MS)).start()
+                        "--container-check-interval-ms", str(reference_zk.REAPER_INTERVAL_MS),
+                        "--zk-4lw-whitelist", "*").start()      # as the reference's 4lw.commands.whitelist=*
     assert srv.zk_address, "the dcli server does not serve ZooKeeper's protocol"
     yield srv
     srv.kill()

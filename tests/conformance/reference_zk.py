@@ -12,7 +12,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from benchmarks.coord import Server, find_zookeeper, four_letter, free_port, zookeeper_version
+from benchmarks.bench_servers import Server, find_zookeeper, four_letter, free_port, zookeeper_version
 
 START_TIMEOUT_S = 60.0
 ZKCLI = Path("/usr/share/zookeeper/bin/zkCli.sh")

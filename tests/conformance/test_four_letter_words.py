@@ -10,7 +10,7 @@ import re
 import pytest
 from kazoo.client import KazooClient
 
-from benchmarks.coord import four_letter
+from benchmarks.bench_servers import four_letter
 
 FULL_VERSION = re.compile(r"^(\d+)\.(\d+)\.(\d+)-(\S+), built on (\d{4}-\d\d-\d\d \d\d:\d\d) UTC$")
 ANY_VERSION = re.compile(r"^(\d+)\.(\d+)\.(\d+)-(\S+), built on (.+)$")
@@ -54,8 +54,6 @@ def test_srvr_and_stat_have_zookeepers_lines_in_order(addresses, w):
         assert "\nMode: standalone\n" in text, (name, text)
 
 
-@pytest.mark.xfail(strict=True, reason="stat's `Clients:` section: ZooKeeper lists every connection, the "
-                   "asking one included (' /127.0.0.1:PORT[0](queued=0,recved=1,sent=0)'); dcli lists none")
 def test_stat_lists_the_connections(addresses):
     got = answers(addresses, b"stat")
     conns = {name: [line for line in text.splitlines() if line.startswith(" /")] for name, text in got.items()}
@@ -73,17 +71,11 @@ def test_envi_zookeeper_version_is_what_kazoo_parses(addresses, connect):
         assert connect(address).server_version()[:2] == (3, 8), name
 
 
-@pytest.mark.xfail(strict=True, reason="the version string's build date: ZooKeeper says '3.8.0-${mvngit.commit.id}, "
-                   "built on 2024-12-29 17:54 UTC' (srvr, stat, envi: 'built on yyyy-MM-dd HH:mm UTC'); dcli says "
-                   "'3.8.4-dcli, built on dcli'")
 def test_the_version_string_has_a_build_date(addresses):
     for name, text in answers(addresses, b"srvr").items():
         assert FULL_VERSION.match(version_of(text)), (name, version_of(text))
 
 
-@pytest.mark.xfail(strict=True, reason="envi's runtime-independent lines: ZooKeeper has user.name, user.home and "
-                   "user.dir and says os.arch=amd64 (Java's name) on this machine; dcli has no user.* lines and "
-                   "says os.arch=x86_64")
 def test_envi_has_zookeepers_host_and_os_lines(addresses):
     got = answers(addresses, b"envi")
     envi = {name: dict(line.split("=", 1) for line in text.splitlines()[1:] if "=" in line)

@@ -319,9 +319,6 @@ def container_through_create(connect, address, root):
     return t.steps
 
 
-@pytest.mark.xfail(strict=True, reason="ZooKeeper 3.8.0 accepts CreateMode CONTAINER (flags 4) through a "
-                   "plain create (opcode 1) and create2 (15) and makes a persistent node (never reaped); "
-                   "dcli answers BADARGUMENTS")
 def test_container_mode_through_plain_create(addresses, connect, root):
     back_to_back(addresses, connect, root, container_through_create)
 
