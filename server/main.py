@@ -102,6 +102,7 @@ class Services:
                 await peers.close()
                 raise OSError(f"peer address {settings.peer_listen}: {e.strerror or e}") from None
         node = CoordNode(config, transport=peers.raft if peers else None, channel=peers)
+        node.super_digest = settings.zk_super_digest
         if peers is not None:
             peers.attach(node)
         try:

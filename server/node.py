@@ -31,14 +31,14 @@ from dcli.v1 import cluster_pb2 as cpb
 from dcli.v1 import coord_pb2 as pb
 from dcli.v1 import coordlog_pb2 as logpb
 from dcli.v1 import peer_pb2 as ppb
-from dcli.wire.errors import (ConnectionLossError, DcliError, MarshallingError,
+from dcli.wire.errors import (AuthenticationFailedError, ConnectionLossError, DcliError, MarshallingError,
                               SessionExpiredError, SystemError_, TooFarBehindError)
 from dcli_server.cluster.forward import ForwardChannel, ForwardLink, ForwardServer, PeerChannel
 from dcli_server.cluster.transport import RaftTransport
 from dcli_server.cluster.replica import Replica, ReplicaConfig
 from dcli_server.consensus import (NONE, ConfChange, Entry, EntryType, ProposalDropped,
                                    Role, Snapshot, SoftState)
-from dcli_server.coord import Coordinator, Limits
+from dcli_server.coord import Coordinator, Limits, acl
 from dcli_server.storage import DataDirLock, FsyncMode
 
 log = logging.getLogger("dcli.server")
@@ -130,6 +130,7 @@ class CoordNode:
         """`transport` carries Raft's messages and `channel` forwarded requests to the other
         nodes (the peer listener's); a node alone has neither."""
         self.config = config
+        self.super_digest: str | None = None     # ZooKeeper's superDigest (--zk-super-digest)
         self._lock = DataDirLock(config.data_dir)
         self.replica = Replica(
             ReplicaConfig(node_id=config.node_id, peers=dict(config.peers) or {config.node_id: config.name},
@@ -315,7 +316,7 @@ class CoordNode:
         since = self._leaderless_since
         return since is None or time.monotonic() - since < LEADERLESS_S
 
-    async def connect(self, msg: pb.Connect) -> tuple[Conn, pb.Connected, int]:
+    async def connect(self, msg: pb.Connect, peer_host: str = "") -> tuple[Conn, pb.Connected, int]:
         """Open or resume the session a stream asks for: (conn, the answer, the index the answer
         may leave at). Raises DcliError when it cannot."""
         if not self.serving():
@@ -339,6 +340,9 @@ class CoordNode:
             c = self.coordinator
         conn = Conn(sid)
         conn.wait_zxid = gate           # opened by the leader: nothing runs here before it is applied
+        conn.auth_ids = [("ip", peer_host)] if peer_host else []
+        for body in msg.auth[:acl.MAX_IDS]:          # the client's addauths, sent again on a reconnect
+            acl.add_auth(conn.auth_ids, body.scheme, body.auth, self.super_digest)
         self._conns[sid] = conn
         if msg.session_id:
             c.set_watches(sid, msg.last_zxid_seen, list(msg.data_watches), list(msg.exist_watches),
@@ -383,13 +387,21 @@ class CoordNode:
         c.touch(sid)
         self._alive.add(sid)
         for req in requests:
-            if req.WhichOneof("op") == "ping":
+            if req.WhichOneof("op") == "add_auth":
+                # ZooKeeper's addauth: the stream's ids change now, its answer comes in turn
+                conn.pending.append(InTurn(req.xid, self._add_auth(conn, req.add_auth)))
+            elif req.WhichOneof("op") == "ping":
                 # a heartbeat carries no state: it is answered at once, not behind the session's
                 # queued requests, so a long backlog does not look like a dead connection
                 conn.outbox.append((0, pb.ServerItem(response=self._handle(conn.session_id, req))))
             else:
                 conn.pending.append(req)
         self._pump(conn)
+
+    def _add_auth(self, conn: Conn, body: pb.AddAuthRequest) -> DcliError | None:
+        if acl.add_auth(conn.auth_ids, body.scheme, body.auth, self.super_digest):
+            return None
+        return AuthenticationFailedError("", f"Authentication is not valid : {body.scheme} (digest or ip)")
 
     def _pump(self, conn: Conn) -> None:
         """Execute the session's requests in order, as far as the node can now."""

@@ -5,7 +5,6 @@ a session and close it at the end (so an ephemeral made by `create -e` goes at o
 """
 from __future__ import annotations
 
-import contextlib
 import os
 import subprocess
 import sys
@@ -16,7 +15,9 @@ from typing import Optional
 import typer
 
 from dcli.cli.common import DialTimeoutOption, ServerOption, WriteOutOption, apply_options, settings
-from dcli.output.zk import printer_for
+from dcli.cli.zk_acl import USAGE as ACL_USAGE
+from dcli.cli.zk_acl import parse_acl, register_acl_commands
+from dcli.cli.zk_session import PathArg, parse_version, printer, session
 from dcli.wire import errors
 from dcli.wire.paths import validate_path
 
@@ -41,6 +42,7 @@ USAGE = {
     "stat": "stat [-w] path",
     "sync": "sync path",
     "watch": "watch [--recursive] path [-- cmd ...]",
+    **ACL_USAGE,
 }
 
 
@@ -49,28 +51,6 @@ def zk_options(ctx: typer.Context, server: Optional[str] = ServerOption,
                write_out: Optional[str] = WriteOutOption,
                dial_timeout: Optional[float] = DialTimeoutOption) -> None:
     apply_options(ctx, server, write_out, dial_timeout)
-
-
-@contextlib.contextmanager
-def session(ctx: typer.Context, default_watcher=None):
-    """The session a command runs in: the shell's when there is one, else its own, closed at the
-    end (so a one-shot `create -e` leaves nothing behind)."""
-    s = settings(ctx)
-    if s.client is not None:
-        yield s.client
-        return
-    from dcli.client import CoordClient
-
-    client = CoordClient(s.resolved_server(), dial_timeout=s.dial_timeout, default_watcher=default_watcher)
-    client.start()
-    try:
-        yield client
-    finally:
-        client.close()
-
-
-def printer(ctx: typer.Context):
-    return printer_for(settings(ctx).resolved_write_out())
 
 
 def read_data(data: Optional[str], data_file: Optional[Path]) -> bytes | None:
@@ -115,13 +95,6 @@ def watch_for(ctx: typer.Context, watch: bool):
     return waiter, waiter
 
 
-def _complete_path(ctx: typer.Context, incomplete: str) -> list[str]:
-    from dcli.cli.complete import znode_paths
-
-    return znode_paths(ctx, None, incomplete)
-
-
-PathArg = typer.Argument(..., metavar="PATH", autocompletion=_complete_path)
 
 TimeoutOption = typer.Option(None, "--timeout", metavar="SECONDS",
                              help="With -w: stop waiting for the event after this long (exit 5).")
@@ -131,12 +104,13 @@ DataFileOption = typer.Option(None, "--data-file", metavar="FILE", help="Read th
 @app.command("create")
 def create(ctx: typer.Context, path: str = PathArg,
            data: Optional[str] = typer.Argument(None),
+           acl: Optional[str] = typer.Argument(None, help="scheme:id:perms[,...], e.g. world:anyone:r"),
            sequential: bool = typer.Option(False, "-s", help="Sequential: append a 10-digit counter."),
            ephemeral: bool = typer.Option(False, "-e", help="Ephemeral: deleted when the session ends."),
            container: bool = typer.Option(False, "-c", help="Container: deleted once its last child goes."),
            ttl: Optional[str] = typer.Option(None, "-t", metavar="TTL", help="TTL node: milliseconds."),
            data_file: Optional[Path] = DataFileOption) -> None:
-    """Create a znode: create [-s] [-e] [-c] [-t ttl] path [data]"""
+    """Create a znode: create [-s] [-e] [-c] [-t ttl] path [data] [acl]"""
     ttl_ms = 0
     if ttl is not None:
         try:
@@ -151,9 +125,10 @@ def create(ctx: typer.Context, path: str = PathArg,
             raise errors.UsageError(f"ttl must be positive and cannot be larger than: {MAX_TTL}")
     validate_path(path, sequential=sequential)
     value = read_data(data, data_file)
+    entries = parse_acl(acl) if acl is not None else None
     with session(ctx) as zk:
         made = zk.create(path, value, ephemeral=ephemeral, sequence=sequential, container=container,
-                         ttl=ttl_ms, include_stat=True)
+                         ttl=ttl_ms, include_stat=True, acl=entries)
     printer(ctx).created(*made)
 
 
@@ -187,18 +162,6 @@ def set_(ctx: typer.Context, path: str = PathArg, data: Optional[str] = typer.Ar
     with session(ctx) as zk:
         st = zk.set(path, value, v)
     printer(ctx).set(path, st, stat)
-
-
-def parse_version(version: Optional[str]) -> int:
-    if version is None:
-        return -1
-    try:
-        v = int(version)
-    except ValueError:
-        raise errors.UsageError(f"version must be an integer: {version}") from None
-    if not -1 <= v <= 2**31 - 1:
-        raise errors.UsageError(f"version out of range: {version}")
-    return v
 
 
 @app.command("delete")
@@ -423,3 +386,6 @@ def version() -> None:
     from importlib.metadata import version as v
 
     print(f"dcli CLI version: {v('dcli')}")
+
+
+register_acl_commands(app)

@@ -2,9 +2,10 @@
 broker's Producer and Admin, and the key-value store's KVClient (imported on first use: a
 coordination-only program never loads them)."""
 from dcli.client.coord import CoordClient, Transaction
-from dcli.client.types import ConnState, EventType, KeeperState, Stat, WatchedEvent
+from dcli.client.types import ACL, OPEN_ACL_UNSAFE, READ_ACL_UNSAFE, ConnState, EventType, KeeperState, Stat, WatchedEvent
 
-__all__ = ["CoordClient", "Transaction", "ConnState", "EventType", "KeeperState", "Stat", "WatchedEvent",
+__all__ = ["CoordClient", "Transaction", "ACL", "OPEN_ACL_UNSAFE", "READ_ACL_UNSAFE", "ConnState", "EventType",
+           "KeeperState", "Stat", "WatchedEvent",
            "Producer", "RecordMetadata", "Admin", "Consumer", "ConsumerRecord", "KVClient"]
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 from concurrent.futures import Future
 
 from dcli.client.session import SessionIO
-from dcli.client.types import ConnState, KeeperState, Stat, WatchedEvent
+from dcli.client.types import ACL, ConnState, KeeperState, Stat, WatchedEvent
 from dcli.v1 import coord_pb2 as pb
 from dcli.wire import errors
 from dcli.wire.paths import parent_of, validate_path
@@ -125,10 +125,10 @@ class CoordClient:
     # ---- writes ----
 
     def create_async(self, path: str, value=None, *, ephemeral=False, sequence=False,
-                     container=False, ttl: int = 0, include_stat=False) -> Future:
+                     container=False, ttl: int = 0, include_stat=False, acl=None) -> Future:
         validate_path(path, sequential=sequence)
         req = pb.Request(create=pb.CreateRequest(path=path, ephemeral=ephemeral, sequential=sequence,
-                                                 container=container, ttl_ms=int(ttl)))
+                                                 container=container, ttl_ms=int(ttl), acl=_acl(acl)))
         data = _bytes(value)
         if data is not None:
             req.create.data = data
@@ -139,10 +139,11 @@ class CoordClient:
         return self._io.submit(req, reply)
 
     def create(self, path: str, value=None, *, ephemeral=False, sequence=False, container=False,
-               ttl: int = 0, makepath=False, include_stat=False):
-        """Create a znode; returns its actual path (with the sequence suffix)."""
+               ttl: int = 0, makepath=False, include_stat=False, acl=None):
+        """Create a znode; returns its actual path (with the sequence suffix). `acl`: a list of
+        ACL (default: world:anyone with every permission)."""
         kw = dict(ephemeral=ephemeral, sequence=sequence, container=container, ttl=ttl,
-                  include_stat=include_stat)
+                  include_stat=include_stat, acl=acl)
         try:
             return self.create_async(path, value, **kw).result()
         except errors.NoNodeError:
@@ -276,6 +277,37 @@ class CoordClient:
     def get_ephemerals(self, prefix: str = "/") -> list[str]:
         return self.get_ephemerals_async(prefix).result()
 
+    # ---- ACLs and who we are (ZooKeeper's addauth, getACL, setACL, whoAmI) ----
+
+    def add_auth_async(self, scheme: str, credential: str | bytes) -> Future:
+        """ZooKeeper's addauth: `digest`, `user:password` (the ACL id digest:user:hash), or
+        `ip`. Kept for the session: sent again on every reconnect."""
+        raw = credential.encode() if isinstance(credential, str) else bytes(credential)
+        self._io.auth.append((scheme, raw))
+        return self._io.submit(pb.Request(add_auth=pb.AddAuthRequest(scheme=scheme, auth=raw)),
+                               lambda r: _check(r) and None)
+
+    def add_auth(self, scheme: str, credential: str | bytes) -> None:
+        return self.add_auth_async(scheme, credential).result()
+
+    def get_acls(self, path: str) -> tuple[list[ACL], Stat]:
+        validate_path(path)
+        req = pb.Request(get_acl=pb.GetAclRequest(path=path))
+        return self._io.submit(req, lambda r: (
+            [ACL(a.perms, a.scheme, a.id) for a in _check(r).acl.acl], Stat.from_proto(r.acl.stat)),
+            idempotent=True).result()
+
+    def set_acls(self, path: str, acl, version: int = -1) -> Stat:
+        validate_path(path)
+        req = pb.Request(set_acl=pb.SetAclRequest(path=path, acl=_acl(acl) or [], version=version))
+        return self._io.submit(req, lambda r: Stat.from_proto(_check(r).stat)).result()
+
+    def whoami(self) -> list[tuple[str, str]]:
+        """The ids the server holds for this session's stream: (scheme, user) pairs."""
+        return self._io.submit(pb.Request(who_am_i=pb.WhoAmIRequest()),
+                               lambda r: [(i.scheme, i.user) for i in _check(r).who_am_i.ids],
+                               idempotent=True).result()
+
     def get_all_children_number_async(self, path: str) -> Future:
         validate_path(path)
         req = pb.Request(get_all_children_number=pb.GetAllChildrenNumberRequest(path=path))
@@ -356,6 +388,13 @@ class CoordClient:
                 raise err
             return results
         return self._io.submit(req, reply)
+
+
+def _acl(acl) -> list[pb.Acl]:
+    """ACL entries for a request; None: the server's default (world:anyone, every permission)."""
+    if acl is None:
+        return []
+    return [pb.Acl(perms=a.perms, scheme=a.scheme, id=a.id) for a in acl]
 
 
 def _multi_result(sub: pb.Response):

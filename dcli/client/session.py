@@ -93,6 +93,7 @@ class SessionIO:
         self.server = ""                      # the address we are connected to
         self.state: ConnState | None = None
         self.watches = WatchRegistry()
+        self.auth: list[tuple[str, bytes]] = []   # addauths: sent again with every connect
         self.events = EventThread()
         self._listeners: list = []
         self._cv = threading.Condition()
@@ -295,7 +296,8 @@ class SessionIO:
             session_id=self.session_id, password=self.password,
             timeout_ms=self.timeout_ms or self.requested_timeout_ms, last_zxid_seen=self.last_zxid,
             data_watches=w["data"], exist_watches=w["exist"], child_watches=w["child"],
-            persistent_watches=w["persistent"], persistent_recursive_watches=w["recursive"]))
+            persistent_watches=w["persistent"], persistent_recursive_watches=w["recursive"],
+            auth=[pb.AddAuthRequest(scheme=scheme, auth=credential) for scheme, credential in self.auth]))
 
     def _stream_once(self, dial_deadline: float | None) -> None:
         server = self.servers[self._server_index]

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from dcli.v1 import coord_pb2 as pb
+from dcli.wire import errors
 
 
 class ConnState(str, Enum):
@@ -57,6 +58,46 @@ class WatchedEvent:
     def __str__(self) -> str:   # zkCli's line
         path = "null" if self.path is None else self.path     # Java's null, as zkCli prints it
         return f"WatchedEvent state:{self.state.value} type:{self.type.value} path:{path}"
+
+
+PERMS = (("c", 4), ("d", 8), ("r", 1), ("w", 2), ("a", 16))      # zkCli's letters, in its order
+
+
+@dataclass(frozen=True, slots=True)
+class ACL:
+    """One entry of a znode's ACL: permissions (READ 1, WRITE 2, CREATE 4, DELETE 8, ADMIN 16)
+    for an id of a scheme (world:anyone, digest:user:hash, ip:addr[/bits], auth:)."""
+
+    perms: int
+    scheme: str
+    id: str
+
+    @property
+    def perm_letters(self) -> str:
+        """zkCli's `cdrwa` form."""
+        return "".join(letter for letter, bit in PERMS if self.perms & bit)
+
+    @classmethod
+    def parse(cls, text: str) -> list[ACL]:
+        """zkCli's ACL syntax: `scheme:id:perms[,scheme:id:perms...]`, perms from `cdrwa`;
+        UsageError in zkCli's words for a malformed entry."""
+        out = []
+        for entry in text.split(","):
+            first, last = entry.find(":"), entry.rfind(":")
+            if first == -1 or last == first:
+                raise errors.UsageError("", f"{entry} does not have the form scheme:id:perm")
+            perms = 0
+            for letter in entry[last + 1:]:
+                bit = dict(PERMS).get(letter.lower())
+                if bit is None:
+                    raise errors.UsageError("", f"Unknown perm type: {letter}")
+                perms |= bit
+            out.append(cls(perms, entry[:first], entry[first + 1:last]))
+        return out
+
+
+OPEN_ACL_UNSAFE = [ACL(31, "world", "anyone")]
+READ_ACL_UNSAFE = [ACL(1, "world", "anyone")]
 
 
 @dataclass(frozen=True, slots=True)

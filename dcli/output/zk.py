@@ -100,6 +100,18 @@ class SimplePrinter:
     def watches_removed(self, path, kinds) -> None:
         pass
 
+    def acl(self, path, acl, stat=None) -> None:
+        for entry in acl:
+            out(f"'{entry.scheme},'{entry.id}")
+            out(f": {entry.perm_letters}")
+        if stat is not None:
+            self.stat(path, stat)
+
+    def whoami(self, ids) -> None:
+        out("Auth scheme: User")
+        for scheme, user in ids:
+            out(f"{scheme}: {user}")
+
     def event(self, event) -> None:
         out()
         out("WATCHER::")
@@ -162,6 +174,15 @@ class JsonPrinter:
 
     def watches_removed(self, path, kinds) -> None:
         self._emit({"path": path, "removed": list(kinds)})
+
+    def acl(self, path, acl, stat=None) -> None:
+        obj = {"path": path, "acl": [{"scheme": a.scheme, "id": a.id, "perms": a.perm_letters} for a in acl]}
+        if stat is not None:
+            obj["stat"] = stat_dict(stat)
+        self._emit(obj)
+
+    def whoami(self, ids) -> None:
+        self._emit({"ids": [{"scheme": scheme, "user": user} for scheme, user in ids]})
 
     def event(self, event) -> None:
         self._emit({"type": event.type.value, "state": event.state.value, "path": event.path,

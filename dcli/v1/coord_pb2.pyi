@@ -104,7 +104,7 @@ class ClientFrame(_message.Message):
     def __init__(self, connect: _Optional[_Union[Connect, _Mapping]] = ..., requests: _Optional[_Iterable[_Union[Request, _Mapping]]] = ...) -> None: ...
 
 class Connect(_message.Message):
-    __slots__ = ("session_id", "password", "timeout_ms", "last_zxid_seen", "data_watches", "exist_watches", "child_watches", "persistent_watches", "persistent_recursive_watches")
+    __slots__ = ("session_id", "password", "timeout_ms", "last_zxid_seen", "data_watches", "exist_watches", "child_watches", "persistent_watches", "persistent_recursive_watches", "auth")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     PASSWORD_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
@@ -114,6 +114,7 @@ class Connect(_message.Message):
     CHILD_WATCHES_FIELD_NUMBER: _ClassVar[int]
     PERSISTENT_WATCHES_FIELD_NUMBER: _ClassVar[int]
     PERSISTENT_RECURSIVE_WATCHES_FIELD_NUMBER: _ClassVar[int]
+    AUTH_FIELD_NUMBER: _ClassVar[int]
     session_id: int
     password: bytes
     timeout_ms: int
@@ -123,7 +124,8 @@ class Connect(_message.Message):
     child_watches: _containers.RepeatedScalarFieldContainer[str]
     persistent_watches: _containers.RepeatedScalarFieldContainer[str]
     persistent_recursive_watches: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, session_id: _Optional[int] = ..., password: _Optional[bytes] = ..., timeout_ms: _Optional[int] = ..., last_zxid_seen: _Optional[int] = ..., data_watches: _Optional[_Iterable[str]] = ..., exist_watches: _Optional[_Iterable[str]] = ..., child_watches: _Optional[_Iterable[str]] = ..., persistent_watches: _Optional[_Iterable[str]] = ..., persistent_recursive_watches: _Optional[_Iterable[str]] = ...) -> None: ...
+    auth: _containers.RepeatedCompositeFieldContainer[AddAuthRequest]
+    def __init__(self, session_id: _Optional[int] = ..., password: _Optional[bytes] = ..., timeout_ms: _Optional[int] = ..., last_zxid_seen: _Optional[int] = ..., data_watches: _Optional[_Iterable[str]] = ..., exist_watches: _Optional[_Iterable[str]] = ..., child_watches: _Optional[_Iterable[str]] = ..., persistent_watches: _Optional[_Iterable[str]] = ..., persistent_recursive_watches: _Optional[_Iterable[str]] = ..., auth: _Optional[_Iterable[_Union[AddAuthRequest, _Mapping]]] = ...) -> None: ...
 
 class Connected(_message.Message):
     __slots__ = ("session_id", "password", "timeout_ms", "zxid", "server")
@@ -158,7 +160,7 @@ class ServerItem(_message.Message):
     def __init__(self, response: _Optional[_Union[Response, _Mapping]] = ..., event: _Optional[_Union[WatchEvent, _Mapping]] = ...) -> None: ...
 
 class Request(_message.Message):
-    __slots__ = ("xid", "seq", "retry", "acked_seq", "create", "delete", "set_data", "get_data", "exists", "get_children", "sync", "multi", "get_ephemerals", "get_all_children_number", "add_watch", "remove_watches", "ping", "close_session", "check", "get_acl", "set_acl", "add_auth")
+    __slots__ = ("xid", "seq", "retry", "acked_seq", "create", "delete", "set_data", "get_data", "exists", "get_children", "sync", "multi", "get_ephemerals", "get_all_children_number", "add_watch", "remove_watches", "ping", "close_session", "check", "get_acl", "set_acl", "add_auth", "who_am_i")
     XID_FIELD_NUMBER: _ClassVar[int]
     SEQ_FIELD_NUMBER: _ClassVar[int]
     RETRY_FIELD_NUMBER: _ClassVar[int]
@@ -181,6 +183,7 @@ class Request(_message.Message):
     GET_ACL_FIELD_NUMBER: _ClassVar[int]
     SET_ACL_FIELD_NUMBER: _ClassVar[int]
     ADD_AUTH_FIELD_NUMBER: _ClassVar[int]
+    WHO_AM_I_FIELD_NUMBER: _ClassVar[int]
     xid: int
     seq: int
     retry: bool
@@ -203,7 +206,8 @@ class Request(_message.Message):
     get_acl: GetAclRequest
     set_acl: SetAclRequest
     add_auth: AddAuthRequest
-    def __init__(self, xid: _Optional[int] = ..., seq: _Optional[int] = ..., retry: _Optional[bool] = ..., acked_seq: _Optional[int] = ..., create: _Optional[_Union[CreateRequest, _Mapping]] = ..., delete: _Optional[_Union[DeleteRequest, _Mapping]] = ..., set_data: _Optional[_Union[SetDataRequest, _Mapping]] = ..., get_data: _Optional[_Union[GetDataRequest, _Mapping]] = ..., exists: _Optional[_Union[ExistsRequest, _Mapping]] = ..., get_children: _Optional[_Union[GetChildrenRequest, _Mapping]] = ..., sync: _Optional[_Union[SyncRequest, _Mapping]] = ..., multi: _Optional[_Union[MultiRequest, _Mapping]] = ..., get_ephemerals: _Optional[_Union[GetEphemeralsRequest, _Mapping]] = ..., get_all_children_number: _Optional[_Union[GetAllChildrenNumberRequest, _Mapping]] = ..., add_watch: _Optional[_Union[AddWatchRequest, _Mapping]] = ..., remove_watches: _Optional[_Union[RemoveWatchesRequest, _Mapping]] = ..., ping: _Optional[_Union[PingRequest, _Mapping]] = ..., close_session: _Optional[_Union[CloseSessionRequest, _Mapping]] = ..., check: _Optional[_Union[CheckVersionRequest, _Mapping]] = ..., get_acl: _Optional[_Union[GetAclRequest, _Mapping]] = ..., set_acl: _Optional[_Union[SetAclRequest, _Mapping]] = ..., add_auth: _Optional[_Union[AddAuthRequest, _Mapping]] = ...) -> None: ...
+    who_am_i: WhoAmIRequest
+    def __init__(self, xid: _Optional[int] = ..., seq: _Optional[int] = ..., retry: _Optional[bool] = ..., acked_seq: _Optional[int] = ..., create: _Optional[_Union[CreateRequest, _Mapping]] = ..., delete: _Optional[_Union[DeleteRequest, _Mapping]] = ..., set_data: _Optional[_Union[SetDataRequest, _Mapping]] = ..., get_data: _Optional[_Union[GetDataRequest, _Mapping]] = ..., exists: _Optional[_Union[ExistsRequest, _Mapping]] = ..., get_children: _Optional[_Union[GetChildrenRequest, _Mapping]] = ..., sync: _Optional[_Union[SyncRequest, _Mapping]] = ..., multi: _Optional[_Union[MultiRequest, _Mapping]] = ..., get_ephemerals: _Optional[_Union[GetEphemeralsRequest, _Mapping]] = ..., get_all_children_number: _Optional[_Union[GetAllChildrenNumberRequest, _Mapping]] = ..., add_watch: _Optional[_Union[AddWatchRequest, _Mapping]] = ..., remove_watches: _Optional[_Union[RemoveWatchesRequest, _Mapping]] = ..., ping: _Optional[_Union[PingRequest, _Mapping]] = ..., close_session: _Optional[_Union[CloseSessionRequest, _Mapping]] = ..., check: _Optional[_Union[CheckVersionRequest, _Mapping]] = ..., get_acl: _Optional[_Union[GetAclRequest, _Mapping]] = ..., set_acl: _Optional[_Union[SetAclRequest, _Mapping]] = ..., add_auth: _Optional[_Union[AddAuthRequest, _Mapping]] = ..., who_am_i: _Optional[_Union[WhoAmIRequest, _Mapping]] = ...) -> None: ...
 
 class CreateRequest(_message.Message):
     __slots__ = ("path", "data", "ephemeral", "sequential", "container", "ttl_ms", "acl")
@@ -313,6 +317,24 @@ class AddAuthRequest(_message.Message):
     auth: bytes
     def __init__(self, scheme: _Optional[str] = ..., auth: _Optional[bytes] = ...) -> None: ...
 
+class WhoAmIRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ClientId(_message.Message):
+    __slots__ = ("scheme", "user")
+    SCHEME_FIELD_NUMBER: _ClassVar[int]
+    USER_FIELD_NUMBER: _ClassVar[int]
+    scheme: str
+    user: str
+    def __init__(self, scheme: _Optional[str] = ..., user: _Optional[str] = ...) -> None: ...
+
+class ClientIds(_message.Message):
+    __slots__ = ("ids",)
+    IDS_FIELD_NUMBER: _ClassVar[int]
+    ids: _containers.RepeatedCompositeFieldContainer[ClientId]
+    def __init__(self, ids: _Optional[_Iterable[_Union[ClientId, _Mapping]]] = ...) -> None: ...
+
 class AclResponse(_message.Message):
     __slots__ = ("acl", "stat")
     ACL_FIELD_NUMBER: _ClassVar[int]
@@ -400,7 +422,7 @@ class Error(_message.Message):
     def __init__(self, code: _Optional[_Union[ErrorCode, str]] = ..., path: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
 class Response(_message.Message):
-    __slots__ = ("xid", "zxid", "error", "create", "stat", "get_data", "get_children", "sync", "multi", "ephemerals", "count", "empty", "remove_watches", "acl")
+    __slots__ = ("xid", "zxid", "error", "create", "stat", "get_data", "get_children", "sync", "multi", "ephemerals", "count", "empty", "remove_watches", "acl", "who_am_i")
     XID_FIELD_NUMBER: _ClassVar[int]
     ZXID_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
@@ -415,6 +437,7 @@ class Response(_message.Message):
     EMPTY_FIELD_NUMBER: _ClassVar[int]
     REMOVE_WATCHES_FIELD_NUMBER: _ClassVar[int]
     ACL_FIELD_NUMBER: _ClassVar[int]
+    WHO_AM_I_FIELD_NUMBER: _ClassVar[int]
     xid: int
     zxid: int
     error: Error
@@ -429,7 +452,8 @@ class Response(_message.Message):
     empty: Empty
     remove_watches: RemoveWatchesResponse
     acl: AclResponse
-    def __init__(self, xid: _Optional[int] = ..., zxid: _Optional[int] = ..., error: _Optional[_Union[Error, _Mapping]] = ..., create: _Optional[_Union[CreateResponse, _Mapping]] = ..., stat: _Optional[_Union[Stat, _Mapping]] = ..., get_data: _Optional[_Union[GetDataResponse, _Mapping]] = ..., get_children: _Optional[_Union[GetChildrenResponse, _Mapping]] = ..., sync: _Optional[_Union[SyncResponse, _Mapping]] = ..., multi: _Optional[_Union[MultiResponse, _Mapping]] = ..., ephemerals: _Optional[_Union[PathList, _Mapping]] = ..., count: _Optional[int] = ..., empty: _Optional[_Union[Empty, _Mapping]] = ..., remove_watches: _Optional[_Union[RemoveWatchesResponse, _Mapping]] = ..., acl: _Optional[_Union[AclResponse, _Mapping]] = ...) -> None: ...
+    who_am_i: ClientIds
+    def __init__(self, xid: _Optional[int] = ..., zxid: _Optional[int] = ..., error: _Optional[_Union[Error, _Mapping]] = ..., create: _Optional[_Union[CreateResponse, _Mapping]] = ..., stat: _Optional[_Union[Stat, _Mapping]] = ..., get_data: _Optional[_Union[GetDataResponse, _Mapping]] = ..., get_children: _Optional[_Union[GetChildrenResponse, _Mapping]] = ..., sync: _Optional[_Union[SyncResponse, _Mapping]] = ..., multi: _Optional[_Union[MultiResponse, _Mapping]] = ..., ephemerals: _Optional[_Union[PathList, _Mapping]] = ..., count: _Optional[int] = ..., empty: _Optional[_Union[Empty, _Mapping]] = ..., remove_watches: _Optional[_Union[RemoveWatchesResponse, _Mapping]] = ..., acl: _Optional[_Union[AclResponse, _Mapping]] = ..., who_am_i: _Optional[_Union[ClientIds, _Mapping]] = ...) -> None: ...
 
 class Empty(_message.Message):
     __slots__ = ()

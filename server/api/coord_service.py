@@ -94,12 +94,11 @@ class CoordinationService(pb_grpc.CoordinationServicer):
             yield pb.ServerFrame(error=BadArgumentsError("", "the first frame must carry connect").to_proto())
             return
         try:
-            conn, connected, gate = await node.connect(first.connect)
+            conn, connected, gate = await node.connect(first.connect, client_host(context.peer() or ""))
         except DcliError as e:
             await node.wait_visible(node.gate())   # e.g. the close of an expired session
             yield pb.ServerFrame(error=e.to_proto())
             return
-        conn.auth_ids = [("ip", client_host(context.peer() or ""))]     # the znodes' ACLs see its address
         # the answer leaves when the session's creation is committed and applied here
         conn.outbox.appendleft((gate, connected))
         node.submit(conn, _screen(first.requests))

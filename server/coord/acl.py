@@ -14,6 +14,8 @@ An empty list (a znode made before ACLs existed) allows everything, as in ZooKee
 """
 from __future__ import annotations
 
+import base64
+import hashlib
 import ipaddress
 from typing import Iterable, Sequence
 
@@ -36,6 +38,41 @@ def intern(acl: Iterable[tuple[int, str, str]]) -> Acl:
     if len(_interned) > 100_000:
         return key
     return _interned.setdefault(key, key)
+
+
+MAX_IDS = 64                # ids one connection may hold: addauth in a loop must not grow without end
+
+
+def digest_id(credential: bytes) -> str:
+    """ZooKeeper's DigestAuthenticationProvider.generateDigest: user:base64(sha1(user:password))."""
+    user = credential.split(b":", 1)[0].decode("utf-8", errors="replace")
+    return f"{user}:{base64.b64encode(hashlib.sha1(credential).digest()).decode()}"
+
+
+def add_auth(ids: list[tuple[str, str]], scheme: str | None, credential: bytes | None,
+             super_digest: str | None = None) -> bool:
+    """ZooKeeper's addauth on a connection's `ids` (its `ip` id first): `digest user:password`
+    adds the digest id (and `super` when it is the server's super digest), `ip` its address
+    again. False for another scheme or a malformed credential (ZooKeeper's AUTHFAILED)."""
+    if scheme == "digest" and credential and b":" in credential:
+        entries = [("digest", digest_id(credential))]
+        if super_digest is not None and entries[0][1] == super_digest:
+            entries.append(("super", ""))
+    elif scheme == "ip" and ids:
+        entries = [ids[0]]
+    else:
+        return False
+    for entry in entries:
+        if entry not in ids:
+            if len(ids) >= MAX_IDS:
+                return False
+            ids.append(entry)
+    return True
+
+
+def client_info(ids: Ids) -> list[tuple[str, str]]:
+    """whoAmI's (scheme, user) pairs: a digest shows its user name, not its hash."""
+    return [(scheme, ident.split(":", 1)[0] if scheme == "digest" else ident) for scheme, ident in ids]
 
 
 def is_super(ids: Ids) -> bool:

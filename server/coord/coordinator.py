@@ -64,7 +64,7 @@ class Coordinator:
             "get_all_children_number": self._get_all_children_number,
             "add_watch": self._add_watch, "remove_watches": self._remove_watches,
             "ping": self._ping, "close_session": self._close_session,
-            "get_acl": self._get_acl, "set_acl": self._write_one,
+            "get_acl": self._get_acl, "set_acl": self._write_one, "who_am_i": self._who_am_i,
         }
         self._ids: Ids = ()         # the caller of the request being handled (its ACL ids)
 
@@ -406,6 +406,10 @@ class Coordinator:
         path = request.get_all_children_number.path
         acl.check(self._node(path).acl, acl.READ, self._ids, path)
         response.count = self._tree.count_descendants(path)
+
+    def _who_am_i(self, session_id: int, request: pb.Request, response: pb.Response) -> None:
+        response.who_am_i.ids.extend(pb.ClientId(scheme=s, user=u) for s, u in acl.client_info(self._ids))
+        response.who_am_i.SetInParent()
 
     def _get_acl(self, session_id: int, request: pb.Request, response: pb.Response) -> None:
         """READ or ADMIN may read the list; without ADMIN a digest's hash is hidden (3.8)."""

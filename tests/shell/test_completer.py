@@ -41,7 +41,7 @@ def test_empty_line_offers_every_command(spec):
 
 
 @pytest.mark.parametrize("before, expected", [
-    ("g", ["get", "getAllChildrenNumber", "getEphemerals"]),
+    ("g", ["get", "getAcl", "getAllChildrenNumber", "getEphemerals"]),
     ("getE", ["getEphemerals"]),
     ("cl", ["close", "cluster"]),
     ("c", ["close", "cluster", "connect", "create"]),
