@@ -10,6 +10,7 @@ from pathlib import Path
 from kazoo.client import KazooClient
 
 from dcli.client import CoordClient
+from tests.waiting import eventually
 
 
 def _kazoo(hosts: str, **kwargs) -> KazooClient:
@@ -57,3 +58,29 @@ def test_every_node_serves_zookeepers_protocol_and_a_session_moves_between_them(
     finally:
         first.stop()
         first.close()
+
+
+def test_a_kazoo_session_survives_the_sigkill_of_its_node(local_cluster):
+    """kazoo with the ensemble's connect string: its node is SIGKILLed; it reconnects to another
+    node within its session timeout, keeps its session and its ephemeral, and writes on."""
+    cluster = local_cluster(3)
+    nodes = cluster.manager.nodes
+    client = _kazoo(",".join(n.zk_address for n in nodes))
+    try:
+        client.create("/survivor", b"", ephemeral=True)
+        session_id = client.client_id[0]
+        host, port = client._connection._socket.getpeername()[:2]
+        victim = next(n for n in nodes if n.zk_address == f"{host}:{port}")
+        cluster.kill(victim.id)
+        eventually(lambda: client.connected and client.exists("/survivor") is not None, 60,
+                   "kazoo back on another node with its ephemeral", errors=(Exception,))
+        assert client.client_id[0] == session_id
+        client.set("/survivor", b"after the kill")
+        other = next(n for n in nodes if n.id != victim.id)
+        with CoordClient(cluster.address(other.id)) as grpc_client:
+            grpc_client.sync("/")
+            data, stat = grpc_client.get("/survivor")
+            assert (data, stat.ephemeralOwner) == (b"after the kill", session_id)
+    finally:
+        client.stop()
+        client.close()

@@ -12,6 +12,7 @@ from dcli.client import CoordClient
 
 ROUNDS = 300
 DEADLINE_S = 60.0
+CHURN_DEADLINE_S = 20.0         # 10,000 connections, or as many as this allows on a slow machine
 OPCODES = (1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 13, 14, 15, 16, 17, 18, 19, 21, 22, 100, 101, 102, 103, 104, 105,
            106, 107, -11, 0, 999, -2**31, 2**31 - 1)
 
@@ -88,3 +89,39 @@ def test_the_zookeeper_listener_survives_random_and_mutated_packets(fresh_server
     log = fresh_server.log()
     assert "Traceback" not in log, log[-3000:]
     assert fresh_server.proc.poll() is None
+
+
+def _open_files(pid: int) -> int:
+    import os
+
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def test_ten_thousand_connections_opened_and_dropped(fresh_server):
+    """Connections that come and go (some after half a handshake) leave nothing behind: the
+    node serves on, and its open files come back to where they were."""
+    host, port = fresh_server.zk_address.rsplit(":", 1)
+    pid = fresh_server.proc.pid
+    with CoordClient(fresh_server.address) as zk:
+        zk.create("/churn-witness", b"before")
+    before = _open_files(pid)
+    started = time.monotonic()
+    deadline = started + CHURN_DEADLINE_S
+    opened = 0
+    half = struct.pack("!i", 45) + struct.pack("!iqiq", 0, 0, 10_000, 0)     # a ConnectRequest cut short
+    while opened < 10_000 and time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, int(port)), timeout=5) as s:
+                if opened % 10 == 0:
+                    s.sendall(half)
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))   # RST, no TIME_WAIT
+        except OSError:
+            pass
+        opened += 1
+    print(f"{opened} connections in {time.monotonic() - started:.1f} s")
+    assert opened >= 1_000, f"only {opened} connections within {CHURN_DEADLINE_S} s"
+    from tests.waiting import eventually
+    eventually(lambda: _open_files(pid) <= before + 5, 60, f"the node's open files back to {before}")
+    with CoordClient(fresh_server.address) as zk:
+        assert zk.get("/churn-witness")[0] == b"before"
+    assert fresh_server.proc.poll() is None and "Traceback" not in fresh_server.log()
