@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test conformance proto jute completions clean
+.PHONY: run test conformance record-zk proto jute completions clean
 
 $(STAMP): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,11 @@ conformance: $(STAMP)
 	  m and print('make conformance: ' + m + ' (Debian: apt-get install zookeeper default-jre-headless)'); \
 	  sys.exit(1 if m else 0)"
 	$(PY) -m pytest -q -rxXfE -p no:cacheprovider --durations=5 tests/conformance
+
+# ZooKeeper 3.8's answers to the conformance scenarios, written again to tests/conformance/recorded/
+# (committed; tests/integration/test_zk_recorded.py replays them against dcli in `make test`)
+record-zk: $(STAMP)
+	$(PY) -m tests.conformance.record
 
 proto: $(STAMP) jute
 	$(PY) scripts/gen_proto.py

@@ -7,12 +7,11 @@ java, and every test is skipped with the reason when they are missing.
 from __future__ import annotations
 
 import pytest
-from kazoo.client import KazooClient
 
 from tests.conformance import reference_zk
+from tests.conformance.recording import DCLI_FLAGS
+from tests.conformance.transcript import Clients
 from tests.conftest import ServerProcess
-
-CLIENT_TIMEOUT_S = 15
 
 
 @pytest.fixture(scope="session")
@@ -31,9 +30,7 @@ def zookeeper(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def dcli(tmp_path_factory):
-    srv = ServerProcess(tmp_path_factory.mktemp("dcli") / "data",
-                        "--container-check-interval-ms", str(reference_zk.REAPER_INTERVAL_MS),
-                        "--zk-4lw-whitelist", "*").start()      # as the reference's 4lw.commands.whitelist=*
+    srv = ServerProcess(tmp_path_factory.mktemp("dcli") / "data", *DCLI_FLAGS).start()
     assert srv.zk_address, "the dcli server does not serve ZooKeeper's protocol"
     yield srv
     srv.kill()
@@ -43,27 +40,6 @@ def dcli(tmp_path_factory):
 def addresses(zookeeper, dcli) -> dict[str, str]:
     """The two servers' ZooKeeper addresses, the reference first."""
     return {"zookeeper": zookeeper.address, "dcli": dcli.zk_address}
-
-
-class Clients:
-    """kazoo clients opened for one test, all stopped at its end."""
-
-    def __init__(self):
-        self.open: list[KazooClient] = []
-
-    def __call__(self, address: str) -> KazooClient:
-        c = KazooClient(hosts=address, timeout=CLIENT_TIMEOUT_S)
-        c.start(timeout=CLIENT_TIMEOUT_S)
-        self.open.append(c)
-        return c
-
-    def close_all(self) -> None:
-        for c in self.open:
-            try:
-                c.stop()
-                c.close()
-            except Exception:          # a client a test already closed
-                pass
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ import threading
 import time
 from typing import Any, Callable
 
+from kazoo.client import KazooClient
 from kazoo.exceptions import KazooException
 from kazoo.protocol.states import WatchedEvent, ZnodeStat
 
@@ -28,6 +29,7 @@ from dcli.wire.jute import Reader, encode
 STAT_FIELDS = ("czxid", "mzxid", "ctime", "mtime", "version", "cversion", "aversion", "ephemeralOwner",
                "dataLength", "numChildren", "pzxid")
 WAIT_S = 15.0
+CLIENT_TIMEOUT_S = 15
 
 
 class Normaliser:
@@ -68,6 +70,27 @@ class Normaliser:
         if dataclasses.is_dataclass(v):           # dcli's jute records (JuteCall answers)
             return {f.name: self.value(getattr(v, f.name)) for f in dataclasses.fields(v)}
         return v
+
+
+class Clients:
+    """The `connect` a scenario is given: opens kazoo clients, all stopped by close_all()."""
+
+    def __init__(self):
+        self.open: list[KazooClient] = []
+
+    def __call__(self, address: str) -> KazooClient:
+        c = KazooClient(hosts=address, timeout=CLIENT_TIMEOUT_S)
+        c.start(timeout=CLIENT_TIMEOUT_S)
+        self.open.append(c)
+        return c
+
+    def close_all(self) -> None:
+        for c in self.open:
+            try:
+                c.stop()
+                c.close()
+            except Exception:          # a client a scenario already closed
+                pass
 
 
 class Transcript:
