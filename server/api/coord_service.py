@@ -31,6 +31,15 @@ def client_host(peer: str) -> str:
     return rest.rpartition(":")[0] if kind == "ipv4" else peer
 
 
+def _certificate_subject(context) -> str:
+    """The subject of the client's TLS certificate (RFC 2253, most specific first), or ""."""
+    try:
+        values = (context.auth_context() or {}).get("x509_subject") or ()
+    except Exception:           # no TLS, or a context without one
+        return ""
+    return values[0].decode(errors="replace") if values else ""
+
+
 def _screen(requests):
     """The requests as the node should take them: one on the identity store from a caller who may
     not touch it (auth on, not an administrator) becomes an InTurn, answered NoAuth in its turn."""
@@ -95,6 +104,9 @@ class CoordinationService(pb_grpc.CoordinationServicer):
             return
         try:
             conn, connected, gate = await node.connect(first.connect, client_host(context.peer() or ""))
+            subject = _certificate_subject(context)
+            if subject:         # a client certificate the CA vouched for: ZooKeeper's x509 id
+                conn.auth_ids.append(("x509", subject))
         except DcliError as e:
             await node.wait_visible(node.gate())   # e.g. the close of an expired session
             yield pb.ServerFrame(error=e.to_proto())

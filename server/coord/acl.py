@@ -1,10 +1,11 @@
 """ZooKeeper's ACLs: what a znode's list allows, and the form a list must have.
 
 An ACL entry is (perms, scheme, id): permissions READ 1, WRITE 2, CREATE 4, DELETE 8, ADMIN 16
-for `world:anyone`, a `digest:user:base64(sha1(user:password))`, an `ip:address[/bits]`, or, in
-a request, `auth:` (every authenticated id of the caller). A caller holds ids: its connection's
-IP, the digests it proved with `addauth`, and `super` when that digest is the server's super
-digest. The rules are ZooKeeper 3.8's (ZooKeeperServer.checkACL, PrepRequestProcessor.fixupACL):
+for `world:anyone`, a `digest:user:base64(sha1(user:password))`, an `ip:address[/bits]`, an
+`x509:CN=...` (a TLS client certificate's subject), or, in a request, `auth:` (every
+authenticated id of the caller). A caller holds ids: its connection's IP, the subject of the
+certificate it presented, the digests it proved with `addauth`, and `super` when that digest is
+the server's super digest. The rules are ZooKeeper 3.8's (ZooKeeperServer.checkACL, PrepRequestProcessor.fixupACL):
 
     check(OPEN, READ, ids, "/a")                    # world:anyone: anyone
     check(((1, "digest", "bob:h..."),), WRITE, ids, "/a")   # NoAuthError unless ids allow it
@@ -27,6 +28,7 @@ Acl = tuple[tuple[int, str, str], ...]
 Ids = Sequence[tuple[str, str]]
 OPEN: Acl = ((ALL, "world", "anyone"),)
 READ_ONLY: Acl = ((READ, "world", "anyone"),)
+AUTHENTICATED = ("digest", "x509")      # the ids an `auth` entry expands to (ZooKeeper's isAuthenticated)
 MAX_ENTRIES = 1024          # entries in one list: a request cannot make a znode's ACL unbounded
 
 _interned: dict[Acl, Acl] = {OPEN: OPEN, READ_ONLY: READ_ONLY}
@@ -70,6 +72,27 @@ def add_auth(ids: list[tuple[str, str]], scheme: str | None, credential: bytes |
     return True
 
 
+_RDN_KEYS = {"commonName": "CN", "organizationName": "O", "organizationalUnitName": "OU",
+             "countryName": "C", "stateOrProvinceName": "ST", "localityName": "L", "domainComponent": "DC",
+             "emailAddress": "EMAILADDRESS", "serialNumber": "SERIALNUMBER"}
+
+
+def x509_id(subject) -> str:
+    """A certificate's subject (ssl's getpeercert()['subject']) as Java's X500Principal.getName()
+    writes it, most specific first: `CN=client,O=dcli` (ZooKeeper's x509 id)."""
+    parts = []
+    for rdn in reversed(subject or ()):
+        parts.append("+".join(f"{_RDN_KEYS.get(key, key)}={_escape(value)}" for key, value in rdn))
+    return ",".join(parts)
+
+
+def _escape(value: str) -> str:
+    out = "".join("\\" + c if c in ',+"\\<>;' else c for c in value)
+    if out.startswith((" ", "#")):
+        out = "\\" + out
+    return out[:-1] + "\\ " if out.endswith(" ") else out
+
+
 def client_info(ids: Ids) -> list[tuple[str, str]]:
     """whoAmI's (scheme, user) pairs: a digest shows its user name, not its hash."""
     return [(scheme, ident.split(":", 1)[0] if scheme == "digest" else ident) for scheme, ident in ids]
@@ -91,7 +114,7 @@ def check(acl: Acl, perm: int, ids: Ids, path: str) -> None:
         for held_scheme, held in ids:
             if held_scheme != scheme:
                 continue
-            if scheme == "digest" and held == ident:
+            if scheme in ("digest", "x509") and held == ident:
                 return
             if scheme == "ip" and ip_matches(held, ident):
                 return
@@ -123,13 +146,15 @@ def fixup(path: str, acl: Iterable[tuple[int, str, str]], ids: Ids) -> Acl:
         if scheme == "world" and ident == "anyone":
             out.append((perms, scheme, ident))
         elif scheme == "auth":
-            mine = [(perms, held_scheme, held) for held_scheme, held in ids if held_scheme == "digest"]
+            mine = [(perms, held_scheme, held) for held_scheme, held in ids if held_scheme in AUTHENTICATED]
             if not mine:
                 raise InvalidACLError(path)
             out.extend(mine)
         elif scheme == "digest" and _digest_valid(ident):
             out.append((perms, scheme, ident))
         elif scheme == "ip" and ip_valid(ident):
+            out.append((perms, scheme, ident))
+        elif scheme == "x509" and ident:
             out.append((perms, scheme, ident))
         else:
             raise InvalidACLError(path)

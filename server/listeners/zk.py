@@ -36,6 +36,7 @@ from dcli.wire.zk_protocol import KeeperCode as Err
 from dcli_server.auth.authenticator import Authenticator
 from dcli_server.auth.store import refuse_reserved
 from dcli_server.auth.tokens import Principal
+from dcli_server.coord.acl import x509_id
 from dcli_server.listeners.ratelimit import RateLimitedLog
 from dcli_server.listeners.zk_auth import ConnectionAuth
 from dcli_server.listeners.zk_ops import WATCHER_TYPES, Gather, Op, ZkRefusal, decode, fixed
@@ -155,6 +156,10 @@ class _Connection:
         self.conn: Conn | None = None
         self.read_only: bool | None = None
         self.auth = ConnectionAuth(host, listener.super_digest)
+        tls = writer.get_extra_info("ssl_object")
+        cert = tls.getpeercert() if tls is not None else None
+        if cert:            # a client certificate the CA vouched for: ZooKeeper's x509 id
+            self.auth.ids.append(("x509", x509_id(cert.get("subject"))))
         self.user: Principal | None = None      # the dcli user it proved to be (auth on)
         self._ids = itertools.count(1)          # the node's xids: the client's may repeat (-2, -4, -8)
         self._waiting: dict[int, tuple[int, Op]] = {}

@@ -167,3 +167,56 @@ def test_acls_survive_a_sigkill(tmp_path):
                 client.close()
     finally:
         srv.kill()
+
+
+def test_a_client_certificate_is_an_x509_id_on_both_protocols(tmp_path):
+    """On the TLS ports a client certificate the CA signed is ZooKeeper's x509 id (its subject,
+    most specific first): an ACL naming it lets that client in, on the ZooKeeper port and
+    over gRPC alike, and keeps a client without it out."""
+    import socket
+
+    from dcli.client import ACL, CoordClient
+    from dcli.client.tls import TlsFiles, use_for
+    from dcli.cluster.certs import LocalCA
+
+    ca = LocalCA.create(tmp_path / "ca")
+    node_cert = ca.issue("node", server=True, client=True)
+    client_cert = ca.issue("client", client=True)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    srv = ServerProcess(tmp_path / "data", "--cert-file", str(node_cert.cert), "--key-file", str(node_cert.key),
+                        "--trusted-ca-file", str(ca.cert_path), "--zk-secure-listen", f"127.0.0.1:{port}").start()
+    made = []
+
+    def tls_client(with_cert: bool) -> KazooClient:
+        kw = dict(certfile=str(client_cert.cert), keyfile=str(client_cert.key)) if with_cert else {}
+        client = KazooClient(hosts=f"127.0.0.1:{port}", timeout=15, use_ssl=True, ca=str(ca.cert_path),
+                             verify_certs=True, **kw)
+        client.start(timeout=15)
+        made.append(client)
+        return client
+    try:
+        holder = tls_client(True)
+        stranger = tls_client(False)
+        from cryptography import x509
+        subject = x509.load_pem_x509_certificate(client_cert.cert.read_bytes()).subject.rfc4514_string()
+        assert subject == "CN=client,O=dcli local CA"
+        holder.create("/by-cert", b"mine", acl=[make_acl("x509", subject, all=True)])
+        assert holder.get("/by-cert")[0] == b"mine"
+        with pytest.raises(NoAuthError):
+            stranger.get("/by-cert")
+        # gRPC: a node that asks its clients for certificates (--client-cert-auth) on the same data
+        srv.kill()
+        srv = ServerProcess(tmp_path / "data", "--cert-file", str(node_cert.cert), "--key-file", str(node_cert.key),
+                            "--trusted-ca-file", str(ca.cert_path), "--client-cert-auth", port=srv.port).start()
+        use_for([srv.address], TlsFiles(cacert=str(ca.cert_path), cert=str(client_cert.cert),
+                                        key=str(client_cert.key)))
+        with CoordClient(srv.address) as over_grpc:
+            assert ("x509", subject) in over_grpc.whoami()
+            assert over_grpc.get("/by-cert")[0] == b"mine"
+    finally:
+        for client in made:
+            client.stop()
+            client.close()
+        srv.kill()
