@@ -7,6 +7,8 @@
 """
 from __future__ import annotations
 
+import re
+
 from dcli.wire.errors import InvalidPathError
 
 
@@ -17,6 +19,13 @@ def _bad_char(c: str) -> bool:
             or 0xFFF0 <= o or o > 0xFFFF)
 
 
+# A name of allowed characters (none of NUL, controls, surrogates and above, or "/"): a path
+# made of such names, none starting with ".", is valid; anything else goes to the full check,
+# which also says what is wrong with it.
+_NAME = "[^/\x00-\x1f\x7f-\x9f\ud800-\uf8ff\ufff0-\U0010ffff]+"
+_PLAIN = re.compile(f"/|(?:/{_NAME})+")
+
+
 def path_problem(path: str, sequential: bool = False) -> str | None:
     """The message zkCli prints for an invalid path, or None when the path is valid.
 
@@ -24,6 +33,8 @@ def path_problem(path: str, sequential: bool = False) -> str | None:
     """
     if sequential:
         path = path + "1"
+    if _PLAIN.fullmatch(path) and "/." not in path:
+        return None             # the common case, without a loop over every character
     if not path:
         return "Path length must be > 0"
     if path[0] != "/":

@@ -1,5 +1,7 @@
 """ZooKeeper's path rules, with zkCli's messages (reference §3.6)."""
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dcli.wire.errors import InvalidPathError
 from dcli.wire.paths import join, name_of, parent_of, path_problem, validate_path
@@ -55,3 +57,24 @@ def test_watched_event_prints_as_zkcli():
         "WatchedEvent state:SyncConnected type:None path:null"
     assert str(WatchedEvent(EventType.NODE_DATA_CHANGED, KeeperState.SYNC_CONNECTED, "/p")) == \
         "WatchedEvent state:SyncConnected type:NodeDataChanged path:/p"
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.text(alphabet=st.sampled_from(["a", "/", ".", "\x00", "\x1f", "\x7f", "\x9f", "\xa0", "\ud800", "\uf8ff",
+                                         "\uf900", "\ufff0", "\U0001F600", "é", " "]), max_size=10),
+       st.booleans())
+def test_the_fast_path_agrees_with_the_full_check(text, sequential):
+    """Valid paths are recognised by one regular expression; every answer must be the one the
+    character-by-character check (ZooKeeper's) gives."""
+    import re
+
+    from dcli.wire import paths
+
+    for candidate in (text, "/" + text):
+        fast = paths.path_problem(candidate, sequential)
+        saved, paths._PLAIN = paths._PLAIN, re.compile("(?!)")
+        try:
+            full = paths.path_problem(candidate, sequential)
+        finally:
+            paths._PLAIN = saved
+        assert fast == full, repr(candidate)
