@@ -242,6 +242,8 @@ class _Connection:
                 ok = self._frames(buffered, batch)
                 if batch:
                     node.submit(conn, batch)
+                    if conn.wake.is_set():
+                        self._send_ready()      # answered at once (reads): out now, not next turn
                 if not ok:
                     break
         except ConnectionError:
@@ -367,33 +369,42 @@ class _Connection:
     # ---- answers ----
 
     async def _write(self) -> None:
-        conn, node, writer = self.conn, self.node, self.writer
+        conn, writer = self.conn, self.writer
         while True:
             await conn.wake.wait()
-            ready = node.take_ready(conn)
-            out = bytearray()
-            for item in ready:
-                if isinstance(item, pb.ServerItem):
-                    if item.HasField("response"):
-                        out += self._reply(item.response)
-                    else:
-                        out += self._notification(item.event)
-                elif isinstance(item, _Raw):
-                    out += item.data
-                elif isinstance(item, pb.Connected):
-                    out += _framed(write_connect_response(rec.ConnectResponse(
-                        protocolVersion=0, timeOut=item.timeout_ms, sessionId=item.session_id,
-                        passwd=item.password), self.read_only))
-                else:                   # an error that ends the stream: the session expired here
-                    conn.closed = True
-                    break
-            if out:
-                writer.write(out)
-                self.listener.sent += len(ready)
-                self.sent += len(ready)
+            if self._send_ready():
                 await writer.drain()
             if conn.closed or self._failed or (conn.close_after_flush and not conn.outbox):
                 return
+
+    def _send_ready(self) -> bool:
+        """Write what the node has ready for this connection, in order; True if anything was
+        written. Called by the writer task, and by the reader right after it hands requests to
+        the node, so a read answered at once leaves in the same turn of the loop."""
+        conn = self.conn
+        ready = self.node.take_ready(conn)
+        out = bytearray()
+        for item in ready:
+            if isinstance(item, pb.ServerItem):
+                if item.HasField("response"):
+                    out += self._reply(item.response)
+                else:
+                    out += self._notification(item.event)
+            elif isinstance(item, _Raw):
+                out += item.data
+            elif isinstance(item, pb.Connected):
+                out += _framed(write_connect_response(rec.ConnectResponse(
+                    protocolVersion=0, timeOut=item.timeout_ms, sessionId=item.session_id,
+                    passwd=item.password), self.read_only))
+            else:                   # an error that ends the stream: the session expired here
+                conn.closed = True
+                conn.wake.set()     # the writer task sees it and ends the connection
+                break
+        if out:
+            self.writer.write(out)
+            self.listener.sent += len(ready)
+            self.sent += len(ready)
+        return bool(out)
 
     def _reply(self, response: pb.Response) -> bytes:
         xid, op, index = self._waiting.pop(response.xid, (None, None, None))
