@@ -18,6 +18,7 @@ from typing import Callable
 from dcli.v1 import coord_pb2 as pb
 from dcli.wire import zk_records as rec
 from dcli.wire.jute import Reader, Writer
+from dcli.wire.paths import path_problem
 from dcli.wire.zk_protocol import KeeperCode as Err
 from dcli.wire.zk_protocol import OpCode, read_multi, write_multi_response
 from dcli_server.node import InTurn
@@ -246,28 +247,42 @@ def _multi_read(ops: list[tuple[int, object]]) -> Op | Gather:
     return Gather(requests, encode)
 
 
+def _unvalidated(opcode: int, cls, r: Reader):
+    """The request of a read (or a delete) whose path ZooKeeper does not validate: a name no
+    znode can have is simply not found (NONODE); exists and delete refuse only a NUL."""
+    record = cls.read(r)
+    path = record.path
+    if path is not None and path_problem(path) is not None:
+        if "\0" in path and opcode in (OpCode.EXISTS, OpCode.DELETE):
+            raise ZkRefusal(Err.BAD_ARGUMENTS)
+        raise ZkRefusal(Err.NO_NODE)
+    return record
+
+
 def decode(xid: int, opcode: int, r: Reader) -> Op | Gather:
     """The node's request for one of ZooKeeper's, and how to answer it."""
+
     if opcode in _CREATES:
         record = (rec.CreateTTLRequest if opcode == OpCode.CREATE_TTL else rec.CreateRequest).read(r)
         return Op(_xid(create_request(opcode, record), xid), _created(opcode))
     if opcode == OpCode.DELETE:
-        record = rec.DeleteRequest.read(r)
+        record = _unvalidated(opcode, rec.DeleteRequest, r)
         return Op(pb.Request(xid=xid, delete=pb.DeleteRequest(path=_path(record.path), version=record.version)),
                   _empty)
     if opcode == OpCode.EXISTS:
-        record = rec.ExistsRequest.read(r)
+        record = _unvalidated(opcode, rec.ExistsRequest, r)
         return Op(pb.Request(xid=xid, exists=pb.ExistsRequest(path=_path(record.path), watch=record.watch)),
                   _exists)
     if opcode == OpCode.GET_DATA:
-        record = rec.GetDataRequest.read(r)
+        record = _unvalidated(opcode, rec.GetDataRequest, r)
         return Op(pb.Request(xid=xid, get_data=pb.GetDataRequest(path=_path(record.path), watch=record.watch)),
                   _answer(_data))
     if opcode == OpCode.SET_DATA:
         return Op(_xid(_set_data(rec.SetDataRequest.read(r)), xid),
                   _answer(lambda resp: rec.SetDataResponse(stat=_stat(resp.stat))))
     if opcode in (OpCode.GET_CHILDREN, OpCode.GET_CHILDREN2):
-        record = (rec.GetChildrenRequest if opcode == OpCode.GET_CHILDREN else rec.GetChildren2Request).read(r)
+        record = _unvalidated(opcode, rec.GetChildrenRequest if opcode == OpCode.GET_CHILDREN
+                              else rec.GetChildren2Request, r)
         request = pb.Request(xid=xid, get_children=pb.GetChildrenRequest(path=_path(record.path),
                                                                           watch=record.watch))
         if opcode == OpCode.GET_CHILDREN:

@@ -45,10 +45,6 @@ RECORDED: dict[str, Callable] = {f.__name__: f for f in (
 # where dcli answers otherwise, on purpose or not yet: xfail(strict=True) in both comparisons,
 # so each fails the day dcli matches and the mark goes (docs/conformance.md, "Known differences")
 KNOWN_DIFFERENCES: dict[str, str] = {
-    "reads_of_bad_paths":
-        "ZooKeeper does not validate the path of a read or a delete: delete, getData and getChildren of "
-        "'/b\\x1e' (also \\x7f, \\x85, \\ufff0) answer NONODE and exists answers NONODE (kazoo: None), exists "
-        "refusing only a NUL and getData of '/b\\x00' answering NONODE; dcli answers BADARGUMENTS to all of them",
     "failed_writes":
         "ZooKeeper gives every failed write (delete NONODE, create NODEEXISTS, setData BADVERSION) a zxid of "
         "its own in the reply header (an error txn): (xid, zxid, err) [(1, z0, 0), (2, z1, -101), (3, z2, -110), "

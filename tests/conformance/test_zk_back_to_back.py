@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conformance.recording import KNOWN_DIFFERENCES
 from tests.conformance.scenarios import (big_packets, container_through_create, crud_and_stats, ephemerals_and_counts,
                                          errors, extended_creates, multi, null_and_empty, reads_of_bad_paths,
                                          sequential_names, session_close, watches, who_am_i)
@@ -37,7 +36,6 @@ def test_every_error_and_bad_paths(addresses, connect, root):
     back_to_back(addresses, connect, root, errors)
 
 
-@pytest.mark.xfail(strict=True, reason=KNOWN_DIFFERENCES["reads_of_bad_paths"])
 def test_reads_of_bad_paths_are_no_node(addresses, connect, root):
     back_to_back(addresses, connect, root, reads_of_bad_paths)
 
