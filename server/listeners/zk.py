@@ -374,7 +374,10 @@ class _Connection:
             await conn.wake.wait()
             if self._send_ready():
                 await writer.drain()
-            if conn.closed or self._failed or (conn.close_after_flush and not conn.outbox):
+            # the reader stopped: at once for bad bytes or a client gone, but after what is
+            # queued when it asked for a close (AuthFailed, closeSession): those answers go first
+            if conn.closed or (self._failed and not conn.close_after_flush) or (
+                    conn.close_after_flush and not conn.outbox):
                 return
 
     def _send_ready(self) -> bool:
