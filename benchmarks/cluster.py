@@ -31,8 +31,12 @@ looping a sync create(sequence=True); after --warm-seconds the leader is SIGKILL
     acked lost       acknowledged creates missing from the tree afterwards (must be 0)
 
 then the killed node is restarted and waited for (follower again, caught up) before the next
-trial. Where Debian's zookeeper package and kazoo are installed, the same trials run on a
-3-server ZooKeeper ensemble; otherwise the recorded figures are printed, labelled as such.
+trial. The trials run on dcli's cluster twice: "dcli", writers through CoordClient over gRPC
+(target: within 2x ZooKeeper's), and "dcli-kazoo", writers through kazoo on the same nodes'
+ZooKeeper ports (target: no slower than ZooKeeper's; --skip dcli-kazoo leaves it out). Where
+Debian's zookeeper package and kazoo are installed, the same trials run on a 3-server ZooKeeper
+ensemble; otherwise the recorded figures are printed, labelled as such. The three systems are
+in cluster_systems.py.
 
     .venv/bin/python benchmarks/cluster.py                        # everything, defaults
     .venv/bin/python benchmarks/cluster.py --trials 5 --json /tmp/cluster.json
@@ -57,17 +61,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from coord import (BenchError, PhaseTimeout, Server, find_zookeeper, four_letter,  # noqa: E402
-                   machine_busy_s, pct, proc_cpu_s, start_dcli, start_zookeeper, zookeeper_version)
+from cluster_systems import (SESSION_TIMEOUT_S, DcliCluster, DcliKazoo, ZkEnsemble,  # noqa: E402,F401
+                             caught_up, wait_for_leader)
+from coord import (BenchError, PhaseTimeout, find_zookeeper, machine_busy_s, pct,  # noqa: E402
+                   proc_cpu_s, start_dcli, start_zookeeper, zookeeper_version)
 
 from dcli.cluster import LocalCluster  # noqa: E402
-from dcli.cluster import status as status_rpc  # noqa: E402
-from dcli.cluster.manager import free_ports  # noqa: E402
 from dcli.wire.errors import DcliError  # noqa: E402
 
 WARMUP_WRITES = 300
 POLL_S = 0.02                   # the reference polled `srvr` every 20 ms
-SESSION_TIMEOUT_S = 10.0        # the reference's writers' session timeout
 WRITE_TIMEOUT_S = 15.0          # one write's wait, as the reference's writers
 THREE_NODE_TARGET = 0.60        # issue 5: 3-node write throughput >= 60% of one node's
 # Throughput is the rate a cluster sustains: measured with writes kept in flight. A writer that
@@ -75,6 +78,7 @@ THREE_NODE_TARGET = 0.60        # issue 5: 3-node write throughput >= 60% of one
 # reported beside ZooKeeper's, without the target.
 THROUGHPUT_PHASE = "async-create"
 FAILOVER_TARGET = 2.0           # issue 5: median failover within 2x ZooKeeper's
+KAZOO_FAILOVER_TARGET = 1.0     # issue 18: through kazoo on dcli's ZooKeeper ports, no slower than ZooKeeper's
 
 # shared/reference/zookeeper.md §7.4: ZooKeeper 3.8.0, 3 servers on loopback, 5 trials (median, range)
 ZK_RECORDED = {
@@ -564,214 +568,26 @@ def compare_throughput(dcli, zk, version):
             line, ratio * 100, "%5.1f%%" % (theirs * 100) if theirs is not None else "-"))
 
 
-def compare_failover(dcli, zk, zk_label):
+def compare_failover(dcli, zk, zk_label, name="dcli", target=FAILOVER_TARGET):
+    """Each line's median beside ZooKeeper's; the writers' lines held to `target` (a ratio;
+    1.0 reads "no slower")."""
+    goal = "no slower" if target == 1.0 else "<= %.0fx" % target
     print()
-    print("dcli vs %s (ratio dcli / ZooKeeper, medians; target: the writers' first write <= %.0fx)" % (
-        zk_label, FAILOVER_TARGET))
+    print("%s vs %s (ratio %s / ZooKeeper, medians; target: the writers' first write %s)" % (
+        name, zk_label, name, goal))
     verdicts = []
     for line in LINES:
         d, z = dcli[line]["median"], zk[line]["median"]
         ratio = d / z
         tail = "(no target)"
         if line != "election":
-            met = ratio <= FAILOVER_TARGET
-            tail = "<= %.0fx: %s" % (FAILOVER_TARGET, "met" if met else "NOT MET")
-            verdicts.append({"line": "failover " + line, "ratio": round(ratio, 3), "met": met})
-        print("  %-10s dcli %7.3f s (worst %.3f)  ZooKeeper %7.3f s (worst %.3f)  %5.2fx  %s" % (
-            line, d, dcli[line]["worst"], z, zk[line]["worst"], ratio, tail))
+            met = ratio <= target
+            tail = "%s: %s" % (goal, "met" if met else "NOT MET")
+            verdicts.append({"line": "failover %s%s" % ("" if name == "dcli" else name + " ", line),
+                             "ratio": round(ratio, 3), "met": met})
+        print("  %-10s %s %7.3f s (worst %.3f)  ZooKeeper %7.3f s (worst %.3f)  %5.2fx  %s" % (
+            line, name, d, dcli[line]["worst"], z, zk[line]["worst"], ratio, tail))
     return verdicts
-
-
-# ---- the two systems behind one face ----
-
-class DcliCluster:
-    """The LocalCluster seen by a failover trial."""
-    root = "/bench-failover"
-
-    def __init__(self, cluster, max_s):
-        self.cluster, self.max_s = cluster, max_s
-        self.ids = [n.id for n in cluster.nodes]
-
-    def address(self, i):
-        return self.cluster.node(i).address
-
-    def leader(self, max_s):
-        return wait_for_leader(self.cluster, max_s)
-
-    def connect(self, servers):
-        from dcli.client import CoordClient
-        return CoordClient(servers, timeout=SESSION_TIMEOUT_S).start()
-
-    @staticmethod
-    def wait(fut, timeout):
-        return fut.result(timeout)
-
-    @staticmethod
-    def on_done(fut, fn):
-        fut.add_done_callback(fn)
-
-    @staticmethod
-    def connected(client):
-        return client.connected
-
-    @staticmethod
-    def close_client(client):
-        client.close()
-
-    def kill(self, i):
-        pid = self.cluster.node(i).pid
-        self.cluster.kill(i)            # SIGKILL to the pid this LocalCluster started, checked first
-        return pid
-
-    def poll_leader(self, ids):
-        answers = status_rpc.query({i: self.address(i) for i in ids}, timeout=0.3)
-        leaders = [i for i, a in answers.items() if getattr(a, "role", "") == "leader"]
-        return leaders[0] if leaders else None
-
-    def restart(self, i):
-        t = time.monotonic()
-        self.cluster.start(i)
-        caught_up(self.cluster, i, self.max_s)
-        return time.monotonic() - t
-
-
-def wait_for_leader(cluster, max_s):
-    """The id every node that is up names as leader, once one says it is the leader."""
-    end = time.monotonic() + max_s
-    while time.monotonic() < end:
-        states = [s for s in cluster.status_all(timeout=0.5) if s.state == "up"]
-        leaders = [s.id for s in states if s.role == "leader"]
-        if len(leaders) == 1 and all(s.leader_id == leaders[0] for s in states):
-            return leaders[0]
-        time.sleep(0.05)
-    raise BenchError("no leader agreed on within %.0f s: %s" % (max_s, cluster.status_all()))
-
-
-def caught_up(cluster, i, max_s):
-    """Node i is a follower of the leader and has applied what the leader had committed."""
-    end = time.monotonic() + max_s
-    while time.monotonic() < end:
-        states = {s.id: s for s in cluster.status_all(timeout=0.5)}
-        me = states[i]
-        lead = states.get(me.leader_id) if me.leader_id else None
-        if (me.state == "up" and me.role == "follower" and lead is not None and lead.role == "leader"
-                and me.applied_index >= lead.commit_index):
-            return
-        time.sleep(0.05)
-    raise BenchError("node %d did not catch up within %.0f s after its restart" % (i, max_s))
-
-
-class ZkEnsemble:
-    """Three ZooKeeper servers on loopback, as shared/reference/zk/ensemble_failover.sh runs them
-    (tickTime 2000, initLimit 10, syncLimit 5), on free ports, each stopped by its pid."""
-    root = "/failover"
-
-    def __init__(self, found, workdir, max_s):
-        self.java, self.conf, self.jar = found
-        self.dir = workdir / "zk-ensemble"
-        self.max_s = max_s
-        self.ids = [1, 2, 3]
-        ports = free_ports(9)
-        self.client_port = dict(zip(self.ids, ports[0:3]))
-        quorum = "".join("server.%d=127.0.0.1:%d:%d\n" % (i, ports[2 + i], ports[5 + i]) for i in self.ids)
-        self.servers = {}
-        for i in self.ids:
-            d = self.dir / ("d%d" % i)
-            d.mkdir(parents=True)
-            (d / "myid").write_text("%d\n" % i)
-            (self.dir / ("zoo%d.cfg" % i)).write_text(
-                "tickTime=2000\ninitLimit=10\nsyncLimit=5\ndataDir=%s\nclientPort=%d\n"
-                "clientPortAddress=127.0.0.1\nadmin.enableServer=false\n4lw.commands.whitelist=*\n%s"
-                % (d, self.client_port[i], quorum))
-
-    def start(self, i):
-        self.servers[i] = Server("zookeeper-%d" % i, [
-            self.java, "-cp", "%s:%s" % (self.conf, self.jar),
-            "org.apache.zookeeper.server.quorum.QuorumPeerMain", "zoo%d.cfg" % i],
-            self.dir / ("zk%d.log" % i), self.dir)
-
-    def up(self):
-        for i in self.ids:
-            self.start(i)
-        return self.leader(self.max_s)
-
-    def stop_all(self):
-        for s in self.servers.values():
-            s.stop()
-
-    def address(self, i):
-        return "127.0.0.1:%d" % self.client_port[i]
-
-    def mode(self, i):
-        try:
-            for line in four_letter(self.client_port[i], b"srvr", timeout=0.3).decode(errors="replace").splitlines():
-                if line.startswith("Mode:"):
-                    return line.split(":", 1)[1].strip()
-        except OSError:
-            pass
-        return None
-
-    def leader(self, max_s):
-        end = time.monotonic() + max_s
-        while time.monotonic() < end:
-            modes = {i: self.mode(i) for i in self.ids if self.servers[i].proc.poll() is None}
-            leaders = [i for i, m in modes.items() if m == "leader"]
-            if len(leaders) == 1 and all(m in ("leader", "follower") for m in modes.values()):
-                return leaders[0]
-            time.sleep(0.05)
-        raise BenchError("the ZooKeeper ensemble has no leader after %.0f s\n%s" % (
-            max_s, "\n".join(s.tail() for s in self.servers.values())))
-
-    def connect(self, servers):
-        import logging
-
-        from kazoo.client import KazooClient
-        logging.getLogger("kazoo").setLevel(logging.ERROR)
-        zk = KazooClient(hosts=servers, timeout=SESSION_TIMEOUT_S, randomize_hosts=False)
-        zk.start(timeout=15)
-        return zk
-
-    @staticmethod
-    def wait(fut, timeout):
-        return fut.get(timeout=timeout)
-
-    @staticmethod
-    def on_done(fut, fn):
-        fut.rawlink(fn)
-
-    @staticmethod
-    def connected(client):
-        return client.connected
-
-    @staticmethod
-    def close_client(client):
-        try:
-            client.stop()
-            client.close()
-        except Exception:
-            pass
-
-    def kill(self, i):
-        s = self.servers[i]
-        s.proc.send_signal(signal.SIGKILL)
-        s.stop()            # reaps it and closes its log
-        return s.pid
-
-    def poll_leader(self, ids):
-        for i in ids:
-            if self.mode(i) == "leader":
-                return i
-        return None
-
-    def restart(self, i):
-        t = time.monotonic()
-        self.start(i)
-        end = t + self.max_s
-        while time.monotonic() < end:
-            if self.mode(i) == "follower":
-                return time.monotonic() - t
-            time.sleep(0.05)
-        raise BenchError("ZooKeeper server %d did not rejoin within %.0f s" % (i, self.max_s))
 
 
 def failover(label, system, args):
@@ -801,8 +617,8 @@ def parse_args(argv=None):
     ap.add_argument("--repeat", type=int, default=3, help="throughput runs per configuration (medians over these)")
     ap.add_argument("--trials", type=int, default=5, help="failover trials per system")
     ap.add_argument("--warm-seconds", type=float, default=2.0, help="writers run this long before the kill")
-    ap.add_argument("--skip", choices=("throughput", "failover"), action="append", default=[],
-                    help="leave out a part (repeatable)")
+    ap.add_argument("--skip", choices=("throughput", "failover", "dcli-kazoo"), action="append", default=[],
+                    help="leave out a part (repeatable); dcli-kazoo: the failover trials through kazoo")
     ap.add_argument("--no-zookeeper", action="store_true", help="compare with the recorded ZooKeeper figures")
     ap.add_argument("--max-seconds", type=float, default=120.0, help="bound on each phase, start-up and trial step")
     ap.add_argument("--json", metavar="FILE", help="write every figure here")
@@ -839,13 +655,21 @@ def main(argv=None):
             report["throughput"] = {"runs": runs, **throughput_summary(runs)}
             verdicts += report["throughput"]["verdicts"]
             print()
+        kazoo_too = "failover" not in args.skip and "dcli-kazoo" not in args.skip
         if "failover" not in args.skip:
             dcli_trials = failover("dcli", DcliCluster(cluster, args.max_seconds), args)
             report["dcli_failover"] = {"trials": dcli_trials, "summary": failover_summary(dcli_trials)}
+        if kazoo_too:
+            print("dcli-kazoo: the same nodes' ZooKeeper ports %s, writers through kazoo" % (
+                ",".join(n.zk_address for n in cluster.nodes)))
+            kz_trials = failover("dcli-kazoo", DcliKazoo(cluster, args.max_seconds), args)
+            report["dcli_kazoo_failover"] = {"trials": kz_trials, "summary": failover_summary(kz_trials)}
         cluster.down(grace=5)
         cluster = None
         if "failover" not in args.skip:
             print_failover_summary("dcli", report["dcli_failover"]["summary"], dcli_trials)
+        if kazoo_too:
+            print_failover_summary("dcli-kazoo", report["dcli_kazoo_failover"]["summary"], kz_trials)
         found, why = None, ""
         if not args.no_zookeeper:
             found = find_zookeeper()
@@ -884,6 +708,9 @@ def main(argv=None):
                 zk_label = ("RECORDED reference figures (shared/reference/zookeeper.md §7.4: ZooKeeper 3.8.0, "
                             "median of 5 trials), NOT measured now")
             verdicts += compare_failover(report["dcli_failover"]["summary"], zk_sum, zk_label)
+            if kazoo_too:
+                verdicts += compare_failover(report["dcli_kazoo_failover"]["summary"], zk_sum, zk_label,
+                                             "dcli-kazoo", KAZOO_FAILOVER_TARGET)
         return finish(report, verdicts, args)
     except (BenchError, PhaseTimeout, DcliError) as e:
         kind = "phase exceeded --max-seconds: " if isinstance(e, PhaseTimeout) else ""
@@ -907,7 +734,8 @@ def main(argv=None):
 
 def finish(report, verdicts, args):
     print()
-    print("targets (issue 5): %d of %d met" % (sum(v["met"] for v in verdicts), len(verdicts)))
+    print("targets (issue 5; failover dcli-kazoo: issue 18): %d of %d met" % (
+        sum(v["met"] for v in verdicts), len(verdicts)))
     for v in verdicts:
         print("  %-40s %6.3f  %s" % (v["line"], v["ratio"], "met" if v["met"] else "NOT MET"))
     report["verdicts"] = verdicts
