@@ -29,7 +29,7 @@ conformance: $(STAMP)
 	  m and print('make conformance: ' + m + ' (Debian: apt-get install zookeeper default-jre-headless)'); \
 	  sys.exit(1 if m else 0)" \
 	  && $(PY) -m pytest -q -rxXfE -p no:cacheprovider --durations=5 tests/conformance || status=1; \
-	$(MAKE) --no-print-directory kazoo-suite || status=1; \
+	$(PY) -m tests.conformance.kazoo_suite || status=1; \
 	exit $$status
 
 # kazoo's own tests (its sdist, the installed version) against one dcli server; needs PyPI once
