@@ -132,9 +132,10 @@ def status(ctx: typer.Context,
     cluster = manager(directory)
     printers.status(fmt, cluster.status_all(timeout))
     zk = [n.zk_address for n in cluster.nodes if n.zk_address]
-    if zk and fmt != "json":
-        sys.stdout.write(f"ZooKeeper protocol: {','.join(zk)}\n")
     files = cluster.tls
+    if zk and fmt != "json":
+        over = " (TLS)" if files else ""
+        sys.stdout.write(f"ZooKeeper protocol{over}: {','.join(zk)}\n")
     if files and fmt != "json":
         sys.stdout.write(f"TLS on: clients (with certificates) and peers (mutual), CA {files['cacert']}\n")
 

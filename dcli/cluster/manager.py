@@ -443,7 +443,7 @@ class LocalCluster:
                 *([f"--cluster-id={cluster_id}"] if cluster_id else []),
                 *credentials.node_tls_args(self.directory / TLS_DIR, rec, node),
                 *(["--join"] if node.join else []),
-                "--zk-listen", node.zk_address or "none",
+                *_zk_args(node, bool(rec.tls)),
                 *rec.extra_args]
         with open(node.log, "ab") as log:
             stamp = time.strftime("%Y-%m-%d %H:%M:%S")
@@ -602,6 +602,15 @@ class LocalCluster:
         (self.directory / LOCK_FILE).unlink(missing_ok=True)
         with contextlib.suppress(OSError):
             self.directory.rmdir()          # only if nothing else is left in it
+
+
+def _zk_args(node: Node, tls: bool) -> list[str]:
+    """The node's ZooKeeper port: plaintext, or in a --tls cluster TLS only (secureClientPort)."""
+    if not node.zk_address:
+        return ["--zk-listen", "none"]
+    if tls:
+        return ["--zk-listen", "none", "--zk-secure-listen", node.zk_address]
+    return ["--zk-listen", node.zk_address]
 
 
 def port_free(port: int) -> bool:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
+import struct
 import subprocess
 import sys
 
@@ -59,6 +61,28 @@ def test_cluster_up_tls_serves_every_command_without_tls_flags(tls_cluster, tmp_
 
     ok(tls_cluster, "zk", "create", "/over-tls", "secret")
     assert ok(tls_cluster, "zk", "get", "/over-tls").strip() == "secret"
+    # ZooKeeper's clients too: each node's ZooKeeper port speaks TLS only, with the cluster's CA
+    zk_ports = [n.zk_address for n in tls_cluster.nodes]
+    assert f"ZooKeeper protocol (TLS): {','.join(zk_ports)}" in status, status
+    from kazoo.client import KazooClient
+
+    files = tls_cluster.tls
+    kz = KazooClient(hosts=",".join(zk_ports), timeout=15, use_ssl=True, ca=files["cacert"],
+                     certfile=files["cert"], keyfile=files["key"], verify_certs=True)
+    kz.start(timeout=30)
+    try:
+        assert kz.get("/over-tls")[0] == b"secret"
+    finally:
+        kz.stop()
+        kz.close()
+    host, port = zk_ports[0].rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=10) as plain:     # no TLS: no answer
+        plain.sendall(struct.pack("!iiqiqi", 45, 0, 0, 10_000, 0, 16) + bytes(16) + b"\x00")
+        try:
+            answer = plain.recv(64)
+        except ConnectionResetError:
+            answer = b""
+        assert answer == b""
     ok(tls_cluster, "kv", "put", "colour", "blue")
     assert ok(tls_cluster, "kv", "get", "colour").splitlines()[0] == "blue"
     ok(tls_cluster, "kafka", "topics", "--create", "--topic", "tls-topic", "--partitions", "1",

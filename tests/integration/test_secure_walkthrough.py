@@ -3,7 +3,7 @@
 `dcli cluster up --nodes 3 --tls`, an administrator and a user added, `dcli auth enable`: then
 every command of the README's cluster blocks, as a reader pastes them with the user in the
 environment, must end as the page says and print what it shows, but for what TLS and auth add
-(the status's TLS line, the `dcli` znode that holds the users).
+(the status's TLS lines, the `dcli` znode that holds the users).
 """
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ def _without_security(lines: list[str]) -> list[str]:
     for line in lines:
         if line.startswith("TLS on: "):
             continue
+        line = line.replace("ZooKeeper protocol (TLS): ", "ZooKeeper protocol: ")
         if line.startswith("[") and line.endswith("]"):         # `ls /`: the users' znode
             line = "[" + ", ".join(c for c in line[1:-1].split(", ") if c != "dcli") + "]"
         out.append(line)
