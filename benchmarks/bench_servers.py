@@ -120,7 +120,9 @@ def four_letter(port, word, timeout=1.0):
             chunks.append(b)
 
 
-def start_zookeeper(found, workdir):
+def start_zookeeper(found, workdir, extra_config="", jvm_args=()):
+    """A standalone ZooKeeper on a free port of 127.0.0.1; `extra_config` lines go into its
+    zoo.cfg, `jvm_args` (-Dname=value) before its main class. BenchError if it does not serve."""
     java, conf, jar = found
     zdir = workdir / "zookeeper"
     (zdir / "data").mkdir(parents=True)
@@ -128,8 +130,8 @@ def start_zookeeper(found, workdir):
     (zdir / "zoo.cfg").write_text(
         "tickTime=2000\ninitLimit=10\nsyncLimit=5\ndataDir=%s\nclientPort=%d\n"
         "clientPortAddress=127.0.0.1\nadmin.enableServer=false\n4lw.commands.whitelist=*\n"
-        "maxSessionTimeout=40000\n" % (zdir / "data", port))
-    server = Server("zookeeper", [java, "-cp", "%s:%s" % (conf, jar),
+        "maxSessionTimeout=40000\n%s" % (zdir / "data", port, extra_config))
+    server = Server("zookeeper", [java, *jvm_args, "-cp", "%s:%s" % (conf, jar),
                                   "org.apache.zookeeper.server.quorum.QuorumPeerMain", "zoo.cfg"],
                     workdir / "zookeeper.log", zdir)
     end = time.monotonic() + START_TIMEOUT_S

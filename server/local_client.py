@@ -30,6 +30,7 @@ import threading
 from dcli.client import CoordClient
 from dcli.v1 import coord_pb2 as pb
 from dcli.wire.errors import BadArgumentsError, DcliError
+from dcli_server.node import session_frame
 
 log = logging.getLogger("dcli.server.local")
 
@@ -176,17 +177,7 @@ class LocalStream:
             await conn.wake.wait()
             ready = node.take_ready(conn)
             if ready:
-                frame = pb.ServerFrame()
-                for item in ready:
-                    if isinstance(item, pb.ServerItem):
-                        frame.items.append(item)
-                    elif isinstance(item, pb.Connected):
-                        frame.connected.CopyFrom(item)
-                    else:                      # an Error that ends the stream
-                        frame.error.CopyFrom(item)
-                        conn.closed = True
-                        break
-                self._frames.put(frame)
+                self._frames.put(session_frame(conn, ready))
             if conn.closed or (conn.close_after_flush and not conn.outbox):
                 return
 

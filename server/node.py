@@ -124,6 +124,22 @@ class InTurn:
         return "in_turn"
 
 
+def session_frame(conn: Conn, ready: list) -> pb.ServerFrame:
+    """The items take_ready() gave, as one frame of a session stream; an Error among them ends
+    the stream (conn.closed) after the items before it."""
+    frame = pb.ServerFrame()
+    for item in ready:
+        if isinstance(item, pb.ServerItem):
+            frame.items.append(item)
+        elif isinstance(item, pb.Connected):
+            frame.connected.CopyFrom(item)
+        else:                      # an Error that ends the stream
+            frame.error.CopyFrom(item)
+            conn.closed = True
+            break
+    return frame
+
+
 class CoordNode:
     def __init__(self, config: NodeConfig, *, transport: RaftTransport | None = None,
                  channel: PeerChannel | None = None):

@@ -15,7 +15,7 @@ from dcli_server.auth.store import refuse_reserved
 from dcli_server.auth.tokens import caller
 from dcli_server.listeners.guard import Malformed
 from dcli_server.listeners.ratelimit import RateLimitedLog
-from dcli_server.node import Conn, CoordNode, InTurn
+from dcli_server.node import Conn, CoordNode, InTurn, session_frame
 
 log = logging.getLogger("dcli.server")
 limited = RateLimitedLog(log)
@@ -121,17 +121,7 @@ class CoordinationService(pb_grpc.CoordinationServicer):
                 await conn.wake.wait()
                 ready = node.take_ready(conn)
                 if ready:
-                    frame = pb.ServerFrame()
-                    for item in ready:
-                        if isinstance(item, pb.ServerItem):
-                            frame.items.append(item)
-                        elif isinstance(item, pb.Connected):
-                            frame.connected.CopyFrom(item)
-                        else:                      # an Error that ends the stream
-                            frame.error.CopyFrom(item)
-                            conn.closed = True
-                            break
-                    yield frame
+                    yield session_frame(conn, ready)
                 if failure:
                     await abort(context, failure[0], "Session")
                 if conn.closed or (conn.close_after_flush and not conn.outbox):

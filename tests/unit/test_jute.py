@@ -298,7 +298,9 @@ def test_framing():
 
 @pytest.fixture
 def kz():
-    return pytest.importorskip("kazoo.protocol.serialization")
+    from kazoo.protocol import serialization
+
+    return serialization
 
 
 def kazoo_acl(perms, scheme, ident):
